@@ -1,0 +1,19 @@
+//! The admin API: sources, tenant logs and quarantine. Every handler takes [`Admin`],
+//! which checks the bearer token.
+
+mod auth;
+pub mod events;
+pub mod quarantine;
+pub mod sources;
+
+pub use auth::Admin;
+
+/// A random admin token (32 alphanumeric characters).
+pub fn generate_token() -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
+}

@@ -1,0 +1,376 @@
+//! Connected shops. Secrets are write-only: accepted on create and rotate, never returned
+//! or logged. Rotation keeps the previous secret valid until a given time.
+
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Duration, Utc};
+use omnigate_schemas::api::{CreateSource, Problem, SecretInfo, SourceView, UpdateSource};
+use rand::Rng;
+
+use super::Admin;
+use crate::error::{Error, Result};
+use crate::normalize::time;
+use crate::state::AppState;
+use crate::store::{SecretValue, SourceRecord, StoredSecret};
+use crate::verify;
+
+/// How long the previous secret stays valid after a rotation, unless told otherwise.
+pub const DEFAULT_ROTATION_GRACE: Duration = Duration::hours(24);
+const MAX_TOLERANCE_S: u64 = 86_400;
+
+fn new_id() -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijkmnpqrstuvwxyz";
+    let mut rng = rand::rng();
+    let suffix: String = (0..16)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("src_{suffix}")
+}
+
+fn check_tenant(tenant: &str) -> Result<()> {
+    let ok = !tenant.is_empty()
+        && tenant.len() <= 128
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation(
+            "tenant must be 1-128 characters of A-Z, a-z, 0-9, '-', '_' or '.'",
+        ))
+    }
+}
+
+fn check_options(source: &SourceRecord) -> Result<()> {
+    if source
+        .options
+        .tolerance_s
+        .is_some_and(|t| t > MAX_TOLERANCE_S)
+    {
+        return Err(Error::validation(format!(
+            "options.tolerance_s must be at most {MAX_TOLERANCE_S}"
+        )));
+    }
+    if source.options.key_encoding.is_some()
+        && source.provider != omnigate_schemas::api::Provider::StandardWebhooks
+    {
+        return Err(Error::validation(
+            "options.key_encoding applies to standard-webhooks sources only",
+        ));
+    }
+    if source.name.as_ref().is_some_and(|n| n.len() > 200) {
+        return Err(Error::validation("name must be at most 200 characters"));
+    }
+    Ok(())
+}
+
+/// A new source from an admin request.
+pub fn create(req: CreateSource, now: DateTime<Utc>) -> Result<SourceRecord> {
+    check_tenant(&req.tenant)?;
+    let options = req.options.unwrap_or_default();
+    verify::check_secret(
+        req.provider,
+        options.key_encoding.unwrap_or_default(),
+        &req.secret,
+    )?;
+    let source = SourceRecord {
+        id: new_id(),
+        tenant: req.tenant,
+        provider: req.provider,
+        name: req.name.filter(|n| !n.trim().is_empty()),
+        options,
+        secrets: vec![StoredSecret {
+            value: SecretValue::new(req.secret),
+            created_at: now,
+            expires_at: None,
+        }],
+        created_at: now,
+        updated_at: now,
+    };
+    check_options(&source)?;
+    Ok(source)
+}
+
+/// Applies a PATCH. A new secret becomes current; the previous current one expires at
+/// `expires_at` (default now + 24 h). Expired secrets are dropped.
+pub fn update(
+    mut source: SourceRecord,
+    req: UpdateSource,
+    now: DateTime<Utc>,
+) -> Result<SourceRecord> {
+    if let Some(name) = req.name {
+        source.name = Some(name).filter(|n| !n.trim().is_empty());
+    }
+    if let Some(options) = req.options {
+        source.options = options;
+    }
+    let expires_at = req
+        .expires_at
+        .as_deref()
+        .map(|t| {
+            time::rfc3339(t).ok_or_else(|| Error::validation("expires_at must be an RFC 3339 time"))
+        })
+        .transpose()?;
+    match (req.secret, expires_at) {
+        (Some(secret), expires_at) => {
+            verify::check_secret(
+                source.provider,
+                source.options.key_encoding.unwrap_or_default(),
+                &secret,
+            )?;
+            let until = expires_at.unwrap_or(now + DEFAULT_ROTATION_GRACE);
+            for s in &mut source.secrets {
+                if s.expires_at.is_none_or(|at| at > until) {
+                    s.expires_at = Some(until);
+                }
+            }
+            source.secrets.insert(
+                0,
+                StoredSecret {
+                    value: SecretValue::new(secret),
+                    created_at: now,
+                    expires_at: None,
+                },
+            );
+        }
+        (None, Some(_)) => {
+            return Err(Error::validation(
+                "expires_at is only meaningful with a new secret",
+            ));
+        }
+        (None, None) => {}
+    }
+    source
+        .secrets
+        .retain(|s| s.expires_at.is_none_or(|at| at > now));
+    source.updated_at = now;
+    check_options(&source)?;
+    Ok(source)
+}
+
+/// The API view: no secret values, only the secrets that verify now.
+pub fn view(source: &SourceRecord, now: DateTime<Utc>) -> SourceView {
+    SourceView {
+        id: source.id.clone(),
+        tenant: source.tenant.clone(),
+        provider: source.provider,
+        name: source.name.clone(),
+        webhook_path: format!("/v1/webhooks/{}", source.id),
+        options: source.options.clone(),
+        secrets: source
+            .secrets
+            .iter()
+            .filter(|s| s.expires_at.is_none_or(|at| at > now))
+            .map(|s| SecretInfo {
+                created_at: time::format(s.created_at),
+                expires_at: s.expires_at.map(time::format),
+            })
+            .collect(),
+        created_at: time::format(source.created_at),
+        updated_at: time::format(source.updated_at),
+    }
+}
+
+async fn load(state: &AppState, id: &str) -> Result<SourceRecord> {
+    state
+        .store
+        .get_source(id)
+        .await?
+        .ok_or_else(|| Error::SourceNotFound(id.to_string()))
+}
+
+/// Connect a shop.
+///
+/// The secret is the provider's signing secret, exactly as the provider shows it. It is
+/// never returned. Point the provider's webhook at `webhook_path`.
+#[utoipa::path(
+    tag = "sources",
+    security(("admin_token" = [])),
+    request_body = CreateSource,
+    responses(
+        (status = 201, description = "Created", body = SourceView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid tenant, secret or options", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/sources")]
+pub async fn create_source(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<CreateSource>,
+) -> Result<HttpResponse> {
+    let now = state.now();
+    let source = create(body.into_inner(), now)?;
+    state.store.put_source(&source).await?;
+    tracing::info!(source_id = %source.id, tenant = %source.tenant, provider = %source.provider, "source created");
+    Ok(HttpResponse::Created().json(view(&source, now)))
+}
+
+/// Read a source (without its secrets).
+#[utoipa::path(
+    tag = "sources",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Source id")),
+    responses(
+        (status = 200, description = "The source", body = SourceView),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such source", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/sources/{id}")]
+pub async fn get_source(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let source = load(&state, &id).await?;
+    Ok(HttpResponse::Ok().json(view(&source, state.now())))
+}
+
+/// Rename a source, change its options, or rotate its secret.
+///
+/// A new `secret` becomes current at once; the previous one keeps verifying until
+/// `expires_at` (default: 24 hours from now), so the provider can be switched over
+/// without losing deliveries.
+#[utoipa::path(
+    tag = "sources",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Source id")),
+    request_body = UpdateSource,
+    responses(
+        (status = 200, description = "Updated", body = SourceView),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such source", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid secret, time or options", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/sources/{id}")]
+pub async fn update_source(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<UpdateSource>,
+) -> Result<HttpResponse> {
+    let now = state.now();
+    let rotated = body.secret.is_some();
+    let source = update(load(&state, &id).await?, body.into_inner(), now)?;
+    state.store.put_source(&source).await?;
+    state.forget_source(&source.id);
+    tracing::info!(source_id = %source.id, rotated, "source updated");
+    Ok(HttpResponse::Ok().json(view(&source, now)))
+}
+
+/// Disconnect a shop. Its events stay in the tenant log.
+#[utoipa::path(
+    tag = "sources",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Source id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such source", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/sources/{id}")]
+pub async fn delete_source(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    if !state.store.delete_source(&id).await? {
+        return Err(Error::SourceNotFound(id.into_inner()));
+    }
+    state.forget_source(&id);
+    tracing::info!(source_id = %id, "source deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use omnigate_schemas::api::{Provider, SourceOptions};
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 3, 14, 9, 0, 0).unwrap()
+    }
+
+    fn shopify(secret: &str) -> CreateSource {
+        CreateSource {
+            tenant: "shop-a".into(),
+            provider: Provider::Shopify,
+            secret: secret.into(),
+            name: None,
+            options: None,
+        }
+    }
+
+    #[test]
+    fn views_never_contain_secrets() {
+        let s = create(shopify("super-secret-value"), t0()).unwrap();
+        let json = serde_json::to_string(&view(&s, t0())).unwrap();
+        assert!(!json.contains("super-secret-value"));
+        assert!(!format!("{s:?}").contains("super-secret-value"));
+        assert_eq!(
+            view(&s, t0()).webhook_path,
+            format!("/v1/webhooks/{}", s.id)
+        );
+    }
+
+    #[test]
+    fn rotation_keeps_the_old_secret_until_it_expires() {
+        let s = create(shopify("old"), t0()).unwrap();
+        let patch = UpdateSource {
+            secret: Some("new".into()),
+            ..Default::default()
+        };
+        let s = update(s, patch, t0()).unwrap();
+        assert_eq!(s.valid_secrets(t0()), ["new", "old"]);
+        let later = t0() + Duration::hours(23);
+        assert_eq!(s.valid_secrets(later), ["new", "old"]);
+        let after = t0() + Duration::hours(24);
+        assert_eq!(s.valid_secrets(after), ["new"]);
+        assert_eq!(view(&s, t0()).secrets.len(), 2);
+        assert_eq!(view(&s, after).secrets.len(), 1);
+    }
+
+    #[test]
+    fn rotation_with_an_explicit_expiry() {
+        let s = create(shopify("old"), t0()).unwrap();
+        let patch = UpdateSource {
+            secret: Some("new".into()),
+            expires_at: Some("2025-03-14T10:00:00Z".into()),
+            ..Default::default()
+        };
+        let s = update(s, patch, t0()).unwrap();
+        assert_eq!(
+            s.valid_secrets(t0() + Duration::minutes(59)),
+            ["new", "old"]
+        );
+        assert_eq!(s.valid_secrets(t0() + Duration::minutes(60)), ["new"]);
+        // Expired secrets are dropped at the next change.
+        let s = update(s, UpdateSource::default(), t0() + Duration::hours(2)).unwrap();
+        assert_eq!(s.secrets.len(), 1);
+    }
+
+    #[test]
+    fn bad_input_is_refused() {
+        let mut bad_tenant = shopify("x");
+        bad_tenant.tenant = "shop a/../".into();
+        assert!(create(bad_tenant, t0()).is_err());
+        assert!(create(shopify(""), t0()).is_err());
+        let mut wrong_option = shopify("x");
+        wrong_option.options = Some(SourceOptions {
+            key_encoding: Some(omnigate_schemas::api::KeyEncoding::Raw),
+            tolerance_s: None,
+        });
+        assert!(create(wrong_option, t0()).is_err());
+        let s = create(shopify("x"), t0()).unwrap();
+        let only_expiry = UpdateSource {
+            expires_at: Some("2025-03-14T10:00:00Z".into()),
+            ..Default::default()
+        };
+        assert!(update(s, only_expiry, t0()).is_err());
+    }
+}

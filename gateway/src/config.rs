@@ -1,0 +1,151 @@
+//! All settings in one struct. Every setting is a `--flag` and an `OMNIGATE_*` variable;
+//! `omnigate serve --help` lists them with their defaults.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(name = "omnigate", version, about = "Webhook gateway for online shops")]
+pub struct Cli {
+    /// Log output format.
+    #[arg(long, env = "OMNIGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Log filter, in tracing's EnvFilter syntax (e.g. `info,omnigate=debug`).
+    #[arg(long, env = "OMNIGATE_LOG", default_value = "info", global = true)]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve(Box<Settings>),
+    /// Print the OpenAPI document to stdout.
+    Openapi,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings of `omnigate serve`.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "OMNIGATE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Redis URL (`redis://host:6379/0`, `rediss://…`, or `redis+cluster://h1:6379,h2:6379`).
+    /// Without it the gateway runs on the embedded in-memory store, which loses everything
+    /// on restart.
+    #[arg(long, env = "OMNIGATE_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key, so several deployments can share one server.
+    #[arg(long, env = "OMNIGATE_REDIS_PREFIX", default_value = "og")]
+    pub redis_prefix: String,
+
+    /// Bearer token for the admin API. Required with Redis; generated and printed once
+    /// when running on the memory store without one.
+    #[arg(long, env = "OMNIGATE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Number of log partitions (tenants are hashed onto them). Changing it re-homes tenants.
+    #[arg(long, env = "OMNIGATE_PARTITIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub partitions: u32,
+
+    /// How long a delivery id is remembered for de-duplication, in seconds.
+    #[arg(long, env = "OMNIGATE_DEDUPE_TTL_SECS", default_value_t = 72 * 3600)]
+    pub dedupe_ttl_secs: u64,
+
+    /// Largest accepted webhook body, in bytes (413 above).
+    #[arg(long, env = "OMNIGATE_BODY_LIMIT_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub body_limit_bytes: usize,
+
+    /// Default replay window for schemes that sign a timestamp, in seconds (a source's
+    /// `options.tolerance_s` overrides it).
+    #[arg(long, env = "OMNIGATE_SIGNATURE_TOLERANCE_SECS", default_value_t = 300)]
+    pub signature_tolerance_secs: u64,
+
+    /// Approximate number of entries kept per log partition (0 = unbounded). Trimming is
+    /// counted in `omnigate_log_trimmed_total` and logged.
+    #[arg(long, env = "OMNIGATE_LOG_MAXLEN", default_value_t = 1_000_000)]
+    pub log_maxlen: u64,
+
+    /// Approximate number of entries kept per quarantine partition (0 = unbounded).
+    #[arg(long, env = "OMNIGATE_QUARANTINE_MAXLEN", default_value_t = 100_000)]
+    pub quarantine_maxlen: u64,
+
+    /// How long a request waits for the store before answering 503, in milliseconds.
+    #[arg(long, env = "OMNIGATE_STORE_TIMEOUT_MS", default_value_t = 2000)]
+    pub store_timeout_ms: u64,
+
+    /// How long a source's configuration is cached by this process, in milliseconds.
+    /// Changes made through this process apply at once; through another, within this time.
+    #[arg(long, env = "OMNIGATE_SOURCE_CACHE_MS", default_value_t = 5000)]
+    pub source_cache_ms: u64,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "OMNIGATE_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+impl Settings {
+    pub fn dedupe_ttl(&self) -> Duration {
+        Duration::from_secs(self.dedupe_ttl_secs)
+    }
+
+    pub fn store_timeout(&self) -> Duration {
+        Duration::from_millis(self.store_timeout_ms)
+    }
+
+    pub fn source_cache_ttl(&self) -> Duration {
+        Duration::from_millis(self.source_cache_ms)
+    }
+}
+
+impl Default for Settings {
+    /// The documented defaults, as `omnigate serve` with no flags and no environment.
+    fn default() -> Self {
+        Settings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            redis_url: None,
+            redis_prefix: "og".into(),
+            admin_token: None,
+            partitions: 16,
+            dedupe_ttl_secs: 72 * 3600,
+            body_limit_bytes: 2 * 1024 * 1024,
+            signature_tolerance_secs: 300,
+            log_maxlen: 1_000_000,
+            quarantine_maxlen: 100_000,
+            store_timeout_ms: 2000,
+            source_cache_ms: 5000,
+            workers: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_cli_defaults() {
+        let cli = Cli::try_parse_from(["omnigate", "serve"]).unwrap();
+        let Command::Serve(parsed) = cli.command else {
+            panic!("expected serve")
+        };
+        let d = Settings::default();
+        // Environment variables may be set on the machine running the tests; compare only
+        // what the environment cannot have changed here.
+        if std::env::vars().all(|(k, _)| !k.starts_with("OMNIGATE_")) {
+            assert_eq!(format!("{parsed:?}"), format!("{d:?}"));
+        }
+        assert_eq!(d.partitions, 16);
+        assert_eq!(d.dedupe_ttl(), Duration::from_secs(259_200));
+    }
+}

@@ -1,0 +1,232 @@
+//! The crate's one error type, and its mapping to RFC 9457 problem details.
+//!
+//! Every HTTP error answer is produced by [`Error::problem`]; handlers only return `Error`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use omnigate_schemas::api::Problem;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Base of every problem `type` URI; the path segment is stable per cause.
+pub const PROBLEM_BASE: &str = "https://omnigate.dev/problems/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no source with id {0:?}")]
+    SourceNotFound(String),
+    /// Missing or wrong signature: one answer for both, the cause goes to the log only.
+    #[error("signature verification failed: {0}")]
+    InvalidSignature(String),
+    #[error("signed timestamp outside the {tolerance_s} s window")]
+    TimestampOutsideTolerance { tolerance_s: u64 },
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("admin token missing or wrong")]
+    Unauthorized,
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("malformed request body: {0}")]
+    MalformedBody(String),
+    #[error("invalid request: {detail}")]
+    Validation { detail: String, errors: Vec<String> },
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    #[error("replay failed: {0}")]
+    ReplayFailed(String),
+    #[error("store unavailable: {0}")]
+    StoreUnavailable(String),
+    #[error("stored data is corrupt: {0}")]
+    StoreCorrupt(String),
+    #[error("configuration error: {0}")]
+    Config(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn validation(detail: impl Into<String>) -> Self {
+        Error::Validation {
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Error::NotFound { what: what.into() }
+    }
+
+    /// Seconds a sender should wait before retrying, for 503 answers.
+    pub const RETRY_AFTER_SECS: u32 = 5;
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use Error::*;
+        match self {
+            SourceNotFound(_) => (StatusCode::NOT_FOUND, "source-not-found", "Unknown source"),
+            InvalidSignature(_) => (
+                StatusCode::UNAUTHORIZED,
+                "invalid-signature",
+                "Signature verification failed",
+            ),
+            TimestampOutsideTolerance { .. } => (
+                StatusCode::UNAUTHORIZED,
+                "timestamp-outside-tolerance",
+                "Signed timestamp outside the replay window",
+            ),
+            PayloadTooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request body too large",
+            ),
+            Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Missing or invalid credentials",
+            ),
+            NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            MalformedBody(_) => (
+                StatusCode::BAD_REQUEST,
+                "malformed-body",
+                "Malformed request body",
+            ),
+            Validation { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-failed",
+                "Request failed validation",
+            ),
+            InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid-query", "Invalid query"),
+            ReplayFailed(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "replay-failed",
+                "The payload still cannot be normalised",
+            ),
+            StoreUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "Event store unavailable",
+            ),
+            StoreCorrupt(_) | Config(_) | Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+
+    /// The problem document for this error. Details never include secrets, and internal
+    /// causes are not exposed (they are logged by the caller).
+    pub fn problem(&self) -> Problem {
+        let (status, slug, title) = self.parts();
+        let mut extensions = BTreeMap::new();
+        let detail = match self {
+            Error::InvalidSignature(_) => Some(
+                "The webhook signature is missing or does not match any of the source's secrets."
+                    .to_string(),
+            ),
+            Error::Validation { detail, errors } => {
+                if !errors.is_empty() {
+                    extensions.insert(
+                        "errors".to_string(),
+                        Value::Array(errors.iter().cloned().map(Value::String).collect()),
+                    );
+                }
+                Some(detail.clone())
+            }
+            Error::StoreUnavailable(_) => Some(
+                "The event could not be durably written; nothing was accepted. Retry later."
+                    .to_string(),
+            ),
+            Error::StoreCorrupt(_) | Error::Config(_) | Error::Internal(_) => None,
+            other => Some(other.to_string()),
+        };
+        Problem {
+            problem_type: format!("{PROBLEM_BASE}{slug}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail,
+            instance: None,
+            extensions,
+        }
+    }
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let problem = self.problem();
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        match self {
+            Error::StoreUnavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, Self::RETRY_AFTER_SECS.to_string()));
+            }
+            Error::Unauthorized => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
+        }
+        response.body(serde_json::to_vec(&problem).unwrap_or_default())
+    }
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(e: redis::RedisError) -> Self {
+        Error::StoreUnavailable(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_type_is_stable_and_named() {
+        let cases = [
+            (Error::SourceNotFound("x".into()), 404, "source-not-found"),
+            (
+                Error::InvalidSignature("mismatch".into()),
+                401,
+                "invalid-signature",
+            ),
+            (
+                Error::PayloadTooLarge { limit: 1 },
+                413,
+                "payload-too-large",
+            ),
+            (
+                Error::StoreUnavailable("down".into()),
+                503,
+                "store-unavailable",
+            ),
+            (Error::validation("bad"), 422, "validation-failed"),
+            (Error::Internal("boom".into()), 500, "internal"),
+        ];
+        for (err, status, slug) in cases {
+            let p = err.problem();
+            assert_eq!(p.status, status);
+            assert_eq!(p.problem_type, format!("{PROBLEM_BASE}{slug}"));
+        }
+    }
+
+    #[test]
+    fn signature_problems_do_not_reveal_the_cause() {
+        let missing = Error::InvalidSignature("missing header".into()).problem();
+        let wrong = Error::InvalidSignature("mismatch".into()).problem();
+        assert_eq!(missing, wrong);
+    }
+
+    #[test]
+    fn internal_causes_are_not_exposed() {
+        let p = Error::Internal("redis password=hunter2".into()).problem();
+        assert!(p.detail.is_none());
+    }
+}

@@ -1,0 +1,70 @@
+//! Operations endpoints and the event catalog.
+
+use actix_web::{HttpResponse, get, web};
+use omnigate_schemas::api::{EventTypeInfo, EventTypeList, Health, Problem};
+use omnigate_schemas::catalog;
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::state::AppState;
+
+/// Liveness: the process answers.
+#[utoipa::path(tag = "ops", responses((status = 200, description = "Alive", body = Health)))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: the store answers.
+#[utoipa::path(
+    tag = "ops",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Store unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse> {
+    state.store.ping().await?;
+    Ok(HttpResponse::Ok().json(Health {
+        status: "ready".into(),
+    }))
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(
+    tag = "ops",
+    responses((status = 200, description = "Metrics", content_type = "text/plain; version=0.0.4", body = String))
+)]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+/// The canonical event catalog, with each type's JSON Schema.
+pub fn event_types() -> EventTypeList {
+    let parse = |text: &str| serde_json::from_str(text).unwrap_or(Value::Null);
+    EventTypeList {
+        event_types: catalog::EVENT_TYPES
+            .iter()
+            .map(|t| EventTypeInfo {
+                event_type: t.name.to_string(),
+                schema_version: t.schema_version,
+                description: t.description.to_string(),
+                schema: parse(t.schema.text),
+            })
+            .collect(),
+        common: parse(catalog::COMMON.text),
+    }
+}
+
+/// List the canonical event types and their JSON Schemas.
+#[utoipa::path(tag = "events", responses((status = 200, description = "The catalog", body = EventTypeList)))]
+#[get("/v1/event-types")]
+pub async fn list_event_types() -> HttpResponse {
+    HttpResponse::Ok().json(event_types())
+}

@@ -1,0 +1,167 @@
+//! The actix-web application: routes (each with its OpenAPI entry, collected by
+//! utoipa-actix-web so a route cannot exist without one), error answers for what never
+//! reaches a handler, the docs page, and the server.
+
+pub mod meta;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use std::net::{SocketAddr, TcpListener};
+use tracing_actix_web::TracingLogger;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::admin;
+use crate::error::Error;
+use crate::ingest;
+use crate::state::AppState;
+use crate::telemetry::RequestSpan;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Omnigate",
+        description = "Webhook gateway for online shops: signed webhooks from shop engines and \
+                       marketplaces in, canonical service events out.\n\n\
+                       Errors are RFC 9457 `application/problem+json` documents whose `type` \
+                       is stable per cause. Admin calls use `Authorization: Bearer <OMNIGATE_ADMIN_TOKEN>`.",
+        license(name = "Apache-2.0"),
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "ingest", description = "Webhooks from shop engines and marketplaces"),
+        (name = "sources", description = "Connected shops and their signing secrets"),
+        (name = "events", description = "Canonical events"),
+        (name = "quarantine", description = "Verified payloads that could not be normalised"),
+        (name = "ops", description = "Health and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("OMNIGATE_ADMIN_TOKEN"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(ingest::handler::receive)
+        .service(admin::sources::create_source)
+        .service(admin::sources::get_source)
+        .service(admin::sources::update_source)
+        .service(admin::sources::delete_source)
+        .service(admin::events::tenant_events)
+        .service(admin::quarantine::list)
+        .service(admin::quarantine::get)
+        .service(admin::quarantine::replay)
+        .service(meta::list_event_types)
+        .service(meta::healthz)
+        .service(meta::readyz)
+        .service(meta::metrics);
+}
+
+/// The OpenAPI document, as served at `/openapi.json` and written by `omnigate openapi`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes)
+        .split_for_parts()
+        .1
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, Error> {
+    Err(Error::not_found(format!(
+        "route {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// The whole application around `state`.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes)
+        .split_for_parts();
+    app.app_data(state)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(256 * 1024)
+                .error_handler(|e, _| Error::MalformedBody(e.to_string()).into()),
+        )
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| Error::InvalidQuery(e.to_string()).into()),
+        )
+        .app_data(
+            web::PathConfig::default().error_handler(|e, _| Error::not_found(e.to_string()).into()),
+        )
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+        .route(
+            "/docs",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header(("Location", "/docs/"))
+                    .finish()
+            }),
+        )
+        .default_service(web::to(not_found))
+        .wrap(TracingLogger::<RequestSpan>::new())
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+    pub server: actix_web::dev::Server,
+}
+
+/// Binds `listener` and builds the server; await `server` (or spawn it) to run it.
+pub fn serve(
+    state: AppState,
+    listener: TcpListener,
+    workers: Option<usize>,
+) -> std::io::Result<Running> {
+    let addr = listener.local_addr()?;
+    let state = web::Data::new(state);
+    let mut server = HttpServer::new(move || app(state.clone()))
+        // Shopify allows 5 s for the whole answer: keep slow clients from holding workers.
+        .client_request_timeout(std::time::Duration::from_secs(10))
+        .shutdown_timeout(10);
+    if let Some(n) = workers {
+        server = server.workers(n.max(1));
+    }
+    let server = server.listen(listener)?.run();
+    Ok(Running {
+        addr,
+        handle: server.handle(),
+        server,
+    })
+}

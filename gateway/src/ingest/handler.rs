@@ -1,0 +1,146 @@
+//! `POST /v1/webhooks/{source_id}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use futures_util::StreamExt;
+use omnigate_schemas::api::{Accepted, Duplicate, Handshake, Problem, Quarantined};
+use std::time::Instant;
+
+use super::{Outcome, ingest};
+use crate::error::{Error, Result};
+use crate::headers::Headers;
+use crate::state::AppState;
+
+/// Reads the body up to `limit` bytes, refusing early when Content-Length says it is larger.
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Vec<u8>> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(Error::PayloadTooLarge { limit });
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| Error::MalformedBody(format!("reading body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(Error::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Receive a webhook.
+///
+/// The body is verified byte-exact with the source's signature scheme, validated,
+/// normalised into canonical events and written durably before the answer. A verified
+/// payload that cannot be normalised is kept in quarantine (still 202). A 2xx is never
+/// sent for a delivery that was not written; on 503 the sender should retry.
+#[utoipa::path(
+    tag = "ingest",
+    params(("source_id" = String, Path, description = "The source's id, from `webhook_path`")),
+    request_body(
+        content = Object,
+        content_type = "application/json",
+        description = "The provider's webhook body, exactly as it was signed",
+    ),
+    responses(
+        (status = 202, description = "Written to the tenant log", body = Accepted),
+        (status = 200, description = "Already received (duplicate) or a provider handshake", body = Duplicate),
+        (status = 202, description = "Verified but not normalisable: kept in quarantine", body = Quarantined),
+        (status = 401, description = "Signature missing or wrong, or signed timestamp outside the window", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown source", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store could not confirm the write; retry", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/webhooks/{source_id}")]
+pub async fn receive(
+    state: web::Data<AppState>,
+    source_id: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    let started = Instant::now();
+    let span = tracing::Span::current();
+    span.record("source_id", source_id.as_str());
+    let source = match state.source(&source_id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            record(&state, &span, "unknown", "source_not_found", started);
+            return Err(Error::SourceNotFound(source_id.into_inner()));
+        }
+        Err(e) => {
+            state
+                .metrics
+                .store_errors
+                .with_label_values(&["get_source"])
+                .inc();
+            record(&state, &span, "unknown", "store_unavailable", started);
+            return Err(e);
+        }
+    };
+    let provider = source.provider.as_str();
+    span.record("provider", provider);
+
+    let result = match read_body(&req, payload, state.settings.body_limit_bytes).await {
+        Ok(body) => ingest(&state, &source, Headers::from(req.headers()), &body).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(outcome) => {
+            record(&state, &span, provider, outcome.label(), started);
+            Ok(respond(outcome))
+        }
+        Err(e) => {
+            let label = match &e {
+                Error::InvalidSignature(reason) => {
+                    tracing::warn!(%reason, "webhook rejected: signature");
+                    "invalid_signature"
+                }
+                Error::TimestampOutsideTolerance { .. } => {
+                    tracing::warn!("webhook rejected: timestamp outside window");
+                    "stale"
+                }
+                Error::PayloadTooLarge { .. } => "too_large",
+                Error::StoreUnavailable(_) => "store_unavailable",
+                _ => "error",
+            };
+            record(&state, &span, provider, label, started);
+            Err(e)
+        }
+    }
+}
+
+fn record(state: &AppState, span: &tracing::Span, provider: &str, outcome: &str, started: Instant) {
+    span.record("outcome", outcome);
+    state
+        .metrics
+        .webhooks
+        .with_label_values(&[provider, outcome])
+        .inc();
+    state
+        .metrics
+        .ingest_seconds
+        .with_label_values(&[provider])
+        .observe(started.elapsed().as_secs_f64());
+}
+
+fn respond(outcome: Outcome) -> HttpResponse {
+    match outcome {
+        Outcome::Accepted(event_ids) => {
+            HttpResponse::build(StatusCode::ACCEPTED).json(Accepted { event_ids })
+        }
+        Outcome::Duplicate => HttpResponse::Ok().json(Duplicate { duplicate: true }),
+        Outcome::Quarantined { id, reason } => {
+            tracing::warn!(quarantine_id = %id, reason = %reason.split(':').next().unwrap_or(""), "webhook quarantined");
+            HttpResponse::build(StatusCode::ACCEPTED).json(Quarantined {
+                quarantined: true,
+                quarantine_id: id.to_string(),
+            })
+        }
+        Outcome::Handshake => HttpResponse::Ok().json(Handshake { handshake: true }),
+    }
+}

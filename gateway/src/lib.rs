@@ -1,0 +1,25 @@
+//! Omnigate: a webhook gateway for online shops.
+//!
+//! A delivery flows through the modules in this order: [`ingest`] takes the raw request,
+//! [`verify`] proves it authentic, [`validate`] checks it against the provider's JSON
+//! Schema, [`normalize`] turns it into canonical events, and [`store`] appends them
+//! atomically with the delivery's dedupe mark. [`admin`] manages sources and reads logs and
+//! quarantine; [`http`] wires it all into an actix-web app with an OpenAPI document.
+
+pub mod admin;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod headers;
+pub mod http;
+pub mod ingest;
+pub mod normalize;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+#[cfg(test)]
+mod test_fixtures;
+pub mod validate;
+pub mod verify;
+
+pub use error::{Error, Result};

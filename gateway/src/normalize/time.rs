@@ -1,0 +1,93 @@
+//! Provider timestamps to RFC 3339 UTC.
+//!
+//! Accepted: RFC 3339 with any offset; WooCommerce `*_gmt` wall-clock text without a zone
+//! (it is UTC); RFC 2822 (BigCommerce v2); Unix seconds. Output keeps sub-second digits
+//! only when the input had them.
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+
+/// RFC 3339 with an offset or `Z`.
+pub fn rfc3339(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// `2024-11-19T20:47:05` (or with a space), known to be UTC.
+pub fn naive_utc(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .map(|n| n.and_utc())
+}
+
+/// `Tue, 18 Feb 2025 11:02:23 +0000`.
+pub fn rfc2822(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc2822(text.trim())
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+pub fn unix_seconds(secs: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(secs, 0)
+}
+
+/// Any of the textual forms above.
+pub fn parse(text: &str) -> Option<DateTime<Utc>> {
+    rfc3339(text)
+        .or_else(|| naive_utc(text))
+        .or_else(|| rfc2822(text))
+}
+
+/// RFC 3339 UTC with `Z`.
+pub fn format(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_become_utc() {
+        let t = rfc3339("2025-03-14T11:26:53+02:00").unwrap();
+        assert_eq!(format(t), "2025-03-14T09:26:53Z");
+    }
+
+    #[test]
+    fn naive_gmt_is_utc() {
+        assert_eq!(
+            format(naive_utc("2024-11-19T20:47:05").unwrap()),
+            "2024-11-19T20:47:05Z"
+        );
+        assert_eq!(
+            format(parse("2024-11-19 20:47:05").unwrap()),
+            "2024-11-19T20:47:05Z"
+        );
+    }
+
+    #[test]
+    fn rfc2822_and_unix_seconds() {
+        assert_eq!(
+            format(rfc2822("Tue, 18 Feb 2025 11:02:23 +0000").unwrap()),
+            "2025-02-18T11:02:23Z"
+        );
+        assert_eq!(
+            format(unix_seconds(1739876543).unwrap()),
+            "2025-02-18T11:02:23Z"
+        );
+    }
+
+    #[test]
+    fn sub_seconds_are_kept_when_given() {
+        let t = parse("2025-03-20T07:55:12.418277153Z").unwrap();
+        assert_eq!(format(t), "2025-03-20T07:55:12.418277153Z");
+    }
+
+    #[test]
+    fn garbage_is_rejected() {
+        assert!(parse("yesterday").is_none());
+        assert!(parse("").is_none());
+    }
+}

@@ -1,0 +1,325 @@
+//! The one behaviour suite every [`Store`] must pass. `run_all` is called with a factory
+//! that makes a fresh, empty store per case (for Redis: a new key prefix).
+//!
+//! Enabled in tests and with the `conformance` feature.
+
+use chrono::{TimeZone, Utc};
+use omnigate_schemas::api::{Provider, SourceOptions};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+
+const TTL: Duration = Duration::from_secs(3600);
+
+fn record(tenant: &str, n: usize) -> LogRecord {
+    LogRecord {
+        event_id: format!("evt_{tenant}_{n}"),
+        tenant: tenant.to_string(),
+        event_type: "order.created".into(),
+        json: format!(r#"{{"n":{n},"text":"żółć ✓"}}"#),
+    }
+}
+
+fn events(partition: u32, key: &str, records: Vec<LogRecord>) -> Append {
+    Append {
+        partition,
+        dedupe_key: key.to_string(),
+        dedupe_ttl: TTL,
+        write: Write::Events(records),
+    }
+}
+
+fn quarantine(tenant: &str, reason: &str) -> QuarantineRecord {
+    let mut headers = BTreeMap::new();
+    headers.insert("x-shopify-topic".to_string(), "carts/update".to_string());
+    QuarantineRecord {
+        tenant: tenant.into(),
+        source_id: "src_1".into(),
+        provider: "shopify".into(),
+        topic: Some("carts/update".into()),
+        reason: reason.into(),
+        received_at: Utc.with_ymd_and_hms(2025, 3, 14, 9, 26, 55).unwrap(),
+        headers,
+        // Not UTF-8 on purpose: quarantine keeps bytes, not text.
+        body: vec![b'{', 0xff, 0x00, b'}'],
+        dedupe_key: "src_1:evt-1".into(),
+    }
+}
+
+fn written(a: Appended) -> Vec<StreamId> {
+    match a {
+        Appended::Written { ids, .. } => ids,
+        Appended::Duplicate => panic!("expected a write, got a duplicate"),
+    }
+}
+
+async fn sources_round_trip(store: Arc<dyn Store>) {
+    assert_eq!(store.get_source("src_x").await.unwrap(), None);
+    let now = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    let source = SourceRecord {
+        id: "src_x".into(),
+        tenant: "shop-a".into(),
+        provider: Provider::StandardWebhooks,
+        name: Some("Bridge".into()),
+        options: SourceOptions {
+            key_encoding: Some(omnigate_schemas::api::KeyEncoding::Raw),
+            tolerance_s: Some(60),
+        },
+        secrets: vec![StoredSecret {
+            value: SecretValue::new("s3cret&<>"),
+            created_at: now,
+            expires_at: None,
+        }],
+        created_at: now,
+        updated_at: now,
+    };
+    store.put_source(&source).await.unwrap();
+    assert_eq!(
+        store.get_source("src_x").await.unwrap(),
+        Some(source.clone())
+    );
+    let mut changed = source.clone();
+    changed.name = None;
+    store.put_source(&changed).await.unwrap();
+    assert_eq!(store.get_source("src_x").await.unwrap(), Some(changed));
+    assert!(store.delete_source("src_x").await.unwrap());
+    assert!(!store.delete_source("src_x").await.unwrap());
+    assert_eq!(store.get_source("src_x").await.unwrap(), None);
+}
+
+async fn append_is_deduplicated(store: Arc<dyn Store>) {
+    let ids = written(
+        store
+            .append(events(3, "src:d1", vec![record("a", 1), record("a", 2)]))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] < ids[1]);
+    let again = store
+        .append(events(3, "src:d1", vec![record("a", 9)]))
+        .await
+        .unwrap();
+    assert_eq!(again, Appended::Duplicate);
+    let log = store.read_log(3, None, 100).await.unwrap();
+    let got: Vec<_> = log.iter().map(|e| e.record.event_id.as_str()).collect();
+    assert_eq!(got, ["evt_a_1", "evt_a_2"], "a duplicate writes nothing");
+    assert_eq!(log[0].record, record("a", 1), "records round-trip exactly");
+    // The same key in another partition is another delivery.
+    written(
+        store
+            .append(events(4, "src:d1", vec![record("b", 1)]))
+            .await
+            .unwrap(),
+    );
+}
+
+async fn dedupe_marks_expire(store: Arc<dyn Store>) {
+    let mut a = events(0, "src:short", vec![record("a", 1)]);
+    a.dedupe_ttl = Duration::from_millis(50);
+    written(store.append(a.clone()).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    written(store.append(a).await.unwrap());
+    assert_eq!(store.read_log(0, None, 10).await.unwrap().len(), 2);
+}
+
+async fn empty_deliveries_are_still_marked(store: Arc<dyn Store>) {
+    let ids = written(store.append(events(1, "src:none", vec![])).await.unwrap());
+    assert!(ids.is_empty());
+    assert_eq!(
+        store.append(events(1, "src:none", vec![])).await.unwrap(),
+        Appended::Duplicate
+    );
+    assert!(store.read_log(1, None, 10).await.unwrap().is_empty());
+}
+
+async fn log_reads_page_in_order(store: Arc<dyn Store>) {
+    for n in 0..25 {
+        written(
+            store
+                .append(events(7, &format!("src:{n}"), vec![record("t", n)]))
+                .await
+                .unwrap(),
+        );
+    }
+    let first = store.read_log(7, None, 10).await.unwrap();
+    assert_eq!(first.len(), 10);
+    let second = store.read_log(7, Some(first[9].cursor), 10).await.unwrap();
+    let rest = store.read_log(7, Some(second[9].cursor), 10).await.unwrap();
+    assert_eq!(rest.len(), 5);
+    let all: Vec<String> = first
+        .iter()
+        .chain(&second)
+        .chain(&rest)
+        .map(|e| e.record.event_id.clone())
+        .collect();
+    let expected: Vec<String> = (0..25).map(|n| format!("evt_t_{n}")).collect();
+    assert_eq!(all, expected);
+    assert!(
+        store
+            .read_log(7, Some(rest[4].cursor), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.read_log(8, None, 10).await.unwrap().is_empty());
+}
+
+async fn retention_trims_oldest_and_reports_it(store: Arc<dyn Store>) {
+    // The store under test was made with log_maxlen 10.
+    let mut trimmed = 0;
+    for n in 0..600 {
+        if let Appended::Written { trimmed: t, .. } = store
+            .append(events(2, &format!("src:r{n}"), vec![record("r", n)]))
+            .await
+            .unwrap()
+        {
+            trimmed += t;
+        }
+    }
+    let kept = store.read_log(2, None, 1000).await.unwrap();
+    assert!(trimmed > 0, "trimming is reported");
+    assert_eq!(
+        kept.len() as u64 + trimmed,
+        600,
+        "every trimmed entry is counted"
+    );
+    assert_eq!(
+        kept.last().unwrap().record.event_id,
+        "evt_r_599",
+        "newest kept"
+    );
+}
+
+async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
+    let q = quarantine("shop-q", "unknown topic");
+    let ids = written(
+        store
+            .append(Append {
+                partition: 5,
+                dedupe_key: "src_1:evt-1".into(),
+                dedupe_ttl: TTL,
+                write: Write::Quarantine(q.clone()),
+            })
+            .await
+            .unwrap(),
+    );
+    let id = QuarantineId {
+        partition: 5,
+        entry: ids[0],
+    };
+    let got = store.get_quarantine(id).await.unwrap().unwrap();
+    assert_eq!(got.record, q);
+    assert_eq!(got.replayed, None);
+    // A redelivery of a quarantined payload is a duplicate too.
+    let dup = store
+        .append(Append {
+            partition: 5,
+            dedupe_key: "src_1:evt-1".into(),
+            dedupe_ttl: TTL,
+            write: Write::Quarantine(q.clone()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(dup, Appended::Duplicate);
+
+    let later = quarantine("shop-other", "schema");
+    let later_ids = written(
+        store
+            .append(Append {
+                partition: 6,
+                dedupe_key: "src_1:evt-2".into(),
+                dedupe_ttl: TTL,
+                write: Write::Quarantine(later),
+            })
+            .await
+            .unwrap(),
+    );
+    let listed = store.list_quarantine(&[5, 6, 9], 10).await.unwrap();
+    let listed_ids: Vec<_> = listed.iter().map(|q| q.id).collect();
+    assert_eq!(
+        listed_ids,
+        [
+            QuarantineId {
+                partition: 6,
+                entry: later_ids[0]
+            },
+            id
+        ],
+        "newest first"
+    );
+    assert_eq!(store.list_quarantine(&[5, 6], 1).await.unwrap().len(), 1);
+    assert_eq!(store.list_quarantine(&[5], 10).await.unwrap().len(), 1);
+
+    store
+        .mark_replayed(id, &["evt_1".to_string(), "evt_2".to_string()])
+        .await
+        .unwrap();
+    let got = store.get_quarantine(id).await.unwrap().unwrap();
+    assert_eq!(got.replayed, Some(vec!["evt_1".into(), "evt_2".into()]));
+    assert_eq!(
+        store.list_quarantine(&[5], 10).await.unwrap()[0].replayed,
+        got.replayed
+    );
+    let missing = QuarantineId {
+        partition: 5,
+        entry: StreamId { ms: 1, seq: 0 },
+    };
+    assert_eq!(store.get_quarantine(missing).await.unwrap(), None);
+}
+
+async fn concurrent_duplicates_write_once(store: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .append(events(9, "src:race", vec![record("c", 1)]))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut writes = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), Appended::Written { .. }) {
+            writes += 1;
+        }
+    }
+    assert_eq!(writes, 1);
+    assert_eq!(store.read_log(9, None, 100).await.unwrap().len(), 1);
+}
+
+/// Runs every case against fresh stores from `make`.
+pub async fn run_all<F, Fut>(make: F)
+where
+    F: Fn(Retention) -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    let default = Retention::default();
+    let small = Retention {
+        log_maxlen: 10,
+        quarantine_maxlen: 10,
+    };
+    sources_round_trip(make(default).await).await;
+    append_is_deduplicated(make(default).await).await;
+    dedupe_marks_expire(make(default).await).await;
+    empty_deliveries_are_still_marked(make(default).await).await;
+    log_reads_page_in_order(make(default).await).await;
+    retention_trims_oldest_and_reports_it(make(small).await).await;
+    quarantine_keeps_bytes_and_replay_marks(make(default).await).await;
+    concurrent_duplicates_write_once(make(default).await).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_store_conforms() {
+        run_all(|r| async move { Arc::new(MemoryStore::new(r)) as Arc<dyn Store> }).await;
+    }
+}

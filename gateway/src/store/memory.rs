@@ -1,0 +1,234 @@
+//! The embedded store: everything in this process's memory, lost on restart. Same
+//! semantics as the Redis store (one lock makes every append atomic).
+
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::{
+    Append, Appended, LogEntry, LogRecord, QuarantineId, Retention, SourceRecord, Store,
+    StoredQuarantine, StreamId, Write,
+};
+use crate::error::Result;
+
+struct Stream<T> {
+    entries: BTreeMap<StreamId, T>,
+    last: Option<StreamId>,
+}
+
+impl<T> Default for Stream<T> {
+    fn default() -> Self {
+        Stream {
+            entries: BTreeMap::new(),
+            last: None,
+        }
+    }
+}
+
+impl<T> Stream<T> {
+    /// Like XADD `*`: milliseconds now, or the last id's + 1 sequence when the clock has
+    /// not moved on.
+    fn push(&mut self, value: T) -> StreamId {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let id = match self.last {
+            Some(last) if last.ms >= now => StreamId {
+                ms: last.ms,
+                seq: last.seq + 1,
+            },
+            _ => StreamId { ms: now, seq: 0 },
+        };
+        self.entries.insert(id, value);
+        self.last = Some(id);
+        id
+    }
+
+    fn trim(&mut self, maxlen: u64) -> u64 {
+        if maxlen == 0 {
+            return 0;
+        }
+        let mut trimmed = 0;
+        while self.entries.len() as u64 > maxlen {
+            self.entries.pop_first();
+            trimmed += 1;
+        }
+        trimmed
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    sources: HashMap<String, SourceRecord>,
+    seen: HashMap<(u32, String), Instant>,
+    logs: HashMap<u32, Stream<LogRecord>>,
+    quarantine: HashMap<u32, Stream<super::QuarantineRecord>>,
+    replayed: HashMap<QuarantineId, Vec<String>>,
+    appends: u64,
+}
+
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+    retention: Retention,
+}
+
+impl MemoryStore {
+    pub fn new(retention: Retention) -> Self {
+        MemoryStore {
+            inner: Mutex::new(Inner::default()),
+            retention,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-done append (each mutation
+        // completes before the next starts), so a poisoned lock is safe to reuse.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new(Retention::default())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn put_source(&self, source: &SourceRecord) -> Result<()> {
+        self.lock()
+            .sources
+            .insert(source.id.clone(), source.clone());
+        Ok(())
+    }
+
+    async fn get_source(&self, id: &str) -> Result<Option<SourceRecord>> {
+        Ok(self.lock().sources.get(id).cloned())
+    }
+
+    async fn delete_source(&self, id: &str) -> Result<bool> {
+        Ok(self.lock().sources.remove(id).is_some())
+    }
+
+    async fn append(&self, append: Append) -> Result<Appended> {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        inner.appends += 1;
+        if inner.appends % 4096 == 0 {
+            inner.seen.retain(|_, expires| *expires > now);
+        }
+        let key = (append.partition, append.dedupe_key);
+        if inner.seen.get(&key).is_some_and(|expires| *expires > now) {
+            return Ok(Appended::Duplicate);
+        }
+        let (ids, trimmed) = match append.write {
+            Write::Events(records) => {
+                let log = inner.logs.entry(append.partition).or_default();
+                let ids: Vec<StreamId> = records.into_iter().map(|r| log.push(r)).collect();
+                let trimmed = if ids.is_empty() {
+                    0
+                } else {
+                    log.trim(self.retention.log_maxlen)
+                };
+                (ids, trimmed)
+            }
+            Write::Quarantine(record) => {
+                let q = inner.quarantine.entry(append.partition).or_default();
+                let id = q.push(record);
+                let trimmed = q.trim(self.retention.quarantine_maxlen);
+                (vec![id], trimmed)
+            }
+        };
+        inner.seen.insert(key, now + append.dedupe_ttl);
+        Ok(Appended::Written { ids, trimmed })
+    }
+
+    async fn read_log(
+        &self,
+        partition: u32,
+        after: Option<StreamId>,
+        count: usize,
+    ) -> Result<Vec<LogEntry>> {
+        let inner = self.lock();
+        let Some(log) = inner.logs.get(&partition) else {
+            return Ok(Vec::new());
+        };
+        let range = match after {
+            Some(after) => log
+                .entries
+                .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
+            None => log.entries.range(..),
+        };
+        Ok(range
+            .take(count)
+            .map(|(id, r)| LogEntry {
+                cursor: *id,
+                record: r.clone(),
+            })
+            .collect())
+    }
+
+    async fn get_quarantine(&self, id: QuarantineId) -> Result<Option<StoredQuarantine>> {
+        let inner = self.lock();
+        let record = inner
+            .quarantine
+            .get(&id.partition)
+            .and_then(|q| q.entries.get(&id.entry))
+            .cloned();
+        Ok(record.map(|record| StoredQuarantine {
+            id,
+            record,
+            replayed: inner.replayed.get(&id).cloned(),
+        }))
+    }
+
+    async fn list_quarantine(
+        &self,
+        partitions: &[u32],
+        limit: usize,
+    ) -> Result<Vec<StoredQuarantine>> {
+        let inner = self.lock();
+        let mut all: Vec<StoredQuarantine> = partitions
+            .iter()
+            .filter_map(|p| inner.quarantine.get(p).map(|q| (*p, q)))
+            .flat_map(|(partition, q)| {
+                q.entries
+                    .iter()
+                    .rev()
+                    .take(limit)
+                    .map(move |(entry, record)| {
+                        (
+                            QuarantineId {
+                                partition,
+                                entry: *entry,
+                            },
+                            record,
+                        )
+                    })
+            })
+            .map(|(id, record)| StoredQuarantine {
+                id,
+                record: record.clone(),
+                replayed: inner.replayed.get(&id).cloned(),
+            })
+            .collect();
+        all.sort_by(|a, b| b.id.entry.cmp(&a.id.entry));
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    async fn mark_replayed(&self, id: QuarantineId, event_ids: &[String]) -> Result<()> {
+        self.lock().replayed.insert(id, event_ids.to_vec());
+        Ok(())
+    }
+}

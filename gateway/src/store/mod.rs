@@ -1,0 +1,316 @@
+//! Durable state behind one trait, with a Redis implementation (production) and an
+//! in-memory one (quick start, SDK users' tests). Both pass [`conformance`].
+//!
+//! Layout (Redis, `og` prefix; `{p}` is the partition's hash tag so every multi-key step
+//! stays in one cluster slot):
+//! `og:log:{p}` tenant logs, `og:seen:{p}:<source>:<key>` dedupe marks,
+//! `og:quarantine:{p}` + `og:qreplayed:{p}` quarantine, `og:cfg:sources` source configs.
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+mod memory;
+mod redis;
+
+pub use self::memory::MemoryStore;
+pub use self::redis::{RedisOptions, RedisStore};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use omnigate_schemas::api::{Provider, SourceOptions};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// How much each stream keeps (approximately; 0 = unbounded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub log_maxlen: u64,
+    pub quarantine_maxlen: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            log_maxlen: 1_000_000,
+            quarantine_maxlen: 100_000,
+        }
+    }
+}
+
+impl Retention {
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        Retention {
+            log_maxlen: settings.log_maxlen,
+            quarantine_maxlen: settings.quarantine_maxlen,
+        }
+    }
+}
+
+/// The Redis store's options from the gateway settings.
+pub fn redis_options(settings: &crate::config::Settings) -> RedisOptions {
+    RedisOptions {
+        prefix: settings.redis_prefix.clone(),
+        retention: Retention::from_settings(settings),
+        timeout: settings.store_timeout(),
+    }
+}
+
+/// The partition a tenant's log lives in. Stable across processes and versions.
+pub fn partition_of(tenant: &str, partitions: u32) -> u32 {
+    let digest = Sha256::digest(tenant.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(first) % u64::from(partitions.max(1))) as u32
+}
+
+/// A position in a stream: `<ms>-<seq>`, as Redis writes it. Also the log cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamId {
+    pub ms: u64,
+    pub seq: u64,
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+impl FromStr for StreamId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::InvalidQuery(format!("{s:?} is not a cursor"));
+        let (ms, seq) = s.split_once('-').ok_or_else(bad)?;
+        Ok(StreamId {
+            ms: ms.parse().map_err(|_| bad())?,
+            seq: seq.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// A quarantine entry's public id: `q<partition>-<ms>-<seq>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QuarantineId {
+    pub partition: u32,
+    pub entry: StreamId,
+}
+
+impl fmt::Display for QuarantineId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "q{}-{}", self.partition, self.entry)
+    }
+}
+
+impl FromStr for QuarantineId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::not_found(format!("quarantine entry {s:?}"));
+        let rest = s.strip_prefix('q').ok_or_else(bad)?;
+        let (p, entry) = rest.split_once('-').ok_or_else(bad)?;
+        Ok(QuarantineId {
+            partition: p.parse().map_err(|_| bad())?,
+            entry: entry.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// A secret value: never printed, never sent back over the API.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    pub fn new(value: impl Into<String>) -> Self {
+        SecretValue(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretValue(***)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSecret {
+    pub value: SecretValue,
+    pub created_at: DateTime<Utc>,
+    /// `None` for the current secret; set on the previous one when it is rotated out.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A connected shop, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRecord {
+    pub id: String,
+    pub tenant: String,
+    pub provider: Provider,
+    pub name: Option<String>,
+    pub options: SourceOptions,
+    /// Newest first.
+    pub secrets: Vec<StoredSecret>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl SourceRecord {
+    /// Secrets that verify deliveries at `now`.
+    pub fn valid_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
+        self.secrets
+            .iter()
+            .filter(|s| s.expires_at.is_none_or(|at| at > now))
+            .map(|s| s.value.expose())
+            .collect()
+    }
+}
+
+/// One canonical event as appended to a log partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    pub event_id: String,
+    pub tenant: String,
+    pub event_type: String,
+    /// The whole event, serialised.
+    pub json: String,
+}
+
+/// A log record with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub cursor: StreamId,
+    pub record: LogRecord,
+}
+
+/// A verified payload that could not be normalised, kept byte-exact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineRecord {
+    pub tenant: String,
+    pub source_id: String,
+    pub provider: String,
+    pub topic: Option<String>,
+    pub reason: String,
+    pub received_at: DateTime<Utc>,
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+    /// The delivery's dedupe key, so a replay derives the same event ids.
+    pub dedupe_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredQuarantine {
+    pub id: QuarantineId,
+    pub record: QuarantineRecord,
+    /// Event ids written by a successful replay.
+    pub replayed: Option<Vec<String>>,
+}
+
+/// What one delivery writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    Events(Vec<LogRecord>),
+    Quarantine(QuarantineRecord),
+}
+
+/// One atomic step: unless `dedupe_key` is already marked in `partition`, write `write`
+/// and mark the key for `dedupe_ttl`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Append {
+    pub partition: u32,
+    /// Unique per source and delivery (the caller includes the source id).
+    pub dedupe_key: String,
+    pub dedupe_ttl: Duration,
+    pub write: Write,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Written; the stream positions in order, and how many old entries retention trimmed.
+    Written { ids: Vec<StreamId>, trimmed: u64 },
+    /// The dedupe key was already marked; nothing was written.
+    Duplicate,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"redis"` or `"memory"`.
+    fn kind(&self) -> &'static str;
+
+    /// Fails when the store cannot be reached.
+    async fn ping(&self) -> Result<()>;
+
+    async fn put_source(&self, source: &SourceRecord) -> Result<()>;
+    async fn get_source(&self, id: &str) -> Result<Option<SourceRecord>>;
+    /// True when it existed.
+    async fn delete_source(&self, id: &str) -> Result<bool>;
+
+    /// The dedupe mark and the write happen atomically: never one without the other.
+    async fn append(&self, append: Append) -> Result<Appended>;
+
+    /// Up to `count` entries of a partition after `after` (exclusive), oldest first.
+    async fn read_log(
+        &self,
+        partition: u32,
+        after: Option<StreamId>,
+        count: usize,
+    ) -> Result<Vec<LogEntry>>;
+
+    async fn get_quarantine(&self, id: QuarantineId) -> Result<Option<StoredQuarantine>>;
+    /// The newest `limit` entries across `partitions`, newest first.
+    async fn list_quarantine(
+        &self,
+        partitions: &[u32],
+        limit: usize,
+    ) -> Result<Vec<StoredQuarantine>>;
+    async fn mark_replayed(&self, id: QuarantineId, event_ids: &[String]) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_stable_and_in_range() {
+        assert_eq!(partition_of("shop-a", 16), partition_of("shop-a", 16));
+        for t in ["a", "b", "maysternia-hlyny", ""] {
+            assert!(partition_of(t, 16) < 16);
+            assert_eq!(partition_of(t, 1), 0);
+        }
+        let spread: std::collections::HashSet<u32> = (0..200)
+            .map(|i| partition_of(&format!("t{i}"), 16))
+            .collect();
+        assert!(spread.len() > 12, "tenants spread over partitions");
+    }
+
+    #[test]
+    fn ids_round_trip() {
+        let q: QuarantineId = "q3-1741944415000-7".parse().unwrap();
+        assert_eq!(q.partition, 3);
+        assert_eq!(
+            q.entry,
+            StreamId {
+                ms: 1741944415000,
+                seq: 7
+            }
+        );
+        assert_eq!(q.to_string(), "q3-1741944415000-7");
+        assert!("3-1-1".parse::<QuarantineId>().is_err());
+        assert!("1741944415000".parse::<StreamId>().is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = SecretValue::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,485 @@
+//! The Redis store. Every delivery is one Lua script: dedupe check, XADD(s), dedupe mark
+//! and retention trim, all on keys that share the partition's hash tag.
+
+use async_trait::async_trait;
+use chrono::DateTime;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use super::{
+    Append, Appended, LogEntry, LogRecord, QuarantineId, QuarantineRecord, Retention, SourceRecord,
+    Store, StoredQuarantine, StreamId, Write,
+};
+use crate::error::{Error, Result};
+
+/// KEYS[1] dedupe mark, KEYS[2] stream. ARGV: ttl ms, maxlen, entry count, then per entry
+/// its field/value count followed by the pairs. Returns nil for a duplicate, else
+/// {trimmed, {ids}}. The mark is set after the XADDs so a failed XADD leaves no mark.
+const APPEND_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local ids = {}
+local pos = 4
+for i = 1, tonumber(ARGV[3]) do
+  local n = tonumber(ARGV[pos])
+  local args = {}
+  for j = 1, n do args[j] = ARGV[pos + j] end
+  pos = pos + n + 1
+  ids[i] = redis.call('XADD', KEYS[2], '*', unpack(args))
+end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+local trimmed = 0
+local maxlen = tonumber(ARGV[2])
+if maxlen > 0 and #ids > 0 then
+  trimmed = redis.call('XTRIM', KEYS[2], 'MAXLEN', '~', maxlen)
+end
+return {trimmed, ids}
+"#;
+
+/// A single server (with automatic reconnection) or a cluster.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+pub struct RedisStore {
+    conn: Conn,
+    prefix: String,
+    retention: Retention,
+    timeout: Duration,
+    append: Script,
+}
+
+/// Connection settings of the Redis store.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// Key prefix (`og`); lets several deployments or test runs share a server.
+    pub prefix: String,
+    pub retention: Retention,
+    /// Longest wait for one store operation before it counts as unavailable.
+    pub timeout: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            prefix: "og".into(),
+            retention: Retention::default(),
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://`, `rediss://`, or `redis+cluster://h1:p1,h2:p2`). A
+    /// single server is connected lazily and reconnected automatically after outages.
+    pub async fn connect(url: &str, options: RedisOptions) -> Result<Self> {
+        let conn = if let Some(nodes) = url
+            .strip_prefix("redis+cluster://")
+            .or_else(|| url.strip_prefix("rediss+cluster://"))
+        {
+            let scheme = if url.starts_with("rediss") {
+                "rediss"
+            } else {
+                "redis"
+            };
+            let nodes: Vec<String> = nodes
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(|n| format!("{scheme}://{n}"))
+                .collect();
+            let client = redis::cluster::ClusterClient::builder(nodes)
+                .connection_timeout(options.timeout)
+                .response_timeout(options.timeout)
+                .build()
+                .map_err(|e| Error::Config(format!("redis cluster URL: {e}")))?;
+            Conn::Cluster(client.get_async_connection().await?)
+        } else {
+            let client =
+                redis::Client::open(url).map_err(|e| Error::Config(format!("redis URL: {e}")))?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(options.timeout))
+                .set_response_timeout(Some(options.timeout))
+                .set_number_of_retries(2)
+                .set_max_delay(Duration::from_millis(500));
+            Conn::Single(
+                ConnectionManager::new_lazy_with_config(client, config)
+                    .map_err(|e| Error::Config(format!("redis: {e}")))?,
+            )
+        };
+        Ok(RedisStore {
+            conn,
+            prefix: options.prefix,
+            retention: options.retention,
+            timeout: options.timeout,
+            append: Script::new(APPEND_LUA),
+        })
+    }
+
+    fn key(&self, kind: &str, partition: u32) -> String {
+        format!("{}:{kind}:{{{partition}}}", self.prefix)
+    }
+
+    fn sources_key(&self) -> String {
+        format!("{}:cfg:sources", self.prefix)
+    }
+
+    /// Bounds every operation so a hung connection answers 503 instead of hanging.
+    async fn run<T>(&self, op: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
+        match tokio::time::timeout(self.timeout, op).await {
+            Ok(result) => result.map_err(Error::from),
+            Err(_) => Err(Error::StoreUnavailable(format!(
+                "no answer from redis within {:?}",
+                self.timeout
+            ))),
+        }
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+        let mut conn = self.conn.clone();
+        self.run(cmd.query_async(&mut conn)).await
+    }
+}
+
+fn corrupt(what: impl std::fmt::Display) -> Error {
+    Error::StoreCorrupt(what.to_string())
+}
+
+fn bytes(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
+fn text(v: &Value) -> Result<String> {
+    let b = bytes(v).ok_or_else(|| corrupt("expected a string"))?;
+    String::from_utf8(b.to_vec()).map_err(|_| corrupt("expected UTF-8"))
+}
+
+/// XRANGE/XREVRANGE reply: [[id, [field, value, …]], …].
+fn entries(reply: Value) -> Result<Vec<(StreamId, BTreeMap<String, Value>)>> {
+    let Value::Array(items) = reply else {
+        return Err(corrupt("stream reply is not an array"));
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let Value::Array(mut pair) = item else {
+                return Err(corrupt("stream entry is not an array"));
+            };
+            if pair.len() != 2 {
+                return Err(corrupt("stream entry has no fields"));
+            }
+            let fields = pair.pop().expect("two items");
+            let id: StreamId = text(&pair[0])?
+                .parse()
+                .map_err(|_| corrupt("bad stream id"))?;
+            let Value::Array(fields) = fields else {
+                return Err(corrupt("stream fields are not an array"));
+            };
+            let mut map = BTreeMap::new();
+            let mut it = fields.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                map.insert(text(&k)?, v);
+            }
+            Ok((id, map))
+        })
+        .collect()
+}
+
+fn field(map: &BTreeMap<String, Value>, name: &str) -> Result<String> {
+    text(
+        map.get(name)
+            .ok_or_else(|| corrupt(format!("entry lacks {name}")))?,
+    )
+}
+
+fn log_record(map: &BTreeMap<String, Value>) -> Result<LogRecord> {
+    Ok(LogRecord {
+        event_id: field(map, "id")?,
+        tenant: field(map, "tenant")?,
+        event_type: field(map, "type")?,
+        json: field(map, "event")?,
+    })
+}
+
+fn quarantine_fields(r: &QuarantineRecord) -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("tenant", r.tenant.as_bytes().to_vec()),
+        ("source", r.source_id.as_bytes().to_vec()),
+        ("provider", r.provider.as_bytes().to_vec()),
+        ("topic", r.topic.clone().unwrap_or_default().into_bytes()),
+        ("reason", r.reason.as_bytes().to_vec()),
+        ("received_at", r.received_at.to_rfc3339().into_bytes()),
+        (
+            "headers",
+            serde_json::to_vec(&r.headers).unwrap_or_default(),
+        ),
+        ("dedupe", r.dedupe_key.as_bytes().to_vec()),
+        ("body", r.body.clone()),
+    ]
+}
+
+fn quarantine_record(map: &BTreeMap<String, Value>) -> Result<QuarantineRecord> {
+    let topic = field(map, "topic")?;
+    Ok(QuarantineRecord {
+        tenant: field(map, "tenant")?,
+        source_id: field(map, "source")?,
+        provider: field(map, "provider")?,
+        topic: (!topic.is_empty()).then_some(topic),
+        reason: field(map, "reason")?,
+        received_at: DateTime::parse_from_rfc3339(&field(map, "received_at")?)
+            .map_err(|_| corrupt("bad received_at"))?
+            .to_utc(),
+        headers: serde_json::from_str(&field(map, "headers")?)
+            .map_err(|_| corrupt("bad headers"))?,
+        dedupe_key: field(map, "dedupe")?,
+        body: bytes(map.get("body").ok_or_else(|| corrupt("entry lacks body"))?)
+            .ok_or_else(|| corrupt("body is not bytes"))?
+            .to_vec(),
+    })
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let _: String = self.query(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+
+    async fn put_source(&self, source: &SourceRecord) -> Result<()> {
+        let json = serde_json::to_string(source).map_err(|e| Error::Internal(e.to_string()))?;
+        let _: i64 = self
+            .query(
+                redis::cmd("HSET")
+                    .arg(self.sources_key())
+                    .arg(&source.id)
+                    .arg(json),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn get_source(&self, id: &str) -> Result<Option<SourceRecord>> {
+        let json: Option<String> = self
+            .query(redis::cmd("HGET").arg(self.sources_key()).arg(id))
+            .await?;
+        json.map(|j| serde_json::from_str(&j).map_err(|e| corrupt(format!("source {id}: {e}"))))
+            .transpose()
+    }
+
+    async fn delete_source(&self, id: &str) -> Result<bool> {
+        let n: i64 = self
+            .query(redis::cmd("HDEL").arg(self.sources_key()).arg(id))
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn append(&self, append: Append) -> Result<Appended> {
+        let p = append.partition;
+        let seen = format!("{}:seen:{{{p}}}:{}", self.prefix, append.dedupe_key);
+        let mut inv = self.append.prepare_invoke();
+        inv.key(seen);
+        let ttl_ms = append.dedupe_ttl.as_millis().max(1) as u64;
+        match &append.write {
+            Write::Events(records) => {
+                inv.key(self.key("log", p))
+                    .arg(ttl_ms)
+                    .arg(self.retention.log_maxlen)
+                    .arg(records.len());
+                for r in records {
+                    inv.arg(8)
+                        .arg("id")
+                        .arg(&r.event_id)
+                        .arg("tenant")
+                        .arg(&r.tenant)
+                        .arg("type")
+                        .arg(&r.event_type)
+                        .arg("event")
+                        .arg(&r.json);
+                }
+            }
+            Write::Quarantine(record) => {
+                let fields = quarantine_fields(record);
+                inv.key(self.key("quarantine", p))
+                    .arg(ttl_ms)
+                    .arg(self.retention.quarantine_maxlen)
+                    .arg(1)
+                    .arg(fields.len() * 2);
+                for (k, v) in fields {
+                    inv.arg(k).arg(v);
+                }
+            }
+        }
+        let mut conn = self.conn.clone();
+        let reply: Value = self.run(inv.invoke_async(&mut conn)).await?;
+        match reply {
+            Value::Nil => Ok(Appended::Duplicate),
+            Value::Array(mut parts) if parts.len() == 2 => {
+                let ids = parts.pop().expect("two parts");
+                let trimmed = match parts.pop() {
+                    Some(Value::Int(n)) => n.max(0) as u64,
+                    _ => return Err(corrupt("append reply lacks the trim count")),
+                };
+                let ids = match ids {
+                    Value::Array(ids) => ids
+                        .iter()
+                        .map(|v| text(v)?.parse().map_err(|_| corrupt("bad stream id")))
+                        .collect::<Result<Vec<StreamId>>>()?,
+                    _ => return Err(corrupt("append reply lacks ids")),
+                };
+                Ok(Appended::Written { ids, trimmed })
+            }
+            other => Err(corrupt(format!("unexpected append reply {other:?}"))),
+        }
+    }
+
+    async fn read_log(
+        &self,
+        partition: u32,
+        after: Option<StreamId>,
+        count: usize,
+    ) -> Result<Vec<LogEntry>> {
+        let start = after.map_or_else(|| "-".to_string(), |a| format!("({a}"));
+        let reply: Value = self
+            .query(
+                redis::cmd("XRANGE")
+                    .arg(self.key("log", partition))
+                    .arg(start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(count),
+            )
+            .await?;
+        entries(reply)?
+            .into_iter()
+            .map(|(cursor, map)| {
+                Ok(LogEntry {
+                    cursor,
+                    record: log_record(&map)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn get_quarantine(&self, id: QuarantineId) -> Result<Option<StoredQuarantine>> {
+        let entry = id.entry.to_string();
+        let reply: Value = self
+            .query(
+                redis::cmd("XRANGE")
+                    .arg(self.key("quarantine", id.partition))
+                    .arg(&entry)
+                    .arg(&entry),
+            )
+            .await?;
+        let Some((_, map)) = entries(reply)?.into_iter().next() else {
+            return Ok(None);
+        };
+        let replayed: Option<String> = self
+            .query(
+                redis::cmd("HGET")
+                    .arg(self.key("qreplayed", id.partition))
+                    .arg(&entry),
+            )
+            .await?;
+        Ok(Some(StoredQuarantine {
+            id,
+            record: quarantine_record(&map)?,
+            replayed: replayed.and_then(|j| serde_json::from_str(&j).ok()),
+        }))
+    }
+
+    async fn list_quarantine(
+        &self,
+        partitions: &[u32],
+        limit: usize,
+    ) -> Result<Vec<StoredQuarantine>> {
+        let mut all = Vec::new();
+        for &p in partitions {
+            let reply: Value = self
+                .query(
+                    redis::cmd("XREVRANGE")
+                        .arg(self.key("quarantine", p))
+                        .arg("+")
+                        .arg("-")
+                        .arg("COUNT")
+                        .arg(limit),
+                )
+                .await?;
+            for (entry, map) in entries(reply)? {
+                all.push(StoredQuarantine {
+                    id: QuarantineId {
+                        partition: p,
+                        entry,
+                    },
+                    record: quarantine_record(&map)?,
+                    replayed: None,
+                });
+            }
+        }
+        all.sort_by(|a, b| b.id.entry.cmp(&a.id.entry));
+        all.truncate(limit);
+        for q in &mut all {
+            let replayed: Option<String> = self
+                .query(
+                    redis::cmd("HGET")
+                        .arg(self.key("qreplayed", q.id.partition))
+                        .arg(q.id.entry.to_string()),
+                )
+                .await?;
+            q.replayed = replayed.and_then(|j| serde_json::from_str(&j).ok());
+        }
+        Ok(all)
+    }
+
+    async fn mark_replayed(&self, id: QuarantineId, event_ids: &[String]) -> Result<()> {
+        let json = serde_json::to_string(event_ids).map_err(|e| Error::Internal(e.to_string()))?;
+        let _: i64 = self
+            .query(
+                redis::cmd("HSET")
+                    .arg(self.key("qreplayed", id.partition))
+                    .arg(id.entry.to_string())
+                    .arg(json),
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,177 @@
+//! Every vector of `shared/fixtures/signatures.json` and every signed fixture payload.
+
+use super::*;
+use crate::test_fixtures::{fixtures_dir, load_payload_fixtures};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Vector {
+    scheme: String,
+    secret: String,
+    headers: std::collections::BTreeMap<String, String>,
+    body: String,
+    now: Option<i64>,
+    tolerance_s: Option<u64>,
+    valid: bool,
+    why: String,
+}
+
+/// The fixtures name schemes; BigCommerce is Standard Webhooks keyed with raw bytes.
+pub(crate) fn scheme(name: &str) -> (Provider, KeyEncoding) {
+    match name {
+        "shopify" => (Provider::Shopify, KeyEncoding::Base64),
+        "woocommerce" => (Provider::Woocommerce, KeyEncoding::Base64),
+        "standard-webhooks" => (Provider::StandardWebhooks, KeyEncoding::Base64),
+        "bigcommerce" => (Provider::StandardWebhooks, KeyEncoding::Raw),
+        "stripe" => (Provider::Stripe, KeyEncoding::Base64),
+        "github" => (Provider::Github, KeyEncoding::Base64),
+        other => panic!("fixture names an unknown scheme {other:?}"),
+    }
+}
+
+#[test]
+fn every_signature_vector_gets_the_expected_verdict() {
+    let text = std::fs::read_to_string(fixtures_dir().join("signatures.json")).unwrap();
+    let vectors: Vec<Vector> = serde_json::from_str(&text).unwrap();
+    assert!(vectors.len() >= 57, "expected the full vector set");
+    let mut failures = Vec::new();
+    for (i, v) in vectors.iter().enumerate() {
+        let (provider, encoding) = scheme(&v.scheme);
+        let headers: Headers = v.headers.iter().collect();
+        let req = SignedRequest {
+            headers: &headers,
+            body: v.body.as_bytes(),
+            // Schemes without a signed timestamp never look at the clock.
+            now: v.now.unwrap_or(0),
+            tolerance_s: v.tolerance_s.unwrap_or(300),
+        };
+        let got = verify(provider, encoding, &req, &[&v.secret]);
+        if got.is_ok() != v.valid {
+            failures.push(format!(
+                "#{i} {} expected valid={} got {got:?}: {}",
+                v.scheme, v.valid, v.why
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_signed_fixture_payload_verifies_and_fails_when_tampered() {
+    let fixtures = load_payload_fixtures();
+    assert!(fixtures.len() >= 20);
+    for f in fixtures {
+        let (provider, encoding) = scheme(&f.scheme);
+        let mut req = SignedRequest {
+            headers: &f.headers,
+            body: &f.body,
+            now: f.verify_at_unix.unwrap_or(0),
+            tolerance_s: 300,
+        };
+        verify(provider, encoding, &req, &[&f.secret])
+            .unwrap_or_else(|e| panic!("{}: {e}", f.name));
+        let mut tampered = f.body.clone();
+        let last = tampered.len() - 2;
+        tampered[last] ^= 0x01;
+        req.body = &tampered;
+        assert!(
+            verify(provider, encoding, &req, &[&f.secret]).is_err(),
+            "{}",
+            f.name
+        );
+    }
+}
+
+#[test]
+fn rotation_accepts_any_current_secret() {
+    let body = br#"{"id":1}"#;
+    let sig = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(hmac_sha256(b"new", &[body]))
+    };
+    let headers: Headers = [("X-Shopify-Hmac-Sha256", sig.as_str())]
+        .into_iter()
+        .collect();
+    let req = SignedRequest {
+        headers: &headers,
+        body,
+        now: 0,
+        tolerance_s: 300,
+    };
+    assert!(
+        verify(
+            Provider::Shopify,
+            KeyEncoding::Base64,
+            &req,
+            &["old", "new"]
+        )
+        .is_ok()
+    );
+    assert!(verify(Provider::Shopify, KeyEncoding::Base64, &req, &["old"]).is_err());
+    assert!(verify(Provider::Shopify, KeyEncoding::Base64, &req, &[]).is_err());
+}
+
+#[test]
+fn stale_timestamps_have_their_own_error() {
+    let body = b"{}";
+    let key = b"0123456789abcdef0123456789abcdef";
+    let secret = {
+        use base64::Engine;
+        format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(key)
+        )
+    };
+    let sig = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .encode(hmac_sha256(key, &[b"msg_1", b".", b"1000", b".", body]))
+    };
+    let headers: Headers = [
+        ("webhook-id", "msg_1"),
+        ("webhook-timestamp", "1000"),
+        ("webhook-signature", &format!("v1,{sig}")),
+    ]
+    .into_iter()
+    .collect();
+    let mut req = SignedRequest {
+        headers: &headers,
+        body,
+        now: 1300,
+        tolerance_s: 300,
+    };
+    let enc = KeyEncoding::Base64;
+    assert!(verify(Provider::StandardWebhooks, enc, &req, &[&secret]).is_ok());
+    req.now = 1301;
+    assert!(matches!(
+        verify(Provider::StandardWebhooks, enc, &req, &[&secret]),
+        Err(Error::TimestampOutsideTolerance { tolerance_s: 300 })
+    ));
+}
+
+#[test]
+fn woocommerce_ping_is_recognised_only_in_its_exact_shape() {
+    let none = Headers::new();
+    assert!(is_woocommerce_ping(&none, b"webhook_id=41"));
+    assert!(!is_woocommerce_ping(&none, b"webhook_id="));
+    assert!(!is_woocommerce_ping(&none, b"webhook_id=41&x=1"));
+    assert!(!is_woocommerce_ping(&none, br#"{"id":1}"#));
+    let signed: Headers = [("X-WC-Webhook-Signature", "abc")].into_iter().collect();
+    assert!(!is_woocommerce_ping(&signed, b"webhook_id=41"));
+}
+
+#[test]
+fn standard_webhooks_secrets_are_checked_on_save() {
+    let enc = KeyEncoding::Base64;
+    assert!(
+        check_secret(
+            Provider::StandardWebhooks,
+            enc,
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        )
+        .is_ok()
+    );
+    assert!(check_secret(Provider::StandardWebhooks, enc, "whsec_not base64!").is_err());
+    assert!(check_secret(Provider::StandardWebhooks, KeyEncoding::Raw, "anything").is_ok());
+    assert!(check_secret(Provider::Shopify, enc, "").is_err());
+}

@@ -1,0 +1,282 @@
+//! Request and response bodies of the gateway's HTTP API.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+use crate::events::Event;
+
+/// Shop engines and marketplaces a source can be connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum Provider {
+    Shopify,
+    Woocommerce,
+    StandardWebhooks,
+    Stripe,
+    Github,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 5] = [
+        Provider::Shopify,
+        Provider::Woocommerce,
+        Provider::StandardWebhooks,
+        Provider::Stripe,
+        Provider::Github,
+    ];
+
+    /// The wire name (`standard-webhooks`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Shopify => "shopify",
+            Provider::Woocommerce => "woocommerce",
+            Provider::StandardWebhooks => "standard-webhooks",
+            Provider::Stripe => "stripe",
+            Provider::Github => "github",
+        }
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a Standard Webhooks secret becomes the HMAC key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum KeyEncoding {
+    /// `whsec_<base64>`: the key is the base64-decoded part (the specification's rule).
+    #[default]
+    Base64,
+    /// The secret's own UTF-8 bytes are the key (BigCommerce and similar senders).
+    Raw,
+}
+
+/// Per-source verification options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SourceOptions {
+    /// `standard-webhooks` only: how the secret becomes the key (default `base64`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_encoding: Option<KeyEncoding>,
+    /// Replay window in seconds for schemes that sign a timestamp (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance_s: Option<u64>,
+}
+
+/// `POST /v1/sources`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "tenant": "maysternia-hlyny",
+    "provider": "shopify",
+    "secret": "shpss_0123456789abcdef",
+    "name": "Shopify main shop"
+})))]
+#[serde(deny_unknown_fields)]
+pub struct CreateSource {
+    /// The shop (tenant) whose log receives this source's events.
+    pub tenant: String,
+    pub provider: Provider,
+    /// The signing secret, exactly as the provider shows it. Write-only.
+    pub secret: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub options: Option<SourceOptions>,
+}
+
+/// `PATCH /v1/sources/{id}`. A new `secret` becomes current; the previous current secret
+/// stays valid until `expires_at` (default: 24 hours from now).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "secret": "shpss_fedcba9876543210",
+    "expires_at": "2025-03-15T09:00:00Z"
+})))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSource {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// RFC 3339: until when the previous secret stays valid.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    #[serde(default)]
+    pub options: Option<SourceOptions>,
+}
+
+/// A secret as the API shows it: never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SecretInfo {
+    pub created_at: String,
+    /// Absent for the current secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// A connected shop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "id": "src_7m3kq9x2v8w4",
+    "tenant": "maysternia-hlyny",
+    "provider": "shopify",
+    "name": "Shopify main shop",
+    "webhook_path": "/v1/webhooks/src_7m3kq9x2v8w4",
+    "options": {},
+    "secrets": [{"created_at": "2025-03-14T09:00:00Z"}],
+    "created_at": "2025-03-14T09:00:00Z",
+    "updated_at": "2025-03-14T09:00:00Z"
+})))]
+pub struct SourceView {
+    pub id: String,
+    pub tenant: String,
+    pub provider: Provider,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Where the provider must POST its webhooks.
+    pub webhook_path: String,
+    pub options: SourceOptions,
+    /// The secrets that currently verify deliveries, newest first (values are write-only).
+    pub secrets: Vec<SecretInfo>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// 202: the delivery was written to the tenant log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"event_ids": ["evt_0b7f6c0a4d2e5b1c9a8f7e6d5c4b3a29"]})))]
+pub struct Accepted {
+    pub event_ids: Vec<String>,
+}
+
+/// 200: this delivery was already written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"duplicate": true})))]
+pub struct Duplicate {
+    pub duplicate: bool,
+}
+
+/// 202: verified but not normalisable; kept byte-exact in quarantine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"quarantined": true, "quarantine_id": "q7-1741944415000-0"})))]
+pub struct Quarantined {
+    pub quarantined: bool,
+    pub quarantine_id: String,
+}
+
+/// 200: a provider handshake (creation ping), answered and stored nowhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"handshake": true})))]
+pub struct Handshake {
+    pub handshake: bool,
+}
+
+/// A page of a tenant's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventsPage {
+    pub events: Vec<Event>,
+    /// Pass as `after` to read on; absent when the end of the log was reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// A verified payload that could not be normalised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuarantineEntry {
+    pub id: String,
+    pub tenant: String,
+    pub source_id: String,
+    pub provider: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Why it could not be normalised; names the field where one is at fault.
+    pub reason: String,
+    pub received_at: String,
+    /// The request headers as received (names lower-case).
+    pub headers: BTreeMap<String, String>,
+    /// The body, when it is valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The exact bytes received, base64.
+    pub body_base64: String,
+    /// Set once a replay has turned it into events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_event_ids: Option<Vec<String>>,
+}
+
+/// `GET /v1/quarantine`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuarantinePage {
+    pub entries: Vec<QuarantineEntry>,
+}
+
+/// RFC 9457 problem details.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "type": "https://omnigate.dev/problems/invalid-signature",
+    "title": "Signature verification failed",
+    "status": 401,
+    "detail": "The webhook signature is missing or does not match any of the source's secrets."
+})))]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// Problem-specific extra members (e.g. `errors`).
+    #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub extensions: BTreeMap<String, Value>,
+}
+
+/// `/healthz`, `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    pub status: String,
+}
+
+/// One entry of `GET /v1/event-types`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventTypeInfo {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub schema_version: u32,
+    pub description: String,
+    /// The JSON Schema (2020-12) of the whole event.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub schema: Value,
+}
+
+/// `GET /v1/event-types`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventTypeList {
+    pub event_types: Vec<EventTypeInfo>,
+    /// Shared definitions referenced by the event schemas (`common.schema.json`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub common: Value,
+}
