@@ -38,6 +38,16 @@ impl Headers {
     pub fn as_map(&self) -> &BTreeMap<String, String> {
         &self.0
     }
+
+    /// The headers minus credentials a sender might attach (kept payloads must not hold
+    /// them).
+    pub fn without_credentials(&self) -> BTreeMap<String, String> {
+        let mut map = self.0.clone();
+        for name in ["authorization", "proxy-authorization", "cookie"] {
+            map.remove(name);
+        }
+        map
+    }
 }
 
 impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Headers {

@@ -10,6 +10,8 @@ pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod error;
+#[cfg(any(test, feature = "testing"))]
+pub mod fixtures;
 pub mod headers;
 pub mod http;
 pub mod ingest;
@@ -17,8 +19,6 @@ pub mod normalize;
 pub mod state;
 pub mod store;
 pub mod telemetry;
-#[cfg(test)]
-mod test_fixtures;
 pub mod validate;
 pub mod verify;
 

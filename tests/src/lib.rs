@@ -1,1 +1,288 @@
+//! Helpers for the end-to-end tests: a real gateway in this process, talking HTTP on a
+//! free port to a real `redis-server` (`OMNIGATE_TEST_REDIS_URL`, set by scripts/test.sh),
+//! and `redis-server` processes of the tests' own for outage tests.
 
+use chrono::{DateTime, Utc};
+use omnigate::clock::{Clock, FixedClock};
+use omnigate::config::Settings;
+use omnigate::fixtures::PayloadFixture;
+use omnigate::state::AppState;
+use omnigate::store::{MemoryStore, RedisOptions, RedisStore, Retention, Store};
+use omnigate_schemas::api::SourceView;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use omnigate::fixtures::{load_payload_fixtures, payload_fixture};
+
+/// The Redis the suite runs against. scripts/test.sh starts one and sets this.
+pub fn redis_url() -> String {
+    std::env::var("OMNIGATE_TEST_REDIS_URL").unwrap_or_else(|_| {
+        panic!(
+            "OMNIGATE_TEST_REDIS_URL is not set: run the suite with scripts/test.sh, which \
+             starts a redis-server for it (or point the variable at a disposable Redis)"
+        )
+    })
+}
+
+/// A key prefix no other test uses, so tests share one server without seeing each other.
+pub fn unique_prefix() -> String {
+    format!("t{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A Redis store on the test server under a fresh prefix.
+pub async fn redis_store(retention: Retention) -> Arc<dyn Store> {
+    redis_store_at(&redis_url(), retention).await
+}
+
+pub async fn redis_store_at(url: &str, retention: Retention) -> Arc<dyn Store> {
+    let store = RedisStore::connect(
+        url,
+        RedisOptions {
+            prefix: unique_prefix(),
+            retention,
+            timeout: Duration::from_secs(2),
+        },
+    )
+    .await
+    .expect("connect to redis");
+    Arc::new(store)
+}
+
+pub fn memory_store() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::new(Retention::default()))
+}
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-6f1c";
+
+/// A gateway serving HTTP on 127.0.0.1 in this process.
+pub struct Gateway {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<FixedClock>,
+    pub store: Arc<dyn Store>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Gateway {
+    /// Starts a gateway on `store` with its clock at `now`.
+    pub async fn start(store: Arc<dyn Store>, now: DateTime<Utc>) -> Gateway {
+        Self::start_with(store, now, |_| {}).await
+    }
+
+    pub async fn start_with(
+        store: Arc<dyn Store>,
+        now: DateTime<Utc>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Gateway {
+        let mut settings = Settings {
+            admin_token: Some(ADMIN_TOKEN.into()),
+            ..Settings::default()
+        };
+        tweak(&mut settings);
+        let clock = Arc::new(FixedClock::new(now));
+        let state =
+            AppState::new(settings, store.clone(), clock.clone() as Arc<dyn Clock>).expect("state");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let running = omnigate::http::serve(state, listener, Some(2)).unwrap();
+        let base = format!("http://{}", running.addr);
+        let handle = running.handle.clone();
+        tokio::spawn(running.server);
+        Gateway {
+            base,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+            clock,
+            store,
+            handle,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// Connects a source; panics unless 201.
+    pub async fn create_source(&self, body: Value) -> SourceView {
+        let res = self
+            .admin(reqwest::Method::POST, "/v1/sources")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::CREATED,
+            "{}",
+            res.text().await.unwrap()
+        );
+        res.json().await.unwrap()
+    }
+
+    /// A source for a fixture's provider and secret, on `tenant`.
+    pub async fn source_for(&self, fixture: &PayloadFixture, tenant: &str) -> SourceView {
+        let (provider, options) = match fixture.scheme.as_str() {
+            "bigcommerce" => ("standard-webhooks", json!({"key_encoding": "raw"})),
+            other => (other, json!({})),
+        };
+        self.create_source(json!({
+            "tenant": tenant,
+            "provider": provider,
+            "secret": fixture.secret,
+            "options": options,
+        }))
+        .await
+    }
+
+    /// POSTs raw bytes with headers to a source's webhook path.
+    pub async fn deliver(
+        &self,
+        source_id: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(self.url(&format!("/v1/webhooks/{source_id}")))
+            .body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Delivers a fixture exactly as its provider signed it.
+    pub async fn deliver_fixture(&self, source_id: &str, f: &PayloadFixture) -> reqwest::Response {
+        let headers: Vec<(String, String)> = f
+            .headers
+            .as_map()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.deliver(source_id, &headers, &f.body).await
+    }
+
+    /// Every event of a tenant's log, following `next` to the end.
+    pub async fn tenant_events(&self, tenant: &str, event_type: Option<&str>) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/tenants/{tenant}/events?limit=50");
+            if let Some(t) = event_type {
+                path.push_str(&format!("&type={t}"));
+            }
+            if let Some(a) = &after {
+                path.push_str(&format!("&after={a}"));
+            }
+            let res = self
+                .admin(reqwest::Method::GET, &path)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            let page: Value = res.json().await.unwrap();
+            let events = page["events"].as_array().unwrap().clone();
+            let done = events.len() < 50;
+            out.extend(events);
+            if done {
+                return out;
+            }
+            after = page["next"].as_str().map(str::to_string);
+        }
+    }
+}
+
+/// The clock a fixture was signed for (fixtures with no signed time get any fixed time).
+pub fn fixture_time(f: &PayloadFixture) -> DateTime<Utc> {
+    DateTime::from_timestamp(f.verify_at_unix.unwrap_or(1_741_944_415), 0).unwrap()
+}
+
+/// A `redis-server` process of the test's own, for killing and restarting.
+pub struct RedisProcess {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl RedisProcess {
+    /// Starts one on a free port with an append-only file fsynced on every write, so a
+    /// restart keeps what was acknowledged.
+    pub fn start() -> RedisProcess {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("omnigate-redis-{}", unique_prefix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut p = RedisProcess {
+            port,
+            dir,
+            child: None,
+        };
+        p.restart();
+        p
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the server on the same port and data directory.
+    pub fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", self.dir.to_str().unwrap()])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH (scripts/test.sh installs it)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    /// Kills the server (SIGKILL: no goodbye to clients).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -94,7 +94,7 @@ pub fn identify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_fixtures::payload_fixture;
+    use crate::fixtures::payload_fixture;
     use serde_json::json;
 
     fn of(name: &str, provider: Provider) -> Identity {

@@ -206,7 +206,7 @@ pub async fn ingest(
                 topic: identity.topic.clone(),
                 reason: rejection.reason().to_string(),
                 received_at: now,
-                headers: headers.as_map().clone(),
+                headers: headers.without_credentials(),
                 body: body.to_vec(),
                 dedupe_key: key.clone(),
             }),

@@ -1,7 +1,7 @@
 //! The fixtures' expected events (shared/fixtures/README.md §4), value by value.
 
 use super::*;
-use crate::test_fixtures::payload_fixture;
+use crate::fixtures::payload_fixture;
 use serde_json::json;
 
 fn run(provider: Provider, fixture: &str) -> Vec<Normalized> {

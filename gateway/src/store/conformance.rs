@@ -1,7 +1,7 @@
 //! The one behaviour suite every [`Store`] must pass. `run_all` is called with a factory
 //! that makes a fresh, empty store per case (for Redis: a new key prefix).
 //!
-//! Enabled in tests and with the `conformance` feature.
+//! Enabled in tests and with the `testing` feature.
 
 use chrono::{TimeZone, Utc};
 use omnigate_schemas::api::{Provider, SourceOptions};
@@ -226,6 +226,8 @@ async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(dup, Appended::Duplicate);
 
+    // Stream ids have millisecond resolution; make "later" unambiguous across partitions.
+    tokio::time::sleep(Duration::from_millis(5)).await;
     let later = quarantine("shop-other", "schema");
     let later_ids = written(
         store

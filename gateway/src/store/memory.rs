@@ -222,7 +222,7 @@ impl Store for MemoryStore {
                 replayed: inner.replayed.get(&id).cloned(),
             })
             .collect();
-        all.sort_by(|a, b| b.id.entry.cmp(&a.id.entry));
+        all.sort_by_key(|q| std::cmp::Reverse((q.id.entry, q.id.partition)));
         all.truncate(limit);
         Ok(all)
     }

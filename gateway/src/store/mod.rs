@@ -6,7 +6,7 @@
 //! `og:log:{p}` tenant logs, `og:seen:{p}:<source>:<key>` dedupe marks,
 //! `og:quarantine:{p}` + `og:qreplayed:{p}` quarantine, `og:cfg:sources` source configs.
 
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 mod memory;
 mod redis;

@@ -455,7 +455,7 @@ impl Store for RedisStore {
                 });
             }
         }
-        all.sort_by(|a, b| b.id.entry.cmp(&a.id.entry));
+        all.sort_by_key(|q| std::cmp::Reverse((q.id.entry, q.id.partition)));
         all.truncate(limit);
         for q in &mut all {
             let replayed: Option<String> = self

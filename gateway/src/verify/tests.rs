@@ -1,7 +1,7 @@
 //! Every vector of `shared/fixtures/signatures.json` and every signed fixture payload.
 
 use super::*;
-use crate::test_fixtures::{fixtures_dir, load_payload_fixtures};
+use crate::fixtures::{fixtures_dir, load_payload_fixtures};
 use serde::Deserialize;
 
 #[derive(Deserialize)]

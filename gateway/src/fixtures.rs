@@ -1,4 +1,4 @@
-//! Access to `../shared/fixtures` for unit tests.
+//! The signed sample payloads of `../shared/fixtures`, for tests (feature `testing`).
 
 use crate::headers::Headers;
 use serde::Deserialize;
