@@ -1,0 +1,293 @@
+//! The admin API as an operator uses it: connect a shop, rotate its secret without losing
+//! deliveries, disconnect it; every mistake answered with a problem document.
+
+use chrono::{Duration, TimeZone, Utc};
+use omnigate::store::Retention;
+use omnigate_tests::{ADMIN_TOKEN, Gateway, memory_store, redis_store};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn sign_shopify(secret: &str, body: &[u8]) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn shopify_headers(secret: &str, body: &[u8], event_id: &str) -> Vec<(String, String)> {
+    vec![
+        ("X-Shopify-Topic".into(), "orders/create".into()),
+        ("X-Shopify-Hmac-Sha256".into(), sign_shopify(secret, body)),
+        ("X-Shopify-Event-Id".into(), event_id.into()),
+        ("Content-Type".into(), "application/json".into()),
+    ]
+}
+
+async fn problem(res: reqwest::Response, status: StatusCode, slug: &str) -> Value {
+    assert_eq!(res.status(), status);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let p: Value = res.json().await.unwrap();
+    assert_eq!(p["type"], format!("https://omnigate.dev/problems/{slug}"));
+    assert_eq!(p["status"], status.as_u16());
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_requires_the_token() {
+    let gw = Gateway::start(memory_store(), Utc::now()).await;
+    let body = json!({"tenant": "a", "provider": "shopify", "secret": "s"});
+    let none = gw
+        .http
+        .post(gw.url("/v1/sources"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(none.headers().contains_key("www-authenticate"));
+    problem(none, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let wrong = gw
+        .http
+        .post(gw.url("/v1/sources"))
+        .bearer_auth(format!("{ADMIN_TOKEN}x"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    problem(wrong, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    for path in [
+        "/v1/tenants/a/events",
+        "/v1/quarantine",
+        "/v1/sources/src_x",
+    ] {
+        let res = gw.http.get(gw.url(path)).send().await.unwrap();
+        problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_write_only_and_rotation_keeps_the_old_one_for_a_grace_period() {
+    let t0 = Utc.with_ymd_and_hms(2025, 3, 14, 9, 0, 0).unwrap();
+    let gw = Gateway::start(redis_store(Retention::default()).await, t0).await;
+    let created = gw
+        .admin(Method::POST, "/v1/sources")
+        .json(&json!({"tenant": "rot-shop", "provider": "shopify",
+                      "secret": "old-secret-123", "name": "Main shop"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let text = created.text().await.unwrap();
+    assert!(!text.contains("old-secret-123"), "never returned");
+    let view: Value = serde_json::from_str(&text).unwrap();
+    let id = view["id"].as_str().unwrap().to_string();
+    assert_eq!(view["webhook_path"], format!("/v1/webhooks/{id}"));
+    assert_eq!(view["name"], "Main shop");
+
+    let body = br##"{"id":1,"name":"#1","created_at":"2025-03-14T09:00:00Z","currency":"EUR","total_price":"1.00","line_items":[]}"##;
+    let send = |secret: &'static str, event: &'static str| {
+        let headers = shopify_headers(secret, body, event);
+        let gw = &gw;
+        let id = id.clone();
+        async move { gw.deliver(&id, &headers, body).await.status() }
+    };
+    assert_eq!(send("old-secret-123", "e1").await, StatusCode::ACCEPTED);
+
+    let rotated = gw
+        .admin(Method::PATCH, &format!("/v1/sources/{id}"))
+        .json(&json!({"secret": "new-secret-456"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let text = rotated.text().await.unwrap();
+    assert!(!text.contains("secret-456") && !text.contains("secret-123"));
+    let view: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(view["secrets"].as_array().unwrap().len(), 2);
+    assert_eq!(view["secrets"][1]["expires_at"], "2025-03-15T09:00:00Z");
+
+    // During the grace period both secrets verify…
+    assert_eq!(send("new-secret-456", "e2").await, StatusCode::ACCEPTED);
+    assert_eq!(send("old-secret-123", "e3").await, StatusCode::ACCEPTED);
+    // …after it only the new one does.
+    gw.clock.set(t0 + Duration::hours(24));
+    assert_eq!(send("old-secret-123", "e4").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(send("new-secret-456", "e5").await, StatusCode::ACCEPTED);
+    let view: Value = gw
+        .admin(Method::GET, &format!("/v1/sources/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["secrets"].as_array().unwrap().len(), 1);
+
+    // Disconnecting: the webhook path stops working, the events stay.
+    let del = gw
+        .admin(Method::DELETE, &format!("/v1/sources/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), StatusCode::NO_CONTENT);
+    let gone = gw
+        .deliver(&id, &shopify_headers("new-secret-456", body, "e6"), body)
+        .await;
+    problem(gone, StatusCode::NOT_FOUND, "source-not-found").await;
+    assert_eq!(gw.tenant_events("rot-shop", None).await.len(), 4);
+    let again = gw
+        .admin(Method::DELETE, &format!("/v1/sources/{id}"))
+        .send()
+        .await
+        .unwrap();
+    problem(again, StatusCode::NOT_FOUND, "source-not-found").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_problems() {
+    let gw = Gateway::start_with(memory_store(), Utc::now(), |s| s.body_limit_bytes = 1024).await;
+    let post = |body: &'static str| {
+        gw.admin(Method::POST, "/v1/sources")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    problem(
+        post("{").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "malformed-body",
+    )
+    .await;
+    problem(
+        post(r#"{"tenant":"a","provider":"magento","secret":"s"}"#)
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "malformed-body",
+    )
+    .await;
+    problem(
+        post(r#"{"tenant":"a","provider":"shopify","secret":"s","colour":"red"}"#)
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "malformed-body",
+    )
+    .await;
+    let p = problem(
+        post(r#"{"tenant":"a b","provider":"shopify","secret":"s"}"#)
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("tenant"));
+    problem(
+        post(r#"{"tenant":"a","provider":"standard-webhooks","secret":"whsec_???"}"#)
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
+    )
+    .await;
+
+    let unknown = gw.deliver("src_nope", &[], b"{}").await;
+    problem(unknown, StatusCode::NOT_FOUND, "source-not-found").await;
+
+    let source = gw
+        .create_source(json!({"tenant": "big", "provider": "shopify", "secret": "s"}))
+        .await;
+    let big = vec![b' '; 4096];
+    let res = gw
+        .deliver(&source.id, &shopify_headers("s", &big, "e"), &big)
+        .await;
+    problem(res, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large").await;
+
+    let res = gw
+        .admin(Method::GET, "/v1/tenants/big/events?after=yesterday")
+        .send()
+        .await
+        .unwrap();
+    problem(res, StatusCode::BAD_REQUEST, "invalid-query").await;
+    let res = gw
+        .admin(Method::GET, "/v1/tenants/big/events?limit=0")
+        .send()
+        .await
+        .unwrap();
+    problem(res, StatusCode::BAD_REQUEST, "invalid-query").await;
+    let res = gw
+        .admin(Method::POST, "/v1/quarantine/q1-1-1/replay")
+        .send()
+        .await
+        .unwrap();
+    problem(res, StatusCode::NOT_FOUND, "not-found").await;
+    let res = gw.http.get(gw.url("/v2/nothing")).send().await.unwrap();
+    problem(res, StatusCode::NOT_FOUND, "not-found").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_events_page_in_order_and_filter_by_type() {
+    let gw = Gateway::start(redis_store(Retention::default()).await, Utc::now()).await;
+    let a = gw
+        .create_source(json!({"tenant": "page-a", "provider": "shopify", "secret": "sa"}))
+        .await;
+    let b = gw
+        .create_source(json!({"tenant": "page-b", "provider": "shopify", "secret": "sb"}))
+        .await;
+    for n in 0..120 {
+        let body = format!(
+            r##"{{"id":{n},"name":"#{n}","created_at":"2025-03-14T09:00:00Z","currency":"EUR","total_price":"1.00","line_items":[]}}"##
+        );
+        let (src, secret) = if n % 3 == 0 {
+            (&b.id, "sb")
+        } else {
+            (&a.id, "sa")
+        };
+        let headers = shopify_headers(secret, body.as_bytes(), &format!("e{n}"));
+        let res = gw.deliver(src, &headers, body.as_bytes()).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    let events = gw.tenant_events("page-a", Some("order.created")).await;
+    let orders: Vec<String> = events
+        .iter()
+        .map(|e| e["data"]["order_id"].as_str().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = (0..120)
+        .filter(|n| n % 3 != 0)
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(
+        orders, expected,
+        "a tenant sees only its own events, in order"
+    );
+    assert!(events.iter().all(|e| e["tenant"] == "page-a"));
+    assert!(
+        gw.tenant_events("page-a", Some("order.paid"))
+            .await
+            .is_empty()
+    );
+
+    // Polling from the last cursor returns only what is new.
+    let page: Value = gw
+        .admin(Method::GET, "/v1/tenants/page-a/events?limit=1000")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let next = page["next"].as_str().unwrap().to_string();
+    let later: Value = gw
+        .admin(
+            Method::GET,
+            &format!("/v1/tenants/page-a/events?after={next}"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(later["events"], json!([]));
+}
