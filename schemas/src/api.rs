@@ -280,3 +280,21 @@ pub struct EventTypeList {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub common: Value,
 }
+
+/// The 202 answer of the webhook endpoint: written, or kept in quarantine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum IngestAccepted {
+    Written(Accepted),
+    Quarantined(Quarantined),
+}
+
+/// The 200 answer of the webhook endpoint: a duplicate, or a provider handshake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum IngestOk {
+    Duplicate(Duplicate),
+    Handshake(Handshake),
+}

@@ -164,3 +164,63 @@ pub struct OrderCreated {
 pub mod types {
     pub const ORDER_CREATED: &str = "order.created";
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog;
+
+    /// Every schema example is an `Event` whose `data` deserialises into the type's Rust
+    /// struct and serialises back to the same JSON: the two cannot drift apart.
+    #[test]
+    fn schema_examples_round_trip_through_the_rust_types() {
+        for t in catalog::EVENT_TYPES {
+            let schema: Value = serde_json::from_str(t.schema.text).unwrap();
+            for example in schema["examples"].as_array().unwrap() {
+                let event: Event = serde_json::from_value(example.clone()).unwrap();
+                assert_eq!(event.event_type, t.name);
+                assert_eq!(event.schema_version, t.schema_version);
+                assert_eq!(&serde_json::to_value(&event).unwrap(), example);
+                let data = match t.name {
+                    types::ORDER_CREATED => {
+                        let d: OrderCreated = serde_json::from_value(event.data.clone()).unwrap();
+                        serde_json::to_value(d).unwrap()
+                    }
+                    other => panic!("{other} has no Rust type in this test"),
+                };
+                assert_eq!(data, event.data, "{}", t.name);
+            }
+        }
+    }
+
+    /// The schema's required fields are exactly the Rust struct's non-optional fields.
+    #[test]
+    fn required_fields_match_non_optional_fields() {
+        let t = catalog::event_type(types::ORDER_CREATED).unwrap();
+        let schema: Value = serde_json::from_str(t.schema.text).unwrap();
+        let mut required: Vec<&str> = schema["$defs"]["Data"]["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        required.sort_unstable();
+        let example = &schema["examples"][0]["data"];
+        let mut minimal: OrderCreated = serde_json::from_value(example.clone()).unwrap();
+        minimal.subtotal = None;
+        minimal.tax = None;
+        minimal.shipping = None;
+        minimal.discount = None;
+        minimal.shipping_address = None;
+        minimal.billing_address = None;
+        let value = serde_json::to_value(minimal).unwrap();
+        let mut present: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        present.sort_unstable();
+        assert_eq!(present, required);
+    }
+}

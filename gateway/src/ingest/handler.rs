@@ -3,7 +3,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use futures_util::StreamExt;
-use omnigate_schemas::api::{Accepted, Duplicate, Handshake, Problem, Quarantined};
+use omnigate_schemas::api::{
+    Accepted, Duplicate, Handshake, IngestAccepted, IngestOk, Problem, Quarantined,
+};
 use std::time::Instant;
 
 use super::{Outcome, ingest};
@@ -47,9 +49,10 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
         description = "The provider's webhook body, exactly as it was signed",
     ),
     responses(
-        (status = 202, description = "Written to the tenant log", body = Accepted),
-        (status = 200, description = "Already received (duplicate) or a provider handshake", body = Duplicate),
-        (status = 202, description = "Verified but not normalisable: kept in quarantine", body = Quarantined),
+        (status = 202, description = "Written to the tenant log (`event_ids`), or verified but not \
+            normalisable and kept in quarantine (`quarantined`, `quarantine_id`)", body = IngestAccepted),
+        (status = 200, description = "Already received (`duplicate`), or a provider handshake such as \
+            WooCommerce's creation ping (`handshake`); nothing new was stored", body = IngestOk),
         (status = 401, description = "Signature missing or wrong, or signed timestamp outside the window", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown source", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"),

@@ -124,7 +124,7 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         let now = Instant::now();
         inner.appends += 1;
-        if inner.appends % 4096 == 0 {
+        if inner.appends.is_multiple_of(4096) {
             inner.seen.retain(|_, expires| *expires > now);
         }
         let key = (append.partition, append.dedupe_key);
