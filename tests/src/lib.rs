@@ -217,6 +217,7 @@ pub fn fixture_time(f: &PayloadFixture) -> DateTime<Utc> {
 pub struct RedisProcess {
     pub port: u16,
     dir: PathBuf,
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -224,6 +225,11 @@ impl RedisProcess {
     /// Starts one on a free port with an append-only file fsynced on every write, so a
     /// restart keeps what was acknowledged.
     pub fn start() -> RedisProcess {
+        Self::start_with(&[])
+    }
+
+    /// Starts one with extra `redis-server` arguments (e.g. cluster mode).
+    pub fn start_with(extra: &[&str]) -> RedisProcess {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -234,6 +240,7 @@ impl RedisProcess {
         let mut p = RedisProcess {
             port,
             dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
         };
         p.restart();
@@ -257,6 +264,7 @@ impl RedisProcess {
                 "--save",
                 "",
             ])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
