@@ -127,14 +127,16 @@ fn build_events(state: &AppState, d: &Delivery<'_>) -> Result<Vec<LogRecord>, Re
                 subject: n.subject,
                 data: n.data,
             };
-            let value = serde_json::to_value(&event)
-                .map_err(|e| Rejection::new(format!("cannot encode event: {e}")))?;
+            let encode = |e: serde_json::Error| Rejection::new(format!("cannot encode event: {e}"));
+            let value = serde_json::to_value(&event).map_err(encode)?;
             state.validators.check_event(n.event_type, &value)?;
+            // From the struct, so the envelope keeps its documented field order.
+            let json = serde_json::to_string(&event).map_err(encode)?;
             Ok(LogRecord {
                 event_id: event.id,
                 tenant: event.tenant,
                 event_type: event.event_type,
-                json: value.to_string(),
+                json,
             })
         })
         .collect()
