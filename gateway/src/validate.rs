@@ -151,6 +151,22 @@ mod tests {
     }
 
     #[test]
+    fn closed_shapes_refuse_unknown_fields() {
+        let v = Validators::compile().unwrap();
+        let t = catalog::event_type("return.requested").unwrap();
+        let schema: Value = serde_json::from_str(t.schema.text).unwrap();
+        let mut ex = schema["examples"][0].clone();
+        ex["data"]["lines"][0]["colour"] = json!("red");
+        assert!(v.check_event("return.requested", &ex).is_err());
+        let mut ex = schema["examples"][0].clone();
+        ex["data"]["lines"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("reason_code");
+        assert!(v.check_event("return.requested", &ex).is_err());
+    }
+
+    #[test]
     fn payload_errors_name_the_path() {
         let v = Validators::compile().unwrap();
         let err = v

@@ -45,12 +45,110 @@ macro_rules! embedded {
 pub const COMMON: Embedded = embedded!("events/common.schema.json");
 
 /// Every canonical event type the gateway emits.
-pub const EVENT_TYPES: &[EventType] = &[EventType {
-    name: "order.created",
-    schema_version: 1,
-    description: "A customer placed an order.",
-    schema: embedded!("events/order.created.schema.json"),
-}];
+pub const EVENT_TYPES: &[EventType] = &[
+    EventType {
+        name: "order.created",
+        schema_version: 1,
+        description: "A customer placed an order.",
+        schema: embedded!("events/order.created.schema.json"),
+    },
+    EventType {
+        name: "order.updated",
+        schema_version: 1,
+        description: "An order changed in a way no more specific event describes.",
+        schema: embedded!("events/order.updated.schema.json"),
+    },
+    EventType {
+        name: "order.paid",
+        schema_version: 1,
+        description: "Payment for an order was captured in full.",
+        schema: embedded!("events/order.paid.schema.json"),
+    },
+    EventType {
+        name: "order.cancelled",
+        schema_version: 1,
+        description: "An order was cancelled.",
+        schema: embedded!("events/order.cancelled.schema.json"),
+    },
+    EventType {
+        name: "order.fulfilled",
+        schema_version: 1,
+        description: "An order was fulfilled (fully or in part).",
+        schema: embedded!("events/order.fulfilled.schema.json"),
+    },
+    EventType {
+        name: "shipment.created",
+        schema_version: 1,
+        description: "A shipment left for the customer.",
+        schema: embedded!("events/shipment.created.schema.json"),
+    },
+    EventType {
+        name: "shipment.updated",
+        schema_version: 1,
+        description: "A shipment's delivery status changed.",
+        schema: embedded!("events/shipment.updated.schema.json"),
+    },
+    EventType {
+        name: "refund.created",
+        schema_version: 1,
+        description: "Money was (or is being) returned to the customer.",
+        schema: embedded!("events/refund.created.schema.json"),
+    },
+    EventType {
+        name: "return.requested",
+        schema_version: 1,
+        description: "A customer asked to return items.",
+        schema: embedded!("events/return.requested.schema.json"),
+    },
+    EventType {
+        name: "return.updated",
+        schema_version: 1,
+        description: "A return moved on (approved, declined, received, closed, ...).",
+        schema: embedded!("events/return.updated.schema.json"),
+    },
+    EventType {
+        name: "customer.created",
+        schema_version: 1,
+        description: "A customer account was created.",
+        schema: embedded!("events/customer.created.schema.json"),
+    },
+    EventType {
+        name: "customer.updated",
+        schema_version: 1,
+        description: "A customer's details or consent changed.",
+        schema: embedded!("events/customer.updated.schema.json"),
+    },
+    EventType {
+        name: "customer.erasure_requested",
+        schema_version: 1,
+        description: "Personal data of a customer (or of the whole shop) must be erased.",
+        schema: embedded!("events/customer.erasure_requested.schema.json"),
+    },
+    EventType {
+        name: "stock.changed",
+        schema_version: 1,
+        description: "Available stock of a product or variant changed.",
+        schema: embedded!("events/stock.changed.schema.json"),
+    },
+    EventType {
+        name: "review.created",
+        schema_version: 1,
+        description: "A customer reviewed a product or an order.",
+        schema: embedded!("events/review.created.schema.json"),
+    },
+    EventType {
+        name: "message.received",
+        schema_version: 1,
+        description: "A customer wrote to the shop.",
+        schema: embedded!("events/message.received.schema.json"),
+    },
+    EventType {
+        name: "dispute.opened",
+        schema_version: 1,
+        description: "A customer disputed a payment (chargeback).",
+        schema: embedded!("events/dispute.opened.schema.json"),
+    },
+];
 
 /// Provider payload schemas.
 pub const PROVIDER_SCHEMAS: &[ProviderSchema] = &[
