@@ -475,6 +475,9 @@ macro_rules! catalog {
 
         /// An event's `data`, typed by its `type`. Types outside the catalog (plugin
         /// events such as `loyalty.points.awarded`) stay raw JSON.
+        // Boxing the large variants would make every match in plugin code clumsier; a Data
+        // value lives only while one event is handled.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Debug, Clone, PartialEq)]
         pub enum Data {
             $($variant($ty),)+
