@@ -24,6 +24,8 @@ pub enum Command {
     Serve(Box<Settings>),
     /// Print the OpenAPI document to stdout.
     Openapi,
+    /// Print the provider topics Omnigate maps, as a Markdown table.
+    Topics,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,6 +64,11 @@ pub struct Settings {
     #[arg(long, env = "OMNIGATE_DEDUPE_TTL_SECS", default_value_t = 72 * 3600)]
     pub dedupe_ttl_secs: u64,
 
+    /// How long the last state of a provider resource (an order) is kept for diffing
+    /// "updated" deliveries, in seconds.
+    #[arg(long, env = "OMNIGATE_STATE_TTL_SECS", default_value_t = 90 * 86_400)]
+    pub state_ttl_secs: u64,
+
     /// Largest accepted webhook body, in bytes (413 above).
     #[arg(long, env = "OMNIGATE_BODY_LIMIT_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub body_limit_bytes: usize,
@@ -99,6 +106,10 @@ impl Settings {
         Duration::from_secs(self.dedupe_ttl_secs)
     }
 
+    pub fn state_ttl(&self) -> Duration {
+        Duration::from_secs(self.state_ttl_secs)
+    }
+
     pub fn store_timeout(&self) -> Duration {
         Duration::from_millis(self.store_timeout_ms)
     }
@@ -118,6 +129,7 @@ impl Default for Settings {
             admin_token: None,
             partitions: 16,
             dedupe_ttl_secs: 72 * 3600,
+            state_ttl_secs: 90 * 86_400,
             body_limit_bytes: 2 * 1024 * 1024,
             signature_tolerance_secs: 300,
             log_maxlen: 1_000_000,

@@ -28,6 +28,10 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Topics => {
+            print!("{}", omnigate::normalize::mappings_table());
+            ExitCode::SUCCESS
+        }
         Command::Serve(settings) => match actix_web::rt::System::new().block_on(serve(*settings)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

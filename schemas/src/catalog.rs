@@ -158,9 +158,54 @@ pub const PROVIDER_SCHEMAS: &[ProviderSchema] = &[
         schema: embedded!("providers/shopify/order.schema.json"),
     },
     ProviderSchema {
+        provider: "shopify",
+        resource: "fulfillment",
+        schema: embedded!("providers/shopify/fulfillment.schema.json"),
+    },
+    ProviderSchema {
+        provider: "shopify",
+        resource: "refund",
+        schema: embedded!("providers/shopify/refund.schema.json"),
+    },
+    ProviderSchema {
+        provider: "shopify",
+        resource: "return",
+        schema: embedded!("providers/shopify/return.schema.json"),
+    },
+    ProviderSchema {
+        provider: "shopify",
+        resource: "customer",
+        schema: embedded!("providers/shopify/customer.schema.json"),
+    },
+    ProviderSchema {
+        provider: "shopify",
+        resource: "redact",
+        schema: embedded!("providers/shopify/redact.schema.json"),
+    },
+    ProviderSchema {
+        provider: "shopify",
+        resource: "inventory_level",
+        schema: embedded!("providers/shopify/inventory_level.schema.json"),
+    },
+    ProviderSchema {
         provider: "woocommerce",
         resource: "order",
         schema: embedded!("providers/woocommerce/order.schema.json"),
+    },
+    ProviderSchema {
+        provider: "woocommerce",
+        resource: "customer",
+        schema: embedded!("providers/woocommerce/customer.schema.json"),
+    },
+    ProviderSchema {
+        provider: "woocommerce",
+        resource: "deleted",
+        schema: embedded!("providers/woocommerce/deleted.schema.json"),
+    },
+    ProviderSchema {
+        provider: "woocommerce",
+        resource: "product",
+        schema: embedded!("providers/woocommerce/product.schema.json"),
     },
 ];
 

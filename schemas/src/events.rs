@@ -395,7 +395,9 @@ pub enum StockMethod {
 #[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockChanged {
-    pub product_id: String,
+    pub product_id: Option<String>,
+    /// The provider's stock-keeping item (Shopify: one per variant) when no product is named.
+    pub inventory_item_id: Option<String>,
     pub sku: Option<String>,
     pub variant_id: Option<String>,
     pub location_id: Option<String>,

@@ -55,10 +55,14 @@ fn main() {
         topic: "orders/create",
         headers: &headers,
         body: &body,
+        received_at: chrono::Utc::now(),
+        state: None,
     };
     let mut events = Vec::new();
     total += time("normalize", || {
-        events = normalize::normalize(Provider::Shopify, input).unwrap();
+        events = normalize::normalize(Provider::Shopify, input)
+            .unwrap()
+            .events;
     });
     let event = serde_json::json!({
         "id": "evt_0", "type": "order.created", "schema_version": 1, "tenant": "t",

@@ -88,3 +88,19 @@ async fn the_docs_page_is_served_from_the_binary() {
         assert!(res.bytes().await.unwrap().len() > 100, "{asset}");
     }
 }
+
+#[test]
+fn the_readme_lists_exactly_the_mapped_topics() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = readme
+        .find("<!-- topics:start -->\n")
+        .expect("start marker")
+        + 22;
+    let end = readme.find("<!-- topics:end -->").expect("end marker");
+    assert_eq!(
+        &readme[start..end],
+        omnigate::normalize::mappings_table(),
+        "README topics table is stale; regenerate it with `cargo run -p omnigate -- topics`"
+    );
+}

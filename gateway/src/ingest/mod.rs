@@ -16,7 +16,8 @@ use crate::headers::Headers;
 use crate::normalize::{self, Input, Rejection};
 use crate::state::AppState;
 use crate::store::{
-    Append, Appended, LogRecord, QuarantineId, QuarantineRecord, SourceRecord, Write, partition_of,
+    Append, Appended, LogRecord, QuarantineId, QuarantineRecord, SourceRecord, StateWrite, Write,
+    partition_of,
 };
 use crate::verify::{self, SignedRequest};
 use identity::{Identity, identify};
@@ -75,11 +76,27 @@ struct Delivery<'a> {
     headers: &'a Headers,
     body: &'a Value,
     received_at: DateTime<Utc>,
+    /// The delivery's dedupe key; event ids derive from it.
     store_key: &'a str,
 }
 
-/// Normalises and validates; every event is checked against its schema before it is kept.
-fn build_events(state: &AppState, d: &Delivery<'_>) -> Result<Vec<LogRecord>, Rejection> {
+/// The id of an event derived from a fact (`refund:53140`) rather than from a delivery:
+/// every delivery that derives the fact gives it the same id.
+pub fn fact_event_id(source_id: &str, fact: &str) -> String {
+    let name = format!("{source_id}\nfact\n{fact}");
+    format!(
+        "evt_{}",
+        Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes()).simple()
+    )
+}
+
+/// Normalises against the resource's last state and validates; every event is checked
+/// against its schema before it is kept. Returns the records and the state to keep.
+fn build_events(
+    state: &AppState,
+    d: &Delivery<'_>,
+    prior: Option<&Value>,
+) -> Result<(Vec<LogRecord>, Option<Value>), Rejection> {
     let topic = d
         .identity
         .topic
@@ -94,12 +111,14 @@ fn build_events(state: &AppState, d: &Delivery<'_>) -> Result<Vec<LogRecord>, Re
     state
         .validators
         .check_payload(d.provider, resource, d.body)?;
-    let normalized = normalize::normalize(
+    let output = normalize::normalize(
         d.provider,
         Input {
             topic,
             headers: d.headers,
             body: d.body,
+            received_at: d.received_at,
+            state: prior,
         },
     )?;
     let source = EventSource {
@@ -109,15 +128,20 @@ fn build_events(state: &AppState, d: &Delivery<'_>) -> Result<Vec<LogRecord>, Re
         delivery_id: d.identity.delivery_id.clone(),
     };
     let received_at = normalize::time::format(d.received_at);
-    normalized
+    let records = output
+        .events
         .into_iter()
         .enumerate()
         .map(|(i, n)| {
             let schema_version = omnigate_schemas::catalog::event_type(n.event_type)
                 .map(|t| t.schema_version)
                 .ok_or_else(|| Rejection::new(format!("{} is not cataloged", n.event_type)))?;
+            let id = match &n.fact {
+                Some(fact) => fact_event_id(d.source_id, fact),
+                None => event_id(d.store_key, i),
+            };
             let event = Event {
-                id: event_id(d.store_key, i),
+                id,
                 event_type: n.event_type.to_string(),
                 schema_version,
                 tenant: d.tenant.to_string(),
@@ -139,7 +163,76 @@ fn build_events(state: &AppState, d: &Delivery<'_>) -> Result<Vec<LogRecord>, Re
                 json,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, Rejection>>()?;
+    Ok((records, output.state))
+}
+
+/// How often a delivery is re-diffed when its resource's state changes under it.
+const STATE_ATTEMPTS: usize = 5;
+
+enum Normalised {
+    Written(Vec<String>),
+    /// Already written; the ids it has.
+    Duplicate(Vec<String>),
+    Rejected(Rejection),
+}
+
+/// Normalises `d` against the resource's kept state and appends the events, the new state
+/// and the dedupe mark in one atomic step; re-reads and retries when the state moved on.
+async fn normalise_and_append(
+    state: &AppState,
+    d: &Delivery<'_>,
+    partition: u32,
+    dedupe_key: &str,
+) -> Result<Normalised> {
+    let state_key = d
+        .identity
+        .topic
+        .as_deref()
+        .and_then(|t| normalize::state_key(d.provider, t, d.body))
+        .map(|k| format!("{}:{k}", d.source_id));
+    for _ in 0..STATE_ATTEMPTS {
+        let prior = match &state_key {
+            Some(k) => state.store.get_state(partition, k).await?,
+            None => None,
+        };
+        let prior_value: Option<Value> = prior
+            .as_ref()
+            .and_then(|p| serde_json::from_str(&p.json).ok());
+        let (records, new_state) = match build_events(state, d, prior_value.as_ref()) {
+            Ok(built) => built,
+            Err(rejection) => return Ok(Normalised::Rejected(rejection)),
+        };
+        let ids: Vec<String> = records.iter().map(|r| r.event_id.clone()).collect();
+        let state_write = match (&state_key, new_state) {
+            (Some(key), Some(json)) => Some(StateWrite {
+                key: key.clone(),
+                expected_version: prior.as_ref().map_or(0, |p| p.version),
+                json: json.to_string(),
+                ttl: state.settings.state_ttl(),
+            }),
+            _ => None,
+        };
+        let appended = append(
+            state,
+            Append {
+                partition,
+                dedupe_key: dedupe_key.to_string(),
+                dedupe_ttl: state.settings.dedupe_ttl(),
+                write: Write::Events(records),
+                state: state_write,
+            },
+        )
+        .await?;
+        match appended {
+            Appended::Written { .. } => return Ok(Normalised::Written(ids)),
+            Appended::Duplicate => return Ok(Normalised::Duplicate(ids)),
+            Appended::Conflict => continue,
+        }
+    }
+    Err(Error::StoreUnavailable(
+        "the resource changed under every attempt; retry".into(),
+    ))
 }
 
 /// Runs one delivery through the pipeline. `Err` is an HTTP error answer; a payload that
@@ -181,10 +274,9 @@ pub async fn ingest(
     let key = store_key(&source.id, &identity.dedupe_key);
     let partition = partition_of(&source.tenant, state.settings.partitions);
 
-    let built = match &parsed {
-        Ok(value) => build_events(
-            state,
-            &Delivery {
+    let normalised = match &parsed {
+        Ok(value) => {
+            let delivery = Delivery {
                 source_id: &source.id,
                 tenant: &source.tenant,
                 provider,
@@ -193,31 +285,26 @@ pub async fn ingest(
                 body: value,
                 received_at: now,
                 store_key: &key,
-            },
-        ),
-        Err(e) => Err(Rejection::new(format!("body is not JSON: {e}"))),
+            };
+            normalise_and_append(state, &delivery, partition, &key).await?
+        }
+        Err(e) => Normalised::Rejected(Rejection::new(format!("body is not JSON: {e}"))),
     };
-
-    let (write, rejection) = match built {
-        Ok(records) => (Write::Events(records), None),
-        Err(rejection) => (
-            Write::Quarantine(QuarantineRecord {
-                tenant: source.tenant.clone(),
-                source_id: source.id.clone(),
-                provider: provider.to_string(),
-                topic: identity.topic.clone(),
-                reason: rejection.reason().to_string(),
-                received_at: now,
-                headers: headers.without_credentials(),
-                body: body.to_vec(),
-                dedupe_key: key.clone(),
-            }),
-            Some(rejection),
-        ),
+    let rejection = match normalised {
+        Normalised::Written(ids) => return Ok(Outcome::Accepted(ids)),
+        Normalised::Duplicate(_) => return Ok(Outcome::Duplicate),
+        Normalised::Rejected(rejection) => rejection,
     };
-    let event_ids: Vec<String> = match &write {
-        Write::Events(records) => records.iter().map(|r| r.event_id.clone()).collect(),
-        Write::Quarantine(_) => Vec::new(),
+    let record = QuarantineRecord {
+        tenant: source.tenant.clone(),
+        source_id: source.id.clone(),
+        provider: provider.to_string(),
+        topic: identity.topic.clone(),
+        reason: rejection.reason().to_string(),
+        received_at: now,
+        headers: headers.without_credentials(),
+        body: body.to_vec(),
+        dedupe_key: key.clone(),
     };
     let appended = append(
         state,
@@ -225,14 +312,13 @@ pub async fn ingest(
             partition,
             dedupe_key: key,
             dedupe_ttl: state.settings.dedupe_ttl(),
-            write,
+            write: Write::Quarantine(record),
+            state: None,
         },
     )
     .await?;
-    Ok(match (appended, rejection) {
-        (Appended::Duplicate, _) => Outcome::Duplicate,
-        (Appended::Written { .. }, None) => Outcome::Accepted(event_ids),
-        (Appended::Written { ids, .. }, Some(rejection)) => Outcome::Quarantined {
+    match appended {
+        Appended::Written { ids, .. } => Ok(Outcome::Quarantined {
             id: QuarantineId {
                 partition,
                 entry: *ids
@@ -240,8 +326,9 @@ pub async fn ingest(
                     .ok_or_else(|| Error::StoreCorrupt("quarantine write returned no id".into()))?,
             },
             reason: rejection.reason().to_string(),
-        },
-    })
+        }),
+        Appended::Duplicate | Appended::Conflict => Ok(Outcome::Duplicate),
+    }
 }
 
 /// The store append, with its error and retention accounting.
@@ -287,32 +374,24 @@ pub async fn replay(state: &AppState, id: QuarantineId) -> Result<Vec<String>> {
         .map_err(|e| Error::ReplayFailed(format!("body is not JSON: {e}")))?;
     let mut identity = identify(provider, &headers, Some(&body), &r.body);
     identity.topic = r.topic.clone().or(identity.topic);
-    let records = build_events(
-        state,
-        &Delivery {
-            source_id: &r.source_id,
-            tenant: &r.tenant,
-            provider,
-            identity: &identity,
-            headers: &headers,
-            body: &body,
-            received_at: r.received_at,
-            store_key: &r.dedupe_key,
-        },
-    )
-    .map_err(|rej| Error::ReplayFailed(rej.reason().to_string()))?;
-    let event_ids: Vec<String> = records.iter().map(|r| r.event_id.clone()).collect();
-    append(
-        state,
-        Append {
-            partition: id.partition,
-            // Its own mark: the delivery's mark was set when it was quarantined.
-            dedupe_key: format!("{}:replay", r.dedupe_key),
-            dedupe_ttl: state.settings.dedupe_ttl(),
-            write: Write::Events(records),
-        },
-    )
-    .await?;
+    let delivery = Delivery {
+        source_id: &r.source_id,
+        tenant: &r.tenant,
+        provider,
+        identity: &identity,
+        headers: &headers,
+        body: &body,
+        received_at: r.received_at,
+        store_key: &r.dedupe_key,
+    };
+    // Its own mark: the delivery's mark was set when it was quarantined.
+    let replay_key = format!("{}:replay", r.dedupe_key);
+    let event_ids = match normalise_and_append(state, &delivery, id.partition, &replay_key).await? {
+        Normalised::Written(ids) | Normalised::Duplicate(ids) => ids,
+        Normalised::Rejected(rejection) => {
+            return Err(Error::ReplayFailed(rejection.reason().to_string()));
+        }
+    };
     state.store.mark_replayed(id, &event_ids).await?;
     tracing::info!(quarantine_id = %id, events = event_ids.len(), "quarantined payload replayed");
     Ok(event_ids)

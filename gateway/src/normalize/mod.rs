@@ -5,6 +5,7 @@
 mod fields;
 pub mod money;
 mod shopify;
+pub mod snapshot;
 pub mod time;
 mod woocommerce;
 
@@ -42,6 +43,9 @@ pub struct Normalized {
     /// `order/<id>`, `customer/<id>`, `return/<id>`.
     pub subject: String,
     pub data: Value,
+    /// For events derived by diffing (`refund:53140`): the fact they report, so that
+    /// every delivery deriving the same fact gives the event the same id.
+    pub fact: Option<String>,
 }
 
 impl Normalized {
@@ -58,7 +62,13 @@ impl Normalized {
             occurred_at,
             subject,
             data,
+            fact: None,
         })
+    }
+
+    fn with_fact(mut self, fact: String) -> Self {
+        self.fact = Some(fact);
+        self
     }
 }
 
@@ -68,20 +78,180 @@ pub struct Input<'a> {
     pub topic: &'a str,
     pub headers: &'a Headers,
     pub body: &'a Value,
+    /// When the gateway received the delivery: the last fallback for `occurred_at`.
+    pub received_at: DateTime<Utc>,
+    /// The last state kept under [`state_key`], if any.
+    pub state: Option<&'a Value>,
 }
 
-/// The provider payload schema (`schemas/providers/<provider>/<resource>`) a topic's body
-/// must satisfy; `None` when the topic is not mapped (the payload goes to quarantine).
-pub fn payload_resource(provider: Provider, topic: &str) -> Option<&'static str> {
+/// What a normaliser produces.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Output {
+    pub events: Vec<Normalized>,
+    /// The new state to keep under [`state_key`] (`None`: leave it as it is).
+    pub state: Option<Value>,
+}
+
+impl Output {
+    fn events(events: Vec<Normalized>) -> Self {
+        Output {
+            events,
+            state: None,
+        }
+    }
+}
+
+/// The resource whose last state a delivery is diffed against (`order:52907`), if any.
+pub fn state_key(provider: Provider, topic: &str, body: &Value) -> Option<String> {
     match provider {
-        Provider::Shopify => shopify::resource(topic),
-        Provider::Woocommerce => woocommerce::resource(topic),
+        Provider::Shopify => shopify::state_key(topic, body),
+        Provider::Woocommerce => woocommerce::state_key(topic, body),
         Provider::StandardWebhooks | Provider::Stripe | Provider::Github => None,
     }
 }
 
+/// A JSON id (integer or string) as text.
+fn id_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// One provider topic Omnigate maps.
+#[derive(Debug, Clone, Copy)]
+pub struct Mapping {
+    pub provider: Provider,
+    pub topic: &'static str,
+    /// The payload schema (`schemas/providers/<provider>/<resource>.schema.json`).
+    pub resource: &'static str,
+    /// The canonical events it can yield, as documented.
+    pub events: &'static str,
+}
+
+const fn m(
+    provider: Provider,
+    topic: &'static str,
+    resource: &'static str,
+    events: &'static str,
+) -> Mapping {
+    Mapping {
+        provider,
+        topic,
+        resource,
+        events,
+    }
+}
+
+/// Every mapped topic: the README's table is generated from this list (and checked by a
+/// test), and a topic not listed here goes to quarantine.
+pub const MAPPINGS: &[Mapping] = {
+    use Provider::{Shopify as S, Woocommerce as W};
+    &[
+        m(S, "orders/create", "order", "order.created"),
+        m(
+            S,
+            "orders/updated",
+            "order",
+            "order.updated (fields changed since the kept state)",
+        ),
+        m(S, "orders/paid", "order", "order.paid"),
+        m(S, "orders/cancelled", "order", "order.cancelled"),
+        m(S, "orders/fulfilled", "order", "order.fulfilled"),
+        m(S, "fulfillments/create", "fulfillment", "shipment.created"),
+        m(
+            S,
+            "fulfillments/update",
+            "fulfillment",
+            "shipment.updated (`shipment_status`)",
+        ),
+        m(
+            S,
+            "refunds/create",
+            "refund",
+            "refund.created (successful refund transactions)",
+        ),
+        m(S, "returns/request", "return", "return.requested"),
+        m(S, "returns/approve", "return", "return.updated `approved`"),
+        m(S, "returns/reopen", "return", "return.updated `approved`"),
+        m(S, "returns/decline", "return", "return.updated `declined`"),
+        m(S, "returns/process", "return", "return.updated `received`"),
+        m(S, "returns/close", "return", "return.updated `closed`"),
+        m(S, "returns/cancel", "return", "return.updated `cancelled`"),
+        m(S, "customers/create", "customer", "customer.created"),
+        m(
+            S,
+            "customers/update",
+            "customer",
+            "customer.updated (marketing consent)",
+        ),
+        m(
+            S,
+            "customers/redact",
+            "redact",
+            "customer.erasure_requested `customer`",
+        ),
+        m(
+            S,
+            "shop/redact",
+            "redact",
+            "customer.erasure_requested `shop`",
+        ),
+        m(
+            S,
+            "inventory_levels/update",
+            "inventory_level",
+            "stock.changed",
+        ),
+        m(W, "order.created", "order", "order.created"),
+        m(
+            W,
+            "order.updated",
+            "order",
+            "diffed against the kept order: order.paid, order.fulfilled, order.cancelled, \
+             refund.created per new refund, else order.updated",
+        ),
+        m(W, "customer.created", "customer", "customer.created"),
+        m(W, "customer.updated", "customer", "customer.updated"),
+        m(
+            W,
+            "customer.deleted",
+            "deleted",
+            "customer.erasure_requested",
+        ),
+        m(
+            W,
+            "product.updated",
+            "product",
+            "stock.changed (when `stock_quantity` changed)",
+        ),
+    ]
+};
+
+/// The provider payload schema a topic's body must satisfy; `None` when the topic is not
+/// mapped (the payload goes to quarantine).
+pub fn payload_resource(provider: Provider, topic: &str) -> Option<&'static str> {
+    MAPPINGS
+        .iter()
+        .find(|m| m.provider == provider && m.topic == topic)
+        .map(|m| m.resource)
+}
+
+/// The Markdown table of [`MAPPINGS`], as the README shows it.
+pub fn mappings_table() -> String {
+    let mut out = String::from("| provider | topic | canonical events |\n|---|---|---|\n");
+    for m in MAPPINGS {
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} |\n",
+            m.provider, m.topic, m.events
+        ));
+    }
+    out
+}
+
 /// Maps one verified, schema-valid delivery to 0..n canonical events.
-pub fn normalize(provider: Provider, input: Input<'_>) -> Result<Vec<Normalized>, Rejection> {
+pub fn normalize(provider: Provider, input: Input<'_>) -> Result<Output, Rejection> {
     match provider {
         Provider::Shopify => shopify::normalize(input),
         Provider::Woocommerce => woocommerce::normalize(input),

@@ -1,39 +1,67 @@
-//! The fixtures' expected events (shared/fixtures/README.md §4), value by value.
+//! The fixtures' expected events (shared/fixtures/README.md §4), value by value. Stories
+//! are run in their documented order, carrying the kept state from one delivery to the
+//! next as the store would.
 
 use super::*;
 use crate::fixtures::payload_fixture;
+use chrono::TimeZone;
 use serde_json::json;
+use std::collections::HashMap;
 
-fn run(provider: Provider, fixture: &str) -> Vec<Normalized> {
-    let f = payload_fixture(fixture);
-    let body: Value = serde_json::from_slice(&f.body).unwrap();
-    let topic = f
-        .headers
-        .first(&["x-shopify-topic", "x-wc-webhook-topic"])
-        .unwrap()
-        .to_string();
-    normalize(
-        provider,
-        Input {
-            topic: &topic,
-            headers: &f.headers,
-            body: &body,
-        },
-    )
-    .unwrap()
+/// Runs fixtures in order, keeping state per resource like the pipeline does.
+#[derive(Default)]
+struct Story {
+    states: HashMap<String, Value>,
+}
+
+impl Story {
+    fn run(&mut self, provider: Provider, fixture: &str) -> Vec<Normalized> {
+        let f = payload_fixture(fixture);
+        let body: Value = serde_json::from_slice(&f.body).unwrap();
+        let topic = f
+            .headers
+            .first(&["x-shopify-topic", "x-wc-webhook-topic"])
+            .map(str::to_string)
+            .or_else(|| body["type"].as_str().map(str::to_string))
+            .unwrap();
+        let key = state_key(provider, &topic, &body);
+        let out = normalize(
+            provider,
+            Input {
+                topic: &topic,
+                headers: &f.headers,
+                body: &body,
+                received_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+                state: key.as_ref().and_then(|k| self.states.get(k)),
+            },
+        )
+        .unwrap_or_else(|e| panic!("{fixture}: {e}"));
+        if let (Some(k), Some(s)) = (key, out.state) {
+            self.states.insert(k, s);
+        }
+        out.events
+    }
+
+    fn one(&mut self, provider: Provider, fixture: &str) -> Normalized {
+        let mut events = self.run(provider, fixture);
+        assert_eq!(events.len(), 1, "{fixture}: {events:#?}");
+        events.remove(0)
+    }
 }
 
 fn money(amount: &str, currency: &str) -> Value {
     json!({"amount": amount, "currency": currency})
 }
 
+fn at(e: &Normalized) -> String {
+    time::format(e.occurred_at)
+}
+
 #[test]
 fn shopify_orders_create_becomes_order_created() {
-    let events = run(Provider::Shopify, "shopify/orders-create");
-    assert_eq!(events.len(), 1, "no order.paid from orders/create");
-    let e = &events[0];
-    assert_eq!(e.event_type, "order.created");
-    assert_eq!(time::format(e.occurred_at), "2025-03-14T09:26:53Z");
+    let e = Story::default().one(Provider::Shopify, "shopify/orders-create");
+    assert_eq!(e.event_type, "order.created", "and no order.paid");
+    assert_eq!(at(&e), "2025-03-14T09:26:53Z");
     assert_eq!(e.subject, "order/5938201746113");
     let d = &e.data;
     assert_eq!(d["order_id"], "5938201746113");
@@ -99,13 +127,178 @@ fn shopify_orders_create_becomes_order_created() {
     }
 }
 
+/// Shop 1's whole story, in order: create, paid, updated, shipped, fulfilled, delivered,
+/// return requested, refunded.
+#[test]
+fn shopify_order_story() {
+    let mut s = Story::default();
+    s.one(Provider::Shopify, "shopify/orders-create");
+
+    let paid = s.one(Provider::Shopify, "shopify/orders-paid");
+    assert_eq!(paid.event_type, "order.paid");
+    assert_eq!(at(&paid), "2025-03-14T09:26:54Z");
+    assert_eq!(paid.subject, "order/5938201746113");
+    assert_eq!(paid.data["amount"], money("2300.00", "UAH"));
+    assert_eq!(paid.data["paid_at"], "2025-03-14T09:26:54Z");
+    assert_eq!(paid.data["method"], "LiqPay");
+
+    let updated = s.one(Provider::Shopify, "shopify/orders-updated");
+    assert_eq!(updated.event_type, "order.updated");
+    assert_eq!(at(&updated), "2025-03-14T13:02:11Z");
+    assert_eq!(updated.data["changed"], json!(["shipping_address", "tags"]));
+    assert_eq!(updated.data["changed_known"], true);
+    assert_eq!(
+        updated.data["provider_status"],
+        json!({"financial_status": "paid", "fulfillment_status": null})
+    );
+
+    let shipped = s.one(Provider::Shopify, "shopify/fulfillments-create");
+    assert_eq!(shipped.event_type, "shipment.created");
+    assert_eq!(at(&shipped), "2025-03-15T08:41:07Z");
+    assert_eq!(shipped.subject, "order/5938201746113");
+    let d = &shipped.data;
+    assert_eq!(d["shipment_id"], "5301948276114");
+    assert_eq!(d["order_id"], "5938201746113");
+    assert_eq!(d["carrier"], "Nova Poshta");
+    assert_eq!(d["tracking_number"], "20451038764219");
+    assert_eq!(
+        d["tracking_url"],
+        "https://novaposhta.ua/tracking/?cargo_number=20451038764219"
+    );
+    assert_eq!(d["shipped_at"], "2025-03-15T08:41:07Z");
+    let lines: Vec<(String, u64)> = d["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["line_id"].as_str().unwrap().into(),
+                l["quantity"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [("14820397465113".into(), 1), ("14820397497881".into(), 2)]
+    );
+
+    let fulfilled = s.one(Provider::Shopify, "shopify/orders-fulfilled");
+    assert_eq!(fulfilled.event_type, "order.fulfilled");
+    assert_eq!(at(&fulfilled), "2025-03-15T08:41:07Z");
+    assert_eq!(fulfilled.data["fulfilled_at"], "2025-03-15T08:41:07Z");
+    assert_eq!(fulfilled.data["fully"], true);
+
+    let delivered = s.one(Provider::Shopify, "shopify/fulfillments-update");
+    assert_eq!(delivered.event_type, "shipment.updated");
+    assert_eq!(at(&delivered), "2025-03-17T11:18:40Z");
+    assert_eq!(delivered.data["shipment_id"], "5301948276114");
+    assert_eq!(delivered.data["status"], "delivered");
+    assert_eq!(delivered.data["status_at"], "2025-03-17T11:18:40Z");
+
+    let ret = s.one(Provider::Shopify, "shopify/returns-request");
+    assert_eq!(ret.event_type, "return.requested");
+    assert_eq!(at(&ret), "2025-03-20T07:55:12.418277153Z");
+    assert_eq!(ret.subject, "return/8127364501");
+    assert_eq!(ret.data["return_id"], "8127364501");
+    assert_eq!(ret.data["order_id"], "5938201746113");
+    assert_eq!(
+        ret.data["lines"],
+        json!([{"line_id": "14820397497881", "quantity": 1, "reason_code": "defective",
+                "reason_text": "Тріщина на ручці після першого миття"}])
+    );
+    assert_eq!(
+        ret.data["customer"],
+        json!({"customer_id": "7402918365521"})
+    );
+
+    let refund = s.one(Provider::Shopify, "shopify/refunds-create");
+    assert_eq!(refund.event_type, "refund.created");
+    assert_eq!(at(&refund), "2025-03-24T10:06:31Z");
+    let d = &refund.data;
+    assert_eq!(d["refund_id"], "1039284756118");
+    assert_eq!(d["order_id"], "5938201746113");
+    assert_eq!(
+        d["amount"],
+        money("385.00", "UAH"),
+        "the failed attempt does not count"
+    );
+    assert_eq!(d["reason"], "Повернення: тріщина на ручці");
+    assert_eq!(d["status"], "succeeded");
+    assert_eq!(d["created_at"], "2025-03-24T10:06:31Z");
+    assert_eq!(d["return_id"], "8127364501");
+    assert_eq!(d["lines"][0]["line_id"], "14820397497881");
+    assert_eq!(d["lines"][0]["quantity"], 1);
+    assert!(
+        !d.to_string().contains("lq-rf-"),
+        "authorizations are never copied"
+    );
+}
+
+#[test]
+fn shopify_updates_without_state_say_so() {
+    let updated = Story::default().one(Provider::Shopify, "shopify/orders-updated");
+    assert_eq!(updated.data["changed"], json!([]));
+    assert_eq!(updated.data["changed_known"], false);
+    // And a return without the order kept has no customer.
+    let ret = Story::default().one(Provider::Shopify, "shopify/returns-request");
+    assert_eq!(ret.data["customer"], json!({}));
+}
+
+#[test]
+fn shopify_guest_order_cancelled() {
+    let e = Story::default().one(Provider::Shopify, "shopify/orders-cancelled");
+    assert_eq!(e.event_type, "order.cancelled");
+    assert_eq!(at(&e), "2025-02-07T17:40:33Z");
+    assert_eq!(e.subject, "order/6402193847552");
+    assert_eq!(e.data["cancelled_at"], "2025-02-07T17:40:33Z");
+    assert_eq!(e.data["reason"], "customer");
+    assert_eq!(
+        e.data["refund_expected"], false,
+        "voided: nothing was captured"
+    );
+}
+
+#[test]
+fn shopify_customer_story() {
+    let mut s = Story::default();
+    let created = s.one(Provider::Shopify, "shopify/customers-create");
+    assert_eq!(created.event_type, "customer.created");
+    assert_eq!(at(&created), "2025-04-02T07:14:26Z");
+    assert_eq!(created.subject, "customer/8891027364519");
+    let d = &created.data;
+    assert_eq!(d["customer_id"], "8891027364519");
+    assert_eq!(d["email"], "stefania.vladescu@example.org");
+    assert_eq!(d["phone"], "+40744902318");
+    assert_eq!(d["first_name"], "Ștefania");
+    assert_eq!(
+        d["first_name"].as_str().unwrap().chars().next(),
+        Some('\u{0218}')
+    );
+    assert_eq!(d["last_name"], "Vlădescu");
+    assert_eq!(d["marketing_consent"], json!({"email": true, "sms": false}));
+    assert_eq!(
+        d["default_address"],
+        json!({"name": "Ștefania Vlădescu", "line1": "Strada Memorandumului 21", "line2": "ap. 7",
+               "city": "Cluj-Napoca", "postal_code": "400114", "region": "CJ", "country": "RO",
+               "phone": "+40744902318"})
+    );
+
+    let updated = s.one(Provider::Shopify, "shopify/customers-update");
+    assert_eq!(updated.event_type, "customer.updated");
+    assert_eq!(at(&updated), "2025-05-11T18:03:57Z");
+    assert_eq!(updated.data["phone"], "+40756318820");
+    assert_eq!(
+        updated.data["marketing_consent"],
+        json!({"email": false, "sms": false})
+    );
+    assert_eq!(updated.data["first_name"], "Ștefania");
+}
+
 #[test]
 fn woocommerce_order_created_becomes_order_created() {
-    let events = run(Provider::Woocommerce, "woocommerce/order.created");
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
+    let e = Story::default().one(Provider::Woocommerce, "woocommerce/order.created");
     assert_eq!(e.event_type, "order.created");
-    assert_eq!(time::format(e.occurred_at), "2024-11-19T20:47:05Z");
+    assert_eq!(at(&e), "2024-11-19T20:47:05Z");
     assert_eq!(e.subject, "order/52907");
     let d = &e.data;
     assert_eq!(d["order_id"], "52907");
@@ -159,32 +352,111 @@ fn woocommerce_order_created_becomes_order_created() {
     }
 }
 
+/// customer.created → order.created → processing → completed → refunded.
+#[test]
+fn woocommerce_order_story() {
+    let mut s = Story::default();
+    let c = s.one(Provider::Woocommerce, "woocommerce/customer.created");
+    assert_eq!(c.event_type, "customer.created");
+    assert_eq!(at(&c), "2024-11-19T20:39:12Z");
+    assert_eq!(c.subject, "customer/1184");
+    assert_eq!(
+        c.data,
+        json!({
+            "customer_id": "1184",
+            "email": "radoslaw.slezak@example.net",
+            "phone": "+48 512 904 377",
+            "first_name": "Radosław",
+            "last_name": "Ślęzak",
+            "default_address": {"name": "Radosław Ślęzak", "line1": "ul. Wrocławska 41/3",
+                                "city": "Opole", "postal_code": "45-836", "country": "PL",
+                                "phone": "+48 512 904 377"},
+            "created_at": "2024-11-19T20:39:12Z",
+            "updated_at": "2024-11-19T20:39:12Z"
+        })
+    );
+
+    s.one(Provider::Woocommerce, "woocommerce/order.created");
+
+    let paid = s.one(
+        Provider::Woocommerce,
+        "woocommerce/order.updated-processing",
+    );
+    assert_eq!(paid.event_type, "order.paid", "and no order.updated");
+    assert_eq!(at(&paid), "2024-11-19T20:49:29Z");
+    assert_eq!(paid.data["amount"], money("320.99", "PLN"));
+    assert_eq!(paid.data["paid_at"], "2024-11-19T20:49:29Z");
+    assert_eq!(paid.data["method"], "przelewy24");
+    assert_eq!(paid.data["reference"], "P24-7Q2M-KX9D-3WHF");
+
+    let fulfilled = s.one(Provider::Woocommerce, "woocommerce/order.updated-completed");
+    assert_eq!(fulfilled.event_type, "order.fulfilled");
+    assert_eq!(at(&fulfilled), "2024-11-21T09:05:44Z");
+    assert_eq!(fulfilled.data["fulfilled_at"], "2024-11-21T09:05:44Z");
+    assert_eq!(fulfilled.data["fully"], true);
+
+    let refunded = s.run(Provider::Woocommerce, "woocommerce/order.updated-refunded");
+    let types: Vec<&str> = refunded.iter().map(|e| e.event_type).collect();
+    assert_eq!(types, ["refund.created", "order.updated"]);
+    let r = &refunded[0];
+    assert_eq!(at(r), "2024-12-02T13:31:18Z");
+    assert_eq!(r.data["refund_id"], "53140");
+    assert_eq!(r.data["order_id"], "52907");
+    assert_eq!(r.data["amount"], money("320.99", "PLN"));
+    assert_eq!(r.data["reason"], "Reklamacja – uszkodzony splot");
+    assert_eq!(r.data["status"], "succeeded");
+    assert_eq!(r.data["created_at"], "2024-12-02T13:31:18Z");
+    assert_eq!(r.fact.as_deref(), Some("refund:53140"));
+    let u = &refunded[1];
+    assert_eq!(at(u), "2024-12-02T13:31:18Z");
+    assert_eq!(u.data["provider_status"], "refunded");
+    assert_eq!(u.data["status"], "refunded");
+    let changed: Vec<&str> = u.data["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        changed.contains(&"status") && changed.contains(&"refunds"),
+        "{changed:?}"
+    );
+
+    // Any delivery of the story again says nothing new.
+    for f in [
+        "woocommerce/order.updated-processing",
+        "woocommerce/order.updated-completed",
+        "woocommerce/order.updated-refunded",
+    ] {
+        assert!(s.run(Provider::Woocommerce, f).is_empty(), "{f} again");
+    }
+}
+
+#[test]
+fn woocommerce_refund_without_state() {
+    let events = Story::default().run(Provider::Woocommerce, "woocommerce/order.updated-refunded");
+    let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
+    assert_eq!(types, ["refund.created", "order.updated"]);
+    assert_eq!(events[0].data["amount"], money("320.99", "PLN"));
+    assert_eq!(events[1].data["changed_known"], false);
+}
+
 #[test]
 fn rejections_name_the_field() {
     let headers = Headers::new();
     let mut body: Value =
         serde_json::from_slice(&payload_fixture("shopify/orders-create").body).unwrap();
     body["line_items"][1]["price"] = json!("12,50");
-    let err = normalize(
-        Provider::Shopify,
-        Input {
-            topic: "orders/create",
-            headers: &headers,
-            body: &body,
-        },
-    )
-    .unwrap_err();
+    let input = |topic| Input {
+        topic,
+        headers: &headers,
+        body: &body,
+        received_at: Utc::now(),
+        state: None,
+    };
+    let err = normalize(Provider::Shopify, input("orders/create")).unwrap_err();
     assert!(err.reason().starts_with("line_items[1].price:"), "{err}");
-
-    let err = normalize(
-        Provider::Shopify,
-        Input {
-            topic: "carts/update",
-            headers: &headers,
-            body: &body,
-        },
-    )
-    .unwrap_err();
+    let err = normalize(Provider::Shopify, input("carts/update")).unwrap_err();
     assert!(err.reason().contains("carts/update"), "{err}");
 }
 
@@ -199,20 +471,87 @@ fn never_panics_on_odd_shapes() {
         json!({"id": -1, "currency": "XYZ"}),
         json!({"id": 1, "currency": "EUR", "created_at": "2025-01-01T00:00:00Z",
                "total_price": "1.00", "line_items": [null, 3]}),
-        json!({"id": 1.5, "status": 7, "line_items": {"a": 1}}),
+        json!({"id": 1.5, "status": 7, "line_items": {"a": 1}, "refunds": [{"id": null}]}),
+        json!({"id": 1, "order": {"id": []}, "return_line_items": [{}], "transactions": [{}]}),
     ];
-    for provider in [Provider::Shopify, Provider::Woocommerce] {
-        for topic in ["orders/create", "order.created"] {
+    let states = [None, Some(json!({"fields": 3})), Some(json!("x"))];
+    let topics = [
+        (
+            Provider::Shopify,
+            vec![
+                "orders/create",
+                "orders/updated",
+                "orders/paid",
+                "orders/cancelled",
+                "orders/fulfilled",
+                "fulfillments/create",
+                "fulfillments/update",
+                "refunds/create",
+                "returns/request",
+                "returns/approve",
+                "customers/create",
+                "customers/update",
+                "customers/redact",
+                "shop/redact",
+                "inventory_levels/update",
+            ],
+        ),
+        (
+            Provider::Woocommerce,
+            vec![
+                "order.created",
+                "order.updated",
+                "customer.created",
+                "customer.updated",
+                "customer.deleted",
+                "product.updated",
+            ],
+        ),
+    ];
+    for (provider, topics) in &topics {
+        for topic in topics {
             for body in &odd {
-                let _ = normalize(
-                    provider,
-                    Input {
-                        topic,
-                        headers: &headers,
-                        body,
-                    },
-                );
+                for state in &states {
+                    let _ = normalize(
+                        *provider,
+                        Input {
+                            topic,
+                            headers: &headers,
+                            body,
+                            received_at: Utc::now(),
+                            state: state.as_ref(),
+                        },
+                    );
+                }
             }
         }
     }
+}
+
+#[test]
+fn every_mapped_topic_has_a_payload_schema_and_a_normaliser() {
+    let validators = crate::validate::Validators::compile().unwrap();
+    let headers = Headers::new();
+    for m in MAPPINGS {
+        // The schema exists (an empty object fails it for a reason other than "no schema").
+        let err = validators
+            .check_payload(m.provider, m.resource, &json!(null))
+            .unwrap_err();
+        assert!(!err.reason().starts_with("no "), "{}: {err}", m.topic);
+        // The normaliser knows the topic (it may still reject the empty body).
+        let err = normalize(
+            m.provider,
+            Input {
+                topic: m.topic,
+                headers: &headers,
+                body: &json!({}),
+                received_at: Utc::now(),
+                state: None,
+            },
+        );
+        if let Err(e) = err {
+            assert!(!e.reason().contains("not mapped"), "{}: {e}", m.topic);
+        }
+    }
+    assert_eq!(payload_resource(Provider::Shopify, "carts/update"), None);
 }

@@ -29,6 +29,7 @@ fn events(partition: u32, key: &str, records: Vec<LogRecord>) -> Append {
         dedupe_key: key.to_string(),
         dedupe_ttl: TTL,
         write: Write::Events(records),
+        state: None,
     }
 }
 
@@ -53,6 +54,7 @@ fn written(a: Appended) -> Vec<StreamId> {
     match a {
         Appended::Written { ids, .. } => ids,
         Appended::Duplicate => panic!("expected a write, got a duplicate"),
+        Appended::Conflict => panic!("expected a write, got a state conflict"),
     }
 }
 
@@ -203,6 +205,7 @@ async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
                 dedupe_key: "src_1:evt-1".into(),
                 dedupe_ttl: TTL,
                 write: Write::Quarantine(q.clone()),
+                state: None,
             })
             .await
             .unwrap(),
@@ -221,6 +224,7 @@ async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
             dedupe_key: "src_1:evt-1".into(),
             dedupe_ttl: TTL,
             write: Write::Quarantine(q.clone()),
+            state: None,
         })
         .await
         .unwrap();
@@ -236,6 +240,7 @@ async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
                 dedupe_key: "src_1:evt-2".into(),
                 dedupe_ttl: TTL,
                 write: Write::Quarantine(later),
+                state: None,
             })
             .await
             .unwrap(),
@@ -295,6 +300,62 @@ async fn concurrent_duplicates_write_once(store: Arc<dyn Store>) {
     assert_eq!(store.read_log(9, None, 100).await.unwrap().len(), 1);
 }
 
+async fn state_moves_only_from_the_version_read(store: Arc<dyn Store>) {
+    assert_eq!(store.get_state(4, "src:order:1").await.unwrap(), None);
+    let with_state = |key: &str, expected: u64, json: &str| {
+        let mut a = events(4, key, vec![record("s", expected as usize)]);
+        a.state = Some(StateWrite {
+            key: "src:order:1".into(),
+            expected_version: expected,
+            json: json.into(),
+            ttl: TTL,
+        });
+        a
+    };
+    written(
+        store
+            .append(with_state("src:s1", 0, r#"{"status":"pending"}"#))
+            .await
+            .unwrap(),
+    );
+    let v1 = store.get_state(4, "src:order:1").await.unwrap().unwrap();
+    assert_eq!(v1.version, 1);
+    assert_eq!(v1.json, r#"{"status":"pending"}"#);
+
+    // A second writer that read "absent" loses, and writes nothing at all.
+    assert_eq!(
+        store
+            .append(with_state("src:s2", 0, r#"{"status":"x"}"#))
+            .await
+            .unwrap(),
+        Appended::Conflict
+    );
+    assert_eq!(store.read_log(4, None, 10).await.unwrap().len(), 1);
+    // A duplicate is a duplicate whatever the state says.
+    assert_eq!(
+        store.append(with_state("src:s1", 7, "{}")).await.unwrap(),
+        Appended::Duplicate
+    );
+    // Retrying from the version it now reads succeeds; the conflict left no dedupe mark.
+    written(
+        store
+            .append(with_state("src:s2", 1, r#"{"status":"paid|ok"}"#))
+            .await
+            .unwrap(),
+    );
+    let v2 = store.get_state(4, "src:order:1").await.unwrap().unwrap();
+    assert_eq!(
+        (v2.version, v2.json.as_str()),
+        (2, r#"{"status":"paid|ok"}"#)
+    );
+    assert_eq!(store.read_log(4, None, 10).await.unwrap().len(), 2);
+    assert_eq!(
+        store.get_state(5, "src:order:1").await.unwrap(),
+        None,
+        "per partition"
+    );
+}
+
 /// Runs every case against fresh stores from `make`.
 pub async fn run_all<F, Fut>(make: F)
 where
@@ -314,6 +375,7 @@ where
     retention_trims_oldest_and_reports_it(make(small).await).await;
     quarantine_keeps_bytes_and_replay_marks(make(default).await).await;
     concurrent_duplicates_write_once(make(default).await).await;
+    state_moves_only_from_the_version_read(make(default).await).await;
 }
 
 #[cfg(test)]

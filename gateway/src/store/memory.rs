@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::{
     Append, Appended, LogEntry, LogRecord, QuarantineId, Retention, SourceRecord, Store,
-    StoredQuarantine, StreamId, Write,
+    StoredQuarantine, StreamId, Versioned, Write,
 };
 use crate::error::Result;
 
@@ -66,6 +66,7 @@ struct Inner {
     logs: HashMap<u32, Stream<LogRecord>>,
     quarantine: HashMap<u32, Stream<super::QuarantineRecord>>,
     replayed: HashMap<QuarantineId, Vec<String>>,
+    states: HashMap<(u32, String), (Instant, Versioned)>,
     appends: u64,
 }
 
@@ -126,10 +127,32 @@ impl Store for MemoryStore {
         inner.appends += 1;
         if inner.appends.is_multiple_of(4096) {
             inner.seen.retain(|_, expires| *expires > now);
+            inner.states.retain(|_, (expires, _)| *expires > now);
         }
         let key = (append.partition, append.dedupe_key);
         if inner.seen.get(&key).is_some_and(|expires| *expires > now) {
             return Ok(Appended::Duplicate);
+        }
+        if let Some(state) = &append.state {
+            let skey = (append.partition, state.key.clone());
+            let current = inner
+                .states
+                .get(&skey)
+                .filter(|(expires, _)| *expires > now)
+                .map_or(0, |(_, v)| v.version);
+            if current != state.expected_version {
+                return Ok(Appended::Conflict);
+            }
+            inner.states.insert(
+                skey,
+                (
+                    now + state.ttl,
+                    Versioned {
+                        version: current + 1,
+                        json: state.json.clone(),
+                    },
+                ),
+            );
         }
         let (ids, trimmed) = match append.write {
             Write::Events(records) => {
@@ -151,6 +174,15 @@ impl Store for MemoryStore {
         };
         inner.seen.insert(key, now + append.dedupe_ttl);
         Ok(Appended::Written { ids, trimmed })
+    }
+
+    async fn get_state(&self, partition: u32, key: &str) -> Result<Option<Versioned>> {
+        let inner = self.lock();
+        Ok(inner
+            .states
+            .get(&(partition, key.to_string()))
+            .filter(|(expires, _)| *expires > Instant::now())
+            .map(|(_, v)| v.clone()))
     }
 
     async fn read_log(

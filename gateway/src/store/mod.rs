@@ -222,8 +222,27 @@ pub enum Write {
     Quarantine(QuarantineRecord),
 }
 
-/// One atomic step: unless `dedupe_key` is already marked in `partition`, write `write`
-/// and mark the key for `dedupe_ttl`.
+/// The last known state of a provider resource (an order, say), kept so providers that
+/// only say "updated" can be diffed. `version` counts writes; 0 means "never written".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    pub version: u64,
+    pub json: String,
+}
+
+/// A state update made in the same atomic step as the events derived from it; refused
+/// (`Appended::Conflict`) unless the stored version is still `expected_version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateWrite {
+    /// Unique per source and resource (the caller includes the source id).
+    pub key: String,
+    pub expected_version: u64,
+    pub json: String,
+    pub ttl: Duration,
+}
+
+/// One atomic step: unless `dedupe_key` is already marked in `partition` (or the state
+/// moved on), write `write`, update `state`, and mark the key for `dedupe_ttl`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Append {
     pub partition: u32,
@@ -231,6 +250,7 @@ pub struct Append {
     pub dedupe_key: String,
     pub dedupe_ttl: Duration,
     pub write: Write,
+    pub state: Option<StateWrite>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,6 +259,8 @@ pub enum Appended {
     Written { ids: Vec<StreamId>, trimmed: u64 },
     /// The dedupe key was already marked; nothing was written.
     Duplicate,
+    /// The resource state changed since it was read; nothing was written. Read and retry.
+    Conflict,
 }
 
 #[async_trait]
@@ -256,6 +278,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The dedupe mark and the write happen atomically: never one without the other.
     async fn append(&self, append: Append) -> Result<Appended>;
+
+    /// The last state written for `key` in `partition`.
+    async fn get_state(&self, partition: u32, key: &str) -> Result<Option<Versioned>>;
 
     /// Up to `count` entries of a partition after `after` (exclusive), oldest first.
     async fn read_log(

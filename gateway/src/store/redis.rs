@@ -12,23 +12,38 @@ use std::time::Duration;
 
 use super::{
     Append, Appended, LogEntry, LogRecord, QuarantineId, QuarantineRecord, Retention, SourceRecord,
-    Store, StoredQuarantine, StreamId, Write,
+    Store, StoredQuarantine, StreamId, Versioned, Write,
 };
 use crate::error::{Error, Result};
 
-/// KEYS[1] dedupe mark, KEYS[2] stream. ARGV: ttl ms, maxlen, entry count, then per entry
-/// its field/value count followed by the pairs. Returns nil for a duplicate, else
-/// {trimmed, {ids}}. The mark is set after the XADDs so a failed XADD leaves no mark.
+/// KEYS[1] dedupe mark, KEYS[2] stream, KEYS[3] (optional) resource state.
+/// ARGV: ttl ms, maxlen, entry count, then per entry its field/value count followed by the
+/// pairs; then, with KEYS[3], the expected state version, the state JSON and its ttl ms.
+/// Returns nil for a duplicate, "conflict" when the state moved on, else {trimmed, {ids}}.
+/// Nothing is written before every check passed; the mark is set after the XADDs so a
+/// failed XADD leaves no mark.
 const APPEND_LUA: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local ids = {}
+local n = tonumber(ARGV[3])
 local pos = 4
-for i = 1, tonumber(ARGV[3]) do
-  local n = tonumber(ARGV[pos])
+local entries = {}
+for i = 1, n do
+  local count = tonumber(ARGV[pos])
   local args = {}
-  for j = 1, n do args[j] = ARGV[pos + j] end
-  pos = pos + n + 1
-  ids[i] = redis.call('XADD', KEYS[2], '*', unpack(args))
+  for j = 1, count do args[j] = ARGV[pos + j] end
+  entries[i] = args
+  pos = pos + count + 1
+end
+if #KEYS == 3 then
+  local cur = redis.call('GET', KEYS[3])
+  local version = 0
+  if cur then version = tonumber(string.match(cur, '^(%d+)|')) end
+  if version ~= tonumber(ARGV[pos]) then return 'conflict' end
+  redis.call('SET', KEYS[3], (version + 1) .. '|' .. ARGV[pos + 1], 'PX', ARGV[pos + 2])
+end
+local ids = {}
+for i = 1, n do
+  ids[i] = redis.call('XADD', KEYS[2], '*', unpack(entries[i]))
 end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 local trimmed = 0
@@ -150,6 +165,10 @@ impl RedisStore {
 
     fn key(&self, kind: &str, partition: u32) -> String {
         format!("{}:{kind}:{{{partition}}}", self.prefix)
+    }
+
+    fn state_key(&self, partition: u32, key: &str) -> String {
+        format!("{}:state:{{{partition}}}:{key}", self.prefix)
     }
 
     fn sources_key(&self) -> String {
@@ -349,10 +368,18 @@ impl Store for RedisStore {
                 }
             }
         }
+        if let Some(state) = &append.state {
+            inv.key(self.state_key(p, &state.key))
+                .arg(state.expected_version)
+                .arg(&state.json)
+                .arg(state.ttl.as_millis().max(1) as u64);
+        }
         let mut conn = self.conn.clone();
         let reply: Value = self.run(inv.invoke_async(&mut conn)).await?;
         match reply {
             Value::Nil => Ok(Appended::Duplicate),
+            Value::BulkString(b) if b == b"conflict" => Ok(Appended::Conflict),
+            Value::SimpleString(s) if s == "conflict" => Ok(Appended::Conflict),
             Value::Array(mut parts) if parts.len() == 2 => {
                 let ids = parts.pop().expect("two parts");
                 let trimmed = match parts.pop() {
@@ -370,6 +397,24 @@ impl Store for RedisStore {
             }
             other => Err(corrupt(format!("unexpected append reply {other:?}"))),
         }
+    }
+
+    async fn get_state(&self, partition: u32, key: &str) -> Result<Option<Versioned>> {
+        let raw: Option<String> = self
+            .query(redis::cmd("GET").arg(self.state_key(partition, key)))
+            .await?;
+        raw.map(|raw| {
+            let (version, json) = raw
+                .split_once('|')
+                .ok_or_else(|| corrupt(format!("state {key} has no version")))?;
+            Ok(Versioned {
+                version: version
+                    .parse()
+                    .map_err(|_| corrupt(format!("state {key} has a bad version")))?,
+                json: json.to_string(),
+            })
+        })
+        .transpose()
     }
 
     async fn read_log(
