@@ -188,6 +188,11 @@ pub const PROVIDER_SCHEMAS: &[ProviderSchema] = &[
         schema: embedded!("providers/shopify/inventory_level.schema.json"),
     },
     ProviderSchema {
+        provider: "stripe",
+        resource: "event",
+        schema: embedded!("providers/stripe/event.schema.json"),
+    },
+    ProviderSchema {
         provider: "woocommerce",
         resource: "order",
         schema: embedded!("providers/woocommerce/order.schema.json"),

@@ -410,7 +410,9 @@ async fn every_signed_fixture_is_accepted_or_quarantined() {
         let res = gw.deliver_fixture(&source.id, f).await;
         assert_eq!(res.status(), StatusCode::ACCEPTED, "{}", f.name);
         let body: Value = res.json().await.unwrap();
-        let mapped = f.name.starts_with("shopify/") || f.name.starts_with("woocommerce/");
+        let mapped = ["shopify/", "woocommerce/", "stripe/"]
+            .iter()
+            .any(|p| f.name.starts_with(p));
         assert_eq!(
             body.get("event_ids").is_some(),
             mapped,

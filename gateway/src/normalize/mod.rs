@@ -6,6 +6,7 @@ mod fields;
 pub mod money;
 mod shopify;
 pub mod snapshot;
+mod stripe;
 pub mod time;
 mod woocommerce;
 
@@ -106,7 +107,8 @@ pub fn state_key(provider: Provider, topic: &str, body: &Value) -> Option<String
     match provider {
         Provider::Shopify => shopify::state_key(topic, body),
         Provider::Woocommerce => woocommerce::state_key(topic, body),
-        Provider::StandardWebhooks | Provider::Stripe | Provider::Github => None,
+        Provider::Stripe => stripe::state_key(topic, body),
+        Provider::StandardWebhooks | Provider::Github => None,
     }
 }
 
@@ -147,7 +149,7 @@ const fn m(
 /// Every mapped topic: the README's table is generated from this list (and checked by a
 /// test), and a topic not listed here goes to quarantine.
 pub const MAPPINGS: &[Mapping] = {
-    use Provider::{Shopify as S, Woocommerce as W};
+    use Provider::{Shopify as S, Stripe as T, Woocommerce as W};
     &[
         m(S, "orders/create", "order", "order.created"),
         m(
@@ -226,6 +228,31 @@ pub const MAPPINGS: &[Mapping] = {
             "product",
             "stock.changed (when `stock_quantity` changed)",
         ),
+        m(
+            T,
+            "payment_intent.succeeded",
+            "event",
+            "order.paid (`metadata.order_id`)",
+        ),
+        m(
+            T,
+            "checkout.session.completed",
+            "event",
+            "order.paid when `payment_status` is `paid`",
+        ),
+        m(
+            T,
+            "charge.refunded",
+            "event",
+            "refund.created per refund not reported before",
+        ),
+        m(
+            T,
+            "refund.created",
+            "event",
+            "refund.created (once per refund id, whichever topic tells it first)",
+        ),
+        m(T, "charge.dispute.created", "event", "dispute.opened"),
     ]
 };
 
@@ -255,9 +282,8 @@ pub fn normalize(provider: Provider, input: Input<'_>) -> Result<Output, Rejecti
     match provider {
         Provider::Shopify => shopify::normalize(input),
         Provider::Woocommerce => woocommerce::normalize(input),
-        Provider::StandardWebhooks | Provider::Stripe | Provider::Github => {
-            Err(unknown_topic(provider, input.topic))
-        }
+        Provider::Stripe => stripe::normalize(input),
+        Provider::StandardWebhooks | Provider::Github => Err(unknown_topic(provider, input.topic)),
     }
 }
 

@@ -473,6 +473,9 @@ fn never_panics_on_odd_shapes() {
                "total_price": "1.00", "line_items": [null, 3]}),
         json!({"id": 1.5, "status": 7, "line_items": {"a": 1}, "refunds": [{"id": null}]}),
         json!({"id": 1, "order": {"id": []}, "return_line_items": [{}], "transactions": [{}]}),
+        json!({"id": "evt", "created": 1, "data": {"object": {"id": "x", "currency": "zzz",
+               "amount": 1.5, "refunds": {"data": [{}]}, "metadata": {"order_id": 3}}}}),
+        json!({"data": {"object": []}}),
     ];
     let states = [None, Some(json!({"fields": 3})), Some(json!("x"))];
     let topics = [
@@ -554,4 +557,79 @@ fn every_mapped_topic_has_a_payload_schema_and_a_normaliser() {
         }
     }
     assert_eq!(payload_resource(Provider::Shopify, "carts/update"), None);
+}
+
+#[test]
+fn stripe_payment_intent_succeeded_becomes_order_paid() {
+    let e = Story::default().one(Provider::Stripe, "stripe/payment_intent.succeeded");
+    assert_eq!(e.event_type, "order.paid");
+    assert_eq!(at(&e), "2025-05-20T13:47:18Z");
+    assert_eq!(e.subject, "order/100482");
+    assert_eq!(e.data["order_id"], "100482");
+    assert_eq!(e.data["amount"], money("347.50", "RON"));
+    assert_eq!(e.data["paid_at"], "2025-05-20T13:47:18Z");
+    assert_eq!(e.data["method"], "card");
+    let text = e.data.to_string();
+    for never in ["client_secret", "_secret_", "madalin.turcanu", "Brașov"] {
+        assert!(!text.contains(never), "{never} must not be copied");
+    }
+}
+
+#[test]
+fn stripe_charge_refunded_becomes_refund_created_once() {
+    let mut s = Story::default();
+    let e = s.one(Provider::Stripe, "stripe/charge.refunded");
+    assert_eq!(e.event_type, "refund.created");
+    assert_eq!(at(&e), "2025-02-25T16:47:39Z");
+    assert_eq!(e.subject, "order/250731");
+    assert_eq!(e.data["refund_id"], "re_3QuN5tHr8YbE2cVd0Zr9Tq2M");
+    assert_eq!(e.data["order_id"], "250731");
+    assert_eq!(e.data["amount"], money("43.00", "USD"));
+    assert_eq!(e.data["reason"], "requested_by_customer");
+    assert_eq!(e.data["status"], "succeeded");
+    assert_eq!(e.data["created_at"], "2025-02-25T16:47:39Z");
+    assert!(
+        !e.data.to_string().contains("3155"),
+        "card details are never copied"
+    );
+    // The same refund told again (a later charge.refunded, or refund.created) is not new.
+    assert!(s.run(Provider::Stripe, "stripe/charge.refunded").is_empty());
+    let f = payload_fixture("stripe/charge.refunded");
+    let body: Value = serde_json::from_slice(&f.body).unwrap();
+    let refund = body["data"]["object"]["refunds"]["data"][0].clone();
+    let refund_event = json!({"id": "evt_x", "type": "refund.created", "created": 1740502060,
+                              "data": {"object": refund}});
+    let key = state_key(Provider::Stripe, "refund.created", &refund_event).unwrap();
+    assert_eq!(key, "charge:ch_3QuN5tHr8YbE2cVd0K7mWx1P");
+    let out = normalize(
+        Provider::Stripe,
+        Input {
+            topic: "refund.created",
+            headers: &Headers::new(),
+            body: &refund_event,
+            received_at: Utc::now(),
+            state: s.states.get(&key),
+        },
+    )
+    .unwrap();
+    assert!(out.events.is_empty());
+}
+
+#[test]
+fn stripe_payments_without_an_order_link_are_rejected_by_name() {
+    let f = payload_fixture("stripe/payment_intent.succeeded");
+    let mut body: Value = serde_json::from_slice(&f.body).unwrap();
+    body["data"]["object"]["metadata"] = json!({});
+    let err = normalize(
+        Provider::Stripe,
+        Input {
+            topic: "payment_intent.succeeded",
+            headers: &Headers::new(),
+            body: &body,
+            received_at: Utc::now(),
+            state: None,
+        },
+    )
+    .unwrap_err();
+    assert!(err.reason().contains("metadata.order_id"), "{err}");
 }
