@@ -16,15 +16,21 @@ pub enum Provider {
     StandardWebhooks,
     Stripe,
     Github,
+    Bigcommerce,
+    Etsy,
+    Ecwid,
 }
 
 impl Provider {
-    pub const ALL: [Provider; 5] = [
+    pub const ALL: [Provider; 8] = [
         Provider::Shopify,
         Provider::Woocommerce,
         Provider::StandardWebhooks,
         Provider::Stripe,
         Provider::Github,
+        Provider::Bigcommerce,
+        Provider::Etsy,
+        Provider::Ecwid,
     ];
 
     /// The wire name (`standard-webhooks`).
@@ -35,6 +41,9 @@ impl Provider {
             Provider::StandardWebhooks => "standard-webhooks",
             Provider::Stripe => "stripe",
             Provider::Github => "github",
+            Provider::Bigcommerce => "bigcommerce",
+            Provider::Etsy => "etsy",
+            Provider::Ecwid => "ecwid",
         }
     }
 }
@@ -62,7 +71,8 @@ pub enum KeyEncoding {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SourceOptions {
-    /// `standard-webhooks` only: how the secret becomes the key (default `base64`).
+    /// `standard-webhooks` and `etsy`: how the secret becomes the key (default `base64`;
+    /// `bigcommerce` always uses the secret's own bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_encoding: Option<KeyEncoding>,
     /// Replay window in seconds for schemes that sign a timestamp (default 300).

@@ -153,6 +153,26 @@ pub const EVENT_TYPES: &[EventType] = &[
 /// Provider payload schemas.
 pub const PROVIDER_SCHEMAS: &[ProviderSchema] = &[
     ProviderSchema {
+        provider: "bigcommerce",
+        resource: "hook",
+        schema: embedded!("providers/bigcommerce/hook.schema.json"),
+    },
+    ProviderSchema {
+        provider: "ecwid",
+        resource: "event",
+        schema: embedded!("providers/ecwid/event.schema.json"),
+    },
+    ProviderSchema {
+        provider: "etsy",
+        resource: "event",
+        schema: embedded!("providers/etsy/event.schema.json"),
+    },
+    ProviderSchema {
+        provider: "standard-webhooks",
+        resource: "event",
+        schema: embedded!("providers/standard-webhooks/event.schema.json"),
+    },
+    ProviderSchema {
         provider: "shopify",
         resource: "order",
         schema: embedded!("providers/shopify/order.schema.json"),

@@ -168,6 +168,50 @@ pub enum Enrichment {
     Pending,
 }
 
+/// The `data` of any event type from a thin provider payload: the ids it carried and
+/// `enrichment: "pending"`. [`Data::parse`] returns it as [`Data::Pending`].
+#[skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingData {
+    pub enrichment: Enrichment,
+    pub order_id: Option<String>,
+    pub shipment_id: Option<String>,
+    pub refund_id: Option<String>,
+    pub return_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub product_id: Option<String>,
+    pub variant_id: Option<String>,
+    pub sku: Option<String>,
+    /// Where the full resource can be fetched, when the provider says.
+    pub resource_url: Option<String>,
+    pub provider_status: Option<Value>,
+}
+
+impl PendingData {
+    pub fn new() -> Self {
+        PendingData {
+            enrichment: Enrichment::Pending,
+            order_id: None,
+            shipment_id: None,
+            refund_id: None,
+            return_id: None,
+            customer_id: None,
+            product_id: None,
+            variant_id: None,
+            sku: None,
+            resource_url: None,
+            provider_status: None,
+        }
+    }
+}
+
+impl Default for PendingData {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// `data` of `order.updated`.
 #[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,7 +236,6 @@ pub struct OrderPaid {
     pub method: Option<String>,
     /// The payment provider's reference (transaction id).
     pub reference: Option<String>,
-    pub enrichment: Option<Enrichment>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,7 +260,6 @@ pub struct OrderCancelled {
     /// True when money was captured and should go back to the customer.
     pub refund_expected: bool,
     pub provider_reason: Option<String>,
-    pub enrichment: Option<Enrichment>,
 }
 
 /// `data` of `order.fulfilled`.
@@ -227,7 +269,6 @@ pub struct OrderFulfilled {
     pub order_id: String,
     pub fulfilled_at: String,
     pub fully: bool,
-    pub enrichment: Option<Enrichment>,
 }
 
 /// `data` of `shipment.created`.
@@ -242,7 +283,6 @@ pub struct ShipmentCreated {
     pub lines: Vec<LineRef>,
     pub shipped_at: String,
     pub destination: Option<Address>,
-    pub enrichment: Option<Enrichment>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,7 +312,6 @@ pub struct ShipmentUpdated {
     pub tracking_number: Option<String>,
     pub tracking_url: Option<String>,
     pub provider_status: Option<Value>,
-    pub enrichment: Option<Enrichment>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -295,7 +334,6 @@ pub struct RefundCreated {
     pub status: RefundStatus,
     pub created_at: String,
     pub return_id: Option<String>,
-    pub enrichment: Option<Enrichment>,
 }
 
 /// A returned line and why.
@@ -361,7 +399,6 @@ pub struct Customer {
     pub default_address: Option<Address>,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
-    pub enrichment: Option<Enrichment>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -405,7 +442,6 @@ pub struct StockChanged {
     pub delta: Option<i64>,
     pub method: StockMethod,
     pub updated_at: Option<String>,
-    pub enrichment: Option<Enrichment>,
 }
 
 /// `data` of `review.created`.
@@ -483,12 +519,18 @@ macro_rules! catalog {
         #[derive(Debug, Clone, PartialEq)]
         pub enum Data {
             $($variant($ty),)+
+            /// Any catalog type from a thin payload (`enrichment: "pending"`).
+            Pending(PendingData),
             Other(Value),
         }
 
         impl Data {
             /// Reads `data` as the type `event_type` names.
             pub fn parse(event_type: &str, data: &Value) -> Result<Data, serde_json::Error> {
+                let known = types::ALL.contains(&event_type);
+                if known && data.get("enrichment").is_some() {
+                    return Ok(Data::Pending(PendingData::deserialize(data)?));
+                }
                 Ok(match event_type {
                     $($name => Data::$variant(<$ty>::deserialize(data)?),)+
                     _ => Data::Other(data.clone()),
@@ -498,6 +540,7 @@ macro_rules! catalog {
             pub fn to_value(&self) -> Result<Value, serde_json::Error> {
                 match self {
                     $(Data::$variant(d) => serde_json::to_value(d),)+
+                    Data::Pending(d) => serde_json::to_value(d),
                     Data::Other(v) => Ok(v.clone()),
                 }
             }

@@ -51,11 +51,12 @@ fn check_options(source: &SourceRecord) -> Result<()> {
             "options.tolerance_s must be at most {MAX_TOLERANCE_S}"
         )));
     }
+    use omnigate_schemas::api::Provider;
     if source.options.key_encoding.is_some()
-        && source.provider != omnigate_schemas::api::Provider::StandardWebhooks
+        && !matches!(source.provider, Provider::StandardWebhooks | Provider::Etsy)
     {
         return Err(Error::validation(
-            "options.key_encoding applies to standard-webhooks sources only",
+            "options.key_encoding applies to standard-webhooks and etsy sources only",
         ));
     }
     if source.name.as_ref().is_some_and(|n| n.len() > 200) {

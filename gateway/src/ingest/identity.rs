@@ -81,6 +81,18 @@ pub fn identify(
                 id.map(str::to_string),
             )
         }
+        Provider::Bigcommerce => {
+            let id = headers.first(&["webhook-id"]);
+            (body_str(body, "scope"), id, id.map(str::to_string))
+        }
+        Provider::Etsy => {
+            let id = headers.first(&["webhook-id"]);
+            (body_str(body, "event_type"), id, id.map(str::to_string))
+        }
+        Provider::Ecwid => {
+            let id = body_str(body, "eventId");
+            (body_str(body, "eventType"), id, id.map(str::to_string))
+        }
     };
     let handshake = provider == Provider::Github && topic == Some("ping");
     Identity {

@@ -253,10 +253,12 @@ pub async fn ingest(
         headers: &headers,
         body,
         now: now.timestamp(),
-        tolerance_s: source
-            .options
-            .tolerance_s
-            .unwrap_or(state.settings.signature_tolerance_secs),
+        tolerance_s: source.options.tolerance_s.unwrap_or(match provider {
+            // Ecwid retries for a day with the original signed time: only the dedupe
+            // window bounds its replays.
+            Provider::Ecwid => state.settings.dedupe_ttl_secs,
+            _ => state.settings.signature_tolerance_secs,
+        }),
     };
     verify::verify(
         provider,

@@ -2,8 +2,13 @@
 //! (topic, headers, parsed body). Anything that cannot be mapped is a [`Rejection`] whose
 //! reason names the field; the pipeline quarantines the payload with it.
 
+mod bigcommerce;
+mod bridge;
+mod ecwid;
+mod etsy;
 mod fields;
 pub mod money;
+mod pending;
 mod shopify;
 pub mod snapshot;
 mod stripe;
@@ -108,7 +113,11 @@ pub fn state_key(provider: Provider, topic: &str, body: &Value) -> Option<String
         Provider::Shopify => shopify::state_key(topic, body),
         Provider::Woocommerce => woocommerce::state_key(topic, body),
         Provider::Stripe => stripe::state_key(topic, body),
-        Provider::StandardWebhooks | Provider::Github => None,
+        Provider::StandardWebhooks
+        | Provider::Github
+        | Provider::Bigcommerce
+        | Provider::Etsy
+        | Provider::Ecwid => None,
     }
 }
 
@@ -149,7 +158,10 @@ const fn m(
 /// Every mapped topic: the README's table is generated from this list (and checked by a
 /// test), and a topic not listed here goes to quarantine.
 pub const MAPPINGS: &[Mapping] = {
-    use Provider::{Shopify as S, Stripe as T, Woocommerce as W};
+    use Provider::{
+        Bigcommerce as B, Ecwid as E, Etsy as Y, Shopify as S, StandardWebhooks as X,
+        Stripe as T, Woocommerce as W,
+    };
     &[
         m(S, "orders/create", "order", "order.created"),
         m(
@@ -253,6 +265,37 @@ pub const MAPPINGS: &[Mapping] = {
             "refund.created (once per refund id, whichever topic tells it first)",
         ),
         m(T, "charge.dispute.created", "event", "dispute.opened"),
+        m(B, "store/order/created", "hook", "order.created (thin)"),
+        m(B, "store/order/updated", "hook", "order.updated (thin)"),
+        m(B, "store/order/archived", "hook", "order.updated (thin)"),
+        m(B, "store/order/statusUpdated", "hook", "by new status: order.paid, order.fulfilled, order.cancelled, else order.updated (refund statuses: nothing) (thin)"),
+        m(B, "store/order/refund/created", "hook", "refund.created (thin)"),
+        m(B, "store/shipment/created", "hook", "shipment.created (thin)"),
+        m(B, "store/shipment/updated", "hook", "shipment.updated (thin)"),
+        m(B, "store/customer/created", "hook", "customer.created (thin)"),
+        m(B, "store/customer/updated", "hook", "customer.updated (thin)"),
+        m(B, "store/sku/inventory/updated", "hook", "stock.changed (with the level)"),
+        m(B, "store/product/inventory/updated", "hook", "stock.changed (with the level)"),
+        m(Y, "order.paid", "event", "order.paid (thin)"),
+        m(Y, "order.canceled", "event", "order.cancelled (thin)"),
+        m(Y, "order.shipped", "event", "shipment.created (thin)"),
+        m(Y, "order.delivered", "event", "shipment.updated (thin)"),
+        m(E, "order.created", "event", "order.created (thin)"),
+        m(E, "order.updated", "event", "by status change: order.paid, refund.created, order.cancelled, shipment.created, shipment.updated, else order.updated (thin)"),
+        m(E, "customer.created", "event", "customer.created (thin)"),
+        m(E, "customer.updated", "event", "customer.updated (thin)"),
+        m(E, "product.updated", "event", "stock.changed (thin)"),
+        m(X, "order.placed", "event", "order.created (thin)"),
+        m(X, "order.updated", "event", "order.updated (thin)"),
+        m(X, "order.canceled", "event", "order.cancelled (thin)"),
+        m(X, "order.completed", "event", "order.fulfilled (thin)"),
+        m(X, "order.fulfillment_created", "event", "shipment.created (thin)"),
+        m(X, "shipment.created", "event", "shipment.created (thin)"),
+        m(X, "delivery.created", "event", "shipment.updated (thin)"),
+        m(X, "order.return_requested", "event", "return.requested (thin)"),
+        m(X, "payment.refunded", "event", "refund.created (thin)"),
+        m(X, "customer.created", "event", "customer.created (thin)"),
+        m(X, "customer.updated", "event", "customer.updated (thin)"),
     ]
 };
 
@@ -283,7 +326,11 @@ pub fn normalize(provider: Provider, input: Input<'_>) -> Result<Output, Rejecti
         Provider::Shopify => shopify::normalize(input),
         Provider::Woocommerce => woocommerce::normalize(input),
         Provider::Stripe => stripe::normalize(input),
-        Provider::StandardWebhooks | Provider::Github => Err(unknown_topic(provider, input.topic)),
+        Provider::StandardWebhooks => bridge::normalize(input),
+        Provider::Bigcommerce => bigcommerce::normalize(input),
+        Provider::Etsy => etsy::normalize(input),
+        Provider::Ecwid => ecwid::normalize(input),
+        Provider::Github => Err(unknown_topic(provider, input.topic)),
     }
 }
 

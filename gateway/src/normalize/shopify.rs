@@ -266,7 +266,6 @@ fn order_paid(o: Obj<'_>) -> Result<Normalized, Rejection> {
         paid_at: time::format(paid_at),
         method: gateways(o).first().map(|g| g.to_string()),
         reference: None,
-        enrichment: None,
         order_id: order_id.clone(),
     };
     Normalized::new(
@@ -299,7 +298,6 @@ fn order_cancelled(o: Obj<'_>) -> Result<Normalized, Rejection> {
         reason,
         refund_expected,
         provider_reason: provider_reason.map(str::to_string),
-        enrichment: None,
         order_id: order_id.clone(),
     };
     Normalized::new(
@@ -327,7 +325,6 @@ fn order_fulfilled(o: Obj<'_>) -> Result<Normalized, Rejection> {
     let data = OrderFulfilled {
         fulfilled_at: time::format(fulfilled_at),
         fully: o.opt_str("fulfillment_status")? == Some("fulfilled"),
-        enrichment: None,
         order_id: order_id.clone(),
     };
     Normalized::new(
@@ -356,7 +353,6 @@ fn shipment_created(f: Obj<'_>) -> Result<Normalized, Rejection> {
             .opt_obj("destination")?
             .map(|a| address(a.obj()))
             .transpose()?,
-        enrichment: None,
         order_id: order_id.clone(),
     };
     Normalized::new(
@@ -410,7 +406,6 @@ fn shipment_updated(f: Obj<'_>) -> Result<Normalized, Rejection> {
         tracking_number: tracking(f, "tracking_number", "tracking_numbers")?,
         tracking_url: tracking(f, "tracking_url", "tracking_urls")?,
         provider_status: Some(json!(shipment_status.or(f.opt_str("status")?))),
-        enrichment: None,
         order_id: order_id.clone(),
     };
     Normalized::new(
@@ -490,7 +485,6 @@ fn refund_created(r: Obj<'_>) -> Result<Normalized, Rejection> {
             Some(ret) => ret.obj().opt_id("id")?,
             None => None,
         },
-        enrichment: None,
         order_id: order_id.clone(),
     };
     Normalized::new(
@@ -630,7 +624,6 @@ fn customer(c: Obj<'_>, event_type: &'static str) -> Result<Normalized, Rejectio
             .transpose()?,
         created_at: created_at.map(time::format),
         updated_at: Some(time::format(occurred_at)),
-        enrichment: None,
         customer_id: customer_id.clone(),
     };
     Normalized::new(
@@ -713,7 +706,6 @@ fn stock_changed(s: Obj<'_>, input: Input<'_>) -> Result<Normalized, Rejection> 
         delta: None,
         method: StockMethod::Absolute,
         updated_at: Some(time::format(updated_at)),
-        enrichment: None,
     };
     Normalized::new(
         types::STOCK_CHANGED,

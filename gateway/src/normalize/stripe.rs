@@ -122,7 +122,6 @@ fn payment_intent_paid(pi: Obj<'_>, created: DateTime<Utc>) -> Result<Normalized
             .and_then(Value::as_str)
             .map(str::to_string),
         reference: pi.opt_str("id")?.map(str::to_string),
-        enrichment: None,
         order_id: order_id.clone(),
     };
     Normalized::new(
@@ -156,7 +155,6 @@ fn checkout_paid(s: Obj<'_>, created: DateTime<Utc>) -> Result<Vec<Normalized>, 
         reference: s
             .opt_id("payment_intent")?
             .or(s.opt_str("id")?.map(str::to_string)),
-        enrichment: None,
         order_id: order_id.clone(),
     };
     Ok(vec![Normalized::new(
@@ -185,7 +183,6 @@ fn refund(r: Obj<'_>, order_id: &str) -> Result<Normalized, Rejection> {
         status: refund_status(r)?,
         created_at: time::format(created),
         return_id: None,
-        enrichment: None,
         order_id: order_id.to_string(),
         refund_id: refund_id.clone(),
     };

@@ -129,7 +129,6 @@ fn order_updated(o: Obj<'_>, body: &Value, prior: Option<Snapshot>) -> Result<Ou
             // Refund entries carry no date: the order's modification is when it showed up.
             created_at: time::format(modified),
             return_id: None,
-            enrichment: None,
             order_id: order_id.clone(),
             refund_id: refund_id.clone(),
         };
@@ -150,7 +149,6 @@ fn order_updated(o: Obj<'_>, body: &Value, prior: Option<Snapshot>) -> Result<Ou
             paid_at: time::format(paid_at),
             method: o.opt_str("payment_method")?.map(str::to_string),
             reference: o.opt_str("transaction_id")?.map(str::to_string),
-            enrichment: None,
             order_id: order_id.clone(),
         };
         events.push(
@@ -164,7 +162,6 @@ fn order_updated(o: Obj<'_>, body: &Value, prior: Option<Snapshot>) -> Result<Ou
         let data = OrderFulfilled {
             fulfilled_at: time::format(fulfilled_at),
             fully: true,
-            enrichment: None,
             order_id: order_id.clone(),
         };
         events.push(
@@ -180,7 +177,6 @@ fn order_updated(o: Obj<'_>, body: &Value, prior: Option<Snapshot>) -> Result<Ou
             reason: CancelReason::Other,
             refund_expected: snap.paid_at.is_some(),
             provider_reason: None,
-            enrichment: None,
             order_id: order_id.clone(),
         };
         events.push(
@@ -248,7 +244,6 @@ fn customer(c: Obj<'_>, event_type: &'static str) -> Result<Normalized, Rejectio
         default_address,
         created_at: created_at.map(time::format),
         updated_at: modified.map(time::format),
-        enrichment: None,
         customer_id: customer_id.clone(),
     };
     Normalized::new(
@@ -317,7 +312,6 @@ fn product_updated(p: Obj<'_>, prior: Option<Snapshot>) -> Result<Output, Reject
             delta: was.map(|w| available - w),
             method: StockMethod::Absolute,
             updated_at: Some(time::format(at)),
-            enrichment: None,
         };
         events.push(Normalized::new(
             types::STOCK_CHANGED,

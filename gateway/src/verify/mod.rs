@@ -4,6 +4,7 @@
 //! A source may hold several secrets during a rotation; a delivery is authentic when any
 //! of them verifies it.
 
+mod ecwid;
 mod github;
 mod shopify;
 mod standard_webhooks;
@@ -47,6 +48,10 @@ pub fn verify(
         Provider::StandardWebhooks => standard_webhooks::verify(req, secrets, key_encoding),
         Provider::Stripe => stripe::verify(req, secrets),
         Provider::Github => github::verify(req, secrets),
+        // BigCommerce signs the Standard Webhooks way with the client secret's own bytes.
+        Provider::Bigcommerce => standard_webhooks::verify(req, secrets, KeyEncoding::Raw),
+        Provider::Etsy => standard_webhooks::verify(req, secrets, key_encoding),
+        Provider::Ecwid => ecwid::verify(req, secrets),
     }
 }
 
@@ -55,7 +60,8 @@ pub fn check_secret(provider: Provider, key_encoding: KeyEncoding, secret: &str)
     if secret.is_empty() {
         return Err(Error::validation("secret must not be empty"));
     }
-    if provider == Provider::StandardWebhooks && key_encoding == KeyEncoding::Base64 {
+    let standard = matches!(provider, Provider::StandardWebhooks | Provider::Etsy);
+    if standard && key_encoding == KeyEncoding::Base64 {
         standard_webhooks::key(secret, KeyEncoding::Base64).ok_or_else(|| {
             Error::validation(
                 "a standard-webhooks secret must be `whsec_` followed by base64; \
