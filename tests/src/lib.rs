@@ -137,10 +137,7 @@ impl Gateway {
 
     /// A source for a fixture's provider and secret, on `tenant`.
     pub async fn source_for(&self, fixture: &PayloadFixture, tenant: &str) -> SourceView {
-        let (provider, options) = match fixture.scheme.as_str() {
-            "bigcommerce" => ("standard-webhooks", json!({"key_encoding": "raw"})),
-            other => (other, json!({})),
-        };
+        let (provider, options) = (fixture.scheme.as_str(), json!({}));
         self.create_source(json!({
             "tenant": tenant,
             "provider": provider,

@@ -397,9 +397,9 @@ async fn a_quarantined_payload_replays_into_events_after_an_upgrade() {
 }
 
 /// Every signed sample verifies through the running gateway (with its clock set to the
-/// fixture's), and each is either written or kept in quarantine, never refused.
+/// fixture's) and becomes events: every fixture topic is mapped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_signed_fixture_is_accepted_or_quarantined() {
+async fn every_signed_fixture_becomes_events() {
     let store = redis_store(Retention::default()).await;
     let fixtures = omnigate_tests::load_payload_fixtures();
     assert!(fixtures.len() >= 20);
@@ -410,21 +410,8 @@ async fn every_signed_fixture_is_accepted_or_quarantined() {
         let res = gw.deliver_fixture(&source.id, f).await;
         assert_eq!(res.status(), StatusCode::ACCEPTED, "{}", f.name);
         let body: Value = res.json().await.unwrap();
-        let mapped = ["shopify/", "woocommerce/", "stripe/"]
-            .iter()
-            .any(|p| f.name.starts_with(p));
-        assert_eq!(
-            body.get("event_ids").is_some(),
-            mapped,
-            "{}: {body}",
-            f.name
-        );
-        assert_eq!(
-            body.get("quarantined").is_some(),
-            !mapped,
-            "{}: {body}",
-            f.name
-        );
+        let ids = body["event_ids"].as_array();
+        assert!(ids.is_some_and(|ids| !ids.is_empty()), "{}: {body}", f.name);
     }
 }
 

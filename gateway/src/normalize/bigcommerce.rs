@@ -25,8 +25,9 @@ const PAID: &[i64] = &[8, 9, 10, 11, 2, 3];
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
     let body = Obj::root(input.body)?;
     let at = match body.get("created_at").and_then(Value::as_i64) {
-        Some(secs) => time::unix_seconds(secs)
-            .ok_or_else(|| body.err("created_at", "out of range"))?,
+        Some(secs) => {
+            time::unix_seconds(secs).ok_or_else(|| body.err("created_at", "out of range"))?
+        }
         None => input.received_at,
     };
     let data = body
@@ -59,7 +60,8 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
                 order_id: order_id.clone(),
                 ..PendingData::new()
             };
-            let subject = order_id.map_or(format!("shipment/{shipment_id}"), |o| format!("order/{o}"));
+            let subject =
+                order_id.map_or(format!("shipment/{shipment_id}"), |o| format!("order/{o}"));
             let t = if input.topic.ends_with("created") {
                 types::SHIPMENT_CREATED
             } else {
@@ -88,7 +90,10 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
     Ok(Output::events(events))
 }
 
-fn status_updated(d: Obj<'_>, at: chrono::DateTime<chrono::Utc>) -> Result<Vec<Normalized>, Rejection> {
+fn status_updated(
+    d: Obj<'_>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Normalized>, Rejection> {
     let (subject, mut data) = order(&d.id("id")?);
     let status = d
         .opt_obj("status")?
@@ -115,7 +120,11 @@ fn status_updated(d: Obj<'_>, at: chrono::DateTime<chrono::Utc>) -> Result<Vec<N
 
 /// Inventory webhooks carry the change itself: `inventory.method` (`absolute` or
 /// `relative`) and `inventory.value`.
-fn inventory(d: Obj<'_>, topic: &str, at: chrono::DateTime<chrono::Utc>) -> Result<Normalized, Rejection> {
+fn inventory(
+    d: Obj<'_>,
+    topic: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Normalized, Rejection> {
     let inv = d
         .opt_obj("inventory")?
         .ok_or_else(|| d.err("inventory", "required object is missing"))?;

@@ -41,7 +41,12 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
                 product_id: Some(entity.clone()),
                 ..PendingData::new()
             };
-            vec![pending(types::STOCK_CHANGED, at, format!("product/{entity}"), data)?]
+            vec![pending(
+                types::STOCK_CHANGED,
+                at,
+                format!("product/{entity}"),
+                data,
+            )?]
         }
         other => return Err(unknown_topic(Provider::Ecwid, other)),
     };
@@ -62,7 +67,10 @@ fn order_updated(
         })
     };
     let (old_pay, new_pay) = (field("oldPaymentStatus")?, field("newPaymentStatus")?);
-    let (old_ful, new_ful) = (field("oldFulfillmentStatus")?, field("newFulfillmentStatus")?);
+    let (old_ful, new_ful) = (
+        field("oldFulfillmentStatus")?,
+        field("newFulfillmentStatus")?,
+    );
     let (subject, mut data) = order(entity);
     data.provider_status = Some(json!({
         "paymentStatus": new_pay, "fulfillmentStatus": new_ful,
@@ -78,7 +86,8 @@ fn order_updated(
     if changed(&old_pay, &new_pay, "PAID") {
         tell(types::ORDER_PAID)?;
     }
-    if changed(&old_pay, &new_pay, "REFUNDED") || changed(&old_pay, &new_pay, "PARTIALLY_REFUNDED") {
+    if changed(&old_pay, &new_pay, "REFUNDED") || changed(&old_pay, &new_pay, "PARTIALLY_REFUNDED")
+    {
         tell(types::REFUND_CREATED)?;
     }
     if changed(&old_pay, &new_pay, "CANCELLED") || changed(&old_ful, &new_ful, "WILL_NOT_DELIVER") {
@@ -89,7 +98,12 @@ fn order_updated(
     }
     if changed(&old_ful, &new_ful, "DELIVERED") {
         data.provider_status = Some(json!("DELIVERED"));
-        events.push(pending(types::SHIPMENT_UPDATED, at, subject.clone(), data.clone())?);
+        events.push(pending(
+            types::SHIPMENT_UPDATED,
+            at,
+            subject.clone(),
+            data.clone(),
+        )?);
     }
     if events.is_empty() {
         events.push(pending(types::ORDER_UPDATED, at, subject, data)?);

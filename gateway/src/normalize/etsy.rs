@@ -37,5 +37,7 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
         }
         other => return Err(unknown_topic(Provider::Etsy, other)),
     };
-    Ok(Output::events(vec![pending(event_type, at, subject, data)?]))
+    Ok(Output::events(vec![pending(
+        event_type, at, subject, data,
+    )?]))
 }
