@@ -16,6 +16,8 @@ pub mod headers;
 pub mod http;
 pub mod ingest;
 pub mod normalize;
+pub mod samples;
+pub mod sign;
 pub mod state;
 pub mod store;
 pub mod telemetry;

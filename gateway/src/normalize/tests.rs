@@ -23,6 +23,7 @@ impl Story {
             .first(&["x-shopify-topic", "x-wc-webhook-topic"])
             .map(str::to_string)
             .or_else(|| body["type"].as_str().map(str::to_string))
+            .or_else(|| body["scope"].as_str().map(str::to_string))
             .unwrap();
         let key = state_key(provider, &topic, &body);
         let out = normalize(
@@ -632,4 +633,102 @@ fn stripe_payments_without_an_order_link_are_rejected_by_name() {
     )
     .unwrap_err();
     assert!(err.reason().contains("metadata.order_id"), "{err}");
+}
+
+#[test]
+fn thin_fixtures_carry_ids_and_say_they_are_pending() {
+    let bc = Story::default().one(Provider::Bigcommerce, "bigcommerce/store-order-created");
+    assert_eq!(bc.event_type, "order.created");
+    assert_eq!(at(&bc), "2025-02-18T11:02:23Z");
+    assert_eq!(bc.subject, "order/250731");
+    assert_eq!(
+        bc.data,
+        json!({"enrichment": "pending", "order_id": "250731"})
+    );
+
+    let sw = Story::default().one(Provider::StandardWebhooks, "standard-webhooks/order.placed");
+    assert_eq!(sw.event_type, "order.created");
+    assert_eq!(at(&sw), "2025-06-03T08:15:42Z");
+    assert_eq!(sw.subject, "order/order_01JWZ4K8R2N6T0V3X5Q7M9B1CD");
+    assert_eq!(sw.data["enrichment"], "pending");
+}
+
+fn sample(provider: Provider, topic: &str) -> Vec<Normalized> {
+    let s = crate::samples::SAMPLES
+        .iter()
+        .find(|s| s.provider == provider && s.topic == topic)
+        .unwrap();
+    let body: Value = serde_json::from_str(s.body).unwrap();
+    let headers: Headers = [("webhook-timestamp", "1739876600")].into_iter().collect();
+    normalize(
+        provider,
+        Input {
+            topic,
+            headers: &headers,
+            body: &body,
+            received_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            state: None,
+        },
+    )
+    .unwrap()
+    .events
+}
+
+#[test]
+fn samples_map_their_values() {
+    let e = &sample(Provider::Etsy, "order.paid")[0];
+    assert_eq!(e.data["order_id"], "3412908765");
+    assert_eq!(
+        at(e),
+        "2025-02-18T11:03:20Z",
+        "the signed webhook-timestamp"
+    );
+
+    let e = &sample(Provider::Bigcommerce, "store/sku/inventory/updated")[0];
+    assert_eq!(e.data["method"], "relative");
+    assert_eq!(e.data["delta"], -2);
+    assert_eq!(e.data["product_id"], "611");
+    assert_eq!(e.data["variant_id"], "1207");
+
+    let e = &sample(Provider::Bigcommerce, "store/order/statusUpdated")[0];
+    assert_eq!(e.event_type, "order.paid");
+    assert_eq!(
+        e.data["provider_status"],
+        json!({"previous_status_id": 7, "new_status_id": 11})
+    );
+
+    let e = &sample(Provider::Ecwid, "order.updated")[0];
+    assert_eq!(e.event_type, "order.paid");
+    assert_eq!(e.data["order_id"], "20079");
+    assert_eq!(at(e), "2025-05-22T07:56:40Z");
+
+    let e = &sample(Provider::Stripe, "checkout.session.completed")[0];
+    assert_eq!(
+        e.data["order_id"], "100517",
+        "client_reference_id when no metadata"
+    );
+    assert_eq!(e.data["amount"], money("129.00", "EUR"));
+
+    let e = &sample(Provider::Stripe, "charge.dispute.created")[0];
+    assert_eq!(e.data["amount"], money("347.50", "RON"));
+    assert_eq!(e.data["reason"], "product_not_received");
+    assert_eq!(e.data["due_by"], "2025-06-12T23:59:59Z");
+
+    let e = &sample(Provider::Shopify, "customers/redact")[0];
+    assert_eq!(e.data["customer_id"], "7402918365521");
+    assert_eq!(e.data["scope"], "customer");
+    assert_eq!(e.data["orders_to_redact"], json!(["5938201746113"]));
+    assert_eq!(
+        e.data["deadline"], "2026-01-31T00:00:00Z",
+        "30 days to comply"
+    );
+
+    let e = &sample(Provider::Shopify, "inventory_levels/update")[0];
+    assert_eq!(e.data["inventory_item_id"], "49148385011859");
+    assert_eq!(e.data["available"], 11);
+    assert_eq!(e.subject, "inventory_item/49148385011859");
+
+    let e = &sample(Provider::Woocommerce, "product.updated")[0];
+    assert_eq!(e.data["available"], 7);
+    assert_eq!(e.data["sku"], "WK-PR-L");
 }
