@@ -4,6 +4,10 @@
 
 use omnigate_schemas::api::Provider;
 
+/// A throwaway RSA key (PKCS#8 PEM) that signs the Saleor samples; its public half is
+/// `sign::saleor_jwks(SALEOR_TEST_KEY)`. Never use it for a real shop.
+pub const SALEOR_TEST_KEY: &str = include_str!("../samples/saleor/test-signing-key.pem");
+
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
     pub provider: Provider,
@@ -25,6 +29,36 @@ macro_rules! sample {
 }
 
 pub const SAMPLES: &[Sample] = &[
+    sample!(
+        Saleor,
+        "ORDER_CREATED",
+        "saleor/ORDER_CREATED.json",
+        ["order.created"]
+    ),
+    sample!(
+        Saleor,
+        "ORDER_FULLY_PAID",
+        "saleor/ORDER_FULLY_PAID.json",
+        ["order.paid"]
+    ),
+    sample!(
+        Saleor,
+        "FULFILLMENT_CREATED",
+        "saleor/FULFILLMENT_CREATED.json",
+        ["shipment.created"]
+    ),
+    sample!(
+        Saleor,
+        "ORDER_REFUNDED",
+        "saleor/ORDER_REFUNDED.json",
+        ["refund.created"]
+    ),
+    sample!(
+        Saleor,
+        "CUSTOMER_CREATED",
+        "saleor/CUSTOMER_CREATED.json",
+        ["customer.created"]
+    ),
     sample!(
         Shopify,
         "inventory_levels/update",

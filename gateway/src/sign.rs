@@ -2,11 +2,13 @@
 //! tests, the SDK's test harness and `omnigate trigger`.
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::DateTime;
 use hmac::{Hmac, KeyInit, Mac};
 use omnigate_schemas::api::{KeyEncoding, Provider};
+use ring::signature::{RsaKeyPair, RsaPublicKeyComponents};
 use serde_json::Value;
+use sha2::Digest;
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
@@ -111,6 +113,31 @@ pub fn sign(d: &Delivery<'_>) -> Result<Vec<(String, String)>> {
                 ),
             ]);
         }
+        Provider::Saleor => {
+            let key = saleor_key(d.secret)?;
+            let header = serde_json::json!({
+                "alg": "RS256", "b64": false, "crit": ["b64"], "kid": key_id(&key),
+            });
+            let header_b64 = URL_SAFE_NO_PAD.encode(header.to_string());
+            let mut input = header_b64.as_bytes().to_vec();
+            input.push(b'.');
+            input.extend_from_slice(d.body);
+            let mut sig = vec![0; key.public().modulus_len()];
+            key.sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                &input,
+                &mut sig,
+            )
+            .map_err(|_| Error::Internal("RSA signing failed".into()))?;
+            headers.extend([
+                h("Saleor-Event", d.topic.to_ascii_lowercase()),
+                h(
+                    "Saleor-Signature",
+                    format!("{header_b64}..{}", URL_SAFE_NO_PAD.encode(sig)),
+                ),
+            ]);
+        }
         Provider::Ecwid => {
             let body: Value = serde_json::from_slice(d.body)
                 .map_err(|e| Error::validation(format!("ecwid body is not JSON: {e}")))?;
@@ -131,16 +158,51 @@ pub fn sign(d: &Delivery<'_>) -> Result<Vec<(String, String)>> {
     Ok(headers)
 }
 
+/// An RSA private key in PKCS#8, PEM or base64 DER: what signs Saleor deliveries here.
+fn saleor_key(secret: &str) -> Result<RsaKeyPair> {
+    let text: String = secret
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .concat();
+    let der = STANDARD
+        .decode(text.trim())
+        .map_err(|_| Error::validation("a saleor signing key is an RSA PKCS#8 key (PEM)"))?;
+    RsaKeyPair::from_pkcs8(&der)
+        .map_err(|e| Error::validation(format!("not an RSA PKCS#8 key: {e}")))
+}
+
+/// A stable key id: the first 16 hex digits of SHA-256 over the modulus.
+fn key_id(key: &RsaKeyPair) -> String {
+    let public = RsaPublicKeyComponents::<Vec<u8>>::from(key.public());
+    hex::encode(&sha2::Sha256::digest(&public.n)[..8])
+}
+
+/// The JWKS publishing the public half of `private_pem`, as a Saleor shop serves it.
+pub fn saleor_jwks(private_pem: &str) -> Result<Value> {
+    let key = saleor_key(private_pem)?;
+    let public = RsaPublicKeyComponents::<Vec<u8>>::from(key.public());
+    Ok(serde_json::json!({"keys": [{
+        "kty": "RSA", "use": "sig", "alg": "RS256", "kid": key_id(&key),
+        "n": URL_SAFE_NO_PAD.encode(&public.n), "e": URL_SAFE_NO_PAD.encode(&public.e),
+    }]}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::headers::Headers;
     use crate::verify::{SignedRequest, verify};
 
+    pub(crate) use crate::samples::SALEOR_TEST_KEY as TEST_SALEOR_KEY;
+
     #[test]
     fn what_is_signed_verifies_and_tampering_does_not() {
         let body = br#"{"id":1,"eventId":"e-1","eventCreated":1700000000,"type":"x"}"#;
         for provider in Provider::ALL {
+            if provider == Provider::Saleor {
+                continue;
+            }
             let secret = match provider {
                 Provider::StandardWebhooks | Provider::Etsy => {
                     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -179,6 +241,90 @@ mod tests {
             assert!(
                 verify(provider, KeyEncoding::Base64, &req, &[secret]).is_err(),
                 "{provider}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod saleor_tests {
+    use super::tests::TEST_SALEOR_KEY;
+    use super::*;
+    use crate::headers::Headers;
+    use crate::verify::{SignedRequest, jwks, verify_with_keys};
+
+    #[test]
+    fn saleor_jws_verifies_with_the_published_key_and_only_it() {
+        let body = br#"{"issuedAt":"2025-06-01T10:00:00+00:00","order":{"id":"T3JkZXI6MQ=="}}"#;
+        let d = Delivery {
+            provider: Provider::Saleor,
+            secret: TEST_SALEOR_KEY,
+            key_encoding: KeyEncoding::Base64,
+            topic: "ORDER_CREATED",
+            body,
+            now: 0,
+            delivery_id: "",
+        };
+        let headers: Headers = sign(&d).unwrap().into_iter().collect();
+        assert_eq!(headers.get("saleor-event"), Some("order_created"));
+        let keys = jwks::parse(&saleor_jwks(TEST_SALEOR_KEY).unwrap()).unwrap();
+        let req = SignedRequest {
+            headers: &headers,
+            body,
+            now: 0,
+            tolerance_s: 300,
+        };
+        let enc = KeyEncoding::Base64;
+        verify_with_keys(Provider::Saleor, enc, &req, &[], &keys).unwrap();
+        // Another key, a re-encoded body, or no keys: refused.
+        let mut other = keys.clone();
+        other[0].n[10] ^= 1;
+        assert!(verify_with_keys(Provider::Saleor, enc, &req, &[], &other).is_err());
+        let changed = br#"{"issuedAt": "2025-06-01T10:00:00+00:00","order":{"id":"T3JkZXI6MQ=="}}"#;
+        let req2 = SignedRequest {
+            body: changed,
+            ..req
+        };
+        assert!(verify_with_keys(Provider::Saleor, enc, &req2, &[], &keys).is_err());
+        assert!(verify_with_keys(Provider::Saleor, enc, &req, &["x"], &[]).is_err());
+    }
+
+    #[test]
+    fn saleor_legacy_hex_hmac() {
+        let body = br#"{"order":{"id":"1"}}"#;
+        let sig = hex::encode(mac(b"legacy-secret", &[body]));
+        let headers: Headers = [("Saleor-Signature", sig.as_str())].into_iter().collect();
+        let req = SignedRequest {
+            headers: &headers,
+            body,
+            now: 0,
+            tolerance_s: 300,
+        };
+        let enc = KeyEncoding::Base64;
+        verify_with_keys(Provider::Saleor, enc, &req, &["legacy-secret"], &[]).unwrap();
+        assert!(verify_with_keys(Provider::Saleor, enc, &req, &["other"], &[]).is_err());
+    }
+
+    #[test]
+    fn unsupported_jws_forms_are_refused() {
+        let keys = jwks::parse(&saleor_jwks(TEST_SALEOR_KEY).unwrap()).unwrap();
+        let body = b"{}";
+        for header in [
+            serde_json::json!({"alg": "RS256"}),
+            serde_json::json!({"alg": "none", "b64": false}),
+            serde_json::json!({"alg": "RS256", "b64": false, "crit": ["exp"]}),
+        ] {
+            let h = URL_SAFE_NO_PAD.encode(header.to_string());
+            let sig = format!("{h}..AAAA");
+            let headers: Headers = [("Saleor-Signature", sig.as_str())].into_iter().collect();
+            let req = SignedRequest {
+                headers: &headers,
+                body,
+                now: 0,
+                tolerance_s: 300,
+            };
+            assert!(
+                verify_with_keys(Provider::Saleor, KeyEncoding::Base64, &req, &[], &keys).is_err()
             );
         }
     }

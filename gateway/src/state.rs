@@ -18,6 +18,8 @@ pub struct AppState {
     pub validators: Validators,
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
+    /// Saleor shops' signing keys, fetched from their JWKS URLs.
+    pub jwks: crate::verify::JwksCache,
     admin_token: String,
     sources: SourceCache,
 }
@@ -34,6 +36,7 @@ impl AppState {
             sources: SourceCache::new(settings.source_cache_ttl()),
             validators: Validators::compile()?,
             metrics: Metrics::new(),
+            jwks: crate::verify::JwksCache::default(),
             admin_token,
             settings,
             store,

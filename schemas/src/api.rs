@@ -19,10 +19,11 @@ pub enum Provider {
     Bigcommerce,
     Etsy,
     Ecwid,
+    Saleor,
 }
 
 impl Provider {
-    pub const ALL: [Provider; 8] = [
+    pub const ALL: [Provider; 9] = [
         Provider::Shopify,
         Provider::Woocommerce,
         Provider::StandardWebhooks,
@@ -31,6 +32,7 @@ impl Provider {
         Provider::Bigcommerce,
         Provider::Etsy,
         Provider::Ecwid,
+        Provider::Saleor,
     ];
 
     /// The wire name (`standard-webhooks`).
@@ -44,6 +46,7 @@ impl Provider {
             Provider::Bigcommerce => "bigcommerce",
             Provider::Etsy => "etsy",
             Provider::Ecwid => "ecwid",
+            Provider::Saleor => "saleor",
         }
     }
 }
@@ -78,6 +81,14 @@ pub struct SourceOptions {
     /// Replay window in seconds for schemes that sign a timestamp (default 300).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerance_s: Option<u64>,
+    /// `saleor`: the shop's JWKS (`{"keys": [...]}`), for verifying its JWS signatures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub jwks: Option<Value>,
+    /// `saleor`: where to fetch the JWKS (`https://<shop>/.well-known/jwks.json`); cached,
+    /// refetched when a signature names an unknown key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_url: Option<String>,
 }
 
 /// `POST /v1/sources`.

@@ -173,6 +173,11 @@ pub const PROVIDER_SCHEMAS: &[ProviderSchema] = &[
         schema: embedded!("providers/standard-webhooks/event.schema.json"),
     },
     ProviderSchema {
+        provider: "saleor",
+        resource: "payload",
+        schema: embedded!("providers/saleor/payload.schema.json"),
+    },
+    ProviderSchema {
         provider: "shopify",
         resource: "order",
         schema: embedded!("providers/shopify/order.schema.json"),

@@ -2,8 +2,8 @@
 //! Redis and becomes the events it promises.
 
 use chrono::{TimeZone, Utc};
-use omnigate::samples::SAMPLES;
-use omnigate::sign::{Delivery, sign};
+use omnigate::samples::{SALEOR_TEST_KEY, SAMPLES};
+use omnigate::sign::{Delivery, saleor_jwks, sign};
 use omnigate::store::Retention;
 use omnigate_schemas::api::{KeyEncoding, Provider};
 use omnigate_tests::{Gateway, redis_store};
@@ -17,11 +17,22 @@ async fn every_sample_becomes_its_events_through_the_gateway() {
     for (i, s) in SAMPLES.iter().enumerate() {
         let secret = match s.provider {
             Provider::StandardWebhooks | Provider::Etsy => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            Provider::Saleor => SALEOR_TEST_KEY,
             _ => "sample-secret",
         };
         let tenant = format!("samples-{i}");
+        let options = match s.provider {
+            // The shop publishes its public key; the gateway holds no secret for JWS.
+            Provider::Saleor => json!({"jwks": saleor_jwks(SALEOR_TEST_KEY).unwrap()}),
+            _ => json!({}),
+        };
+        let stored_secret = match s.provider {
+            Provider::Saleor => "legacy-hmac-unused",
+            _ => secret,
+        };
         let source = gw
-            .create_source(json!({"tenant": tenant, "provider": s.provider, "secret": secret}))
+            .create_source(json!({"tenant": tenant, "provider": s.provider,
+                                  "secret": stored_secret, "options": options}))
             .await;
         // Ecwid signs the body's own time; the others sign "now".
         let signed_at = match s.provider {
@@ -60,4 +71,72 @@ async fn every_sample_becomes_its_events_through_the_gateway() {
         let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
         assert_eq!(types, s.events, "{} {}", s.provider, s.topic);
     }
+}
+
+/// A Saleor shop publishes its keys at a JWKS URL; the gateway fetches and caches them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saleor_keys_are_fetched_from_the_shops_jwks_url() {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let jwks = saleor_jwks(SALEOR_TEST_KEY).unwrap();
+    let served = jwks.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shop = HttpServer::new(move || {
+        let body = served.clone();
+        App::new().route(
+            "/.well-known/jwks.json",
+            web::get().to(move || {
+                let body = body.clone();
+                async move { HttpResponse::Ok().json(body) }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let shop_handle = shop.handle();
+    tokio::spawn(shop);
+
+    let now = Utc::now();
+    let gw = Gateway::start(redis_store(Retention::default()).await, now).await;
+    let source = gw
+        .create_source(
+            json!({"tenant": "saleor-shop", "provider": "saleor", "secret": "x",
+            "options": {"jwks_url": format!("http://{addr}/.well-known/jwks.json")}}),
+        )
+        .await;
+    let s = SAMPLES.iter().find(|s| s.topic == "ORDER_CREATED").unwrap();
+    let headers = sign(&Delivery {
+        provider: Provider::Saleor,
+        secret: SALEOR_TEST_KEY,
+        key_encoding: KeyEncoding::Base64,
+        topic: s.topic,
+        body: s.body.as_bytes(),
+        now: now.timestamp(),
+        delivery_id: "",
+    })
+    .unwrap();
+    let res = gw.deliver(&source.id, &headers, s.body.as_bytes()).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    // The same delivery again is recognised (event + object + issuedAt).
+    let res = gw.deliver(&source.id, &headers, s.body.as_bytes()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // Signed by a key the shop does not publish: refused.
+    let mut forged = headers.clone();
+    for (k, v) in &mut forged {
+        if k == "Saleor-Signature" {
+            let (h, _) = v.split_once("..").unwrap();
+            *v = format!("{h}..{}", "A".repeat(342));
+        }
+    }
+    let res = gw.deliver(&source.id, &forged, s.body.as_bytes()).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let events = gw.tenant_events("saleor-shop", None).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0]["data"]["total"],
+        json!({"amount": "84.90", "currency": "EUR"})
+    );
+    shop_handle.stop(true).await;
 }

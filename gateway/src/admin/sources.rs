@@ -59,6 +59,22 @@ fn check_options(source: &SourceRecord) -> Result<()> {
             "options.key_encoding applies to standard-webhooks and etsy sources only",
         ));
     }
+    let o = &source.options;
+    if (o.jwks.is_some() || o.jwks_url.is_some()) && source.provider != Provider::Saleor {
+        return Err(Error::validation(
+            "options.jwks and jwks_url apply to saleor sources only",
+        ));
+    }
+    if let Some(jwks) = &o.jwks {
+        crate::verify::jwks::parse(jwks)
+            .map_err(|e| Error::validation(format!("options.jwks: {e}")))?;
+    }
+    if let Some(url) = &o.jwks_url {
+        let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+        if !ok {
+            return Err(Error::validation("options.jwks_url must be an http(s) URL"));
+        }
+    }
     if source.name.as_ref().is_some_and(|n| n.len() > 200) {
         return Err(Error::validation("name must be at most 200 characters"));
     }
@@ -365,6 +381,7 @@ mod tests {
         wrong_option.options = Some(SourceOptions {
             key_encoding: Some(omnigate_schemas::api::KeyEncoding::Raw),
             tolerance_s: None,
+            ..Default::default()
         });
         assert!(create(wrong_option, t0()).is_err());
         let s = create(shopify("x"), t0()).unwrap();

@@ -93,11 +93,31 @@ pub fn identify(
             let id = body_str(body, "eventId");
             (body_str(body, "eventType"), id, id.map(str::to_string))
         }
+        Provider::Saleor => {
+            // No delivery id: the event, the object and Saleor's issue time identify it.
+            let topic = headers.first(&["saleor-event", "x-saleor-event"]);
+            let object = body.and_then(|b| {
+                ["order", "fulfillment", "user"]
+                    .iter()
+                    .find_map(|k| b.get(*k)?.get("id")?.as_str())
+            });
+            let issued = body_str(body, "issuedAt");
+            let key = match (topic, object, issued) {
+                (Some(t), Some(o), Some(i)) => Some(format!("{}:{o}:{i}", t.to_ascii_uppercase())),
+                _ => None,
+            };
+            (topic, None, key)
+        }
     };
     let handshake = provider == Provider::Github && topic == Some("ping");
+    // Saleor names events in lower case in its header and upper case everywhere else.
+    let topic = match provider {
+        Provider::Saleor => topic.map(str::to_ascii_uppercase),
+        _ => topic.map(str::to_string),
+    };
     Identity {
-        dedupe_key: key.unwrap_or_else(|| content_key(topic, raw)),
-        topic: topic.map(str::to_string),
+        dedupe_key: key.unwrap_or_else(|| content_key(topic.as_deref(), raw)),
+        topic,
         delivery_id: delivery_id.map(str::to_string),
         handshake,
     }

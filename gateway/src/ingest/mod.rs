@@ -260,11 +260,16 @@ pub async fn ingest(
             _ => state.settings.signature_tolerance_secs,
         }),
     };
-    verify::verify(
+    let rsa = match provider {
+        Provider::Saleor => saleor_keys(state, source, &headers).await?,
+        _ => Vec::new(),
+    };
+    verify::verify_with_keys(
         provider,
         source.options.key_encoding.unwrap_or_default(),
         &request,
         &secrets,
+        &rsa,
     )?;
 
     // Parsed once; everything downstream reads this value.
@@ -330,6 +335,24 @@ pub async fn ingest(
             reason: rejection.reason().to_string(),
         }),
         Appended::Duplicate | Appended::Conflict => Ok(Outcome::Duplicate),
+    }
+}
+
+/// A Saleor source's public keys: its inline JWKS, else the one at its JWKS URL.
+async fn saleor_keys(
+    state: &AppState,
+    source: &SourceRecord,
+    headers: &Headers,
+) -> Result<Vec<verify::RsaKey>> {
+    if let Some(jwks) = &source.options.jwks {
+        return verify::jwks::parse(jwks);
+    }
+    match &source.options.jwks_url {
+        Some(url) => {
+            let kid = verify::saleor_signature_kid(headers);
+            state.jwks.keys(url, kid.as_deref()).await
+        }
+        None => Ok(Vec::new()),
     }
 }
 

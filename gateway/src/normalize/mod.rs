@@ -9,6 +9,7 @@ mod etsy;
 mod fields;
 pub mod money;
 mod pending;
+mod saleor;
 mod shopify;
 pub mod snapshot;
 mod stripe;
@@ -113,6 +114,7 @@ pub fn state_key(provider: Provider, topic: &str, body: &Value) -> Option<String
         Provider::Shopify => shopify::state_key(topic, body),
         Provider::Woocommerce => woocommerce::state_key(topic, body),
         Provider::Stripe => stripe::state_key(topic, body),
+        Provider::Saleor => saleor::state_key(topic, body),
         Provider::StandardWebhooks
         | Provider::Github
         | Provider::Bigcommerce
@@ -159,8 +161,8 @@ const fn m(
 /// test), and a topic not listed here goes to quarantine.
 pub const MAPPINGS: &[Mapping] = {
     use Provider::{
-        Bigcommerce as B, Ecwid as E, Etsy as Y, Shopify as S, StandardWebhooks as X, Stripe as T,
-        Woocommerce as W,
+        Bigcommerce as B, Ecwid as E, Etsy as Y, Saleor as L, Shopify as S, StandardWebhooks as X,
+        Stripe as T, Woocommerce as W,
     };
     &[
         m(S, "orders/create", "order", "order.created"),
@@ -265,6 +267,25 @@ pub const MAPPINGS: &[Mapping] = {
             "refund.created (once per refund id, whichever topic tells it first)",
         ),
         m(T, "charge.dispute.created", "event", "dispute.opened"),
+        m(L, "ORDER_CREATED", "payload", "order.created"),
+        m(L, "ORDER_FULLY_PAID", "payload", "order.paid"),
+        m(L, "ORDER_CANCELLED", "payload", "order.cancelled"),
+        m(L, "ORDER_FULFILLED", "payload", "order.fulfilled"),
+        m(L, "FULFILLMENT_CREATED", "payload", "shipment.created"),
+        m(
+            L,
+            "ORDER_REFUNDED",
+            "payload",
+            "refund.created for the growth of `totalRefunded`",
+        ),
+        m(
+            L,
+            "ORDER_FULLY_REFUNDED",
+            "payload",
+            "refund.created for the growth of `totalRefunded`",
+        ),
+        m(L, "CUSTOMER_CREATED", "payload", "customer.created"),
+        m(L, "CUSTOMER_UPDATED", "payload", "customer.updated"),
         m(B, "store/order/created", "hook", "order.created (thin)"),
         m(B, "store/order/updated", "hook", "order.updated (thin)"),
         m(B, "store/order/archived", "hook", "order.updated (thin)"),
@@ -385,6 +406,7 @@ pub fn normalize(provider: Provider, input: Input<'_>) -> Result<Output, Rejecti
         Provider::Bigcommerce => bigcommerce::normalize(input),
         Provider::Etsy => etsy::normalize(input),
         Provider::Ecwid => ecwid::normalize(input),
+        Provider::Saleor => saleor::normalize(input),
         Provider::Github => Err(unknown_topic(provider, input.topic)),
     }
 }

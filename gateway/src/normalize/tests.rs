@@ -732,3 +732,22 @@ fn samples_map_their_values() {
     assert_eq!(e.data["available"], 7);
     assert_eq!(e.data["sku"], "WK-PR-L");
 }
+
+#[test]
+fn saleor_float_money_becomes_exact_strings() {
+    let e = &sample(Provider::Saleor, "ORDER_CREATED")[0];
+    assert_eq!(e.data["order_number"], "1042");
+    assert_eq!(e.data["total"], money("84.90", "EUR"));
+    assert_eq!(e.data["tax"], money("14.15", "EUR"));
+    assert_eq!(e.data["shipping"], money("5.00", "EUR"));
+    assert_eq!(e.data["lines"][0]["unit_price"], money("39.95", "EUR"));
+    assert_eq!(e.data["shipping_address"]["country"], "FR");
+    assert_eq!(e.data["payment_state"], "paid");
+    assert_eq!(at(e), "2025-06-01T09:58:12.118322Z");
+    let r = &sample(Provider::Saleor, "ORDER_REFUNDED")[0];
+    assert_eq!(r.data["amount"], money("39.95", "EUR"));
+    assert_eq!(
+        r.fact.as_deref(),
+        Some("refund:T3JkZXI6MmQ0ZjY5YjItN2E0Ny00ZjQ3LWE3YjgtMDFhYzI4OTVjOGEx:refunded:39.95")
+    );
+}

@@ -69,6 +69,7 @@ async fn sources_round_trip(store: Arc<dyn Store>) {
         options: SourceOptions {
             key_encoding: Some(omnigate_schemas::api::KeyEncoding::Raw),
             tolerance_s: Some(60),
+            ..Default::default()
         },
         secrets: vec![StoredSecret {
             value: SecretValue::new("s3cret&<>"),

@@ -6,6 +6,8 @@
 
 mod ecwid;
 mod github;
+pub mod jwks;
+mod saleor;
 mod shopify;
 mod standard_webhooks;
 mod stripe;
@@ -19,6 +21,8 @@ use subtle::ConstantTimeEq;
 use crate::error::{Error, Result};
 use crate::headers::Headers;
 
+pub use jwks::{JwksCache, RsaKey};
+pub use saleor::signature_kid as saleor_signature_kid;
 pub use woocommerce::is_creation_ping as is_woocommerce_ping;
 
 /// One delivery as a verifier sees it.
@@ -39,7 +43,18 @@ pub fn verify(
     req: &SignedRequest<'_>,
     secrets: &[&str],
 ) -> Result<()> {
-    if secrets.is_empty() {
+    verify_with_keys(provider, key_encoding, req, secrets, &[])
+}
+
+/// [`verify`], with the RSA public keys of schemes that use them (Saleor).
+pub fn verify_with_keys(
+    provider: Provider,
+    key_encoding: KeyEncoding,
+    req: &SignedRequest<'_>,
+    secrets: &[&str],
+    rsa: &[RsaKey],
+) -> Result<()> {
+    if secrets.is_empty() && rsa.is_empty() {
         return Err(Error::InvalidSignature("source has no valid secret".into()));
     }
     match provider {
@@ -52,6 +67,7 @@ pub fn verify(
         Provider::Bigcommerce => standard_webhooks::verify(req, secrets, KeyEncoding::Raw),
         Provider::Etsy => standard_webhooks::verify(req, secrets, key_encoding),
         Provider::Ecwid => ecwid::verify(req, secrets),
+        Provider::Saleor => saleor::verify(req, secrets, rsa),
     }
 }
 
