@@ -102,6 +102,15 @@ mod tests {
     }
 
     #[test]
+    fn extreme_amounts_do_not_panic() {
+        let max = "79228162514264337593543950335";
+        let _ = from_str(max, "EUR");
+        let _ = from_str(&format!("-{max}"), "KWD");
+        let _ = from_minor_units(i64::MIN, "usd");
+        assert_eq!(from_str("792281625142643375935439503350", "EUR"), None);
+    }
+
+    #[test]
     fn rejects_what_is_not_money() {
         assert_eq!(from_str("12,50", "EUR"), None);
         assert_eq!(from_str("1e3", "EUR"), None);

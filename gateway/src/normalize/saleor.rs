@@ -326,7 +326,9 @@ fn order_refunded(
     }
     let refund_id = format!("{order_id}:refunded:{}", refunded.amount);
     let data = RefundCreated {
-        amount: money::money(now - before, &refunded.currency)
+        amount: now
+            .checked_sub(before)
+            .and_then(|d| money::money(d, &refunded.currency))
             .ok_or_else(|| o.err("totalRefunded", "cannot be expressed"))?,
         reason: None,
         lines: None,

@@ -261,7 +261,9 @@ fn order_paid(o: Obj<'_>) -> Result<Normalized, Rejection> {
         None => o.time("processed_at")?,
     };
     let data = OrderPaid {
-        amount: money::money(total - outstanding, &currency)
+        amount: total
+            .checked_sub(outstanding)
+            .and_then(|d| money::money(d, &currency))
             .ok_or_else(|| o.err("total_price", "cannot be expressed"))?,
         paid_at: time::format(paid_at),
         method: gateways(o).first().map(|g| g.to_string()),
@@ -436,7 +438,9 @@ fn refund_created(r: Obj<'_>) -> Result<Normalized, Rejection> {
         let cur = t.currency("currency")?;
         match t.opt_str("status")? {
             Some("success") => {
-                succeeded += dec(&t.money("amount", &cur)?);
+                succeeded = succeeded
+                    .checked_add(dec(&t.money("amount", &cur)?))
+                    .ok_or_else(|| t.err("amount", "sum out of range"))?;
                 any_success = true;
             }
             Some("pending") => pending = true,
@@ -740,7 +744,9 @@ fn sum_shipping_lines(o: Obj<'_>, currency: &str) -> Result<Option<Money>, Rejec
     }
     let mut total = Decimal::ZERO;
     for l in &lines {
-        total += dec(&l.obj().money("price", currency)?);
+        total = total
+            .checked_add(dec(&l.obj().money("price", currency)?))
+            .ok_or_else(|| l.obj().err("price", "sum out of range"))?;
     }
     Ok(money::money(total, currency))
 }

@@ -309,7 +309,7 @@ fn product_updated(p: Obj<'_>, prior: Option<Snapshot>) -> Result<Output, Reject
             variant_id: None,
             location_id: None,
             available: Some(available),
-            delta: was.map(|w| available - w),
+            delta: was.and_then(|w| available.checked_sub(w)),
             method: StockMethod::Absolute,
             updated_at: Some(time::format(at)),
         };
@@ -338,7 +338,9 @@ fn order_created(o: Obj<'_>) -> Result<Normalized, Rejection> {
     for l in &lines_in {
         let l = l.obj();
         if let Some(s) = l.opt_money("subtotal", &currency)? {
-            subtotal += dec(&s);
+            subtotal = subtotal
+                .checked_add(dec(&s))
+                .ok_or_else(|| l.err("subtotal", "sum out of range"))?;
         }
         lines.push(line(l, &currency)?);
     }
@@ -421,10 +423,10 @@ fn line(l: Obj<'_>, currency: &str) -> Result<LineRef, Rejection> {
     let total = l.opt_money("total", currency)?;
     let tax = l.opt_money("total_tax", currency)?;
     let unit_price = match (total, quantity) {
-        (Some(total), q) if q > 0 => {
-            let gross = dec(&total) + tax.as_ref().map(dec).unwrap_or_default();
-            money::money(gross / Decimal::from(q), currency)
-        }
+        (Some(total), q) if q > 0 => dec(&total)
+            .checked_add(tax.as_ref().map(dec).unwrap_or_default())
+            .and_then(|gross| gross.checked_div(Decimal::from(q)))
+            .and_then(|unit| money::money(unit, currency)),
         _ => None,
     };
     Ok(LineRef {
