@@ -80,7 +80,7 @@ fn mutate(v: &mut Value, seed: u64, with: Value, depth: u32) {
         Value::Array(a) => a.len(),
         _ => 0,
     };
-    if len == 0 || (depth > 0 && seed % 3 == 0) {
+    if len == 0 || (depth > 0 && seed.is_multiple_of(3)) {
         *v = with;
         return;
     }
