@@ -8,10 +8,12 @@ use chrono::TimeZone;
 use serde_json::json;
 use std::collections::HashMap;
 
-/// Runs fixtures in order, keeping state per resource like the pipeline does.
+/// Runs fixtures in order, keeping state per resource like the pipeline does, and checks
+/// every event against its type's JSON Schema as the pipeline would.
 #[derive(Default)]
 struct Story {
     states: HashMap<String, Value>,
+    validators: Option<crate::validate::Validators>,
 }
 
 impl Story {
@@ -39,6 +41,20 @@ impl Story {
         .unwrap_or_else(|e| panic!("{fixture}: {e}"));
         if let (Some(k), Some(s)) = (key, out.state) {
             self.states.insert(k, s);
+        }
+        let validators = self
+            .validators
+            .get_or_insert_with(|| crate::validate::Validators::compile().unwrap());
+        for e in &out.events {
+            let event = json!({
+                "id": "evt_test", "type": e.event_type, "schema_version": 1, "tenant": "t",
+                "occurred_at": time::format(e.occurred_at), "received_at": "2026-01-01T00:00:00Z",
+                "source": {"id": "src", "provider": provider.as_str(), "topic": topic},
+                "subject": e.subject, "data": e.data,
+            });
+            validators
+                .check_event(e.event_type, &event)
+                .unwrap_or_else(|err| panic!("{fixture}: {err}"));
         }
         out.events
     }

@@ -33,6 +33,11 @@ pub fn unix_seconds(secs: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs, 0)
 }
 
+/// Unix time in nanoseconds (some event buses stamp this way).
+pub fn unix_nanos(nanos: i64) -> Option<DateTime<Utc>> {
+    Some(DateTime::from_timestamp_nanos(nanos))
+}
+
 /// Any of the textual forms above.
 pub fn parse(text: &str) -> Option<DateTime<Utc>> {
     rfc3339(text)
@@ -76,6 +81,14 @@ mod tests {
         assert_eq!(
             format(unix_seconds(1739876543).unwrap()),
             "2025-02-18T11:02:23Z"
+        );
+    }
+
+    #[test]
+    fn unix_nanoseconds() {
+        assert_eq!(
+            format(unix_nanos(1_742_457_312_418_277_153).unwrap()),
+            "2025-03-20T07:55:12.418277153Z"
         );
     }
 
