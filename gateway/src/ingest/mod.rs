@@ -167,8 +167,9 @@ fn build_events(
     Ok((records, output.state))
 }
 
-/// How often a delivery is re-diffed when its resource's state changes under it.
-const STATE_ATTEMPTS: usize = 5;
+/// How often a delivery is re-diffed when its resource's state changes under it (several
+/// deliveries about one order can arrive within milliseconds).
+const STATE_ATTEMPTS: u32 = 8;
 
 enum Normalised {
     Written(Vec<String>),
@@ -191,7 +192,12 @@ async fn normalise_and_append(
         .as_deref()
         .and_then(|t| normalize::state_key(d.provider, t, d.body))
         .map(|k| format!("{}:{k}", d.source_id));
-    for _ in 0..STATE_ATTEMPTS {
+    for attempt in 0..STATE_ATTEMPTS {
+        if attempt > 0 {
+            // Back off a little, with jitter, so racing deliveries do not collide again.
+            let ms = rand::random_range(0..(1u64 << attempt.min(6)));
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
         let prior = match &state_key {
             Some(k) => state.store.get_state(partition, k).await?,
             None => None,

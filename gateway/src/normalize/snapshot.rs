@@ -4,7 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,9 +26,23 @@ pub struct Snapshot {
     pub stock: Option<i64>,
 }
 
+/// A stable 64-bit fingerprint of a value's JSON text, streamed into XXH3 without building
+/// the text (this runs for every field of every order delivery).
 fn fingerprint(v: &Value) -> String {
-    let digest = Sha256::digest(v.to_string().as_bytes());
-    hex::encode(&digest[..8])
+    struct Hasher(xxhash_rust::xxh3::Xxh3);
+    impl std::io::Write for Hasher {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Hasher(xxhash_rust::xxh3::Xxh3::new());
+    // Writing into a hasher cannot fail.
+    let _ = serde_json::to_writer(&mut h, v);
+    format!("{:016x}", h.0.digest())
 }
 
 impl Snapshot {

@@ -85,11 +85,23 @@ struct Report {
     errors: usize,
 }
 
+/// The order id in the fixture body, replaced per request.
+const TEMPLATE_ID: &str = "\"id\":5938201746113,";
+
+fn sign(secret: &str, body: &[u8]) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
 async fn run(
     name: &'static str,
     url: String,
     headers: Arc<Vec<(String, String)>>,
     body: Arc<Vec<u8>>,
+    secret: Arc<String>,
     a: &Args,
     expect: reqwest::StatusCode,
 ) -> Report {
@@ -102,23 +114,33 @@ async fn run(
     let started = Instant::now();
     let tasks: Vec<_> = (0..a.concurrency)
         .map(|t| {
-            let (client, url, headers, body, run_id) = (
+            let (client, url, headers, body, run_id, secret) = (
                 client.clone(),
                 url.clone(),
                 headers.clone(),
                 body.clone(),
                 run_id.clone(),
+                secret.clone(),
             );
             tokio::spawn(async move {
                 let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
                 let mut errors = 0;
                 for i in 0..per_task {
-                    let mut req = client.post(&url).body(body.as_ref().clone());
+                    // A new order and event id per request: every delivery is new, as in a
+                    // shop taking orders, none a duplicate and none racing another.
+                    let order_id = 7_000_000_000_000u64 + (t * per_task + i) as u64;
+                    let body: &[u8] = &body;
+                    let body = String::from_utf8_lossy(&body)
+                        .replacen(TEMPLATE_ID, &order_id.to_string(), 1)
+                        .into_bytes();
+                    let mut req = client.post(&url);
                     for (k, v) in headers.iter() {
                         req = req.header(k, v);
                     }
-                    // A new event id per request: every delivery is new, none a duplicate.
-                    req = req.header("X-Shopify-Event-Id", format!("bench-{}-{t}-{i}", run_id));
+                    req = req
+                        .header("X-Shopify-Event-Id", format!("bench-{run_id}-{t}-{i}"))
+                        .header("X-Shopify-Hmac-Sha256", sign(&secret, &body))
+                        .body(body);
                     let t0 = Instant::now();
                     match req.send().await {
                         Ok(res) if res.status() == expect => {
@@ -208,11 +230,16 @@ async fn main() {
             .headers
             .as_map()
             .iter()
-            .filter(|(k, _)| k.as_str() != "x-shopify-event-id")
+            .filter(|(k, _)| !["x-shopify-event-id", "x-shopify-hmac-sha256"].contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     );
     let body = Arc::new(fixture.body.clone());
+    assert!(
+        String::from_utf8_lossy(&body).contains(TEMPLATE_ID),
+        "the fixture's order id moved"
+    );
+    let secret = Arc::new(fixture.secret.clone());
 
     // Warm both up (connections, allocator, script cache).
     let warm = Args {
@@ -222,35 +249,22 @@ async fn main() {
     let bare_url = format!("http://{bare_addr}/bare");
     let gw_url = gw.url(&format!("/v1/webhooks/{}", source.id));
     let accepted = reqwest::StatusCode::ACCEPTED;
-    run(
-        "warm-up",
-        bare_url.clone(),
-        headers.clone(),
-        body.clone(),
-        &warm,
-        accepted,
-    )
-    .await;
-    run(
-        "warm-up",
-        gw_url.clone(),
-        headers.clone(),
-        body.clone(),
-        &warm,
-        accepted,
-    )
-    .await;
-
-    let bare_report = run(
-        "bare XADD handler",
-        bare_url,
-        headers.clone(),
-        body.clone(),
+    for url in [&bare_url, &gw_url] {
+        let (h, b, k) = (headers.clone(), body.clone(), secret.clone());
+        run("warm-up", url.clone(), h, b, k, &warm, accepted).await;
+    }
+    let (h, b, k) = (headers.clone(), body.clone(), secret.clone());
+    let bare_report = run("bare XADD handler", bare_url, h, b, k, &a, accepted).await;
+    let gw_report = run(
+        "omnigate ingest",
+        gw_url,
+        headers,
+        body,
+        secret,
         &a,
         accepted,
     )
     .await;
-    let gw_report = run("omnigate ingest", gw_url, headers, body, &a, accepted).await;
     print(&bare_report);
     print(&gw_report);
     println!(
