@@ -130,7 +130,7 @@ async fn run(
                     // shop taking orders, none a duplicate and none racing another.
                     let order_id = 7_000_000_000_000u64 + (t * per_task + i) as u64;
                     let body: &[u8] = &body;
-                    let body = String::from_utf8_lossy(&body)
+                    let body = String::from_utf8_lossy(body)
                         .replacen(TEMPLATE_ID, &order_id.to_string(), 1)
                         .into_bytes();
                     let mut req = client.post(&url);
