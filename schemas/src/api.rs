@@ -319,3 +319,123 @@ pub enum IngestOk {
     Duplicate(Duplicate),
     Handshake(Handshake),
 }
+
+/// What an installed plugin may do in a shop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Scope {
+    /// Receive the shop's events the plugin subscribed to.
+    #[serde(rename = "events:read")]
+    EventsRead,
+    /// Publish the plugin's own event types into the shop's log.
+    #[serde(rename = "events:publish")]
+    EventsPublish,
+    /// See e-mail, phone, names and addresses (redacted otherwise).
+    #[serde(rename = "customer_pii")]
+    CustomerPii,
+}
+
+/// An event type a plugin publishes, with the JSON Schema its `data` must satisfy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PublishedType {
+    /// Namespaced, e.g. `loyalty.points.awarded`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// JSON Schema (2020-12) of the event's `data`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub schema: Value,
+}
+
+/// `POST /v1/plugins`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "name": "Loyalty points",
+    "event_types": ["order.paid", "refund.created", "order.cancelled"],
+    "publishes": [{"type": "loyalty.points.changed", "schema": {"type": "object"}}]
+})))]
+#[serde(deny_unknown_fields)]
+pub struct CreatePlugin {
+    pub name: String,
+    /// Event types to receive: exact (`order.paid`) or a family (`order.*`).
+    pub event_types: Vec<String>,
+    #[serde(default)]
+    pub publishes: Vec<PublishedType>,
+}
+
+/// An API key as the API shows it: never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyInfo {
+    pub id: String,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// A registered plugin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PluginView {
+    pub id: String,
+    pub name: String,
+    pub event_types: Vec<String>,
+    pub publishes: Vec<PublishedType>,
+    /// Keys that currently authenticate the plugin.
+    pub keys: Vec<KeyInfo>,
+    pub created_at: String,
+}
+
+/// 201 of `POST /v1/plugins`: the plugin and its API key, shown only here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PluginCreated {
+    #[serde(flatten)]
+    pub plugin: PluginView,
+    /// Shown once; stored hashed.
+    pub api_key: String,
+}
+
+/// `POST /v1/plugins/{id}/keys`: a new key; the others stay valid until
+/// `previous_expires_at` (default: 24 hours), or stop at once with `revoke_previous`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RotateKey {
+    #[serde(default)]
+    pub revoke_previous: bool,
+    #[serde(default)]
+    pub previous_expires_at: Option<String>,
+}
+
+/// A new API key, shown only here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyCreated {
+    pub key_id: String,
+    pub api_key: String,
+}
+
+/// `POST /v1/plugins/{id}/installations`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "tenant": "maysternia-hlyny", "scopes": ["events:read", "events:publish"]
+})))]
+#[serde(deny_unknown_fields)]
+pub struct CreateInstallation {
+    pub tenant: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// A plugin installed in a shop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstallationView {
+    pub plugin_id: String,
+    pub tenant: String,
+    pub scopes: Vec<Scope>,
+    pub installed_at: String,
+}

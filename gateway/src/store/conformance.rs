@@ -357,6 +357,78 @@ async fn state_moves_only_from_the_version_read(store: Arc<dyn Store>) {
     );
 }
 
+async fn plugins_keys_and_installations(store: Arc<dyn Store>) {
+    use omnigate_schemas::api::{PublishedType, Scope};
+    let now = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    let plugin = PluginRecord {
+        id: "plg_1".into(),
+        name: "Loyalty".into(),
+        event_types: vec!["order.*".into()],
+        publishes: vec![PublishedType {
+            event_type: "loyalty.points.changed".into(),
+            schema: serde_json::json!({"type": "object"}),
+        }],
+        keys: vec![StoredKey {
+            id: "key_1".into(),
+            hash: "ab".repeat(32),
+            created_at: now,
+            expires_at: None,
+        }],
+        created_at: now,
+    };
+    assert_eq!(store.get_plugin("plg_1").await.unwrap(), None);
+    store.put_plugin(&plugin).await.unwrap();
+    assert_eq!(
+        store.get_plugin("plg_1").await.unwrap(),
+        Some(plugin.clone())
+    );
+
+    assert_eq!(store.plugin_for_key(&"ab".repeat(32)).await.unwrap(), None);
+    store.put_key(&"ab".repeat(32), "plg_1").await.unwrap();
+    assert_eq!(
+        store
+            .plugin_for_key(&"ab".repeat(32))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("plg_1")
+    );
+    store.delete_key(&"ab".repeat(32)).await.unwrap();
+    assert_eq!(store.plugin_for_key(&"ab".repeat(32)).await.unwrap(), None);
+
+    assert!(store.installations("shop-a").await.unwrap().is_empty());
+    let install = |plugin_id: &str, tenant: &str| InstallationRecord {
+        plugin_id: plugin_id.into(),
+        tenant: tenant.into(),
+        scopes: vec![Scope::EventsRead],
+        installed_at: now,
+    };
+    store
+        .put_installation(&install("plg_2", "shop-a"))
+        .await
+        .unwrap();
+    store
+        .put_installation(&install("plg_1", "shop-a"))
+        .await
+        .unwrap();
+    store
+        .put_installation(&install("plg_1", "shop-b"))
+        .await
+        .unwrap();
+    let mut changed = install("plg_1", "shop-a");
+    changed.scopes.push(Scope::CustomerPii);
+    store.put_installation(&changed).await.unwrap();
+    assert_eq!(
+        store.installations("shop-a").await.unwrap(),
+        vec![changed.clone(), install("plg_2", "shop-a")],
+        "one per plugin, sorted by plugin id"
+    );
+    assert!(store.delete_installation("plg_2", "shop-a").await.unwrap());
+    assert!(!store.delete_installation("plg_2", "shop-a").await.unwrap());
+    assert_eq!(store.installations("shop-a").await.unwrap(), vec![changed]);
+    assert_eq!(store.installations("shop-b").await.unwrap().len(), 1);
+}
+
 /// Runs every case against fresh stores from `make`.
 pub async fn run_all<F, Fut>(make: F)
 where
@@ -377,6 +449,7 @@ where
     quarantine_keeps_bytes_and_replay_marks(make(default).await).await;
     concurrent_duplicates_write_once(make(default).await).await;
     state_moves_only_from_the_version_read(make(default).await).await;
+    plugins_keys_and_installations(make(default).await).await;
 }
 
 #[cfg(test)]

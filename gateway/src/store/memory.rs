@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::{
-    Append, Appended, LogEntry, LogRecord, QuarantineId, Retention, SourceRecord, Store,
-    StoredQuarantine, StreamId, Versioned, Write,
+    Append, Appended, InstallationRecord, LogEntry, LogRecord, PluginRecord, QuarantineId,
+    Retention, SourceRecord, Store, StoredQuarantine, StreamId, Versioned, Write,
 };
 use crate::error::Result;
 
@@ -67,6 +67,9 @@ struct Inner {
     quarantine: HashMap<u32, Stream<super::QuarantineRecord>>,
     replayed: HashMap<QuarantineId, Vec<String>>,
     states: HashMap<(u32, String), (Instant, Versioned)>,
+    plugins: HashMap<String, PluginRecord>,
+    keys: HashMap<String, String>,
+    installations: HashMap<String, BTreeMap<String, InstallationRecord>>,
     appends: u64,
 }
 
@@ -119,6 +122,59 @@ impl Store for MemoryStore {
 
     async fn delete_source(&self, id: &str) -> Result<bool> {
         Ok(self.lock().sources.remove(id).is_some())
+    }
+
+    async fn put_plugin(&self, plugin: &PluginRecord) -> Result<()> {
+        self.lock()
+            .plugins
+            .insert(plugin.id.clone(), plugin.clone());
+        Ok(())
+    }
+
+    async fn get_plugin(&self, id: &str) -> Result<Option<PluginRecord>> {
+        Ok(self.lock().plugins.get(id).cloned())
+    }
+
+    async fn put_key(&self, hash: &str, plugin_id: &str) -> Result<()> {
+        self.lock()
+            .keys
+            .insert(hash.to_string(), plugin_id.to_string());
+        Ok(())
+    }
+
+    async fn delete_key(&self, hash: &str) -> Result<()> {
+        self.lock().keys.remove(hash);
+        Ok(())
+    }
+
+    async fn plugin_for_key(&self, hash: &str) -> Result<Option<String>> {
+        Ok(self.lock().keys.get(hash).cloned())
+    }
+
+    async fn put_installation(&self, installation: &InstallationRecord) -> Result<()> {
+        self.lock()
+            .installations
+            .entry(installation.tenant.clone())
+            .or_default()
+            .insert(installation.plugin_id.clone(), installation.clone());
+        Ok(())
+    }
+
+    async fn delete_installation(&self, plugin_id: &str, tenant: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .installations
+            .get_mut(tenant)
+            .is_some_and(|m| m.remove(plugin_id).is_some()))
+    }
+
+    async fn installations(&self, tenant: &str) -> Result<Vec<InstallationRecord>> {
+        Ok(self
+            .lock()
+            .installations
+            .get(tenant)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn append(&self, append: Append) -> Result<Appended> {

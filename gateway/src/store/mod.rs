@@ -16,7 +16,7 @@ pub use self::redis::{RedisOptions, RedisStore};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use omnigate_schemas::api::{Provider, SourceOptions};
+use omnigate_schemas::api::{Provider, PublishedType, Scope, SourceOptions};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -175,6 +175,36 @@ impl SourceRecord {
     }
 }
 
+/// An API key as stored: its SHA-256, never the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredKey {
+    pub id: String,
+    /// Hex SHA-256 of the key (keys are 190-bit random strings: no salt or slow hash needed).
+    pub hash: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A registered plugin, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginRecord {
+    pub id: String,
+    pub name: String,
+    pub event_types: Vec<String>,
+    pub publishes: Vec<PublishedType>,
+    pub keys: Vec<StoredKey>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A plugin installed in a shop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallationRecord {
+    pub plugin_id: String,
+    pub tenant: String,
+    pub scopes: Vec<Scope>,
+    pub installed_at: DateTime<Utc>,
+}
+
 /// One canonical event as appended to a log partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRecord {
@@ -275,6 +305,20 @@ pub trait Store: Send + Sync + 'static {
     async fn get_source(&self, id: &str) -> Result<Option<SourceRecord>>;
     /// True when it existed.
     async fn delete_source(&self, id: &str) -> Result<bool>;
+
+    async fn put_plugin(&self, plugin: &PluginRecord) -> Result<()>;
+    async fn get_plugin(&self, id: &str) -> Result<Option<PluginRecord>>;
+    /// Indexes an API key's hash to its plugin.
+    async fn put_key(&self, hash: &str, plugin_id: &str) -> Result<()>;
+    async fn delete_key(&self, hash: &str) -> Result<()>;
+    /// The plugin an API key's hash belongs to.
+    async fn plugin_for_key(&self, hash: &str) -> Result<Option<String>>;
+
+    async fn put_installation(&self, installation: &InstallationRecord) -> Result<()>;
+    /// True when it existed.
+    async fn delete_installation(&self, plugin_id: &str, tenant: &str) -> Result<bool>;
+    /// Every plugin installed in `tenant`.
+    async fn installations(&self, tenant: &str) -> Result<Vec<InstallationRecord>>;
 
     /// The dedupe mark and the write happen atomically: never one without the other.
     async fn append(&self, append: Append) -> Result<Appended>;

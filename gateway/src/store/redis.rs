@@ -11,8 +11,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::{
-    Append, Appended, LogEntry, LogRecord, QuarantineId, QuarantineRecord, Retention, SourceRecord,
-    Store, StoredQuarantine, StreamId, Versioned, Write,
+    Append, Appended, InstallationRecord, LogEntry, LogRecord, PluginRecord, QuarantineId,
+    QuarantineRecord, Retention, SourceRecord, Store, StoredQuarantine, StreamId, Versioned, Write,
 };
 use crate::error::{Error, Result};
 
@@ -175,6 +175,33 @@ impl RedisStore {
         format!("{}:cfg:sources", self.prefix)
     }
 
+    fn cfg_key(&self, what: &str) -> String {
+        format!("{}:cfg:{what}", self.prefix)
+    }
+
+    async fn hget_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: String,
+        field: &str,
+    ) -> Result<Option<T>> {
+        let json: Option<String> = self.query(redis::cmd("HGET").arg(key).arg(field)).await?;
+        json.map(|j| serde_json::from_str(&j).map_err(|e| corrupt(format!("{field}: {e}"))))
+            .transpose()
+    }
+
+    async fn hset_json<T: serde::Serialize>(
+        &self,
+        key: String,
+        field: &str,
+        value: &T,
+    ) -> Result<()> {
+        let json = serde_json::to_string(value).map_err(|e| Error::Internal(e.to_string()))?;
+        let _: i64 = self
+            .query(redis::cmd("HSET").arg(key).arg(field).arg(json))
+            .await?;
+        Ok(())
+    }
+
     /// Bounds every operation so a hung connection answers 503 instead of hanging.
     async fn run<T>(&self, op: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
         match tokio::time::timeout(self.timeout, op).await {
@@ -330,6 +357,64 @@ impl Store for RedisStore {
             .query(redis::cmd("HDEL").arg(self.sources_key()).arg(id))
             .await?;
         Ok(n > 0)
+    }
+
+    async fn put_plugin(&self, plugin: &PluginRecord) -> Result<()> {
+        self.hset_json(self.cfg_key("plugins"), &plugin.id, plugin)
+            .await
+    }
+
+    async fn get_plugin(&self, id: &str) -> Result<Option<PluginRecord>> {
+        self.hget_json(self.cfg_key("plugins"), id).await
+    }
+
+    async fn put_key(&self, hash: &str, plugin_id: &str) -> Result<()> {
+        let _: i64 = self
+            .query(
+                redis::cmd("HSET")
+                    .arg(self.cfg_key("keys"))
+                    .arg(hash)
+                    .arg(plugin_id),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_key(&self, hash: &str) -> Result<()> {
+        let _: i64 = self
+            .query(redis::cmd("HDEL").arg(self.cfg_key("keys")).arg(hash))
+            .await?;
+        Ok(())
+    }
+
+    async fn plugin_for_key(&self, hash: &str) -> Result<Option<String>> {
+        self.query(redis::cmd("HGET").arg(self.cfg_key("keys")).arg(hash))
+            .await
+    }
+
+    async fn put_installation(&self, installation: &InstallationRecord) -> Result<()> {
+        let key = self.cfg_key(&format!("installs:{}", installation.tenant));
+        self.hset_json(key, &installation.plugin_id, installation)
+            .await
+    }
+
+    async fn delete_installation(&self, plugin_id: &str, tenant: &str) -> Result<bool> {
+        let key = self.cfg_key(&format!("installs:{tenant}"));
+        let n: i64 = self
+            .query(redis::cmd("HDEL").arg(key).arg(plugin_id))
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn installations(&self, tenant: &str) -> Result<Vec<InstallationRecord>> {
+        let key = self.cfg_key(&format!("installs:{tenant}"));
+        let all: Vec<String> = self.query(redis::cmd("HVALS").arg(key)).await?;
+        let mut out: Vec<InstallationRecord> = all
+            .iter()
+            .map(|j| serde_json::from_str(j).map_err(|e| corrupt(format!("installation: {e}"))))
+            .collect::<Result<_>>()?;
+        out.sort_by(|a, b| a.plugin_id.cmp(&b.plugin_id));
+        Ok(out)
     }
 
     async fn append(&self, append: Append) -> Result<Appended> {
