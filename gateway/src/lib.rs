@@ -16,6 +16,7 @@ pub mod headers;
 pub mod http;
 pub mod ingest;
 pub mod normalize;
+pub mod plugins;
 pub mod samples;
 pub mod sign;
 pub mod state;

@@ -3,6 +3,7 @@
 
 mod auth;
 pub mod events;
+pub mod plugins;
 pub mod quarantine;
 pub mod sources;
 

@@ -26,7 +26,7 @@ fn new_id() -> String {
     format!("src_{suffix}")
 }
 
-fn check_tenant(tenant: &str) -> Result<()> {
+pub fn check_tenant(tenant: &str) -> Result<()> {
     let ok = !tenant.is_empty()
         && tenant.len() <= 128
         && tenant

@@ -37,6 +37,7 @@ use crate::telemetry::RequestSpan;
         (name = "sources", description = "Connected shops and their signing secrets"),
         (name = "events", description = "Canonical events"),
         (name = "quarantine", description = "Verified payloads that could not be normalised"),
+        (name = "plugins", description = "Plugins, their API keys and their installations"),
         (name = "ops", description = "Health and metrics"),
     )
 )]
@@ -56,6 +57,15 @@ impl Modify for Security {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "plugin_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The plugin's API key (`ogk_…`)"))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -69,6 +79,13 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(admin::quarantine::list)
         .service(admin::quarantine::get)
         .service(admin::quarantine::replay)
+        .service(admin::plugins::create_plugin)
+        .service(admin::plugins::get_plugin)
+        .service(admin::plugins::rotate_key)
+        .service(admin::plugins::revoke_key)
+        .service(admin::plugins::install)
+        .service(admin::plugins::uninstall)
+        .service(admin::plugins::me)
         .service(meta::list_event_types)
         .service(meta::healthz)
         .service(meta::readyz)

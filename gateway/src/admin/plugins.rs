@@ -1,0 +1,220 @@
+//! Registering plugins, rotating and revoking their keys, installing them in shops.
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use omnigate_schemas::api::{
+    CreateInstallation, CreatePlugin, InstallationView, KeyCreated, PluginCreated, PluginView,
+    Problem, RotateKey,
+};
+
+use super::Admin;
+use crate::error::{Error, Result};
+use crate::plugins::PluginCaller;
+use crate::plugins::registry;
+use crate::state::AppState;
+use crate::store::PluginRecord;
+
+async fn load(state: &AppState, id: &str) -> Result<PluginRecord> {
+    state
+        .store
+        .get_plugin(id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("plugin {id:?}")))
+}
+
+/// Register a plugin.
+///
+/// The answer holds the plugin's API key: it is shown only here and stored hashed.
+#[utoipa::path(
+    tag = "plugins",
+    security(("admin_token" = [])),
+    request_body = CreatePlugin,
+    responses(
+        (status = 201, description = "Registered; keep the `api_key`", body = PluginCreated),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid type names or schemas", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/plugins")]
+pub async fn create_plugin(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<CreatePlugin>,
+) -> Result<HttpResponse> {
+    let now = state.now();
+    let (plugin, api_key) = registry::create(body.into_inner(), now)?;
+    state.store.put_plugin(&plugin).await?;
+    state
+        .store
+        .put_key(&plugin.keys[0].hash, &plugin.id)
+        .await?;
+    tracing::info!(plugin_id = %plugin.id, name = %plugin.name, "plugin registered");
+    Ok(HttpResponse::Created().json(PluginCreated {
+        plugin: registry::view(&plugin, now),
+        api_key,
+    }))
+}
+
+/// Read a plugin (without its keys' values).
+#[utoipa::path(
+    tag = "plugins",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Plugin id")),
+    responses(
+        (status = 200, description = "The plugin", body = PluginView),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/plugins/{id}")]
+pub async fn get_plugin(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let plugin = load(&state, &id).await?;
+    Ok(HttpResponse::Ok().json(registry::view(&plugin, state.now())))
+}
+
+/// Issue a new API key.
+///
+/// The previous keys keep working until `previous_expires_at` (default: 24 hours), so the
+/// plugin can be redeployed with the new key first; `revoke_previous` stops them at once.
+#[utoipa::path(
+    tag = "plugins",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Plugin id")),
+    request_body = RotateKey,
+    responses(
+        (status = 201, description = "The new key, shown only here", body = KeyCreated),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/plugins/{id}/keys")]
+pub async fn rotate_key(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<RotateKey>,
+) -> Result<HttpResponse> {
+    let now = state.now();
+    let mut plugin = load(&state, &id).await?;
+    let (stored, api_key) = registry::rotate(&mut plugin, body.into_inner(), now)?;
+    let gone = registry::prune_keys(&mut plugin, now);
+    // Index the new key before saving, drop the dead ones after: no window without a key.
+    state.store.put_key(&stored.hash, &plugin.id).await?;
+    state.store.put_plugin(&plugin).await?;
+    for hash in gone {
+        state.store.delete_key(&hash).await?;
+    }
+    tracing::info!(plugin_id = %plugin.id, key_id = %stored.id, "plugin key issued");
+    Ok(HttpResponse::Created().json(KeyCreated {
+        key_id: stored.id,
+        api_key,
+    }))
+}
+
+/// Revoke one API key at once.
+#[utoipa::path(
+    tag = "plugins",
+    security(("admin_token" = [])),
+    params(
+        ("id" = String, Path, description = "Plugin id"),
+        ("key_id" = String, Path, description = "Key id"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such plugin or key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/plugins/{id}/keys/{key_id}")]
+pub async fn revoke_key(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (id, key_id) = path.into_inner();
+    let mut plugin = load(&state, &id).await?;
+    let hash = registry::revoke(&mut plugin, &key_id)
+        .ok_or_else(|| Error::not_found(format!("key {key_id:?}")))?;
+    state.store.put_plugin(&plugin).await?;
+    state.store.delete_key(&hash).await?;
+    tracing::info!(plugin_id = %plugin.id, %key_id, "plugin key revoked");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Install a plugin in a shop.
+///
+/// Scopes: `events:read` (receive the subscribed events), `events:publish` (publish the
+/// plugin's own types), `customer_pii` (see e-mail, phone, names and addresses).
+/// Installing again replaces the scopes.
+#[utoipa::path(
+    tag = "plugins",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Plugin id")),
+    request_body = CreateInstallation,
+    responses(
+        (status = 201, description = "Installed", body = InstallationView),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid tenant", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/plugins/{id}/installations")]
+pub async fn install(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<CreateInstallation>,
+) -> Result<HttpResponse> {
+    let plugin = load(&state, &id).await?;
+    let installation = registry::installation(&plugin.id, body.into_inner(), state.now())?;
+    state.store.put_installation(&installation).await?;
+    tracing::info!(plugin_id = %plugin.id, tenant = %installation.tenant, "plugin installed");
+    Ok(HttpResponse::Created().json(registry::installation_view(&installation)))
+}
+
+/// Remove a plugin from a shop. It receives nothing more from it.
+#[utoipa::path(
+    tag = "plugins",
+    security(("admin_token" = [])),
+    params(
+        ("id" = String, Path, description = "Plugin id"),
+        ("tenant" = String, Path, description = "Tenant"),
+    ),
+    responses(
+        (status = 204, description = "Uninstalled"),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not installed there", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/plugins/{id}/installations/{tenant}")]
+pub async fn uninstall(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (id, tenant) = path.into_inner();
+    if !state.store.delete_installation(&id, &tenant).await? {
+        return Err(Error::not_found(format!(
+            "installation of {id} in {tenant}"
+        )));
+    }
+    tracing::info!(plugin_id = %id, %tenant, "plugin uninstalled");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The calling plugin, as its API key identifies it.
+#[utoipa::path(
+    tag = "plugins",
+    security(("plugin_key" = [])),
+    responses(
+        (status = 200, description = "The plugin", body = PluginView),
+        (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/me")]
+pub async fn me(caller: PluginCaller, state: web::Data<AppState>) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(registry::view(&caller.plugin, state.now())))
+}

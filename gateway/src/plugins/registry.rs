@@ -1,0 +1,282 @@
+//! Registering plugins, their keys and their installations: plain functions the admin
+//! handlers call.
+
+use chrono::{DateTime, Duration, Utc};
+use omnigate_schemas::api::{
+    CreateInstallation, CreatePlugin, InstallationView, KeyInfo, PluginView, RotateKey,
+};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::normalize::time;
+use crate::store::{InstallationRecord, PluginRecord, StoredKey};
+
+/// How long the previous keys stay valid after a rotation, unless told otherwise.
+pub const DEFAULT_KEY_GRACE: Duration = Duration::hours(24);
+
+fn random(n: usize) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// The stored form of an API key.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A new key (`ogk_` + 32 base62 characters, 190 bits) and its stored form.
+pub fn new_key(now: DateTime<Utc>) -> (String, StoredKey) {
+    let key = format!("ogk_{}", random(32));
+    let stored = StoredKey {
+        id: format!("key_{}", random(12).to_ascii_lowercase()),
+        hash: hash_key(&key),
+        created_at: now,
+        expires_at: None,
+    };
+    (key, stored)
+}
+
+fn check_type_name(t: &str, what: &str) -> Result<()> {
+    let ok = !t.is_empty()
+        && t.len() <= 100
+        && t.split('.').count() >= 2
+        && t.split('.').enumerate().all(|(i, part)| {
+            (part == "*" && i > 0)
+                || (!part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation(format!(
+            "{what} {t:?} must be dotted lower-case words (`order.paid`, `order.*`)"
+        )))
+    }
+}
+
+/// A plugin from an admin request, with its first key (returned once).
+pub fn create(req: CreatePlugin, now: DateTime<Utc>) -> Result<(PluginRecord, String)> {
+    let name = req.name.trim().to_string();
+    if name.is_empty() || name.len() > 200 {
+        return Err(Error::validation("name must be 1-200 characters"));
+    }
+    for t in &req.event_types {
+        check_type_name(t, "event type")?;
+    }
+    for p in &req.publishes {
+        check_type_name(&p.event_type, "published type")?;
+        if p.event_type.contains('*') {
+            return Err(Error::validation("a published type is exact, not a family"));
+        }
+        if omnigate_schemas::catalog::event_type(&p.event_type).is_some() {
+            return Err(Error::validation(format!(
+                "{} is a canonical type; plugins publish their own namespace",
+                p.event_type
+            )));
+        }
+        jsonschema::options()
+            .should_validate_formats(true)
+            .offline()
+            .build(&p.schema)
+            .map_err(|e| Error::validation(format!("schema of {}: {e}", p.event_type)))?;
+    }
+    let (key, stored) = new_key(now);
+    let plugin = PluginRecord {
+        id: format!("plg_{}", random(14).to_ascii_lowercase()),
+        name,
+        event_types: req.event_types,
+        publishes: req.publishes,
+        keys: vec![stored],
+        created_at: now,
+    };
+    Ok((plugin, key))
+}
+
+/// Adds a key. The others expire at `previous_expires_at` (default now + 24 h), or at once
+/// with `revoke_previous`. Returns the new key and the hashes no longer valid at all.
+pub fn rotate(
+    plugin: &mut PluginRecord,
+    req: RotateKey,
+    now: DateTime<Utc>,
+) -> Result<(StoredKey, String)> {
+    let until = match (req.revoke_previous, req.previous_expires_at.as_deref()) {
+        (true, Some(_)) => {
+            return Err(Error::validation(
+                "give revoke_previous or previous_expires_at, not both",
+            ));
+        }
+        (true, None) => now,
+        (false, Some(t)) => time::rfc3339(t)
+            .ok_or_else(|| Error::validation("previous_expires_at must be an RFC 3339 time"))?,
+        (false, None) => now + DEFAULT_KEY_GRACE,
+    };
+    for k in &mut plugin.keys {
+        if k.expires_at.is_none_or(|at| at > until) {
+            k.expires_at = Some(until);
+        }
+    }
+    let (key, stored) = new_key(now);
+    plugin.keys.insert(0, stored.clone());
+    Ok((stored, key))
+}
+
+/// Removes keys that expired; their hashes should leave the index.
+pub fn prune_keys(plugin: &mut PluginRecord, now: DateTime<Utc>) -> Vec<String> {
+    let (keep, gone): (Vec<_>, Vec<_>) = plugin
+        .keys
+        .drain(..)
+        .partition(|k| k.expires_at.is_none_or(|at| at > now));
+    plugin.keys = keep;
+    gone.into_iter().map(|k| k.hash).collect()
+}
+
+/// Revokes one key at once; its hash, or `None` if the plugin has no such key.
+pub fn revoke(plugin: &mut PluginRecord, key_id: &str) -> Option<String> {
+    let i = plugin.keys.iter().position(|k| k.id == key_id)?;
+    Some(plugin.keys.remove(i).hash)
+}
+
+pub fn view(plugin: &PluginRecord, now: DateTime<Utc>) -> PluginView {
+    PluginView {
+        id: plugin.id.clone(),
+        name: plugin.name.clone(),
+        event_types: plugin.event_types.clone(),
+        publishes: plugin.publishes.clone(),
+        keys: plugin
+            .keys
+            .iter()
+            .filter(|k| k.expires_at.is_none_or(|at| at > now))
+            .map(|k| KeyInfo {
+                id: k.id.clone(),
+                created_at: time::format(k.created_at),
+                expires_at: k.expires_at.map(time::format),
+            })
+            .collect(),
+        created_at: time::format(plugin.created_at),
+    }
+}
+
+/// Whether `plugin` subscribed to `event_type` (exactly or through `family.*`).
+pub fn subscribed(plugin: &PluginRecord, event_type: &str) -> bool {
+    plugin
+        .event_types
+        .iter()
+        .any(|t| match t.strip_suffix(".*") {
+            Some(family) => event_type
+                .strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with('.')),
+            None => t == event_type,
+        })
+}
+
+pub fn installation(
+    plugin_id: &str,
+    req: CreateInstallation,
+    now: DateTime<Utc>,
+) -> Result<InstallationRecord> {
+    crate::admin::sources::check_tenant(&req.tenant)?;
+    let mut scopes = req.scopes;
+    scopes.sort();
+    scopes.dedup();
+    Ok(InstallationRecord {
+        plugin_id: plugin_id.to_string(),
+        tenant: req.tenant,
+        scopes,
+        installed_at: now,
+    })
+}
+
+pub fn installation_view(i: &InstallationRecord) -> InstallationView {
+    InstallationView {
+        plugin_id: i.plugin_id.clone(),
+        tenant: i.tenant.clone(),
+        scopes: i.scopes.clone(),
+        installed_at: time::format(i.installed_at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use omnigate_schemas::api::PublishedType;
+    use serde_json::json;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 3, 14, 9, 0, 0).unwrap()
+    }
+
+    fn req(types: &[&str]) -> CreatePlugin {
+        CreatePlugin {
+            name: "Loyalty".into(),
+            event_types: types.iter().map(|s| s.to_string()).collect(),
+            publishes: vec![PublishedType {
+                event_type: "loyalty.points.changed".into(),
+                schema: json!({"type": "object", "required": ["balance"]}),
+            }],
+        }
+    }
+
+    #[test]
+    fn keys_are_shown_once_and_stored_hashed() {
+        let (plugin, key) = create(req(&["order.paid"]), t0()).unwrap();
+        assert!(key.starts_with("ogk_") && key.len() == 36);
+        assert_eq!(plugin.keys[0].hash, hash_key(&key));
+        let text = format!(
+            "{plugin:?}{}",
+            serde_json::to_string(&view(&plugin, t0())).unwrap()
+        );
+        assert!(!text.contains(&key[4..]), "the key itself is nowhere");
+    }
+
+    #[test]
+    fn subscriptions_match_exact_types_and_families() {
+        let (plugin, _) = create(req(&["order.*", "refund.created"]), t0()).unwrap();
+        assert!(subscribed(&plugin, "order.paid"));
+        assert!(subscribed(&plugin, "order.created"));
+        assert!(subscribed(&plugin, "refund.created"));
+        assert!(!subscribed(&plugin, "orders.paid"));
+        assert!(!subscribed(&plugin, "shipment.created"));
+        assert!(!subscribed(&plugin, "order"));
+    }
+
+    #[test]
+    fn bad_plugins_are_refused() {
+        assert!(create(req(&["Order.Paid"]), t0()).is_err());
+        assert!(create(req(&["*"]), t0()).is_err());
+        let mut canonical = req(&["order.paid"]);
+        canonical.publishes[0].event_type = "order.paid".into();
+        assert!(
+            create(canonical, t0()).is_err(),
+            "cannot publish canonical types"
+        );
+        let mut bad_schema = req(&["order.paid"]);
+        bad_schema.publishes[0].schema = json!({"type": 12});
+        assert!(create(bad_schema, t0()).is_err());
+    }
+
+    #[test]
+    fn rotation_keeps_old_keys_for_a_grace_period_or_revokes_them() {
+        let (mut plugin, _) = create(req(&["order.paid"]), t0()).unwrap();
+        let (new, _) = rotate(&mut plugin, RotateKey::default(), t0()).unwrap();
+        assert_eq!(plugin.keys.len(), 2);
+        assert_eq!(plugin.keys[0].id, new.id);
+        assert_eq!(plugin.keys[1].expires_at, Some(t0() + DEFAULT_KEY_GRACE));
+        assert!(prune_keys(&mut plugin, t0()).is_empty());
+        let gone = prune_keys(&mut plugin, t0() + DEFAULT_KEY_GRACE);
+        assert_eq!(gone.len(), 1);
+        let revoke_all = RotateKey {
+            revoke_previous: true,
+            previous_expires_at: None,
+        };
+        rotate(&mut plugin, revoke_all, t0()).unwrap();
+        assert_eq!(prune_keys(&mut plugin, t0()).len(), 1);
+        assert_eq!(plugin.keys.len(), 1);
+    }
+}

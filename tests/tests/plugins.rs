@@ -1,0 +1,172 @@
+//! A plugin developer registers a plugin, gets its key once, and an operator installs it
+//! in a shop; keys rotate with a grace period and can be revoked at once.
+
+use chrono::{Duration, TimeZone, Utc};
+use omnigate::store::Retention;
+use omnigate_tests::{ADMIN_TOKEN, Gateway, redis_store};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn me(gw: &Gateway, key: &str) -> StatusCode {
+    gw.http
+        .get(gw.url("/v1/me"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_get_a_key_once_and_keys_rotate_and_revoke() {
+    let t0 = Utc.with_ymd_and_hms(2025, 3, 14, 9, 0, 0).unwrap();
+    let gw = Gateway::start(redis_store(Retention::default()).await, t0).await;
+    let res = gw
+        .admin(Method::POST, "/v1/plugins")
+        .json(&json!({
+            "name": "Loyalty points",
+            "event_types": ["order.*", "refund.created"],
+            "publishes": [{"type": "loyalty.points.changed",
+                           "schema": {"type": "object", "required": ["balance"]}}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let key = created["api_key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("ogk_"));
+
+    let shown = gw
+        .admin(Method::GET, &format!("/v1/plugins/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!shown.contains(&key), "the key is shown only once");
+    assert!(shown.contains("loyalty.points.changed"));
+
+    assert_eq!(me(&gw, &key).await, StatusCode::OK);
+    assert_eq!(me(&gw, "ogk_wrong").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        me(&gw, ADMIN_TOKEN).await,
+        StatusCode::UNAUTHORIZED,
+        "admin is not a plugin"
+    );
+    let as_admin = gw
+        .http
+        .get(gw.url(&format!("/v1/plugins/{id}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        as_admin.status(),
+        StatusCode::UNAUTHORIZED,
+        "a plugin is not admin"
+    );
+
+    // Rotation: both keys work during the grace period, only the new one after it.
+    let rotated: Value = gw
+        .admin(Method::POST, &format!("/v1/plugins/{id}/keys"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key2 = rotated["api_key"].as_str().unwrap().to_string();
+    assert_eq!(me(&gw, &key).await, StatusCode::OK);
+    assert_eq!(me(&gw, &key2).await, StatusCode::OK);
+    gw.clock.set(t0 + Duration::hours(24));
+    assert_eq!(me(&gw, &key).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&gw, &key2).await, StatusCode::OK);
+
+    // Revocation takes effect at once.
+    let key2_id = rotated["key_id"].as_str().unwrap();
+    let res = gw
+        .admin(Method::DELETE, &format!("/v1/plugins/{id}/keys/{key2_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me(&gw, &key2).await, StatusCode::UNAUTHORIZED);
+
+    // A fresh key that revokes all others.
+    let fresh: Value = gw
+        .admin(Method::POST, &format!("/v1/plugins/{id}/keys"))
+        .json(&json!({"revoke_previous": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me(&gw, fresh["api_key"].as_str().unwrap()).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_install_and_uninstall_plugins_per_shop() {
+    let gw = Gateway::start(redis_store(Retention::default()).await, Utc::now()).await;
+    let created: Value = gw
+        .admin(Method::POST, "/v1/plugins")
+        .json(&json!({"name": "Returns", "event_types": ["return.*"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let res = gw
+        .admin(Method::POST, &format!("/v1/plugins/{id}/installations"))
+        .json(
+            &json!({"tenant": "shop-a", "scopes": ["events:read", "customer_pii", "events:read"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let installed: Value = res.json().await.unwrap();
+    assert_eq!(installed["scopes"], json!(["events:read", "customer_pii"]));
+    assert_eq!(
+        gw.store.installations("shop-a").await.unwrap().len(),
+        1,
+        "stored per shop"
+    );
+    let bad = gw
+        .admin(Method::POST, &format!("/v1/plugins/{id}/installations"))
+        .json(&json!({"tenant": "shop-a", "scopes": ["everything"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let nope = gw
+        .admin(Method::POST, "/v1/plugins/plg_missing/installations")
+        .json(&json!({"tenant": "shop-a", "scopes": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nope.status(), StatusCode::NOT_FOUND);
+
+    let del = |tenant: &'static str| {
+        gw.admin(
+            Method::DELETE,
+            &format!("/v1/plugins/{id}/installations/{tenant}"),
+        )
+        .send()
+    };
+    assert_eq!(
+        del("shop-a").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(del("shop-a").await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert!(gw.store.installations("shop-a").await.unwrap().is_empty());
+}
