@@ -429,6 +429,164 @@ async fn plugins_keys_and_installations(store: Arc<dyn Store>) {
     assert_eq!(store.installations("shop-b").await.unwrap().len(), 1);
 }
 
+fn inbox_entry(n: usize) -> InboxEntry {
+    InboxEntry {
+        event_id: format!("evt_{n}"),
+        tenant: "shop-a".into(),
+        event_type: "order.paid".into(),
+        json: format!(r#"{{"id":"evt_{n}"}}"#),
+    }
+}
+
+fn pull(max: usize, visibility_ms: u64, max_attempts: u64) -> PullOptions {
+    PullOptions {
+        max,
+        wait: Duration::ZERO,
+        visibility: Duration::from_millis(visibility_ms),
+        max_attempts,
+    }
+}
+
+async fn inbox_delivers_in_order_until_acknowledged(store: Arc<dyn Store>) {
+    store
+        .inbox_push("plg_a", &[inbox_entry(1), inbox_entry(2), inbox_entry(3)])
+        .await
+        .unwrap();
+    let first = store.inbox_pull("plg_a", pull(2, 60_000, 8)).await.unwrap();
+    let ids: Vec<&str> = first.iter().map(|d| d.entry.event_id.as_str()).collect();
+    assert_eq!(ids, ["evt_1", "evt_2"]);
+    assert!(first.iter().all(|d| d.attempt == 1));
+    assert_eq!(first[0].entry, inbox_entry(1));
+    let second = store
+        .inbox_pull("plg_a", pull(10, 60_000, 8))
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].entry.event_id, "evt_3");
+    assert!(
+        store
+            .inbox_pull("plg_a", pull(10, 60_000, 8))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let receipts: Vec<StreamId> = first.iter().map(|d| d.receipt).collect();
+    assert_eq!(store.inbox_ack("plg_a", &receipts).await.unwrap(), 2);
+    assert_eq!(
+        store.inbox_ack("plg_a", &receipts).await.unwrap(),
+        0,
+        "acked once"
+    );
+    // Another plugin's inbox is another stream.
+    assert!(
+        store
+            .inbox_pull("plg_b", pull(10, 60_000, 8))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .inbox_ack("plg_b", &[second[0].receipt])
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn unacknowledged_deliveries_come_back_with_a_higher_attempt(store: Arc<dyn Store>) {
+    store.inbox_push("plg_v", &[inbox_entry(1)]).await.unwrap();
+    let first = store.inbox_pull("plg_v", pull(10, 100, 8)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(
+        store
+            .inbox_pull("plg_v", pull(10, 100, 8))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = store.inbox_pull("plg_v", pull(10, 100, 8)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].receipt, first[0].receipt);
+    assert_eq!(again[0].attempt, 2);
+    assert_eq!(again[0].entry, inbox_entry(1));
+}
+
+async fn nacked_deliveries_return_then_die_and_replay(store: Arc<dyn Store>) {
+    store.inbox_push("plg_n", &[inbox_entry(7)]).await.unwrap();
+    let long = 60_000;
+    let d1 = store.inbox_pull("plg_n", pull(1, long, 2)).await.unwrap();
+    assert_eq!(d1[0].attempt, 1);
+    let visibility = Duration::from_millis(long);
+    assert_eq!(
+        store
+            .inbox_nack("plg_n", &[d1[0].receipt], Duration::ZERO, visibility)
+            .await
+            .unwrap(),
+        1
+    );
+    let d2 = store.inbox_pull("plg_n", pull(1, long, 2)).await.unwrap();
+    assert_eq!(d2.len(), 1, "a nack makes it due at once");
+    assert_eq!(d2[0].attempt, 2);
+    store
+        .inbox_nack("plg_n", &[d2[0].receipt], Duration::ZERO, visibility)
+        .await
+        .unwrap();
+    // A third attempt would pass max_attempts 2: it moves to the dead letters instead.
+    assert!(
+        store
+            .inbox_pull("plg_n", pull(1, long, 2))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let dead = store.dead_letters("plg_n", 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 2);
+    assert_eq!(dead[0].entry, inbox_entry(7));
+    assert!(
+        store
+            .dead_letters("plg_other", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(store.replay_dead("plg_n", None).await.unwrap(), 1);
+    assert!(store.dead_letters("plg_n", 10).await.unwrap().is_empty());
+    let back = store.inbox_pull("plg_n", pull(1, long, 2)).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].attempt, 1, "a replay starts over");
+    assert_eq!(back[0].entry, inbox_entry(7));
+}
+
+async fn a_waiting_pull_returns_when_an_entry_arrives(store: Arc<dyn Store>) {
+    // Creates the inbox (and its group) before anyone waits on it.
+    assert!(
+        store
+            .inbox_pull("plg_w", pull(1, 60_000, 8))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let waiting = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let o = PullOptions {
+                wait: Duration::from_secs(10),
+                ..pull(5, 60_000, 8)
+            };
+            store.inbox_pull("plg_w", o).await.unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    store.inbox_push("plg_w", &[inbox_entry(9)]).await.unwrap();
+    let got = waiting.await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].entry.event_id, "evt_9");
+}
+
 /// Runs every case against fresh stores from `make`.
 pub async fn run_all<F, Fut>(make: F)
 where
@@ -450,6 +608,10 @@ where
     concurrent_duplicates_write_once(make(default).await).await;
     state_moves_only_from_the_version_read(make(default).await).await;
     plugins_keys_and_installations(make(default).await).await;
+    inbox_delivers_in_order_until_acknowledged(make(default).await).await;
+    unacknowledged_deliveries_come_back_with_a_higher_attempt(make(default).await).await;
+    nacked_deliveries_return_then_die_and_replay(make(default).await).await;
+    a_waiting_pull_returns_when_an_entry_arrives(make(default).await).await;
 }
 
 #[cfg(test)]

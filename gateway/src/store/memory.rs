@@ -3,12 +3,14 @@
 
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
 
 use super::{
-    Append, Appended, InstallationRecord, LogEntry, LogRecord, PluginRecord, QuarantineId,
-    Retention, SourceRecord, Store, StoredQuarantine, StreamId, Versioned, Write,
+    Append, Appended, DeadLetter, Delivered, InboxEntry, InstallationRecord, LogEntry, LogRecord,
+    PluginRecord, PullOptions, QuarantineId, Retention, SourceRecord, Store, StoredQuarantine,
+    StreamId, Versioned, Write,
 };
 use crate::error::Result;
 
@@ -59,6 +61,18 @@ impl<T> Stream<T> {
     }
 }
 
+/// A plugin inbox with consumer-group semantics: entries handed out stay pending until
+/// acknowledged, and come back when their visibility runs out.
+#[derive(Default)]
+struct Inbox {
+    entries: Stream<InboxEntry>,
+    /// The last entry handed out for the first time.
+    delivered_upto: Option<StreamId>,
+    /// Handed out, not acknowledged: delivery count and when it may be handed out again.
+    pending: BTreeMap<StreamId, (u64, Instant)>,
+    dead: Stream<DeadLetter>,
+}
+
 #[derive(Default)]
 struct Inner {
     sources: HashMap<String, SourceRecord>,
@@ -70,12 +84,15 @@ struct Inner {
     plugins: HashMap<String, PluginRecord>,
     keys: HashMap<String, String>,
     installations: HashMap<String, BTreeMap<String, InstallationRecord>>,
+    inboxes: HashMap<String, Inbox>,
     appends: u64,
 }
 
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     retention: Retention,
+    /// Wakes waiting pulls when entries arrive, per plugin.
+    arrivals: Mutex<HashMap<String, Arc<Notify>>>,
 }
 
 impl MemoryStore {
@@ -83,7 +100,83 @@ impl MemoryStore {
         MemoryStore {
             inner: Mutex::new(Inner::default()),
             retention,
+            arrivals: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn arrivals(&self, plugin_id: &str) -> Arc<Notify> {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(plugin_id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// One non-blocking pull.
+    fn pull_now(&self, plugin_id: &str, o: PullOptions) -> Vec<Delivered> {
+        let mut inner = self.lock();
+        let inbox = inner.inboxes.entry(plugin_id.to_string()).or_default();
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let due: Vec<(StreamId, u64)> = inbox
+            .pending
+            .iter()
+            .filter(|(_, (_, at))| *at <= now)
+            .map(|(id, (count, _))| (*id, *count))
+            .collect();
+        for (id, count) in due {
+            if out.len() >= o.max {
+                break;
+            }
+            let Some(entry) = inbox.entries.entries.get(&id).cloned() else {
+                inbox.pending.remove(&id);
+                continue;
+            };
+            let attempt = count + 1;
+            if attempt > o.max_attempts {
+                inbox.pending.remove(&id);
+                inbox.entries.entries.remove(&id);
+                inbox.dead.push(DeadLetter {
+                    id: StreamId { ms: 0, seq: 0 },
+                    attempts: count,
+                    entry,
+                });
+                continue;
+            }
+            inbox.pending.insert(id, (attempt, now + o.visibility));
+            out.push(Delivered {
+                receipt: id,
+                attempt,
+                entry,
+            });
+        }
+        let fresh: Vec<(StreamId, InboxEntry)> = match inbox.delivered_upto {
+            Some(upto) => inbox
+                .entries
+                .entries
+                .range((std::ops::Bound::Excluded(upto), std::ops::Bound::Unbounded))
+                .take(o.max.saturating_sub(out.len()))
+                .map(|(id, e)| (*id, e.clone()))
+                .collect(),
+            None => inbox
+                .entries
+                .entries
+                .iter()
+                .take(o.max.saturating_sub(out.len()))
+                .map(|(id, e)| (*id, e.clone()))
+                .collect(),
+        };
+        for (id, entry) in fresh {
+            inbox.delivered_upto = Some(id);
+            inbox.pending.insert(id, (1, now + o.visibility));
+            out.push(Delivered {
+                receipt: id,
+                attempt: 1,
+                entry,
+            });
+        }
+        out
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -175,6 +268,123 @@ impl Store for MemoryStore {
             .get(tenant)
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default())
+    }
+
+    async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> Result<Vec<StreamId>> {
+        let ids = {
+            let mut inner = self.lock();
+            let inbox = inner.inboxes.entry(plugin_id.to_string()).or_default();
+            entries
+                .iter()
+                .map(|e| inbox.entries.push(e.clone()))
+                .collect()
+        };
+        self.arrivals(plugin_id).notify_waiters();
+        Ok(ids)
+    }
+
+    async fn inbox_pull(&self, plugin_id: &str, options: PullOptions) -> Result<Vec<Delivered>> {
+        let deadline = Instant::now() + options.wait;
+        let arrivals = self.arrivals(plugin_id);
+        loop {
+            let arrived = arrivals.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            let out = self.pull_now(plugin_id, options);
+            let now = Instant::now();
+            if !out.is_empty() || now >= deadline {
+                return Ok(out);
+            }
+            // Redeliveries fall due without an arrival: look again at least every 50 ms.
+            let tick = (deadline - now).min(Duration::from_millis(50));
+            tokio::select! {
+                _ = &mut arrived => {}
+                _ = tokio::time::sleep(tick) => {}
+            }
+        }
+    }
+
+    async fn inbox_ack(&self, plugin_id: &str, receipts: &[StreamId]) -> Result<u64> {
+        let mut inner = self.lock();
+        let Some(inbox) = inner.inboxes.get_mut(plugin_id) else {
+            return Ok(0);
+        };
+        let mut acked = 0;
+        for r in receipts {
+            if inbox.pending.remove(r).is_some() {
+                inbox.entries.entries.remove(r);
+                acked += 1;
+            }
+        }
+        Ok(acked)
+    }
+
+    async fn inbox_nack(
+        &self,
+        plugin_id: &str,
+        receipts: &[StreamId],
+        retry_after: Duration,
+        _visibility: Duration,
+    ) -> Result<u64> {
+        let mut inner = self.lock();
+        let Some(inbox) = inner.inboxes.get_mut(plugin_id) else {
+            return Ok(0);
+        };
+        let at = Instant::now() + retry_after;
+        let mut nacked = 0;
+        for r in receipts {
+            if let Some((_, due)) = inbox.pending.get_mut(r) {
+                *due = at;
+                nacked += 1;
+            }
+        }
+        Ok(nacked)
+    }
+
+    async fn dead_letters(&self, plugin_id: &str, limit: usize) -> Result<Vec<DeadLetter>> {
+        let inner = self.lock();
+        Ok(inner
+            .inboxes
+            .get(plugin_id)
+            .map(|i| {
+                i.dead
+                    .entries
+                    .iter()
+                    .take(limit)
+                    .map(|(id, d)| DeadLetter {
+                        id: *id,
+                        ..d.clone()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> Result<u64> {
+        let moved = {
+            let mut inner = self.lock();
+            let Some(inbox) = inner.inboxes.get_mut(plugin_id) else {
+                return Ok(0);
+            };
+            let chosen: Vec<StreamId> = match ids {
+                Some(ids) => ids
+                    .iter()
+                    .filter(|id| inbox.dead.entries.contains_key(id))
+                    .copied()
+                    .collect(),
+                None => inbox.dead.entries.keys().copied().collect(),
+            };
+            for id in &chosen {
+                if let Some(d) = inbox.dead.entries.remove(id) {
+                    inbox.entries.push(d.entry);
+                }
+            }
+            chosen.len() as u64
+        };
+        if moved > 0 {
+            self.arrivals(plugin_id).notify_waiters();
+        }
+        Ok(moved)
     }
 
     async fn append(&self, append: Append) -> Result<Appended> {

@@ -222,6 +222,46 @@ pub struct LogEntry {
     pub record: LogRecord,
 }
 
+/// An event in a plugin's inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxEntry {
+    pub event_id: String,
+    pub tenant: String,
+    pub event_type: String,
+    /// The whole event, serialised.
+    pub json: String,
+}
+
+/// An inbox entry handed to the plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// What the plugin acknowledges (the entry's stream id).
+    pub receipt: StreamId,
+    /// 1 on the first delivery, growing with every redelivery.
+    pub attempt: u64,
+    pub entry: InboxEntry,
+}
+
+/// An entry that failed `max_attempts` deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub id: StreamId,
+    pub attempts: u64,
+    pub entry: InboxEntry,
+}
+
+/// How an inbox hands out entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PullOptions {
+    pub max: usize,
+    /// How long to wait for an entry when none is ready.
+    pub wait: Duration,
+    /// An unacknowledged delivery is handed out again after this long.
+    pub visibility: Duration,
+    /// Deliveries past this many attempts go to the dead-letter stream.
+    pub max_attempts: u64,
+}
+
 /// A verified payload that could not be normalised, kept byte-exact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantineRecord {
@@ -319,6 +359,28 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_installation(&self, plugin_id: &str, tenant: &str) -> Result<bool>;
     /// Every plugin installed in `tenant`.
     async fn installations(&self, tenant: &str) -> Result<Vec<InstallationRecord>>;
+
+    /// Appends entries to a plugin's inbox.
+    async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> Result<Vec<StreamId>>;
+    /// Up to `max` deliveries: first those unacknowledged for longer than the visibility
+    /// timeout (their attempt grows), then new ones, waiting up to `wait` when there are
+    /// none. Entries past `max_attempts` move to the dead-letter stream instead.
+    async fn inbox_pull(&self, plugin_id: &str, options: PullOptions) -> Result<Vec<Delivered>>;
+    /// Acknowledges (and removes) deliveries; returns how many were pending.
+    async fn inbox_ack(&self, plugin_id: &str, receipts: &[StreamId]) -> Result<u64>;
+    /// Makes deliveries available again after `retry_after` instead of the visibility
+    /// timeout; returns how many were pending.
+    async fn inbox_nack(
+        &self,
+        plugin_id: &str,
+        receipts: &[StreamId],
+        retry_after: Duration,
+        visibility: Duration,
+    ) -> Result<u64>;
+    /// The oldest `limit` dead letters.
+    async fn dead_letters(&self, plugin_id: &str, limit: usize) -> Result<Vec<DeadLetter>>;
+    /// Moves dead letters back into the inbox (all of them with `None`), as new entries.
+    async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> Result<u64>;
 
     /// The dedupe mark and the write happen atomically: never one without the other.
     async fn append(&self, append: Append) -> Result<Appended>;

@@ -11,8 +11,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::{
-    Append, Appended, InstallationRecord, LogEntry, LogRecord, PluginRecord, QuarantineId,
-    QuarantineRecord, Retention, SourceRecord, Store, StoredQuarantine, StreamId, Versioned, Write,
+    Append, Appended, DeadLetter, Delivered, InboxEntry, InstallationRecord, LogEntry, LogRecord,
+    PluginRecord, PullOptions, QuarantineId, QuarantineRecord, Retention, SourceRecord, Store,
+    StoredQuarantine, StreamId, Versioned, Write,
 };
 use crate::error::{Error, Result};
 
@@ -89,8 +90,17 @@ impl ConnectionLike for Conn {
     }
 }
 
+/// The consumer group (and consumer) every gateway process reads plugin inboxes with:
+/// any process may serve any pull, and redeliveries go by idle time, not by consumer.
+const GROUP: &str = "plugin";
+const CONSUMER: &str = "gateway";
+
 pub struct RedisStore {
     conn: Conn,
+    /// For blocking reads, which need connections of their own with no response timeout
+    /// (a blocked command would stall everything multiplexed behind it).
+    client: Option<redis::Client>,
+    blocking: std::sync::Mutex<Vec<redis::aio::MultiplexedConnection>>,
     prefix: String,
     retention: Retention,
     timeout: Duration,
@@ -121,6 +131,7 @@ impl RedisStore {
     /// Connects to `url` (`redis://`, `rediss://`, or `redis+cluster://h1:p1,h2:p2`). A
     /// single server is connected lazily and reconnected automatically after outages.
     pub async fn connect(url: &str, options: RedisOptions) -> Result<Self> {
+        let mut single = None;
         let conn = if let Some(nodes) = url
             .strip_prefix("redis+cluster://")
             .or_else(|| url.strip_prefix("rediss+cluster://"))
@@ -144,6 +155,7 @@ impl RedisStore {
         } else {
             let client =
                 redis::Client::open(url).map_err(|e| Error::Config(format!("redis URL: {e}")))?;
+            single = Some(client.clone());
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(options.timeout))
                 .set_response_timeout(Some(options.timeout))
@@ -156,6 +168,8 @@ impl RedisStore {
         };
         Ok(RedisStore {
             conn,
+            client: single,
+            blocking: std::sync::Mutex::new(Vec::new()),
             prefix: options.prefix,
             retention: options.retention,
             timeout: options.timeout,
@@ -169,6 +183,107 @@ impl RedisStore {
 
     fn state_key(&self, partition: u32, key: &str) -> String {
         format!("{}:state:{{{partition}}}:{key}", self.prefix)
+    }
+
+    fn inbox_key(&self, plugin_id: &str) -> String {
+        format!("{}:inbox:{{{plugin_id}}}", self.prefix)
+    }
+
+    fn dead_key(&self, plugin_id: &str) -> String {
+        format!("{}:dead:{{{plugin_id}}}", self.prefix)
+    }
+
+    /// Runs `cmd`, creating the inbox's consumer group first if Redis says it is missing
+    /// (a new inbox, or Redis restarted without persistence).
+    async fn with_group<T: redis::FromRedisValue>(&self, key: &str, cmd: &Cmd) -> Result<T> {
+        let mut conn = self.conn.clone();
+        match self.run(cmd.query_async(&mut conn)).await {
+            Err(Error::StoreUnavailable(msg)) if msg.contains("NOGROUP") => {
+                self.create_group(key).await?;
+                self.run(cmd.query_async(&mut conn)).await
+            }
+            other => other,
+        }
+    }
+
+    async fn create_group(&self, key: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let created: redis::RedisResult<String> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(key)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut conn)
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("BUSYGROUP") => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// XREADGROUP that may block: on a dedicated connection when one can be had.
+    async fn read_group(&self, key: &str, count: usize, wait: Duration) -> Result<Value> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(CONSUMER)
+            .arg("COUNT")
+            .arg(count);
+        let blocking = !wait.is_zero() && self.client.is_some();
+        if blocking {
+            cmd.arg("BLOCK").arg(wait.as_millis().max(1) as u64);
+        }
+        cmd.arg("STREAMS").arg(key).arg(">");
+        if !blocking {
+            if wait.is_zero() {
+                return self.with_group(key, &cmd).await;
+            }
+            // A cluster connection cannot block a node for us: poll until `wait` is over.
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                let reply: Value = self.with_group(key, &cmd).await?;
+                if !matches!(reply, Value::Nil) || tokio::time::Instant::now() >= deadline {
+                    return Ok(reply);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let pooled = self
+            .blocking
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => {
+                let client = self.client.as_ref().expect("checked above");
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(None);
+                self.run(client.get_multiplexed_async_connection_with_config(&config))
+                    .await?
+            }
+        };
+        let bound = wait + self.timeout;
+        let result = match tokio::time::timeout(bound, cmd.query_async::<Value>(&mut conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) if e.to_string().contains("NOGROUP") => {
+                self.create_group(key).await?;
+                Ok(Value::Nil)
+            }
+            Ok(Err(e)) => Err(Error::from(e)),
+            Err(_) => Err(Error::StoreUnavailable("blocking read timed out".into())),
+        };
+        // Only a connection that answered goes back to the pool.
+        if result.is_ok() {
+            self.blocking
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+        }
+        result
     }
 
     fn sources_key(&self) -> String {
@@ -265,6 +380,51 @@ fn entries(reply: Value) -> Result<Vec<(StreamId, BTreeMap<String, Value>)>> {
             Ok((id, map))
         })
         .collect()
+}
+
+fn inbox_fields(e: &InboxEntry) -> [(&'static str, &str); 4] {
+    [
+        ("id", e.event_id.as_str()),
+        ("tenant", e.tenant.as_str()),
+        ("type", e.event_type.as_str()),
+        ("event", e.json.as_str()),
+    ]
+}
+
+fn inbox_entry(map: &BTreeMap<String, Value>) -> Result<InboxEntry> {
+    Ok(InboxEntry {
+        event_id: field(map, "id")?,
+        tenant: field(map, "tenant")?,
+        event_type: field(map, "type")?,
+        json: field(map, "event")?,
+    })
+}
+
+/// XREADGROUP reply: [[key, [[id, [f, v, …]], …]]] or nil.
+fn group_entries(reply: Value) -> Result<Vec<(StreamId, BTreeMap<String, Value>)>> {
+    match reply {
+        Value::Nil => Ok(Vec::new()),
+        Value::Array(streams) => {
+            let mut out = Vec::new();
+            for s in streams {
+                let Value::Array(mut pair) = s else {
+                    return Err(corrupt("XREADGROUP stream is not an array"));
+                };
+                if pair.len() == 2 {
+                    out.extend(entries(pair.pop().expect("two items"))?);
+                }
+            }
+            Ok(out)
+        }
+        Value::Map(streams) => {
+            let mut out = Vec::new();
+            for (_, v) in streams {
+                out.extend(entries(v)?);
+            }
+            Ok(out)
+        }
+        other => Err(corrupt(format!("unexpected XREADGROUP reply {other:?}"))),
+    }
 }
 
 fn field(map: &BTreeMap<String, Value>, name: &str) -> Result<String> {
@@ -415,6 +575,223 @@ impl Store for RedisStore {
             .collect::<Result<_>>()?;
         out.sort_by(|a, b| a.plugin_id.cmp(&b.plugin_id));
         Ok(out)
+    }
+
+    async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> Result<Vec<StreamId>> {
+        let key = self.inbox_key(plugin_id);
+        let mut pipe = redis::pipe();
+        for e in entries {
+            let cmd = pipe.cmd("XADD").arg(&key).arg("*");
+            for (k, v) in inbox_fields(e) {
+                cmd.arg(k).arg(v);
+            }
+        }
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = self.run(pipe.query_async(&mut conn)).await?;
+        ids.iter()
+            .map(|id| id.parse().map_err(|_| corrupt("bad stream id")))
+            .collect()
+    }
+
+    async fn inbox_pull(&self, plugin_id: &str, o: PullOptions) -> Result<Vec<Delivered>> {
+        let key = self.inbox_key(plugin_id);
+        let mut out = Vec::new();
+
+        // Deliveries whose visibility ran out come back first.
+        let claim: Value = self
+            .with_group(
+                &key,
+                redis::cmd("XAUTOCLAIM")
+                    .arg(&key)
+                    .arg(GROUP)
+                    .arg(CONSUMER)
+                    .arg(o.visibility.as_millis() as u64)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(o.max),
+            )
+            .await?;
+        let claimed = match claim {
+            Value::Array(mut parts) if parts.len() >= 2 => entries(parts.swap_remove(1))?,
+            _ => Vec::new(),
+        };
+        if !claimed.is_empty() {
+            let lo = claimed.iter().map(|(id, _)| *id).min().expect("not empty");
+            let hi = claimed.iter().map(|(id, _)| *id).max().expect("not empty");
+            let pending: Value = self
+                .query(
+                    redis::cmd("XPENDING")
+                        .arg(&key)
+                        .arg(GROUP)
+                        .arg(lo.to_string())
+                        .arg(hi.to_string())
+                        .arg(10_000),
+                )
+                .await?;
+            let mut counts = std::collections::HashMap::new();
+            if let Value::Array(rows) = pending {
+                for row in rows {
+                    if let Value::Array(cols) = row
+                        && cols.len() == 4
+                        && let (Ok(id), Value::Int(n)) = (text(&cols[0]), &cols[3])
+                        && let Ok(id) = id.parse::<StreamId>()
+                    {
+                        counts.insert(id, *n as u64);
+                    }
+                }
+            }
+            for (id, map) in claimed {
+                let entry = inbox_entry(&map)?;
+                let attempt = counts.get(&id).copied().unwrap_or(2);
+                if attempt > o.max_attempts {
+                    let dead = self.dead_key(plugin_id);
+                    let mut cmd = redis::cmd("XADD");
+                    cmd.arg(&dead).arg("*");
+                    for (k, v) in inbox_fields(&entry) {
+                        cmd.arg(k).arg(v);
+                    }
+                    cmd.arg("attempts").arg(attempt - 1);
+                    let _: String = self.query(&cmd).await?;
+                    let _: i64 = self
+                        .query(redis::cmd("XACK").arg(&key).arg(GROUP).arg(id.to_string()))
+                        .await?;
+                    let _: i64 = self
+                        .query(redis::cmd("XDEL").arg(&key).arg(id.to_string()))
+                        .await?;
+                    tracing::warn!(plugin_id, event_id = %entry.event_id, attempts = attempt - 1, "delivery moved to dead letters");
+                    continue;
+                }
+                out.push(Delivered {
+                    receipt: id,
+                    attempt,
+                    entry,
+                });
+            }
+        }
+
+        if out.len() < o.max {
+            let wait = if out.is_empty() {
+                o.wait
+            } else {
+                Duration::ZERO
+            };
+            let reply = self.read_group(&key, o.max - out.len(), wait).await?;
+            for (id, map) in group_entries(reply)? {
+                out.push(Delivered {
+                    receipt: id,
+                    attempt: 1,
+                    entry: inbox_entry(&map)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn inbox_ack(&self, plugin_id: &str, receipts: &[StreamId]) -> Result<u64> {
+        if receipts.is_empty() {
+            return Ok(0);
+        }
+        let key = self.inbox_key(plugin_id);
+        let ids: Vec<String> = receipts.iter().map(StreamId::to_string).collect();
+        let acked: i64 = self
+            .with_group(&key, redis::cmd("XACK").arg(&key).arg(GROUP).arg(&ids))
+            .await?;
+        // Acknowledged entries leave the stream: an inbox holds only what is unfinished.
+        if acked > 0 {
+            let _: i64 = self.query(redis::cmd("XDEL").arg(&key).arg(&ids)).await?;
+        }
+        Ok(acked.max(0) as u64)
+    }
+
+    async fn inbox_nack(
+        &self,
+        plugin_id: &str,
+        receipts: &[StreamId],
+        retry_after: Duration,
+        visibility: Duration,
+    ) -> Result<u64> {
+        if receipts.is_empty() {
+            return Ok(0);
+        }
+        let key = self.inbox_key(plugin_id);
+        let ids: Vec<String> = receipts.iter().map(StreamId::to_string).collect();
+        // Pretend they have been idle long enough to come back after `retry_after`.
+        let idle = visibility.saturating_sub(retry_after).as_millis() as u64;
+        let claimed: Vec<String> = self
+            .with_group(
+                &key,
+                redis::cmd("XCLAIM")
+                    .arg(&key)
+                    .arg(GROUP)
+                    .arg(CONSUMER)
+                    .arg(0)
+                    .arg(&ids)
+                    .arg("IDLE")
+                    .arg(idle)
+                    .arg("JUSTID"),
+            )
+            .await?;
+        Ok(claimed.len() as u64)
+    }
+
+    async fn dead_letters(&self, plugin_id: &str, limit: usize) -> Result<Vec<DeadLetter>> {
+        let reply: Value = self
+            .query(
+                redis::cmd("XRANGE")
+                    .arg(self.dead_key(plugin_id))
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(limit),
+            )
+            .await?;
+        entries(reply)?
+            .into_iter()
+            .map(|(id, map)| {
+                Ok(DeadLetter {
+                    id,
+                    attempts: field(&map, "attempts")?.parse().unwrap_or(0),
+                    entry: inbox_entry(&map)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> Result<u64> {
+        let dead = match ids {
+            None => self.dead_letters(plugin_id, 10_000).await?,
+            Some(ids) => {
+                let mut found = Vec::new();
+                for id in ids {
+                    let reply: Value = self
+                        .query(
+                            redis::cmd("XRANGE")
+                                .arg(self.dead_key(plugin_id))
+                                .arg(id.to_string())
+                                .arg(id.to_string()),
+                        )
+                        .await?;
+                    for (id, map) in entries(reply)? {
+                        found.push(DeadLetter {
+                            id,
+                            attempts: 0,
+                            entry: inbox_entry(&map)?,
+                        });
+                    }
+                }
+                found
+            }
+        };
+        if dead.is_empty() {
+            return Ok(0);
+        }
+        let entries: Vec<InboxEntry> = dead.iter().map(|d| d.entry.clone()).collect();
+        self.inbox_push(plugin_id, &entries).await?;
+        let ids: Vec<String> = dead.iter().map(|d| d.id.to_string()).collect();
+        let _: i64 = self
+            .query(redis::cmd("XDEL").arg(self.dead_key(plugin_id)).arg(&ids))
+            .await?;
+        Ok(dead.len() as u64)
     }
 
     async fn append(&self, append: Append) -> Result<Appended> {
