@@ -587,6 +587,59 @@ async fn a_waiting_pull_returns_when_an_entry_arrives(store: Arc<dyn Store>) {
     assert_eq!(got[0].entry.event_id, "evt_9");
 }
 
+async fn routers_take_each_log_entry_until_acknowledged(store: Arc<dyn Store>) {
+    for n in 0..3 {
+        written(
+            store
+                .append(events(11, &format!("src:route{n}"), vec![record("r", n)]))
+                .await
+                .unwrap(),
+        );
+    }
+    let stale = Duration::from_millis(150);
+    let first = store
+        .route_pull(11, 2, stale, Duration::ZERO)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = first.iter().map(|e| e.record.event_id.as_str()).collect();
+    assert_eq!(ids, ["evt_r_0", "evt_r_1"]);
+    let second = store
+        .route_pull(11, 10, stale, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    assert!(
+        store
+            .route_pull(11, 10, stale, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .route_ack(11, &[first[0].cursor, second[0].cursor])
+        .await
+        .unwrap();
+    // The unacknowledged one (a router that died mid-way) is taken again once stale.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let again = store
+        .route_pull(11, 10, stale, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].record.event_id, "evt_r_1");
+    store.route_ack(11, &[again[0].cursor]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        store
+            .route_pull(11, 10, stale, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Routing leaves the log as it was.
+    assert_eq!(store.read_log(11, None, 10).await.unwrap().len(), 3);
+}
+
 /// Runs every case against fresh stores from `make`.
 pub async fn run_all<F, Fut>(make: F)
 where
@@ -612,6 +665,7 @@ where
     unacknowledged_deliveries_come_back_with_a_higher_attempt(make(default).await).await;
     nacked_deliveries_return_then_die_and_replay(make(default).await).await;
     a_waiting_pull_returns_when_an_entry_arrives(make(default).await).await;
+    routers_take_each_log_entry_until_acknowledged(make(default).await).await;
 }
 
 #[cfg(test)]

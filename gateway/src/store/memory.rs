@@ -61,15 +61,55 @@ impl<T> Stream<T> {
     }
 }
 
-/// A plugin inbox with consumer-group semantics: entries handed out stay pending until
-/// acknowledged, and come back when their visibility runs out.
+/// Consumer-group state over a stream, as Redis keeps it: entries handed out stay pending
+/// until acknowledged and may be handed out again once due.
 #[derive(Default)]
-struct Inbox {
-    entries: Stream<InboxEntry>,
+struct Group {
     /// The last entry handed out for the first time.
     delivered_upto: Option<StreamId>,
     /// Handed out, not acknowledged: delivery count and when it may be handed out again.
     pending: BTreeMap<StreamId, (u64, Instant)>,
+}
+
+impl Group {
+    /// Pending entries that are due, with their delivery counts so far.
+    fn due(&self, now: Instant, max: usize) -> Vec<(StreamId, u64)> {
+        self.pending
+            .iter()
+            .filter(|(_, (_, at))| *at <= now)
+            .take(max)
+            .map(|(id, (count, _))| (*id, *count))
+            .collect()
+    }
+
+    /// Up to `max` entries never handed out, now marked handed out.
+    fn fresh<T>(
+        &mut self,
+        entries: &BTreeMap<StreamId, T>,
+        max: usize,
+        until: Instant,
+    ) -> Vec<StreamId> {
+        let ids: Vec<StreamId> = match self.delivered_upto {
+            Some(upto) => entries
+                .range((std::ops::Bound::Excluded(upto), std::ops::Bound::Unbounded))
+                .take(max)
+                .map(|(id, _)| *id)
+                .collect(),
+            None => entries.keys().take(max).copied().collect(),
+        };
+        for id in &ids {
+            self.delivered_upto = Some(*id);
+            self.pending.insert(*id, (1, until));
+        }
+        ids
+    }
+}
+
+/// A plugin inbox: its entries, their consumer group, and its dead letters.
+#[derive(Default)]
+struct Inbox {
+    entries: Stream<InboxEntry>,
+    group: Group,
     dead: Stream<DeadLetter>,
 }
 
@@ -85,6 +125,7 @@ struct Inner {
     keys: HashMap<String, String>,
     installations: HashMap<String, BTreeMap<String, InstallationRecord>>,
     inboxes: HashMap<String, Inbox>,
+    routers: HashMap<u32, Group>,
     appends: u64,
 }
 
@@ -119,23 +160,14 @@ impl MemoryStore {
         let inbox = inner.inboxes.entry(plugin_id.to_string()).or_default();
         let now = Instant::now();
         let mut out = Vec::new();
-        let due: Vec<(StreamId, u64)> = inbox
-            .pending
-            .iter()
-            .filter(|(_, (_, at))| *at <= now)
-            .map(|(id, (count, _))| (*id, *count))
-            .collect();
-        for (id, count) in due {
-            if out.len() >= o.max {
-                break;
-            }
+        for (id, count) in inbox.group.due(now, o.max) {
             let Some(entry) = inbox.entries.entries.get(&id).cloned() else {
-                inbox.pending.remove(&id);
+                inbox.group.pending.remove(&id);
                 continue;
             };
             let attempt = count + 1;
             if attempt > o.max_attempts {
-                inbox.pending.remove(&id);
+                inbox.group.pending.remove(&id);
                 inbox.entries.entries.remove(&id);
                 inbox.dead.push(DeadLetter {
                     id: StreamId { ms: 0, seq: 0 },
@@ -144,39 +176,49 @@ impl MemoryStore {
                 });
                 continue;
             }
-            inbox.pending.insert(id, (attempt, now + o.visibility));
+            inbox
+                .group
+                .pending
+                .insert(id, (attempt, now + o.visibility));
             out.push(Delivered {
                 receipt: id,
                 attempt,
                 entry,
             });
         }
-        let fresh: Vec<(StreamId, InboxEntry)> = match inbox.delivered_upto {
-            Some(upto) => inbox
-                .entries
-                .entries
-                .range((std::ops::Bound::Excluded(upto), std::ops::Bound::Unbounded))
-                .take(o.max.saturating_sub(out.len()))
-                .map(|(id, e)| (*id, e.clone()))
-                .collect(),
-            None => inbox
-                .entries
-                .entries
-                .iter()
-                .take(o.max.saturating_sub(out.len()))
-                .map(|(id, e)| (*id, e.clone()))
-                .collect(),
-        };
-        for (id, entry) in fresh {
-            inbox.delivered_upto = Some(id);
-            inbox.pending.insert(id, (1, now + o.visibility));
+        let room = o.max.saturating_sub(out.len());
+        for id in inbox
+            .group
+            .fresh(&inbox.entries.entries, room, now + o.visibility)
+        {
             out.push(Delivered {
                 receipt: id,
                 attempt: 1,
-                entry,
+                entry: inbox.entries.entries[&id].clone(),
             });
         }
         out
+    }
+
+    /// One non-blocking read of a partition for the router.
+    fn route_now(&self, partition: u32, max: usize, stale: Duration) -> Vec<LogEntry> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let log = inner.logs.entry(partition).or_default();
+        let group = inner.routers.entry(partition).or_default();
+        let now = Instant::now();
+        let mut ids: Vec<StreamId> = Vec::new();
+        for (id, count) in group.due(now, max) {
+            group.pending.insert(id, (count + 1, now + stale));
+            ids.push(id);
+        }
+        ids.extend(group.fresh(&log.entries, max.saturating_sub(ids.len()), now + stale));
+        ids.into_iter()
+            .filter_map(|id| {
+                let record = log.entries.get(&id)?.clone();
+                Some(LogEntry { cursor: id, record })
+            })
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -270,6 +312,34 @@ impl Store for MemoryStore {
             .unwrap_or_default())
     }
 
+    async fn route_pull(
+        &self,
+        partition: u32,
+        max: usize,
+        stale: Duration,
+        wait: Duration,
+    ) -> Result<Vec<LogEntry>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let out = self.route_now(partition, max, stale);
+            let now = Instant::now();
+            if !out.is_empty() || now >= deadline {
+                return Ok(out);
+            }
+            tokio::time::sleep((deadline - now).min(Duration::from_millis(20))).await;
+        }
+    }
+
+    async fn route_ack(&self, partition: u32, ids: &[StreamId]) -> Result<()> {
+        let mut inner = self.lock();
+        if let Some(group) = inner.routers.get_mut(&partition) {
+            for id in ids {
+                group.pending.remove(id);
+            }
+        }
+        Ok(())
+    }
+
     async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> Result<Vec<StreamId>> {
         let ids = {
             let mut inner = self.lock();
@@ -311,7 +381,7 @@ impl Store for MemoryStore {
         };
         let mut acked = 0;
         for r in receipts {
-            if inbox.pending.remove(r).is_some() {
+            if inbox.group.pending.remove(r).is_some() {
                 inbox.entries.entries.remove(r);
                 acked += 1;
             }
@@ -333,7 +403,7 @@ impl Store for MemoryStore {
         let at = Instant::now() + retry_after;
         let mut nacked = 0;
         for r in receipts {
-            if let Some((_, due)) = inbox.pending.get_mut(r) {
+            if let Some((_, due)) = inbox.group.pending.get_mut(r) {
                 *due = at;
                 nacked += 1;
             }

@@ -360,6 +360,19 @@ pub trait Store: Send + Sync + 'static {
     /// Every plugin installed in `tenant`.
     async fn installations(&self, tenant: &str) -> Result<Vec<InstallationRecord>>;
 
+    /// Log entries for the router (consumer group `router` on each partition): those taken
+    /// but not acknowledged within `stale` (a router that died), then new ones, waiting up
+    /// to `wait` when there are none.
+    async fn route_pull(
+        &self,
+        partition: u32,
+        max: usize,
+        stale: Duration,
+        wait: Duration,
+    ) -> Result<Vec<LogEntry>>;
+    /// Marks log entries as routed (they stay in the log).
+    async fn route_ack(&self, partition: u32, ids: &[StreamId]) -> Result<()>;
+
     /// Appends entries to a plugin's inbox.
     async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> Result<Vec<StreamId>>;
     /// Up to `max` deliveries: first those unacknowledged for longer than the visibility

@@ -94,6 +94,8 @@ impl ConnectionLike for Conn {
 /// any process may serve any pull, and redeliveries go by idle time, not by consumer.
 const GROUP: &str = "plugin";
 const CONSUMER: &str = "gateway";
+/// The consumer group routers read log partitions with.
+const ROUTER: &str = "router";
 
 pub struct RedisStore {
     conn: Conn,
@@ -196,22 +198,31 @@ impl RedisStore {
     /// Runs `cmd`, creating the inbox's consumer group first if Redis says it is missing
     /// (a new inbox, or Redis restarted without persistence).
     async fn with_group<T: redis::FromRedisValue>(&self, key: &str, cmd: &Cmd) -> Result<T> {
+        self.with_named_group(key, GROUP, cmd).await
+    }
+
+    async fn with_named_group<T: redis::FromRedisValue>(
+        &self,
+        key: &str,
+        group: &str,
+        cmd: &Cmd,
+    ) -> Result<T> {
         let mut conn = self.conn.clone();
         match self.run(cmd.query_async(&mut conn)).await {
             Err(Error::StoreUnavailable(msg)) if msg.contains("NOGROUP") => {
-                self.create_group(key).await?;
+                self.create_group(key, group).await?;
                 self.run(cmd.query_async(&mut conn)).await
             }
             other => other,
         }
     }
 
-    async fn create_group(&self, key: &str) -> Result<()> {
+    async fn create_group(&self, key: &str, group: &str) -> Result<()> {
         let mut conn = self.conn.clone();
         let created: redis::RedisResult<String> = redis::cmd("XGROUP")
             .arg("CREATE")
             .arg(key)
-            .arg(GROUP)
+            .arg(group)
             .arg("0")
             .arg("MKSTREAM")
             .query_async(&mut conn)
@@ -224,11 +235,17 @@ impl RedisStore {
     }
 
     /// XREADGROUP that may block: on a dedicated connection when one can be had.
-    async fn read_group(&self, key: &str, count: usize, wait: Duration) -> Result<Value> {
+    async fn read_group(
+        &self,
+        key: &str,
+        (group, consumer): (&str, &str),
+        count: usize,
+        wait: Duration,
+    ) -> Result<Value> {
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")
-            .arg(GROUP)
-            .arg(CONSUMER)
+            .arg(group)
+            .arg(consumer)
             .arg("COUNT")
             .arg(count);
         let blocking = !wait.is_zero() && self.client.is_some();
@@ -238,12 +255,12 @@ impl RedisStore {
         cmd.arg("STREAMS").arg(key).arg(">");
         if !blocking {
             if wait.is_zero() {
-                return self.with_group(key, &cmd).await;
+                return self.with_named_group(key, group, &cmd).await;
             }
             // A cluster connection cannot block a node for us: poll until `wait` is over.
             let deadline = tokio::time::Instant::now() + wait;
             loop {
-                let reply: Value = self.with_group(key, &cmd).await?;
+                let reply: Value = self.with_named_group(key, group, &cmd).await?;
                 if !matches!(reply, Value::Nil) || tokio::time::Instant::now() >= deadline {
                     return Ok(reply);
                 }
@@ -270,7 +287,7 @@ impl RedisStore {
         let result = match tokio::time::timeout(bound, cmd.query_async::<Value>(&mut conn)).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) if e.to_string().contains("NOGROUP") => {
-                self.create_group(key).await?;
+                self.create_group(key, group).await?;
                 Ok(Value::Nil)
             }
             Ok(Err(e)) => Err(Error::from(e)),
@@ -577,6 +594,70 @@ impl Store for RedisStore {
         Ok(out)
     }
 
+    async fn route_pull(
+        &self,
+        partition: u32,
+        max: usize,
+        stale: Duration,
+        wait: Duration,
+    ) -> Result<Vec<LogEntry>> {
+        let key = self.key("log", partition);
+        let claim: Value = self
+            .with_named_group(
+                &key,
+                ROUTER,
+                redis::cmd("XAUTOCLAIM")
+                    .arg(&key)
+                    .arg(ROUTER)
+                    .arg(ROUTER)
+                    .arg(stale.as_millis() as u64)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(max),
+            )
+            .await?;
+        let mut found = match claim {
+            Value::Array(mut parts) if parts.len() >= 2 => entries(parts.swap_remove(1))?,
+            _ => Vec::new(),
+        };
+        if found.len() < max {
+            let wait = if found.is_empty() {
+                wait
+            } else {
+                Duration::ZERO
+            };
+            let reply = self
+                .read_group(&key, (ROUTER, ROUTER), max - found.len(), wait)
+                .await?;
+            found.extend(group_entries(reply)?);
+        }
+        found
+            .into_iter()
+            .map(|(cursor, map)| {
+                Ok(LogEntry {
+                    cursor,
+                    record: log_record(&map)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn route_ack(&self, partition: u32, ids: &[StreamId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let key = self.key("log", partition);
+        let ids: Vec<String> = ids.iter().map(StreamId::to_string).collect();
+        let _: i64 = self
+            .with_named_group(
+                &key,
+                ROUTER,
+                redis::cmd("XACK").arg(&key).arg(ROUTER).arg(&ids),
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> Result<Vec<StreamId>> {
         let key = self.inbox_key(plugin_id);
         let mut pipe = redis::pipe();
@@ -675,7 +756,9 @@ impl Store for RedisStore {
             } else {
                 Duration::ZERO
             };
-            let reply = self.read_group(&key, o.max - out.len(), wait).await?;
+            let reply = self
+                .read_group(&key, (GROUP, CONSUMER), o.max - out.len(), wait)
+                .await?;
             for (id, map) in group_entries(reply)? {
                 out.push(Delivered {
                     receipt: id,
