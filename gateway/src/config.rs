@@ -69,6 +69,18 @@ pub struct Settings {
     #[arg(long, env = "OMNIGATE_STATE_TTL_SECS", default_value_t = 90 * 86_400)]
     pub state_ttl_secs: u64,
 
+    /// An unacknowledged inbox delivery is handed out again after this long, in ms.
+    #[arg(long, env = "OMNIGATE_INBOX_VISIBILITY_MS", default_value_t = 30_000)]
+    pub inbox_visibility_ms: u64,
+
+    /// Deliveries that fail this many attempts move to the plugin's dead letters.
+    #[arg(long, env = "OMNIGATE_INBOX_MAX_ATTEMPTS", default_value_t = 8)]
+    pub inbox_max_attempts: u64,
+
+    /// Run the router (log partitions → plugin inboxes) in this process.
+    #[arg(long, env = "OMNIGATE_ROUTER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub router: bool,
+
     /// Largest accepted webhook body, in bytes (413 above).
     #[arg(long, env = "OMNIGATE_BODY_LIMIT_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub body_limit_bytes: usize,
@@ -110,6 +122,10 @@ impl Settings {
         Duration::from_secs(self.state_ttl_secs)
     }
 
+    pub fn inbox_visibility(&self) -> Duration {
+        Duration::from_millis(self.inbox_visibility_ms)
+    }
+
     pub fn store_timeout(&self) -> Duration {
         Duration::from_millis(self.store_timeout_ms)
     }
@@ -130,6 +146,9 @@ impl Default for Settings {
             partitions: 16,
             dedupe_ttl_secs: 72 * 3600,
             state_ttl_secs: 90 * 86_400,
+            inbox_visibility_ms: 30_000,
+            inbox_max_attempts: 8,
+            router: true,
             body_limit_bytes: 2 * 1024 * 1024,
             signature_tolerance_secs: 300,
             log_maxlen: 1_000_000,

@@ -27,6 +27,8 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     #[error("admin token missing or wrong")]
     Unauthorized,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("{what} not found")]
     NotFound { what: String },
     #[error("malformed request body: {0}")]
@@ -87,6 +89,7 @@ impl Error {
                 "Missing or invalid credentials",
             ),
             NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
             MalformedBody(_) => (
                 StatusCode::BAD_REQUEST,
                 "malformed-body",

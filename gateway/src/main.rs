@@ -74,14 +74,18 @@ async fn serve(mut settings: Settings) -> Result<(), omnigate::Error> {
     let listener = std::net::TcpListener::bind(settings.bind)
         .map_err(|e| omnigate::Error::Config(format!("cannot listen on {}: {e}", settings.bind)))?;
     let workers = settings.workers;
-    let state = AppState::new(settings, store, Arc::new(SystemClock))?;
+    let route = settings.router;
+    let state = actix_web::web::Data::new(AppState::new(settings, store, Arc::new(SystemClock))?);
+    let router = route.then(|| omnigate::router::spawn(state.clone().into_inner()));
     let running = omnigate::http::serve(state, listener, workers)
         .map_err(|e| omnigate::Error::Config(e.to_string()))?;
     tracing::info!(addr = %running.addr, "omnigate listening; docs at http://{}/docs/", running.addr);
-    running
-        .server
-        .await
-        .map_err(|e| omnigate::Error::Internal(e.to_string()))
+    let served = running.server.await;
+    // The server has drained its requests; let the router finish its batch.
+    if let Some(router) = router {
+        router.stop().await;
+    }
+    served.map_err(|e| omnigate::Error::Internal(e.to_string()))
 }
 
 /// A wrong URL should fail at start-up, not on the first webhook.

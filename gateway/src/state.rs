@@ -20,6 +20,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Saleor shops' signing keys, fetched from their JWKS URLs.
     pub jwks: crate::verify::JwksCache,
+    /// Plugins' declared event schemas, compiled on first use.
+    pub plugin_schemas: crate::inbox::PluginSchemas,
     admin_token: String,
     sources: SourceCache,
 }
@@ -37,6 +39,7 @@ impl AppState {
             validators: Validators::compile()?,
             metrics: Metrics::new(),
             jwks: crate::verify::JwksCache::default(),
+            plugin_schemas: crate::inbox::PluginSchemas::default(),
             admin_token,
             settings,
             store,

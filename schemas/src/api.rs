@@ -439,3 +439,125 @@ pub struct InstallationView {
     pub scopes: Vec<Scope>,
     pub installed_at: String,
 }
+
+/// `POST /v1/inbox/pull`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    /// At most this many deliveries (default 10, at most 100).
+    #[serde(default)]
+    pub max: Option<usize>,
+    /// Wait up to this long for a delivery when none is ready (default 0, at most 30000).
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+}
+
+/// One event handed to a plugin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InboxDelivery {
+    /// Acknowledge (or nack) with this.
+    pub receipt: String,
+    /// 1 on the first delivery; grows with each redelivery.
+    pub attempt: u64,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PullResponse {
+    pub deliveries: Vec<InboxDelivery>,
+}
+
+/// `POST /v1/inbox/ack`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AckRequest {
+    pub receipts: Vec<String>,
+}
+
+/// `POST /v1/inbox/nack`: hand these out again after `retry_after_ms` (default 0).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NackRequest {
+    pub receipts: Vec<String>,
+    #[serde(default)]
+    pub retry_after_ms: Option<u64>,
+}
+
+/// How many receipts were still pending (and so were acknowledged or nacked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Settled {
+    pub settled: u64,
+}
+
+/// A delivery that failed every attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeadLetterView {
+    pub id: String,
+    pub attempts: u64,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeadLetters {
+    pub dead_letters: Vec<DeadLetterView>,
+}
+
+/// `POST /v1/inbox/dead/replay`: the given dead letters (all of them without `ids`) go
+/// back to the inbox as new deliveries.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReplayDead {
+    #[serde(default)]
+    pub ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Replayed {
+    pub replayed: u64,
+}
+
+/// `POST /v1/events`: a plugin publishes one of its own event types into a shop's log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "tenant": "maysternia-hlyny",
+    "type": "loyalty.points.changed",
+    "subject": "customer/7402918365521",
+    "data": {"customer_id": "7402918365521", "balance": 230},
+    "idempotency_key": "order-5938201746113-points"
+})))]
+#[serde(deny_unknown_fields)]
+pub struct PublishEvent {
+    pub tenant: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub data: Value,
+    /// Defaults to `plugin/<plugin id>`.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// RFC 3339; defaults to now.
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+    /// The same key publishes once (within the dedupe window); the answer repeats the id.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Published {
+    pub event_id: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}

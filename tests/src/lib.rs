@@ -66,6 +66,7 @@ pub struct Gateway {
     pub clock: Arc<FixedClock>,
     pub store: Arc<dyn Store>,
     handle: actix_web::dev::ServerHandle,
+    router: Option<omnigate::router::RouterHandle>,
 }
 
 impl Gateway {
@@ -85,8 +86,11 @@ impl Gateway {
         };
         tweak(&mut settings);
         let clock = Arc::new(FixedClock::new(now));
+        let route = settings.router;
         let state =
             AppState::new(settings, store.clone(), clock.clone() as Arc<dyn Clock>).expect("state");
+        let state = actix_web::web::Data::new(state);
+        let router = route.then(|| omnigate::router::spawn(state.clone().into_inner()));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let running = omnigate::http::serve(state, listener, Some(2)).unwrap();
         let base = format!("http://{}", running.addr);
@@ -101,6 +105,7 @@ impl Gateway {
             clock,
             store,
             handle,
+            router,
         }
     }
 
@@ -110,6 +115,9 @@ impl Gateway {
 
     pub async fn stop(self) {
         self.handle.stop(true).await;
+        if let Some(router) = self.router {
+            router.stop().await;
+        }
     }
 
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {

@@ -38,6 +38,7 @@ use crate::telemetry::RequestSpan;
         (name = "events", description = "Canonical events"),
         (name = "quarantine", description = "Verified payloads that could not be normalised"),
         (name = "plugins", description = "Plugins, their API keys and their installations"),
+        (name = "inbox", description = "A plugin's deliveries: pull, acknowledge, retry, dead letters"),
         (name = "ops", description = "Health and metrics"),
     )
 )]
@@ -86,6 +87,12 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(admin::plugins::install)
         .service(admin::plugins::uninstall)
         .service(admin::plugins::me)
+        .service(crate::inbox::handlers::pull)
+        .service(crate::inbox::handlers::ack)
+        .service(crate::inbox::handlers::nack)
+        .service(crate::inbox::handlers::dead)
+        .service(crate::inbox::handlers::replay_dead)
+        .service(crate::inbox::handlers::publish)
         .service(meta::list_event_types)
         .service(meta::healthz)
         .service(meta::readyz)
@@ -162,12 +169,11 @@ pub struct Running {
 
 /// Binds `listener` and builds the server; await `server` (or spawn it) to run it.
 pub fn serve(
-    state: AppState,
+    state: web::Data<AppState>,
     listener: TcpListener,
     workers: Option<usize>,
 ) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
-    let state = web::Data::new(state);
     let mut server = HttpServer::new(move || app(state.clone()))
         // Shopify allows 5 s for the whole answer: keep slow clients from holding workers.
         .client_request_timeout(std::time::Duration::from_secs(10))

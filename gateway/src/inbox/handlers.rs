@@ -1,0 +1,152 @@
+//! `/v1/inbox/*` and `/v1/events`, called with the plugin's API key.
+
+use actix_web::{HttpResponse, get, post, web};
+use omnigate_schemas::api::{
+    AckRequest, DeadLetters, NackRequest, Problem, PublishEvent, Published, PullRequest,
+    PullResponse, ReplayDead, Replayed, Settled,
+};
+use serde::Deserialize;
+
+use crate::error::Result;
+use crate::plugins::PluginCaller;
+use crate::state::AppState;
+
+/// Take deliveries from the inbox.
+///
+/// Returns at most `max` deliveries, waiting up to `wait_ms` when none is ready. A
+/// delivery not acknowledged within the visibility timeout comes back with a higher
+/// `attempt`; after the last attempt it moves to the dead letters. Events of shops the
+/// plugin left are dropped; without `customer_pii`, personal data is removed.
+#[utoipa::path(
+    tag = "inbox",
+    security(("plugin_key" = [])),
+    request_body = PullRequest,
+    responses(
+        (status = 200, description = "Deliveries, possibly none", body = PullResponse),
+        (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "max or wait_ms out of range", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/inbox/pull")]
+pub async fn pull(
+    caller: PluginCaller,
+    state: web::Data<AppState>,
+    body: web::Json<PullRequest>,
+) -> Result<HttpResponse> {
+    let deliveries = super::pull(&state, &caller.plugin, body.max, body.wait_ms).await?;
+    Ok(HttpResponse::Ok().json(PullResponse { deliveries }))
+}
+
+/// Acknowledge handled deliveries: they are not delivered again.
+#[utoipa::path(
+    tag = "inbox",
+    security(("plugin_key" = [])),
+    request_body = AckRequest,
+    responses(
+        (status = 200, description = "How many were still pending", body = Settled),
+        (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/inbox/ack")]
+pub async fn ack(
+    caller: PluginCaller,
+    state: web::Data<AppState>,
+    body: web::Json<AckRequest>,
+) -> Result<HttpResponse> {
+    let settled = super::ack(&state, &caller.plugin, &body.receipts).await?;
+    Ok(HttpResponse::Ok().json(Settled { settled }))
+}
+
+/// Give deliveries back: they come again after `retry_after_ms` (default at once).
+#[utoipa::path(
+    tag = "inbox",
+    security(("plugin_key" = [])),
+    request_body = NackRequest,
+    responses(
+        (status = 200, description = "How many were still pending", body = Settled),
+        (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/inbox/nack")]
+pub async fn nack(
+    caller: PluginCaller,
+    state: web::Data<AppState>,
+    body: web::Json<NackRequest>,
+) -> Result<HttpResponse> {
+    let settled = super::nack(&state, &caller.plugin, &body.receipts, body.retry_after_ms).await?;
+    Ok(HttpResponse::Ok().json(Settled { settled }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeadQuery {
+    /// At most this many, oldest first (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// List deliveries that failed every attempt.
+#[utoipa::path(
+    tag = "inbox",
+    security(("plugin_key" = [])),
+    params(DeadQuery),
+    responses(
+        (status = 200, description = "Dead letters, oldest first", body = DeadLetters),
+        (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/inbox/dead")]
+pub async fn dead(
+    caller: PluginCaller,
+    state: web::Data<AppState>,
+    query: web::Query<DeadQuery>,
+) -> Result<HttpResponse> {
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let dead_letters = super::dead_letters(&state, &caller.plugin, limit).await?;
+    Ok(HttpResponse::Ok().json(DeadLetters { dead_letters }))
+}
+
+/// Send dead letters back to the inbox as new deliveries.
+#[utoipa::path(
+    tag = "inbox",
+    security(("plugin_key" = [])),
+    request_body = ReplayDead,
+    responses(
+        (status = 200, description = "How many went back", body = Replayed),
+        (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/inbox/dead/replay")]
+pub async fn replay_dead(
+    caller: PluginCaller,
+    state: web::Data<AppState>,
+    body: web::Json<ReplayDead>,
+) -> Result<HttpResponse> {
+    let replayed = super::replay_dead(&state, &caller.plugin, body.ids.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(Replayed { replayed }))
+}
+
+/// Publish one of the plugin's declared event types into a shop's log.
+///
+/// Requires the `events:publish` scope in that shop; `data` is validated against the
+/// schema the plugin registered. Other plugins subscribed to the type receive it.
+#[utoipa::path(
+    tag = "events",
+    security(("plugin_key" = [])),
+    request_body = PublishEvent,
+    responses(
+        (status = 202, description = "Written to the shop's log", body = Published),
+        (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not installed there with events:publish", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Undeclared type, or data not matching its schema", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/events")]
+pub async fn publish(
+    caller: PluginCaller,
+    state: web::Data<AppState>,
+    body: web::Json<PublishEvent>,
+) -> Result<HttpResponse> {
+    let published: Published = super::publish(&state, &caller.plugin, body.into_inner()).await?;
+    Ok(HttpResponse::Accepted().json(published))
+}

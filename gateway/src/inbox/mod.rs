@@ -1,0 +1,307 @@
+//! What a plugin does with its inbox, and publishing its own events: plain functions the
+//! handlers in [`handlers`] call. Every function takes the calling plugin: a plugin only
+//! ever touches its own inbox, and only sees tenants where it is installed.
+
+pub mod handlers;
+
+use chrono::Utc;
+use omnigate_schemas::api::{DeadLetterView, InboxDelivery, PublishEvent, Published, Scope};
+use omnigate_schemas::{Event, EventSource};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::normalize::time;
+use crate::plugins::redact::redact;
+use crate::state::AppState;
+use crate::store::{
+    Append, Appended, InboxEntry, InstallationRecord, LogRecord, PluginRecord, PullOptions,
+    StreamId, Write, partition_of,
+};
+
+pub const MAX_PULL: usize = 100;
+pub const MAX_WAIT_MS: u64 = 30_000;
+
+fn receipts(raw: &[String]) -> Result<Vec<StreamId>> {
+    raw.iter()
+        .map(|r| {
+            r.parse()
+                .map_err(|_| Error::validation(format!("{r:?} is not a receipt")))
+        })
+        .collect()
+}
+
+/// The plugin's installation in `tenant`, if any.
+async fn installation(
+    state: &AppState,
+    cache: &mut HashMap<String, Option<InstallationRecord>>,
+    plugin_id: &str,
+    tenant: &str,
+) -> Result<Option<InstallationRecord>> {
+    if let Some(i) = cache.get(tenant) {
+        return Ok(i.clone());
+    }
+    let found = state
+        .store
+        .installations(tenant)
+        .await?
+        .into_iter()
+        .find(|i| i.plugin_id == plugin_id);
+    cache.insert(tenant.to_string(), found.clone());
+    Ok(found)
+}
+
+/// Events as this plugin may see them: nothing from shops it left, no PII without the
+/// `customer_pii` scope. Deliveries it may no longer see are acknowledged and dropped.
+async fn present(
+    state: &AppState,
+    plugin: &PluginRecord,
+    items: Vec<(StreamId, u64, InboxEntry)>,
+) -> Result<Vec<(StreamId, u64, Event)>> {
+    let mut cache = HashMap::new();
+    let mut out = Vec::new();
+    let mut drop = Vec::new();
+    for (receipt, attempt, entry) in items {
+        let Some(inst) = installation(state, &mut cache, &plugin.id, &entry.tenant).await? else {
+            drop.push(receipt);
+            continue;
+        };
+        if !inst.scopes.contains(&Scope::EventsRead) {
+            drop.push(receipt);
+            continue;
+        }
+        let mut event: Event = serde_json::from_str(&entry.json)
+            .map_err(|e| Error::StoreCorrupt(format!("inbox event {}: {e}", entry.event_id)))?;
+        if !inst.scopes.contains(&Scope::CustomerPii) {
+            redact(&mut event.data);
+        }
+        out.push((receipt, attempt, event));
+    }
+    if !drop.is_empty() {
+        state.store.inbox_ack(&plugin.id, &drop).await?;
+    }
+    Ok(out)
+}
+
+pub async fn pull(
+    state: &AppState,
+    plugin: &PluginRecord,
+    max: Option<usize>,
+    wait_ms: Option<u64>,
+) -> Result<Vec<InboxDelivery>> {
+    let max = max.unwrap_or(10);
+    if !(1..=MAX_PULL).contains(&max) {
+        return Err(Error::validation(format!(
+            "max must be between 1 and {MAX_PULL}"
+        )));
+    }
+    let wait = wait_ms.unwrap_or(0);
+    if wait > MAX_WAIT_MS {
+        return Err(Error::validation(format!(
+            "wait_ms must be at most {MAX_WAIT_MS}"
+        )));
+    }
+    let delivered = state
+        .store
+        .inbox_pull(
+            &plugin.id,
+            PullOptions {
+                max,
+                wait: Duration::from_millis(wait),
+                visibility: state.settings.inbox_visibility(),
+                max_attempts: state.settings.inbox_max_attempts,
+            },
+        )
+        .await?;
+    let items = delivered
+        .into_iter()
+        .map(|d| (d.receipt, d.attempt, d.entry))
+        .collect();
+    Ok(present(state, plugin, items)
+        .await?
+        .into_iter()
+        .map(|(receipt, attempt, event)| InboxDelivery {
+            receipt: receipt.to_string(),
+            attempt,
+            event,
+        })
+        .collect())
+}
+
+pub async fn ack(state: &AppState, plugin: &PluginRecord, raw: &[String]) -> Result<u64> {
+    state.store.inbox_ack(&plugin.id, &receipts(raw)?).await
+}
+
+pub async fn nack(
+    state: &AppState,
+    plugin: &PluginRecord,
+    raw: &[String],
+    retry_after_ms: Option<u64>,
+) -> Result<u64> {
+    let visibility = state.settings.inbox_visibility();
+    let retry_after = Duration::from_millis(retry_after_ms.unwrap_or(0)).min(visibility);
+    state
+        .store
+        .inbox_nack(&plugin.id, &receipts(raw)?, retry_after, visibility)
+        .await
+}
+
+pub async fn dead_letters(
+    state: &AppState,
+    plugin: &PluginRecord,
+    limit: usize,
+) -> Result<Vec<DeadLetterView>> {
+    let dead = state.store.dead_letters(&plugin.id, limit).await?;
+    let attempts: HashMap<StreamId, u64> = dead.iter().map(|d| (d.id, d.attempts)).collect();
+    let items = dead
+        .into_iter()
+        .map(|d| (d.id, d.attempts, d.entry))
+        .collect();
+    Ok(present(state, plugin, items)
+        .await?
+        .into_iter()
+        .map(|(id, _, event)| DeadLetterView {
+            id: id.to_string(),
+            attempts: attempts.get(&id).copied().unwrap_or(0),
+            event,
+        })
+        .collect())
+}
+
+pub async fn replay_dead(
+    state: &AppState,
+    plugin: &PluginRecord,
+    ids: Option<&[String]>,
+) -> Result<u64> {
+    let ids = ids.map(receipts).transpose()?;
+    state.store.replay_dead(&plugin.id, ids.as_deref()).await
+}
+
+/// Publishes one of the plugin's own event types into a shop's log, where other plugins
+/// subscribed to it receive it.
+pub async fn publish(
+    state: &AppState,
+    plugin: &PluginRecord,
+    req: PublishEvent,
+) -> Result<Published> {
+    let mut cache = HashMap::new();
+    let inst = installation(state, &mut cache, &plugin.id, &req.tenant).await?;
+    if !inst.is_some_and(|i| i.scopes.contains(&Scope::EventsPublish)) {
+        return Err(Error::Forbidden(format!(
+            "not installed in {:?} with events:publish",
+            req.tenant
+        )));
+    }
+    let declared = plugin
+        .publishes
+        .iter()
+        .find(|p| p.event_type == req.event_type)
+        .ok_or_else(|| {
+            Error::validation(format!("the plugin did not declare {:?}", req.event_type))
+        })?;
+    state
+        .plugin_schemas
+        .check(&plugin.id, declared, &req.data)
+        .map_err(|reason| {
+            Error::validation(format!("data does not match {}: {reason}", req.event_type))
+        })?;
+
+    let now = state.now();
+    let occurred_at = match req.occurred_at.as_deref() {
+        Some(t) => {
+            time::rfc3339(t).ok_or_else(|| Error::validation("occurred_at must be RFC 3339"))?
+        }
+        None => now,
+    };
+    let key = match &req.idempotency_key {
+        Some(k) if !k.is_empty() && k.len() <= 200 => format!("plugin:{}:{k}", plugin.id),
+        Some(_) => {
+            return Err(Error::validation(
+                "idempotency_key must be 1-200 characters",
+            ));
+        }
+        None => format!("plugin:{}:{}", plugin.id, uuid::Uuid::new_v4()),
+    };
+    let event_id = crate::ingest::event_id(&key, 0);
+    let event = Event {
+        id: event_id.clone(),
+        event_type: req.event_type.clone(),
+        schema_version: 1,
+        tenant: req.tenant.clone(),
+        occurred_at: time::format(occurred_at),
+        received_at: time::format(now.with_timezone(&Utc)),
+        source: EventSource {
+            id: plugin.id.clone(),
+            provider: "plugin".into(),
+            topic: req.event_type.clone(),
+            delivery_id: None,
+        },
+        subject: req
+            .subject
+            .unwrap_or_else(|| format!("plugin/{}", plugin.id)),
+        data: req.data,
+    };
+    let json = serde_json::to_string(&event).map_err(|e| Error::Internal(e.to_string()))?;
+    let appended = state
+        .store
+        .append(Append {
+            partition: partition_of(&req.tenant, state.settings.partitions),
+            dedupe_key: key,
+            dedupe_ttl: state.settings.dedupe_ttl(),
+            write: Write::Events(vec![LogRecord {
+                event_id: event_id.clone(),
+                tenant: req.tenant,
+                event_type: req.event_type,
+                json,
+            }]),
+            state: None,
+        })
+        .await?;
+    Ok(Published {
+        event_id,
+        duplicate: matches!(appended, Appended::Duplicate),
+    })
+}
+
+/// Validators of plugins' declared event schemas, compiled once per (plugin, type, schema).
+#[derive(Default)]
+pub struct PluginSchemas {
+    compiled:
+        std::sync::Mutex<HashMap<(String, String, String), std::sync::Arc<jsonschema::Validator>>>,
+}
+
+impl PluginSchemas {
+    pub fn check(
+        &self,
+        plugin_id: &str,
+        declared: &omnigate_schemas::api::PublishedType,
+        data: &Value,
+    ) -> std::result::Result<(), String> {
+        let key = (
+            plugin_id.to_string(),
+            declared.event_type.clone(),
+            declared.schema.to_string(),
+        );
+        let validator = {
+            let mut compiled = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
+            match compiled.get(&key) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = jsonschema::options()
+                        .should_validate_formats(true)
+                        .offline()
+                        .build(&declared.schema)
+                        .map_err(|e| e.to_string())?;
+                    let v = std::sync::Arc::new(v);
+                    compiled.insert(key, v.clone());
+                    v
+                }
+            }
+        };
+        match validator.iter_errors(data).next() {
+            None => Ok(()),
+            Some(e) => Err(format!("{}: {e}", e.instance_path())),
+        }
+    }
+}

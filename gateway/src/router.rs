@@ -1,0 +1,163 @@
+//! The router: a background task per log partition (in every gateway process; the consumer
+//! group shares the work) that copies each canonical event into the inbox of every plugin
+//! installed on its tenant and subscribed to its type. A log entry is acknowledged only
+//! after every inbox write succeeded, so a crash re-routes it (at least once); one that a
+//! dead router left unacknowledged is taken over after `STALE`.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::Result;
+use crate::plugins::registry::subscribed;
+use crate::state::AppState;
+use crate::store::{InboxEntry, InstallationRecord, LogEntry, PluginRecord};
+use omnigate_schemas::api::Scope;
+
+/// Log entries taken but not acknowledged for this long are taken over by another router.
+const STALE: Duration = Duration::from_secs(30);
+const BATCH: usize = 100;
+/// How long a router blocks for new entries before it looks at its stop signal again.
+const WAIT: Duration = Duration::from_secs(1);
+/// Installations are re-read this often, so a new one takes effect within it.
+const CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// Stops the router tasks when dropped or told to.
+pub struct RouterHandle {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RouterHandle {
+    /// Signals every task and waits for them to finish their current batch.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Starts one routing task per partition.
+pub fn spawn(state: Arc<AppState>) -> RouterHandle {
+    let (stop, watch) = watch::channel(false);
+    let tasks = (0..state.settings.partitions)
+        .map(|p| tokio::spawn(run(state.clone(), p, watch.clone())))
+        .collect();
+    RouterHandle { stop, tasks }
+}
+
+type Targets = Vec<(InstallationRecord, PluginRecord)>;
+
+async fn run(state: Arc<AppState>, partition: u32, mut stop: watch::Receiver<bool>) {
+    let mut cache: HashMap<String, (Instant, Arc<Targets>)> = HashMap::new();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let taken = tokio::select! {
+            r = state.store.route_pull(partition, BATCH, STALE, WAIT) => r,
+            _ = stop.changed() => return,
+        };
+        let entries = match taken {
+            Ok(entries) => entries,
+            Err(e) => {
+                state
+                    .metrics
+                    .store_errors
+                    .with_label_values(&["route"])
+                    .inc();
+                tracing::warn!(partition, error = %e, "router cannot read its partition; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for entry in entries {
+            match route(&state, &mut cache, &entry).await {
+                Ok(()) => {
+                    if let Err(e) = state.store.route_ack(partition, &[entry.cursor]).await {
+                        tracing::warn!(partition, error = %e, "router cannot acknowledge; the entry will be routed again");
+                    }
+                }
+                Err(e) => {
+                    // Left unacknowledged: taken again once stale. Inbox writes already done
+                    // will be repeated (plugins see an event id at least once).
+                    state
+                        .metrics
+                        .store_errors
+                        .with_label_values(&["route"])
+                        .inc();
+                    tracing::warn!(partition, event_id = %entry.record.event_id, error = %e, "routing failed; will retry");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Head {
+    received_at: String,
+}
+
+/// The plugins installed on `tenant` (with `events:read`), from a short-lived cache.
+async fn targets(
+    state: &AppState,
+    cache: &mut HashMap<String, (Instant, Arc<Targets>)>,
+    tenant: &str,
+) -> Result<Arc<Targets>> {
+    if let Some((at, t)) = cache.get(tenant)
+        && at.elapsed() < CACHE_TTL
+    {
+        return Ok(t.clone());
+    }
+    let mut out = Vec::new();
+    for i in state.store.installations(tenant).await? {
+        if !i.scopes.contains(&Scope::EventsRead) {
+            continue;
+        }
+        if let Some(plugin) = state.store.get_plugin(&i.plugin_id).await? {
+            out.push((i, plugin));
+        }
+    }
+    let out = Arc::new(out);
+    cache.insert(tenant.to_string(), (Instant::now(), out.clone()));
+    Ok(out)
+}
+
+async fn route(
+    state: &AppState,
+    cache: &mut HashMap<String, (Instant, Arc<Targets>)>,
+    entry: &LogEntry,
+) -> Result<()> {
+    let r = &entry.record;
+    let targets = targets(state, cache, &r.tenant).await?;
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let received_at: Option<DateTime<Utc>> = serde_json::from_str::<Head>(&r.json)
+        .ok()
+        .and_then(|h| crate::normalize::time::rfc3339(&h.received_at));
+    let item = InboxEntry {
+        event_id: r.event_id.clone(),
+        tenant: r.tenant.clone(),
+        event_type: r.event_type.clone(),
+        json: r.json.clone(),
+    };
+    for (installation, plugin) in targets.iter() {
+        // Events from before an installation are not delivered to it.
+        let before = received_at.is_some_and(|at| at < installation.installed_at);
+        if before || !subscribed(plugin, &r.event_type) {
+            continue;
+        }
+        state
+            .store
+            .inbox_push(&plugin.id, std::slice::from_ref(&item))
+            .await?;
+    }
+    Ok(())
+}
