@@ -1,0 +1,289 @@
+//! The HTTP client.
+
+use omnigate_schemas::api::{
+    AckRequest, CreateInstallation, CreatePlugin, DeadLetters, InboxDelivery, InstallationView,
+    NackRequest, PluginCreated, Problem, PublishEvent, Published, PullRequest, PullResponse,
+    ReplayDead, Replayed, Settled,
+};
+use rand::Rng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// What can go wrong calling the gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The gateway answered with an error (RFC 9457 problem details).
+    #[error("{status}: {}", problem.detail.as_deref().unwrap_or(&problem.title))]
+    Api { status: u16, problem: Box<Problem> },
+    /// The gateway could not be reached (after the retries).
+    #[error("transport: {0}")]
+    Transport(#[from] reqwest::Error),
+    /// An answer or an event did not have the expected shape.
+    #[error("decode: {0}")]
+    Decode(String),
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// The problem `type` slug (`invalid-signature`, `forbidden`, …) of an API error.
+    pub fn problem_type(&self) -> Option<&str> {
+        match self {
+            Error::Api { problem, .. } => problem.problem_type.rsplit('/').next(),
+            _ => None,
+        }
+    }
+}
+
+/// Builds a [`Client`].
+pub struct ClientBuilder {
+    base: String,
+    token: String,
+    timeout: Duration,
+    retries: u32,
+    backoff: Duration,
+    user_agent: String,
+}
+
+impl ClientBuilder {
+    /// Overall timeout of one HTTP request (default 45 s: above the longest pull wait).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How often a request is retried on 429, 5xx and transport errors (default 3).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// The first retry's delay; it doubles each time, with jitter (default 200 ms).
+    pub fn backoff(mut self, backoff: Duration) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    pub fn build(self) -> Result<Client, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .user_agent(self.user_agent)
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Ok(Client {
+            http,
+            base: self.base.trim_end_matches('/').to_string(),
+            token: self.token,
+            retries: self.retries,
+            backoff: self.backoff,
+        })
+    }
+}
+
+/// The gateway's API for a plugin (with its API key) or an operator (with the admin
+/// token). Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    retries: u32,
+    backoff: Duration,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// `base_url` of the gateway and the plugin's API key (or the admin token).
+    pub fn builder(base_url: impl Into<String>, token: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            base: base_url.into(),
+            token: token.into(),
+            timeout: Duration::from_secs(45),
+            retries: 3,
+            backoff: Duration::from_millis(200),
+            user_agent: format!("omnigate-sdk-rust/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    /// The plugin's inbox.
+    pub fn inbox(&self) -> Inbox<'_> {
+        Inbox(self)
+    }
+
+    /// Publishing the plugin's own events.
+    pub fn events(&self) -> Events<'_> {
+        Events(self)
+    }
+
+    /// Operator calls (the client must hold the admin token).
+    pub fn admin(&self) -> Admin<'_> {
+        Admin(self)
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, Error> {
+        let mut attempt = 0;
+        loop {
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .bearer_auth(&self.token);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let retryable = match req.send().await {
+                Ok(res) => {
+                    let status = res.status();
+                    if status.is_success() {
+                        let bytes = res.bytes().await?;
+                        return serde_json::from_slice(&bytes)
+                            .map_err(|e| Error::Decode(format!("{path}: {e}")));
+                    }
+                    let retry = status.as_u16() == 429 || status.is_server_error();
+                    let problem: Problem = res.json().await.unwrap_or_else(|_| Problem {
+                        problem_type: "about:blank".into(),
+                        title: status.canonical_reason().unwrap_or("error").into(),
+                        status: status.as_u16(),
+                        detail: None,
+                        instance: None,
+                        extensions: Default::default(),
+                    });
+                    let err = Error::Api {
+                        status: status.as_u16(),
+                        problem: Box::new(problem),
+                    };
+                    if !retry || attempt >= self.retries {
+                        return Err(err);
+                    }
+                    err
+                }
+                Err(e) => {
+                    if attempt >= self.retries {
+                        return Err(Error::Transport(e));
+                    }
+                    Error::Transport(e)
+                }
+            };
+            let delay = self.backoff * 2u32.saturating_pow(attempt);
+            let jitter = rand::rng().random_range(0..=delay.as_millis() as u64 / 2);
+            tracing::debug!(path, attempt, error = %retryable, "retrying");
+            tokio::time::sleep(delay + Duration::from_millis(jitter)).await;
+            attempt += 1;
+        }
+    }
+}
+
+/// `client.inbox()`.
+pub struct Inbox<'a>(&'a Client);
+
+impl Inbox<'_> {
+    /// Up to `max` deliveries, waiting up to `wait` for the first.
+    pub async fn pull(&self, max: usize, wait: Duration) -> Result<Vec<InboxDelivery>, Error> {
+        let body = PullRequest {
+            max: Some(max),
+            wait_ms: Some(wait.as_millis() as u64),
+        };
+        let res: PullResponse = self
+            .0
+            .send(reqwest::Method::POST, "/v1/inbox/pull", Some(&body))
+            .await?;
+        Ok(res.deliveries)
+    }
+
+    pub async fn ack(&self, receipts: &[String]) -> Result<u64, Error> {
+        let body = AckRequest {
+            receipts: receipts.to_vec(),
+        };
+        let res: Settled = self
+            .0
+            .send(reqwest::Method::POST, "/v1/inbox/ack", Some(&body))
+            .await?;
+        Ok(res.settled)
+    }
+
+    /// Hands deliveries back, to come again after `retry_after`.
+    pub async fn nack(&self, receipts: &[String], retry_after: Duration) -> Result<u64, Error> {
+        let body = NackRequest {
+            receipts: receipts.to_vec(),
+            retry_after_ms: Some(retry_after.as_millis() as u64),
+        };
+        let res: Settled = self
+            .0
+            .send(reqwest::Method::POST, "/v1/inbox/nack", Some(&body))
+            .await?;
+        Ok(res.settled)
+    }
+
+    pub async fn dead_letters(&self) -> Result<DeadLetters, Error> {
+        self.0
+            .send::<(), _>(reqwest::Method::GET, "/v1/inbox/dead", None)
+            .await
+    }
+
+    /// Sends dead letters (all with `None`) back as new deliveries.
+    pub async fn replay_dead(&self, ids: Option<Vec<String>>) -> Result<u64, Error> {
+        let res: Replayed = self
+            .0
+            .send(
+                reqwest::Method::POST,
+                "/v1/inbox/dead/replay",
+                Some(&ReplayDead { ids }),
+            )
+            .await?;
+        Ok(res.replayed)
+    }
+}
+
+/// `client.events()`.
+pub struct Events<'a>(&'a Client);
+
+impl Events<'_> {
+    /// Publishes one of the plugin's declared event types into a shop's log.
+    pub async fn publish(&self, event: &PublishEvent) -> Result<Published, Error> {
+        self.0
+            .send(reqwest::Method::POST, "/v1/events", Some(event))
+            .await
+    }
+}
+
+/// `client.admin()`.
+pub struct Admin<'a>(&'a Client);
+
+impl Admin<'_> {
+    pub async fn register_plugin(&self, plugin: &CreatePlugin) -> Result<PluginCreated, Error> {
+        self.0
+            .send(reqwest::Method::POST, "/v1/plugins", Some(plugin))
+            .await
+    }
+
+    pub async fn install(
+        &self,
+        plugin_id: &str,
+        installation: &CreateInstallation,
+    ) -> Result<InstallationView, Error> {
+        self.0
+            .send(
+                reqwest::Method::POST,
+                &format!("/v1/plugins/{plugin_id}/installations"),
+                Some(installation),
+            )
+            .await
+    }
+}

@@ -1,0 +1,232 @@
+//! The plugin runtime: long-polls the inbox in batches, runs the handler with bounded
+//! concurrency, acknowledges successes, hands failures back with a growing delay, and on
+//! shutdown stops pulling and finishes what is in flight.
+
+use omnigate_schemas::Event;
+use omnigate_schemas::api::InboxDelivery;
+use omnigate_schemas::events::Data;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+use crate::client::{Client, Error};
+
+/// What a handler may fail with; the delivery comes back later.
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+pub type HandlerResult = Result<(), HandlerError>;
+
+/// One event handed to the handler.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub receipt: String,
+    /// 1 on the first delivery; grows with each redelivery.
+    pub attempt: u64,
+    pub event: Event,
+}
+
+impl Delivery {
+    /// The event's data as its catalog type ([`Data::Pending`] for thin payloads,
+    /// [`Data::Other`] for plugin event types).
+    pub fn data(&self) -> Result<Data, HandlerError> {
+        Ok(Data::parse(&self.event.event_type, &self.event.data)?)
+    }
+}
+
+impl From<InboxDelivery> for Delivery {
+    fn from(d: InboxDelivery) -> Self {
+        Delivery {
+            receipt: d.receipt,
+            attempt: d.attempt,
+            event: d.event,
+        }
+    }
+}
+
+/// Your plugin's logic. It must tolerate seeing an event more than once (delivery is at
+/// least once): key side effects on `delivery.event.id`.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn handle(&self, delivery: &Delivery, client: &Client) -> HandlerResult;
+}
+
+/// Share a handler (and the state it keeps) with the rest of your program.
+#[async_trait::async_trait]
+impl<H: Handler> Handler for Arc<H> {
+    async fn handle(&self, delivery: &Delivery, client: &Client) -> HandlerResult {
+        (**self).handle(delivery, client).await
+    }
+}
+
+/// Counts of what the runtime did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeStats {
+    pub handled: u64,
+    pub failed: u64,
+}
+
+/// Runs a [`Handler`] against the inbox.
+pub struct Runtime<H> {
+    client: Client,
+    handler: Arc<H>,
+    concurrency: usize,
+    batch: usize,
+    wait: Duration,
+    backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl<H: Handler> Runtime<H> {
+    pub fn new(client: Client, handler: H) -> Self {
+        Runtime {
+            client,
+            handler: Arc::new(handler),
+            concurrency: 4,
+            batch: 20,
+            wait: Duration::from_secs(20),
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+        }
+    }
+
+    /// Handlers running at once (default 4).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Deliveries taken per pull (default 20, at most 100).
+    pub fn batch(mut self, n: usize) -> Self {
+        self.batch = n.clamp(1, 100);
+        self
+    }
+
+    /// Long-poll wait per pull (default 20 s).
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// Delay before a failed delivery comes back: `backoff * 2^(attempt-1)`, capped at
+    /// `max` (defaults 1 s and 5 min).
+    pub fn retry_backoff(mut self, backoff: Duration, max: Duration) -> Self {
+        self.backoff = backoff;
+        self.max_backoff = max;
+        self
+    }
+
+    /// Runs until SIGINT or SIGTERM, then finishes in-flight work.
+    pub async fn run(self) -> Result<RuntimeStats, Error> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Runs until `shutdown` completes, then finishes in-flight work.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<RuntimeStats, Error> {
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let handled = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        tokio::pin!(shutdown);
+        tracing::info!(concurrency = self.concurrency, "plugin runtime started");
+        loop {
+            // Take only as many as can start now, so none waits past its visibility.
+            let free = permits.available_permits().clamp(1, self.batch);
+            let inbox = self.client.inbox();
+            let pull = inbox.pull(free, self.wait);
+            tokio::pin!(pull);
+            // A pull already sent is let finish even when stopping: the gateway has handed
+            // those deliveries to us, and dropping the answer would hide them until their
+            // visibility timeout. They are handed straight back instead.
+            let (pulled, stopping) = tokio::select! {
+                r = &mut pull => (r, false),
+                _ = &mut shutdown => (pull.await, true),
+            };
+            if stopping {
+                if let Ok(deliveries) = pulled
+                    && !deliveries.is_empty()
+                {
+                    let receipts: Vec<String> = deliveries.into_iter().map(|d| d.receipt).collect();
+                    if let Err(e) = inbox.nack(&receipts, Duration::ZERO).await {
+                        tracing::warn!(error = %e, "could not hand back deliveries at shutdown");
+                    }
+                }
+                break;
+            }
+            let deliveries = match pulled {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "pull failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = &mut shutdown => break,
+                    }
+                }
+            };
+            for d in deliveries {
+                let permit = permits.clone().acquire_owned().await.expect("never closed");
+                let (client, handler) = (self.client.clone(), self.handler.clone());
+                let (handled, failed) = (handled.clone(), failed.clone());
+                let (backoff, max_backoff) = (self.backoff, self.max_backoff);
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let d = Delivery::from(d);
+                    let outcome = handler.handle(&d, &client).await;
+                    let settled = match outcome {
+                        Ok(()) => {
+                            handled.fetch_add(1, Ordering::Relaxed);
+                            client.inbox().ack(std::slice::from_ref(&d.receipt)).await
+                        }
+                        Err(e) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            let exp = d.attempt.saturating_sub(1).min(20) as u32;
+                            let delay = backoff.saturating_mul(2u32.pow(exp)).min(max_backoff);
+                            tracing::warn!(event_id = %d.event.id, attempt = d.attempt, error = %e, retry_in = ?delay, "handler failed");
+                            client
+                                .inbox()
+                                .nack(std::slice::from_ref(&d.receipt), delay)
+                                .await
+                        }
+                    };
+                    if let Err(e) = settled {
+                        // The gateway will hand it out again after the visibility timeout.
+                        tracing::warn!(event_id = %d.event.id, error = %e, "could not settle a delivery");
+                    }
+                });
+            }
+        }
+        // Graceful stop: wait until every in-flight handler gave its permit back.
+        let _all = permits
+            .acquire_many(self.concurrency as u32)
+            .await
+            .expect("never closed");
+        let stats = RuntimeStats {
+            handled: handled.load(Ordering::Relaxed),
+            failed: failed.load(Ordering::Relaxed),
+        };
+        tracing::info!(
+            handled = stats.handled,
+            failed = stats.failed,
+            "plugin runtime stopped"
+        );
+        Ok(stats)
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,210 @@
+//! A plugin written with the SDK runtime, run against the real gateway on Redis (restarted
+//! mid-stream) and against the SDK's in-process test gateway: the same story passes on both.
+
+use omnigate::store::Retention;
+use omnigate_schemas::api::{CreateInstallation, CreatePlugin, Scope};
+use omnigate_sdk::testing::TestGateway;
+use omnigate_sdk::{Client, Data, Delivery, Handler, HandlerResult, Runtime};
+use omnigate_tests::{Gateway, fixture_time, payload_fixture, redis_store};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Records what it sees; fails the first `fail` attempts of order.paid.
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<Vec<(String, u64)>>,
+    fail_paid: u64,
+    always_fail: bool,
+}
+
+#[omnigate_sdk::async_trait]
+impl Handler for Recorder {
+    async fn handle(&self, d: &Delivery, _client: &Client) -> HandlerResult {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((d.event.event_type.clone(), d.attempt));
+        if self.always_fail {
+            return Err("the plugin's backend is down".into());
+        }
+        if let Data::OrderPaid(paid) = d.data()? {
+            assert_eq!(paid.amount.amount, "2300.00");
+            if d.attempt <= self.fail_paid {
+                return Err("transient failure".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `handler` until `done` says so (or 30 s pass), then stops it gracefully.
+async fn run_until<H: Handler>(
+    client: Client,
+    handler: Arc<H>,
+    done: impl Fn() -> bool,
+) -> omnigate_sdk::RuntimeStats {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let runtime = Runtime::new(client, handler)
+        .concurrency(2)
+        .wait(Duration::from_millis(200))
+        .retry_backoff(Duration::from_millis(20), Duration::from_millis(100));
+    let task = tokio::spawn(runtime.run_until(async {
+        let _ = rx.await;
+    }));
+    for _ in 0..300 {
+        if done() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = tx.send(());
+    task.await.unwrap().unwrap()
+}
+
+async fn register(admin: &Client, name: &str, types: &[&str], tenant: &str) -> (String, String) {
+    let created = admin
+        .admin()
+        .register_plugin(&CreatePlugin {
+            name: name.into(),
+            event_types: types.iter().map(|s| s.to_string()).collect(),
+            publishes: Vec::new(),
+        })
+        .await
+        .unwrap();
+    admin
+        .admin()
+        .install(
+            &created.plugin.id,
+            &CreateInstallation {
+                tenant: tenant.into(),
+                scopes: vec![Scope::EventsRead],
+            },
+        )
+        .await
+        .unwrap();
+    (created.plugin.id, created.api_key)
+}
+
+/// The story, given a gateway URL and admin token where the two Shopify deliveries
+/// (orders/create and orders/paid of order 5938201746113) were already acknowledged.
+async fn story(url: &str, flaky_key: &str, dead_key: &str) {
+    let client = |key: &str| Client::builder(url, key).build().unwrap();
+
+    // A handler that fails twice gets the event a third time, with attempt 3.
+    let recorder = Arc::new(Recorder {
+        fail_paid: 2,
+        ..Recorder::default()
+    });
+    let seen = recorder.clone();
+    let stats = run_until(client(flaky_key), recorder.clone(), move || {
+        seen.seen.lock().unwrap().len() >= 4
+    })
+    .await;
+    let mut seen = recorder.seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("order.created".to_string(), 1),
+            ("order.paid".to_string(), 1),
+            ("order.paid".to_string(), 2),
+            ("order.paid".to_string(), 3),
+        ]
+    );
+    assert_eq!((stats.handled, stats.failed), (2, 2));
+
+    // One that always fails lands in the dead letters, and replays from there.
+    let failing = Arc::new(Recorder {
+        always_fail: true,
+        ..Recorder::default()
+    });
+    let dead_client = client(dead_key);
+    let probe = dead_client.clone();
+    let dead_seen = Arc::new(Mutex::new(0usize));
+    let watcher = dead_seen.clone();
+    let poll = tokio::spawn(async move {
+        for _ in 0..300 {
+            let n = probe
+                .inbox()
+                .dead_letters()
+                .await
+                .unwrap()
+                .dead_letters
+                .len();
+            *watcher.lock().unwrap() = n;
+            if n > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let d = dead_seen.clone();
+    run_until(dead_client.clone(), failing.clone(), move || {
+        *d.lock().unwrap() > 0
+    })
+    .await;
+    poll.await.unwrap();
+    let dead = dead_client
+        .inbox()
+        .dead_letters()
+        .await
+        .unwrap()
+        .dead_letters;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 3);
+    assert_eq!(dead[0].event.event_type, "order.created");
+    assert_eq!(dead_client.inbox().replay_dead(None).await.unwrap(), 1);
+    let healthy = Arc::new(Recorder::default());
+    let h = healthy.clone();
+    let stats = run_until(dead_client, healthy.clone(), move || {
+        !h.seen.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(stats.handled, 1);
+    assert_eq!(
+        healthy.seen.lock().unwrap()[0],
+        ("order.created".to_string(), 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_story_on_redis_with_a_gateway_restart() {
+    let store = redis_store(Retention::default()).await;
+    let create = payload_fixture("shopify/orders-create");
+    let tweak = |s: &mut omnigate::config::Settings| s.inbox_max_attempts = 3;
+    let first = Gateway::start_with(store.clone(), fixture_time(&create), tweak).await;
+    let admin = Client::builder(&first.base, omnigate_tests::ADMIN_TOKEN)
+        .build()
+        .unwrap();
+    let (_, flaky) = register(&admin, "Flaky", &["order.*"], "sdk-shop").await;
+    let (_, dead) = register(&admin, "Dead", &["order.created"], "sdk-shop").await;
+    let source = first.source_for(&create, "sdk-shop").await;
+    for name in ["shopify/orders-create", "shopify/orders-paid"] {
+        let res = first
+            .deliver_fixture(&source.id, &payload_fixture(name))
+            .await;
+        assert_eq!(res.status(), reqwest::StatusCode::ACCEPTED);
+    }
+    // The gateway that acknowledged the deliveries goes away before routing is checked;
+    // another process on the same Redis takes over.
+    first.stop().await;
+    let second = Gateway::start_with(store, fixture_time(&create), tweak).await;
+    story(&second.base, &flaky, &dead).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_story_on_the_sdk_test_gateway() {
+    let gw = TestGateway::start_with(|s| s.inbox_max_attempts = 3).await;
+    let admin = gw.admin();
+    let (_, flaky) = register(&admin, "Flaky", &["order.*"], "sdk-shop").await;
+    let (_, dead) = register(&admin, "Dead", &["order.created"], "sdk-shop").await;
+    let source = gw.source("shopify", "sdk-shop").await;
+    for (name, topic) in [
+        ("shopify/orders-create", "orders/create"),
+        ("shopify/orders-paid", "orders/paid"),
+    ] {
+        let (status, body) = gw.send(&source, topic, &payload_fixture(name).body).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    story(&gw.url, &flaky, &dead).await;
+}
