@@ -76,27 +76,49 @@ async fn run(state: Arc<AppState>, partition: u32, mut stop: watch::Receiver<boo
                 continue;
             }
         };
-        for entry in entries {
-            match route(&state, &mut cache, &entry).await {
-                Ok(()) => {
-                    if let Err(e) = state.store.route_ack(partition, &[entry.cursor]).await {
-                        tracing::warn!(partition, error = %e, "router cannot acknowledge; the entry will be routed again");
-                    }
+        if entries.is_empty() {
+            continue;
+        }
+        match route_batch(&state, &mut cache, &entries).await {
+            Ok(()) => {
+                let cursors: Vec<_> = entries.iter().map(|e| e.cursor).collect();
+                if let Err(e) = state.store.route_ack(partition, &cursors).await {
+                    tracing::warn!(partition, error = %e, "router cannot acknowledge; the batch will be routed again");
                 }
-                Err(e) => {
-                    // Left unacknowledged: taken again once stale. Inbox writes already done
-                    // will be repeated (plugins see an event id at least once).
-                    state
-                        .metrics
-                        .store_errors
-                        .with_label_values(&["route"])
-                        .inc();
-                    tracing::warn!(partition, event_id = %entry.record.event_id, error = %e, "routing failed; will retry");
-                    break;
-                }
+            }
+            Err(e) => {
+                // Left unacknowledged: taken again once stale. Inbox writes already done
+                // will be repeated (plugins see an event id at least once).
+                state
+                    .metrics
+                    .store_errors
+                    .with_label_values(&["route"])
+                    .inc();
+                tracing::warn!(partition, error = %e, "routing failed; will retry");
             }
         }
     }
+}
+
+/// Routes a batch: one inbox write per plugin, in log order.
+async fn route_batch(
+    state: &AppState,
+    cache: &mut HashMap<String, (Instant, Arc<Targets>)>,
+    entries: &[LogEntry],
+) -> Result<()> {
+    let mut per_plugin: Vec<(String, Vec<InboxEntry>)> = Vec::new();
+    for entry in entries {
+        for (plugin_id, item) in route(state, cache, entry).await? {
+            match per_plugin.iter_mut().find(|(p, _)| *p == plugin_id) {
+                Some((_, items)) => items.push(item),
+                None => per_plugin.push((plugin_id, vec![item])),
+            }
+        }
+    }
+    for (plugin_id, items) in per_plugin {
+        state.store.inbox_push(&plugin_id, &items).await?;
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -129,15 +151,17 @@ async fn targets(
     Ok(out)
 }
 
+/// The inbox entries one log entry becomes: one per installed, subscribed plugin.
 async fn route(
     state: &AppState,
     cache: &mut HashMap<String, (Instant, Arc<Targets>)>,
     entry: &LogEntry,
-) -> Result<()> {
+) -> Result<Vec<(String, InboxEntry)>> {
     let r = &entry.record;
     let targets = targets(state, cache, &r.tenant).await?;
+    let mut out = Vec::new();
     if targets.is_empty() {
-        return Ok(());
+        return Ok(out);
     }
     let received_at: Option<DateTime<Utc>> = serde_json::from_str::<Head>(&r.json)
         .ok()
@@ -154,10 +178,7 @@ async fn route(
         if before || !subscribed(plugin, &r.event_type) {
             continue;
         }
-        state
-            .store
-            .inbox_push(&plugin.id, std::slice::from_ref(&item))
-            .await?;
+        out.push((plugin.id.clone(), item.clone()));
     }
-    Ok(())
+    Ok(out)
 }
