@@ -561,3 +561,31 @@ pub struct Published {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
 }
+
+/// `POST /v1/inbox/replay`: deliver a shop's events again, from a point in time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "tenant": "maysternia-hlyny", "from": "2025-03-14T00:00:00Z"
+})))]
+#[serde(deny_unknown_fields)]
+pub struct ReplayLog {
+    pub tenant: String,
+    /// RFC 3339: events written at or after this time.
+    pub from: String,
+    /// At most this many events per call (default and maximum 10000); continue from `next`.
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// A `next` from an earlier answer.
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogReplayed {
+    pub replayed: u64,
+    /// Present when more events may follow: pass it as `after`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}

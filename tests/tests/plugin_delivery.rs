@@ -380,3 +380,66 @@ async fn plugins_cannot_cross_into_other_plugins_or_uninstalled_shops() {
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_installed_later_asks_for_a_replay_from_a_time() {
+    let f = payload_fixture("shopify/orders-create");
+    let gw = Gateway::start(redis_store(Retention::default()).await, fixture_time(&f)).await;
+    let source = gw.source_for(&f, "late-shop").await;
+    for name in [
+        "shopify/orders-create",
+        "shopify/orders-paid",
+        "shopify/customers-create",
+    ] {
+        assert_eq!(
+            gw.deliver_fixture(&source.id, &payload_fixture(name))
+                .await
+                .status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    // Installed a minute after those deliveries arrived.
+    gw.clock
+        .set(fixture_time(&f) + chrono::Duration::minutes(1));
+    let late = register(&gw, json!({"name": "Late", "event_types": ["order.*"]})).await;
+    install(&gw, &late, "late-shop", json!(["events:read"])).await;
+    let (_, body) = call(
+        &gw,
+        &late,
+        "/v1/inbox/pull",
+        json!({"max": 10, "wait_ms": 300}),
+    )
+    .await;
+    assert_eq!(
+        body["deliveries"],
+        json!([]),
+        "nothing from before the installation"
+    );
+
+    let (status, replayed) = call(
+        &gw,
+        &late,
+        "/v1/inbox/replay",
+        json!({"tenant": "late-shop", "from": "2025-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert_eq!(
+        replayed["replayed"], 2,
+        "order.* only, not customer.created"
+    );
+    let got = take(&gw, &late, 2).await;
+    assert_eq!(
+        types(&got),
+        ["late-shop:order.created", "late-shop:order.paid"]
+    );
+
+    let (status, _) = call(
+        &gw,
+        &late,
+        "/v1/inbox/replay",
+        json!({"tenant": "other-shop", "from": "2025-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

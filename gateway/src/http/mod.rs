@@ -92,6 +92,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(crate::inbox::handlers::nack)
         .service(crate::inbox::handlers::dead)
         .service(crate::inbox::handlers::replay_dead)
+        .service(crate::inbox::handlers::replay_log)
         .service(crate::inbox::handlers::publish)
         .service(meta::list_event_types)
         .service(meta::healthz)

@@ -2,8 +2,8 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use omnigate_schemas::api::{
-    AckRequest, DeadLetters, NackRequest, Problem, PublishEvent, Published, PullRequest,
-    PullResponse, ReplayDead, Replayed, Settled,
+    AckRequest, DeadLetters, LogReplayed, NackRequest, Problem, PublishEvent, Published,
+    PullRequest, PullResponse, ReplayDead, ReplayLog, Replayed, Settled,
 };
 use serde::Deserialize;
 
@@ -123,6 +123,32 @@ pub async fn replay_dead(
 ) -> Result<HttpResponse> {
     let replayed = super::replay_dead(&state, &caller.plugin, body.ids.as_deref()).await?;
     Ok(HttpResponse::Ok().json(Replayed { replayed }))
+}
+
+/// Deliver a shop's past events again.
+///
+/// Events of `tenant` written from `from` on, of the types the plugin subscribed to, go
+/// into its inbox as new deliveries (also those from before the installation). Up to
+/// `limit` per call; continue with `next`.
+#[utoipa::path(
+    tag = "inbox",
+    security(("plugin_key" = [])),
+    request_body = ReplayLog,
+    responses(
+        (status = 200, description = "How many were queued", body = LogReplayed),
+        (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not installed there with events:read", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/inbox/replay")]
+pub async fn replay_log(
+    caller: PluginCaller,
+    state: web::Data<AppState>,
+    body: web::Json<ReplayLog>,
+) -> Result<HttpResponse> {
+    let replayed: LogReplayed =
+        super::replay_log(&state, &caller.plugin, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(replayed))
 }
 
 /// Publish one of the plugin's declared event types into a shop's log.

@@ -178,6 +178,68 @@ pub async fn replay_dead(
     state.store.replay_dead(&plugin.id, ids.as_deref()).await
 }
 
+pub const MAX_REPLAY: usize = 10_000;
+
+/// Delivers `tenant`'s logged events again (those the plugin subscribed to), from `from`
+/// on, as new inbox entries. Returns how many, and where to continue.
+pub async fn replay_log(
+    state: &AppState,
+    plugin: &PluginRecord,
+    req: omnigate_schemas::api::ReplayLog,
+) -> Result<omnigate_schemas::api::LogReplayed> {
+    let mut cache = HashMap::new();
+    let inst = installation(state, &mut cache, &plugin.id, &req.tenant).await?;
+    if !inst.is_some_and(|i| i.scopes.contains(&Scope::EventsRead)) {
+        return Err(Error::Forbidden(format!(
+            "not installed in {:?} with events:read",
+            req.tenant
+        )));
+    }
+    let from =
+        time::rfc3339(&req.from).ok_or_else(|| Error::validation("from must be RFC 3339"))?;
+    let limit = req.limit.unwrap_or(MAX_REPLAY).clamp(1, MAX_REPLAY);
+    // Log positions are append times in milliseconds: start just before `from`.
+    let after = match req.after.as_deref() {
+        Some(a) => a.parse()?,
+        None => StreamId {
+            ms: (from.timestamp_millis().max(1) - 1) as u64,
+            seq: u64::MAX,
+        },
+    };
+    let page = crate::admin::events::page(
+        state.store.as_ref(),
+        state.settings.partitions,
+        &req.tenant,
+        None,
+        Some(after),
+        limit,
+    )
+    .await?;
+    let full = page.events.len() == limit;
+    let items: Vec<InboxEntry> = page
+        .events
+        .into_iter()
+        .filter(|e| crate::plugins::registry::subscribed(plugin, &e.event_type))
+        .filter(|e| time::rfc3339(&e.received_at).is_none_or(|at| at >= from))
+        .map(|e| {
+            let json = serde_json::to_string(&e).map_err(|err| Error::Internal(err.to_string()))?;
+            Ok(InboxEntry {
+                event_id: e.id,
+                tenant: e.tenant,
+                event_type: e.event_type,
+                json,
+            })
+        })
+        .collect::<Result<_>>()?;
+    for chunk in items.chunks(500) {
+        state.store.inbox_push(&plugin.id, chunk).await?;
+    }
+    Ok(omnigate_schemas::api::LogReplayed {
+        replayed: items.len() as u64,
+        next: if full { page.next } else { None },
+    })
+}
+
 /// Publishes one of the plugin's own event types into a shop's log, where other plugins
 /// subscribed to it receive it.
 pub async fn publish(
