@@ -15,13 +15,19 @@ use std::time::Duration;
 pub enum Error {
     /// The gateway answered with an error (RFC 9457 problem details).
     #[error("{status}: {}", problem.detail.as_deref().unwrap_or(&problem.title))]
-    Api { status: u16, problem: Box<Problem> },
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The problem document the gateway sent.
+        problem: Box<Problem>,
+    },
     /// The gateway could not be reached (after the retries).
     #[error("transport: {0}")]
     Transport(#[from] reqwest::Error),
     /// An answer or an event did not have the expected shape.
     #[error("decode: {0}")]
     Decode(String),
+    /// The client could not be built.
     #[error("configuration: {0}")]
     Config(String),
 }
@@ -65,11 +71,13 @@ impl ClientBuilder {
         self
     }
 
+    /// The `User-Agent` header (default `omnigate-sdk-rust/<version>`).
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
         self
     }
 
+    /// The client.
     pub fn build(self) -> Result<Client, Error> {
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
@@ -207,6 +215,7 @@ impl Inbox<'_> {
         Ok(res.deliveries)
     }
 
+    /// Acknowledges handled deliveries; returns how many were still pending.
     pub async fn ack(&self, receipts: &[String]) -> Result<u64, Error> {
         let body = AckRequest {
             receipts: receipts.to_vec(),
@@ -231,6 +240,7 @@ impl Inbox<'_> {
         Ok(res.settled)
     }
 
+    /// Deliveries that failed every attempt, oldest first.
     pub async fn dead_letters(&self) -> Result<DeadLetters, Error> {
         self.0
             .send::<(), _>(reqwest::Method::GET, "/v1/inbox/dead", None)
@@ -267,12 +277,14 @@ impl Events<'_> {
 pub struct Admin<'a>(&'a Client);
 
 impl Admin<'_> {
+    /// Registers a plugin; the answer holds its API key, shown only once.
     pub async fn register_plugin(&self, plugin: &CreatePlugin) -> Result<PluginCreated, Error> {
         self.0
             .send(reqwest::Method::POST, "/v1/plugins", Some(plugin))
             .await
     }
 
+    /// Installs a plugin in a shop with scopes.
     pub async fn install(
         &self,
         plugin_id: &str,

@@ -15,14 +15,17 @@ use crate::client::{Client, Error};
 
 /// What a handler may fail with; the delivery comes back later.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+/// What a handler returns: `Ok` acknowledges the delivery, `Err` hands it back.
 pub type HandlerResult = Result<(), HandlerError>;
 
 /// One event handed to the handler.
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    /// What the runtime acknowledges for you.
     pub receipt: String,
     /// 1 on the first delivery; grows with each redelivery.
     pub attempt: u64,
+    /// The canonical (or plugin) event.
     pub event: Event,
 }
 
@@ -48,6 +51,7 @@ impl From<InboxDelivery> for Delivery {
 /// least once): key side effects on `delivery.event.id`.
 #[async_trait::async_trait]
 pub trait Handler: Send + Sync + 'static {
+    /// Handles one delivery; an error hands it back to come again later.
     async fn handle(&self, delivery: &Delivery, client: &Client) -> HandlerResult;
 }
 
@@ -62,7 +66,9 @@ impl<H: Handler> Handler for Arc<H> {
 /// Counts of what the runtime did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeStats {
+    /// Deliveries handled and acknowledged.
     pub handled: u64,
+    /// Handler failures (each handed back for a retry).
     pub failed: u64,
 }
 
@@ -78,6 +84,7 @@ pub struct Runtime<H> {
 }
 
 impl<H: Handler> Runtime<H> {
+    /// A runtime for `handler`, pulling with `client` (which holds the plugin's key).
     pub fn new(client: Client, handler: H) -> Self {
         Runtime {
             client,

@@ -25,20 +25,28 @@ use crate::Client;
 /// A connected test shop: its id, provider and signing secret.
 #[derive(Debug, Clone)]
 pub struct TestSource {
+    /// The source id (webhooks go to `/v1/webhooks/<id>`).
     pub id: String,
+    /// The provider whose signature scheme it uses.
     pub provider: Provider,
+    /// What [`TestGateway::send`] signs with.
     pub secret: String,
 }
 
 /// A registered and installed plugin, and a client with its key.
 #[derive(Debug, Clone)]
 pub struct TestPlugin {
+    /// The plugin id.
     pub id: String,
+    /// A client holding the plugin's API key.
     pub client: Client,
 }
 
+/// A running in-process gateway; see the module docs.
 pub struct TestGateway {
+    /// Its base URL (`http://127.0.0.1:<port>`).
     pub url: String,
+    /// Its admin token.
     pub admin_token: String,
     http: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
@@ -185,6 +193,7 @@ impl TestGateway {
         }
     }
 
+    /// Stops the server and its router.
     pub async fn stop(self) {
         self.handle.stop(true).await;
         if let Some(r) = self.router {
