@@ -402,6 +402,7 @@ pub struct PluginCreated {
 /// `previous_expires_at` (default: 24 hours), or stop at once with `revoke_previous`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"previous_expires_at": "2025-03-15T09:00:00Z"})))]
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
     #[serde(default)]
@@ -443,6 +444,7 @@ pub struct InstallationView {
 /// `POST /v1/inbox/pull`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"max": 20, "wait_ms": 20000})))]
 #[serde(deny_unknown_fields)]
 pub struct PullRequest {
     /// At most this many deliveries (default 10, at most 100).
@@ -473,6 +475,7 @@ pub struct PullResponse {
 /// `POST /v1/inbox/ack`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"receipts": ["1795384621392-0", "1795384621392-1"]})))]
 #[serde(deny_unknown_fields)]
 pub struct AckRequest {
     pub receipts: Vec<String>,
@@ -481,6 +484,7 @@ pub struct AckRequest {
 /// `POST /v1/inbox/nack`: hand these out again after `retry_after_ms` (default 0).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"receipts": ["1795384621392-0"], "retry_after_ms": 60000})))]
 #[serde(deny_unknown_fields)]
 pub struct NackRequest {
     pub receipts: Vec<String>,
@@ -514,6 +518,7 @@ pub struct DeadLetters {
 /// back to the inbox as new deliveries.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"ids": ["1795384700000-0"]})))]
 #[serde(deny_unknown_fields)]
 pub struct ReplayDead {
     #[serde(default)]

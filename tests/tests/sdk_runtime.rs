@@ -12,7 +12,7 @@ use std::time::Duration;
 /// Records what it sees; fails the first `fail` attempts of order.paid.
 #[derive(Default)]
 struct Recorder {
-    seen: Mutex<Vec<(String, u64)>>,
+    seen: Mutex<Vec<(String, String, u64)>>,
     fail_paid: u64,
     always_fail: bool,
 }
@@ -20,10 +20,11 @@ struct Recorder {
 #[omnigate_sdk::async_trait]
 impl Handler for Recorder {
     async fn handle(&self, d: &Delivery, _client: &Client) -> HandlerResult {
-        self.seen
-            .lock()
-            .unwrap()
-            .push((d.event.event_type.clone(), d.attempt));
+        self.seen.lock().unwrap().push((
+            d.event.tenant.clone(),
+            d.event.event_type.clone(),
+            d.attempt,
+        ));
         if self.always_fail {
             return Err("the plugin's backend is down".into());
         }
@@ -85,8 +86,9 @@ async fn register(admin: &Client, name: &str, types: &[&str], tenant: &str) -> (
     (created.plugin.id, created.api_key)
 }
 
-/// The story, given a gateway URL and admin token where the two Shopify deliveries
-/// (orders/create and orders/paid of order 5938201746113) were already acknowledged.
+/// The story, given a gateway URL where shop A's orders/create and orders/paid and shop
+/// B's orders/create were already acknowledged to the sender. "Flaky" is installed in shop A
+/// (order.*), "Dead" in shop B (order.created).
 async fn story(url: &str, flaky_key: &str, dead_key: &str) {
     let client = |key: &str| Client::builder(url, key).build().unwrap();
 
@@ -102,14 +104,16 @@ async fn story(url: &str, flaky_key: &str, dead_key: &str) {
     .await;
     let mut seen = recorder.seen.lock().unwrap().clone();
     seen.sort();
+    let a = |t: &str, n| ("sdk-shop-a".to_string(), t.to_string(), n);
     assert_eq!(
         seen,
         [
-            ("order.created".to_string(), 1),
-            ("order.paid".to_string(), 1),
-            ("order.paid".to_string(), 2),
-            ("order.paid".to_string(), 3),
-        ]
+            a("order.created", 1),
+            a("order.paid", 1),
+            a("order.paid", 2),
+            a("order.paid", 3)
+        ],
+        "only its own shop's subscribed events"
     );
     assert_eq!((stats.handled, stats.failed), (2, 2));
 
@@ -153,6 +157,7 @@ async fn story(url: &str, flaky_key: &str, dead_key: &str) {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 3);
     assert_eq!(dead[0].event.event_type, "order.created");
+    assert_eq!(dead[0].event.tenant, "sdk-shop-b");
     assert_eq!(dead_client.inbox().replay_dead(None).await.unwrap(), 1);
     let healthy = Arc::new(Recorder::default());
     let h = healthy.clone();
@@ -162,8 +167,8 @@ async fn story(url: &str, flaky_key: &str, dead_key: &str) {
     .await;
     assert_eq!(stats.handled, 1);
     assert_eq!(
-        healthy.seen.lock().unwrap()[0],
-        ("order.created".to_string(), 1)
+        healthy.seen.lock().unwrap().clone(),
+        [("sdk-shop-b".to_string(), "order.created".to_string(), 1)]
     );
 }
 
@@ -176,10 +181,15 @@ async fn the_runtime_story_on_redis_with_a_gateway_restart() {
     let admin = Client::builder(&first.base, omnigate_tests::ADMIN_TOKEN)
         .build()
         .unwrap();
-    let (_, flaky) = register(&admin, "Flaky", &["order.*"], "sdk-shop").await;
-    let (_, dead) = register(&admin, "Dead", &["order.created"], "sdk-shop").await;
-    let source = first.source_for(&create, "sdk-shop").await;
-    for name in ["shopify/orders-create", "shopify/orders-paid"] {
+    let (_, flaky) = register(&admin, "Flaky", &["order.*"], "sdk-shop-a").await;
+    let (_, dead) = register(&admin, "Dead", &["order.created"], "sdk-shop-b").await;
+    let shop_a = first.source_for(&create, "sdk-shop-a").await;
+    let shop_b = first.source_for(&create, "sdk-shop-b").await;
+    for (source, name) in [
+        (&shop_a, "shopify/orders-create"),
+        (&shop_a, "shopify/orders-paid"),
+        (&shop_b, "shopify/orders-create"),
+    ] {
         let res = first
             .deliver_fixture(&source.id, &payload_fixture(name))
             .await;
@@ -196,14 +206,16 @@ async fn the_runtime_story_on_redis_with_a_gateway_restart() {
 async fn the_runtime_story_on_the_sdk_test_gateway() {
     let gw = TestGateway::start_with(|s| s.inbox_max_attempts = 3).await;
     let admin = gw.admin();
-    let (_, flaky) = register(&admin, "Flaky", &["order.*"], "sdk-shop").await;
-    let (_, dead) = register(&admin, "Dead", &["order.created"], "sdk-shop").await;
-    let source = gw.source("shopify", "sdk-shop").await;
-    for (name, topic) in [
-        ("shopify/orders-create", "orders/create"),
-        ("shopify/orders-paid", "orders/paid"),
+    let (_, flaky) = register(&admin, "Flaky", &["order.*"], "sdk-shop-a").await;
+    let (_, dead) = register(&admin, "Dead", &["order.created"], "sdk-shop-b").await;
+    let shop_a = gw.source("shopify", "sdk-shop-a").await;
+    let shop_b = gw.source("shopify", "sdk-shop-b").await;
+    for (source, name, topic) in [
+        (&shop_a, "shopify/orders-create", "orders/create"),
+        (&shop_a, "shopify/orders-paid", "orders/paid"),
+        (&shop_b, "shopify/orders-create", "orders/create"),
     ] {
-        let (status, body) = gw.send(&source, topic, &payload_fixture(name).body).await;
+        let (status, body) = gw.send(source, topic, &payload_fixture(name).body).await;
         assert_eq!(status, 202, "{body}");
     }
     story(&gw.url, &flaky, &dead).await;
