@@ -26,6 +26,35 @@ pub enum Command {
     Openapi,
     /// Print the provider topics Omnigate maps, as a Markdown table.
     Topics,
+    /// Send a bundled sample (or a file) to a gateway, signed exactly as the provider
+    /// would, and print the answer. `omnigate trigger --list` shows the samples.
+    Trigger(TriggerArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TriggerArgs {
+    /// List the bundled samples and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// The provider (`shopify`, `woocommerce`, `stripe`, …).
+    #[arg(required_unless_present = "list")]
+    pub provider: Option<String>,
+    /// A sample name (`orders-create`, `order.updated-refunded`) or a topic (`orders/paid`).
+    #[arg(required_unless_present = "list")]
+    pub topic: Option<String>,
+    /// The source id to send to.
+    #[arg(long, required_unless_present = "list")]
+    pub source: Option<String>,
+    /// The source's signing secret (for `saleor`: an RSA private key, PEM).
+    #[arg(long, required_unless_present = "list", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// The gateway.
+    #[arg(long, env = "OMNIGATE_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Send this file's bytes instead of the bundled sample (the topic is then the
+    /// provider topic, e.g. `orders/create`).
+    #[arg(long)]
+    pub file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -24,6 +24,7 @@ pub mod sign;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod trigger;
 pub mod validate;
 pub mod verify;
 

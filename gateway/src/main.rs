@@ -28,6 +28,26 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Trigger(args) => {
+            if args.list {
+                print!("{}", omnigate::trigger::list());
+                return ExitCode::SUCCESS;
+            }
+            match actix_web::rt::System::new().block_on(omnigate::trigger::run(&args)) {
+                Ok((status, body)) => {
+                    println!("{status} {body}");
+                    if (200..300).contains(&status) {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Topics => {
             print!("{}", omnigate::normalize::mappings_table());
             ExitCode::SUCCESS

@@ -1,6 +1,7 @@
-//! Sample payloads bundled with the binary, one per mapped topic that the shared fixtures
-//! do not cover, with the events each must become. Tests send every one through the
-//! gateway; `omnigate trigger` (a later addition) sends them to a running one.
+//! Sample payloads bundled with the binary: one per mapped topic the shared fixtures do not
+//! cover, and copies of the fixtures' main order story. Each says the events it becomes
+//! (on a shop with no earlier state). Tests send every one through the gateway; `omnigate
+//! trigger` sends them to a running one.
 
 use omnigate_schemas::api::Provider;
 
@@ -11,6 +12,8 @@ pub const SALEOR_TEST_KEY: &str = include_str!("../samples/saleor/test-signing-k
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
     pub provider: Provider,
+    /// The sample's file name (e.g. `orders-create.json`).
+    pub name: &'static str,
     pub topic: &'static str,
     pub body: &'static str,
     /// The event types it becomes, in order.
@@ -21,6 +24,11 @@ macro_rules! sample {
     ($provider:ident, $topic:literal, $file:literal, [$($event:literal),*]) => {
         Sample {
             provider: Provider::$provider,
+            name: {
+                let file = $file;
+                let (_, stem) = file.split_at(const_find_slash(file) + 1);
+                stem
+            },
             topic: $topic,
             body: include_str!(concat!("../samples/", $file)),
             events: &[$($event),*],
@@ -28,7 +36,101 @@ macro_rules! sample {
     };
 }
 
+/// The index of the last `/` (compile time).
+const fn const_find_slash(s: &str) -> usize {
+    let bytes = s.as_bytes();
+    let mut i = bytes.len();
+    while i > 0 {
+        i -= 1;
+        if bytes[i] == b'/' {
+            return i;
+        }
+    }
+    0
+}
+
 pub const SAMPLES: &[Sample] = &[
+    // Copies of shared fixture bodies, so `omnigate trigger` can send a whole order story.
+    sample!(
+        Shopify,
+        "orders/create",
+        "shopify/orders-create.json",
+        ["order.created"]
+    ),
+    sample!(
+        Shopify,
+        "orders/paid",
+        "shopify/orders-paid.json",
+        ["order.paid"]
+    ),
+    sample!(
+        Shopify,
+        "orders/cancelled",
+        "shopify/orders-cancelled.json",
+        ["order.cancelled"]
+    ),
+    sample!(
+        Shopify,
+        "fulfillments/create",
+        "shopify/fulfillments-create.json",
+        ["shipment.created"]
+    ),
+    sample!(
+        Shopify,
+        "fulfillments/update",
+        "shopify/fulfillments-update.json",
+        ["shipment.updated"]
+    ),
+    sample!(
+        Shopify,
+        "returns/request",
+        "shopify/returns-request.json",
+        ["return.requested"]
+    ),
+    sample!(
+        Shopify,
+        "refunds/create",
+        "shopify/refunds-create.json",
+        ["refund.created"]
+    ),
+    sample!(
+        Shopify,
+        "customers/create",
+        "shopify/customers-create.json",
+        ["customer.created"]
+    ),
+    sample!(
+        Woocommerce,
+        "order.created",
+        "woocommerce/order.created.json",
+        ["order.created"]
+    ),
+    // On a shop that has seen the order before, these are order.paid, order.fulfilled and
+    // refund.created + order.updated; alone, the order's first state is unknown.
+    sample!(
+        Woocommerce,
+        "order.updated",
+        "woocommerce/order.updated-processing.json",
+        ["order.updated"]
+    ),
+    sample!(
+        Woocommerce,
+        "order.updated",
+        "woocommerce/order.updated-completed.json",
+        ["order.updated"]
+    ),
+    sample!(
+        Woocommerce,
+        "order.updated",
+        "woocommerce/order.updated-refunded.json",
+        ["refund.created", "order.updated"]
+    ),
+    sample!(
+        Stripe,
+        "payment_intent.succeeded",
+        "stripe/payment_intent.succeeded.json",
+        ["order.paid"]
+    ),
     sample!(
         Saleor,
         "ORDER_CREATED",
@@ -188,12 +290,37 @@ pub const SAMPLES: &[Sample] = &[
     ),
 ];
 
+/// The sample called `name` (file stem, e.g. `orders-create`) or, failing that, the first
+/// one for topic `name`.
+pub fn find(provider: Provider, name: &str) -> Option<&'static Sample> {
+    let stem = name.strip_suffix(".json").unwrap_or(name);
+    SAMPLES
+        .iter()
+        .find(|s| s.provider == provider && s.name.strip_suffix(".json") == Some(stem))
+        .or_else(|| {
+            SAMPLES
+                .iter()
+                .find(|s| s.provider == provider && s.topic == name)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::normalize::{Input, MAPPINGS, normalize, payload_resource};
     use crate::validate::Validators;
     use chrono::Utc;
+
+    #[test]
+    fn samples_are_found_by_name_or_topic() {
+        let s = find(Provider::Woocommerce, "order.updated-refunded").unwrap();
+        assert_eq!(s.events, ["refund.created", "order.updated"]);
+        assert_eq!(
+            find(Provider::Shopify, "orders/create").unwrap().name,
+            "orders-create.json"
+        );
+        assert!(find(Provider::Shopify, "carts/update").is_none());
+    }
 
     #[test]
     fn every_sample_is_a_mapped_topic_and_becomes_its_events() {
