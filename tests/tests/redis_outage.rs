@@ -69,3 +69,60 @@ async fn ingest_answers_503_while_redis_is_down_and_recovers_after() {
         StatusCode::OK
     );
 }
+
+/// Redis restarted without persistence: the consumer groups of inboxes and log partitions
+/// are gone (NOGROUP). They are recreated on the next call, never wedging delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_groups_lost_with_redis_data_are_recreated() {
+    use omnigate::store::{InboxEntry, PullOptions};
+    let redis = RedisProcess::start();
+    let store = redis_store_at(&redis.url(), Retention::default()).await;
+    let entry = |n: u32| InboxEntry {
+        event_id: format!("evt_{n}"),
+        tenant: "t".into(),
+        event_type: "order.paid".into(),
+        json: "{}".into(),
+    };
+    let pull = PullOptions {
+        max: 10,
+        wait: Duration::ZERO,
+        visibility: Duration::from_secs(30),
+        max_attempts: 8,
+    };
+    store.inbox_push("plg_g", &[entry(1)]).await.unwrap();
+    assert_eq!(store.inbox_pull("plg_g", pull).await.unwrap().len(), 1);
+    assert!(
+        store
+            .route_pull(0, 10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Everything, groups included, is lost.
+    let flushed = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "FLUSHALL"])
+        .output()
+        .unwrap();
+    assert!(flushed.status.success());
+
+    store.inbox_push("plg_g", &[entry(2)]).await.unwrap();
+    let got = store.inbox_pull("plg_g", pull).await.unwrap();
+    assert_eq!(
+        got.len(),
+        1,
+        "the group was recreated and the new entry delivered"
+    );
+    assert_eq!(got[0].entry.event_id, "evt_2");
+    assert_eq!(
+        store.inbox_ack("plg_g", &[got[0].receipt]).await.unwrap(),
+        1
+    );
+    assert!(
+        store
+            .route_pull(0, 10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
