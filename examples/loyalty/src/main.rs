@@ -1,0 +1,76 @@
+//! Loyalty and NPS, an Omnigate plugin. See README.md.
+
+use loyalty::{plugin, rules, store};
+use omnigate_sdk::{Client, Runtime};
+use rust_decimal::Decimal;
+use std::str::FromStr;
+use std::sync::Arc;
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn policy() -> Result<rules::Policy, String> {
+    let mut p = rules::Policy::default();
+    if let Some(rate) = env("LOYALTY_POINTS_PER_UNIT") {
+        p.default_rate =
+            Decimal::from_str(&rate).map_err(|e| format!("LOYALTY_POINTS_PER_UNIT: {e}"))?;
+    }
+    // "UAH=0.1,JPY=0.01"
+    for pair in env("LOYALTY_RATES")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+    {
+        let (cur, rate) = pair.split_once('=').ok_or("LOYALTY_RATES: CUR=rate,…")?;
+        let rate = Decimal::from_str(rate).map_err(|e| format!("LOYALTY_RATES: {e}"))?;
+        p.rates.insert(cur.trim().to_ascii_uppercase(), rate);
+    }
+    // "bronze=0,silver=500,gold=2000"
+    if let Some(tiers) = env("LOYALTY_TIERS") {
+        p.tiers = tiers
+            .split(',')
+            .map(|t| {
+                let (name, at) = t.split_once('=').ok_or("LOYALTY_TIERS: name=points,…")?;
+                Ok((
+                    name.trim().to_string(),
+                    at.trim().parse().map_err(|_| "LOYALTY_TIERS: points")?,
+                ))
+            })
+            .collect::<Result<_, &str>>()?;
+        p.tiers.sort_by_key(|(_, at)| *at);
+    }
+    Ok(p)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    if std::env::args().nth(1).as_deref() == Some("registration") {
+        println!("{}", serde_json::to_string_pretty(&plugin::registration())?);
+        return Ok(());
+    }
+    let url = env("OMNIGATE_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let key =
+        env("OMNIGATE_API_KEY").ok_or("OMNIGATE_API_KEY (the plugin's API key) is required")?;
+    let books: Arc<dyn store::BookStore> = match env("LOYALTY_REDIS_URL") {
+        Some(redis) => Arc::new(store::RedisBooks::connect(&redis).await?),
+        None => {
+            tracing::warn!(
+                "LOYALTY_REDIS_URL not set: balances live in memory and are lost on exit"
+            );
+            Arc::new(store::MemoryBooks::default())
+        }
+    };
+    let handler = plugin::Loyalty {
+        policy: policy()?,
+        books,
+    };
+    let client = Client::builder(url, key).build()?;
+    Runtime::new(client, handler).concurrency(4).run().await?;
+    Ok(())
+}
