@@ -8,6 +8,8 @@
 //! * [`Runtime`]: pulls deliveries, runs your [`Handler`] with bounded concurrency,
 //!   acknowledges what succeeded, retries what failed with backoff, and stops gracefully.
 //! * [`Data`]: every canonical event type as a Rust type, to `match` on.
+//! * [`state`]: a small compare-and-set document store for the plugin's own state
+//!   (memory, or Redis with the `redis` feature).
 //! * `testing` (feature): a real gateway in your test process.
 //!
 //! ```no_run
@@ -36,6 +38,7 @@
 
 mod client;
 mod runtime;
+pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -4,4 +4,3 @@
 
 pub mod plugin;
 pub mod rules;
-pub mod store;

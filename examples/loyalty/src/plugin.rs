@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 use crate::rules::{Book, Change, Policy};
-use crate::store::BookStore;
+use omnigate_sdk::state::StateStore;
 
 pub const POINTS_CHANGED: &str = "loyalty.points.changed";
 pub const NPS_REQUESTED: &str = "loyalty.nps.requested";
@@ -72,7 +72,7 @@ pub fn registration() -> CreatePlugin {
 
 pub struct Loyalty {
     pub policy: Policy,
-    pub books: Arc<dyn BookStore>,
+    pub books: Arc<dyn StateStore<Book>>,
 }
 
 #[derive(Deserialize)]

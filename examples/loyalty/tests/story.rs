@@ -3,8 +3,8 @@
 
 use loyalty::plugin::{Loyalty, NPS_ANSWERED, registration};
 use loyalty::rules::Policy;
-use loyalty::store::MemoryBooks;
 use omnigate_sdk::api::{CreateInstallation, PublishEvent, Scope};
+use omnigate_sdk::state::MemoryState;
 use omnigate_sdk::testing::TestGateway;
 use omnigate_sdk::{Client, Runtime};
 use serde_json::{Value, json};
@@ -58,7 +58,7 @@ async fn points_tiers_and_nps_for_one_customer() {
         client.clone(),
         Loyalty {
             policy: Policy::default(),
-            books: Arc::new(MemoryBooks::default()),
+            books: Arc::new(MemoryState::default()),
         },
     )
     .wait(Duration::from_millis(200));

@@ -1,0 +1,159 @@
+//! A small store for a plugin's own state: one JSON document per key (typically per shop),
+//! saved compare-and-set on a version so two runtimes never lose each other's updates.
+//! In memory for tests, in Redis (feature `redis`) in production.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Why the state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The backing store failed.
+    #[error("state store: {0}")]
+    Backend(String),
+    /// A stored document does not have the expected shape.
+    #[error("stored state is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Documents of type `T` by key, with versions.
+#[async_trait]
+pub trait StateStore<T>: Send + Sync + 'static
+where
+    T: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
+{
+    /// The document and its version (a default document at version 0 when new).
+    async fn load(&self, key: &str) -> Result<(T, u64), StateError>;
+    /// Saves unless someone saved since `version` was loaded; `false` means load again.
+    async fn save(&self, key: &str, doc: &T, version: u64) -> Result<bool, StateError>;
+}
+
+/// Documents in this process's memory.
+pub struct MemoryState(Mutex<HashMap<String, (u64, String)>>);
+
+impl Default for MemoryState {
+    fn default() -> Self {
+        MemoryState(Mutex::new(HashMap::new()))
+    }
+}
+
+#[async_trait]
+impl<T> StateStore<T> for MemoryState
+where
+    T: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
+{
+    async fn load(&self, key: &str) -> Result<(T, u64), StateError> {
+        let docs = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match docs.get(key) {
+            Some((v, json)) => Ok((
+                serde_json::from_str(json).map_err(|e| StateError::Corrupt(e.to_string()))?,
+                *v,
+            )),
+            None => Ok((T::default(), 0)),
+        }
+    }
+
+    async fn save(&self, key: &str, doc: &T, version: u64) -> Result<bool, StateError> {
+        let json = serde_json::to_string(doc).map_err(|e| StateError::Corrupt(e.to_string()))?;
+        let mut docs = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if docs.get(key).map_or(0, |(v, _)| *v) != version {
+            return Ok(false);
+        }
+        docs.insert(key.to_string(), (version + 1, json));
+        Ok(true)
+    }
+}
+
+/// Documents in Redis: `<prefix>:<key>` holds `<version>|<json>`.
+#[cfg(feature = "redis")]
+pub struct RedisState {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+}
+
+#[cfg(feature = "redis")]
+const SAVE_LUA: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+local version = 0
+if cur then version = tonumber(string.match(cur, '^(%d+)|')) end
+if version ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], (version + 1) .. '|' .. ARGV[2])
+return 1
+"#;
+
+#[cfg(feature = "redis")]
+impl RedisState {
+    /// Connects to `url`; keys are prefixed with `prefix` (e.g. the plugin's name).
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, StateError> {
+        let backend = |e: redis::RedisError| StateError::Backend(e.to_string());
+        let client = redis::Client::open(url).map_err(backend)?;
+        Ok(RedisState {
+            conn: client.get_connection_manager().await.map_err(backend)?,
+            prefix: prefix.to_string(),
+        })
+    }
+}
+
+#[cfg(feature = "redis")]
+#[async_trait]
+impl<T> StateStore<T> for RedisState
+where
+    T: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
+{
+    async fn load(&self, key: &str) -> Result<(T, u64), StateError> {
+        let mut conn = self.conn.clone();
+        let raw: Option<String> = redis::cmd("GET")
+            .arg(format!("{}:{key}", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| StateError::Backend(e.to_string()))?;
+        let Some(raw) = raw else {
+            return Ok((T::default(), 0));
+        };
+        let (version, json) = raw
+            .split_once('|')
+            .ok_or_else(|| StateError::Corrupt("no version".into()))?;
+        Ok((
+            serde_json::from_str(json).map_err(|e| StateError::Corrupt(e.to_string()))?,
+            version
+                .parse()
+                .map_err(|_| StateError::Corrupt("bad version".into()))?,
+        ))
+    }
+
+    async fn save(&self, key: &str, doc: &T, version: u64) -> Result<bool, StateError> {
+        let json = serde_json::to_string(doc).map_err(|e| StateError::Corrupt(e.to_string()))?;
+        let mut conn = self.conn.clone();
+        let saved: i64 = redis::Script::new(SAVE_LUA)
+            .key(format!("{}:{key}", self.prefix))
+            .arg(version)
+            .arg(json)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| StateError::Backend(e.to_string()))?;
+        Ok(saved == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn saves_are_compare_and_set() {
+        let store = MemoryState::default();
+        let (mut doc, v): (Vec<u32>, u64) = store.load("shop").await.unwrap();
+        assert_eq!(v, 0);
+        doc.push(1);
+        assert!(store.save("shop", &doc, 0).await.unwrap());
+        assert!(
+            !store.save("shop", &doc, 0).await.unwrap(),
+            "a stale version loses"
+        );
+        let (loaded, v): (Vec<u32>, u64) = store.load("shop").await.unwrap();
+        assert_eq!((loaded, v), (vec![1], 1));
+    }
+}
