@@ -1,0 +1,106 @@
+//! A customer returns a cracked mug: the request is decided by the policy, and the return
+//! is closed once refunded. Against the SDK's in-process gateway.
+
+use omnigate_sdk::api::{CreateInstallation, Scope};
+use omnigate_sdk::state::MemoryState;
+use omnigate_sdk::testing::TestGateway;
+use omnigate_sdk::{Client, Runtime};
+use returns::plugin::{Returns, registration};
+use returns::policy::Policy;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn published(gw: &TestGateway, event_type: &str) -> Vec<Value> {
+    let page: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/tenants/maysternia/events?type={event_type}",
+            gw.url
+        ))
+        .bearer_auth(&gw.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"].clone())
+        .collect()
+}
+
+async fn wait_for(gw: &TestGateway, event_type: &str) -> Vec<Value> {
+    for _ in 0..100 {
+        let got = published(gw, event_type).await;
+        if !got.is_empty() {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {event_type}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_within_policy_is_approved_and_closed_after_the_refund() {
+    let gw = TestGateway::start().await;
+    let admin = gw.admin();
+    let created = admin
+        .admin()
+        .register_plugin(&registration())
+        .await
+        .unwrap();
+    admin
+        .admin()
+        .install(
+            &created.plugin.id,
+            &CreateInstallation {
+                tenant: "maysternia".into(),
+                scopes: vec![Scope::EventsRead, Scope::EventsPublish],
+            },
+        )
+        .await
+        .unwrap();
+    let client = Client::builder(&gw.url, &created.api_key).build().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // The samples' order is from March 2025 while the test gateway stamps the request with
+    // today's time (`X-Shopify-Triggered-At`): a window of ten years keeps it "within".
+    let handler = Returns {
+        policy: Policy {
+            window_days: 3650,
+            ..Policy::default()
+        },
+        books: Arc::new(MemoryState::default()),
+    };
+    let task = tokio::spawn(
+        Runtime::new(client, handler)
+            .wait(Duration::from_millis(200))
+            .run_until(async {
+                let _ = stopped.await;
+            }),
+    );
+
+    let shop = gw.source("shopify", "maysternia").await;
+    // Ordered and delivered (17 March), then a return of one mug at 385.00 UAH: under the
+    // 500 limit for automatic approval.
+    for topic in ["orders/create", "fulfillments/update", "returns/request"] {
+        let (status, body) = gw.send_sample(&shop, topic).await;
+        assert_eq!(status, 202, "{topic}: {body}");
+    }
+    let approved = wait_for(&gw, "return.approved").await;
+    assert_eq!(approved[0]["return_id"], "8127364501");
+    assert_eq!(approved[0]["rule"], "within_policy");
+    assert_eq!(approved[0]["value"]["amount"], "385");
+    assert!(published(&gw, "return.declined").await.is_empty());
+
+    let (status, _) = gw.send_sample(&shop, "refunds/create").await;
+    assert_eq!(status, 202);
+    let closed = wait_for(&gw, "return.closed").await;
+    assert_eq!(closed[0]["return_id"], "8127364501");
+    assert_eq!(closed[0]["refunded"], true);
+
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
