@@ -1,5 +1,5 @@
 //! The plugin runtime: long-polls the inbox in batches, runs the handler with bounded
-//! concurrency, acknowledges successes, hands failures back with a growing delay, and on
+//! concurrency (in log order per subject), acknowledges successes, hands failures back with a growing delay, and on
 //! shutdown stops pulling and finishes what is in flight.
 
 use omnigate_schemas::Event;
@@ -134,6 +134,10 @@ impl<H: Handler> Runtime<H> {
         shutdown: impl Future<Output = ()>,
     ) -> Result<RuntimeStats, Error> {
         let permits = Arc::new(Semaphore::new(self.concurrency));
+        // Per subject (`order/123`), handlers run one after another in log order, so an
+        // order's `order.paid` never overtakes its `order.created`.
+        let mut tails: std::collections::HashMap<String, tokio::sync::oneshot::Receiver<()>> =
+            std::collections::HashMap::new();
         let handled = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
         tokio::pin!(shutdown);
@@ -174,11 +178,21 @@ impl<H: Handler> Runtime<H> {
             };
             for d in deliveries {
                 let permit = permits.clone().acquire_owned().await.expect("never closed");
+                if tails.len() > 10_000 {
+                    tails.clear();
+                }
+                let (done, next) = tokio::sync::oneshot::channel::<()>();
+                let before = tails.insert(d.event.subject.clone(), next);
                 let (client, handler) = (self.client.clone(), self.handler.clone());
                 let (handled, failed) = (handled.clone(), failed.clone());
                 let (backoff, max_backoff) = (self.backoff, self.max_backoff);
                 tokio::spawn(async move {
                     let _permit = permit;
+                    // Signals the next handler of this subject when this one is over.
+                    let _done = done;
+                    if let Some(before) = before {
+                        let _ = before.await;
+                    }
                     let d = Delivery::from(d);
                     let outcome = handler.handle(&d, &client).await;
                     let settled = match outcome {

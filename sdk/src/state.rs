@@ -157,3 +157,79 @@ mod tests {
         assert_eq!((loaded, v), (vec![1], 1));
     }
 }
+
+/// A plugin document with what makes handling exactly-once in effect: the events already
+/// applied, and an outbox of events to publish that were decided together with the change.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Tracked<T> {
+    /// The plugin's own document.
+    pub doc: T,
+    /// Event ids applied, oldest first (the last 20,000).
+    pub applied: std::collections::VecDeque<String>,
+    /// Publications decided but not yet confirmed by the gateway.
+    pub outbox: Vec<omnigate_schemas::api::PublishEvent>,
+}
+
+const REMEMBERED: usize = 20_000;
+
+/// Applies `event_id` to the document `key` once, with `change`, and publishes what
+/// `change` returned. The publications are saved in the document's outbox in the same
+/// compare-and-set as the change, then published (idempotently, keyed), then cleared: so
+/// what is published always matches what was saved, even with concurrent handlers, several
+/// plugin processes or a crash in between.
+pub async fn apply_once<T, F>(
+    store: &dyn StateStore<Tracked<T>>,
+    client: &crate::Client,
+    key: &str,
+    event_id: &str,
+    change: F,
+) -> Result<(), crate::HandlerError>
+where
+    T: Serialize + DeserializeOwned + Default + Clone + Send + Sync + 'static,
+    F: Fn(&mut T) -> Result<Vec<omnigate_schemas::api::PublishEvent>, crate::HandlerError>,
+{
+    // 1. Decide and record, atomically.
+    let mut pending = Vec::new();
+    for attempt in 0.. {
+        if attempt == 20 {
+            return Err("the document kept changing under us".into());
+        }
+        let (mut t, version) = store.load(key).await?;
+        if !t.applied.iter().any(|e| e == event_id) {
+            let mut publish = change(&mut t.doc)?;
+            for (i, p) in publish.iter_mut().enumerate() {
+                // Keys make the publish idempotent across retries and processes.
+                p.idempotency_key
+                    .get_or_insert_with(|| format!("{event_id}:{i}"));
+            }
+            t.outbox.extend(publish);
+            t.applied.push_back(event_id.to_string());
+            while t.applied.len() > REMEMBERED {
+                t.applied.pop_front();
+            }
+            if !store.save(key, &t, version).await? {
+                continue;
+            }
+        }
+        pending = t.outbox;
+        break;
+    }
+    if pending.is_empty() {
+        return Ok(());
+    }
+    // 2. Publish everything outstanding (also what a crashed handler left).
+    for p in &pending {
+        client.events().publish(p).await?;
+    }
+    // 3. Clear what was published.
+    let done: std::collections::HashSet<Option<String>> =
+        pending.iter().map(|p| p.idempotency_key.clone()).collect();
+    for _ in 0..20 {
+        let (mut t, version) = store.load(key).await?;
+        t.outbox.retain(|p| !done.contains(&p.idempotency_key));
+        if store.save(key, &t, version).await? {
+            break;
+        }
+    }
+    Ok(())
+}

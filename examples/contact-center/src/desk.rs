@@ -3,17 +3,17 @@
 //! customer id only.
 
 use actix_web::{HttpResponse, web};
-use omnigate_sdk::state::StateStore;
+use omnigate_sdk::state::{StateStore, Tracked};
 use std::sync::Arc;
 
 use crate::timeline::Book;
 
-pub type Books = web::Data<Arc<dyn StateStore<Book>>>;
+pub type Books = web::Data<Arc<dyn StateStore<Tracked<Book>>>>;
 
 pub async fn customer(books: Books, path: web::Path<(String, String)>) -> HttpResponse {
     let (tenant, key) = path.into_inner();
     match books.load(&tenant).await {
-        Ok((book, _)) => match book.timeline(&key, true) {
+        Ok((tracked, _)) => match tracked.doc.timeline(&key, true) {
             Some(t) => HttpResponse::Ok().json(t),
             None => HttpResponse::NotFound()
                 .content_type("application/problem+json")

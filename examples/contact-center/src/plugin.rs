@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use omnigate_sdk::api::{CreatePlugin, PublishEvent, PublishedType};
 use omnigate_sdk::events::ShipmentStatus;
-use omnigate_sdk::state::StateStore;
+use omnigate_sdk::state::{StateStore, Tracked, apply_once};
 use omnigate_sdk::{Client, Data, Delivery, Handler, HandlerError, HandlerResult};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -42,7 +42,7 @@ pub fn registration() -> CreatePlugin {
 }
 
 pub struct ContactCenter {
-    pub books: Arc<dyn StateStore<Book>>,
+    pub books: Arc<dyn StateStore<Tracked<Book>>>,
     /// Alert when an order is not paid or moved on within this (default 10 minutes).
     pub confirm_within: Duration,
     /// Returns from customers with at least this many orders raise an alert (default 3).
@@ -100,7 +100,9 @@ impl ContactCenter {
                         ),
                     ),
                 );
-                if let Some(customer_id) = who {
+                if let Some(customer_id) = who
+                    && !book.confirmed.contains(&o.order_id)
+                {
                     let placed_at = chrono::DateTime::parse_from_rfc3339(&o.placed_at)?.to_utc();
                     book.unconfirmed.insert(
                         o.order_id,
@@ -113,7 +115,7 @@ impl ContactCenter {
                 }
             }
             Data::OrderPaid(p) => {
-                book.unconfirmed.remove(&p.order_id);
+                book.confirm(&p.order_id);
                 book.file(
                     None,
                     None,
@@ -125,7 +127,7 @@ impl ContactCenter {
                 );
             }
             Data::OrderCancelled(c) => {
-                book.unconfirmed.remove(&c.order_id);
+                book.confirm(&c.order_id);
                 book.file(
                     None,
                     None,
@@ -133,7 +135,7 @@ impl ContactCenter {
                 );
             }
             Data::OrderFulfilled(f) => {
-                book.unconfirmed.remove(&f.order_id);
+                book.confirm(&f.order_id);
                 book.file(
                     None,
                     None,
@@ -141,7 +143,7 @@ impl ContactCenter {
                 );
             }
             Data::OrderUpdated(u) => {
-                book.unconfirmed.remove(&u.order_id);
+                book.confirm(&u.order_id);
                 book.file(None, None, entry(Some(&u.order_id), None, "updated".into()));
             }
             Data::ShipmentCreated(s) => {
@@ -263,8 +265,8 @@ impl ContactCenter {
         let mut raised = 0;
         for tenant in tenants {
             for _ in 0..10 {
-                let (mut book, version) = self.books.load(&tenant).await?;
-                let overdue = book.overdue((self.clock)(), self.confirm_within);
+                let (mut tracked, version) = self.books.load(&tenant).await?;
+                let overdue = tracked.doc.overdue((self.clock)(), self.confirm_within);
                 if overdue.is_empty() {
                     break;
                 }
@@ -285,7 +287,7 @@ impl ContactCenter {
                         ))
                         .await?;
                 }
-                if self.books.save(&tenant, &book, version).await? {
+                if self.books.save(&tenant, &tracked, version).await? {
                     raised += overdue.len();
                     break;
                 }
@@ -302,19 +304,9 @@ impl Handler for ContactCenter {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(d.event.tenant.clone());
-        for _ in 0..10 {
-            let (mut book, version) = self.books.load(&d.event.tenant).await?;
-            if !book.first_time(&d.event.id) {
-                return Ok(());
-            }
-            let alerts = self.apply(&mut book, d)?;
-            for a in &alerts {
-                client.events().publish(a).await?;
-            }
-            if self.books.save(&d.event.tenant, &book, version).await? {
-                return Ok(());
-            }
-        }
-        Err("the book kept changing under us".into())
+        apply_once(&*self.books, client, &d.event.tenant, &d.event.id, |book| {
+            self.apply(book, d)
+        })
+        .await
     }
 }

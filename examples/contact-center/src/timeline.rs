@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 /// One thing that happened with a customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +38,8 @@ pub struct Book {
     /// Order → customer, to file events that name only the order.
     pub order_customer: BTreeMap<String, String>,
     pub unconfirmed: BTreeMap<String, Pending>,
-    pub applied: VecDeque<String>,
+    /// Orders already paid or moved on (a late `order.created` must not reopen them).
+    pub confirmed: std::collections::BTreeSet<String>,
 }
 
 /// What the desk shows for a customer.
@@ -55,16 +56,10 @@ pub struct Timeline {
 const CONTACTS: &[&str] = &["message.received"];
 
 impl Book {
-    /// True (and remembered) the first time `event_id` is seen.
-    pub fn first_time(&mut self, event_id: &str) -> bool {
-        if self.applied.iter().any(|e| e == event_id) {
-            return false;
-        }
-        self.applied.push_back(event_id.to_string());
-        while self.applied.len() > 20_000 {
-            self.applied.pop_front();
-        }
-        true
+    /// The order was paid or moved on.
+    pub fn confirm(&mut self, order_id: &str) {
+        self.unconfirmed.remove(order_id);
+        self.confirmed.insert(order_id.to_string());
     }
 
     /// Files `entry` for the customer (by id, or through the order).

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use contact_center::plugin::{ContactCenter, registration};
 use contact_center::timeline::Book;
 use omnigate_sdk::api::{CreateInstallation, Scope};
-use omnigate_sdk::state::{MemoryState, StateStore};
+use omnigate_sdk::state::{MemoryState, StateStore, Tracked};
 use omnigate_sdk::testing::TestGateway;
 use omnigate_sdk::{Client, Runtime};
 use serde_json::Value;
@@ -56,7 +56,7 @@ async fn timeline_and_the_unconfirmed_order_alert() {
             .unwrap();
     }
     let client = Client::builder(&gw.url, &created.api_key).build().unwrap();
-    let books: Arc<dyn StateStore<Book>> = Arc::new(MemoryState::default());
+    let books: Arc<dyn StateStore<Tracked<Book>>> = Arc::new(MemoryState::default());
     // The order was placed 2025-03-14T09:26:53Z; the clock starts there.
     let now: Arc<Mutex<DateTime<Utc>>> =
         Arc::new(Mutex::new("2025-03-14T09:27:00Z".parse().unwrap()));
@@ -86,13 +86,14 @@ async fn timeline_and_the_unconfirmed_order_alert() {
     for _ in 0..100 {
         let filed = |t: &'static str| {
             let books = books.clone();
-            async move { books.load(t).await.unwrap().0.customers.len() }
+            async move { books.load(t).await.unwrap().0.doc.customers.len() }
         };
         let quick_paid = books
             .load("quick-shop")
             .await
             .unwrap()
             .0
+            .doc
             .unconfirmed
             .is_empty();
         if filed("slow-shop").await == 1 && filed("quick-shop").await == 1 && quick_paid {

@@ -1,7 +1,7 @@
 //! Loyalty and NPS, an Omnigate plugin. See README.md.
 
 use loyalty::{plugin, rules};
-use omnigate_sdk::state::{MemoryState, RedisState, StateStore};
+use omnigate_sdk::state::{MemoryState, RedisState, StateStore, Tracked};
 use omnigate_sdk::{Client, Runtime};
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -58,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = env("OMNIGATE_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let key =
         env("OMNIGATE_API_KEY").ok_or("OMNIGATE_API_KEY (the plugin's API key) is required")?;
-    let books: Arc<dyn StateStore<rules::Book>> = match env("LOYALTY_REDIS_URL") {
+    let books: Arc<dyn StateStore<Tracked<rules::Book>>> = match env("LOYALTY_REDIS_URL") {
         Some(redis) => Arc::new(RedisState::connect(&redis, "loyalty:book").await?),
         None => {
             tracing::warn!(

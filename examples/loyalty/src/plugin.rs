@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 use crate::rules::{Book, Change, Policy};
-use omnigate_sdk::state::StateStore;
+use omnigate_sdk::state::{StateStore, Tracked, apply_once};
 
 pub const POINTS_CHANGED: &str = "loyalty.points.changed";
 pub const NPS_REQUESTED: &str = "loyalty.nps.requested";
@@ -72,7 +72,7 @@ pub fn registration() -> CreatePlugin {
 
 pub struct Loyalty {
     pub policy: Policy,
-    pub books: Arc<dyn StateStore<Book>>,
+    pub books: Arc<dyn StateStore<Tracked<Book>>>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +122,10 @@ impl Loyalty {
         match d.data()? {
             Data::OrderCreated(o) => book.remember_order(&o.order_id, o.customer.customer_id),
             Data::OrderPaid(p) => {
+                if !book.orders.contains_key(&p.order_id) {
+                    // Its order.created has not been applied yet: try again later.
+                    return Err(format!("order {} is not known yet", p.order_id).into());
+                }
                 if let Some(c) = book.paid(&self.policy, &p.order_id, &p.amount) {
                     out.push(points_changed(tenant, id, c));
                 }
@@ -175,22 +179,9 @@ impl Loyalty {
 #[omnigate_sdk::async_trait]
 impl Handler for Loyalty {
     async fn handle(&self, d: &Delivery, client: &Client) -> HandlerResult {
-        for _ in 0..10 {
-            let (mut book, version) = self.books.load(&d.event.tenant).await?;
-            if !book.first_time(&d.event.id) {
-                return Ok(());
-            }
-            let publishes = self.apply(&mut book, d)?;
-            for p in &publishes {
-                client.events().publish(p).await?;
-            }
-            if self.books.save(&d.event.tenant, &book, version).await? {
-                for p in &publishes {
-                    tracing::info!(tenant = %p.tenant, event = %p.event_type, data = %p.data, "published");
-                }
-                return Ok(());
-            }
-        }
-        Err("the book kept changing under us".into())
+        apply_once(&*self.books, client, &d.event.tenant, &d.event.id, |book| {
+            self.apply(book, d)
+        })
+        .await
     }
 }

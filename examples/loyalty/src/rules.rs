@@ -5,11 +5,8 @@ use omnigate_sdk::Money;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
-
-/// How many processed event ids a book remembers, to apply each event once.
-const REMEMBERED: usize = 20_000;
 
 /// The programme's settings.
 #[derive(Debug, Clone)]
@@ -102,8 +99,6 @@ pub struct Book {
     pub balances: BTreeMap<String, i64>,
     pub orders: BTreeMap<String, OrderEntry>,
     pub nps: Nps,
-    /// Event ids already applied, oldest first.
-    pub applied: VecDeque<String>,
 }
 
 /// A balance that moved.
@@ -118,18 +113,6 @@ pub struct Change {
 }
 
 impl Book {
-    /// True (and remembered) the first time `event_id` is seen.
-    pub fn first_time(&mut self, event_id: &str) -> bool {
-        if self.applied.iter().any(|e| e == event_id) {
-            return false;
-        }
-        self.applied.push_back(event_id.to_string());
-        while self.applied.len() > REMEMBERED {
-            self.applied.pop_front();
-        }
-        true
-    }
-
     pub fn remember_order(&mut self, order_id: &str, customer_id: Option<String>) {
         let entry = self.orders.entry(order_id.to_string()).or_default();
         if entry.customer_id.is_none() {
@@ -249,13 +232,6 @@ mod tests {
             "a cancelled order earns nothing"
         );
         assert!(b.paid(&p, "unknown", &m("1.00", "EUR")).is_none());
-    }
-
-    #[test]
-    fn events_apply_once() {
-        let mut b = Book::default();
-        assert!(b.first_time("evt_1"));
-        assert!(!b.first_time("evt_1"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Returns, an Omnigate plugin. See README.md.
 
-use omnigate_sdk::state::{MemoryState, RedisState, StateStore};
+use omnigate_sdk::state::{MemoryState, RedisState, StateStore, Tracked};
 use omnigate_sdk::{Client, Runtime};
 use returns::{plugin, policy};
 use rust_decimal::Decimal;
@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = env("OMNIGATE_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let key =
         env("OMNIGATE_API_KEY").ok_or("OMNIGATE_API_KEY (the plugin's API key) is required")?;
-    let books: Arc<dyn StateStore<policy::Book>> = match env("RETURNS_REDIS_URL") {
+    let books: Arc<dyn StateStore<Tracked<policy::Book>>> = match env("RETURNS_REDIS_URL") {
         Some(redis) => Arc::new(RedisState::connect(&redis, "returns:book").await?),
         None => {
             tracing::warn!(

@@ -4,7 +4,7 @@
 
 use omnigate_sdk::api::{CreatePlugin, PublishEvent, PublishedType};
 use omnigate_sdk::events::ShipmentStatus;
-use omnigate_sdk::state::StateStore;
+use omnigate_sdk::state::{StateStore, Tracked, apply_once};
 use omnigate_sdk::{Client, Data, Delivery, Handler, HandlerError, HandlerResult};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -52,7 +52,7 @@ pub fn registration() -> CreatePlugin {
 
 pub struct Returns {
     pub policy: Policy,
-    pub books: Arc<dyn StateStore<Book>>,
+    pub books: Arc<dyn StateStore<Tracked<Book>>>,
 }
 
 fn publish(d: &Delivery, event_type: &str, subject: String, data: Value) -> PublishEvent {
@@ -162,22 +162,9 @@ impl Returns {
 #[omnigate_sdk::async_trait]
 impl Handler for Returns {
     async fn handle(&self, d: &Delivery, client: &Client) -> HandlerResult {
-        for _ in 0..10 {
-            let (mut book, version) = self.books.load(&d.event.tenant).await?;
-            if !book.first_time(&d.event.id) {
-                return Ok(());
-            }
-            let publishes = self.apply(&mut book, d)?;
-            for p in &publishes {
-                client.events().publish(p).await?;
-            }
-            if self.books.save(&d.event.tenant, &book, version).await? {
-                for p in &publishes {
-                    tracing::info!(tenant = %p.tenant, event = %p.event_type, data = %p.data, "published");
-                }
-                return Ok(());
-            }
-        }
-        Err("the book kept changing under us".into())
+        apply_once(&*self.books, client, &d.event.tenant, &d.event.id, |book| {
+            self.apply(book, d)
+        })
+        .await
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use omnigate_sdk::Money;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 
 #[derive(Debug, Clone)]
@@ -146,21 +146,6 @@ impl Return {
 pub struct Book {
     pub orders: BTreeMap<String, Order>,
     pub returns: BTreeMap<String, Return>,
-    pub applied: VecDeque<String>,
-}
-
-impl Book {
-    /// True (and remembered) the first time `event_id` is seen.
-    pub fn first_time(&mut self, event_id: &str) -> bool {
-        if self.applied.iter().any(|e| e == event_id) {
-            return false;
-        }
-        self.applied.push_back(event_id.to_string());
-        while self.applied.len() > 20_000 {
-            self.applied.pop_front();
-        }
-        true
-    }
 }
 
 #[cfg(test)]

@@ -2,11 +2,11 @@
 //! is closed once refunded. Against the SDK's in-process gateway.
 
 use omnigate_sdk::api::{CreateInstallation, Scope};
-use omnigate_sdk::state::MemoryState;
+use omnigate_sdk::state::{MemoryState, StateStore, Tracked};
 use omnigate_sdk::testing::TestGateway;
 use omnigate_sdk::{Client, Runtime};
 use returns::plugin::{Returns, registration};
-use returns::policy::Policy;
+use returns::policy::{Book, Policy};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,12 +67,13 @@ async fn a_return_within_policy_is_approved_and_closed_after_the_refund() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     // The samples' order is from March 2025 while the test gateway stamps the request with
     // today's time (`X-Shopify-Triggered-At`): a window of ten years keeps it "within".
+    let books: Arc<dyn StateStore<Tracked<Book>>> = Arc::new(MemoryState::default());
     let handler = Returns {
         policy: Policy {
             window_days: 3650,
             ..Policy::default()
         },
-        books: Arc::new(MemoryState::default()),
+        books: books.clone(),
     };
     let task = tokio::spawn(
         Runtime::new(client, handler)
@@ -85,10 +86,24 @@ async fn a_return_within_policy_is_approved_and_closed_after_the_refund() {
     let shop = gw.source("shopify", "maysternia").await;
     // Ordered and delivered (17 March), then a return of one mug at 385.00 UAH: under the
     // 500 limit for automatic approval.
-    for topic in ["orders/create", "fulfillments/update", "returns/request"] {
+    for topic in ["orders/create", "fulfillments/update"] {
         let (status, body) = gw.send_sample(&shop, topic).await;
         assert_eq!(status, 202, "{topic}: {body}");
     }
+    // A customer asks to return only after the parcel arrived.
+    for _ in 0..100 {
+        let (t, _) = books.load("maysternia").await.unwrap();
+        if t.doc
+            .orders
+            .get("5938201746113")
+            .is_some_and(|o| o.delivered_at.is_some())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = gw.send_sample(&shop, "returns/request").await;
+    assert_eq!(status, 202, "{body}");
     let approved = wait_for(&gw, "return.approved").await;
     assert_eq!(approved[0]["return_id"], "8127364501");
     assert_eq!(approved[0]["rule"], "within_policy");
