@@ -126,6 +126,17 @@ impl Client {
         }
     }
 
+    /// A plugin's client from the environment: `OMNIGATE_URL` (default
+    /// `http://127.0.0.1:8080`) and `OMNIGATE_API_KEY` (required).
+    pub fn from_env() -> Result<Client, Error> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let url = var("OMNIGATE_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        let key = var("OMNIGATE_API_KEY").ok_or_else(|| {
+            Error::Config("OMNIGATE_API_KEY (the plugin's API key) is required".into())
+        })?;
+        Client::builder(url, key).build()
+    }
+
     /// The plugin's inbox.
     pub fn inbox(&self) -> Inbox<'_> {
         Inbox(self)

@@ -161,17 +161,17 @@ impl TestGateway {
         self.send(source, topic, sample.body.as_bytes()).await
     }
 
-    /// Registers a plugin subscribed to `event_types` and installs it in `tenant` with
-    /// every scope.
-    pub async fn plugin(&self, name: &str, event_types: &[&str], tenant: &str) -> TestPlugin {
+    /// Registers `registration` and installs it in `tenant` with `scopes`.
+    pub async fn install(
+        &self,
+        registration: &CreatePlugin,
+        tenant: &str,
+        scopes: &[Scope],
+    ) -> TestPlugin {
         let admin = self.admin();
         let created = admin
             .admin()
-            .register_plugin(&CreatePlugin {
-                name: name.into(),
-                event_types: event_types.iter().map(|s| s.to_string()).collect(),
-                publishes: Vec::new(),
-            })
+            .register_plugin(registration)
             .await
             .expect("plugin registered");
         admin
@@ -180,7 +180,7 @@ impl TestGateway {
                 &created.plugin.id,
                 &CreateInstallation {
                     tenant: tenant.into(),
-                    scopes: vec![Scope::EventsRead, Scope::EventsPublish, Scope::CustomerPii],
+                    scopes: scopes.to_vec(),
                 },
             )
             .await
@@ -191,6 +191,51 @@ impl TestGateway {
                 .build()
                 .expect("client"),
         }
+    }
+
+    /// The `data` of `tenant`'s logged events of `event_type`, oldest first.
+    pub async fn events(&self, tenant: &str, event_type: &str) -> Vec<Value> {
+        let page: Value = self
+            .http
+            .get(format!(
+                "{}/v1/tenants/{tenant}/events?type={event_type}",
+                self.url
+            ))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .expect("gateway reachable")
+            .json()
+            .await
+            .expect("an events page");
+        page["events"]
+            .as_array()
+            .map(|a| a.iter().map(|e| e["data"].clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Waits (up to 15 s) until `tenant` has at least `n` events of `event_type`.
+    pub async fn wait_for_events(&self, tenant: &str, event_type: &str, n: usize) -> Vec<Value> {
+        for _ in 0..150 {
+            let got = self.events(tenant, event_type).await;
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{tenant} never had {n} {event_type} events");
+    }
+
+    /// Registers a plugin subscribed to `event_types` and installs it in `tenant` with
+    /// every scope.
+    pub async fn plugin(&self, name: &str, event_types: &[&str], tenant: &str) -> TestPlugin {
+        let registration = CreatePlugin {
+            name: name.into(),
+            event_types: event_types.iter().map(|s| s.to_string()).collect(),
+            publishes: Vec::new(),
+        };
+        let scopes = [Scope::EventsRead, Scope::EventsPublish, Scope::CustomerPii];
+        self.install(&registration, tenant, &scopes).await
     }
 
     /// Stops the server and its router.

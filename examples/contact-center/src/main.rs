@@ -22,9 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{}", serde_json::to_string_pretty(&plugin::registration())?);
         return Ok(());
     }
-    let url = env("OMNIGATE_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into());
-    let key =
-        env("OMNIGATE_API_KEY").ok_or("OMNIGATE_API_KEY (the plugin's API key) is required")?;
+    let client = Client::from_env()?;
     let bind = env("CONTACT_CENTER_BIND").unwrap_or_else(|| "127.0.0.1:8090".into());
     let minutes: i64 = env("CONTACT_CENTER_CONFIRM_MINUTES").map_or(Ok(10), |m| m.parse())?;
     let books: Arc<dyn StateStore<Tracked<timeline::Book>>> = match env("CONTACT_CENTER_REDIS_URL")
@@ -44,7 +42,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         clock: Arc::new(chrono::Utc::now),
         tenants: Default::default(),
     });
-    let client = Client::builder(url, key).build()?;
 
     let data = web::Data::new(books);
     let server = HttpServer::new(move || App::new().app_data(data.clone()).configure(desk::routes))

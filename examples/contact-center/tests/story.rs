@@ -12,27 +12,6 @@ use omnigate_sdk::{Client, Runtime};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
-async fn alerts(gw: &TestGateway, tenant: &str) -> Vec<Value> {
-    let page: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/v1/tenants/{tenant}/events?type=service.alert",
-            gw.url
-        ))
-        .bearer_auth(&gw.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    page["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["data"].clone())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeline_and_the_unconfirmed_order_alert() {
     let gw = TestGateway::start().await;
@@ -109,12 +88,12 @@ async fn timeline_and_the_unconfirmed_order_alert() {
     *now.lock().unwrap() = "2025-03-14T09:37:54Z".parse().unwrap();
     assert_eq!(cc.sweep(&client).await.unwrap(), 1);
     assert_eq!(cc.sweep(&client).await.unwrap(), 0);
-    let slow_alerts = alerts(&gw, "slow-shop").await;
+    let slow_alerts = gw.events("slow-shop", "service.alert").await;
     assert_eq!(slow_alerts.len(), 1);
     assert_eq!(slow_alerts[0]["kind"], "order_unconfirmed");
     assert_eq!(slow_alerts[0]["order_id"], "5938201746113");
     assert!(
-        alerts(&gw, "quick-shop").await.is_empty(),
+        gw.events("quick-shop", "service.alert").await.is_empty(),
         "paid in time: no alert"
     );
 

@@ -55,9 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{}", serde_json::to_string_pretty(&plugin::registration())?);
         return Ok(());
     }
-    let url = env("OMNIGATE_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into());
-    let key =
-        env("OMNIGATE_API_KEY").ok_or("OMNIGATE_API_KEY (the plugin's API key) is required")?;
+    let client = Client::from_env()?;
     let books: Arc<dyn StateStore<Tracked<rules::Book>>> = match env("LOYALTY_REDIS_URL") {
         Some(redis) => Arc::new(RedisState::connect(&redis, "loyalty:book").await?),
         None => {
@@ -71,7 +69,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         policy: policy()?,
         books,
     };
-    let client = Client::builder(url, key).build()?;
     Runtime::new(client, handler).concurrency(4).run().await?;
     Ok(())
 }

@@ -3,56 +3,25 @@
 
 use loyalty::plugin::{Loyalty, NPS_ANSWERED, registration};
 use loyalty::rules::Policy;
-use omnigate_sdk::api::{CreateInstallation, PublishEvent, Scope};
+use omnigate_sdk::Runtime;
+use omnigate_sdk::api::{PublishEvent, Scope};
 use omnigate_sdk::state::MemoryState;
 use omnigate_sdk::testing::TestGateway;
-use omnigate_sdk::{Client, Runtime};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-
-async fn published(gw: &TestGateway, tenant: &str, event_type: &str) -> Vec<Value> {
-    let page: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/v1/tenants/{tenant}/events?type={event_type}",
-            gw.url
-        ))
-        .bearer_auth(&gw.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    page["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["data"].clone())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn points_tiers_and_nps_for_one_customer() {
     let gw = TestGateway::start().await;
-    let admin = gw.admin();
-    let created = admin
-        .admin()
-        .register_plugin(&registration())
-        .await
-        .unwrap();
-    admin
-        .admin()
+    let plugin = gw
         .install(
-            &created.plugin.id,
-            &CreateInstallation {
-                tenant: "maysternia".into(),
-                scopes: vec![Scope::EventsRead, Scope::EventsPublish],
-            },
+            &registration(),
+            "maysternia",
+            &[Scope::EventsRead, Scope::EventsPublish],
         )
-        .await
-        .unwrap();
-    let client = Client::builder(&gw.url, &created.api_key).build().unwrap();
+        .await;
+    let client = plugin.client.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let runtime = Runtime::new(
         client.clone(),
@@ -74,24 +43,15 @@ async fn points_tiers_and_nps_for_one_customer() {
         let (status, body) = gw.send_sample(&shop, topic).await;
         assert_eq!(status, 202, "{sample}: {body}");
     }
-    let wait_for = |tenant: &'static str, t: &'static str, n: usize| {
-        let gw = &gw;
-        async move {
-            for _ in 0..100 {
-                let got = published(gw, tenant, t).await;
-                if got.len() >= n {
-                    return got;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            panic!("{t} never reached {n}");
-        }
-    };
-    let points = wait_for("maysternia", "loyalty.points.changed", 1).await;
+    let points = gw
+        .wait_for_events("maysternia", "loyalty.points.changed", 1)
+        .await;
     assert_eq!(points[0]["delta"], 2300, "1 point per UAH of 2300.00");
     assert_eq!(points[0]["tier"], "gold");
     assert_eq!(points[0]["customer_id"], "7402918365521");
-    let asked = wait_for("maysternia", "loyalty.nps.requested", 1).await;
+    let asked = gw
+        .wait_for_events("maysternia", "loyalty.nps.requested", 1)
+        .await;
     assert_eq!(asked[0]["order_id"], "5938201746113");
 
     // The shop's mailer (here: the plugin's own key) reports the answer.
@@ -107,19 +67,23 @@ async fn points_tiers_and_nps_for_one_customer() {
         })
         .await
         .unwrap();
-    let nps = wait_for("maysternia", "loyalty.nps.updated", 1).await;
+    let nps = gw
+        .wait_for_events("maysternia", "loyalty.nps.updated", 1)
+        .await;
     assert_eq!(nps[0]["nps"], 100);
 
     // The refund takes back the points its amount earned; a redelivery changes nothing.
     let (status, _) = gw.send_sample(&shop, "refunds/create").await;
     assert_eq!(status, 202);
-    let points = wait_for("maysternia", "loyalty.points.changed", 2).await;
+    let points = gw
+        .wait_for_events("maysternia", "loyalty.points.changed", 2)
+        .await;
     assert_eq!(points[1]["delta"], -385);
     assert_eq!(points[1]["balance"], 1915);
     assert_eq!(points[1]["tier"], "silver");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        published(&gw, "maysternia", "loyalty.points.changed")
+        gw.events("maysternia", "loyalty.points.changed")
             .await
             .len(),
         2

@@ -1,69 +1,26 @@
 //! A customer returns a cracked mug: the request is decided by the policy, and the return
 //! is closed once refunded. Against the SDK's in-process gateway.
 
-use omnigate_sdk::api::{CreateInstallation, Scope};
+use omnigate_sdk::Runtime;
+use omnigate_sdk::api::Scope;
 use omnigate_sdk::state::{MemoryState, StateStore, Tracked};
 use omnigate_sdk::testing::TestGateway;
-use omnigate_sdk::{Client, Runtime};
 use returns::plugin::{Returns, registration};
 use returns::policy::{Book, Policy};
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-
-async fn published(gw: &TestGateway, event_type: &str) -> Vec<Value> {
-    let page: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/v1/tenants/maysternia/events?type={event_type}",
-            gw.url
-        ))
-        .bearer_auth(&gw.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    page["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["data"].clone())
-        .collect()
-}
-
-async fn wait_for(gw: &TestGateway, event_type: &str) -> Vec<Value> {
-    for _ in 0..100 {
-        let got = published(gw, event_type).await;
-        if !got.is_empty() {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no {event_type}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_return_within_policy_is_approved_and_closed_after_the_refund() {
     let gw = TestGateway::start().await;
-    let admin = gw.admin();
-    let created = admin
-        .admin()
-        .register_plugin(&registration())
-        .await
-        .unwrap();
-    admin
-        .admin()
+    let plugin = gw
         .install(
-            &created.plugin.id,
-            &CreateInstallation {
-                tenant: "maysternia".into(),
-                scopes: vec![Scope::EventsRead, Scope::EventsPublish],
-            },
+            &registration(),
+            "maysternia",
+            &[Scope::EventsRead, Scope::EventsPublish],
         )
-        .await
-        .unwrap();
-    let client = Client::builder(&gw.url, &created.api_key).build().unwrap();
+        .await;
+    let client = plugin.client.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     // The samples' order is from March 2025 while the test gateway stamps the request with
     // today's time (`X-Shopify-Triggered-At`): a window of ten years keeps it "within".
@@ -104,15 +61,15 @@ async fn a_return_within_policy_is_approved_and_closed_after_the_refund() {
     }
     let (status, body) = gw.send_sample(&shop, "returns/request").await;
     assert_eq!(status, 202, "{body}");
-    let approved = wait_for(&gw, "return.approved").await;
+    let approved = gw.wait_for_events("maysternia", "return.approved", 1).await;
     assert_eq!(approved[0]["return_id"], "8127364501");
     assert_eq!(approved[0]["rule"], "within_policy");
     assert_eq!(approved[0]["value"]["amount"], "385");
-    assert!(published(&gw, "return.declined").await.is_empty());
+    assert!(gw.events("maysternia", "return.declined").await.is_empty());
 
     let (status, _) = gw.send_sample(&shop, "refunds/create").await;
     assert_eq!(status, 202);
-    let closed = wait_for(&gw, "return.closed").await;
+    let closed = gw.wait_for_events("maysternia", "return.closed", 1).await;
     assert_eq!(closed[0]["return_id"], "8127364501");
     assert_eq!(closed[0]["refunded"], true);
 
