@@ -30,8 +30,6 @@ pub struct ProviderSchema {
     pub schema: Embedded,
 }
 
-const BASE: &str = "https://schemas.omnigate.dev/";
-
 macro_rules! embedded {
     ($path:literal) => {
         Embedded {
@@ -242,9 +240,4 @@ pub const PROVIDER_SCHEMAS: &[ProviderSchema] = &[
 /// The catalog entry of an event type.
 pub fn event_type(name: &str) -> Option<&'static EventType> {
     EVENT_TYPES.iter().find(|t| t.name == name)
-}
-
-/// True when `uri` belongs to the embedded schema namespace.
-pub fn is_embedded_uri(uri: &str) -> bool {
-    uri.starts_with(BASE)
 }

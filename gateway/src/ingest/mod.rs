@@ -149,11 +149,16 @@ fn build_events(
                 received_at: received_at.clone(),
                 source: source.clone(),
                 subject: n.subject,
-                data: n.data,
+                data: Value::Null,
             };
             let encode = |e: serde_json::Error| Rejection::new(format!("cannot encode event: {e}"));
-            let value = serde_json::to_value(&event).map_err(encode)?;
+            // The data tree moves into the value checked against the schema and back, so it
+            // is never copied on the hot path.
+            let mut value = serde_json::to_value(&event).map_err(encode)?;
+            value["data"] = n.data;
             state.validators.check_event(n.event_type, &value)?;
+            let mut event = event;
+            event.data = value["data"].take();
             // From the struct, so the envelope keeps its documented field order.
             let json = serde_json::to_string(&event).map_err(encode)?;
             Ok(LogRecord {
