@@ -4,21 +4,19 @@
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::DateTime;
-use hmac::{Hmac, KeyInit, Mac};
 use omnigate_schemas::api::{KeyEncoding, Provider};
 use ring::signature::{RsaKeyPair, RsaPublicKeyComponents};
 use serde_json::Value;
 use sha2::Digest;
-use sha2::Sha256;
 
 use crate::error::{Error, Result};
 
-fn mac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut m = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    for p in parts {
-        m.update(p);
-    }
-    m.finalize().into_bytes().to_vec()
+use crate::verify::hmac_sha256 as mac;
+
+/// Base64 HMAC-SHA256 of the whole body: Shopify's `X-Shopify-Hmac-Sha256` and WooCommerce's
+/// `X-WC-Webhook-Signature`. Load generators re-sign every request with it.
+pub fn body_hmac_base64(secret: &str, body: &[u8]) -> String {
+    STANDARD.encode(mac(secret.as_bytes(), &[body]))
 }
 
 /// What to sign.
@@ -47,10 +45,7 @@ pub fn sign(d: &Delivery<'_>) -> Result<Vec<(String, String)>> {
                 .unwrap_or_default();
             headers.extend([
                 h("X-Shopify-Topic", d.topic.into()),
-                h(
-                    "X-Shopify-Hmac-Sha256",
-                    STANDARD.encode(mac(d.secret.as_bytes(), &[d.body])),
-                ),
+                h("X-Shopify-Hmac-Sha256", body_hmac_base64(d.secret, d.body)),
                 h("X-Shopify-Event-Id", d.delivery_id.into()),
                 h("X-Shopify-Webhook-Id", d.delivery_id.into()),
                 h("X-Shopify-Triggered-At", at),
@@ -62,10 +57,7 @@ pub fn sign(d: &Delivery<'_>) -> Result<Vec<(String, String)>> {
                 h("X-WC-Webhook-Topic", d.topic.into()),
                 h("X-WC-Webhook-Resource", resource.into()),
                 h("X-WC-Webhook-Event", event.into()),
-                h(
-                    "X-WC-Webhook-Signature",
-                    STANDARD.encode(mac(d.secret.as_bytes(), &[d.body])),
-                ),
+                h("X-WC-Webhook-Signature", body_hmac_base64(d.secret, d.body)),
                 h("X-WC-Webhook-Delivery-ID", d.delivery_id.into()),
             ]);
         }

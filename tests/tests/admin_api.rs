@@ -7,18 +7,13 @@ use omnigate_tests::{ADMIN_TOKEN, Gateway, memory_store, redis_store};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-fn sign_shopify(secret: &str, body: &[u8]) -> String {
-    use base64::Engine;
-    use hmac::{KeyInit, Mac};
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
 fn shopify_headers(secret: &str, body: &[u8], event_id: &str) -> Vec<(String, String)> {
     vec![
         ("X-Shopify-Topic".into(), "orders/create".into()),
-        ("X-Shopify-Hmac-Sha256".into(), sign_shopify(secret, body)),
+        (
+            "X-Shopify-Hmac-Sha256".into(),
+            omnigate::sign::body_hmac_base64(secret, body),
+        ),
         ("X-Shopify-Event-Id".into(), event_id.into()),
         ("Content-Type".into(), "application/json".into()),
     ]

@@ -88,14 +88,6 @@ struct Report {
 /// The order id in the fixture body, replaced per request.
 const TEMPLATE_ID: &str = "\"id\":5938201746113,";
 
-fn sign(secret: &str, body: &[u8]) -> String {
-    use base64::Engine;
-    use hmac::{KeyInit, Mac};
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
 async fn run(
     name: &'static str,
     url: String,
@@ -139,7 +131,10 @@ async fn run(
                     }
                     req = req
                         .header("X-Shopify-Event-Id", format!("bench-{run_id}-{t}-{i}"))
-                        .header("X-Shopify-Hmac-Sha256", sign(&secret, &body))
+                        .header(
+                            "X-Shopify-Hmac-Sha256",
+                            omnigate::sign::body_hmac_base64(&secret, &body),
+                        )
                         .body(body);
                     let t0 = Instant::now();
                     match req.send().await {

@@ -23,14 +23,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const TEMPLATE_ID: &str = "\"id\":5938201746113,";
 
-fn sign(secret: &str, body: &[u8]) -> String {
-    use base64::Engine;
-    use hmac::{KeyInit, Mac};
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
 #[tokio::main]
 async fn main() {
     let mut redis_url = std::env::var("OMNIGATE_TEST_REDIS_URL")
@@ -114,7 +106,10 @@ async fn main() {
                             }
                             let res = req
                                 .header("X-Shopify-Event-Id", format!("bench-{id}"))
-                                .header("X-Shopify-Hmac-Sha256", sign(&secret, body.as_bytes()))
+                                .header(
+                                    "X-Shopify-Hmac-Sha256",
+                                    omnigate::sign::body_hmac_base64(&secret, body.as_bytes()),
+                                )
                                 .body(body)
                                 .send()
                                 .await
