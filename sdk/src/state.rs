@@ -84,6 +84,27 @@ redis.call('SET', KEYS[1], (version + 1) .. '|' .. ARGV[2])
 return 1
 "#;
 
+/// The store a plugin binary keeps its state in: Redis at the URL in environment variable
+/// `var` when it is set, otherwise memory, with a warning because memory is lost on exit.
+#[cfg(feature = "redis")]
+pub async fn from_env<T>(
+    var: &str,
+    prefix: &str,
+) -> Result<std::sync::Arc<dyn StateStore<T>>, StateError>
+where
+    T: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
+{
+    match std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        Some(url) => Ok(std::sync::Arc::new(
+            RedisState::connect(&url, prefix).await?,
+        )),
+        None => {
+            tracing::warn!("{var} not set: plugin state lives in memory and is lost on exit");
+            Ok(std::sync::Arc::new(MemoryState::default()))
+        }
+    }
+}
+
 #[cfg(feature = "redis")]
 impl RedisState {
     /// Connects to `url`; keys are prefixed with `prefix` (e.g. the plugin's name).

@@ -2,7 +2,7 @@
 
 use actix_web::{App, HttpServer, web};
 use contact_center::{desk, plugin, timeline};
-use omnigate_sdk::state::{MemoryState, RedisState, StateStore, Tracked};
+use omnigate_sdk::state::{self, StateStore, Tracked};
 use omnigate_sdk::{Client, Runtime};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,16 +25,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = Client::from_env()?;
     let bind = env("CONTACT_CENTER_BIND").unwrap_or_else(|| "127.0.0.1:8090".into());
     let minutes: i64 = env("CONTACT_CENTER_CONFIRM_MINUTES").map_or(Ok(10), |m| m.parse())?;
-    let books: Arc<dyn StateStore<Tracked<timeline::Book>>> = match env("CONTACT_CENTER_REDIS_URL")
-    {
-        Some(redis) => Arc::new(RedisState::connect(&redis, "contact-center:book").await?),
-        None => {
-            tracing::warn!(
-                "CONTACT_CENTER_REDIS_URL not set: timelines live in memory and are lost on exit"
-            );
-            Arc::new(MemoryState::default())
-        }
-    };
+    let books: Arc<dyn StateStore<Tracked<timeline::Book>>> =
+        state::from_env("CONTACT_CENTER_REDIS_URL", "contact-center:book").await?;
     let handler = Arc::new(plugin::ContactCenter {
         books: books.clone(),
         confirm_within: chrono::Duration::minutes(minutes),

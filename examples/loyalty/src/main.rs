@@ -1,7 +1,7 @@
 //! Loyalty and NPS, an Omnigate plugin. See README.md.
 
 use loyalty::{plugin, rules};
-use omnigate_sdk::state::{MemoryState, RedisState, StateStore, Tracked};
+use omnigate_sdk::state::{self, StateStore, Tracked};
 use omnigate_sdk::{Client, Runtime};
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -56,15 +56,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let client = Client::from_env()?;
-    let books: Arc<dyn StateStore<Tracked<rules::Book>>> = match env("LOYALTY_REDIS_URL") {
-        Some(redis) => Arc::new(RedisState::connect(&redis, "loyalty:book").await?),
-        None => {
-            tracing::warn!(
-                "LOYALTY_REDIS_URL not set: balances live in memory and are lost on exit"
-            );
-            Arc::new(MemoryState::default())
-        }
-    };
+    let books: Arc<dyn StateStore<Tracked<rules::Book>>> =
+        state::from_env("LOYALTY_REDIS_URL", "loyalty:book").await?;
     let handler = plugin::Loyalty {
         policy: policy()?,
         books,

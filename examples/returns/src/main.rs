@@ -1,6 +1,6 @@
 //! Returns, an Omnigate plugin. See README.md.
 
-use omnigate_sdk::state::{MemoryState, RedisState, StateStore, Tracked};
+use omnigate_sdk::state::{self, StateStore, Tracked};
 use omnigate_sdk::{Client, Runtime};
 use returns::{plugin, policy};
 use rust_decimal::Decimal;
@@ -44,15 +44,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let client = Client::from_env()?;
-    let books: Arc<dyn StateStore<Tracked<policy::Book>>> = match env("RETURNS_REDIS_URL") {
-        Some(redis) => Arc::new(RedisState::connect(&redis, "returns:book").await?),
-        None => {
-            tracing::warn!(
-                "RETURNS_REDIS_URL not set: returns are tracked in memory and lost on exit"
-            );
-            Arc::new(MemoryState::default())
-        }
-    };
+    let books: Arc<dyn StateStore<Tracked<policy::Book>>> =
+        state::from_env("RETURNS_REDIS_URL", "returns:book").await?;
     let handler = plugin::Returns {
         policy: policy()?,
         books,
