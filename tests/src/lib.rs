@@ -126,6 +126,12 @@ impl Gateway {
             .bearer_auth(ADMIN_TOKEN)
     }
 
+    /// The JSON body of an admin `GET`.
+    pub async fn admin_json(&self, path: &str) -> Value {
+        let res = self.admin(reqwest::Method::GET, path).send().await.unwrap();
+        res.json().await.unwrap()
+    }
+
     /// Connects a source; panics unless 201.
     pub async fn create_source(&self, body: Value) -> SourceView {
         let res = self

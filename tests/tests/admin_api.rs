@@ -108,14 +108,7 @@ async fn secrets_are_write_only_and_rotation_keeps_the_old_one_for_a_grace_perio
     gw.clock.set(t0 + Duration::hours(24));
     assert_eq!(send("old-secret-123", "e4").await, StatusCode::UNAUTHORIZED);
     assert_eq!(send("new-secret-456", "e5").await, StatusCode::ACCEPTED);
-    let view: Value = gw
-        .admin(Method::GET, &format!("/v1/sources/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view: Value = gw.admin_json(&format!("/v1/sources/{id}")).await;
     assert_eq!(view["secrets"].as_array().unwrap().len(), 1);
 
     // Disconnecting: the webhook path stops working, the events stay.
@@ -264,14 +257,7 @@ async fn tenant_events_page_in_order_and_filter_by_type() {
     );
 
     // Polling from the last cursor returns only what is new.
-    let page: Value = gw
-        .admin(Method::GET, "/v1/tenants/page-a/events?limit=1000")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = gw.admin_json("/v1/tenants/page-a/events?limit=1000").await;
     let next = page["next"].as_str().unwrap().to_string();
     let later: Value = gw
         .admin(

@@ -200,14 +200,7 @@ async fn a_tampered_or_unsigned_delivery_is_refused_and_stores_nothing() {
         "https://omnigate.dev/problems/invalid-signature"
     );
     assert!(gw.tenant_events("tampered-shop", None).await.is_empty());
-    let q: Value = gw
-        .admin(Method::GET, "/v1/quarantine?tenant=tampered-shop")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let q: Value = gw.admin_json("/v1/quarantine?tenant=tampered-shop").await;
     assert_eq!(
         q["entries"],
         json!([]),
@@ -259,13 +252,8 @@ async fn an_unknown_topic_waits_in_quarantine_byte_exact() {
     );
 
     let list: Value = gw
-        .admin(Method::GET, "/v1/quarantine?tenant=grunewald-teeladen")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_json("/v1/quarantine?tenant=grunewald-teeladen")
+        .await;
     let entries = list["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1);
     let entry = &entries[0];
@@ -299,14 +287,7 @@ async fn an_unknown_topic_waits_in_quarantine_byte_exact() {
         problem["type"],
         "https://omnigate.dev/problems/replay-failed"
     );
-    let one: Value = gw
-        .admin(Method::GET, &format!("/v1/quarantine/{qid}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: Value = gw.admin_json(&format!("/v1/quarantine/{qid}")).await;
     assert_eq!(one["id"], qid);
     assert!(one.get("replayed_event_ids").is_none());
     assert!(
@@ -379,14 +360,7 @@ async fn a_quarantined_payload_replays_into_events_after_an_upgrade() {
     let second: Value = replay(&gw).await.unwrap().json().await.unwrap();
     assert_eq!(second, first);
     assert_eq!(gw.tenant_events("maysternia-hlyny", None).await.len(), 1);
-    let entry: Value = gw
-        .admin(Method::GET, &format!("/v1/quarantine/{qid}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let entry: Value = gw.admin_json(&format!("/v1/quarantine/{qid}")).await;
     assert_eq!(entry["replayed_event_ids"], first["event_ids"]);
 
     // And the original delivery, retried by Shopify, is a duplicate.
