@@ -19,6 +19,11 @@ pub fn body_hmac_base64(secret: &str, body: &[u8]) -> String {
     STANDARD.encode(mac(secret.as_bytes(), &[body]))
 }
 
+/// Hex HMAC-SHA256 of the whole body: Saleor's deprecated `Saleor-Signature` form.
+pub fn hex_hmac(secret: &str, body: &[u8]) -> String {
+    hex::encode(mac(secret.as_bytes(), &[body]))
+}
+
 /// What to sign.
 #[derive(Debug, Clone, Copy)]
 pub struct Delivery<'a> {
@@ -98,10 +103,7 @@ pub fn sign(d: &Delivery<'_>) -> Result<Vec<(String, String)>> {
                 h("X-GitHub-Delivery", d.delivery_id.into()),
                 h(
                     "X-Hub-Signature-256",
-                    format!(
-                        "sha256={}",
-                        hex::encode(mac(d.secret.as_bytes(), &[d.body]))
-                    ),
+                    format!("sha256={}", hex_hmac(d.secret, d.body)),
                 ),
             ]);
         }
@@ -295,6 +297,10 @@ mod saleor_tests {
         let enc = KeyEncoding::Base64;
         verify_with_keys(Provider::Saleor, enc, &req, &["legacy-secret"], &[]).unwrap();
         assert!(verify_with_keys(Provider::Saleor, enc, &req, &["other"], &[]).is_err());
+        // A source with public keys never falls back to the HMAC, even with the right
+        // secret: that would be a downgrade anyone holding a placeholder could use.
+        let keys = jwks::parse(&saleor_jwks(TEST_SALEOR_KEY).unwrap()).unwrap();
+        assert!(verify_with_keys(Provider::Saleor, enc, &req, &["legacy-secret"], &keys).is_err());
     }
 
     #[test]

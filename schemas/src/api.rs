@@ -89,6 +89,11 @@ pub struct SourceOptions {
     /// refetched when a signature names an unknown key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_url: Option<String>,
+    /// `saleor`: accept Saleor's deprecated hex HMAC-SHA256 signature, keyed with the
+    /// source's `secret`, instead of its JWS. Only without `jwks`/`jwks_url`: a source
+    /// verified by public keys never falls back to a shared secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_hmac: Option<bool>,
 }
 
 /// `POST /v1/sources`.
@@ -105,8 +110,11 @@ pub struct CreateSource {
     /// The shop (tenant) whose log receives this source's events.
     pub tenant: String,
     pub provider: Provider,
-    /// The signing secret, exactly as the provider shows it. Write-only.
-    pub secret: String,
+    /// The signing secret, exactly as the provider shows it (at least 16 bytes). Write-only.
+    /// Required for every HMAC scheme; a `saleor` source verified by its JWKS takes none.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 16, max_length = 1024))]
+    pub secret: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
@@ -125,7 +133,9 @@ pub struct CreateSource {
 pub struct UpdateSource {
     #[serde(default)]
     pub name: Option<String>,
+    /// A new signing secret (at least 16 bytes).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 16, max_length = 1024))]
     pub secret: Option<String>,
     /// RFC 3339: until when the previous secret stays valid.
     #[serde(default)]

@@ -95,14 +95,24 @@ impl TestGateway {
 
     /// Connects a shop of `provider` ("shopify", "woocommerce", …) for `tenant`.
     pub async fn source(&self, provider: &str, tenant: &str) -> TestSource {
+        // A fresh random secret per source, as a provider generates one; a Saleor source
+        // is verified by its public keys and has none.
+        let random: [u8; 32] = rand::random();
         let secret = match provider {
-            "standard-webhooks" | "etsy" => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-            _ => "test-signing-secret",
+            "standard-webhooks" | "etsy" => Some(format!(
+                "whsec_{}",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, random)
+            )),
+            "saleor" => None,
+            _ => Some(hex::encode(random)),
         };
-        let mut body = json!({"tenant": tenant, "provider": provider, "secret": secret});
-        if provider == "saleor" {
-            body["options"] = json!({"jwks": omnigate::sign::saleor_jwks(
-                omnigate::samples::SALEOR_TEST_KEY).expect("test key")});
+        let mut body = json!({"tenant": tenant, "provider": provider});
+        match &secret {
+            Some(secret) => body["secret"] = json!(secret),
+            None => {
+                body["options"] = json!({"jwks": omnigate::sign::saleor_jwks(
+                    omnigate::samples::SALEOR_TEST_KEY).expect("test key")});
+            }
         }
         let res: Value = self
             .http
@@ -118,10 +128,7 @@ impl TestGateway {
         TestSource {
             id: res["id"].as_str().expect("source id").to_string(),
             provider: serde_json::from_value(json!(provider)).expect("a known provider"),
-            secret: match provider {
-                "saleor" => omnigate::samples::SALEOR_TEST_KEY.to_string(),
-                _ => secret.to_string(),
-            },
+            secret: secret.unwrap_or_else(|| omnigate::samples::SALEOR_TEST_KEY.to_string()),
         }
     }
 

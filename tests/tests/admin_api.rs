@@ -7,6 +7,10 @@ use omnigate_tests::{ADMIN_TOKEN, Gateway, memory_store, redis_store};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+const BIG_SECRET: &str = "shpss_big_0123456789abcdef";
+const SECRET_A: &str = "shpss_page_a_0123456789";
+const SECRET_B: &str = "shpss_page_b_0123456789";
+
 fn shopify_headers(secret: &str, body: &[u8], event_id: &str) -> Vec<(String, String)> {
     vec![
         ("X-Shopify-Topic".into(), "orders/create".into()),
@@ -31,7 +35,7 @@ async fn problem(res: reqwest::Response, status: StatusCode, slug: &str) -> Valu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_requires_the_token() {
     let gw = Gateway::start(memory_store(), Utc::now()).await;
-    let body = json!({"tenant": "a", "provider": "shopify", "secret": "s"});
+    let body = json!({"tenant": "a", "provider": "shopify", "secret": "shpss_a_0123456789abcdef"});
     let none = gw
         .http
         .post(gw.url("/v1/sources"))
@@ -67,13 +71,13 @@ async fn secrets_are_write_only_and_rotation_keeps_the_old_one_for_a_grace_perio
     let created = gw
         .admin(Method::POST, "/v1/sources")
         .json(&json!({"tenant": "rot-shop", "provider": "shopify",
-                      "secret": "old-secret-123", "name": "Main shop"}))
+                      "secret": "shpss_old-secret-0123456", "name": "Main shop"}))
         .send()
         .await
         .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
     let text = created.text().await.unwrap();
-    assert!(!text.contains("old-secret-123"), "never returned");
+    assert!(!text.contains("shpss_old-secret-0123456"), "never returned");
     let view: Value = serde_json::from_str(&text).unwrap();
     let id = view["id"].as_str().unwrap().to_string();
     assert_eq!(view["webhook_path"], format!("/v1/webhooks/{id}"));
@@ -86,28 +90,43 @@ async fn secrets_are_write_only_and_rotation_keeps_the_old_one_for_a_grace_perio
         let id = id.clone();
         async move { gw.deliver(&id, &headers, body).await.status() }
     };
-    assert_eq!(send("old-secret-123", "e1").await, StatusCode::ACCEPTED);
+    assert_eq!(
+        send("shpss_old-secret-0123456", "e1").await,
+        StatusCode::ACCEPTED
+    );
 
     let rotated = gw
         .admin(Method::PATCH, &format!("/v1/sources/{id}"))
-        .json(&json!({"secret": "new-secret-456"}))
+        .json(&json!({"secret": "shpss_new-secret-0123456"}))
         .send()
         .await
         .unwrap();
     assert_eq!(rotated.status(), StatusCode::OK);
     let text = rotated.text().await.unwrap();
-    assert!(!text.contains("secret-456") && !text.contains("secret-123"));
+    assert!(!text.contains("new-secret") && !text.contains("old-secret"));
     let view: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(view["secrets"].as_array().unwrap().len(), 2);
     assert_eq!(view["secrets"][1]["expires_at"], "2025-03-15T09:00:00Z");
 
     // During the grace period both secrets verify…
-    assert_eq!(send("new-secret-456", "e2").await, StatusCode::ACCEPTED);
-    assert_eq!(send("old-secret-123", "e3").await, StatusCode::ACCEPTED);
+    assert_eq!(
+        send("shpss_new-secret-0123456", "e2").await,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        send("shpss_old-secret-0123456", "e3").await,
+        StatusCode::ACCEPTED
+    );
     // …after it only the new one does.
     gw.clock.set(t0 + Duration::hours(24));
-    assert_eq!(send("old-secret-123", "e4").await, StatusCode::UNAUTHORIZED);
-    assert_eq!(send("new-secret-456", "e5").await, StatusCode::ACCEPTED);
+    assert_eq!(
+        send("shpss_old-secret-0123456", "e4").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send("shpss_new-secret-0123456", "e5").await,
+        StatusCode::ACCEPTED
+    );
     let view: Value = gw.admin_json(&format!("/v1/sources/{id}")).await;
     assert_eq!(view["secrets"].as_array().unwrap().len(), 1);
 
@@ -119,7 +138,11 @@ async fn secrets_are_write_only_and_rotation_keeps_the_old_one_for_a_grace_perio
         .unwrap();
     assert_eq!(del.status(), StatusCode::NO_CONTENT);
     let gone = gw
-        .deliver(&id, &shopify_headers("new-secret-456", body, "e6"), body)
+        .deliver(
+            &id,
+            &shopify_headers("shpss_new-secret-0123456", body, "e6"),
+            body,
+        )
         .await;
     problem(gone, StatusCode::NOT_FOUND, "source-not-found").await;
     assert_eq!(gw.tenant_events("rot-shop", None).await.len(), 4);
@@ -184,11 +207,11 @@ async fn bad_requests_get_clear_problems() {
     problem(unknown, StatusCode::NOT_FOUND, "source-not-found").await;
 
     let source = gw
-        .create_source(json!({"tenant": "big", "provider": "shopify", "secret": "s"}))
+        .create_source(json!({"tenant": "big", "provider": "shopify", "secret": BIG_SECRET}))
         .await;
     let big = vec![b' '; 4096];
     let res = gw
-        .deliver(&source.id, &shopify_headers("s", &big, "e"), &big)
+        .deliver(&source.id, &shopify_headers(BIG_SECRET, &big, "e"), &big)
         .await;
     problem(res, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large").await;
 
@@ -218,19 +241,19 @@ async fn bad_requests_get_clear_problems() {
 async fn tenant_events_page_in_order_and_filter_by_type() {
     let gw = Gateway::start(redis_store(Retention::default()).await, Utc::now()).await;
     let a = gw
-        .create_source(json!({"tenant": "page-a", "provider": "shopify", "secret": "sa"}))
+        .create_source(json!({"tenant": "page-a", "provider": "shopify", "secret": SECRET_A}))
         .await;
     let b = gw
-        .create_source(json!({"tenant": "page-b", "provider": "shopify", "secret": "sb"}))
+        .create_source(json!({"tenant": "page-b", "provider": "shopify", "secret": SECRET_B}))
         .await;
     for n in 0..120 {
         let body = format!(
             r##"{{"id":{n},"name":"#{n}","created_at":"2025-03-14T09:00:00Z","currency":"EUR","total_price":"1.00","line_items":[]}}"##
         );
         let (src, secret) = if n % 3 == 0 {
-            (&b.id, "sb")
+            (&b.id, SECRET_B)
         } else {
-            (&a.id, "sa")
+            (&a.id, SECRET_A)
         };
         let headers = shopify_headers(secret, body.as_bytes(), &format!("e{n}"));
         let res = gw.deliver(src, &headers, body.as_bytes()).await;

@@ -12,7 +12,7 @@ async fn triggering_a_woocommerce_order_story() {
     let gw = Gateway::start(redis_store(Retention::default()).await, Utc::now()).await;
     let source = gw
         .create_source(
-            json!({"tenant": "trigger-shop", "provider": "woocommerce", "secret": "s3cret"}),
+            json!({"tenant": "trigger-shop", "provider": "woocommerce", "secret": "wc_s3cret_0123456789"}),
         )
         .await;
     let args = |sample: &str| TriggerArgs {
@@ -20,7 +20,7 @@ async fn triggering_a_woocommerce_order_story() {
         provider: Some("woocommerce".into()),
         topic: Some(sample.into()),
         source: Some(source.id.clone()),
-        secret: Some("s3cret".into()),
+        secret: Some("wc_s3cret_0123456789".into()),
         url: gw.base.clone(),
         file: None,
     };

@@ -75,36 +75,85 @@ fn check_options(source: &SourceRecord) -> Result<()> {
             return Err(Error::validation("options.jwks_url must be an http(s) URL"));
         }
     }
+    check_saleor_scheme(source)?;
     if source.name.as_ref().is_some_and(|n| n.len() > 200) {
         return Err(Error::validation("name must be at most 200 characters"));
     }
     Ok(())
 }
 
+/// Which scheme verifies a source, decided once on save: a Saleor source has public keys
+/// or, only when it opted in, the legacy HMAC secret; every other source has a secret.
+fn check_saleor_scheme(source: &SourceRecord) -> Result<()> {
+    use omnigate_schemas::api::Provider;
+    let o = &source.options;
+    let has_keys = o.jwks.is_some() || o.jwks_url.is_some();
+    let legacy = o.legacy_hmac == Some(true);
+    if source.provider != Provider::Saleor {
+        if o.legacy_hmac.is_some() {
+            return Err(Error::validation(
+                "options.legacy_hmac applies to saleor sources only",
+            ));
+        }
+        if source.secrets.is_empty() {
+            return Err(Error::validation(format!(
+                "secret is required for {} sources",
+                source.provider
+            )));
+        }
+        return Ok(());
+    }
+    match (has_keys, legacy) {
+        (true, true) => Err(Error::validation(
+            "options.legacy_hmac cannot be combined with options.jwks or jwks_url: \
+             a source verified by public keys never accepts the shared-secret HMAC",
+        )),
+        (true, false) if !source.secrets.is_empty() => Err(Error::validation(
+            "a saleor source verified by its JWKS takes no secret \
+             (the legacy HMAC needs options.legacy_hmac: true and no JWKS)",
+        )),
+        (false, true) if source.secrets.is_empty() => Err(Error::validation(
+            "options.legacy_hmac needs the app's secret key as secret",
+        )),
+        (false, false) => Err(Error::validation(
+            "a saleor source needs options.jwks or options.jwks_url \
+             (or options.legacy_hmac: true with a secret, for Saleor's deprecated HMAC)",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A new source from an admin request.
 pub fn create(req: CreateSource, now: DateTime<Utc>) -> Result<SourceRecord> {
     check_tenant(&req.tenant)?;
     let options = req.options.unwrap_or_default();
-    verify::check_secret(
-        req.provider,
-        options.key_encoding.unwrap_or_default(),
-        &req.secret,
-    )?;
+    let secret = req.secret;
     let source = SourceRecord {
         id: new_id(),
         tenant: req.tenant,
         provider: req.provider,
         name: req.name.filter(|n| !n.trim().is_empty()),
         options,
-        secrets: vec![StoredSecret {
-            value: SecretValue::new(req.secret),
-            created_at: now,
-            expires_at: None,
-        }],
+        secrets: secret
+            .iter()
+            .map(|secret| StoredSecret {
+                value: SecretValue::new(secret.clone()),
+                created_at: now,
+                expires_at: None,
+            })
+            .collect(),
         created_at: now,
         updated_at: now,
     };
+    // Which scheme first: "this source takes no secret" says more than "too short".
     check_options(&source)?;
+    if let Some(secret) = &secret {
+        verify::check_secret(
+            source.provider,
+            source.options.key_encoding.unwrap_or_default(),
+            secret,
+        )?;
+    }
     Ok(source)
 }
 
@@ -119,6 +168,13 @@ pub fn update(
         source.name = Some(name).filter(|n| !n.trim().is_empty());
     }
     if let Some(options) = req.options {
+        // Moving a Saleor source to its JWKS retires the legacy secret at once: keeping it
+        // would keep the downgrade open.
+        if options.legacy_hmac != Some(true)
+            && (options.jwks.is_some() || options.jwks_url.is_some())
+        {
+            source.secrets.clear();
+        }
         source.options = options;
     }
     let expires_at = req
@@ -309,6 +365,9 @@ mod tests {
     use chrono::TimeZone;
     use omnigate_schemas::api::{Provider, SourceOptions};
 
+    const OLD: &str = "shpss_old_0123456789abcdef";
+    const NEW: &str = "shpss_new_0123456789abcdef";
+
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2025, 3, 14, 9, 0, 0).unwrap()
     }
@@ -317,7 +376,7 @@ mod tests {
         CreateSource {
             tenant: "shop-a".into(),
             provider: Provider::Shopify,
-            secret: secret.into(),
+            secret: Some(secret.into()),
             name: None,
             options: None,
         }
@@ -337,35 +396,32 @@ mod tests {
 
     #[test]
     fn rotation_keeps_the_old_secret_until_it_expires() {
-        let s = create(shopify("old"), t0()).unwrap();
+        let s = create(shopify(OLD), t0()).unwrap();
         let patch = UpdateSource {
-            secret: Some("new".into()),
+            secret: Some(NEW.into()),
             ..Default::default()
         };
         let s = update(s, patch, t0()).unwrap();
-        assert_eq!(s.valid_secrets(t0()), ["new", "old"]);
+        assert_eq!(s.valid_secrets(t0()), [NEW, OLD]);
         let later = t0() + Duration::hours(23);
-        assert_eq!(s.valid_secrets(later), ["new", "old"]);
+        assert_eq!(s.valid_secrets(later), [NEW, OLD]);
         let after = t0() + Duration::hours(24);
-        assert_eq!(s.valid_secrets(after), ["new"]);
+        assert_eq!(s.valid_secrets(after), [NEW]);
         assert_eq!(view(&s, t0()).secrets.len(), 2);
         assert_eq!(view(&s, after).secrets.len(), 1);
     }
 
     #[test]
     fn rotation_with_an_explicit_expiry() {
-        let s = create(shopify("old"), t0()).unwrap();
+        let s = create(shopify(OLD), t0()).unwrap();
         let patch = UpdateSource {
-            secret: Some("new".into()),
+            secret: Some(NEW.into()),
             expires_at: Some("2025-03-14T10:00:00Z".into()),
             ..Default::default()
         };
         let s = update(s, patch, t0()).unwrap();
-        assert_eq!(
-            s.valid_secrets(t0() + Duration::minutes(59)),
-            ["new", "old"]
-        );
-        assert_eq!(s.valid_secrets(t0() + Duration::minutes(60)), ["new"]);
+        assert_eq!(s.valid_secrets(t0() + Duration::minutes(59)), [NEW, OLD]);
+        assert_eq!(s.valid_secrets(t0() + Duration::minutes(60)), [NEW]);
         // Expired secrets are dropped at the next change.
         let s = update(s, UpdateSource::default(), t0() + Duration::hours(2)).unwrap();
         assert_eq!(s.secrets.len(), 1);
@@ -373,22 +429,119 @@ mod tests {
 
     #[test]
     fn bad_input_is_refused() {
-        let mut bad_tenant = shopify("x");
+        let mut bad_tenant = shopify(OLD);
         bad_tenant.tenant = "shop a/../".into();
         assert!(create(bad_tenant, t0()).is_err());
         assert!(create(shopify(""), t0()).is_err());
-        let mut wrong_option = shopify("x");
+        let mut wrong_option = shopify(OLD);
         wrong_option.options = Some(SourceOptions {
             key_encoding: Some(omnigate_schemas::api::KeyEncoding::Raw),
             tolerance_s: None,
             ..Default::default()
         });
         assert!(create(wrong_option, t0()).is_err());
-        let s = create(shopify("x"), t0()).unwrap();
+        let s = create(shopify(OLD), t0()).unwrap();
         let only_expiry = UpdateSource {
             expires_at: Some("2025-03-14T10:00:00Z".into()),
             ..Default::default()
         };
         assert!(update(s, only_expiry, t0()).is_err());
+    }
+
+    #[test]
+    fn short_secrets_are_refused_for_every_hmac_provider() {
+        for provider in [
+            Provider::Shopify,
+            Provider::Woocommerce,
+            Provider::Stripe,
+            Provider::Github,
+            Provider::Bigcommerce,
+            Provider::Ecwid,
+        ] {
+            let mut req = shopify("fifteen-bytes!!");
+            req.provider = provider;
+            let err = create(req, t0()).unwrap_err().to_string();
+            assert!(err.contains("at least 16 bytes"), "{provider}: {err}");
+            let mut req = shopify("sixteen-bytes!!!");
+            req.provider = provider;
+            assert!(create(req, t0()).is_ok(), "{provider}");
+            let mut req = shopify("x");
+            req.provider = provider;
+            req.secret = None;
+            assert!(
+                create(req, t0())
+                    .unwrap_err()
+                    .to_string()
+                    .contains("secret is required")
+            );
+        }
+        // Standard Webhooks: the decoded key counts, not the text.
+        let mut req = shopify("whsec_MTIzNDU2Nzg5MDEy"); // 12 bytes once decoded
+        req.provider = Provider::StandardWebhooks;
+        assert!(create(req, t0()).is_err());
+        let s = create(shopify(OLD), t0()).unwrap();
+        let short = UpdateSource {
+            secret: Some("short".into()),
+            ..Default::default()
+        };
+        assert!(update(s, short, t0()).is_err());
+    }
+
+    fn saleor(secret: Option<&str>, options: serde_json::Value) -> CreateSource {
+        CreateSource {
+            tenant: "shop-s".into(),
+            provider: Provider::Saleor,
+            secret: secret.map(str::to_string),
+            name: None,
+            options: Some(serde_json::from_value(options).unwrap()),
+        }
+    }
+
+    #[test]
+    fn saleor_is_either_jwks_or_an_explicit_legacy_hmac_never_both() {
+        let jwks = crate::sign::saleor_jwks(crate::samples::SALEOR_TEST_KEY).unwrap();
+        let url = "https://shop.example/.well-known/jwks.json";
+        // JWKS without a secret: fine; a placeholder secret beside it is refused.
+        let s = create(saleor(None, serde_json::json!({"jwks": jwks})), t0()).unwrap();
+        assert!(s.secrets.is_empty());
+        assert!(create(saleor(None, serde_json::json!({"jwks_url": url})), t0()).is_ok());
+        let err = create(
+            saleor(Some(OLD), serde_json::json!({"jwks_url": url})),
+            t0(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("takes no secret"), "{err}");
+        // The legacy HMAC: only when asked for, with a secret, and without keys.
+        let legacy = serde_json::json!({"legacy_hmac": true});
+        assert!(create(saleor(Some(OLD), legacy.clone()), t0()).is_ok());
+        assert!(create(saleor(None, legacy), t0()).is_err());
+        let both = serde_json::json!({"legacy_hmac": true, "jwks_url": url});
+        let err = create(saleor(Some(OLD), both), t0())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot be combined"), "{err}");
+        // Neither: refused, naming both ways.
+        let err = create(saleor(Some(OLD), serde_json::json!({})), t0())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("jwks") && err.contains("legacy_hmac"), "{err}");
+        // Not a Saleor option elsewhere.
+        let mut req = shopify(OLD);
+        req.options =
+            Some(serde_json::from_value(serde_json::json!({"legacy_hmac": true})).unwrap());
+        assert!(create(req, t0()).is_err());
+        // Moving a legacy source to its JWKS retires the secret.
+        let s = create(
+            saleor(Some(OLD), serde_json::json!({"legacy_hmac": true})),
+            t0(),
+        )
+        .unwrap();
+        let to_jwks = UpdateSource {
+            options: Some(serde_json::from_value(serde_json::json!({"jwks_url": url})).unwrap()),
+            ..Default::default()
+        };
+        let s = update(s, to_jwks, t0()).unwrap();
+        assert!(s.valid_secrets(t0()).is_empty());
     }
 }

@@ -271,9 +271,12 @@ pub async fn ingest(
             _ => state.settings.signature_tolerance_secs,
         }),
     };
-    let rsa = match provider {
-        Provider::Saleor => saleor_keys(state, source, &headers).await?,
-        _ => Vec::new(),
+    // A Saleor source verifies either its JWKS or, when it opted in, the legacy HMAC:
+    // never both, so a JWS source cannot be downgraded to a shared secret.
+    let (rsa, secrets) = match provider {
+        Provider::Saleor if source.options.legacy_hmac == Some(true) => (Vec::new(), secrets),
+        Provider::Saleor => (saleor_keys(state, source, &headers).await?, Vec::new()),
+        _ => (Vec::new(), secrets),
     };
     verify::verify_with_keys(
         provider,

@@ -71,19 +71,39 @@ pub fn verify_with_keys(
     }
 }
 
-/// Checks that a secret is usable for `provider` before a source is saved.
+/// The shortest HMAC key accepted: shorter ones can be guessed offline from one captured
+/// delivery. Providers generate far longer ones.
+pub const MIN_SECRET_BYTES: usize = 16;
+/// The longest secret accepted (no provider comes near it).
+pub const MAX_SECRET_BYTES: usize = 1024;
+
+/// Checks that a secret is usable for `provider` before a source is saved: the key it
+/// yields is at least [`MIN_SECRET_BYTES`] long.
 pub fn check_secret(provider: Provider, key_encoding: KeyEncoding, secret: &str) -> Result<()> {
-    if secret.is_empty() {
-        return Err(Error::validation("secret must not be empty"));
+    if secret.len() > MAX_SECRET_BYTES {
+        return Err(Error::validation(format!(
+            "secret must be at most {MAX_SECRET_BYTES} bytes"
+        )));
     }
     let standard = matches!(provider, Provider::StandardWebhooks | Provider::Etsy);
-    if standard && key_encoding == KeyEncoding::Base64 {
-        standard_webhooks::key(secret, KeyEncoding::Base64).ok_or_else(|| {
-            Error::validation(
-                "a standard-webhooks secret must be `whsec_` followed by base64; \
-                 use options.key_encoding = \"raw\" for senders that sign with the secret's bytes",
-            )
-        })?;
+    let key_len = if standard && key_encoding == KeyEncoding::Base64 {
+        standard_webhooks::key(secret, KeyEncoding::Base64)
+            .ok_or_else(|| {
+                Error::validation(
+                    "a standard-webhooks secret must be `whsec_` followed by base64; \
+                     use options.key_encoding = \"raw\" for senders that sign with the secret's bytes",
+                )
+            })?
+            .len()
+    } else {
+        secret.len()
+    };
+    if key_len < MIN_SECRET_BYTES {
+        return Err(Error::validation(format!(
+            "secret must be at least {MIN_SECRET_BYTES} bytes of key material \
+             (an HMAC key shorter than that can be guessed from one captured delivery); \
+             paste the secret the provider generated"
+        )));
     }
     Ok(())
 }

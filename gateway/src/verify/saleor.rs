@@ -1,7 +1,9 @@
 //! Saleor: `Saleor-Signature` is a JWS with a detached, unencoded payload (RFC 7797,
 //! `"b64": false`, with or without `"crit": ["b64"]`): `<b64url(header)>..<b64url(sig)>`,
 //! RS256 over `<b64url(header)>.<raw body>`, the key chosen by `kid` from the shop's JWKS.
-//! Without a JWS, the deprecated hex HMAC-SHA256 of the body with the source's secret.
+//! The deprecated hex HMAC-SHA256 of the body is accepted only from a source that opted in
+//! (`options.legacy_hmac`), which then has no keys: a source with keys never falls back to
+//! a shared secret, so nobody can downgrade a JWS source to a guessable HMAC.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -29,6 +31,11 @@ pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str], keys: &[RsaKey])
         .first(HEADERS)
         .ok_or_else(|| missing("Saleor-Signature"))?;
     let Some((header_b64, signature_b64)) = sig.split_once("..") else {
+        if !keys.is_empty() {
+            return Err(malformed(
+                "this source verifies Saleor's JWS; the legacy HMAC is not accepted",
+            ));
+        }
         // Deprecated: hex HMAC-SHA256 of the body.
         let given = hex::decode(sig.trim()).map_err(|_| malformed("neither a JWS nor hex"))?;
         let matched = secrets

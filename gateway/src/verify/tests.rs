@@ -172,6 +172,14 @@ fn standard_webhooks_secrets_are_checked_on_save() {
         .is_ok()
     );
     assert!(check_secret(Provider::StandardWebhooks, enc, "whsec_not base64!").is_err());
-    assert!(check_secret(Provider::StandardWebhooks, KeyEncoding::Raw, "anything").is_ok());
+    assert!(
+        check_secret(
+            Provider::StandardWebhooks,
+            KeyEncoding::Raw,
+            "anything-16-bytes"
+        )
+        .is_ok()
+    );
+    assert!(check_secret(Provider::StandardWebhooks, KeyEncoding::Raw, "anything").is_err());
     assert!(check_secret(Provider::Shopify, enc, "").is_err());
 }
