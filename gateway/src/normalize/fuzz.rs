@@ -93,14 +93,60 @@ fn mutate(v: &mut Value, seed: u64, with: Value, depth: u32) {
     mutate(child, seed / 7, with, depth + 1);
 }
 
+/// Header values an attacker may send: any text, and times at the edges of what a date
+/// type holds (extended years, RFC 2822 in year 9999, Unix seconds far out).
+pub(crate) fn arb_header_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        ".{0,40}",
+        Just("+262143-12-31T23:59:59Z".to_string()),
+        Just("+262142-12-31T23:59:59".to_string()),
+        Just("Fri, 31 Dec 99999 23:59:59 +0000".to_string()),
+        Just("99999-01-01 00:00:00".to_string()),
+        Just("9999-12-31T23:59:59Z".to_string()),
+        Just("-262144-01-01T00:00:00".to_string()),
+        Just("Fri, 31 Dec 9999 23:59:59 +0000".to_string()),
+        Just("9223372036854775807".to_string()),
+    ]
+}
+
+/// Headers with every name the pipeline reads, set to attacker-chosen values.
+pub(crate) fn arb_headers() -> impl Strategy<Value = Headers> {
+    let name = prop::sample::select(vec![
+        "x-shopify-triggered-at",
+        "shopify-triggered-at",
+        "x-shopify-topic",
+        "x-shopify-event-id",
+        "x-shopify-webhook-id",
+        "x-wc-webhook-topic",
+        "x-wc-webhook-delivery-id",
+        "saleor-event",
+        "saleor-signature",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "stripe-signature",
+        "x-github-event",
+        "x-github-delivery",
+        "x-hub-signature-256",
+        "x-ecwid-webhook-signature",
+        "x-shopify-hmac-sha256",
+        "x-wc-webhook-signature",
+    ]);
+    prop::collection::vec((name, arb_header_value()), 0..8)
+        .prop_map(|kv| kv.iter().map(|(k, v)| (*k, v.as_str())).collect())
+}
+
 fn run_all_topics(provider: Provider, body: &Value, state: Option<&Value>) {
-    let headers = Headers::new();
+    run_all_topics_with(provider, body, state, &Headers::new());
+}
+
+fn run_all_topics_with(provider: Provider, body: &Value, state: Option<&Value>, headers: &Headers) {
     for m in MAPPINGS.iter().filter(|m| m.provider == provider) {
         let result = normalize(
             provider,
             Input {
                 topic: m.topic,
-                headers: &headers,
+                headers,
                 body,
                 received_at: Utc::now(),
                 state,
@@ -133,5 +179,48 @@ proptest! {
         let (provider, mut body) = all[which.index(all.len())].clone();
         mutate(&mut body, seed, with, 0);
         run_all_topics(provider, &body, None);
+    }
+
+    #[test]
+    fn attacker_headers_never_panic(
+        which in any::<prop::sample::Index>(),
+        headers in arb_headers(),
+    ) {
+        let all = bodies();
+        let (provider, body) = &all[which.index(all.len())];
+        run_all_topics_with(*provider, body, None, &headers);
+    }
+}
+
+#[test]
+fn an_extended_year_in_triggered_at_is_no_panic() {
+    // customers/redact takes its time from the unsigned header and adds the deadline.
+    let body = json!({"shop_id": 1, "shop_domain": "a.myshopify.com",
+                      "customer": {"id": 7, "email": "a@example.com"}, "orders_to_redact": []});
+    for t in [
+        "+262143-12-31T23:59:59Z",
+        "+262142-12-31T23:59:59",
+        "+262142-12-31 23:59:59",
+        "Fri, 31 Dec 99999 23:59:59 +0000",
+        "9999-12-31T23:59:59Z",
+    ] {
+        let headers: Headers = [("X-Shopify-Triggered-At", t)].into_iter().collect();
+        for topic in [
+            "customers/redact",
+            "shop/redact",
+            "returns/request",
+            "returns/approve",
+        ] {
+            let _ = normalize(
+                Provider::Shopify,
+                Input {
+                    topic,
+                    headers: &headers,
+                    body: &body,
+                    received_at: Utc::now(),
+                    state: None,
+                },
+            );
+        }
     }
 }

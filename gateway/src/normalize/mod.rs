@@ -418,6 +418,6 @@ fn unknown_topic(provider: Provider, topic: &str) -> Rejection {
 }
 
 #[cfg(test)]
-mod fuzz;
+pub(crate) mod fuzz;
 #[cfg(test)]
 mod tests;

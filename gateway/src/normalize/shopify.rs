@@ -641,7 +641,9 @@ fn customer(c: Obj<'_>, event_type: &'static str) -> Result<Normalized, Rejectio
 /// `customers/redact` and `shop/redact` (mandatory for public apps).
 fn erasure(b: Obj<'_>, input: Input<'_>) -> Result<Normalized, Rejection> {
     let at = triggered_at(input);
-    let deadline = Some(time::format(at + Duration::days(REDACT_WITHIN_DAYS)));
+    let deadline = at
+        .checked_add_signed(Duration::days(REDACT_WITHIN_DAYS))
+        .map(time::format);
     let (data, subject) = if input.topic == "shop/redact" {
         let shop = b
             .opt_str("shop_domain")?

@@ -4,13 +4,20 @@
 //! (it is UTC); RFC 2822 (BigCommerce v2); Unix seconds. Output keeps sub-second digits
 //! only when the input had them.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, Utc};
+
+/// Only years 1–9999 are times: RFC 3339 cannot write others, and arithmetic on a time
+/// near chrono's limits (year 262142) overflows. Senders' text is bounded here, once.
+fn bounded(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (1..=9999).contains(&t.year()).then_some(t)
+}
 
 /// RFC 3339 with an offset or `Z`.
 pub fn rfc3339(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text.trim())
         .ok()
         .map(|d| d.with_timezone(&Utc))
+        .and_then(bounded)
 }
 
 /// `2024-11-19T20:47:05` (or with a space), known to be UTC.
@@ -20,6 +27,7 @@ pub fn naive_utc(text: &str) -> Option<DateTime<Utc>> {
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
         .map(|n| n.and_utc())
+        .and_then(bounded)
 }
 
 /// `Tue, 18 Feb 2025 11:02:23 +0000`.
@@ -27,15 +35,16 @@ pub fn rfc2822(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc2822(text.trim())
         .ok()
         .map(|d| d.with_timezone(&Utc))
+        .and_then(bounded)
 }
 
 pub fn unix_seconds(secs: i64) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(secs, 0)
+    DateTime::from_timestamp(secs, 0).and_then(bounded)
 }
 
 /// Unix time in nanoseconds (some event buses stamp this way).
 pub fn unix_nanos(nanos: i64) -> Option<DateTime<Utc>> {
-    Some(DateTime::from_timestamp_nanos(nanos))
+    bounded(DateTime::from_timestamp_nanos(nanos))
 }
 
 /// Any of the textual forms above.
@@ -96,6 +105,15 @@ mod tests {
     fn sub_seconds_are_kept_when_given() {
         let t = parse("2025-03-20T07:55:12.418277153Z").unwrap();
         assert_eq!(format(t), "2025-03-20T07:55:12.418277153Z");
+    }
+
+    #[test]
+    fn years_outside_1_to_9999_are_not_times() {
+        assert!(parse("+262142-12-31T23:59:59").is_none());
+        assert!(parse("Fri, 31 Dec 99999 23:59:59 +0000").is_none());
+        assert!(unix_seconds(i64::MAX / 1000).is_none());
+        assert!(unix_seconds(253_402_300_800).is_none()); // 10000-01-01
+        assert!(parse("9999-12-31T23:59:59Z").is_some());
     }
 
     #[test]

@@ -183,3 +183,37 @@ fn standard_webhooks_secrets_are_checked_on_save() {
     assert!(check_secret(Provider::StandardWebhooks, KeyEncoding::Raw, "anything").is_err());
     assert!(check_secret(Provider::Shopify, enc, "").is_err());
 }
+
+mod never_panics {
+    use super::*;
+    use crate::normalize::fuzz::arb_headers;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Any bytes and headers: a verdict, never a panic, for every scheme; and the
+        /// identity of whatever verified is computed without panicking too.
+        #[test]
+        fn verifiers_and_identity_on_arbitrary_input(
+            body in prop::collection::vec(any::<u8>(), 0..256),
+            headers in arb_headers(),
+            now in any::<i64>(),
+            tolerance_s in any::<u64>(),
+        ) {
+            let keys = crate::verify::jwks::parse(
+                &crate::sign::saleor_jwks(crate::samples::SALEOR_TEST_KEY).unwrap(),
+            )
+            .unwrap();
+            let req = SignedRequest { headers: &headers, body: &body, now, tolerance_s };
+            for provider in Provider::ALL {
+                for enc in [KeyEncoding::Base64, KeyEncoding::Raw] {
+                    let _ = verify_with_keys(provider, enc, &req, &["sixteen-byte-key"], &keys);
+                    let _ = verify_with_keys(provider, enc, &req, &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], &[]);
+                }
+                let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+                let _ = crate::ingest::identity::identify(provider, &headers, parsed.as_ref(), &body);
+            }
+        }
+    }
+}
