@@ -52,7 +52,9 @@ pub struct TriggerArgs {
     #[arg(long, env = "OMNIGATE_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
     /// Send this file's bytes instead of the bundled sample (the topic is then the
-    /// provider topic, e.g. `orders/create`).
+    /// provider topic, e.g. `orders/create`). The file is sent as it is: a body whose own
+    /// signed time is older than the gateway's replay window is refused (401
+    /// `stale-delivery`); bundled samples are sent with their times moved to now.
     #[arg(long)]
     pub file: Option<std::path::PathBuf>,
 }

@@ -23,6 +23,10 @@ pub enum Error {
     InvalidSignature(String),
     #[error("signed timestamp outside the {tolerance_s} s window")]
     TimestampOutsideTolerance { tolerance_s: u64 },
+    /// A body from a provider that signs no timestamp whose own signed time is older than
+    /// the dedupe window: it could be a replay the window no longer remembers.
+    #[error("the signed resource time {signed_at} is older than the {window_s} s replay window")]
+    StaleDelivery { signed_at: String, window_s: u64 },
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("admin token missing or wrong")]
@@ -77,6 +81,11 @@ impl Error {
                 StatusCode::UNAUTHORIZED,
                 "timestamp-outside-tolerance",
                 "Signed timestamp outside the replay window",
+            ),
+            StaleDelivery { .. } => (
+                StatusCode::UNAUTHORIZED,
+                "stale-delivery",
+                "Signed resource time older than the replay window",
             ),
             PayloadTooLarge { .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -199,6 +208,14 @@ mod tests {
                 Error::InvalidSignature("mismatch".into()),
                 401,
                 "invalid-signature",
+            ),
+            (
+                Error::StaleDelivery {
+                    signed_at: "2025-01-01T00:00:00Z".into(),
+                    window_s: 259_200,
+                },
+                401,
+                "stale-delivery",
             ),
             (
                 Error::PayloadTooLarge { limit: 1 },

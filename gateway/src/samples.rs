@@ -3,7 +3,11 @@
 //! (on a shop with no earlier state). Tests send every one through the gateway; `omnigate
 //! trigger` sends them to a running one.
 
+use chrono::{DateTime, Duration, Utc};
 use omnigate_schemas::api::Provider;
+use serde_json::Value;
+
+use crate::normalize::time;
 
 /// A throwaway RSA key (PKCS#8 PEM) that signs the Saleor samples; its public half is
 /// `sign::saleor_jwks(SALEOR_TEST_KEY)`. Never use it for a real shop.
@@ -188,13 +192,13 @@ pub const SAMPLES: &[Sample] = &[
     sample!(
         Shopify,
         "returns/decline",
-        "shopify/returns-approve.json",
+        "shopify/returns-decline.json",
         ["return.updated"]
     ),
     sample!(
         Shopify,
         "returns/close",
-        "shopify/returns-approve.json",
+        "shopify/returns-close.json",
         ["return.updated"]
     ),
     sample!(
@@ -274,13 +278,13 @@ pub const SAMPLES: &[Sample] = &[
         Ecwid,
         "order.created",
         "ecwid/order.created.json",
-        ["order.created"]
+        ["order.updated"]
     ),
     sample!(
         Ecwid,
         "order.updated",
         "ecwid/order.updated.json",
-        ["order.paid"]
+        ["order.updated"]
     ),
     sample!(
         StandardWebhooks,
@@ -304,12 +308,129 @@ pub fn find(provider: Provider, name: &str) -> Option<&'static Sample> {
         })
 }
 
+/// Integer fields that hold Unix seconds in some sample (Ecwid's signed `eventCreated`,
+/// BigCommerce's and Stripe's `created_at`/`created`).
+const UNIX_KEYS: &[&str] = &["eventCreated", "created_at", "created"];
+/// Plausible Unix seconds (2001 to 2096): anything else in those fields is not a time.
+const UNIX_RANGE: std::ops::RangeInclusive<i64> = 1_000_000_000..=4_000_000_000;
+
+/// Calls `visit` with every time in `value`; a `Some` it returns replaces that time.
+fn visit_times(
+    value: &mut Value,
+    key: Option<&str>,
+    visit: &mut dyn FnMut(DateTime<Utc>) -> Option<DateTime<Utc>>,
+) {
+    match value {
+        Value::String(text) => {
+            if let Some(t) = time::rfc3339(text) {
+                if let Some(new) = visit(t) {
+                    *text = time::format(new);
+                }
+            } else if let Some(t) = time::naive_utc(text)
+                && let Some(new) = visit(t)
+            {
+                *text = new.format("%Y-%m-%dT%H:%M:%S").to_string();
+            }
+        }
+        Value::Number(n) if key.is_some_and(|k| UNIX_KEYS.contains(&k)) => {
+            let t = n
+                .as_i64()
+                .filter(|s| UNIX_RANGE.contains(s))
+                .and_then(time::unix_seconds);
+            if let Some(new) = t.and_then(&mut *visit) {
+                *n = new.timestamp().into();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| visit_times(v, None, visit)),
+        Value::Object(entries) => entries
+            .iter_mut()
+            .for_each(|(k, v)| visit_times(v, Some(k), visit)),
+        _ => {}
+    }
+}
+
+/// The oldest and newest times any bundled sample states.
+fn sample_time_span() -> (DateTime<Utc>, DateTime<Utc>) {
+    static SPAN: std::sync::OnceLock<(DateTime<Utc>, DateTime<Utc>)> = std::sync::OnceLock::new();
+    *SPAN.get_or_init(|| {
+        let mut all = Vec::new();
+        for s in SAMPLES {
+            if let Ok(mut v) = serde_json::from_str::<Value>(s.body) {
+                visit_times(&mut v, None, &mut |t| {
+                    all.push(t);
+                    None
+                });
+            }
+        }
+        let min = all.iter().min().copied().unwrap_or_default();
+        let max = all.iter().max().copied().unwrap_or_default();
+        (min, max)
+    })
+}
+
+/// How far back fresh samples reach: well inside the gateway's default replay window.
+const FRESH_SPAN: Duration = Duration::hours(24);
+
+/// The sample as a shop would send it at `now`. The samples were recorded over months;
+/// every time in them is mapped onto the last [`FRESH_SPAN`] before `now` by one
+/// order-keeping map (the same for every sample), so a story sent sample by sample keeps
+/// its order, and no body is older than a gateway's replay window, which refuses signed
+/// bodies older than that.
+pub fn fresh(sample: &Sample, now: DateTime<Utc>) -> Vec<u8> {
+    let Ok(mut body) = serde_json::from_str::<Value>(sample.body) else {
+        return sample.body.as_bytes().to_vec();
+    };
+    let (oldest, newest) = sample_time_span();
+    let span = (newest - oldest).num_milliseconds().max(1) as f64;
+    let scale = (FRESH_SPAN.num_milliseconds() as f64 / span).min(1.0);
+    visit_times(&mut body, None, &mut |t| {
+        let before = (newest - t).num_milliseconds() as f64 * scale;
+        Some(now - Duration::milliseconds(before as i64))
+    });
+    serde_json::to_vec(&body).unwrap_or_else(|_| sample.body.as_bytes().to_vec())
+}
+
+/// [`fresh`] at the machine's clock.
+pub fn fresh_now(sample: &Sample) -> Vec<u8> {
+    fresh(sample, Utc::now())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::normalize::{Input, MAPPINGS, normalize, payload_resource};
     use crate::validate::Validators;
-    use chrono::Utc;
+
+    #[test]
+    fn fresh_samples_are_recent_and_keep_their_order() {
+        let now = Utc::now();
+        let story = [
+            "order.created",
+            "order.updated-processing",
+            "order.updated-completed",
+            "order.updated-refunded",
+        ];
+        let mut last = None;
+        for name in story {
+            let s = find(Provider::Woocommerce, name).unwrap();
+            let old: Value = serde_json::from_str(s.body).unwrap();
+            let new: Value = serde_json::from_slice(&fresh(s, now)).unwrap();
+            let at = |v: &Value, k: &str| time::naive_utc(v[k].as_str().unwrap()).unwrap();
+            let modified = at(&new, "date_modified_gmt");
+            assert!(modified <= now && now - modified <= FRESH_SPAN, "{name}");
+            assert!(at(&new, "date_created_gmt") <= modified, "{name}");
+            assert!(
+                last.is_none_or(|l| l < modified),
+                "{name} keeps the story's order"
+            );
+            last = Some(modified);
+            assert_eq!(new["id"], old["id"], "ids are left alone");
+        }
+        let e = find(Provider::Ecwid, "order.updated").unwrap();
+        let new: Value = serde_json::from_slice(&fresh(e, now)).unwrap();
+        let created = new["eventCreated"].as_i64().unwrap();
+        assert!(created <= now.timestamp() && now.timestamp() - created <= 86_400);
+    }
 
     #[test]
     fn samples_are_found_by_name_or_topic() {

@@ -49,7 +49,9 @@ pub async fn run(args: &TriggerArgs) -> Result<(u16, String)> {
                     "no bundled {provider} sample {name:?} (try `omnigate trigger --list`)"
                 ))
             })?;
-            (s.topic.to_string(), s.body.as_bytes().to_vec())
+            // Fresh times, as the shop would send it now: a gateway refuses signed bodies
+            // older than its replay window.
+            (s.topic.to_string(), crate::samples::fresh_now(s))
         }
     };
     let now = chrono::Utc::now().timestamp();

@@ -159,13 +159,14 @@ impl TestGateway {
     }
 
     /// Sends the bundled sample for `topic` of the source's provider (`omnigate trigger
-    /// --list` shows them).
+    /// --list` shows them), with its times moved to now as a shop would send it.
     pub async fn send_sample(&self, source: &TestSource, topic: &str) -> (u16, Value) {
         let sample = omnigate::samples::SAMPLES
             .iter()
             .find(|s| s.provider == source.provider && s.topic == topic)
             .unwrap_or_else(|| panic!("no bundled {} sample for {topic}", source.provider));
-        self.send(source, topic, sample.body.as_bytes()).await
+        let body = omnigate::samples::fresh_now(sample);
+        self.send(source, topic, &body).await
     }
 
     /// Registers `registration` and installs it in `tenant` with `scopes`.

@@ -219,9 +219,19 @@ impl Gateway {
     }
 }
 
-/// The clock a fixture was signed for (fixtures with no signed time get any fixed time).
+/// The clock a fixture was sent at: its signed time, else (schemes that sign none) a
+/// moment after the newest time its body states, else a fixed time.
 pub fn fixture_time(f: &PayloadFixture) -> DateTime<Utc> {
-    DateTime::from_timestamp(f.verify_at_unix.unwrap_or(1_741_944_415), 0).unwrap()
+    if let Some(at) = f.verify_at_unix {
+        return DateTime::from_timestamp(at, 0).unwrap();
+    }
+    let provider = serde_json::from_value(Value::String(f.scheme.clone())).ok();
+    let body: Option<Value> = serde_json::from_slice(&f.body).ok();
+    provider
+        .zip(body)
+        .and_then(|(p, b)| omnigate::ingest::identity::signed_resource_time(p, &b))
+        .map(|t| t + chrono::Duration::seconds(1))
+        .unwrap_or_else(|| DateTime::from_timestamp(1_741_944_415, 0).unwrap())
 }
 
 /// A `redis-server` process of the test's own, for killing and restarting.

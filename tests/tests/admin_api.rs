@@ -83,12 +83,17 @@ async fn secrets_are_write_only_and_rotation_keeps_the_old_one_for_a_grace_perio
     assert_eq!(view["webhook_path"], format!("/v1/webhooks/{id}"));
     assert_eq!(view["name"], "Main shop");
 
-    let body = br##"{"id":1,"name":"#1","created_at":"2025-03-14T09:00:00Z","currency":"EUR","total_price":"1.00","line_items":[]}"##;
+    // A new order per delivery: the same signed body twice is one delivery.
     let send = |secret: &'static str, event: &'static str| {
-        let headers = shopify_headers(secret, body, event);
+        let n = &event[1..];
+        let body = format!(
+            r##"{{"id":{n},"name":"#{n}","created_at":"2025-03-14T09:00:00Z","currency":"EUR","total_price":"1.00","line_items":[]}}"##
+        )
+        .into_bytes();
+        let headers = shopify_headers(secret, &body, event);
         let gw = &gw;
         let id = id.clone();
-        async move { gw.deliver(&id, &headers, body).await.status() }
+        async move { gw.deliver(&id, &headers, &body).await.status() }
     };
     assert_eq!(
         send("shpss_old-secret-0123456", "e1").await,
@@ -137,6 +142,7 @@ async fn secrets_are_write_only_and_rotation_keeps_the_old_one_for_a_grace_perio
         .await
         .unwrap();
     assert_eq!(del.status(), StatusCode::NO_CONTENT);
+    let body = br#"{"id":6}"#;
     let gone = gw
         .deliver(
             &id,
@@ -239,7 +245,9 @@ async fn bad_requests_get_clear_problems() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_events_page_in_order_and_filter_by_type() {
-    let gw = Gateway::start(redis_store(Retention::default()).await, Utc::now()).await;
+    // The clock just after the orders' signed time, as when the shop sent them.
+    let t = Utc.with_ymd_and_hms(2025, 3, 14, 10, 0, 0).unwrap();
+    let gw = Gateway::start(redis_store(Retention::default()).await, t).await;
     let a = gw
         .create_source(json!({"tenant": "page-a", "provider": "shopify", "secret": SECRET_A}))
         .await;

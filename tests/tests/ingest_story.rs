@@ -346,10 +346,14 @@ async fn a_quarantined_payload_replays_into_events_after_an_upgrade() {
     let res = replay(&gw).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let first: Value = res.json().await.unwrap();
-    // The ids the delivery would have had if it had been mapped on arrival.
+    // The ids the delivery would have had if it had been mapped on arrival: named after
+    // the fact it proves.
     assert_eq!(
         first["event_ids"],
-        json!([omnigate::ingest::event_id(&key, 0)])
+        json!([omnigate::ingest::fact_event_id(
+            &source.id,
+            "order.created|order/5938201746113"
+        )])
     );
     let events = gw.tenant_events("maysternia-hlyny", None).await;
     assert_eq!(events.len(), 1);

@@ -89,9 +89,12 @@ fn types(deliveries: &[Value]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_plugin_receives_exactly_its_shops_subscribed_events() {
     let shop_fixture = payload_fixture("shopify/orders-create");
+    let woo_fixture = payload_fixture("woocommerce/order.created");
+    // Plugins are installed before the oldest delivery (the WooCommerce shop's); each
+    // shop's deliveries then arrive at the time the shop sent them.
     let gw = Gateway::start(
         redis_store(Retention::default()).await,
-        fixture_time(&shop_fixture),
+        fixture_time(&woo_fixture),
     )
     .await;
     let loyalty = register(
@@ -130,13 +133,14 @@ async fn each_plugin_receives_exactly_its_shops_subscribed_events() {
         "shopify/returns-request",
     ] {
         let f = payload_fixture(name);
+        gw.clock.set(fixture_time(&f));
         assert_eq!(
             gw.deliver_fixture(&shopify.id, &f).await.status(),
             StatusCode::ACCEPTED
         );
     }
-    let woo_fixture = payload_fixture("woocommerce/order.created");
     let woo = gw.source_for(&woo_fixture, "shop-b").await;
+    gw.clock.set(fixture_time(&woo_fixture));
     for name in ["woocommerce/customer.created", "woocommerce/order.created"] {
         let f = payload_fixture(name);
         assert_eq!(

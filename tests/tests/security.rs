@@ -6,7 +6,7 @@ use omnigate::samples::{SALEOR_TEST_KEY, SAMPLES};
 use omnigate::sign::{Delivery, saleor_jwks, sign};
 use omnigate::store::Retention;
 use omnigate_schemas::api::{KeyEncoding, Provider};
-use omnigate_tests::{Gateway, redis_store};
+use omnigate_tests::{Gateway, fixture_time, payload_fixture, redis_store};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -129,4 +129,317 @@ async fn short_secrets_are_refused_with_the_rule_named() {
         assert!(kind.ends_with("/validation-failed"), "{kind}");
         assert!(detail.contains("at least 16 bytes"), "{provider}: {detail}");
     }
+}
+
+/// A captured delivery's headers with some replaced or added, as an attacker re-sends it.
+fn resend(
+    f: &omnigate::fixtures::PayloadFixture,
+    changes: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = f
+        .headers
+        .as_map()
+        .iter()
+        .filter(|(k, _)| !changes.iter().any(|(c, _)| c.eq_ignore_ascii_case(k)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    headers.extend(changes.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    headers
+}
+
+async fn quarantined(gw: &Gateway, tenant: &str) -> usize {
+    let page = gw
+        .admin_json(&format!("/v1/quarantine?tenant={tenant}&limit=100"))
+        .await;
+    page["entries"].as_array().map_or(0, Vec::len)
+}
+
+fn types(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Shopify signs only the body: a captured `orders/create` re-sent with fresh event and
+/// webhook ids adds nothing, and re-sent under other topics yields only what the body
+/// proves (it is paid, so `order.paid`; it is not cancelled or fulfilled, so one
+/// quarantine entry for all such tries), each fact once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_shopify_body_adds_nothing_with_fresh_headers_or_topics() {
+    let f = payload_fixture("shopify/orders-create");
+    let gw = Gateway::start(redis_store(Retention::default()).await, fixture_time(&f)).await;
+    let tenant = "replay-shopify";
+    let source = gw.source_for(&f, tenant).await;
+    assert_eq!(
+        gw.deliver_fixture(&source.id, &f).await.status(),
+        StatusCode::ACCEPTED
+    );
+
+    // Shopify's own retry, and the attacker's copies with fresh unsigned ids.
+    assert_eq!(
+        gw.deliver_fixture(&source.id, &f).await.status(),
+        StatusCode::OK
+    );
+    for n in 0..3 {
+        let (event, webhook) = (format!("forged-event-{n}"), format!("forged-webhook-{n}"));
+        let headers = resend(
+            &f,
+            &[
+                ("X-Shopify-Event-Id", &event),
+                ("X-Shopify-Webhook-Id", &webhook),
+                ("X-Shopify-Triggered-At", "2025-03-14T09:30:00Z"),
+            ],
+        );
+        let res = gw.deliver(&source.id, &headers, &f.body).await;
+        assert_eq!(res.status(), StatusCode::OK, "copy {n}");
+        // Without the X- prefix, as newer Shopify deliveries name them: the same.
+        let headers = resend(&f, &[("Shopify-Event-Id", &event)]);
+        assert_eq!(
+            gw.deliver(&source.id, &headers, &f.body).await.status(),
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        types(&gw.tenant_events(tenant, None).await),
+        ["order.created"]
+    );
+
+    // Other topics: the body is paid, so order.paid is a fact it proves, once.
+    for _ in 0..2 {
+        let headers = resend(
+            &f,
+            &[
+                ("X-Shopify-Topic", "orders/paid"),
+                ("X-Shopify-Event-Id", "x"),
+            ],
+        );
+        gw.deliver(&source.id, &headers, &f.body).await;
+    }
+    // Not cancelled, not fulfilled: refused, kept once for the operator.
+    for topic in ["orders/cancelled", "orders/fulfilled", "orders/cancelled"] {
+        let headers = resend(&f, &[("X-Shopify-Topic", topic)]);
+        let res = gw.deliver(&source.id, &headers, &f.body).await;
+        assert!(
+            res.status().is_success(),
+            "{topic}: a verified body is kept, never refused"
+        );
+    }
+    // orders/updated: nothing changed since the kept state.
+    let headers = resend(&f, &[("X-Shopify-Topic", "orders/updated")]);
+    gw.deliver(&source.id, &headers, &f.body).await;
+    let events = gw.tenant_events(tenant, None).await;
+    assert_eq!(types(&events), ["order.created", "order.paid"]);
+    assert_eq!(
+        quarantined(&gw, tenant).await,
+        1,
+        "one quarantine entry per body"
+    );
+    let q = gw
+        .admin_json(&format!("/v1/quarantine?tenant={tenant}&limit=10"))
+        .await;
+    let reason = q["entries"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("cancelled_at"),
+        "the reason names the field: {reason}"
+    );
+
+    // The real orders/paid delivery, when it comes: a duplicate of the fact.
+    let paid = payload_fixture("shopify/orders-paid");
+    assert_eq!(
+        gw.deliver_fixture(&source.id, &paid).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(gw.tenant_events(tenant, None).await.len(), 2);
+}
+
+/// A body older than the dedupe window cannot be replayed at all: 401 with its own type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_body_older_than_the_window_is_refused() {
+    let f = payload_fixture("shopify/orders-create");
+    let late = fixture_time(&f) + chrono::Duration::hours(73);
+    let gw = Gateway::start(redis_store(Retention::default()).await, late).await;
+    let source = gw.source_for(&f, "stale-shopify").await;
+    let (status, kind, detail) = problem_type(gw.deliver_fixture(&source.id, &f).await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(kind.ends_with("/stale-delivery"), "{kind}");
+    assert!(detail.contains("2025-03-14T09:26:54Z"), "{detail}");
+    assert!(gw.tenant_events("stale-shopify", None).await.is_empty());
+    assert_eq!(quarantined(&gw, "stale-shopify").await, 0);
+
+    let w = payload_fixture("woocommerce/order.created");
+    gw.clock.set(fixture_time(&w) + chrono::Duration::hours(73));
+    let source = gw.source_for(&w, "stale-woo").await;
+    let (status, kind, _) = problem_type(gw.deliver_fixture(&source.id, &w).await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(kind.ends_with("/stale-delivery"), "{kind}");
+    // Inside the window it is taken.
+    gw.clock.set(fixture_time(&w) + chrono::Duration::hours(71));
+    assert_eq!(
+        gw.deliver_fixture(&source.id, &w).await.status(),
+        StatusCode::ACCEPTED
+    );
+}
+
+/// WooCommerce's delivery id and topic are unsigned: fresh ids add nothing, and a full
+/// customer body re-sent as `customer.deleted` is no erasure request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_woocommerce_body_adds_nothing() {
+    let f = payload_fixture("woocommerce/customer.created");
+    let gw = Gateway::start(redis_store(Retention::default()).await, fixture_time(&f)).await;
+    let tenant = "replay-woo";
+    let source = gw.source_for(&f, tenant).await;
+    assert_eq!(
+        gw.deliver_fixture(&source.id, &f).await.status(),
+        StatusCode::ACCEPTED
+    );
+    for n in 0..3 {
+        let id = format!("{n:032x}");
+        let headers = resend(&f, &[("X-WC-Webhook-Delivery-ID", &id)]);
+        assert_eq!(
+            gw.deliver(&source.id, &headers, &f.body).await.status(),
+            StatusCode::OK
+        );
+    }
+    for _ in 0..2 {
+        let headers = resend(&f, &[("X-WC-Webhook-Topic", "customer.deleted")]);
+        gw.deliver(&source.id, &headers, &f.body).await;
+    }
+    let events = gw.tenant_events(tenant, None).await;
+    assert_eq!(types(&events), ["customer.created"]);
+    assert_eq!(quarantined(&gw, tenant).await, 1);
+}
+
+/// Saleor names the event in an unsigned header: an order body re-sent as a cancellation
+/// or a customer update proves neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saleor_body_must_match_its_event_name() {
+    let now = Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap();
+    let gw = Gateway::start(redis_store(Retention::default()).await, now).await;
+    let tenant = "replay-saleor";
+    let source = gw
+        .create_source(json!({"tenant": tenant, "provider": "saleor",
+                              "options": {"jwks": saleor_jwks(SALEOR_TEST_KEY).unwrap()}}))
+        .await;
+    let s = SAMPLES
+        .iter()
+        .find(|s| s.provider == Provider::Saleor && s.topic == "ORDER_CREATED")
+        .unwrap();
+    let signed = sign(&Delivery {
+        provider: Provider::Saleor,
+        secret: SALEOR_TEST_KEY,
+        key_encoding: KeyEncoding::Base64,
+        topic: s.topic,
+        body: s.body.as_bytes(),
+        now: now.timestamp(),
+        delivery_id: "",
+    })
+    .unwrap();
+    let as_event = |name: &str| -> Vec<(String, String)> {
+        signed
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == "Saleor-Event" {
+                    name.to_string()
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect()
+    };
+    let body = s.body.as_bytes();
+    assert_eq!(
+        gw.deliver(&source.id, &as_event("order_created"), body)
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        gw.deliver(&source.id, &as_event("order_created"), body)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    for name in ["order_cancelled", "customer_updated", "order_cancelled"] {
+        let res = gw.deliver(&source.id, &as_event(name), body).await;
+        assert!(res.status().is_success(), "{name}");
+    }
+    assert_eq!(
+        types(&gw.tenant_events(tenant, None).await),
+        ["order.created"]
+    );
+    assert_eq!(quarantined(&gw, tenant).await, 1);
+}
+
+/// GitHub's delivery id and event name are unsigned: a captured body is one delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_github_body_is_kept_once() {
+    let gw = Gateway::start(redis_store(Retention::default()).await, Utc::now()).await;
+    let secret = "github-webhook-secret-0123456789";
+    let tenant = "replay-github";
+    let source = gw
+        .create_source(json!({"tenant": tenant, "provider": "github", "secret": secret}))
+        .await;
+    let body = br#"{"action":"opened","issue":{"number":1}}"#;
+    for (event, delivery) in [("issues", "d-1"), ("issues", "d-2"), ("push", "d-3")] {
+        let headers = sign(&Delivery {
+            provider: Provider::Github,
+            secret,
+            key_encoding: KeyEncoding::Base64,
+            topic: event,
+            body,
+            now: 0,
+            delivery_id: delivery,
+        })
+        .unwrap();
+        let res = gw.deliver(&source.id, &headers, body).await;
+        assert!(res.status().is_success(), "{event} {delivery}");
+    }
+    assert_eq!(quarantined(&gw, tenant).await, 1);
+}
+
+/// Ecwid signs only `eventCreated.eventId`: a body with another event type under the same
+/// signature is the same delivery, and its unsigned statuses decide no fact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecwid_unsigned_fields_never_steer() {
+    let now = Utc::now();
+    let gw = Gateway::start(redis_store(Retention::default()).await, now).await;
+    let secret = "ecwid-client-secret-0123456789";
+    let tenant = "replay-ecwid";
+    let source = gw
+        .create_source(json!({"tenant": tenant, "provider": "ecwid", "secret": secret}))
+        .await;
+    let s = SAMPLES
+        .iter()
+        .find(|s| s.provider == Provider::Ecwid && s.topic == "order.updated")
+        .unwrap();
+    let body = omnigate::samples::fresh(s, now);
+    let headers = sign(&Delivery {
+        provider: Provider::Ecwid,
+        secret,
+        key_encoding: KeyEncoding::Base64,
+        topic: s.topic,
+        body: &body,
+        now: now.timestamp(),
+        delivery_id: "",
+    })
+    .unwrap();
+    let res = gw.deliver(&source.id, &headers, &body).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let events = gw.tenant_events(tenant, None).await;
+    assert_eq!(
+        types(&events),
+        ["order.updated"],
+        "a pending update, not order.paid"
+    );
+    assert_eq!(events[0]["data"]["enrichment"], "pending");
+    // The same signature over a body that now claims a cancellation.
+    let mut forged: Value = serde_json::from_slice(&body).unwrap();
+    forged["eventType"] = json!("order.created");
+    forged["data"]["newPaymentStatus"] = json!("CANCELLED");
+    let forged = serde_json::to_vec(&forged).unwrap();
+    let res = gw.deliver(&source.id, &headers, &forged).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(gw.tenant_events(tenant, None).await.len(), 1);
 }

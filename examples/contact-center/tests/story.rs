@@ -81,11 +81,17 @@ async fn timeline_and_the_unconfirmed_order_alert() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
-    // Nine minutes: nothing. Eleven minutes: the unpaid order raises one alert, the paid
-    // one none; sweeping again raises nothing more.
-    *now.lock().unwrap() = "2025-03-14T09:35:53Z".parse().unwrap();
+    // Nine minutes after the order was placed: nothing. Eleven minutes: the unpaid order
+    // raises one alert, the paid one none; sweeping again raises nothing more. (Samples are
+    // sent with fresh times, so the clock follows the order's own.)
+    let placed: DateTime<Utc> = gw.events("slow-shop", "order.created").await[0]["placed_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    *now.lock().unwrap() = placed + Duration::minutes(9);
     assert_eq!(cc.sweep(&client).await.unwrap(), 0);
-    *now.lock().unwrap() = "2025-03-14T09:37:54Z".parse().unwrap();
+    *now.lock().unwrap() = placed + Duration::minutes(11);
     assert_eq!(cc.sweep(&client).await.unwrap(), 1);
     assert_eq!(cc.sweep(&client).await.unwrap(), 0);
     let slow_alerts = gw.events("slow-shop", "service.alert").await;

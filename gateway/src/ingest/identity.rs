@@ -1,17 +1,28 @@
 //! Who a delivery is: its topic, the provider's delivery id, and the key it is
 //! de-duplicated by. Each provider says this differently (PROVIDERS.md).
+//!
+//! The dedupe key comes from signed material only. Providers whose scheme signs a
+//! timestamp sign their delivery id too (Standard Webhooks, BigCommerce, Etsy: `webhook-id`
+//! is in the signed string; Stripe's and Ecwid's ids are signed). For the others (Shopify,
+//! WooCommerce, GitHub, Saleor) every id header is unsigned: anyone holding one signed
+//! body could re-send it with fresh ids. Their key is the topic and a digest of the signed
+//! bytes, so a provider's retry (the same body) and an attacker's copy with new headers are
+//! the same delivery; their ids are kept as metadata only.
 
+use chrono::{DateTime, Utc};
 use omnigate_schemas::api::Provider;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::headers::Headers;
+use crate::normalize::time;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub topic: Option<String>,
+    /// The provider's own id for the delivery (metadata: never a dedupe key unless signed).
     pub delivery_id: Option<String>,
-    /// Unique per delivery within the source.
+    /// Unique per delivery within the source, from signed material.
     pub dedupe_key: String,
     /// A provider handshake (GitHub `ping`): answered, stored nowhere.
     pub handshake: bool,
@@ -21,13 +32,29 @@ fn body_str<'a>(body: Option<&'a Value>, key: &str) -> Option<&'a str> {
     body?.get(key)?.as_str().filter(|s| !s.is_empty())
 }
 
-/// A key for deliveries that carry no id of their own: the topic and exact bytes.
+/// The topic and a digest of the exact bytes: what a delivery is when nothing else in it
+/// is both signed and unique.
 fn content_key(topic: Option<&str>, raw: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(topic.unwrap_or("").as_bytes());
     h.update([0]);
     h.update(raw);
     format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// The key a verified body is quarantined under: one entry per body, whatever topic or
+/// headers it came with.
+pub fn quarantine_key(raw: &[u8]) -> String {
+    format!("q:sha256:{}", hex::encode(Sha256::digest(raw)))
+}
+
+/// Providers whose signature covers no timestamp: their replay protection is the dedupe
+/// window, content keys and [`signed_resource_time`].
+pub fn signs_no_timestamp(provider: Provider) -> bool {
+    matches!(
+        provider,
+        Provider::Shopify | Provider::Woocommerce | Provider::Github | Provider::Saleor
+    )
 }
 
 pub fn identify(
@@ -39,31 +66,15 @@ pub fn identify(
     let (topic, delivery_id, key) = match provider {
         Provider::Shopify => {
             let topic = headers.first(&["x-shopify-topic", "shopify-topic"]);
+            // The webhook id names the delivery (stable across retries); kept as metadata.
             let webhook_id = headers.first(&["x-shopify-webhook-id", "shopify-webhook-id"]);
-            // The event id is shared by every subscription one event fires: Shopify's own
-            // duplicate key. The webhook id is stable across retries of one delivery.
-            let event_id = headers.first(&["x-shopify-event-id", "shopify-event-id"]);
-            (
-                topic,
-                webhook_id,
-                event_id.or(webhook_id).map(str::to_string),
-            )
+            (topic, webhook_id, None)
         }
         Provider::Woocommerce => {
             let topic = headers.first(&["x-wc-webhook-topic"]);
+            // Hashes webhook id + current second: collides across events, and is unsigned.
             let delivery = headers.first(&["x-wc-webhook-delivery-id"]);
-            // The Delivery-ID hashes webhook id + current second and collides across
-            // events: identify the resource version instead.
-            let key = body.and_then(|b| {
-                let id = match b.get("id")? {
-                    Value::Number(n) => n.to_string(),
-                    Value::String(s) => s.clone(),
-                    _ => return None,
-                };
-                let modified = body_str(Some(b), "date_modified_gmt").unwrap_or("");
-                Some(format!("{}:{id}:{modified}", topic.unwrap_or("")))
-            });
-            (topic, delivery, key)
+            (topic, delivery, None)
         }
         Provider::StandardWebhooks => {
             let id = headers.first(&["webhook-id", "svix-id"]);
@@ -75,11 +86,7 @@ pub fn identify(
         }
         Provider::Github => {
             let id = headers.first(&["x-github-delivery"]);
-            (
-                headers.first(&["x-github-event"]),
-                id,
-                id.map(str::to_string),
-            )
+            (headers.first(&["x-github-event"]), id, None)
         }
         Provider::Bigcommerce => {
             let id = headers.first(&["webhook-id"]);
@@ -90,23 +97,14 @@ pub fn identify(
             (body_str(body, "event_type"), id, id.map(str::to_string))
         }
         Provider::Ecwid => {
+            // `eventId` is one of the two signed fields.
             let id = body_str(body, "eventId");
             (body_str(body, "eventType"), id, id.map(str::to_string))
         }
         Provider::Saleor => {
-            // No delivery id: the event, the object and Saleor's issue time identify it.
+            // No delivery id at all; the event name is an unsigned header.
             let topic = headers.first(&["saleor-event", "x-saleor-event"]);
-            let object = body.and_then(|b| {
-                ["order", "fulfillment", "user"]
-                    .iter()
-                    .find_map(|k| b.get(*k)?.get("id")?.as_str())
-            });
-            let issued = body_str(body, "issuedAt");
-            let key = match (topic, object, issued) {
-                (Some(t), Some(o), Some(i)) => Some(format!("{}:{o}:{i}", t.to_ascii_uppercase())),
-                _ => None,
-            };
-            (topic, None, key)
+            (topic, None, None)
         }
     };
     let handshake = provider == Provider::Github && topic == Some("ping");
@@ -123,6 +121,22 @@ pub fn identify(
     }
 }
 
+/// The newest time the signed body states about its resource (`updated_at`,
+/// `date_modified_gmt`, `issuedAt`), for providers that sign no timestamp. A body older
+/// than the dedupe window could be a replay the window no longer remembers.
+pub fn signed_resource_time(provider: Provider, body: &Value) -> Option<DateTime<Utc>> {
+    let text = |k: &str| body.get(k).and_then(Value::as_str);
+    let keys: &[&str] = match provider {
+        Provider::Shopify => &["updated_at", "processed_at", "created_at"],
+        Provider::Woocommerce => &["date_modified_gmt", "date_created_gmt"],
+        Provider::Saleor => &["issuedAt"],
+        _ => &[],
+    };
+    keys.iter()
+        .filter_map(|k| text(k).and_then(time::parse))
+        .max()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,21 +150,33 @@ mod tests {
     }
 
     #[test]
-    fn shopify_dedupes_on_the_event_id() {
-        let id = of("shopify/orders-create", Provider::Shopify);
+    fn shopify_dedupes_on_topic_and_signed_bytes_not_on_unsigned_ids() {
+        let f = payload_fixture("shopify/orders-create");
+        let body: Value = serde_json::from_slice(&f.body).unwrap();
+        let id = identify(Provider::Shopify, &f.headers, Some(&body), &f.body);
         assert_eq!(id.topic.as_deref(), Some("orders/create"));
-        assert_eq!(id.dedupe_key, "7afd1ded-9bb6-4769-b7b3-b75fc209d9af");
+        assert!(id.dedupe_key.starts_with("sha256:"));
         assert_eq!(
             id.delivery_id.as_deref(),
             Some("d9023779-e7b3-44f4-b64d-33bce4f775d8")
         );
-        // orders-paid has byte-identical body and HMAC: only headers tell them apart.
+        // Fresh event and webhook ids on the same body: the same delivery.
+        let mut fresh = Headers::new();
+        for (k, v) in f.headers.as_map() {
+            match k.as_str() {
+                "x-shopify-event-id" | "x-shopify-webhook-id" => fresh.insert(k, "forged-1"),
+                _ => fresh.insert(k, v),
+            }
+        }
+        let again = identify(Provider::Shopify, &fresh, Some(&body), &f.body);
+        assert_eq!(again.dedupe_key, id.dedupe_key);
+        // orders-paid has byte-identical body and HMAC: only the topic tells them apart.
         let paid = of("shopify/orders-paid", Provider::Shopify);
         assert_ne!(paid.dedupe_key, id.dedupe_key);
     }
 
     #[test]
-    fn shopify_without_prefix_and_without_event_id() {
+    fn shopify_without_prefix() {
         let h: Headers = [
             ("shopify-topic", "orders/create"),
             ("shopify-webhook-id", "w-1"),
@@ -159,13 +185,14 @@ mod tests {
         .collect();
         let id = identify(Provider::Shopify, &h, None, b"{}");
         assert_eq!(id.topic.as_deref(), Some("orders/create"));
-        assert_eq!(id.dedupe_key, "w-1");
+        assert_eq!(id.delivery_id.as_deref(), Some("w-1"));
+        assert_eq!(id.dedupe_key, content_key(Some("orders/create"), b"{}"));
     }
 
     #[test]
-    fn woocommerce_dedupes_on_resource_version_not_delivery_id() {
+    fn woocommerce_dedupes_on_signed_bytes_not_delivery_id() {
         let id = of("woocommerce/order.created", Provider::Woocommerce);
-        assert_eq!(id.dedupe_key, "order.created:52907:2024-11-19T20:47:06");
+        assert!(id.dedupe_key.starts_with("sha256:"));
         assert_eq!(
             id.delivery_id.as_deref(),
             Some("b8a60adf04e238894f2959e626f8f463")
@@ -175,6 +202,20 @@ mod tests {
             Provider::Woocommerce,
         );
         assert_ne!(paid.dedupe_key, id.dedupe_key);
+    }
+
+    #[test]
+    fn signed_resource_times() {
+        let f = payload_fixture("woocommerce/order.created");
+        let body: Value = serde_json::from_slice(&f.body).unwrap();
+        let t = signed_resource_time(Provider::Woocommerce, &body).unwrap();
+        assert_eq!(time::format(t), "2024-11-19T20:47:06Z");
+        let body = json!({"created_at": "2025-03-14T11:00:00+02:00",
+                          "updated_at": "2025-03-14T12:00:00+02:00"});
+        let t = signed_resource_time(Provider::Shopify, &body).unwrap();
+        assert_eq!(time::format(t), "2025-03-14T10:00:00Z");
+        assert!(signed_resource_time(Provider::Shopify, &json!({"id": 1})).is_none());
+        assert!(signed_resource_time(Provider::Stripe, &body).is_none());
     }
 
     #[test]
@@ -194,7 +235,7 @@ mod tests {
             .collect();
         let id = identify(Provider::Github, &h, Some(&json!({"zen": "x"})), b"{}");
         assert!(id.handshake);
-        assert_eq!(id.dedupe_key, "d-1");
+        assert_eq!(id.delivery_id.as_deref(), Some("d-1"));
     }
 
     #[test]

@@ -76,8 +76,6 @@ struct Delivery<'a> {
     headers: &'a Headers,
     body: &'a Value,
     received_at: DateTime<Utc>,
-    /// The delivery's dedupe key; event ids derive from it.
-    store_key: &'a str,
 }
 
 /// The id of an event derived from a fact (`refund:53140`) rather than from a delivery:
@@ -131,15 +129,11 @@ fn build_events(
     let records = output
         .events
         .into_iter()
-        .enumerate()
-        .map(|(i, n)| {
+        .map(|n| {
             let schema_version = omnigate_schemas::catalog::event_type(n.event_type)
                 .map(|t| t.schema_version)
                 .ok_or_else(|| Rejection::new(format!("{} is not cataloged", n.event_type)))?;
-            let id = match &n.fact {
-                Some(fact) => fact_event_id(d.source_id, fact),
-                None => event_id(d.store_key, i),
-            };
+            let id = fact_event_id(d.source_id, &n.fact_key());
             let event = Event {
                 id,
                 event_type: n.event_type.to_string(),
@@ -177,8 +171,9 @@ fn build_events(
 const STATE_ATTEMPTS: u32 = 8;
 
 enum Normalised {
+    /// The ids written (facts the log already had are left out).
     Written(Vec<String>),
-    /// Already written; the ids it has.
+    /// Already written, or every fact it proves was already in the log; the ids it has.
     Duplicate(Vec<String>),
     Rejected(Rejection),
 }
@@ -236,7 +231,13 @@ async fn normalise_and_append(
         )
         .await?;
         match appended {
-            Appended::Written { .. } => return Ok(Normalised::Written(ids)),
+            Appended::Written { known, .. } if !ids.is_empty() && known.len() == ids.len() => {
+                return Ok(Normalised::Duplicate(ids));
+            }
+            Appended::Written { known, .. } => {
+                let written = ids.into_iter().filter(|id| !known.contains(id)).collect();
+                return Ok(Normalised::Written(written));
+            }
             Appended::Duplicate => return Ok(Normalised::Duplicate(ids)),
             Appended::Conflict => continue,
         }
@@ -292,6 +293,9 @@ pub async fn ingest(
     if identity.handshake {
         return Ok(Outcome::Handshake);
     }
+    if let Ok(value) = &parsed {
+        refuse_stale(provider, value, now, state.settings.dedupe_ttl_secs)?;
+    }
     let key = store_key(&source.id, &identity.dedupe_key);
     let partition = partition_of(&source.tenant, state.settings.partitions);
 
@@ -305,7 +309,6 @@ pub async fn ingest(
                 headers: &headers,
                 body: value,
                 received_at: now,
-                store_key: &key,
             };
             normalise_and_append(state, &delivery, partition, &key).await?
         }
@@ -316,6 +319,8 @@ pub async fn ingest(
         Normalised::Duplicate(_) => return Ok(Outcome::Duplicate),
         Normalised::Rejected(rejection) => rejection,
     };
+    // One entry per body: the same bytes under other topics or headers add nothing.
+    let key = store_key(&source.id, &identity::quarantine_key(body));
     let record = QuarantineRecord {
         tenant: source.tenant.clone(),
         source_id: source.id.clone(),
@@ -350,6 +355,28 @@ pub async fn ingest(
         }),
         Appended::Duplicate | Appended::Conflict => Ok(Outcome::Duplicate),
     }
+}
+
+/// For providers that sign no timestamp, a body whose own signed time is older than the
+/// dedupe window is refused: the window no longer remembers whether it was seen.
+fn refuse_stale(provider: Provider, body: &Value, now: DateTime<Utc>, window_s: u64) -> Result<()> {
+    if !identity::signs_no_timestamp(provider) {
+        return Ok(());
+    }
+    let Some(signed_at) = identity::signed_resource_time(provider, body) else {
+        return Ok(());
+    };
+    let window = i64::try_from(window_s)
+        .ok()
+        .and_then(chrono::Duration::try_seconds)
+        .unwrap_or(chrono::Duration::MAX);
+    if now.signed_duration_since(signed_at) > window {
+        return Err(Error::StaleDelivery {
+            signed_at: normalize::time::format(signed_at),
+            window_s,
+        });
+    }
+    Ok(())
 }
 
 /// A Saleor source's public keys: its inline JWKS, else the one at its JWKS URL.
@@ -421,7 +448,6 @@ pub async fn replay(state: &AppState, id: QuarantineId) -> Result<Vec<String>> {
         headers: &headers,
         body: &body,
         received_at: r.received_at,
-        store_key: &r.dedupe_key,
     };
     // Its own mark: the delivery's mark was set when it was quarantined.
     let replay_key = format!("{}:replay", r.dedupe_key);

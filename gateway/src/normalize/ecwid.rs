@@ -1,6 +1,9 @@
 //! Ecwid: `{eventId, eventCreated, storeId, entityId, eventType, data}`. The signature covers
-//! only `eventCreated.eventId`, so events carry ids to fetch (`enrichment: "pending"`),
-//! never body data to trust, except the status names used to pick the event type.
+//! only `eventCreated.eventId`: everything else in the body is unsigned, so nothing in it
+//! may decide which facts are told. Every delivery is one pending update of the entity it
+//! names (`enrichment: "pending"`): enrichment reads the entity's state from Ecwid's API and
+//! tells what changed. The unsigned statuses in `data` are kept as `provider_status`, for
+//! information only.
 
 use omnigate_schemas::api::Provider;
 use omnigate_schemas::events::{PendingData, types};
@@ -8,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::fields::Obj;
 use super::pending::{order, pending};
-use super::{Input, Normalized, Output, Rejection, time, unknown_topic};
+use super::{Input, Output, Rejection, time, unknown_topic};
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
     let body = Obj::root(input.body)?;
@@ -18,95 +21,40 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
         .and_then(time::unix_seconds)
         .ok_or_else(|| body.err("eventCreated", "expected Unix seconds"))?;
     let entity = body.id("entityId")?;
-    let events: Vec<Normalized> = match input.topic {
-        "order.created" => {
-            let (subject, data) = order(&entity);
-            vec![pending(types::ORDER_CREATED, at, subject, data)?]
+    // The family only says which entity to re-read; a forged one reads another entity's
+    // real state, which tells nothing false.
+    let event = match input.topic {
+        "order.created" | "order.updated" => {
+            let (subject, mut data) = order(&entity);
+            data.provider_status = body.opt_obj("data")?.map(|d| {
+                let d = d.obj();
+                json!({
+                    "paymentStatus": d.get("newPaymentStatus"),
+                    "fulfillmentStatus": d.get("newFulfillmentStatus"),
+                })
+            });
+            pending(types::ORDER_UPDATED, at, subject, data)?
         }
-        "order.updated" => order_updated(body, &entity, at)?,
         "customer.created" | "customer.updated" => {
             let data = PendingData {
                 customer_id: Some(entity.clone()),
                 ..PendingData::new()
             };
-            let t = if input.topic == "customer.created" {
-                types::CUSTOMER_CREATED
-            } else {
-                types::CUSTOMER_UPDATED
-            };
-            vec![pending(t, at, format!("customer/{entity}"), data)?]
+            pending(
+                types::CUSTOMER_UPDATED,
+                at,
+                format!("customer/{entity}"),
+                data,
+            )?
         }
         "product.updated" => {
             let data = PendingData {
                 product_id: Some(entity.clone()),
                 ..PendingData::new()
             };
-            vec![pending(
-                types::STOCK_CHANGED,
-                at,
-                format!("product/{entity}"),
-                data,
-            )?]
+            pending(types::STOCK_CHANGED, at, format!("product/{entity}"), data)?
         }
         other => return Err(unknown_topic(Provider::Ecwid, other)),
     };
-    Ok(Output::events(events))
-}
-
-/// `order.updated` names old and new payment and fulfilment statuses.
-fn order_updated(
-    body: Obj<'_>,
-    entity: &str,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<Normalized>, Rejection> {
-    let d = body.opt_obj("data")?;
-    let field = |k: &str| -> Result<Option<String>, Rejection> {
-        Ok(match &d {
-            Some(d) => d.obj().opt_str(k)?.map(str::to_string),
-            None => None,
-        })
-    };
-    let (old_pay, new_pay) = (field("oldPaymentStatus")?, field("newPaymentStatus")?);
-    let (old_ful, new_ful) = (
-        field("oldFulfillmentStatus")?,
-        field("newFulfillmentStatus")?,
-    );
-    let (subject, mut data) = order(entity);
-    data.provider_status = Some(json!({
-        "paymentStatus": new_pay, "fulfillmentStatus": new_ful,
-    }));
-    let changed = |old: &Option<String>, new: &Option<String>, to: &str| {
-        new.as_deref() == Some(to) && old.as_deref() != Some(to)
-    };
-    let mut events = Vec::new();
-    let mut tell = |t| -> Result<(), Rejection> {
-        events.push(pending(t, at, subject.clone(), data.clone())?);
-        Ok(())
-    };
-    if changed(&old_pay, &new_pay, "PAID") {
-        tell(types::ORDER_PAID)?;
-    }
-    if changed(&old_pay, &new_pay, "REFUNDED") || changed(&old_pay, &new_pay, "PARTIALLY_REFUNDED")
-    {
-        tell(types::REFUND_CREATED)?;
-    }
-    if changed(&old_pay, &new_pay, "CANCELLED") || changed(&old_ful, &new_ful, "WILL_NOT_DELIVER") {
-        tell(types::ORDER_CANCELLED)?;
-    }
-    if changed(&old_ful, &new_ful, "SHIPPED") {
-        tell(types::SHIPMENT_CREATED)?;
-    }
-    if changed(&old_ful, &new_ful, "DELIVERED") {
-        data.provider_status = Some(json!("DELIVERED"));
-        events.push(pending(
-            types::SHIPMENT_UPDATED,
-            at,
-            subject.clone(),
-            data.clone(),
-        )?);
-    }
-    if events.is_empty() {
-        events.push(pending(types::ORDER_UPDATED, at, subject, data)?);
-    }
-    Ok(events)
+    Ok(Output::events(vec![event]))
 }

@@ -120,6 +120,46 @@ async fn append_is_deduplicated(store: Arc<dyn Store>) {
     );
 }
 
+async fn each_event_id_is_written_once(store: Arc<dyn Store>) {
+    written(
+        store
+            .append(events(2, "src:d1", vec![record("a", 1)]))
+            .await
+            .unwrap(),
+    );
+    // Another delivery proving the same fact and a new one: only the new one is written,
+    // and the known one is named.
+    let second = store
+        .append(events(2, "src:d2", vec![record("a", 1), record("a", 2)]))
+        .await
+        .unwrap();
+    let Appended::Written { ids, known, .. } = second else {
+        panic!("expected a write, got {second:?}");
+    };
+    assert_eq!(ids.len(), 1);
+    assert_eq!(known, ["evt_a_1"]);
+    // Every fact already known: nothing written, the delivery is still marked.
+    let third = store
+        .append(events(2, "src:d3", vec![record("a", 2), record("a", 1)]))
+        .await
+        .unwrap();
+    let Appended::Written { ids, known, .. } = third else {
+        panic!("expected a write, got {third:?}");
+    };
+    assert!(ids.is_empty());
+    assert_eq!(known, ["evt_a_2", "evt_a_1"]);
+    assert_eq!(
+        store
+            .append(events(2, "src:d3", vec![record("a", 3)]))
+            .await
+            .unwrap(),
+        Appended::Duplicate
+    );
+    let log = store.read_log(2, None, 100).await.unwrap();
+    let got: Vec<_> = log.iter().map(|e| e.record.event_id.as_str()).collect();
+    assert_eq!(got, ["evt_a_1", "evt_a_2"]);
+}
+
 async fn dedupe_marks_expire(store: Arc<dyn Store>) {
     let mut a = events(0, "src:short", vec![record("a", 1)]);
     a.dedupe_ttl = Duration::from_millis(50);
@@ -653,6 +693,7 @@ where
     };
     sources_round_trip(make(default).await).await;
     append_is_deduplicated(make(default).await).await;
+    each_event_id_is_written_once(make(default).await).await;
     dedupe_marks_expire(make(default).await).await;
     empty_deliveries_are_still_marked(make(default).await).await;
     log_reads_page_in_order(make(default).await).await;

@@ -490,13 +490,23 @@ impl Store for MemoryStore {
                 ),
             );
         }
+        let mut known = Vec::new();
         let (ids, trimmed) = match append.write {
             Write::Events(records) => {
-                let log = inner.logs.entry(append.partition).or_default();
-                let ids: Vec<StreamId> = records.into_iter().map(|r| log.push(r)).collect();
+                let mut ids = Vec::with_capacity(records.len());
+                for r in records {
+                    let mark = (append.partition, format!("evt:{}", r.event_id));
+                    if inner.seen.get(&mark).is_some_and(|expires| *expires > now) {
+                        known.push(r.event_id);
+                        continue;
+                    }
+                    inner.seen.insert(mark, now + append.dedupe_ttl);
+                    ids.push(inner.logs.entry(append.partition).or_default().push(r));
+                }
                 let trimmed = if ids.is_empty() {
                     0
                 } else {
+                    let log = inner.logs.entry(append.partition).or_default();
                     log.trim(self.retention.log_maxlen)
                 };
                 (ids, trimmed)
@@ -509,7 +519,11 @@ impl Store for MemoryStore {
             }
         };
         inner.seen.insert(key, now + append.dedupe_ttl);
-        Ok(Appended::Written { ids, trimmed })
+        Ok(Appended::Written {
+            ids,
+            trimmed,
+            known,
+        })
     }
 
     async fn get_state(&self, partition: u32, key: &str) -> Result<Option<Versioned>> {

@@ -3,7 +3,8 @@
 //!
 //! Layout (Redis, `og` prefix; `{p}` is the partition's hash tag so every multi-key step
 //! stays in one cluster slot):
-//! `og:log:{p}` tenant logs, `og:seen:{p}:<source>:<key>` dedupe marks,
+//! `og:log:{p}` tenant logs, `og:seen:{p}:<source>:<key>` delivery dedupe marks,
+//! `og:seen:{p}:evt:<event id>` event marks,
 //! `og:quarantine:{p}` + `og:qreplayed:{p}` quarantine, `og:cfg:sources` source configs.
 
 #[cfg(any(test, feature = "testing"))]
@@ -312,7 +313,9 @@ pub struct StateWrite {
 }
 
 /// One atomic step: unless `dedupe_key` is already marked in `partition` (or the state
-/// moved on), write `write`, update `state`, and mark the key for `dedupe_ttl`.
+/// moved on), write `write`, update `state`, and mark the key for `dedupe_ttl`. Each event
+/// id is marked for `dedupe_ttl` too, and an event whose id is marked is not written again:
+/// the log holds every fact once, whichever delivery proved it first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Append {
     pub partition: u32,
@@ -325,8 +328,14 @@ pub struct Append {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Appended {
-    /// Written; the stream positions in order, and how many old entries retention trimmed.
-    Written { ids: Vec<StreamId>, trimmed: u64 },
+    /// Written; the stream positions of the entries written, in order, how many old
+    /// entries retention trimmed, and the event ids skipped because the log already had
+    /// them.
+    Written {
+        ids: Vec<StreamId>,
+        trimmed: u64,
+        known: Vec<String>,
+    },
     /// The dedupe key was already marked; nothing was written.
     Duplicate,
     /// The resource state changed since it was read; nothing was written. Read and retry.

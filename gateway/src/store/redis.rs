@@ -17,16 +17,20 @@ use super::{
 };
 use crate::error::{Error, Result};
 
-/// KEYS[1] dedupe mark, KEYS[2] stream, KEYS[3] (optional) resource state.
-/// ARGV: ttl ms, maxlen, entry count, then per entry its field/value count followed by the
-/// pairs; then, with KEYS[3], the expected state version, the state JSON and its ttl ms.
-/// Returns nil for a duplicate, "conflict" when the state moved on, else {trimmed, {ids}}.
-/// Nothing is written before every check passed; the mark is set after the XADDs so a
-/// failed XADD leaves no mark.
+/// KEYS[1] delivery dedupe mark, KEYS[2] stream, KEYS[3..2+m] one mark per entry (m is 0
+/// for quarantine, the entry count for events), KEYS[3+m] (optional) resource state.
+/// ARGV: ttl ms, maxlen, entry count n, mark count m, then per entry its field/value count
+/// followed by the pairs; then, with the state key, the expected state version, the state
+/// JSON and its ttl ms.
+/// Returns nil for a duplicate, "conflict" when the state moved on, else
+/// {trimmed, {ids written}, {1-based indexes of entries skipped because their mark was set}}.
+/// Nothing is written before every check passed; marks are set with their XADD, the
+/// delivery mark after all of them, so a failed XADD leaves no delivery mark.
 const APPEND_LUA: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local n = tonumber(ARGV[3])
-local pos = 4
+local m = tonumber(ARGV[4])
+local pos = 5
 local entries = {}
 for i = 1, n do
   local count = tonumber(ARGV[pos])
@@ -35,16 +39,22 @@ for i = 1, n do
   entries[i] = args
   pos = pos + count + 1
 end
-if #KEYS == 3 then
-  local cur = redis.call('GET', KEYS[3])
+if #KEYS == 3 + m then
+  local cur = redis.call('GET', KEYS[3 + m])
   local version = 0
   if cur then version = tonumber(string.match(cur, '^(%d+)|')) end
   if version ~= tonumber(ARGV[pos]) then return 'conflict' end
-  redis.call('SET', KEYS[3], (version + 1) .. '|' .. ARGV[pos + 1], 'PX', ARGV[pos + 2])
+  redis.call('SET', KEYS[3 + m], (version + 1) .. '|' .. ARGV[pos + 1], 'PX', ARGV[pos + 2])
 end
 local ids = {}
+local known = {}
 for i = 1, n do
-  ids[i] = redis.call('XADD', KEYS[2], '*', unpack(entries[i]))
+  if m > 0 and redis.call('EXISTS', KEYS[2 + i]) == 1 then
+    known[#known + 1] = i
+  else
+    ids[#ids + 1] = redis.call('XADD', KEYS[2], '*', unpack(entries[i]))
+    if m > 0 then redis.call('SET', KEYS[2 + i], '1', 'PX', ARGV[1]) end
+  end
 end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 local trimmed = 0
@@ -52,7 +62,7 @@ local maxlen = tonumber(ARGV[2])
 if maxlen > 0 and #ids > 0 then
   trimmed = redis.call('XTRIM', KEYS[2], 'MAXLEN', '~', maxlen)
 end
-return {trimmed, ids}
+return {trimmed, ids, known}
 "#;
 
 /// A single server (with automatic reconnection) or a cluster.
@@ -885,9 +895,13 @@ impl Store for RedisStore {
         let ttl_ms = append.dedupe_ttl.as_millis().max(1) as u64;
         match &append.write {
             Write::Events(records) => {
-                inv.key(self.key("log", p))
-                    .arg(ttl_ms)
+                inv.key(self.key("log", p));
+                for r in records {
+                    inv.key(format!("{}:seen:{{{p}}}:evt:{}", self.prefix, r.event_id));
+                }
+                inv.arg(ttl_ms)
                     .arg(self.retention.log_maxlen)
+                    .arg(records.len())
                     .arg(records.len());
                 for r in records {
                     inv.arg(8)
@@ -907,6 +921,7 @@ impl Store for RedisStore {
                     .arg(ttl_ms)
                     .arg(self.retention.quarantine_maxlen)
                     .arg(1)
+                    .arg(0)
                     .arg(fields.len() * 2);
                 for (k, v) in fields {
                     inv.arg(k).arg(v);
@@ -925,8 +940,9 @@ impl Store for RedisStore {
             Value::Nil => Ok(Appended::Duplicate),
             Value::BulkString(b) if b == b"conflict" => Ok(Appended::Conflict),
             Value::SimpleString(s) if s == "conflict" => Ok(Appended::Conflict),
-            Value::Array(mut parts) if parts.len() == 2 => {
-                let ids = parts.pop().expect("two parts");
+            Value::Array(mut parts) if parts.len() == 3 => {
+                let known = parts.pop().expect("three parts");
+                let ids = parts.pop().expect("three parts");
                 let trimmed = match parts.pop() {
                     Some(Value::Int(n)) => n.max(0) as u64,
                     _ => return Err(corrupt("append reply lacks the trim count")),
@@ -938,7 +954,25 @@ impl Store for RedisStore {
                         .collect::<Result<Vec<StreamId>>>()?,
                     _ => return Err(corrupt("append reply lacks ids")),
                 };
-                Ok(Appended::Written { ids, trimmed })
+                let known = match (known, &append.write) {
+                    (Value::Array(known), Write::Events(records)) => known
+                        .iter()
+                        .map(|v| match v {
+                            Value::Int(i) if *i >= 1 => records
+                                .get(*i as usize - 1)
+                                .map(|r| r.event_id.clone())
+                                .ok_or_else(|| corrupt("append skipped an unknown entry")),
+                            _ => Err(corrupt("bad skipped index")),
+                        })
+                        .collect::<Result<Vec<String>>>()?,
+                    (Value::Array(known), _) if known.is_empty() => Vec::new(),
+                    _ => return Err(corrupt("append reply lacks skipped entries")),
+                };
+                Ok(Appended::Written {
+                    ids,
+                    trimmed,
+                    known,
+                })
             }
             other => Err(corrupt(format!("unexpected append reply {other:?}"))),
         }

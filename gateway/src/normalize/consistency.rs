@@ -1,0 +1,163 @@
+//! Topic against body. Shopify, WooCommerce and Saleor name the topic in an unsigned header,
+//! so a captured body can be re-sent under any topic. A topic that states a fact (paid,
+//! cancelled, fulfilled, deleted, a return's new status) is believed only when the signed
+//! body shows that fact itself; otherwise the delivery is refused with a reason that names
+//! the field, and quarantined once per body.
+
+use omnigate_schemas::api::Provider;
+use serde_json::Value;
+
+use super::Rejection;
+
+/// `Ok` when the body proves what `topic` claims, or the topic claims nothing the body
+/// could contradict.
+pub fn check(provider: Provider, topic: &str, body: &Value) -> Result<(), Rejection> {
+    match provider {
+        Provider::Shopify => shopify(topic, body),
+        Provider::Woocommerce => woocommerce(topic, body),
+        Provider::Saleor => saleor(topic, body),
+        _ => Ok(()),
+    }
+}
+
+fn text<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
+    body.get(key).and_then(Value::as_str)
+}
+
+fn refuse(topic: &str, field: &str, expected: &str, got: Option<&str>) -> Rejection {
+    Rejection::new(format!(
+        "topic {topic:?} does not match the signed body: {field} is {}, expected {expected}",
+        got.map_or("absent".to_string(), |g| format!("{g:?}"))
+    ))
+}
+
+fn expect_one_of(
+    topic: &str,
+    body: &Value,
+    field: &str,
+    allowed: &[&str],
+) -> Result<(), Rejection> {
+    let got = text(body, field);
+    if got.is_some_and(|g| allowed.contains(&g)) {
+        Ok(())
+    } else {
+        Err(refuse(topic, field, &allowed.join(" or "), got))
+    }
+}
+
+fn shopify(topic: &str, body: &Value) -> Result<(), Rejection> {
+    match topic {
+        // Shopify sends orders/paid when the order is paid; a later refund still shows it.
+        "orders/paid" => expect_one_of(
+            topic,
+            body,
+            "financial_status",
+            &["paid", "partially_refunded", "refunded"],
+        ),
+        "orders/cancelled" => match text(body, "cancelled_at") {
+            Some(t) if !t.is_empty() => Ok(()),
+            got => Err(refuse(topic, "cancelled_at", "a time", got)),
+        },
+        "orders/fulfilled" => expect_one_of(topic, body, "fulfillment_status", &["fulfilled"]),
+        "returns/request" => expect_one_of(topic, body, "status", &["requested", "open"]),
+        "returns/approve" | "returns/reopen" => expect_one_of(topic, body, "status", &["open"]),
+        "returns/decline" => expect_one_of(topic, body, "status", &["declined"]),
+        "returns/close" => expect_one_of(topic, body, "status", &["closed"]),
+        "returns/cancel" => expect_one_of(topic, body, "status", &["canceled", "cancelled"]),
+        _ => Ok(()),
+    }
+}
+
+fn woocommerce(topic: &str, body: &Value) -> Result<(), Rejection> {
+    match topic {
+        // A deletion body is only the id; a full customer body re-sent as a deletion would
+        // turn any signed customer update into an erasure request.
+        t if t.ends_with(".deleted") => {
+            let only_id = body
+                .as_object()
+                .is_some_and(|o| o.keys().all(|k| k == "id") && o.contains_key("id"));
+            if only_id {
+                Ok(())
+            } else {
+                Err(Rejection::new(format!(
+                    "topic {topic:?} does not match the signed body: a deletion body holds \
+                     only the id, this one is a full resource"
+                )))
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+fn saleor(topic: &str, body: &Value) -> Result<(), Rejection> {
+    let order = body.get("order").unwrap_or(&Value::Null);
+    match topic {
+        "ORDER_FULLY_PAID" => expect_one_of(topic, order, "chargeStatus", &["FULL", "OVERCHARGED"])
+            .map_err(|r| Rejection::new(format!("{} (order.chargeStatus)", r.reason()))),
+        "ORDER_CANCELLED" => expect_one_of(topic, order, "status", &["CANCELED"])
+            .map_err(|r| Rejection::new(format!("{} (order.status)", r.reason()))),
+        "ORDER_FULFILLED" => expect_one_of(
+            topic,
+            order,
+            "status",
+            &["FULFILLED", "PARTIALLY_FULFILLED"],
+        )
+        .map_err(|r| Rejection::new(format!("{} (order.status)", r.reason()))),
+        "FULFILLMENT_CREATED" if body.get("fulfillment").is_none() => Err(Rejection::new(
+            "topic \"FULFILLMENT_CREATED\" does not match the signed body: no fulfillment",
+        )),
+        t if t.starts_with("CUSTOMER_") && body.get("user").is_none() => Err(Rejection::new(
+            format!("topic {t:?} does not match the signed body: no user"),
+        )),
+        t if t.starts_with("ORDER_") && body.get("order").is_none() => Err(Rejection::new(
+            format!("topic {t:?} does not match the signed body: no order"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn shopify_topics_that_state_a_fact_need_the_body_to_show_it() {
+        let unpaid = json!({"id": 1, "financial_status": "pending", "cancelled_at": null});
+        assert!(check(Provider::Shopify, "orders/create", &unpaid).is_ok());
+        let r = check(Provider::Shopify, "orders/paid", &unpaid).unwrap_err();
+        assert!(r.reason().contains("financial_status"), "{r}");
+        let r = check(Provider::Shopify, "orders/cancelled", &unpaid).unwrap_err();
+        assert!(r.reason().contains("cancelled_at"), "{r}");
+        assert!(check(Provider::Shopify, "orders/fulfilled", &unpaid).is_err());
+        let paid = json!({"financial_status": "paid", "cancelled_at": "2025-03-14T10:00:00Z"});
+        assert!(check(Provider::Shopify, "orders/paid", &paid).is_ok());
+        assert!(check(Provider::Shopify, "orders/cancelled", &paid).is_ok());
+        let requested = json!({"status": "requested"});
+        assert!(check(Provider::Shopify, "returns/request", &requested).is_ok());
+        assert!(check(Provider::Shopify, "returns/decline", &requested).is_err());
+        assert!(check(Provider::Shopify, "returns/close", &requested).is_err());
+    }
+
+    #[test]
+    fn a_full_woocommerce_body_is_no_deletion() {
+        assert!(check(Provider::Woocommerce, "customer.deleted", &json!({"id": 7})).is_ok());
+        let full = json!({"id": 7, "email": "a@example.com"});
+        assert!(check(Provider::Woocommerce, "customer.deleted", &full).is_err());
+        assert!(check(Provider::Woocommerce, "customer.updated", &full).is_ok());
+    }
+
+    #[test]
+    fn saleor_event_names_must_match_the_body() {
+        let created = json!({"order": {"id": "T3JkZXI6MQ==", "status": "UNFULFILLED",
+                                        "chargeStatus": "NONE"}});
+        assert!(check(Provider::Saleor, "ORDER_CREATED", &created).is_ok());
+        assert!(check(Provider::Saleor, "ORDER_FULLY_PAID", &created).is_err());
+        assert!(check(Provider::Saleor, "ORDER_CANCELLED", &created).is_err());
+        assert!(check(Provider::Saleor, "CUSTOMER_UPDATED", &created).is_err());
+        assert!(check(Provider::Saleor, "FULFILLMENT_CREATED", &created).is_err());
+        let user = json!({"user": {"id": "VXNlcjo0Mg=="}});
+        assert!(check(Provider::Saleor, "ORDER_CREATED", &user).is_err());
+        assert!(check(Provider::Saleor, "CUSTOMER_UPDATED", &user).is_ok());
+    }
+}
