@@ -142,6 +142,11 @@ pub struct Settings {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "OMNIGATE_WORKERS")]
     pub workers: Option<usize>,
+
+    /// Accept plain `http://` Saleor `jwks_url`s (local development only: keys fetched
+    /// over plain HTTP can be swapped by anyone on the path).
+    #[arg(long, env = "OMNIGATE_JWKS_ALLOW_HTTP")]
+    pub jwks_allow_http: bool,
 }
 
 impl Settings {
@@ -187,6 +192,7 @@ impl Default for Settings {
             store_timeout_ms: 2000,
             source_cache_ms: 5000,
             workers: None,
+            jwks_allow_http: false,
         }
     }
 }

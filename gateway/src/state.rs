@@ -38,7 +38,10 @@ impl AppState {
             sources: SourceCache::new(settings.source_cache_ttl()),
             validators: Validators::compile()?,
             metrics: Metrics::new(),
-            jwks: crate::verify::JwksCache::default(),
+            jwks: crate::verify::JwksCache::new(crate::verify::jwks::JwksPolicy {
+                allow_http: settings.jwks_allow_http,
+                ..Default::default()
+            }),
             plugin_schemas: crate::inbox::PluginSchemas::default(),
             admin_token,
             settings,

@@ -92,7 +92,11 @@ async fn saleor_keys_are_fetched_from_the_shops_jwks_url() {
     tokio::spawn(shop);
 
     let now = Utc::now();
-    let gw = Gateway::start(redis_store(Retention::default()).await, now).await;
+    // The test shop serves plain http on loopback: allowed only by the development flag.
+    let gw = Gateway::start_with(redis_store(Retention::default()).await, now, |s| {
+        s.jwks_allow_http = true
+    })
+    .await;
     let source = gw
         .create_source(json!({"tenant": "saleor-shop", "provider": "saleor",
             "options": {"jwks_url": format!("http://{addr}/.well-known/jwks.json")}}))

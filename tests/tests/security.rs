@@ -443,3 +443,28 @@ async fn ecwid_unsigned_fields_never_steer() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(gw.tenant_events(tenant, None).await.len(), 1);
 }
+
+/// A JWKS URL must be https (plain http only with the development flag), with a host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_urls_must_be_https() {
+    let gw = Gateway::start(redis_store(Retention::default()).await, Utc::now()).await;
+    for url in [
+        "http://shop.example/.well-known/jwks.json",
+        "ftp://shop.example/jwks.json",
+        "https://user:pw@shop.example/jwks.json",
+    ] {
+        let res = gw
+            .admin(Method::POST, "/v1/sources")
+            .json(&json!({"tenant": "jwks-shop", "provider": "saleor",
+                          "options": {"jwks_url": url}}))
+            .send()
+            .await
+            .unwrap();
+        let (status, _, detail) = problem_type(res).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+        assert!(detail.contains("jwks_url"), "{url}: {detail}");
+    }
+    gw.create_source(json!({"tenant": "jwks-shop", "provider": "saleor",
+                            "options": {"jwks_url": "https://shop.example/.well-known/jwks.json"}}))
+        .await;
+}

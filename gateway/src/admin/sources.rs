@@ -70,10 +70,8 @@ fn check_options(source: &SourceRecord) -> Result<()> {
             .map_err(|e| Error::validation(format!("options.jwks: {e}")))?;
     }
     if let Some(url) = &o.jwks_url {
-        let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
-        if !ok {
-            return Err(Error::validation("options.jwks_url must be an http(s) URL"));
-        }
+        // `https` is required by the handlers, which know whether development allows http.
+        crate::verify::jwks::check_url(url, true)?;
     }
     check_saleor_scheme(source)?;
     if source.name.as_ref().is_some_and(|n| n.len() > 200) {
@@ -244,6 +242,14 @@ pub fn view(source: &SourceRecord, now: DateTime<Utc>) -> SourceView {
     }
 }
 
+/// `options.jwks_url` is `https`, unless this gateway runs with `--jwks-allow-http`.
+fn check_jwks_url(source: &SourceRecord, state: &AppState) -> Result<()> {
+    match &source.options.jwks_url {
+        Some(url) => crate::verify::jwks::check_url(url, state.settings.jwks_allow_http),
+        None => Ok(()),
+    }
+}
+
 async fn load(state: &AppState, id: &str) -> Result<SourceRecord> {
     state
         .store
@@ -275,6 +281,7 @@ pub async fn create_source(
 ) -> Result<HttpResponse> {
     let now = state.now();
     let source = create(body.into_inner(), now)?;
+    check_jwks_url(&source, &state)?;
     state.store.put_source(&source).await?;
     tracing::info!(source_id = %source.id, tenant = %source.tenant, provider = %source.provider, "source created");
     Ok(HttpResponse::Created().json(view(&source, now)))
@@ -328,6 +335,7 @@ pub async fn update_source(
     let now = state.now();
     let rotated = body.secret.is_some();
     let source = update(load(&state, &id).await?, body.into_inner(), now)?;
+    check_jwks_url(&source, &state)?;
     state.store.put_source(&source).await?;
     state.forget_source(&source.id);
     tracing::info!(source_id = %source.id, rotated, "source updated");
