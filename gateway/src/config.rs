@@ -1,6 +1,7 @@
 //! All settings in one struct. Every setting is a `--flag` and an `OMNIGATE_*` variable;
 //! `omnigate serve --help` lists them with their defaults.
 
+use crate::store::sealed::KeyText;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -29,6 +30,17 @@ pub enum Command {
     /// Send a bundled sample (or a file) to a gateway, signed exactly as the provider
     /// would, and print the answer. `omnigate trigger --list` shows the samples.
     Trigger(TriggerArgs),
+    /// Manage the source secrets stored in Redis.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Re-seal every source's secrets with the current `OMNIGATE_SECRET_KEY`: the step of a
+    /// key rotation between adding the new key and dropping the previous one, and the way
+    /// to encrypt secrets stored in plaintext. Takes the same settings as `serve`.
+    Rewrap(Box<Settings>),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -81,6 +93,28 @@ pub struct Settings {
     /// Prefix of every Redis key, so several deployments can share one server.
     #[arg(long, env = "OMNIGATE_REDIS_PREFIX", default_value = "og")]
     pub redis_prefix: String,
+
+    /// Key that encrypts source secrets before they are stored in Redis (XChaCha20-Poly1305),
+    /// so a copy of Redis does not hand out the keys to forge webhooks: 32 random bytes,
+    /// standard base64 (`head -c 32 /dev/urandom | base64`). Required with Redis unless
+    /// `--insecure-plaintext-secrets`; the memory store needs none.
+    #[arg(long, env = "OMNIGATE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<KeyText>,
+
+    /// Keys being rotated out, comma-separated: secrets sealed with them still open, new
+    /// ones are sealed with `--secret-key`. Drop them after `omnigate secrets rewrap`.
+    #[arg(
+        long,
+        env = "OMNIGATE_SECRET_KEY_PREVIOUS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub secret_key_previous: Vec<KeyText>,
+
+    /// Store source secrets in Redis in plaintext when no `--secret-key` is set, instead of
+    /// refusing to start. Insecure: for local development and migrations only.
+    #[arg(long, env = "OMNIGATE_INSECURE_PLAINTEXT_SECRETS")]
+    pub insecure_plaintext_secrets: bool,
 
     /// Bearer token for the admin API. Required with Redis; generated and printed once
     /// when running on the memory store without one.
@@ -147,6 +181,53 @@ pub struct Settings {
     /// over plain HTTP can be swapped by anyone on the path).
     #[arg(long, env = "OMNIGATE_JWKS_ALLOW_HTTP")]
     pub jwks_allow_http: bool,
+
+    /// Webhooks per second each source may send to this process (0 = no limit); above it
+    /// the answer is 429 with `Retry-After`.
+    #[arg(long, env = "OMNIGATE_WEBHOOK_RATE", default_value_t = 200)]
+    pub webhook_rate: u32,
+
+    /// Webhooks a source may send at once above its rate (a sale's first seconds).
+    #[arg(long, env = "OMNIGATE_WEBHOOK_BURST", default_value_t = 1000)]
+    pub webhook_burst: u32,
+
+    /// API calls per second each plugin key may make to this process (0 = no limit).
+    #[arg(long, env = "OMNIGATE_PLUGIN_RATE", default_value_t = 50)]
+    pub plugin_rate: u32,
+
+    /// API calls a plugin may make at once above its rate.
+    #[arg(long, env = "OMNIGATE_PLUGIN_BURST", default_value_t = 200)]
+    pub plugin_burst: u32,
+
+    /// Replays (`/v1/inbox/replay`, `/v1/inbox/dead/replay`) per minute per plugin: each
+    /// can add thousands of deliveries (0 = no limit).
+    #[arg(long, env = "OMNIGATE_REPLAYS_PER_MINUTE", default_value_t = 6)]
+    pub replays_per_minute: u32,
+
+    /// Long-polls (`/v1/inbox/pull`) one plugin may hold open at once in this process
+    /// (0 = no limit); each holds a Redis connection while it waits.
+    #[arg(long, env = "OMNIGATE_PULLS_PER_PLUGIN", default_value_t = 8)]
+    pub pulls_per_plugin: usize,
+
+    /// How long a request body may take to arrive, in milliseconds (slow senders are cut
+    /// off with 408 instead of holding a worker).
+    #[arg(long, env = "OMNIGATE_BODY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub body_timeout_ms: u64,
+
+    /// Entries one plugin inbox may hold (0 = unbounded). Beyond it the oldest are
+    /// removed, counted in `omnigate_inbox_trimmed_total` and logged: a slow or abandoned
+    /// plugin loses its oldest deliveries instead of filling Redis for every tenant.
+    #[arg(long, env = "OMNIGATE_INBOX_MAXLEN", default_value_t = 100_000)]
+    pub inbox_maxlen: u64,
+
+    /// Dead letters one plugin keeps (0 = unbounded); the oldest go first, logged.
+    #[arg(long, env = "OMNIGATE_DEAD_MAXLEN", default_value_t = 10_000)]
+    pub dead_maxlen: u64,
+
+    /// How long this process remembers that a source id does not exist, in milliseconds,
+    /// so unknown ids cost no store round trip each.
+    #[arg(long, env = "OMNIGATE_UNKNOWN_SOURCE_CACHE_MS", default_value_t = 2000)]
+    pub unknown_source_cache_ms: u64,
 }
 
 impl Settings {
@@ -178,6 +259,9 @@ impl Default for Settings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             redis_url: None,
             redis_prefix: "og".into(),
+            secret_key: None,
+            secret_key_previous: Vec::new(),
+            insecure_plaintext_secrets: false,
             admin_token: None,
             partitions: 16,
             dedupe_ttl_secs: 72 * 3600,
@@ -193,6 +277,16 @@ impl Default for Settings {
             source_cache_ms: 5000,
             workers: None,
             jwks_allow_http: false,
+            webhook_rate: 200,
+            webhook_burst: 1000,
+            plugin_rate: 50,
+            plugin_burst: 200,
+            replays_per_minute: 6,
+            pulls_per_plugin: 8,
+            body_timeout_ms: 10_000,
+            inbox_maxlen: 100_000,
+            dead_maxlen: 10_000,
+            unknown_source_cache_ms: 2000,
         }
     }
 }

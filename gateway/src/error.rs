@@ -27,6 +27,13 @@ pub enum Error {
     /// the dedupe window: it could be a replay the window no longer remembers.
     #[error("the signed resource time {signed_at} is older than the {window_s} s replay window")]
     StaleDelivery { signed_at: String, window_s: u64 },
+    #[error("too many {what}; retry in {retry_after_secs} s")]
+    RateLimited {
+        what: &'static str,
+        retry_after_secs: u64,
+    },
+    #[error("the request body did not arrive within {timeout_ms} ms")]
+    BodyTimeout { timeout_ms: u64 },
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("admin token missing or wrong")]
@@ -86,6 +93,16 @@ impl Error {
                 StatusCode::UNAUTHORIZED,
                 "stale-delivery",
                 "Signed resource time older than the replay window",
+            ),
+            RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+            ),
+            BodyTimeout { .. } => (
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                "Request body too slow",
             ),
             PayloadTooLarge { .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -181,6 +198,11 @@ impl ResponseError for Error {
             Error::StoreUnavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, Self::RETRY_AFTER_SECS.to_string()));
             }
+            Error::RateLimited {
+                retry_after_secs, ..
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.max(&1).to_string()));
+            }
             Error::Unauthorized => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
@@ -217,6 +239,15 @@ mod tests {
                 401,
                 "stale-delivery",
             ),
+            (
+                Error::RateLimited {
+                    what: "webhooks for this source",
+                    retry_after_secs: 2,
+                },
+                429,
+                "rate-limited",
+            ),
+            (Error::BodyTimeout { timeout_ms: 10 }, 408, "body-timeout"),
             (
                 Error::PayloadTooLarge { limit: 1 },
                 413,

@@ -16,6 +16,7 @@ pub mod headers;
 pub mod http;
 pub mod inbox;
 pub mod ingest;
+pub mod limits;
 pub mod normalize;
 pub mod plugins;
 pub mod router;

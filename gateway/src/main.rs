@@ -1,8 +1,9 @@
-//! The `omnigate` binary: `serve` runs the gateway, `openapi` prints the spec.
+//! The `omnigate` binary: `serve` runs the gateway, `openapi` prints the spec, `secrets
+//! rewrap` re-seals stored source secrets with the current key.
 
 use clap::Parser;
 use omnigate::clock::SystemClock;
-use omnigate::config::{Cli, Command, Settings};
+use omnigate::config::{Cli, Command, SecretsCommand, Settings};
 use omnigate::state::AppState;
 use omnigate::store::{MemoryStore, RedisStore, Retention, Store, redis_options};
 use std::process::ExitCode;
@@ -52,6 +53,20 @@ fn main() -> ExitCode {
             print!("{}", omnigate::normalize::mappings_table());
             ExitCode::SUCCESS
         }
+        Command::Secrets(SecretsCommand::Rewrap(settings)) => {
+            let rewrapped = actix_web::rt::System::new()
+                .block_on(omnigate::store::sealed::rewrap_with_settings(&settings));
+            match rewrapped {
+                Ok(report) => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve(settings) => match actix_web::rt::System::new().block_on(serve(*settings)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -72,8 +87,10 @@ async fn serve(mut settings: Settings) -> Result<(), omnigate::Error> {
                     "OMNIGATE_ADMIN_TOKEN (or --admin-token) is required with Redis".into(),
                 ));
             }
-            let store = RedisStore::connect(url, redis_options(&settings)).await?;
+            // Refuses to start without OMNIGATE_SECRET_KEY unless plaintext was asked for.
+            let store = RedisStore::connect(url, redis_options(&settings)?).await?;
             wait_for_store(&store).await?;
+            store.check_eviction_policy().await;
             tracing::info!(partitions = settings.partitions, "using Redis store");
             Arc::new(store)
         }

@@ -116,7 +116,8 @@ async fn route_batch(
         }
     }
     for (plugin_id, items) in per_plugin {
-        state.store.inbox_push(&plugin_id, &items).await?;
+        let pushed = state.store.inbox_push(&plugin_id, &items).await?;
+        crate::inbox::note_trimmed(state, &plugin_id, pushed.trimmed);
     }
     Ok(())
 }

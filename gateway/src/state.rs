@@ -22,8 +22,11 @@ pub struct AppState {
     pub jwks: crate::verify::JwksCache,
     /// Plugins' declared event schemas, compiled on first use.
     pub plugin_schemas: crate::inbox::PluginSchemas,
+    /// Rate limits and concurrency caps of this process.
+    pub limits: crate::limits::Limits,
     admin_token: String,
     sources: SourceCache,
+    unknown_sources: UnknownSources,
 }
 
 impl AppState {
@@ -36,6 +39,10 @@ impl AppState {
             .ok_or_else(|| Error::Config("an admin token is required".into()))?;
         Ok(AppState {
             sources: SourceCache::new(settings.source_cache_ttl()),
+            unknown_sources: UnknownSources::new(std::time::Duration::from_millis(
+                settings.unknown_source_cache_ms,
+            )),
+            limits: crate::limits::Limits::new(&settings),
             validators: Validators::compile()?,
             metrics: Metrics::new(),
             jwks: crate::verify::JwksCache::new(crate::verify::jwks::JwksPolicy {
@@ -59,20 +66,79 @@ impl AppState {
     }
 
     /// A source's configuration, from this process's short-lived cache or the store.
+    /// Ids the store did not know are remembered briefly too, so a flood of made-up ids
+    /// costs no store round trip each.
     pub async fn source(&self, id: &str) -> Result<Option<Arc<SourceRecord>>> {
         if let Some(hit) = self.sources.get(id) {
             return Ok(Some(hit));
         }
+        if self.unknown_sources.contains(id) {
+            return Ok(None);
+        }
         let found = self.store.get_source(id).await?.map(Arc::new);
-        if let Some(s) = &found {
-            self.sources.put(s.clone());
+        match &found {
+            Some(s) => self.sources.put(s.clone()),
+            None => self.unknown_sources.insert(id),
         }
         Ok(found)
     }
 
-    /// Forgets a cached source after this process changed or deleted it.
+    /// Forgets a cached source after this process created, changed or deleted it.
     pub fn forget_source(&self, id: &str) {
         self.sources.remove(id);
+        self.unknown_sources.remove(id);
+    }
+}
+
+/// Source ids the store did not have, for a short time. Bounded: past the cap the oldest
+/// half is dropped, so made-up ids cannot grow it without limit.
+struct UnknownSources {
+    ttl: std::time::Duration,
+    entries: Mutex<HashMap<String, Instant>>,
+}
+
+impl UnknownSources {
+    const CAP: usize = 100_000;
+
+    fn new(ttl: std::time::Duration) -> Self {
+        UnknownSources {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        !self.ttl.is_zero()
+            && self
+                .lock()
+                .get(id)
+                .is_some_and(|at| at.elapsed() < self.ttl)
+    }
+
+    fn insert(&self, id: &str) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.lock();
+        if entries.len() >= Self::CAP {
+            let ttl = self.ttl;
+            entries.retain(|_, at| at.elapsed() < ttl);
+            if entries.len() >= Self::CAP {
+                let mut ages: Vec<Instant> = entries.values().copied().collect();
+                ages.sort_unstable();
+                let cutoff = ages[ages.len() / 2];
+                entries.retain(|_, at| *at > cutoff);
+            }
+        }
+        entries.insert(id.to_string(), Instant::now());
+    }
+
+    fn remove(&self, id: &str) {
+        self.lock().remove(id);
     }
 }
 

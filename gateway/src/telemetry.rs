@@ -54,6 +54,7 @@ pub struct Metrics {
     pub ingest_seconds: HistogramVec,
     pub store_errors: IntCounterVec,
     pub log_trimmed: IntCounter,
+    pub inbox_trimmed: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -98,8 +99,17 @@ impl Metrics {
             "Old log and quarantine entries removed by retention",
         )
         .expect("valid metric");
+        let inbox_trimmed = IntCounterVec::new(
+            Opts::new(
+                "omnigate_inbox_trimmed_total",
+                "Undelivered inbox entries removed by the inbox cap, per plugin",
+            ),
+            &["plugin"],
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(webhooks.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(inbox_trimmed.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(webhooks.clone()),
             Box::new(ingest_seconds.clone()),
             Box::new(store_errors.clone()),
             Box::new(log_trimmed.clone()),
@@ -112,6 +122,7 @@ impl Metrics {
             ingest_seconds,
             store_errors,
             log_trimmed,
+            inbox_trimmed,
         }
     }
 

@@ -7,6 +7,7 @@ use omnigate::clock::{Clock, FixedClock};
 use omnigate::config::Settings;
 use omnigate::fixtures::PayloadFixture;
 use omnigate::state::AppState;
+use omnigate::store::sealed::Sealer;
 use omnigate::store::{MemoryStore, RedisOptions, RedisStore, Retention, Store};
 use omnigate_schemas::api::SourceView;
 use reqwest::StatusCode;
@@ -34,23 +35,52 @@ pub fn unique_prefix() -> String {
     format!("t{}", uuid::Uuid::new_v4().simple())
 }
 
+/// The key every test store seals source secrets with (base64 of 32 fixed bytes: a test
+/// key, never a real one), so every end-to-end test runs with encryption at rest on.
+pub const TEST_SECRET_KEY: &str = "dGVzdC1vbmx5LXNlYWxpbmcta2V5LW9tbmlnYXRlLTE=";
+
+/// The sealer of [`TEST_SECRET_KEY`].
+pub fn test_sealer() -> Arc<Sealer> {
+    Arc::new(Sealer::new(TEST_SECRET_KEY, &[] as &[&str]).expect("test key"))
+}
+
 /// A Redis store on the test server under a fresh prefix.
 pub async fn redis_store(retention: Retention) -> Arc<dyn Store> {
     redis_store_at(&redis_url(), retention).await
 }
 
+/// A Redis store on the test server under a fresh prefix, with that prefix (for tests that
+/// read the raw keys).
+pub async fn redis_store_with_prefix(retention: Retention) -> (Arc<dyn Store>, String) {
+    let prefix = unique_prefix();
+    let store = redis_store_with(&redis_url(), &prefix, retention, Some(test_sealer())).await;
+    (Arc::new(store), prefix)
+}
+
 pub async fn redis_store_at(url: &str, retention: Retention) -> Arc<dyn Store> {
-    let store = RedisStore::connect(
+    let store = redis_store_with(url, &unique_prefix(), retention, Some(test_sealer())).await;
+    Arc::new(store)
+}
+
+/// A Redis store with every option chosen by the test (`sealer: None` is the insecure
+/// plaintext mode).
+pub async fn redis_store_with(
+    url: &str,
+    prefix: &str,
+    retention: Retention,
+    sealer: Option<Arc<Sealer>>,
+) -> RedisStore {
+    RedisStore::connect(
         url,
         RedisOptions {
-            prefix: unique_prefix(),
+            prefix: prefix.to_string(),
             retention,
             timeout: Duration::from_secs(2),
+            sealer,
         },
     )
     .await
-    .expect("connect to redis");
-    Arc::new(store)
+    .expect("connect to redis")
 }
 
 pub fn memory_store() -> Arc<dyn Store> {

@@ -212,6 +212,7 @@ pub async fn uninstall(
     responses(
         (status = 200, description = "The plugin", body = PluginView),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/me")]

@@ -283,6 +283,7 @@ pub async fn create_source(
     let source = create(body.into_inner(), now)?;
     check_jwks_url(&source, &state)?;
     state.store.put_source(&source).await?;
+    state.forget_source(&source.id);
     tracing::info!(source_id = %source.id, tenant = %source.tenant, provider = %source.provider, "source created");
     Ok(HttpResponse::Created().json(view(&source, now)))
 }

@@ -158,6 +158,7 @@ pub fn app(
             }),
         )
         .default_service(web::to(not_found))
+        .wrap(actix_web::middleware::from_fn(crate::plugins::auth::gate))
         .wrap(TracingLogger::<RequestSpan>::new())
 }
 

@@ -24,6 +24,7 @@ use crate::state::AppState;
     responses(
         (status = 200, description = "Deliveries, possibly none", body = PullResponse),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "max or wait_ms out of range", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -45,6 +46,7 @@ pub async fn pull(
     responses(
         (status = 200, description = "How many were still pending", body = Settled),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/inbox/ack")]
@@ -65,6 +67,7 @@ pub async fn ack(
     responses(
         (status = 200, description = "How many were still pending", body = Settled),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/inbox/nack")]
@@ -92,6 +95,7 @@ pub struct DeadQuery {
     responses(
         (status = 200, description = "Dead letters, oldest first", body = DeadLetters),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/inbox/dead")]
@@ -113,6 +117,7 @@ pub async fn dead(
     responses(
         (status = 200, description = "How many went back", body = Replayed),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/inbox/dead/replay")]
@@ -137,6 +142,7 @@ pub async fn replay_dead(
     responses(
         (status = 200, description = "How many were queued", body = LogReplayed),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not installed there with events:read", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -162,6 +168,7 @@ pub async fn replay_log(
     responses(
         (status = 202, description = "Written to the shop's log", body = Published),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not installed there with events:publish", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Undeclared type, or data not matching its schema", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),

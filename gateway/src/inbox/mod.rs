@@ -102,6 +102,8 @@ pub async fn pull(
             "wait_ms must be at most {MAX_WAIT_MS}"
         )));
     }
+    // Held while the pull waits: each open long-poll holds a Redis connection.
+    let _slot = state.limits.pull_slot(&plugin.id)?;
     let delivered = state
         .store
         .inbox_pull(
@@ -169,13 +171,47 @@ pub async fn dead_letters(
         .collect())
 }
 
+/// Most dead letters one replay call may name.
+pub const MAX_REPLAY_IDS: usize = 1000;
+
 pub async fn replay_dead(
     state: &AppState,
     plugin: &PluginRecord,
     ids: Option<&[String]>,
 ) -> Result<u64> {
-    let ids = ids.map(receipts).transpose()?;
-    state.store.replay_dead(&plugin.id, ids.as_deref()).await
+    if ids.is_some_and(|ids| ids.len() > MAX_REPLAY_IDS) {
+        return Err(Error::validation(format!(
+            "ids must name at most {MAX_REPLAY_IDS} dead letters"
+        )));
+    }
+    // A repeated id is one dead letter: replaying it twice would double the delivery.
+    let ids = ids.map(receipts).transpose()?.map(|mut ids| {
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    });
+    state.limits.replay(&plugin.id)?;
+    let pushed = state.store.replay_dead(&plugin.id, ids.as_deref()).await?;
+    note_trimmed(state, &plugin.id, pushed.trimmed);
+    Ok(pushed.ids.len() as u64)
+}
+
+/// Counts and logs inbox entries the inbox cap removed: never silently.
+pub fn note_trimmed(state: &AppState, plugin_id: &str, trimmed: u64) {
+    if trimmed == 0 {
+        return;
+    }
+    state
+        .metrics
+        .inbox_trimmed
+        .with_label_values(&[plugin_id])
+        .inc_by(trimmed);
+    tracing::warn!(
+        plugin_id,
+        trimmed,
+        cap = state.settings.inbox_maxlen,
+        "plugin inbox over its cap: the oldest undelivered entries were removed"
+    );
 }
 
 pub const MAX_REPLAY: usize = 10_000;
@@ -195,6 +231,7 @@ pub async fn replay_log(
             req.tenant
         )));
     }
+    state.limits.replay(&plugin.id)?;
     let from =
         time::rfc3339(&req.from).ok_or_else(|| Error::validation("from must be RFC 3339"))?;
     let limit = req.limit.unwrap_or(MAX_REPLAY).clamp(1, MAX_REPLAY);
@@ -232,7 +269,8 @@ pub async fn replay_log(
         })
         .collect::<Result<_>>()?;
     for chunk in items.chunks(500) {
-        state.store.inbox_push(&plugin.id, chunk).await?;
+        let pushed = state.store.inbox_push(&plugin.id, chunk).await?;
+        note_trimmed(state, &plugin.id, pushed.trimmed);
     }
     Ok(omnigate_schemas::api::LogReplayed {
         replayed: items.len() as u64,

@@ -53,9 +53,12 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
             normalisable and kept in quarantine (`quarantined`, `quarantine_id`)", body = IngestAccepted),
         (status = 200, description = "Already received (`duplicate`), or a provider handshake such as \
             WooCommerce's creation ping (`handshake`); nothing new was stored", body = IngestOk),
-        (status = 401, description = "Signature missing or wrong, or signed timestamp outside the window", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Signature missing or wrong, signed timestamp outside the window \
+            (`timestamp-outside-tolerance`), or a signed body older than the replay window (`stale-delivery`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown source", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive in time (`OMNIGATE_BODY_TIMEOUT_MS`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The source sends faster than `OMNIGATE_WEBHOOK_RATE`; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The store could not confirm the write; retry", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -87,8 +90,19 @@ pub async fn receive(
     };
     let provider = source.provider.as_str();
     span.record("provider", provider);
+    if let Err(e) = state.limits.webhook(&source.id) {
+        record(&state, &span, provider, "rate_limited", started);
+        return Err(e);
+    }
 
-    let result = match read_body(&req, payload, state.settings.body_limit_bytes).await {
+    let timeout_ms = state.settings.body_timeout_ms;
+    let read = read_body(&req, payload, state.settings.body_limit_bytes);
+    let body = match tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), read).await
+    {
+        Ok(read) => read,
+        Err(_) => Err(Error::BodyTimeout { timeout_ms }),
+    };
+    let result = match body {
         Ok(body) => ingest(&state, &source, Headers::from(req.headers()), &body).await,
         Err(e) => Err(e),
     };
@@ -107,7 +121,12 @@ pub async fn receive(
                     tracing::warn!("webhook rejected: timestamp outside window");
                     "stale"
                 }
+                Error::StaleDelivery { .. } => {
+                    tracing::warn!("webhook rejected: signed body older than the window");
+                    "stale"
+                }
                 Error::PayloadTooLarge { .. } => "too_large",
+                Error::BodyTimeout { .. } => "body_timeout",
                 Error::StoreUnavailable(_) => "store_unavailable",
                 _ => "error",
             };

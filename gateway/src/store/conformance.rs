@@ -593,12 +593,51 @@ async fn nacked_deliveries_return_then_die_and_replay(store: Arc<dyn Store>) {
             .is_empty()
     );
 
-    assert_eq!(store.replay_dead("plg_n", None).await.unwrap(), 1);
+    assert_eq!(store.replay_dead("plg_n", None).await.unwrap().ids.len(), 1);
     assert!(store.dead_letters("plg_n", 10).await.unwrap().is_empty());
     let back = store.inbox_pull("plg_n", pull(1, long, 2)).await.unwrap();
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].attempt, 1, "a replay starts over");
     assert_eq!(back[0].entry, inbox_entry(7));
+}
+
+/// With inbox_maxlen 5 and dead_maxlen 3: the oldest go first, and the count says so.
+async fn inboxes_and_dead_letters_are_capped(store: Arc<dyn Store>) {
+    let entries: Vec<InboxEntry> = (1..=8).map(inbox_entry).collect();
+    let pushed = store.inbox_push("plg_cap", &entries).await.unwrap();
+    assert_eq!(pushed.ids.len(), 8);
+    assert_eq!(pushed.trimmed, 3);
+    let got = store
+        .inbox_pull("plg_cap", pull(100, 60_000, 1))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = got.iter().map(|d| d.entry.event_id.as_str()).collect();
+    assert_eq!(ids, ["evt_4", "evt_5", "evt_6", "evt_7", "evt_8"]);
+    // Every one fails: with max_attempts 1 the next pull moves them to the dead letters,
+    // which keep the newest three.
+    let receipts: Vec<StreamId> = got.iter().map(|d| d.receipt).collect();
+    store
+        .inbox_nack(
+            "plg_cap",
+            &receipts,
+            Duration::ZERO,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .inbox_pull("plg_cap", pull(100, 60_000, 1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let dead = store.dead_letters("plg_cap", 100).await.unwrap();
+    let ids: Vec<&str> = dead.iter().map(|d| d.entry.event_id.as_str()).collect();
+    assert_eq!(ids, ["evt_6", "evt_7", "evt_8"]);
+    // A replay goes through the same cap.
+    let replayed = store.replay_dead("plg_cap", None).await.unwrap();
+    assert_eq!((replayed.ids.len(), replayed.trimmed), (3, 0));
 }
 
 async fn a_waiting_pull_returns_when_an_entry_arrives(store: Arc<dyn Store>) {
@@ -690,6 +729,8 @@ where
     let small = Retention {
         log_maxlen: 10,
         quarantine_maxlen: 10,
+        inbox_maxlen: 5,
+        dead_maxlen: 3,
     };
     sources_round_trip(make(default).await).await;
     append_is_deduplicated(make(default).await).await;
@@ -698,6 +739,7 @@ where
     empty_deliveries_are_still_marked(make(default).await).await;
     log_reads_page_in_order(make(default).await).await;
     retention_trims_oldest_and_reports_it(make(small).await).await;
+    inboxes_and_dead_letters_are_capped(make(small).await).await;
     quarantine_keeps_bytes_and_replay_marks(make(default).await).await;
     concurrent_duplicates_write_once(make(default).await).await;
     state_moves_only_from_the_version_read(make(default).await).await;

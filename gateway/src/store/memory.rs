@@ -9,8 +9,8 @@ use tokio::sync::Notify;
 
 use super::{
     Append, Appended, DeadLetter, Delivered, InboxEntry, InstallationRecord, LogEntry, LogRecord,
-    PluginRecord, PullOptions, QuarantineId, Retention, SourceRecord, Store, StoredQuarantine,
-    StreamId, Versioned, Write,
+    PluginRecord, PullOptions, Pushed, QuarantineId, Retention, SourceRecord, Store,
+    StoredQuarantine, StreamId, Versioned, Write,
 };
 use crate::error::Result;
 
@@ -174,6 +174,14 @@ impl MemoryStore {
                     attempts: count,
                     entry,
                 });
+                let trimmed = inbox.dead.trim(self.retention.dead_maxlen);
+                if trimmed > 0 {
+                    tracing::warn!(
+                        plugin_id,
+                        trimmed,
+                        "dead letters over their cap: the oldest were removed"
+                    );
+                }
                 continue;
             }
             inbox
@@ -340,17 +348,19 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> Result<Vec<StreamId>> {
-        let ids = {
+    async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> Result<Pushed> {
+        let pushed = {
             let mut inner = self.lock();
             let inbox = inner.inboxes.entry(plugin_id.to_string()).or_default();
-            entries
+            let ids = entries
                 .iter()
                 .map(|e| inbox.entries.push(e.clone()))
-                .collect()
+                .collect();
+            let trimmed = inbox.entries.trim(self.retention.inbox_maxlen);
+            Pushed { ids, trimmed }
         };
         self.arrivals(plugin_id).notify_waiters();
-        Ok(ids)
+        Ok(pushed)
     }
 
     async fn inbox_pull(&self, plugin_id: &str, options: PullOptions) -> Result<Vec<Delivered>> {
@@ -430,11 +440,14 @@ impl Store for MemoryStore {
             .unwrap_or_default())
     }
 
-    async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> Result<u64> {
-        let moved = {
+    async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> Result<Pushed> {
+        let pushed = {
             let mut inner = self.lock();
             let Some(inbox) = inner.inboxes.get_mut(plugin_id) else {
-                return Ok(0);
+                return Ok(Pushed {
+                    ids: Vec::new(),
+                    trimmed: 0,
+                });
             };
             let chosen: Vec<StreamId> = match ids {
                 Some(ids) => ids
@@ -444,17 +457,19 @@ impl Store for MemoryStore {
                     .collect(),
                 None => inbox.dead.entries.keys().copied().collect(),
             };
+            let mut ids = Vec::new();
             for id in &chosen {
                 if let Some(d) = inbox.dead.entries.remove(id) {
-                    inbox.entries.push(d.entry);
+                    ids.push(inbox.entries.push(d.entry));
                 }
             }
-            chosen.len() as u64
+            let trimmed = inbox.entries.trim(self.retention.inbox_maxlen);
+            Pushed { ids, trimmed }
         };
-        if moved > 0 {
+        if !pushed.ids.is_empty() {
             self.arrivals(plugin_id).notify_waiters();
         }
-        Ok(moved)
+        Ok(pushed)
     }
 
     async fn append(&self, append: Append) -> Result<Appended> {

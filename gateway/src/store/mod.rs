@@ -11,6 +11,7 @@
 pub mod conformance;
 mod memory;
 mod redis;
+pub mod sealed;
 
 pub use self::memory::MemoryStore;
 pub use self::redis::{RedisOptions, RedisStore};
@@ -27,11 +28,17 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// How much each stream keeps (approximately; 0 = unbounded).
+/// How much each stream keeps (logs and quarantine approximately, inboxes and dead
+/// letters exactly; 0 = unbounded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
     pub log_maxlen: u64,
     pub quarantine_maxlen: u64,
+    /// Entries one plugin inbox holds; the oldest go first (counted and logged), so an
+    /// abandoned plugin cannot fill Redis for every other tenant.
+    pub inbox_maxlen: u64,
+    /// Dead letters one plugin keeps.
+    pub dead_maxlen: u64,
 }
 
 impl Default for Retention {
@@ -39,6 +46,8 @@ impl Default for Retention {
         Retention {
             log_maxlen: 1_000_000,
             quarantine_maxlen: 100_000,
+            inbox_maxlen: 100_000,
+            dead_maxlen: 10_000,
         }
     }
 }
@@ -48,17 +57,29 @@ impl Retention {
         Retention {
             log_maxlen: settings.log_maxlen,
             quarantine_maxlen: settings.quarantine_maxlen,
+            inbox_maxlen: settings.inbox_maxlen,
+            dead_maxlen: settings.dead_maxlen,
         }
     }
 }
 
-/// The Redis store's options from the gateway settings.
-pub fn redis_options(settings: &crate::config::Settings) -> RedisOptions {
-    RedisOptions {
+/// What an inbox write did: the new entries' positions, and how many of the oldest entries
+/// the inbox cap removed to make room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    pub ids: Vec<StreamId>,
+    pub trimmed: u64,
+}
+
+/// The Redis store's options from the gateway settings. Fails without a secret key unless
+/// the settings ask for plaintext secrets ([`sealed::from_settings`]).
+pub fn redis_options(settings: &crate::config::Settings) -> Result<RedisOptions> {
+    Ok(RedisOptions {
         prefix: settings.redis_prefix.clone(),
         retention: Retention::from_settings(settings),
         timeout: settings.store_timeout(),
-    }
+        sealer: sealed::from_settings(settings)?,
+    })
 }
 
 /// The partition a tenant's log lives in. Stable across processes and versions.
@@ -383,7 +404,8 @@ pub trait Store: Send + Sync + 'static {
     async fn route_ack(&self, partition: u32, ids: &[StreamId]) -> Result<()>;
 
     /// Appends entries to a plugin's inbox.
-    async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> Result<Vec<StreamId>>;
+    /// Appends to the plugin's inbox, keeping at most `Retention::inbox_maxlen` entries.
+    async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> Result<Pushed>;
     /// Up to `max` deliveries: first those unacknowledged for longer than the visibility
     /// timeout (their attempt grows), then new ones, waiting up to `wait` when there are
     /// none. Entries past `max_attempts` move to the dead-letter stream instead.
@@ -402,7 +424,8 @@ pub trait Store: Send + Sync + 'static {
     /// The oldest `limit` dead letters.
     async fn dead_letters(&self, plugin_id: &str, limit: usize) -> Result<Vec<DeadLetter>>;
     /// Moves dead letters back into the inbox (all of them with `None`), as new entries.
-    async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> Result<u64>;
+    /// Moves dead letters (all, or those named) back into the inbox; `ids` are distinct.
+    async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> Result<Pushed>;
 
     /// The dedupe mark and the write happen atomically: never one without the other.
     async fn append(&self, append: Append) -> Result<Appended>;

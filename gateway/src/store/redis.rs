@@ -8,12 +8,14 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::sealed::{self, Sealer};
 use super::{
     Append, Appended, DeadLetter, Delivered, InboxEntry, InstallationRecord, LogEntry, LogRecord,
-    PluginRecord, PullOptions, QuarantineId, QuarantineRecord, Retention, SourceRecord, Store,
-    StoredQuarantine, StreamId, Versioned, Write,
+    PluginRecord, PullOptions, Pushed, QuarantineId, QuarantineRecord, Retention, SourceRecord,
+    Store, StoredQuarantine, StreamId, Versioned, Write,
 };
 use crate::error::{Error, Result};
 
@@ -63,6 +65,15 @@ if maxlen > 0 and #ids > 0 then
   trimmed = redis.call('XTRIM', KEYS[2], 'MAXLEN', '~', maxlen)
 end
 return {trimmed, ids, known}
+"#;
+
+/// KEYS[1] the sources hash; ARGV: source id, the value read, the value to write. Writes
+/// only when the stored value is still the one read, so re-sealing a source never undoes
+/// a change another process made meanwhile. Returns 1 when written, 0 when it moved on.
+const REPLACE_SOURCE_LUA: &str = r#"
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
 "#;
 
 /// A single server (with automatic reconnection) or a cluster.
@@ -117,6 +128,7 @@ pub struct RedisStore {
     retention: Retention,
     timeout: Duration,
     append: Script,
+    sealer: Option<Arc<Sealer>>,
 }
 
 /// Connection settings of the Redis store.
@@ -127,14 +139,20 @@ pub struct RedisOptions {
     pub retention: Retention,
     /// Longest wait for one store operation before it counts as unavailable.
     pub timeout: Duration,
+    /// Seals source secrets before they are written and opens them when read. `None` is
+    /// the explicit insecure mode (`--insecure-plaintext-secrets`): secrets are written as
+    /// given, and a sealed one cannot be read.
+    pub sealer: Option<Arc<Sealer>>,
 }
 
 impl Default for RedisOptions {
+    /// Without a sealer: callers that store secrets set one.
     fn default() -> Self {
         RedisOptions {
             prefix: "og".into(),
             retention: Retention::default(),
             timeout: Duration::from_secs(2),
+            sealer: None,
         }
     }
 }
@@ -186,7 +204,126 @@ impl RedisStore {
             retention: options.retention,
             timeout: options.timeout,
             append: Script::new(APPEND_LUA),
+            sealer: options.sealer,
         })
+    }
+
+    /// The sealer source secrets are stored with; `None` in the insecure plaintext mode.
+    pub fn sealer(&self) -> Option<&Sealer> {
+        self.sealer.as_deref()
+    }
+
+    /// Every source id, read with HSCAN so a large hash never blocks Redis.
+    pub async fn source_ids(&self) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut cursor = "0".to_string();
+        loop {
+            let (next, page): (String, Vec<String>) = self
+                .query(
+                    redis::cmd("HSCAN")
+                        .arg(self.sources_key())
+                        .arg(&cursor)
+                        .arg("COUNT")
+                        .arg(500),
+                )
+                .await?;
+            // HSCAN pages are field, value, field, value, …; the fields are the ids.
+            ids.extend(page.into_iter().step_by(2));
+            if next == "0" {
+                break;
+            }
+            cursor = next;
+        }
+        // HSCAN may return a field twice when the hash is resized meanwhile.
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// Re-seals one source's secrets with the current key: how many secrets were re-sealed
+    /// (plaintext ones or those sealed with a previous key; 0 when all were current and
+    /// nothing was written), `None` when the source is gone. The write is a compare-and-set
+    /// on the stored value: when another process changed the source in between, it is read
+    /// again.
+    pub async fn reseal_source(&self, id: &str) -> Result<Option<usize>> {
+        let sealer = self
+            .sealer
+            .as_deref()
+            .ok_or_else(|| Error::Config("re-sealing secrets needs OMNIGATE_SECRET_KEY".into()))?;
+        let script = Script::new(REPLACE_SOURCE_LUA);
+        for _ in 0..5 {
+            let Some(raw) = self.raw_source(id).await? else {
+                return Ok(None);
+            };
+            let stored: SourceRecord =
+                serde_json::from_str(&raw).map_err(|e| corrupt(format!("source {id}: {e}")))?;
+            let stale = stored
+                .secrets
+                .iter()
+                .filter(|s| !sealer.is_current(s.value.expose()))
+                .count();
+            if stale == 0 {
+                return Ok(Some(0));
+            }
+            let resealed = sealer.seal_source(&sealer.open_source(stored)?)?;
+            let json =
+                serde_json::to_string(&resealed).map_err(|e| Error::Internal(e.to_string()))?;
+            let mut inv = script.prepare_invoke();
+            inv.key(self.sources_key()).arg(id).arg(&raw).arg(json);
+            let mut conn = self.conn.clone();
+            let written: i64 = self.run(inv.invoke_async(&mut conn)).await?;
+            if written == 1 {
+                return Ok(Some(stale));
+            }
+        }
+        Err(Error::StoreUnavailable(format!(
+            "source {id} kept changing while it was re-sealed; run the rewrap again"
+        )))
+    }
+
+    async fn raw_source(&self, id: &str) -> Result<Option<String>> {
+        self.query(redis::cmd("HGET").arg(self.sources_key()).arg(id))
+            .await
+    }
+
+    /// Redis's `maxmemory-policy` (on one node of a cluster). Fails where `CONFIG` is refused
+    /// (ACLs, managed Redis).
+    pub async fn eviction_policy(&self) -> Result<String> {
+        let reply: Value = self
+            .query(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
+            .await?;
+        config_value(&reply, "maxmemory-policy")
+            .ok_or_else(|| corrupt(format!("unexpected CONFIG GET reply {reply:?}")))
+    }
+
+    /// Warns loudly unless Redis never evicts: an evicted source config or dedupe mark is
+    /// data lost without an error (a shop's webhooks refused, a delivery accepted twice).
+    /// Returns the policy when it could be read.
+    pub async fn check_eviction_policy(&self) -> Option<String> {
+        match self.eviction_policy().await {
+            Ok(policy) if policy == "noeviction" => {
+                tracing::info!(policy, "redis maxmemory-policy is noeviction");
+                Some(policy)
+            }
+            Ok(policy) => {
+                tracing::warn!(
+                    policy,
+                    "REDIS MAY EVICT KEYS: maxmemory-policy is {policy}, not noeviction. \
+                     Under memory pressure Redis would silently drop source configs, dedupe \
+                     marks and events. Set `maxmemory-policy noeviction`."
+                );
+                Some(policy)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "could not check redis maxmemory-policy (CONFIG GET refused?): make sure \
+                     it is noeviction, or Redis may silently drop source configs, dedupe \
+                     marks and events under memory pressure"
+                );
+                None
+            }
+        }
     }
 
     fn key(&self, kind: &str, partition: u32) -> String {
@@ -365,6 +502,20 @@ fn corrupt(what: impl std::fmt::Display) -> Error {
     Error::StoreCorrupt(what.to_string())
 }
 
+/// The value of `name` in a `CONFIG GET` reply: `[name, value]` (RESP2) or `{name: value}`
+/// (RESP3).
+fn config_value(reply: &Value, name: &str) -> Option<String> {
+    let pairs: Vec<(&Value, &Value)> = match reply {
+        Value::Array(items) => items.chunks_exact(2).map(|p| (&p[0], &p[1])).collect(),
+        Value::Map(items) => items.iter().map(|(k, v)| (k, v)).collect(),
+        _ => return None,
+    };
+    pairs
+        .into_iter()
+        .find(|(k, _)| text(k).is_ok_and(|k| k == name))
+        .and_then(|(_, v)| text(v).ok())
+}
+
 fn bytes(v: &Value) -> Option<&[u8]> {
     match v {
         Value::BulkString(b) => Some(b),
@@ -519,7 +670,8 @@ impl Store for RedisStore {
     }
 
     async fn put_source(&self, source: &SourceRecord) -> Result<()> {
-        let json = serde_json::to_string(source).map_err(|e| Error::Internal(e.to_string()))?;
+        let stored = sealed::seal_source(self.sealer.as_deref(), source)?;
+        let json = serde_json::to_string(&stored).map_err(|e| Error::Internal(e.to_string()))?;
         let _: i64 = self
             .query(
                 redis::cmd("HSET")
@@ -532,11 +684,12 @@ impl Store for RedisStore {
     }
 
     async fn get_source(&self, id: &str) -> Result<Option<SourceRecord>> {
-        let json: Option<String> = self
-            .query(redis::cmd("HGET").arg(self.sources_key()).arg(id))
-            .await?;
-        json.map(|j| serde_json::from_str(&j).map_err(|e| corrupt(format!("source {id}: {e}"))))
-            .transpose()
+        let Some(json) = self.raw_source(id).await? else {
+            return Ok(None);
+        };
+        let stored: SourceRecord =
+            serde_json::from_str(&json).map_err(|e| corrupt(format!("source {id}: {e}")))?;
+        sealed::open_source(self.sealer.as_deref(), stored).map(Some)
     }
 
     async fn delete_source(&self, id: &str) -> Result<bool> {
@@ -668,7 +821,7 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> Result<Vec<StreamId>> {
+    async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> Result<Pushed> {
         let key = self.inbox_key(plugin_id);
         let mut pipe = redis::pipe();
         for e in entries {
@@ -677,11 +830,26 @@ impl Store for RedisStore {
                 cmd.arg(k).arg(v);
             }
         }
+        // Exact trimming: the cap is a promise about memory, and XTRIM counts what it took.
+        let cap = self.retention.inbox_maxlen;
+        if cap > 0 {
+            pipe.cmd("XTRIM").arg(&key).arg("MAXLEN").arg(cap);
+        }
         let mut conn = self.conn.clone();
-        let ids: Vec<String> = self.run(pipe.query_async(&mut conn)).await?;
-        ids.iter()
-            .map(|id| id.parse().map_err(|_| corrupt("bad stream id")))
-            .collect()
+        let mut replies: Vec<Value> = self.run(pipe.query_async(&mut conn)).await?;
+        let trimmed = if cap > 0 {
+            match replies.pop() {
+                Some(Value::Int(n)) => n.max(0) as u64,
+                _ => return Err(corrupt("XTRIM reply is not a count")),
+            }
+        } else {
+            0
+        };
+        let ids = replies
+            .iter()
+            .map(|id| text(id)?.parse().map_err(|_| corrupt("bad stream id")))
+            .collect::<Result<Vec<StreamId>>>()?;
+        Ok(Pushed { ids, trimmed })
     }
 
     async fn inbox_pull(&self, plugin_id: &str, o: PullOptions) -> Result<Vec<Delivered>> {
@@ -743,6 +911,19 @@ impl Store for RedisStore {
                     }
                     cmd.arg("attempts").arg(attempt - 1);
                     let _: String = self.query(&cmd).await?;
+                    let cap = self.retention.dead_maxlen;
+                    if cap > 0 {
+                        let trimmed: i64 = self
+                            .query(redis::cmd("XTRIM").arg(&dead).arg("MAXLEN").arg(cap))
+                            .await?;
+                        if trimmed > 0 {
+                            tracing::warn!(
+                                plugin_id,
+                                trimmed,
+                                "dead letters over their cap: the oldest were removed"
+                            );
+                        }
+                    }
                     let _: i64 = self
                         .query(redis::cmd("XACK").arg(&key).arg(GROUP).arg(id.to_string()))
                         .await?;
@@ -850,7 +1031,7 @@ impl Store for RedisStore {
             .collect()
     }
 
-    async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> Result<u64> {
+    async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> Result<Pushed> {
         let dead = match ids {
             None => self.dead_letters(plugin_id, 10_000).await?,
             Some(ids) => {
@@ -876,15 +1057,18 @@ impl Store for RedisStore {
             }
         };
         if dead.is_empty() {
-            return Ok(0);
+            return Ok(Pushed {
+                ids: Vec::new(),
+                trimmed: 0,
+            });
         }
         let entries: Vec<InboxEntry> = dead.iter().map(|d| d.entry.clone()).collect();
-        self.inbox_push(plugin_id, &entries).await?;
+        let pushed = self.inbox_push(plugin_id, &entries).await?;
         let ids: Vec<String> = dead.iter().map(|d| d.id.to_string()).collect();
         let _: i64 = self
             .query(redis::cmd("XDEL").arg(self.dead_key(plugin_id)).arg(&ids))
             .await?;
-        Ok(dead.len() as u64)
+        Ok(pushed)
     }
 
     async fn append(&self, append: Append) -> Result<Appended> {
