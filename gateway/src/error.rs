@@ -44,6 +44,8 @@ pub enum Error {
     NotFound { what: String },
     #[error("malformed request body: {0}")]
     MalformedBody(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("invalid request: {detail}")]
     Validation { detail: String, errors: Vec<String> },
     #[error("invalid query: {0}")]
@@ -127,6 +129,11 @@ impl Error {
                 "Request failed validation",
             ),
             InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid-query", "Invalid query"),
+            Conflict(_) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflicts with existing state",
+            ),
             ReplayFailed(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "replay-failed",
@@ -248,6 +255,7 @@ mod tests {
                 "rate-limited",
             ),
             (Error::BodyTimeout { timeout_ms: 10 }, 408, "body-timeout"),
+            (Error::Conflict("namespace".into()), 409, "conflict"),
             (
                 Error::PayloadTooLarge { limit: 1 },
                 413,

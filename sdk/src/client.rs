@@ -277,11 +277,30 @@ pub struct Events<'a>(&'a Client);
 
 impl Events<'_> {
     /// Publishes one of the plugin's declared event types into a shop's log.
+    ///
+    /// Without an `idempotency_key`, one is made here, before the first attempt, so a retry
+    /// after a lost answer (a timeout, a 503 after the write landed) is recognised as the
+    /// same publication instead of publishing twice.
     pub async fn publish(&self, event: &PublishEvent) -> Result<Published, Error> {
+        if event.idempotency_key.is_some() {
+            return self
+                .0
+                .send(reqwest::Method::POST, "/v1/events", Some(event))
+                .await;
+        }
+        let keyed = PublishEvent {
+            idempotency_key: Some(new_idempotency_key()),
+            ..event.clone()
+        };
         self.0
-            .send(reqwest::Method::POST, "/v1/events", Some(event))
+            .send(reqwest::Method::POST, "/v1/events", Some(&keyed))
             .await
     }
+}
+
+/// A random idempotency key for one publication (128 bits).
+fn new_idempotency_key() -> String {
+    format!("sdk-{:032x}", rand::random::<u128>())
 }
 
 /// `client.admin()`.

@@ -35,6 +35,13 @@ impl Delivery {
     pub fn data(&self) -> Result<Data, HandlerError> {
         Ok(Data::parse(&self.event.event_type, &self.event.data)?)
     }
+
+    /// The plugin that published this event, when a plugin did (`None` for events from a
+    /// shop's signed webhooks). A plugin namespace belongs to its first registrant, so
+    /// this says which plugin stands behind an event such as `loyalty.points.changed`.
+    pub fn publisher(&self) -> Option<&str> {
+        (self.event.source.provider == "plugin").then_some(self.event.source.id.as_str())
+    }
 }
 
 impl From<InboxDelivery> for Delivery {
@@ -249,5 +256,40 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use omnigate_schemas::EventSource;
+
+    fn delivery(provider: &str, id: &str) -> Delivery {
+        Delivery {
+            receipt: "1-0".into(),
+            attempt: 1,
+            event: Event {
+                id: "evt_1".into(),
+                event_type: "loyalty.points.changed".into(),
+                schema_version: 1,
+                tenant: "shop".into(),
+                occurred_at: "2025-03-14T09:00:00Z".into(),
+                received_at: "2025-03-14T09:00:00Z".into(),
+                source: EventSource {
+                    id: id.into(),
+                    provider: provider.into(),
+                    topic: "loyalty.points.changed".into(),
+                    delivery_id: None,
+                },
+                subject: "customer/1".into(),
+                data: serde_json::json!({}),
+            },
+        }
+    }
+
+    #[test]
+    fn the_publisher_of_a_plugin_event_is_named() {
+        assert_eq!(delivery("plugin", "plg_1").publisher(), Some("plg_1"));
+        assert_eq!(delivery("shopify", "src_1").publisher(), None);
     }
 }

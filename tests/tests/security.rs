@@ -468,3 +468,192 @@ async fn jwks_urls_must_be_https() {
                             "options": {"jwks_url": "https://shop.example/.well-known/jwks.json"}}))
         .await;
 }
+
+async fn register(gw: &Gateway, body: Value) -> reqwest::Response {
+    gw.admin(Method::POST, "/v1/plugins")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn publishes(types: &[&str]) -> Value {
+    json!(
+        types
+            .iter()
+            .map(|t| json!({"type": t, "schema": {"type": "object"}}))
+            .collect::<Vec<_>>()
+    )
+}
+
+/// A plugin cannot publish into a canonical family, nor into a namespace another plugin
+/// registered first: a rival installed in the same shop cannot inject events the others
+/// trust.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_namespaces_are_owned_and_canonical_families_reserved() {
+    let gw = Gateway::start(redis_store(Retention::default()).await, Utc::now()).await;
+    for forged in [
+        "order.refund_approved",
+        "shipment.delivered_early",
+        "customer.vip",
+    ] {
+        let res = register(
+            &gw,
+            json!({"name": "Rival", "event_types": [], "publishes": publishes(&[forged])}),
+        )
+        .await;
+        let (status, _, detail) = problem_type(res).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{forged}");
+        assert!(detail.contains("canonical family"), "{forged}: {detail}");
+    }
+    let owner = register(
+        &gw,
+        json!({"name": "Loyalty", "event_types": ["order.*"],
+               "publishes": publishes(&["loyalty.points.changed"])}),
+    )
+    .await;
+    assert_eq!(owner.status(), StatusCode::CREATED);
+    let owner: Value = owner.json().await.unwrap();
+    let rival = register(
+        &gw,
+        json!({"name": "Rival", "event_types": [],
+               "publishes": publishes(&["loyalty.points.awarded", "rival.thing"])}),
+    )
+    .await;
+    let (status, kind, detail) = problem_type(rival).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(kind.ends_with("/conflict"), "{kind}");
+    assert!(detail.contains(owner["id"].as_str().unwrap()), "{detail}");
+    // Nothing was claimed by the refused registration: `rival` is still free.
+    let other = register(
+        &gw,
+        json!({"name": "Other", "event_types": [], "publishes": publishes(&["rival.thing"])}),
+    )
+    .await;
+    assert_eq!(other.status(), StatusCode::CREATED);
+}
+
+/// The same idempotency key in two shops is two publications with two ids; in one shop,
+/// one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_are_scoped_to_plugin_and_tenant() {
+    let gw = Gateway::start(redis_store(Retention::default()).await, Utc::now()).await;
+    let created: Value = register(
+        &gw,
+        json!({"name": "Loyalty", "event_types": [],
+               "publishes": publishes(&["loyalty.points.changed"])}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let (id, key) = (
+        created["id"].as_str().unwrap(),
+        created["api_key"].as_str().unwrap(),
+    );
+    // Two shops in one log partition, so a key shared across them would collide there too.
+    let tenants: Vec<String> = (0..)
+        .map(|n| format!("scope-shop-{n}"))
+        .filter(|t| omnigate::store::partition_of(t, 16) == 0)
+        .take(2)
+        .collect();
+    for tenant in &tenants {
+        let res = gw
+            .admin(Method::POST, &format!("/v1/plugins/{id}/installations"))
+            .json(&json!({"tenant": tenant, "scopes": ["events:publish"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let publish = |tenant: String| {
+        let (http, url, key) = (gw.http.clone(), gw.url("/v1/events"), key.to_string());
+        async move {
+            let res = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"tenant": tenant, "type": "loyalty.points.changed",
+                              "data": {"balance": 1}, "idempotency_key": "order-1-points"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::ACCEPTED);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let a = publish(tenants[0].clone()).await;
+    let b = publish(tenants[1].clone()).await;
+    assert_ne!(a["duplicate"], json!(true));
+    assert_ne!(
+        b["duplicate"],
+        json!(true),
+        "another shop's publication is no duplicate"
+    );
+    assert_ne!(a["event_id"], b["event_id"]);
+    let again = publish(tenants[0].clone()).await;
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["event_id"], a["event_id"]);
+}
+
+/// The SDK makes one idempotency key before its retries: a publication whose answer was
+/// lost (503 after the write landed) is sent again with the same key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_keeps_one_idempotency_key_across_retries() {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let recorded = seen.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        let recorded = recorded.clone();
+        App::new().route(
+            "/v1/events",
+            web::post().to(move |body: web::Json<Value>| {
+                let recorded = recorded.clone();
+                async move {
+                    let mut seen = recorded.lock().unwrap();
+                    seen.push(body.into_inner());
+                    if seen.len() == 1 {
+                        HttpResponse::ServiceUnavailable().finish()
+                    } else {
+                        HttpResponse::Accepted()
+                            .json(json!({"event_id": "evt_1", "duplicate": true}))
+                    }
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    let client = omnigate_sdk::Client::builder(&url, "ogk_test")
+        .backoff(std::time::Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let published = client
+        .events()
+        .publish(&omnigate_schemas::api::PublishEvent {
+            tenant: "shop".into(),
+            event_type: "loyalty.points.changed".into(),
+            data: json!({"balance": 1}),
+            subject: None,
+            occurred_at: None,
+            idempotency_key: None,
+        })
+        .await
+        .unwrap();
+    assert!(published.duplicate);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2, "one retry after the 503");
+    let key = seen[0]["idempotency_key"].as_str().expect("a key was made");
+    assert!(!key.is_empty());
+    assert_eq!(
+        seen[1]["idempotency_key"], key,
+        "the retry carries the same key"
+    );
+    handle.stop(true).await;
+}

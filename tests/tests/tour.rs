@@ -266,8 +266,8 @@ async fn the_five_minute_tour() {
         "r-late",
     )
     .await;
-    let approved = wait_for(&gw, "return.approved", 1).await;
-    let declined = wait_for(&gw, "return.declined", 2).await;
+    let approved = wait_for(&gw, "returns.approved", 1).await;
+    let declined = wait_for(&gw, "returns.declined", 2).await;
     assert_eq!(approved[0]["return_id"], "8127364501");
     let rules: Vec<(String, String)> = declined
         .iter()
@@ -302,7 +302,7 @@ async fn the_five_minute_tour() {
         (points[1]["delta"].clone(), points[1]["balance"].clone()),
         (json!(-385), json!(1915))
     );
-    let closed = wait_for(&gw, "return.closed", 1).await;
+    let closed = wait_for(&gw, "returns.closed", 1).await;
     assert_eq!(closed[0]["return_id"], "8127364501");
 
     // A second order, paid, then cancelled: its points come back off.

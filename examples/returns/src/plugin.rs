@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::policy::{Book, Decision, Line, Policy, Returned, decide};
 
-pub const CLOSED: &str = "return.closed";
+pub const CLOSED: &str = "returns.closed";
 
 /// What to register at the gateway (`returns registration` prints it).
 pub fn registration() -> CreatePlugin {

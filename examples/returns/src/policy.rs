@@ -40,9 +40,9 @@ impl Decision {
     /// The event type published for it.
     pub fn event_type(self) -> &'static str {
         match self {
-            Decision::Approved => "return.approved",
-            Decision::NeedsReview => "return.needs_review",
-            Decision::Declined => "return.declined",
+            Decision::Approved => "returns.approved",
+            Decision::NeedsReview => "returns.needs_review",
+            Decision::Declined => "returns.declined",
         }
     }
 }

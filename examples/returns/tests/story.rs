@@ -61,15 +61,17 @@ async fn a_return_within_policy_is_approved_and_closed_after_the_refund() {
     }
     let (status, body) = gw.send_sample(&shop, "returns/request").await;
     assert_eq!(status, 202, "{body}");
-    let approved = gw.wait_for_events("maysternia", "return.approved", 1).await;
+    let approved = gw
+        .wait_for_events("maysternia", "returns.approved", 1)
+        .await;
     assert_eq!(approved[0]["return_id"], "8127364501");
     assert_eq!(approved[0]["rule"], "within_policy");
     assert_eq!(approved[0]["value"]["amount"], "385");
-    assert!(gw.events("maysternia", "return.declined").await.is_empty());
+    assert!(gw.events("maysternia", "returns.declined").await.is_empty());
 
     let (status, _) = gw.send_sample(&shop, "refunds/create").await;
     assert_eq!(status, 202);
-    let closed = gw.wait_for_events("maysternia", "return.closed", 1).await;
+    let closed = gw.wait_for_events("maysternia", "returns.closed", 1).await;
     assert_eq!(closed[0]["return_id"], "8127364501");
     assert_eq!(closed[0]["refunded"], true);
 

@@ -31,7 +31,8 @@ async fn load(state: &AppState, id: &str) -> Result<PluginRecord> {
     responses(
         (status = 201, description = "Registered; keep the `api_key`", body = PluginCreated),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid type names or schemas", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A published namespace belongs to another plugin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid type names or schemas, or a published type in a canonical family (`order`, `shipment`, `refund`, `return`, `customer`, `stock`, `review`, `message`, `dispute`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/plugins")]
@@ -42,6 +43,17 @@ pub async fn create_plugin(
 ) -> Result<HttpResponse> {
     let now = state.now();
     let (plugin, api_key) = registry::create(body.into_inner(), now)?;
+    // A namespace belongs to the first plugin that publishes in it, so no rival installed
+    // in the same shop can write events the others trust as that plugin's.
+    let taken = state
+        .store
+        .claim_namespaces(&plugin.id, &registry::namespaces(&plugin))
+        .await?;
+    if let Some((namespace, owner)) = taken.first() {
+        return Err(Error::Conflict(format!(
+            "the namespace {namespace:?} belongs to plugin {owner}; publish in a namespace of your own"
+        )));
+    }
     state.store.put_plugin(&plugin).await?;
     state
         .store

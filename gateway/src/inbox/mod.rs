@@ -314,14 +314,17 @@ pub async fn publish(
         }
         None => now,
     };
+    // Scoped to the plugin and the shop: one plugin's key never collides with another's,
+    // nor with the same key used in another shop.
+    let scope = format!("plugin:{}:{}", plugin.id, req.tenant);
     let key = match &req.idempotency_key {
-        Some(k) if !k.is_empty() && k.len() <= 200 => format!("plugin:{}:{k}", plugin.id),
+        Some(k) if !k.is_empty() && k.len() <= 200 => format!("{scope}:{k}"),
         Some(_) => {
             return Err(Error::validation(
                 "idempotency_key must be 1-200 characters",
             ));
         }
-        None => format!("plugin:{}:{}", plugin.id, uuid::Uuid::new_v4()),
+        None => format!("{scope}:{}", uuid::Uuid::new_v4()),
     };
     let event_id = crate::ingest::event_id(&key, 0);
     let event = Event {

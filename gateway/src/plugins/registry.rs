@@ -60,6 +60,29 @@ fn check_type_name(t: &str, what: &str) -> Result<()> {
     }
 }
 
+/// Families of the canonical catalog: facts only shops' signed webhooks establish. A plugin
+/// publishing `order.refund_approved` would be trusted by every plugin that reads orders.
+pub const RESERVED_FAMILIES: &[&str] = &[
+    "order", "shipment", "refund", "return", "customer", "stock", "review", "message", "dispute",
+];
+
+/// The namespace of an event type: its first segment (`loyalty` of `loyalty.points.changed`).
+pub fn namespace(event_type: &str) -> &str {
+    event_type.split('.').next().unwrap_or(event_type)
+}
+
+/// The namespaces a plugin publishes in, each once.
+pub fn namespaces(plugin: &PluginRecord) -> Vec<String> {
+    let mut out: Vec<String> = plugin
+        .publishes
+        .iter()
+        .map(|p| namespace(&p.event_type).to_string())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// A plugin from an admin request, with its first key (returned once).
 pub fn create(req: CreatePlugin, now: DateTime<Utc>) -> Result<(PluginRecord, String)> {
     let name = req.name.trim().to_string();
@@ -74,9 +97,13 @@ pub fn create(req: CreatePlugin, now: DateTime<Utc>) -> Result<(PluginRecord, St
         if p.event_type.contains('*') {
             return Err(Error::validation("a published type is exact, not a family"));
         }
-        if omnigate_schemas::catalog::event_type(&p.event_type).is_some() {
+        let family = namespace(&p.event_type);
+        if RESERVED_FAMILIES.contains(&family)
+            || omnigate_schemas::catalog::event_type(&p.event_type).is_some()
+        {
             return Err(Error::validation(format!(
-                "{} is a canonical type; plugins publish their own namespace",
+                "{} is in the canonical family {family:?}, which only shops' webhooks write; \
+                 plugins publish their own namespace (`loyalty.points.changed`)",
                 p.event_type
             )));
         }

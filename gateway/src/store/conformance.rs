@@ -601,6 +601,38 @@ async fn nacked_deliveries_return_then_die_and_replay(store: Arc<dyn Store>) {
     assert_eq!(back[0].entry, inbox_entry(7));
 }
 
+async fn namespaces_belong_to_their_first_plugin(store: Arc<dyn Store>) {
+    let ns = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(
+        store
+            .claim_namespaces("plg_a", &ns(&["loyalty", "nps"]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Claiming again is a no-op for the owner.
+    assert!(
+        store
+            .claim_namespaces("plg_a", &ns(&["loyalty"]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A rival gets the owner named, and nothing: not even the free namespace it asked for.
+    let taken = store
+        .claim_namespaces("plg_b", &ns(&["returns", "loyalty"]))
+        .await
+        .unwrap();
+    assert_eq!(taken, [("loyalty".to_string(), "plg_a".to_string())]);
+    assert!(
+        store
+            .claim_namespaces("plg_c", &ns(&["returns"]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// With inbox_maxlen 5 and dead_maxlen 3: the oldest go first, and the count says so.
 async fn inboxes_and_dead_letters_are_capped(store: Arc<dyn Store>) {
     let entries: Vec<InboxEntry> = (1..=8).map(inbox_entry).collect();
@@ -740,6 +772,7 @@ where
     log_reads_page_in_order(make(default).await).await;
     retention_trims_oldest_and_reports_it(make(small).await).await;
     inboxes_and_dead_letters_are_capped(make(small).await).await;
+    namespaces_belong_to_their_first_plugin(make(default).await).await;
     quarantine_keeps_bytes_and_replay_marks(make(default).await).await;
     concurrent_duplicates_write_once(make(default).await).await;
     state_moves_only_from_the_version_read(make(default).await).await;

@@ -123,6 +123,7 @@ struct Inner {
     states: HashMap<(u32, String), (Instant, Versioned)>,
     plugins: HashMap<String, PluginRecord>,
     keys: HashMap<String, String>,
+    namespaces: HashMap<String, String>,
     installations: HashMap<String, BTreeMap<String, InstallationRecord>>,
     inboxes: HashMap<String, Inbox>,
     routers: HashMap<u32, Group>,
@@ -288,6 +289,27 @@ impl Store for MemoryStore {
     async fn delete_key(&self, hash: &str) -> Result<()> {
         self.lock().keys.remove(hash);
         Ok(())
+    }
+
+    async fn claim_namespaces(
+        &self,
+        plugin_id: &str,
+        namespaces: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        let mut inner = self.lock();
+        let taken: Vec<(String, String)> = namespaces
+            .iter()
+            .filter_map(|ns| {
+                let owner = inner.namespaces.get(ns)?;
+                (owner != plugin_id).then(|| (ns.clone(), owner.clone()))
+            })
+            .collect();
+        if taken.is_empty() {
+            for ns in namespaces {
+                inner.namespaces.insert(ns.clone(), plugin_id.to_string());
+            }
+        }
+        Ok(taken)
     }
 
     async fn plugin_for_key(&self, hash: &str) -> Result<Option<String>> {

@@ -383,6 +383,14 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_key(&self, hash: &str) -> Result<()>;
     /// The plugin an API key's hash belongs to.
     async fn plugin_for_key(&self, hash: &str) -> Result<Option<String>>;
+    /// Claims event-type namespaces (`loyalty` of `loyalty.points.changed`) for a plugin,
+    /// all or none: returns the `(namespace, owner)` pairs another plugin already holds
+    /// (nothing was claimed then), or an empty list when every one is now this plugin's.
+    async fn claim_namespaces(
+        &self,
+        plugin_id: &str,
+        namespaces: &[String],
+    ) -> Result<Vec<(String, String)>>;
 
     async fn put_installation(&self, installation: &InstallationRecord) -> Result<()>;
     /// True when it existed.

@@ -76,6 +76,23 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 "#;
 
+/// KEYS[1] the namespace owners hash; ARGV[1] the plugin, ARGV[2..] namespaces. Claims
+/// them all unless one is owned by another plugin; returns {namespace, owner, …} of those.
+const CLAIM_LUA: &str = r#"
+local taken = {}
+for i = 2, #ARGV do
+  local owner = redis.call('HGET', KEYS[1], ARGV[i])
+  if owner and owner ~= ARGV[1] then
+    taken[#taken + 1] = ARGV[i]
+    taken[#taken + 1] = owner
+  end
+end
+if #taken == 0 then
+  for i = 2, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[1]) end
+end
+return taken
+"#;
+
 /// A single server (with automatic reconnection) or a cluster.
 #[derive(Clone)]
 enum Conn {
@@ -128,6 +145,7 @@ pub struct RedisStore {
     retention: Retention,
     timeout: Duration,
     append: Script,
+    claim: Script,
     sealer: Option<Arc<Sealer>>,
 }
 
@@ -204,6 +222,7 @@ impl RedisStore {
             retention: options.retention,
             timeout: options.timeout,
             append: Script::new(APPEND_LUA),
+            claim: Script::new(CLAIM_LUA),
             sealer: options.sealer,
         })
     }
@@ -725,6 +744,30 @@ impl Store for RedisStore {
             .query(redis::cmd("HDEL").arg(self.cfg_key("keys")).arg(hash))
             .await?;
         Ok(())
+    }
+
+    async fn claim_namespaces(
+        &self,
+        plugin_id: &str,
+        namespaces: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        if namespaces.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = self.claim.prepare_invoke();
+        inv.key(self.cfg_key("namespaces")).arg(plugin_id);
+        for ns in namespaces {
+            inv.arg(ns);
+        }
+        let mut conn = self.conn.clone();
+        let taken: Vec<String> = self.run(inv.invoke_async(&mut conn)).await?;
+        Ok(taken
+            .chunks(2)
+            .filter_map(|pair| match pair {
+                [ns, owner] => Some((ns.clone(), owner.clone())),
+                _ => None,
+            })
+            .collect())
     }
 
     async fn plugin_for_key(&self, hash: &str) -> Result<Option<String>> {
