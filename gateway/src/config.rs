@@ -224,6 +224,12 @@ pub struct Settings {
     #[arg(long, env = "OMNIGATE_DEAD_MAXLEN", default_value_t = 10_000)]
     pub dead_maxlen: u64,
 
+    /// Redis connections long-polls may hold at once in this process (each blocking read
+    /// needs its own); pulls beyond it answer with what is ready instead of waiting.
+    /// Idle ones are closed after a minute.
+    #[arg(long, env = "OMNIGATE_REDIS_BLOCKING_POOL", default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    pub redis_blocking_pool: usize,
+
     /// How long this process remembers that a source id does not exist, in milliseconds,
     /// so unknown ids cost no store round trip each.
     #[arg(long, env = "OMNIGATE_UNKNOWN_SOURCE_CACHE_MS", default_value_t = 2000)]
@@ -286,6 +292,7 @@ impl Default for Settings {
             body_timeout_ms: 10_000,
             inbox_maxlen: 100_000,
             dead_maxlen: 10_000,
+            redis_blocking_pool: 64,
             unknown_source_cache_ms: 2000,
         }
     }

@@ -376,3 +376,56 @@ async fn a_slow_body_is_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
     assert!(answer.contains("body-timeout"), "{answer:?}");
 }
+
+/// Many plugins long-polling at once share a bounded pool of blocking connections: with a
+/// pool of 4, 80 open pulls from 10 plugins hold at most 4 blocking connections, and every
+/// pull still gets an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polls_share_a_bounded_pool_of_connections() {
+    use omnigate::store::{RedisOptions, RedisStore};
+    let redis = RedisProcess::start();
+    let store = RedisStore::connect(
+        &redis.url(),
+        RedisOptions {
+            prefix: omnigate_tests::unique_prefix(),
+            sealer: Some(omnigate_tests::test_sealer()),
+            blocking_pool: 4,
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let gw = Gateway::start_with(std::sync::Arc::new(store), Utc::now(), |s| {
+        s.plugin_rate = 0;
+    })
+    .await;
+    let mut plugins = Vec::new();
+    for n in 0..10 {
+        plugins.push(plugin(&gw, &format!("pool-shop-{n}"), json!(["order.created"])).await);
+    }
+    let before = connected_clients(&redis.url()).await;
+    let pulls: Vec<_> = plugins
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(p.key.clone(), 8))
+        .map(|key| {
+            let (http, url) = (gw.http.clone(), gw.url("/v1/inbox/pull"));
+            tokio::spawn(async move {
+                http.post(url)
+                    .bearer_auth(key)
+                    .json(&json!({"max": 1, "wait_ms": 1500}))
+                    .send()
+                    .await
+                    .map(|r| r.status())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let during = connected_clients(&redis.url()).await;
+    for pull in pulls {
+        assert_eq!(pull.await.unwrap().unwrap(), StatusCode::OK);
+    }
+    assert!(
+        during <= before + 4,
+        "connections while 80 pulls were open: {during} (before: {before})"
+    );
+}

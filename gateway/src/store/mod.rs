@@ -14,7 +14,7 @@ mod redis;
 pub mod sealed;
 
 pub use self::memory::MemoryStore;
-pub use self::redis::{RedisOptions, RedisStore};
+pub use self::redis::{DEFAULT_BLOCKING_POOL, RedisOptions, RedisStore};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -79,6 +79,7 @@ pub fn redis_options(settings: &crate::config::Settings) -> Result<RedisOptions>
         retention: Retention::from_settings(settings),
         timeout: settings.store_timeout(),
         sealer: sealed::from_settings(settings)?,
+        blocking_pool: settings.redis_blocking_pool,
     })
 }
 

@@ -140,7 +140,9 @@ pub struct RedisStore {
     /// For blocking reads, which need connections of their own with no response timeout
     /// (a blocked command would stall everything multiplexed behind it).
     client: Option<redis::Client>,
-    blocking: std::sync::Mutex<Vec<redis::aio::MultiplexedConnection>>,
+    blocking: std::sync::Mutex<Vec<(std::time::Instant, redis::aio::MultiplexedConnection)>>,
+    /// One permit per connection a blocking read may hold: bounds them all together.
+    blocking_slots: tokio::sync::Semaphore,
     prefix: String,
     retention: Retention,
     timeout: Duration,
@@ -161,6 +163,9 @@ pub struct RedisOptions {
     /// the explicit insecure mode (`--insecure-plaintext-secrets`): secrets are written as
     /// given, and a sealed one cannot be read.
     pub sealer: Option<Arc<Sealer>>,
+    /// Most connections blocking reads (long-polls) may hold at once; a pull that finds
+    /// none free within its wait answers with what is ready instead of blocking.
+    pub blocking_pool: usize,
 }
 
 impl Default for RedisOptions {
@@ -171,9 +176,15 @@ impl Default for RedisOptions {
             retention: Retention::default(),
             timeout: Duration::from_secs(2),
             sealer: None,
+            blocking_pool: DEFAULT_BLOCKING_POOL,
         }
     }
 }
+
+/// Default of [`RedisOptions::blocking_pool`].
+pub const DEFAULT_BLOCKING_POOL: usize = 64;
+/// A pooled blocking connection idle longer than this is closed instead of reused.
+const BLOCKING_IDLE: Duration = Duration::from_secs(60);
 
 impl RedisStore {
     /// Connects to `url` (`redis://`, `rediss://`, or `redis+cluster://h1:p1,h2:p2`). A
@@ -218,6 +229,7 @@ impl RedisStore {
             conn,
             client: single,
             blocking: std::sync::Mutex::new(Vec::new()),
+            blocking_slots: tokio::sync::Semaphore::new(options.blocking_pool.max(1)),
             prefix: options.prefix,
             retention: options.retention,
             timeout: options.timeout,
@@ -408,36 +420,50 @@ impl RedisStore {
         count: usize,
         wait: Duration,
     ) -> Result<Value> {
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(group)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(count);
-        let blocking = !wait.is_zero() && self.client.is_some();
-        if blocking {
-            cmd.arg("BLOCK").arg(wait.as_millis().max(1) as u64);
-        }
-        cmd.arg("STREAMS").arg(key).arg(">");
-        if !blocking {
-            if wait.is_zero() {
-                return self.with_named_group(key, group, &cmd).await;
+        let read = |block: Option<Duration>| {
+            let mut cmd = redis::cmd("XREADGROUP");
+            cmd.arg("GROUP")
+                .arg(group)
+                .arg(consumer)
+                .arg("COUNT")
+                .arg(count);
+            if let Some(block) = block {
+                cmd.arg("BLOCK").arg(block.as_millis().max(1) as u64);
             }
+            cmd.arg("STREAMS").arg(key).arg(">");
+            cmd
+        };
+        if wait.is_zero() {
+            return self.with_named_group(key, group, &read(None)).await;
+        }
+        if self.client.is_none() {
             // A cluster connection cannot block a node for us: poll until `wait` is over.
             let deadline = tokio::time::Instant::now() + wait;
             loop {
-                let reply: Value = self.with_named_group(key, group, &cmd).await?;
+                let reply: Value = self.with_named_group(key, group, &read(None)).await?;
                 if !matches!(reply, Value::Nil) || tokio::time::Instant::now() >= deadline {
                     return Ok(reply);
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-        let pooled = self
-            .blocking
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop();
+        // A bounded number of connections block at once; a pull that gets no slot within
+        // its wait answers with what is ready now.
+        let started = tokio::time::Instant::now();
+        let slot = match tokio::time::timeout(wait, self.blocking_slots.acquire()).await {
+            Ok(Ok(slot)) => slot,
+            _ => return self.with_named_group(key, group, &read(None)).await,
+        };
+        let left = wait
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(1));
+        let cmd = read(Some(left));
+        let pooled = {
+            let mut idle = self.blocking.lock().unwrap_or_else(|p| p.into_inner());
+            // Connections idle too long are dropped (closed) rather than reused.
+            idle.retain(|(at, _)| at.elapsed() < BLOCKING_IDLE);
+            idle.pop().map(|(_, c)| c)
+        };
         let mut conn = match pooled {
             Some(c) => c,
             None => {
@@ -449,7 +475,7 @@ impl RedisStore {
                     .await?
             }
         };
-        let bound = wait + self.timeout;
+        let bound = left + self.timeout;
         let result = match tokio::time::timeout(bound, cmd.query_async::<Value>(&mut conn)).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) if e.to_string().contains("NOGROUP") => {
@@ -459,13 +485,14 @@ impl RedisStore {
             Ok(Err(e)) => Err(Error::from(e)),
             Err(_) => Err(Error::StoreUnavailable("blocking read timed out".into())),
         };
-        // Only a connection that answered goes back to the pool.
+        // Only a connection that answered goes back to the pool; at most one per slot.
         if result.is_ok() {
             self.blocking
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push(conn);
+                .push((std::time::Instant::now(), conn));
         }
+        drop(slot);
         result
     }
 
