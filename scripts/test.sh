@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command. On a new machine it installs redis-server (apt-get) when
 # missing, starts it on a free port for the run, checks formatting and lints, runs the whole
-# test suite against it, and stops it again. Exits non-zero on any failure.
+# test suite against it, stops it again, and checks the API contract with schemathesis
+# (installed with pip into target/checkers when missing). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,4 +62,6 @@ log "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo test (Redis at $OMNIGATE_TEST_REDIS_URL)"
 cargo test --workspace --locked
+log "the API contract, checked by schemathesis"
+bash scripts/schemathesis.sh
 log "all checks passed"

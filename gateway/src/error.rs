@@ -46,6 +46,11 @@ pub enum Error {
     MalformedBody(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("{method} is not allowed here; allowed: {}", allowed.join(", "))]
+    MethodNotAllowed {
+        method: String,
+        allowed: Vec<String>,
+    },
     #[error("invalid request: {detail}")]
     Validation { detail: String, errors: Vec<String> },
     #[error("invalid query: {0}")]
@@ -134,6 +139,11 @@ impl Error {
                 "conflict",
                 "Conflicts with existing state",
             ),
+            MethodNotAllowed { .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             ReplayFailed(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "replay-failed",
@@ -213,6 +223,9 @@ impl ResponseError for Error {
             Error::Unauthorized => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
+            Error::MethodNotAllowed { allowed, .. } => {
+                response.insert_header((header::ALLOW, allowed.join(", ")));
+            }
             _ => {}
         }
         response.body(serde_json::to_vec(&problem).unwrap_or_default())
@@ -256,6 +269,14 @@ mod tests {
             ),
             (Error::BodyTimeout { timeout_ms: 10 }, 408, "body-timeout"),
             (Error::Conflict("namespace".into()), 409, "conflict"),
+            (
+                Error::MethodNotAllowed {
+                    method: "TRACE".into(),
+                    allowed: vec!["GET".into()],
+                },
+                405,
+                "method-not-allowed",
+            ),
             (
                 Error::PayloadTooLarge { limit: 1 },
                 413,

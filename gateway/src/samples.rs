@@ -6,6 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use omnigate_schemas::api::Provider;
 use serde_json::Value;
+use std::collections::HashMap;
 
 use crate::normalize::time;
 
@@ -349,38 +350,40 @@ fn visit_times(
     }
 }
 
-/// The oldest and newest times any bundled sample states.
-fn sample_time_span() -> (DateTime<Utc>, DateTime<Utc>) {
-    static SPAN: std::sync::OnceLock<(DateTime<Utc>, DateTime<Utc>)> = std::sync::OnceLock::new();
-    *SPAN.get_or_init(|| {
-        let mut all = Vec::new();
+/// The oldest and newest times the bundled samples of `provider` state.
+fn sample_time_span(provider: Provider) -> (DateTime<Utc>, DateTime<Utc>) {
+    type Spans = HashMap<Provider, (DateTime<Utc>, DateTime<Utc>)>;
+    static SPANS: std::sync::OnceLock<Spans> = std::sync::OnceLock::new();
+    let spans = SPANS.get_or_init(|| {
+        let mut spans = Spans::new();
         for s in SAMPLES {
             if let Ok(mut v) = serde_json::from_str::<Value>(s.body) {
                 visit_times(&mut v, None, &mut |t| {
-                    all.push(t);
+                    let span = spans.entry(s.provider).or_insert((t, t));
+                    span.0 = span.0.min(t);
+                    span.1 = span.1.max(t);
                     None
                 });
             }
         }
-        let min = all.iter().min().copied().unwrap_or_default();
-        let max = all.iter().max().copied().unwrap_or_default();
-        (min, max)
-    })
+        spans
+    });
+    spans.get(&provider).copied().unwrap_or_default()
 }
 
 /// How far back fresh samples reach: well inside the gateway's default replay window.
 const FRESH_SPAN: Duration = Duration::hours(24);
 
-/// The sample as a shop would send it at `now`. The samples were recorded over months;
-/// every time in them is mapped onto the last [`FRESH_SPAN`] before `now` by one
-/// order-keeping map (the same for every sample), so a story sent sample by sample keeps
-/// its order, and no body is older than a gateway's replay window, which refuses signed
-/// bodies older than that.
+/// The sample as a shop would send it at `now`. A provider's samples were recorded over
+/// weeks; every time in them is mapped onto the last [`FRESH_SPAN`] before `now` by one
+/// order-keeping map per provider (the same for all its samples), so a story sent sample
+/// by sample keeps its order and stays seconds apart, and no body is older than a
+/// gateway's replay window, which refuses signed bodies older than that.
 pub fn fresh(sample: &Sample, now: DateTime<Utc>) -> Vec<u8> {
     let Ok(mut body) = serde_json::from_str::<Value>(sample.body) else {
         return sample.body.as_bytes().to_vec();
     };
-    let (oldest, newest) = sample_time_span();
+    let (oldest, newest) = sample_time_span(sample.provider);
     let span = (newest - oldest).num_milliseconds().max(1) as f64;
     let scale = (FRESH_SPAN.num_milliseconds() as f64 / span).min(1.0);
     visit_times(&mut body, None, &mut |t| {

@@ -78,8 +78,10 @@ pub struct SourceOptions {
     /// `bigcommerce` always uses the secret's own bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_encoding: Option<KeyEncoding>,
-    /// Replay window in seconds for schemes that sign a timestamp (default 300).
+    /// Replay window in seconds for schemes that sign a timestamp (default 300, at most
+    /// 86400).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 86400))]
     pub tolerance_s: Option<u64>,
     /// `saleor`: the shop's JWKS (`{"keys": [...]}`), for verifying its JWS signatures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,6 +110,10 @@ pub struct SourceOptions {
 #[serde(deny_unknown_fields)]
 pub struct CreateSource {
     /// The shop (tenant) whose log receives this source's events.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9._-]{1,128}$", min_length = 1, max_length = 128)
+    )]
     pub tenant: String,
     pub provider: Provider,
     /// The signing secret, exactly as the provider shows it (at least 16 bytes). Write-only.
@@ -137,8 +143,9 @@ pub struct UpdateSource {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(min_length = 16, max_length = 1024))]
     pub secret: Option<String>,
-    /// RFC 3339: until when the previous secret stays valid.
+    /// RFC 3339: until when the previous secret stays valid (only with a new `secret`).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub expires_at: Option<String>,
     #[serde(default)]
     pub options: Option<SourceOptions>,
@@ -340,7 +347,8 @@ pub enum Scope {
     /// Publish the plugin's own event types into the shop's log.
     #[serde(rename = "events:publish")]
     EventsPublish,
-    /// See e-mail, phone, names and addresses (redacted otherwise).
+    /// See personal data: contact data, addresses, free text, tracking and attachment URLs,
+    /// everything an event type's schema marks `x-pii: true` (removed otherwise).
     #[serde(rename = "customer_pii")]
     CustomerPii,
 }
@@ -352,6 +360,10 @@ pub enum Scope {
 pub struct PublishedType {
     /// Namespaced, e.g. `loyalty.points.awarded`.
     #[serde(rename = "type")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length = 100)
+    )]
     pub event_type: String,
     /// JSON Schema (2020-12) of the event's `data`.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
@@ -368,8 +380,13 @@ pub struct PublishedType {
 })))]
 #[serde(deny_unknown_fields)]
 pub struct CreatePlugin {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, pattern = r"\S")
+    )]
     pub name: String,
     /// Event types to receive: exact (`order.paid`) or a family (`order.*`).
+    #[cfg_attr(feature = "openapi", schema(inline, value_type = Vec<SubscriptionText>))]
     pub event_types: Vec<String>,
     #[serde(default)]
     pub publishes: Vec<PublishedType>,
@@ -417,7 +434,9 @@ pub struct PluginCreated {
 pub struct RotateKey {
     #[serde(default)]
     pub revoke_previous: bool,
+    /// RFC 3339.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub previous_expires_at: Option<String>,
 }
 
@@ -437,6 +456,10 @@ pub struct KeyCreated {
 })))]
 #[serde(deny_unknown_fields)]
 pub struct CreateInstallation {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9._-]{1,128}$", min_length = 1, max_length = 128)
+    )]
     pub tenant: String,
     pub scopes: Vec<Scope>,
 }
@@ -459,9 +482,11 @@ pub struct InstallationView {
 pub struct PullRequest {
     /// At most this many deliveries (default 10, at most 100).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub max: Option<usize>,
     /// Wait up to this long for a delivery when none is ready (default 0, at most 30000).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 30000))]
     pub wait_ms: Option<u64>,
 }
 
@@ -488,6 +513,7 @@ pub struct PullResponse {
 #[cfg_attr(feature = "openapi", schema(example = json!({"receipts": ["1795384621392-0", "1795384621392-1"]})))]
 #[serde(deny_unknown_fields)]
 pub struct AckRequest {
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000, inline, value_type = Vec<ReceiptText>))]
     pub receipts: Vec<String>,
 }
 
@@ -497,8 +523,11 @@ pub struct AckRequest {
 #[cfg_attr(feature = "openapi", schema(example = json!({"receipts": ["1795384621392-0"], "retry_after_ms": 60000})))]
 #[serde(deny_unknown_fields)]
 pub struct NackRequest {
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000, inline, value_type = Vec<ReceiptText>))]
     pub receipts: Vec<String>,
+    /// At most a day (86400000).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 86_400_000))]
     pub retry_after_ms: Option<u64>,
 }
 
@@ -531,7 +560,9 @@ pub struct DeadLetters {
 #[cfg_attr(feature = "openapi", schema(example = json!({"ids": ["1795384700000-0"]})))]
 #[serde(deny_unknown_fields)]
 pub struct ReplayDead {
+    /// At most 1000; a repeated id counts once.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000, inline, value_type = Option<Vec<ReceiptText>>))]
     pub ids: Option<Vec<String>>,
 }
 
@@ -553,19 +584,31 @@ pub struct Replayed {
 })))]
 #[serde(deny_unknown_fields)]
 pub struct PublishEvent {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9._-]{1,128}$", min_length = 1, max_length = 128)
+    )]
     pub tenant: String,
     #[serde(rename = "type")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length = 100)
+    )]
     pub event_type: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: Value,
     /// Defaults to `plugin/<plugin id>`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub subject: Option<String>,
     /// RFC 3339; defaults to now.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub occurred_at: Option<String>,
-    /// The same key publishes once (within the dedupe window); the answer repeats the id.
+    /// The same key publishes once per plugin and shop (within the dedupe window); the
+    /// answer repeats the id.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub idempotency_key: Option<String>,
 }
 
@@ -585,14 +628,21 @@ pub struct Published {
 })))]
 #[serde(deny_unknown_fields)]
 pub struct ReplayLog {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9._-]{1,128}$", min_length = 1, max_length = 128)
+    )]
     pub tenant: String,
     /// RFC 3339: events written at or after this time.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub from: String,
     /// At most this many events per call (default and maximum 10000); continue from `next`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10000))]
     pub limit: Option<usize>,
     /// A `next` from an earlier answer.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]{1,19}-[0-9]{1,19}$"))]
     pub after: Option<String>,
 }
 
@@ -604,3 +654,15 @@ pub struct LogReplayed {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
 }
+
+/// A receipt or dead-letter id (`<ms>-<seq>`), for the OpenAPI document.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(pattern = r"^[0-9]{1,19}-[0-9]{1,19}$")]
+pub struct ReceiptText(pub String);
+
+/// An event type to subscribe to: exact (`order.paid`) or a family (`order.*`).
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(pattern = r"^(?=.{1,100}$)[a-z0-9_]+(\.([a-z0-9_]+|\*))+$")]
+pub struct SubscriptionText(pub String);

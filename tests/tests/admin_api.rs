@@ -175,20 +175,23 @@ async fn bad_requests_get_clear_problems() {
         "malformed-body",
     )
     .await;
-    problem(
+    // Well-formed JSON that breaks the body's schema (an unknown provider, an unknown
+    // field): 422 naming the field, never repeating the secret.
+    let p = problem(
         post(r#"{"tenant":"a","provider":"magento","secret":"s"}"#)
             .await
             .unwrap(),
-        StatusCode::BAD_REQUEST,
-        "malformed-body",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
     )
     .await;
+    assert!(p["detail"].as_str().unwrap().contains("/provider"), "{p}");
     problem(
         post(r#"{"tenant":"a","provider":"shopify","secret":"s","colour":"red"}"#)
             .await
             .unwrap(),
-        StatusCode::BAD_REQUEST,
-        "malformed-body",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
     )
     .await;
     let p = problem(

@@ -23,8 +23,10 @@ pub struct EventsQuery {
     #[param(rename = "type")]
     pub event_type: Option<String>,
     /// A `next` value from an earlier page; events strictly after it.
+    #[param(pattern = r"^[0-9]{1,19}-[0-9]{1,19}$")]
     pub after: Option<String>,
     /// At most this many events (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -77,7 +79,7 @@ pub async fn page(
 #[utoipa::path(
     tag = "events",
     security(("admin_token" = [])),
-    params(("tenant" = String, Path, description = "Tenant (shop) name"), EventsQuery),
+    params(("tenant" = String, Path, description = "Tenant (shop) name", pattern = r"^[A-Za-z0-9._-]{1,128}$"), EventsQuery),
     responses(
         (status = 200, description = "A page of events", body = EventsPage),
         (status = 400, description = "Bad cursor or limit", body = Problem, content_type = "application/problem+json"),
@@ -92,6 +94,8 @@ pub async fn tenant_events(
     tenant: web::Path<String>,
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse> {
+    crate::admin::sources::check_tenant(&tenant)
+        .map_err(|_| Error::InvalidQuery(format!("{:?} is not a tenant name", tenant.as_str())))?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(Error::InvalidQuery(format!(

@@ -29,6 +29,7 @@ async fn load(state: &AppState, id: &str) -> Result<PluginRecord> {
     security(("admin_token" = [])),
     request_body = CreatePlugin,
     responses(
+        (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Registered; keep the `api_key`", body = PluginCreated),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A published namespace belongs to another plugin", body = Problem, content_type = "application/problem+json"),
@@ -39,7 +40,7 @@ async fn load(state: &AppState, id: &str) -> Result<PluginRecord> {
 pub async fn create_plugin(
     _: Admin,
     state: web::Data<AppState>,
-    body: web::Json<CreatePlugin>,
+    body: crate::http::body::Body<CreatePlugin>,
 ) -> Result<HttpResponse> {
     let now = state.now();
     let (plugin, api_key) = registry::create(body.into_inner(), now)?;
@@ -97,9 +98,11 @@ pub async fn get_plugin(
     params(("id" = String, Path, description = "Plugin id")),
     request_body = RotateKey,
     responses(
+        (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "The new key, shown only here", body = KeyCreated),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Both revoke_previous and previous_expires_at given", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/plugins/{id}/keys")]
@@ -107,7 +110,7 @@ pub async fn rotate_key(
     _: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<RotateKey>,
+    body: crate::http::body::Body<RotateKey>,
 ) -> Result<HttpResponse> {
     let now = state.now();
     let mut plugin = load(&state, &id).await?;
@@ -159,7 +162,8 @@ pub async fn revoke_key(
 /// Install a plugin in a shop.
 ///
 /// Scopes: `events:read` (receive the subscribed events), `events:publish` (publish the
-/// plugin's own types), `customer_pii` (see e-mail, phone, names and addresses).
+/// plugin's own types), `customer_pii` (see personal data: contact data, addresses, free
+/// text, tracking and attachment URLs, and whatever a plugin's schema marks `x-pii`).
 /// Installing again replaces the scopes.
 #[utoipa::path(
     tag = "plugins",
@@ -167,6 +171,7 @@ pub async fn revoke_key(
     params(("id" = String, Path, description = "Plugin id")),
     request_body = CreateInstallation,
     responses(
+        (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Installed", body = InstallationView),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
@@ -178,7 +183,7 @@ pub async fn install(
     _: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<CreateInstallation>,
+    body: crate::http::body::Body<CreateInstallation>,
 ) -> Result<HttpResponse> {
     let plugin = load(&state, &id).await?;
     let installation = registry::installation(&plugin.id, body.into_inner(), state.now())?;

@@ -39,6 +39,7 @@ pub struct QuarantineQuery {
     /// Only this tenant's entries.
     pub tenant: Option<String>,
     /// At most this many entries, newest first (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
 }
 
@@ -48,6 +49,7 @@ pub struct QuarantineQuery {
     security(("admin_token" = [])),
     params(QuarantineQuery),
     responses(
+        (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Entries, newest first", body = QuarantinePage),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
     )

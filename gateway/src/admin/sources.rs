@@ -277,7 +277,7 @@ async fn load(state: &AppState, id: &str) -> Result<SourceRecord> {
 pub async fn create_source(
     _: Admin,
     state: web::Data<AppState>,
-    body: web::Json<CreateSource>,
+    body: crate::http::body::Body<CreateSource>,
 ) -> Result<HttpResponse> {
     let now = state.now();
     let source = create(body.into_inner(), now)?;
@@ -320,6 +320,7 @@ pub async fn get_source(
     params(("id" = String, Path, description = "Source id")),
     request_body = UpdateSource,
     responses(
+        (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Updated", body = SourceView),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such source", body = Problem, content_type = "application/problem+json"),
@@ -331,7 +332,7 @@ pub async fn update_source(
     _: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<UpdateSource>,
+    body: crate::http::body::Body<UpdateSource>,
 ) -> Result<HttpResponse> {
     let now = state.now();
     let rotated = body.secret.is_some();

@@ -2,6 +2,7 @@
 //! utoipa-actix-web so a route cannot exist without one), error answers for what never
 //! reaches a handler, the docs page, and the server.
 
+pub mod body;
 pub mod meta;
 
 use actix_web::body::MessageBody;
@@ -110,7 +111,53 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .1
 }
 
+/// Every documented path template (`/v1/sources/{id}`) with its methods, from the OpenAPI
+/// document the routes were registered with.
+fn documented_paths() -> &'static [(Vec<String>, Vec<String>)] {
+    static PATHS: std::sync::OnceLock<Vec<(Vec<String>, Vec<String>)>> = std::sync::OnceLock::new();
+    PATHS.get_or_init(|| {
+        let doc = serde_json::to_value(openapi()).unwrap_or_default();
+        doc["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(path, item)| {
+                        let segments = path.split('/').map(str::to_string).collect();
+                        let methods = item
+                            .as_object()
+                            .map(|m| m.keys().map(|k| k.to_ascii_uppercase()).collect())
+                            .unwrap_or_default();
+                        (segments, methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+/// The methods a documented path allows, when `path` is one.
+pub fn allowed_methods(path: &str) -> Option<Vec<String>> {
+    let segments: Vec<&str> = path.split('/').collect();
+    documented_paths().iter().find_map(|(template, methods)| {
+        let matches = template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s);
+        matches.then(|| methods.clone())
+    })
+}
+
+/// No route took the request: a known path with another method is 405 (with `Allow`),
+/// anything else 404.
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, Error> {
+    if let Some(allowed) = allowed_methods(req.path()) {
+        return Err(Error::MethodNotAllowed {
+            method: req.method().to_string(),
+            allowed,
+        });
+    }
     Err(Error::not_found(format!(
         "route {} {}",
         req.method(),

@@ -22,6 +22,7 @@ use crate::state::AppState;
     security(("plugin_key" = [])),
     request_body = PullRequest,
     responses(
+        (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Deliveries, possibly none", body = PullResponse),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
@@ -32,7 +33,7 @@ use crate::state::AppState;
 pub async fn pull(
     caller: PluginCaller,
     state: web::Data<AppState>,
-    body: web::Json<PullRequest>,
+    body: crate::http::body::Body<PullRequest>,
 ) -> Result<HttpResponse> {
     let deliveries = super::pull(&state, &caller.plugin, body.max, body.wait_ms).await?;
     Ok(HttpResponse::Ok().json(PullResponse { deliveries }))
@@ -44,6 +45,8 @@ pub async fn pull(
     security(("plugin_key" = [])),
     request_body = AckRequest,
     responses(
+        (status = 422, description = "The body breaks a rule of its schema (named in the problem), or a rule of the operation", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "How many were still pending", body = Settled),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
@@ -53,7 +56,7 @@ pub async fn pull(
 pub async fn ack(
     caller: PluginCaller,
     state: web::Data<AppState>,
-    body: web::Json<AckRequest>,
+    body: crate::http::body::Body<AckRequest>,
 ) -> Result<HttpResponse> {
     let settled = super::ack(&state, &caller.plugin, &body.receipts).await?;
     Ok(HttpResponse::Ok().json(Settled { settled }))
@@ -65,6 +68,8 @@ pub async fn ack(
     security(("plugin_key" = [])),
     request_body = NackRequest,
     responses(
+        (status = 422, description = "The body breaks a rule of its schema (named in the problem), or a rule of the operation", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "How many were still pending", body = Settled),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
@@ -74,7 +79,7 @@ pub async fn ack(
 pub async fn nack(
     caller: PluginCaller,
     state: web::Data<AppState>,
-    body: web::Json<NackRequest>,
+    body: crate::http::body::Body<NackRequest>,
 ) -> Result<HttpResponse> {
     let settled = super::nack(&state, &caller.plugin, &body.receipts, body.retry_after_ms).await?;
     Ok(HttpResponse::Ok().json(Settled { settled }))
@@ -84,6 +89,7 @@ pub async fn nack(
 #[into_params(parameter_in = Query)]
 pub struct DeadQuery {
     /// At most this many, oldest first (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -93,6 +99,7 @@ pub struct DeadQuery {
     security(("plugin_key" = [])),
     params(DeadQuery),
     responses(
+        (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Dead letters, oldest first", body = DeadLetters),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
@@ -104,7 +111,12 @@ pub async fn dead(
     state: web::Data<AppState>,
     query: web::Query<DeadQuery>,
 ) -> Result<HttpResponse> {
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(crate::error::Error::InvalidQuery(
+            "limit must be between 1 and 1000".into(),
+        ));
+    }
     let dead_letters = super::dead_letters(&state, &caller.plugin, limit).await?;
     Ok(HttpResponse::Ok().json(DeadLetters { dead_letters }))
 }
@@ -115,6 +127,8 @@ pub async fn dead(
     security(("plugin_key" = [])),
     request_body = ReplayDead,
     responses(
+        (status = 422, description = "The body breaks a rule of its schema (named in the problem), or a rule of the operation", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "How many went back", body = Replayed),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
@@ -124,7 +138,7 @@ pub async fn dead(
 pub async fn replay_dead(
     caller: PluginCaller,
     state: web::Data<AppState>,
-    body: web::Json<ReplayDead>,
+    body: crate::http::body::Body<ReplayDead>,
 ) -> Result<HttpResponse> {
     let replayed = super::replay_dead(&state, &caller.plugin, body.ids.as_deref()).await?;
     Ok(HttpResponse::Ok().json(Replayed { replayed }))
@@ -140,6 +154,8 @@ pub async fn replay_dead(
     security(("plugin_key" = [])),
     request_body = ReplayLog,
     responses(
+        (status = 422, description = "The body breaks a rule of its schema (named in the problem), or a rule of the operation", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "How many were queued", body = LogReplayed),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
@@ -150,7 +166,7 @@ pub async fn replay_dead(
 pub async fn replay_log(
     caller: PluginCaller,
     state: web::Data<AppState>,
-    body: web::Json<ReplayLog>,
+    body: crate::http::body::Body<ReplayLog>,
 ) -> Result<HttpResponse> {
     let replayed: LogReplayed =
         super::replay_log(&state, &caller.plugin, body.into_inner()).await?;
@@ -166,11 +182,12 @@ pub async fn replay_log(
     security(("plugin_key" = [])),
     request_body = PublishEvent,
     responses(
+        (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 202, description = "Written to the shop's log", body = Published),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not installed there with events:publish", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Undeclared type, or data not matching its schema", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not installed there with events:publish, or a type the plugin did not declare", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Data not matching the type's registered schema, or a bad occurred_at or subject", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -178,7 +195,7 @@ pub async fn replay_log(
 pub async fn publish(
     caller: PluginCaller,
     state: web::Data<AppState>,
-    body: web::Json<PublishEvent>,
+    body: crate::http::body::Body<PublishEvent>,
 ) -> Result<HttpResponse> {
     let published: Published = super::publish(&state, &caller.plugin, body.into_inner()).await?;
     Ok(HttpResponse::Accepted().json(published))

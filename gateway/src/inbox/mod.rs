@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::normalize::time;
-use crate::plugins::redact::redact;
+use crate::plugins::redact::{PluginPlans, redact};
 use crate::state::AppState;
 use crate::store::{
     Append, Appended, InboxEntry, InstallationRecord, LogRecord, PluginRecord, PullOptions,
@@ -24,6 +24,11 @@ pub const MAX_PULL: usize = 100;
 pub const MAX_WAIT_MS: u64 = 30_000;
 
 fn receipts(raw: &[String]) -> Result<Vec<StreamId>> {
+    if raw.len() > MAX_RECEIPTS {
+        return Err(Error::validation(format!(
+            "at most {MAX_RECEIPTS} receipts per call"
+        )));
+    }
     raw.iter()
         .map(|r| {
             r.parse()
@@ -60,6 +65,7 @@ async fn present(
     items: Vec<(StreamId, u64, InboxEntry)>,
 ) -> Result<Vec<(StreamId, u64, Event)>> {
     let mut cache = HashMap::new();
+    let mut publishers = HashMap::new();
     let mut out = Vec::new();
     let mut drop = Vec::new();
     for (receipt, attempt, entry) in items {
@@ -74,7 +80,7 @@ async fn present(
         let mut event: Event = serde_json::from_str(&entry.json)
             .map_err(|e| Error::StoreCorrupt(format!("inbox event {}: {e}", entry.event_id)))?;
         if !inst.scopes.contains(&Scope::CustomerPii) {
-            redact(&mut event.data);
+            redact(state, &mut publishers, &mut event).await?;
         }
         out.push((receipt, attempt, event));
     }
@@ -131,6 +137,11 @@ pub async fn pull(
         .collect())
 }
 
+/// Most receipts one ack or nack may name.
+pub const MAX_RECEIPTS: usize = 1000;
+/// Longest a nack may postpone a delivery.
+pub const MAX_RETRY_AFTER_MS: u64 = 86_400_000;
+
 pub async fn ack(state: &AppState, plugin: &PluginRecord, raw: &[String]) -> Result<u64> {
     state.store.inbox_ack(&plugin.id, &receipts(raw)?).await
 }
@@ -141,6 +152,11 @@ pub async fn nack(
     raw: &[String],
     retry_after_ms: Option<u64>,
 ) -> Result<u64> {
+    if retry_after_ms.is_some_and(|ms| ms > MAX_RETRY_AFTER_MS) {
+        return Err(Error::validation(format!(
+            "retry_after_ms must be at most {MAX_RETRY_AFTER_MS}"
+        )));
+    }
     let visibility = state.settings.inbox_visibility();
     let retry_after = Duration::from_millis(retry_after_ms.unwrap_or(0)).min(visibility);
     state
@@ -234,7 +250,12 @@ pub async fn replay_log(
     state.limits.replay(&plugin.id)?;
     let from =
         time::rfc3339(&req.from).ok_or_else(|| Error::validation("from must be RFC 3339"))?;
-    let limit = req.limit.unwrap_or(MAX_REPLAY).clamp(1, MAX_REPLAY);
+    let limit = req.limit.unwrap_or(MAX_REPLAY);
+    if !(1..=MAX_REPLAY).contains(&limit) {
+        return Err(Error::validation(format!(
+            "limit must be between 1 and {MAX_REPLAY}"
+        )));
+    }
     // Log positions are append times in milliseconds: start just before `from`.
     let after = match req.after.as_deref() {
         Some(a) => a.parse()?,
@@ -298,7 +319,10 @@ pub async fn publish(
         .iter()
         .find(|p| p.event_type == req.event_type)
         .ok_or_else(|| {
-            Error::validation(format!("the plugin did not declare {:?}", req.event_type))
+            Error::Forbidden(format!(
+                "the plugin did not declare {:?} among the types it publishes",
+                req.event_type
+            ))
         })?;
     state
         .plugin_schemas
@@ -307,6 +331,13 @@ pub async fn publish(
             Error::validation(format!("data does not match {}: {reason}", req.event_type))
         })?;
 
+    if req
+        .subject
+        .as_ref()
+        .is_some_and(|s| s.is_empty() || s.len() > 200)
+    {
+        return Err(Error::validation("subject must be 1-200 characters"));
+    }
     let now = state.now();
     let occurred_at = match req.occurred_at.as_deref() {
         Some(t) => {
@@ -367,11 +398,13 @@ pub async fn publish(
     })
 }
 
-/// Validators of plugins' declared event schemas, compiled once per (plugin, type, schema).
+/// Validators of plugins' declared event schemas, compiled once per (plugin, type, schema),
+/// and their redaction plans (what they mark `x-pii`), compiled once per (plugin, type).
 #[derive(Default)]
 pub struct PluginSchemas {
     compiled:
         std::sync::Mutex<HashMap<(String, String, String), std::sync::Arc<jsonschema::Validator>>>,
+    plans: PluginPlans,
 }
 
 impl PluginSchemas {
@@ -406,5 +439,16 @@ impl PluginSchemas {
             None => Ok(()),
             Some(e) => Err(format!("{}: {e}", e.instance_path())),
         }
+    }
+
+    /// Removes what `declared`'s schema marks `x-pii` from `data`, for plugins without
+    /// `customer_pii`.
+    pub fn redact(
+        &self,
+        plugin_id: &str,
+        declared: &omnigate_schemas::api::PublishedType,
+        data: &mut Value,
+    ) {
+        self.plans.get(plugin_id, declared).apply(data);
     }
 }
