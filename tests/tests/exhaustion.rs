@@ -343,17 +343,57 @@ async fn raw(gw: &Gateway, head: String, body: &[u8], within: Duration) -> Strin
     }
 }
 
-/// A plugin call without a valid key is refused before its body is read: the server
-/// answers 401 while most of a declared 10 MB body was never sent.
+/// A plugin over its rate is refused before its body is read: the server answers 429
+/// while most of a declared 10 MB body was never sent, also when the path is spelled with
+/// percent-escapes the router decodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plugin_bodies_are_not_read_before_the_key_is_checked() {
-    let gw = Gateway::start(redis_store(Retention::default()).await, Utc::now()).await;
+async fn plugin_bodies_are_not_read_before_the_key_and_rate_are_checked() {
+    let gw = Gateway::start_with(redis_store(Retention::default()).await, Utc::now(), |s| {
+        s.plugin_rate = 1;
+        s.plugin_burst = 1;
+    })
+    .await;
+    let p = plugin(&gw, "gate-shop", json!(["order.created"])).await;
+    let me = gw
+        .http
+        .get(gw.url("/v1/me"))
+        .bearer_auth(&p.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK, "the one call of the burst");
+    for path in ["/v1/inbox/pull", "/v1/%69nbox/pull"] {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n",
+            p.key
+        );
+        let answer = raw(&gw, head, b"{\"max\":", Duration::from_secs(5)).await;
+        assert!(answer.starts_with("HTTP/1.1 429"), "{path}: {answer:?}");
+    }
+    // Without a valid key: 401, also before the body.
     let head = "POST /v1/inbox/pull HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ogk_forged\r\n\
-                Content-Type: application/json\r\nContent-Encoding: gzip\r\n\
-                Content-Length: 10000000\r\n\r\n"
+                Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n"
         .to_string();
-    let answer = raw(&gw, head, &[0x1f, 0x8b, 0x08], Duration::from_secs(5)).await;
+    let answer = raw(&gw, head, b"{", Duration::from_secs(5)).await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer:?}");
+}
+
+/// A plugin that trickles its request body is cut off with 408 as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_plugin_body_is_cut_off() {
+    let gw = Gateway::start_with(redis_store(Retention::default()).await, Utc::now(), |s| {
+        s.body_timeout_ms = 300
+    })
+    .await;
+    let p = plugin(&gw, "slow-plugin-shop", json!(["order.created"])).await;
+    let head = format!(
+        "POST /v1/inbox/ack HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+        p.key
+    );
+    let answer = raw(&gw, head, b"{\"receipts\":", Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
 }
 
 /// A sender that trickles its body is cut off with 408 instead of holding a worker.

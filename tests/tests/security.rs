@@ -665,3 +665,195 @@ async fn the_sdk_keeps_one_idempotency_key_across_retries() {
         "the retry carries the same key"
     );
 }
+
+/// Signs a bundled sample (fresh times) as its provider would, with `topic` in place of
+/// the sample's own.
+fn signed_sample(
+    provider: Provider,
+    sample_topic: &str,
+    topic: &str,
+    secret: &str,
+    now: chrono::DateTime<Utc>,
+) -> (Vec<(String, String)>, Vec<u8>) {
+    let s = SAMPLES
+        .iter()
+        .find(|s| s.provider == provider && s.topic == sample_topic)
+        .unwrap();
+    let body = omnigate::samples::fresh(s, now);
+    let headers = sign(&Delivery {
+        provider,
+        secret,
+        key_encoding: KeyEncoding::Base64,
+        topic,
+        body: &body,
+        now: now.timestamp(),
+        delivery_id: &format!("d-{topic}"),
+    })
+    .unwrap();
+    (headers, body)
+}
+
+/// A captured body of one resource re-sent under another resource's topic proves nothing:
+/// a customer erasure is no shop erasure, a refund no shipment, an order no customer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_re_sent_as_another_resource_proves_nothing() {
+    let now = Utc::now();
+    let gw = Gateway::start(redis_store(Retention::default()).await, now).await;
+    let secret = "shpss_resource_kinds_0123456789";
+    let tenant = "kinds-shopify";
+    let source = gw
+        .create_source(json!({"tenant": tenant, "provider": "shopify", "secret": secret}))
+        .await;
+    for (sample, as_topic) in [
+        ("customers/redact", "shop/redact"),
+        ("refunds/create", "fulfillments/create"),
+        ("refunds/create", "fulfillments/update"),
+        ("customers/create", "orders/create"),
+    ] {
+        let (headers, body) = signed_sample(Provider::Shopify, sample, as_topic, secret, now);
+        let res = gw.deliver(&source.id, &headers, &body).await;
+        assert!(res.status().is_success(), "{sample} as {as_topic}");
+    }
+    assert!(
+        gw.tenant_events(tenant, None).await.is_empty(),
+        "no erasure of the shop, no shipment, no order"
+    );
+    // Each body is kept once for the operator, whatever topics it was tried under.
+    assert_eq!(quarantined(&gw, tenant).await, 3);
+
+    let woo_secret = "wc_resource_kinds_0123456789";
+    let woo = gw
+        .create_source(
+            json!({"tenant": "kinds-woo", "provider": "woocommerce", "secret": woo_secret}),
+        )
+        .await;
+    let (headers, body) = signed_sample(
+        Provider::Woocommerce,
+        "order.created",
+        "customer.updated",
+        woo_secret,
+        now,
+    );
+    assert!(
+        gw.deliver(&woo.id, &headers, &body)
+            .await
+            .status()
+            .is_success()
+    );
+    assert!(
+        gw.tenant_events("kinds-woo", None).await.is_empty(),
+        "an order is no customer"
+    );
+}
+
+/// A body that states no time of its own (a Shopify return request) cannot be refused as
+/// stale, so what it proved is remembered far longer than the dedupe window: a replay
+/// after the window still adds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untimed_body_replayed_after_the_dedupe_window_adds_nothing() {
+    let now = Utc::now();
+    let gw = Gateway::start_with(redis_store(Retention::default()).await, now, |s| {
+        s.dedupe_ttl_secs = 1
+    })
+    .await;
+    let secret = "shpss_untimed_body_0123456789";
+    let tenant = "untimed-shop";
+    let source = gw
+        .create_source(json!({"tenant": tenant, "provider": "shopify", "secret": secret}))
+        .await;
+    let (headers, body) = signed_sample(
+        Provider::Shopify,
+        "returns/request",
+        "returns/request",
+        secret,
+        now,
+    );
+    assert_eq!(
+        gw.deliver(&source.id, &headers, &body).await.status(),
+        StatusCode::ACCEPTED
+    );
+    // Past the (one-second) dedupe window, with fresh unsigned headers.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let replay: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "X-Shopify-Webhook-Id" | "X-Shopify-Event-Id" => (k.clone(), "replayed".into()),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect();
+    assert_eq!(
+        gw.deliver(&source.id, &replay, &body).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(gw.tenant_events(tenant, None).await.len(), 1);
+}
+
+/// Ecwid signs only `eventCreated.eventId`: one captured signature re-sent with other
+/// unsigned bytes is one quarantine entry, not one per variation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ecwid_signature_cannot_fill_the_quarantine() {
+    let now = Utc::now();
+    let gw = Gateway::start(redis_store(Retention::default()).await, now).await;
+    let secret = "ecwid-client-secret-0123456789";
+    let tenant = "flood-ecwid";
+    let source = gw
+        .create_source(json!({"tenant": tenant, "provider": "ecwid", "secret": secret}))
+        .await;
+    let (headers, body) = signed_sample(
+        Provider::Ecwid,
+        "order.updated",
+        "order.updated",
+        secret,
+        now,
+    );
+    let mut body: Value = serde_json::from_slice(&body).unwrap();
+    body["eventType"] = json!("unmapped.thing");
+    for n in 0..5 {
+        body["padding"] = json!("x".repeat(1000 * (n + 1)));
+        let bytes = serde_json::to_vec(&body).unwrap();
+        assert!(
+            gw.deliver(&source.id, &headers, &bytes)
+                .await
+                .status()
+                .is_success()
+        );
+    }
+    assert_eq!(quarantined(&gw, tenant).await, 1);
+}
+
+/// Unsigned junk sent to a known webhook URL does not use up the shop's rate: the real
+/// delivery that follows is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_cannot_spend_a_shops_rate_limit() {
+    let gw = Gateway::start_with(redis_store(Retention::default()).await, Utc::now(), |s| {
+        s.webhook_rate = 1;
+        s.webhook_burst = 1;
+    })
+    .await;
+    let secret = "shpss_junk_rate_0123456789";
+    let source = gw
+        .create_source(json!({"tenant": "junk-shop", "provider": "shopify", "secret": secret}))
+        .await;
+    for _ in 0..20 {
+        let res = gw
+            .deliver(
+                &source.id,
+                &[("X-Shopify-Hmac-Sha256".into(), "AAAA".into())],
+                b"{}",
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let (headers, body) = signed_sample(
+        Provider::Shopify,
+        "orders/create",
+        "orders/create",
+        secret,
+        Utc::now(),
+    );
+    gw.clock.set(Utc::now());
+    assert_eq!(
+        gw.deliver(&source.id, &headers, &body).await.status(),
+        StatusCode::ACCEPTED
+    );
+}

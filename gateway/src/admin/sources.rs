@@ -17,8 +17,16 @@ use crate::verify;
 pub const DEFAULT_ROTATION_GRACE: Duration = Duration::hours(24);
 const MAX_TOLERANCE_S: u64 = 86_400;
 
+const ID_ALPHABET: &[u8] = b"0123456789abcdefghijkmnpqrstuvwxyz";
+
+/// Whether `id` has the shape of a source id (`src_` and 16 of [`ID_ALPHABET`]).
+pub fn is_source_id(id: &str) -> bool {
+    id.strip_prefix("src_")
+        .is_some_and(|rest| rest.len() == 16 && rest.bytes().all(|b| ID_ALPHABET.contains(&b)))
+}
+
 fn new_id() -> String {
-    const ALPHABET: &[u8] = b"0123456789abcdefghijkmnpqrstuvwxyz";
+    const ALPHABET: &[u8] = ID_ALPHABET;
     let mut rng = rand::rng();
     let suffix: String = (0..16)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)

@@ -46,6 +46,9 @@ where
             .get(actix_web::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_none_or(|ct| ct.starts_with("application/json") || ct.ends_with("+json"));
+        let timeout_ms = req
+            .app_data::<web::Data<crate::state::AppState>>()
+            .map_or(10_000, |s| s.settings.body_timeout_ms);
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !json {
@@ -53,9 +56,13 @@ where
                     "the body must be JSON (Content-Type: application/json)".into(),
                 ));
             }
-            let bytes = bytes
-                .await
-                .map_err(|e| Error::MalformedBody(e.to_string()))?;
+            let bytes =
+                match tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), bytes)
+                    .await
+                {
+                    Ok(read) => read.map_err(|e| Error::MalformedBody(e.to_string()))?,
+                    Err(_) => return Err(Error::BodyTimeout { timeout_ms }),
+                };
             parse::<T>(&bytes).map(Body)
         })
     }

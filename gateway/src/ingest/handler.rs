@@ -72,6 +72,12 @@ pub async fn receive(
     let started = Instant::now();
     let span = tracing::Span::current();
     span.record("source_id", source_id.as_str());
+    // Ids have one shape: anything else is unknown without asking the store or filling
+    // the cache of unknown ids.
+    if !crate::admin::sources::is_source_id(&source_id) {
+        record(&state, &span, "unknown", "source_not_found", started);
+        return Err(Error::SourceNotFound(source_id.into_inner()));
+    }
     let source = match state.source(&source_id).await {
         Ok(Some(s)) => s,
         Ok(None) => {
@@ -90,10 +96,6 @@ pub async fn receive(
     };
     let provider = source.provider.as_str();
     span.record("provider", provider);
-    if let Err(e) = state.limits.webhook(&source.id) {
-        record(&state, &span, provider, "rate_limited", started);
-        return Err(e);
-    }
 
     let timeout_ms = state.settings.body_timeout_ms;
     let read = read_body(&req, payload, state.settings.body_limit_bytes);
@@ -127,6 +129,7 @@ pub async fn receive(
                 }
                 Error::PayloadTooLarge { .. } => "too_large",
                 Error::BodyTimeout { .. } => "body_timeout",
+                Error::RateLimited { .. } => "rate_limited",
                 Error::StoreUnavailable(_) => "store_unavailable",
                 _ => "error",
             };

@@ -76,6 +76,8 @@ struct Delivery<'a> {
     headers: &'a Headers,
     body: &'a Value,
     received_at: DateTime<Utc>,
+    /// How long the delivery and the facts it proves are remembered.
+    remember: std::time::Duration,
 }
 
 /// The id of an event derived from a fact (`refund:53140`) rather than from a delivery:
@@ -224,7 +226,7 @@ async fn normalise_and_append(
             Append {
                 partition,
                 dedupe_key: dedupe_key.to_string(),
-                dedupe_ttl: state.settings.dedupe_ttl(),
+                dedupe_ttl: d.remember,
                 write: Write::Events(records),
                 state: state_write,
             },
@@ -286,6 +288,9 @@ pub async fn ingest(
         &secrets,
         &rsa,
     )?;
+    // Only verified deliveries spend the source's budget: unsigned junk sent to a known
+    // webhook URL cannot use it up and get the shop's real deliveries refused.
+    state.limits.webhook(&source.id)?;
 
     // Parsed once; everything downstream reads this value.
     let parsed: std::result::Result<Value, _> = serde_json::from_slice(body);
@@ -293,9 +298,11 @@ pub async fn ingest(
     if identity.handshake {
         return Ok(Outcome::Handshake);
     }
-    if let Ok(value) = &parsed {
-        refuse_stale(provider, value, now, state.settings.dedupe_ttl_secs)?;
-    }
+    let signed_at = match &parsed {
+        Ok(value) => refuse_stale(provider, value, now, state.settings.dedupe_ttl_secs)?,
+        Err(_) => None,
+    };
+    let remember = remember_for(state, provider, signed_at);
     let key = store_key(&source.id, &identity.dedupe_key);
     let partition = partition_of(&source.tenant, state.settings.partitions);
 
@@ -309,6 +316,7 @@ pub async fn ingest(
                 headers: &headers,
                 body: value,
                 received_at: now,
+                remember,
             };
             normalise_and_append(state, &delivery, partition, &key).await?
         }
@@ -319,8 +327,14 @@ pub async fn ingest(
         Normalised::Duplicate(_) => return Ok(Outcome::Duplicate),
         Normalised::Rejected(rejection) => rejection,
     };
-    // One entry per body: the same bytes under other topics or headers add nothing.
-    let key = store_key(&source.id, &identity::quarantine_key(body));
+    // One entry per body: the same bytes under other topics or headers add nothing. Ecwid
+    // signs only `eventCreated.eventId`, so its entries are one per signed event id: a
+    // captured signature re-sent with other unsigned bytes cannot fill the quarantine.
+    let qkey = match provider {
+        Provider::Ecwid => format!("q:event:{}", identity.dedupe_key),
+        _ => identity::quarantine_key(body),
+    };
+    let key = store_key(&source.id, &qkey);
     let record = QuarantineRecord {
         tenant: source.tenant.clone(),
         source_id: source.id.clone(),
@@ -337,7 +351,7 @@ pub async fn ingest(
         Append {
             partition,
             dedupe_key: key,
-            dedupe_ttl: state.settings.dedupe_ttl(),
+            dedupe_ttl: remember,
             write: Write::Quarantine(record),
             state: None,
         },
@@ -358,13 +372,19 @@ pub async fn ingest(
 }
 
 /// For providers that sign no timestamp, a body whose own signed time is older than the
-/// dedupe window is refused: the window no longer remembers whether it was seen.
-fn refuse_stale(provider: Provider, body: &Value, now: DateTime<Utc>, window_s: u64) -> Result<()> {
+/// dedupe window is refused: the window no longer remembers whether it was seen. Returns
+/// the signed time, when the body has one.
+fn refuse_stale(
+    provider: Provider,
+    body: &Value,
+    now: DateTime<Utc>,
+    window_s: u64,
+) -> Result<Option<DateTime<Utc>>> {
     if !identity::signs_no_timestamp(provider) {
-        return Ok(());
+        return Ok(None);
     }
     let Some(signed_at) = identity::signed_resource_time(provider, body) else {
-        return Ok(());
+        return Ok(None);
     };
     let window = i64::try_from(window_s)
         .ok()
@@ -376,7 +396,25 @@ fn refuse_stale(provider: Provider, body: &Value, now: DateTime<Utc>, window_s: 
             window_s,
         });
     }
-    Ok(())
+    Ok(Some(signed_at))
+}
+
+/// How long a delivery and its facts are remembered. A body from a provider that signs no
+/// timestamp and that states no time of its own (a Shopify return or erasure, a
+/// WooCommerce deletion) cannot be refused as stale, so its marks are kept as long as
+/// resource state is (`OMNIGATE_STATE_TTL_SECS`, 90 days by default) instead of the dedupe
+/// window: a replay within that time adds nothing.
+fn remember_for(
+    state: &AppState,
+    provider: Provider,
+    signed_at: Option<DateTime<Utc>>,
+) -> std::time::Duration {
+    let window = state.settings.dedupe_ttl();
+    if identity::signs_no_timestamp(provider) && signed_at.is_none() {
+        window.max(state.settings.state_ttl())
+    } else {
+        window
+    }
 }
 
 /// A Saleor source's public keys: its inline JWKS, else the one at its JWKS URL.
@@ -448,6 +486,7 @@ pub async fn replay(state: &AppState, id: QuarantineId) -> Result<Vec<String>> {
         headers: &headers,
         body: &body,
         received_at: r.received_at,
+        remember: state.settings.dedupe_ttl(),
     };
     // Its own mark: the delivery's mark was set when it was quarantined.
     let replay_key = format!("{}:replay", r.dedupe_key);

@@ -1,8 +1,11 @@
 //! Topic against body. Shopify, WooCommerce and Saleor name the topic in an unsigned header,
-//! so a captured body can be re-sent under any topic. A topic that states a fact (paid,
-//! cancelled, fulfilled, deleted, a return's new status) is believed only when the signed
-//! body shows that fact itself; otherwise the delivery is refused with a reason that names
-//! the field, and quarantined once per body.
+//! so a captured body can be re-sent under any topic. Two things are checked on the signed
+//! body: that it is the kind of resource the topic is about (an order for `orders/*`, a
+//! fulfilment for `fulfillments/*`, a customer for `customers/*`: by Shopify's signed
+//! `admin_graphql_api_id`, else by fields only that kind has), and that a topic stating a
+//! fact (paid, cancelled, fulfilled, deleted, a return's new status) shows it. Otherwise
+//! the delivery is refused with a reason that names the field, and quarantined once per
+//! body.
 
 use omnigate_schemas::api::Provider;
 use serde_json::Value;
@@ -45,7 +48,66 @@ fn expect_one_of(
     }
 }
 
+/// The resource kinds of Shopify topics, as `admin_graphql_api_id` names them, and a
+/// field only that kind has, for bodies without the id.
+fn shopify_kind(topic: &str) -> Option<(&'static str, &'static [&'static str])> {
+    Some(match topic.split('/').next()? {
+        "orders" => ("Order", &["line_items", "financial_status"]),
+        "fulfillments" => ("Fulfillment", &["tracking_numbers", "shipment_status"]),
+        "refunds" => ("Refund", &["refund_line_items", "transactions"]),
+        "returns" => ("Return", &["return_line_items"]),
+        "customers" if topic != "customers/redact" => ("Customer", &["verified_email"]),
+        "inventory_levels" => ("InventoryLevel", &["inventory_item_id"]),
+        _ => return None,
+    })
+}
+
+fn shopify_resource(topic: &str, body: &Value) -> Result<(), Rejection> {
+    match topic {
+        // A customer erasure names the customer; a shop erasure names none.
+        "customers/redact" if body.get("customer").is_none() => {
+            return Err(Rejection::new(
+                "topic \"customers/redact\" does not match the signed body: no customer",
+            ));
+        }
+        "shop/redact"
+            if body.get("customer").is_some() || body.get("orders_to_redact").is_some() =>
+        {
+            return Err(Rejection::new(
+                "topic \"shop/redact\" does not match the signed body: it names a customer, \
+                 so it is a customer erasure",
+            ));
+        }
+        _ => {}
+    }
+    let Some((kind, fields)) = shopify_kind(topic) else {
+        return Ok(());
+    };
+    match text(body, "admin_graphql_api_id") {
+        Some(gid) => {
+            let named = gid
+                .strip_prefix("gid://shopify/")
+                .and_then(|rest| rest.split('/').next());
+            if named == Some(kind) {
+                Ok(())
+            } else {
+                Err(Rejection::new(format!(
+                    "topic {topic:?} does not match the signed body: admin_graphql_api_id names \
+                     a {}, expected a {kind}",
+                    named.unwrap_or("different resource")
+                )))
+            }
+        }
+        None if fields.iter().any(|f| body.get(*f).is_some()) => Ok(()),
+        None => Err(Rejection::new(format!(
+            "topic {topic:?} does not match the signed body: no {} field, so it is no {kind}",
+            fields.join(" or ")
+        ))),
+    }
+}
+
 fn shopify(topic: &str, body: &Value) -> Result<(), Rejection> {
+    shopify_resource(topic, body)?;
     match topic {
         // Shopify sends orders/paid when the order is paid; a later refund still shows it.
         "orders/paid" => expect_one_of(
@@ -68,7 +130,35 @@ fn shopify(topic: &str, body: &Value) -> Result<(), Rejection> {
     }
 }
 
+/// Fields only a WooCommerce resource of that kind has.
+fn woocommerce_kind(resource: &str) -> Option<&'static [&'static str]> {
+    Some(match resource {
+        "order" => &["order_key", "line_items"],
+        "customer" => &["username", "role", "is_paying_customer"],
+        "product" => &["sku", "stock_status"],
+        _ => return None,
+    })
+}
+
 fn woocommerce(topic: &str, body: &Value) -> Result<(), Rejection> {
+    let (resource, event) = topic.split_once('.').unwrap_or((topic, ""));
+    if event != "deleted"
+        && let Some(fields) = woocommerce_kind(resource)
+    {
+        // `_links.self` names the resource's REST path when the shop sends it.
+        let linked = body
+            .pointer("/_links/self/0/href")
+            .and_then(Value::as_str)
+            .map(|href| href.contains(&format!("/{resource}s/")));
+        let shaped = fields.iter().any(|f| body.get(*f).is_some());
+        if linked == Some(false) || !shaped {
+            return Err(Rejection::new(format!(
+                "topic {topic:?} does not match the signed body: it is no {resource} \
+                 (no {} field, or _links.self names another resource)",
+                fields.join(" or ")
+            )));
+        }
+    }
     match topic {
         // A deletion body is only the id; a full customer body re-sent as a deletion would
         // turn any signed customer update into an erasure request.
@@ -123,26 +213,62 @@ mod tests {
 
     #[test]
     fn shopify_topics_that_state_a_fact_need_the_body_to_show_it() {
-        let unpaid = json!({"id": 1, "financial_status": "pending", "cancelled_at": null});
+        let unpaid = json!({"id": 1, "financial_status": "pending", "cancelled_at": null,
+                            "line_items": []});
         assert!(check(Provider::Shopify, "orders/create", &unpaid).is_ok());
         let r = check(Provider::Shopify, "orders/paid", &unpaid).unwrap_err();
         assert!(r.reason().contains("financial_status"), "{r}");
         let r = check(Provider::Shopify, "orders/cancelled", &unpaid).unwrap_err();
         assert!(r.reason().contains("cancelled_at"), "{r}");
         assert!(check(Provider::Shopify, "orders/fulfilled", &unpaid).is_err());
-        let paid = json!({"financial_status": "paid", "cancelled_at": "2025-03-14T10:00:00Z"});
+        let paid = json!({"financial_status": "paid", "cancelled_at": "2025-03-14T10:00:00Z",
+                          "line_items": []});
         assert!(check(Provider::Shopify, "orders/paid", &paid).is_ok());
         assert!(check(Provider::Shopify, "orders/cancelled", &paid).is_ok());
-        let requested = json!({"status": "requested"});
+        let requested = json!({"status": "requested", "return_line_items": []});
         assert!(check(Provider::Shopify, "returns/request", &requested).is_ok());
         assert!(check(Provider::Shopify, "returns/decline", &requested).is_err());
         assert!(check(Provider::Shopify, "returns/close", &requested).is_err());
     }
 
     #[test]
+    fn a_body_of_another_resource_is_refused() {
+        let refund = json!({"id": 1, "order_id": 2, "created_at": "2025-03-14T10:00:00Z",
+                            "admin_graphql_api_id": "gid://shopify/Refund/1",
+                            "refund_line_items": [], "transactions": []});
+        assert!(check(Provider::Shopify, "refunds/create", &refund).is_ok());
+        let r = check(Provider::Shopify, "fulfillments/create", &refund).unwrap_err();
+        assert!(r.reason().contains("admin_graphql_api_id"), "{r}");
+        // Without the signed gid, by the fields only that kind has.
+        let mut bare = refund.clone();
+        bare.as_object_mut().unwrap().remove("admin_graphql_api_id");
+        assert!(check(Provider::Shopify, "fulfillments/update", &bare).is_err());
+        assert!(check(Provider::Shopify, "refunds/create", &bare).is_ok());
+        let customer_erasure = json!({"shop_domain": "a.myshopify.com",
+                                      "customer": {"id": 1}, "orders_to_redact": []});
+        assert!(check(Provider::Shopify, "customers/redact", &customer_erasure).is_ok());
+        assert!(check(Provider::Shopify, "shop/redact", &customer_erasure).is_err());
+        let shop_erasure = json!({"shop_id": 1, "shop_domain": "a.myshopify.com"});
+        assert!(check(Provider::Shopify, "shop/redact", &shop_erasure).is_ok());
+        assert!(check(Provider::Shopify, "customers/redact", &shop_erasure).is_err());
+        // WooCommerce: an order is no customer, a customer no product.
+        let order = json!({"id": 52907, "order_key": "wc_order_x", "line_items": [],
+                           "_links": {"self": [{"href": "https://s.example/wp-json/wc/v3/orders/52907"}]}});
+        assert!(check(Provider::Woocommerce, "order.updated", &order).is_ok());
+        assert!(check(Provider::Woocommerce, "customer.updated", &order).is_err());
+        assert!(check(Provider::Woocommerce, "product.updated", &order).is_err());
+        let mut linked = order.clone();
+        linked["username"] = json!("x");
+        assert!(
+            check(Provider::Woocommerce, "customer.created", &linked).is_err(),
+            "_links.self names an order"
+        );
+    }
+
+    #[test]
     fn a_full_woocommerce_body_is_no_deletion() {
         assert!(check(Provider::Woocommerce, "customer.deleted", &json!({"id": 7})).is_ok());
-        let full = json!({"id": 7, "email": "a@example.com"});
+        let full = json!({"id": 7, "email": "a@example.com", "role": "customer"});
         assert!(check(Provider::Woocommerce, "customer.deleted", &full).is_err());
         assert!(check(Provider::Woocommerce, "customer.updated", &full).is_ok());
     }

@@ -26,11 +26,18 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
     let event = match input.topic {
         "order.created" | "order.updated" => {
             let (subject, mut data) = order(&entity);
+            // Unsigned, so kept only as short status names, for information.
+            let status = |d: &Obj<'_>, k: &str| {
+                d.get(k)
+                    .and_then(Value::as_str)
+                    .filter(|s| s.len() <= 64)
+                    .map(str::to_string)
+            };
             data.provider_status = body.opt_obj("data")?.map(|d| {
                 let d = d.obj();
                 json!({
-                    "paymentStatus": d.get("newPaymentStatus"),
-                    "fulfillmentStatus": d.get("newFulfillmentStatus"),
+                    "paymentStatus": status(&d, "newPaymentStatus"),
+                    "fulfillmentStatus": status(&d, "newFulfillmentStatus"),
                 })
             });
             pending(types::ORDER_UPDATED, at, subject, data)?

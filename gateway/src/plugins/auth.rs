@@ -50,9 +50,11 @@ pub async fn authenticate(
     Ok(PluginCaller { plugin })
 }
 
-/// Routes a plugin calls with its key.
+/// Routes a plugin calls with its key. The path is percent-decoded first, as the router
+/// decodes it: `/v1/%69nbox/pull` is the pull route too.
 pub fn is_plugin_route(path: &str) -> bool {
-    path.starts_with("/v1/inbox/") || path == "/v1/events" || path == "/v1/me"
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    decoded.starts_with("/v1/inbox/") || decoded == "/v1/events" || decoded == "/v1/me"
 }
 
 /// Middleware for plugin routes: the key is checked and the plugin's rate limit charged

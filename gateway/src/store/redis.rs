@@ -450,9 +450,15 @@ impl RedisStore {
         // A bounded number of connections block at once; a pull that gets no slot within
         // its wait answers with what is ready now.
         let started = tokio::time::Instant::now();
-        let slot = match tokio::time::timeout(wait, self.blocking_slots.acquire()).await {
-            Ok(Ok(slot)) => slot,
-            _ => return self.with_named_group(key, group, &read(None)).await,
+        // Routers (one loop per log partition, a fixed number) do not take long-poll slots:
+        // plugins' pulls can never starve them, nor they the pulls.
+        let slot = if group == ROUTER {
+            None
+        } else {
+            match tokio::time::timeout(wait, self.blocking_slots.acquire()).await {
+                Ok(Ok(slot)) => Some(slot),
+                _ => return self.with_named_group(key, group, &read(None)).await,
+            }
         };
         let left = wait
             .saturating_sub(started.elapsed())
