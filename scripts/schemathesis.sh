@@ -43,11 +43,19 @@ PORT=$(free_port)
 BASE="http://127.0.0.1:$PORT"
 WORK=$(mktemp -d)
 ADMIN_TOKEN="schemathesis-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-# The embedded store: the contract is the same on Redis, and this run must not depend on
-# one. Rate limits stay on (429 is part of the contract) but high enough not to starve it.
+# On the suite's Redis when there is one (scripts/test.sh sets OMNIGATE_TEST_REDIS_URL), with
+# sealed secrets and a key prefix of its own, else on the embedded store. Rate limits stay on
+# (429 is part of the contract) but high enough not to starve the run.
+STORE_ARGS=()
+if [ -n "${OMNIGATE_TEST_REDIS_URL:-}" ]; then
+  STORE_ARGS=(--redis-url "$OMNIGATE_TEST_REDIS_URL" --redis-prefix "schemathesis-$PORT-$$")
+  export OMNIGATE_SECRET_KEY
+  OMNIGATE_SECRET_KEY=$(head -c 32 /dev/urandom | base64)
+fi
 OMNIGATE_ADMIN_TOKEN="$ADMIN_TOKEN" OMNIGATE_LOG=warn OMNIGATE_PLUGIN_RATE=1000 \
   OMNIGATE_PLUGIN_BURST=1000 OMNIGATE_REPLAYS_PER_MINUTE=1000 \
-  ./target/debug/omnigate serve --bind "127.0.0.1:$PORT" > "$WORK/gateway.log" 2>&1 &
+  ./target/debug/omnigate serve --bind "127.0.0.1:$PORT" "${STORE_ARGS[@]}" \
+  > "$WORK/gateway.log" 2>&1 &
 GATEWAY_PID=$!
 cleanup() {
   kill "$GATEWAY_PID" 2>/dev/null || true

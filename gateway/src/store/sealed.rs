@@ -223,6 +223,16 @@ impl Sealer {
 
     /// `source` as stored, with every secret opened.
     pub fn open_source(&self, mut source: SourceRecord) -> Result<SourceRecord> {
+        if source
+            .secrets
+            .iter()
+            .any(|s| !s.value.expose().starts_with(SEALED_PREFIX))
+        {
+            tracing::warn!(
+                source_id = %source.id,
+                "a secret of this source is stored in plaintext; run `omnigate secrets rewrap`"
+            );
+        }
         for secret in &mut source.secrets {
             secret.value = SecretValue::new(self.open(&source.id, secret.value.expose())?);
         }
