@@ -1,4 +1,4 @@
-//! The fixtures' expected events (shared/fixtures/README.md §4), value by value. Stories
+//! The fixtures' expected events (the shared fixtures' README §4), value by value. Stories
 //! are run in their documented order, carrying the kept state from one delivery to the
 //! next as the store would.
 

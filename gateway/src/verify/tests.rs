@@ -1,7 +1,8 @@
-//! Every vector of `shared/fixtures/signatures.json` and every signed fixture payload.
+//! Every signature vector and every signed fixture payload, of the repository's set
+//! (`tests/fixtures`) and, when it sits beside the repository, the shared one.
 
 use super::*;
-use crate::fixtures::{fixtures_dir, load_payload_fixtures};
+use crate::fixtures::{fixture_sets, fixtures_dir, load_payload_fixtures_from};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -31,26 +32,35 @@ pub(crate) fn scheme(name: &str) -> (Provider, KeyEncoding) {
 
 #[test]
 fn every_signature_vector_gets_the_expected_verdict() {
-    let text = std::fs::read_to_string(fixtures_dir().join("signatures.json")).unwrap();
-    let vectors: Vec<Vector> = serde_json::from_str(&text).unwrap();
-    assert!(vectors.len() >= 57, "expected the full vector set");
     let mut failures = Vec::new();
-    for (i, v) in vectors.iter().enumerate() {
-        let (provider, encoding) = scheme(&v.scheme);
-        let headers: Headers = v.headers.iter().collect();
-        let req = SignedRequest {
-            headers: &headers,
-            body: v.body.as_bytes(),
-            // Schemes without a signed timestamp never look at the clock.
-            now: v.now.unwrap_or(0),
-            tolerance_s: v.tolerance_s.unwrap_or(300),
-        };
-        let got = verify(provider, encoding, &req, &[&v.secret]);
-        if got.is_ok() != v.valid {
-            failures.push(format!(
-                "#{i} {} expected valid={} got {got:?}: {}",
-                v.scheme, v.valid, v.why
-            ));
+    for set in fixture_sets() {
+        let text = std::fs::read_to_string(set.join("signatures.json")).unwrap();
+        let vectors: Vec<Vector> = serde_json::from_str(&text).unwrap();
+        assert!(
+            vectors.len() >= 50,
+            "{}: expected the full vector set",
+            set.display()
+        );
+        for (i, v) in vectors.iter().enumerate() {
+            let (provider, encoding) = scheme(&v.scheme);
+            let headers: Headers = v.headers.iter().collect();
+            let req = SignedRequest {
+                headers: &headers,
+                body: v.body.as_bytes(),
+                // Schemes without a signed timestamp never look at the clock.
+                now: v.now.unwrap_or(0),
+                tolerance_s: v.tolerance_s.unwrap_or(300),
+            };
+            let got = verify(provider, encoding, &req, &[&v.secret]);
+            if got.is_ok() != v.valid {
+                failures.push(format!(
+                    "{} #{i} {} expected valid={} got {got:?}: {}",
+                    set.display(),
+                    v.scheme,
+                    v.valid,
+                    v.why
+                ));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -58,28 +68,48 @@ fn every_signature_vector_gets_the_expected_verdict() {
 
 #[test]
 fn every_signed_fixture_payload_verifies_and_fails_when_tampered() {
-    let fixtures = load_payload_fixtures();
-    assert!(fixtures.len() >= 20);
-    for f in fixtures {
-        let (provider, encoding) = scheme(&f.scheme);
-        let mut req = SignedRequest {
-            headers: &f.headers,
-            body: &f.body,
-            now: f.verify_at_unix.unwrap_or(0),
-            tolerance_s: 300,
-        };
-        verify(provider, encoding, &req, &[&f.secret])
-            .unwrap_or_else(|e| panic!("{}: {e}", f.name));
-        let mut tampered = f.body.clone();
-        let last = tampered.len() - 2;
-        tampered[last] ^= 0x01;
-        req.body = &tampered;
-        assert!(
-            verify(provider, encoding, &req, &[&f.secret]).is_err(),
-            "{}",
-            f.name
-        );
+    for set in fixture_sets() {
+        let fixtures = load_payload_fixtures_from(&set);
+        assert!(fixtures.len() >= 20, "{}", set.display());
+        for f in fixtures {
+            let (provider, encoding) = scheme(&f.scheme);
+            let mut req = SignedRequest {
+                headers: &f.headers,
+                body: &f.body,
+                now: f.verify_at_unix.unwrap_or(0),
+                tolerance_s: 300,
+            };
+            verify(provider, encoding, &req, &[&f.secret])
+                .unwrap_or_else(|e| panic!("{}: {e}", f.name));
+            let mut tampered = f.body.clone();
+            let last = tampered.len() - 2;
+            tampered[last] ^= 0x01;
+            req.body = &tampered;
+            assert!(
+                verify(provider, encoding, &req, &[&f.secret]).is_err(),
+                "{}",
+                f.name
+            );
+        }
     }
+}
+
+/// The repository's fixtures are what `tests/fixtures/make.py` writes: no hand edits, no
+/// stale signature.
+#[test]
+fn the_repository_fixtures_are_current() {
+    let script = fixtures_dir().join("make.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg("--check")
+        .output()
+        .expect("python3 runs tests/fixtures/make.py");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
