@@ -1,0 +1,21 @@
+//! The end-to-end tests: one binary (linked once) with a module per story, each against a
+//! real `redis-server` (`OMNIGATE_TEST_REDIS_URL`, set by scripts/test.sh) or processes of
+//! its own.
+
+mod admin_api;
+mod exhaustion;
+mod ingest_story;
+mod openapi;
+mod pii;
+mod plugin_delivery;
+mod plugins;
+mod redis_cluster;
+mod redis_outage;
+mod samples;
+mod sdk_runtime;
+mod sdk_state;
+mod secrets_at_rest;
+mod security;
+mod store_conformance;
+mod tour;
+mod trigger;
