@@ -5,14 +5,15 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use omnigate_schemas::api::Problem;
+use omnigate_schemas::api::{Problem, ProblemKind};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Base of every problem `type` URI; the path segment is stable per cause.
-pub const PROBLEM_BASE: &str = "https://omnigate.dev/problems/";
+/// Base of every problem `type` URI; the path segment is stable per cause
+/// ([`ProblemKind`], which clients match on).
+pub const PROBLEM_BASE: &str = ProblemKind::BASE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -82,81 +83,94 @@ impl Error {
     /// Seconds a sender should wait before retrying, for 503 answers.
     pub const RETRY_AFTER_SECS: u32 = 5;
 
-    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+    /// The stable cause of this error, as clients see it.
+    pub fn kind(&self) -> ProblemKind {
+        self.parts().1
+    }
+
+    fn parts(&self) -> (StatusCode, ProblemKind, &'static str) {
         use Error::*;
         match self {
-            SourceNotFound(_) => (StatusCode::NOT_FOUND, "source-not-found", "Unknown source"),
+            SourceNotFound(_) => (
+                StatusCode::NOT_FOUND,
+                ProblemKind::SourceNotFound,
+                "Unknown source",
+            ),
             InvalidSignature(_) => (
                 StatusCode::UNAUTHORIZED,
-                "invalid-signature",
+                ProblemKind::InvalidSignature,
                 "Signature verification failed",
             ),
             TimestampOutsideTolerance { .. } => (
                 StatusCode::UNAUTHORIZED,
-                "timestamp-outside-tolerance",
+                ProblemKind::TimestampOutsideTolerance,
                 "Signed timestamp outside the replay window",
             ),
             StaleDelivery { .. } => (
                 StatusCode::UNAUTHORIZED,
-                "stale-delivery",
+                ProblemKind::StaleDelivery,
                 "Signed resource time older than the replay window",
             ),
             RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
+                ProblemKind::RateLimited,
                 "Too many requests",
             ),
             BodyTimeout { .. } => (
                 StatusCode::REQUEST_TIMEOUT,
-                "body-timeout",
+                ProblemKind::BodyTimeout,
                 "Request body too slow",
             ),
             PayloadTooLarge { .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
+                ProblemKind::PayloadTooLarge,
                 "Request body too large",
             ),
             Unauthorized => (
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ProblemKind::Unauthorized,
                 "Missing or invalid credentials",
             ),
-            NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-            Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+            NotFound { .. } => (StatusCode::NOT_FOUND, ProblemKind::NotFound, "Not found"),
+            Forbidden(_) => (StatusCode::FORBIDDEN, ProblemKind::Forbidden, "Not allowed"),
             MalformedBody(_) => (
                 StatusCode::BAD_REQUEST,
-                "malformed-body",
+                ProblemKind::MalformedBody,
                 "Malformed request body",
             ),
             Validation { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation-failed",
+                ProblemKind::ValidationFailed,
                 "Request failed validation",
             ),
-            InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid-query", "Invalid query"),
+            InvalidQuery(_) => (
+                StatusCode::BAD_REQUEST,
+                ProblemKind::InvalidQuery,
+                "Invalid query",
+            ),
             Conflict(_) => (
                 StatusCode::CONFLICT,
-                "conflict",
+                ProblemKind::Conflict,
                 "Conflicts with existing state",
             ),
             MethodNotAllowed { .. } => (
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
+                ProblemKind::MethodNotAllowed,
                 "Method not allowed",
             ),
             ReplayFailed(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "replay-failed",
+                ProblemKind::ReplayFailed,
                 "The payload still cannot be normalised",
             ),
             StoreUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "store-unavailable",
+                ProblemKind::StoreUnavailable,
                 "Event store unavailable",
             ),
             StoreCorrupt(_) | Config(_) | Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                ProblemKind::Internal,
                 "Internal error",
             ),
         }
@@ -165,7 +179,7 @@ impl Error {
     /// The problem document for this error. Details never include secrets, and internal
     /// causes are not exposed (they are logged by the caller).
     pub fn problem(&self) -> Problem {
-        let (status, slug, title) = self.parts();
+        let (status, kind, title) = self.parts();
         let mut extensions = BTreeMap::new();
         let detail = match self {
             Error::InvalidSignature(_) => Some(
@@ -189,7 +203,7 @@ impl Error {
             other => Some(other.to_string()),
         };
         Problem {
-            problem_type: format!("{PROBLEM_BASE}{slug}"),
+            problem_type: kind.type_uri(),
             title: title.to_string(),
             status: status.as_u16(),
             detail,
@@ -289,12 +303,40 @@ mod tests {
             ),
             (Error::validation("bad"), 422, "validation-failed"),
             (Error::Internal("boom".into()), 500, "internal"),
+            (
+                Error::TimestampOutsideTolerance { tolerance_s: 300 },
+                401,
+                "timestamp-outside-tolerance",
+            ),
+            (Error::Unauthorized, 401, "unauthorized"),
+            (Error::not_found("plugin plg_x"), 404, "not-found"),
+            (Error::Forbidden("not installed".into()), 403, "forbidden"),
+            (
+                Error::MalformedBody("not JSON".into()),
+                400,
+                "malformed-body",
+            ),
+            (Error::InvalidQuery("limit".into()), 400, "invalid-query"),
+            (
+                Error::ReplayFailed("still unmapped".into()),
+                422,
+                "replay-failed",
+            ),
         ];
+        let mut seen = std::collections::HashSet::new();
         for (err, status, slug) in cases {
             let p = err.problem();
             assert_eq!(p.status, status);
             assert_eq!(p.problem_type, format!("{PROBLEM_BASE}{slug}"));
+            assert_eq!(p.kind(), Some(err.kind()), "clients read back the kind");
+            seen.insert(err.kind());
         }
+        // Every kind clients can match on is one the gateway answers with.
+        let missing: Vec<_> = ProblemKind::ALL
+            .into_iter()
+            .filter(|k| !seen.contains(k))
+            .collect();
+        assert!(missing.is_empty(), "no case answers {missing:?}");
     }
 
     #[test]

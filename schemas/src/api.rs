@@ -289,6 +289,100 @@ pub struct Problem {
     pub extensions: BTreeMap<String, Value>,
 }
 
+/// The stable cause of a problem: the last segment of its `type` URI
+/// (`https://omnigate.dev/problems/<slug>`). Clients match on this, never on `title` or
+/// `detail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProblemKind {
+    SourceNotFound,
+    InvalidSignature,
+    TimestampOutsideTolerance,
+    StaleDelivery,
+    RateLimited,
+    BodyTimeout,
+    PayloadTooLarge,
+    Unauthorized,
+    NotFound,
+    Forbidden,
+    MalformedBody,
+    ValidationFailed,
+    InvalidQuery,
+    Conflict,
+    MethodNotAllowed,
+    ReplayFailed,
+    StoreUnavailable,
+    Internal,
+}
+
+impl ProblemKind {
+    /// The prefix of every problem `type`.
+    pub const BASE: &'static str = "https://omnigate.dev/problems/";
+
+    /// Every kind, for tests and documentation.
+    pub const ALL: [ProblemKind; 18] = [
+        Self::SourceNotFound,
+        Self::InvalidSignature,
+        Self::TimestampOutsideTolerance,
+        Self::StaleDelivery,
+        Self::RateLimited,
+        Self::BodyTimeout,
+        Self::PayloadTooLarge,
+        Self::Unauthorized,
+        Self::NotFound,
+        Self::Forbidden,
+        Self::MalformedBody,
+        Self::ValidationFailed,
+        Self::InvalidQuery,
+        Self::Conflict,
+        Self::MethodNotAllowed,
+        Self::ReplayFailed,
+        Self::StoreUnavailable,
+        Self::Internal,
+    ];
+
+    /// The `type` URI's last segment.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::SourceNotFound => "source-not-found",
+            Self::InvalidSignature => "invalid-signature",
+            Self::TimestampOutsideTolerance => "timestamp-outside-tolerance",
+            Self::StaleDelivery => "stale-delivery",
+            Self::RateLimited => "rate-limited",
+            Self::BodyTimeout => "body-timeout",
+            Self::PayloadTooLarge => "payload-too-large",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound => "not-found",
+            Self::Forbidden => "forbidden",
+            Self::MalformedBody => "malformed-body",
+            Self::ValidationFailed => "validation-failed",
+            Self::InvalidQuery => "invalid-query",
+            Self::Conflict => "conflict",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::ReplayFailed => "replay-failed",
+            Self::StoreUnavailable => "store-unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The whole `type` URI.
+    pub fn type_uri(self) -> String {
+        format!("{}{}", Self::BASE, self.slug())
+    }
+
+    /// The kind a `type` URI names, if it is one of these.
+    pub fn from_type_uri(uri: &str) -> Option<Self> {
+        let slug = uri.strip_prefix(Self::BASE)?;
+        Self::ALL.into_iter().find(|k| k.slug() == slug)
+    }
+}
+
+impl Problem {
+    /// The stable cause of this problem, when it is one the gateway defines.
+    pub fn kind(&self) -> Option<ProblemKind> {
+        ProblemKind::from_type_uri(&self.problem_type)
+    }
+}
+
 /// `/healthz`, `/readyz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -666,3 +760,20 @@ pub struct ReceiptText(pub String);
 #[derive(utoipa::ToSchema)]
 #[schema(pattern = r"^(?=.{1,100}$)[a-z0-9_]+(\.([a-z0-9_]+|\*))+$")]
 pub struct SubscriptionText(pub String);
+
+#[cfg(test)]
+mod problem_kind_tests {
+    use super::ProblemKind;
+
+    #[test]
+    fn every_kind_round_trips_through_its_type_uri() {
+        for kind in ProblemKind::ALL {
+            assert_eq!(ProblemKind::from_type_uri(&kind.type_uri()), Some(kind));
+        }
+        assert_eq!(ProblemKind::from_type_uri("about:blank"), None);
+        assert_eq!(
+            ProblemKind::from_type_uri("https://omnigate.dev/problems/no-such-thing"),
+            None
+        );
+    }
+}

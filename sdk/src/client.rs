@@ -40,6 +40,15 @@ impl Error {
             _ => None,
         }
     }
+
+    /// The stable cause of an API error, to match on
+    /// (`Some(ProblemKind::RateLimited)`, `Some(ProblemKind::Forbidden)`, …).
+    pub fn problem_kind(&self) -> Option<omnigate_schemas::api::ProblemKind> {
+        match self {
+            Error::Api { problem, .. } => problem.kind(),
+            _ => None,
+        }
+    }
 }
 
 /// Builds a [`Client`].
