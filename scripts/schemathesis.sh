@@ -29,7 +29,8 @@ cargo build -q -p omnigate --locked
 free_port() {
   local port
   for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 30000))
+    # Below Linux's ephemeral range, where a bind can fail though nothing listens.
+    port=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0

@@ -19,10 +19,12 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 # The Debian package starts a system-wide server on 6379; this script does not use it.
 
+# A port nothing listens on, below Linux's ephemeral range (32768 and up), where an outgoing
+# connection's local port can make a bind fail even though nothing accepts on it.
 free_port() {
   local port
   for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 30000))
+    port=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0
@@ -32,26 +34,39 @@ free_port() {
   return 1
 }
 
-REDIS_PORT=$(free_port)
 REDIS_DIR=$(mktemp -d)
-log "starting redis-server $(redis-server --version | awk '{print $3}') on 127.0.0.1:$REDIS_PORT"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" --save '' --appendonly no \
-  --daemonize no --logfile "$REDIS_DIR/redis.log" &
-REDIS_PID=$!
+REDIS_PID=""
 cleanup() {
-  kill "$REDIS_PID" 2>/dev/null || true
-  wait "$REDIS_PID" 2>/dev/null || true
+  if [ -n "$REDIS_PID" ]; then
+    kill "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+  fi
   rm -rf "$REDIS_DIR"
 }
 trap cleanup EXIT
 
-for _ in $(seq 1 100); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null; then break; fi
-  sleep 0.1
-done
-if ! (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null; then
-  echo "redis-server did not start; its log:" >&2
+# Started on a free port; if it cannot bind (the port was taken meanwhile), on another.
+started=""
+for attempt in 1 2 3 4 5; do
+  REDIS_PORT=$(free_port)
+  log "starting redis-server $(redis-server --version | awk '{print $3}') on 127.0.0.1:$REDIS_PORT"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" --save '' --appendonly no \
+    --daemonize no --logfile "$REDIS_DIR/redis.log" &
+  REDIS_PID=$!
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null; then started=yes; break; fi
+    kill -0 "$REDIS_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$started" ] && break
+  log "redis-server did not start on $REDIS_PORT (attempt $attempt); its log:"
   cat "$REDIS_DIR/redis.log" >&2 || true
+  kill "$REDIS_PID" 2>/dev/null || true
+  wait "$REDIS_PID" 2>/dev/null || true
+  REDIS_PID=""
+done
+if [ -z "$started" ]; then
+  echo "redis-server did not start" >&2
   exit 1
 fi
 export OMNIGATE_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
