@@ -76,6 +76,20 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 "#;
 
+/// KEYS[1] a plugin inbox, KEYS[2] its dead letters (one hash tag); ARGV: the consumer
+/// group, the delivery's stream id, the dead-letter cap (0 = none), then the dead letter's
+/// field/value pairs. Moves the delivery to the dead letters in one step; returns how many
+/// old dead letters the cap removed.
+const BURY_LUA: &str = r#"
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
+local trimmed = 0
+local cap = tonumber(ARGV[3])
+if cap > 0 then trimmed = redis.call('XTRIM', KEYS[2], 'MAXLEN', cap) end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return trimmed
+"#;
+
 /// KEYS[1] the namespace owners hash; ARGV[1] the plugin, ARGV[2..] namespaces. Claims
 /// them all unless one is owned by another plugin; returns {namespace, owner, …} of those.
 const CLAIM_LUA: &str = r#"
@@ -148,6 +162,7 @@ pub struct RedisStore {
     timeout: Duration,
     append: Script,
     claim: Script,
+    bury: Script,
     sealer: Option<Arc<Sealer>>,
 }
 
@@ -235,6 +250,7 @@ impl RedisStore {
             timeout: options.timeout,
             append: Script::new(APPEND_LUA),
             claim: Script::new(CLAIM_LUA),
+            bury: Script::new(BURY_LUA),
             sealer: options.sealer,
         })
     }
@@ -979,33 +995,28 @@ impl Store for RedisStore {
                 let entry = inbox_entry(&map)?;
                 let attempt = counts.get(&id).copied().unwrap_or(2);
                 if attempt > o.max_attempts {
-                    let dead = self.dead_key(plugin_id);
-                    let mut cmd = redis::cmd("XADD");
-                    cmd.arg(&dead).arg("*");
+                    // One script: the dead letter is written, capped, and the delivery
+                    // acknowledged and removed together, so a crash between steps can
+                    // neither lose it nor leave it in both streams.
+                    let mut inv = self.bury.prepare_invoke();
+                    inv.key(&key)
+                        .key(self.dead_key(plugin_id))
+                        .arg(GROUP)
+                        .arg(id.to_string())
+                        .arg(self.retention.dead_maxlen);
                     for (k, v) in inbox_fields(&entry) {
-                        cmd.arg(k).arg(v);
+                        inv.arg(k).arg(v);
                     }
-                    cmd.arg("attempts").arg(attempt - 1);
-                    let _: String = self.query(&cmd).await?;
-                    let cap = self.retention.dead_maxlen;
-                    if cap > 0 {
-                        let trimmed: i64 = self
-                            .query(redis::cmd("XTRIM").arg(&dead).arg("MAXLEN").arg(cap))
-                            .await?;
-                        if trimmed > 0 {
-                            tracing::warn!(
-                                plugin_id,
-                                trimmed,
-                                "dead letters over their cap: the oldest were removed"
-                            );
-                        }
+                    inv.arg("attempts").arg(attempt - 1);
+                    let mut conn = self.conn.clone();
+                    let trimmed: i64 = self.run(inv.invoke_async(&mut conn)).await?;
+                    if trimmed > 0 {
+                        tracing::warn!(
+                            plugin_id,
+                            trimmed,
+                            "dead letters over their cap: the oldest were removed"
+                        );
                     }
-                    let _: i64 = self
-                        .query(redis::cmd("XACK").arg(&key).arg(GROUP).arg(id.to_string()))
-                        .await?;
-                    let _: i64 = self
-                        .query(redis::cmd("XDEL").arg(&key).arg(id.to_string()))
-                        .await?;
                     tracing::warn!(plugin_id, event_id = %entry.event_id, attempts = attempt - 1, "delivery moved to dead letters");
                     continue;
                 }
