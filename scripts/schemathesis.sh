@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '==> %s\n' "$*" >&2; }
+source "$(dirname "$0")/lib.sh"
 
 SCHEMATHESIS_VERSION=4.32.5
 VENV=target/checkers
@@ -26,19 +26,6 @@ fi
 
 cargo build -q -p omnigate --locked
 
-free_port() {
-  local port
-  for _ in $(seq 1 50); do
-    # Below Linux's ephemeral range, where a bind can fail though nothing listens.
-    port=$((20000 + RANDOM % 12000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  echo "no free port found" >&2
-  return 1
-}
 
 PORT=$(free_port)
 BASE="http://127.0.0.1:$PORT"

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '==> %s\n' "$*" >&2; }
+source "$(dirname "$0")/lib.sh"
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -19,20 +19,6 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 # The Debian package starts a system-wide server on 6379; this script does not use it.
 
-# A port nothing listens on, below Linux's ephemeral range (32768 and up), where an outgoing
-# connection's local port can make a bind fail even though nothing accepts on it.
-free_port() {
-  local port
-  for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 12000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  echo "no free port found" >&2
-  return 1
-}
 
 REDIS_DIR=$(mktemp -d)
 REDIS_PID=""
