@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-source "$(dirname "$0")/lib.sh"
+source scripts/lib.sh
 
 SCHEMATHESIS_VERSION=4.32.5
 VENV=target/checkers
