@@ -1,7 +1,6 @@
 //! All settings in one struct. Every setting is a `--flag` and an `OMNIGATE_*` variable;
 //! `omnigate serve --help` lists them with their defaults.
 
-use crate::store::sealed::KeyText;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -316,5 +315,34 @@ mod tests {
         }
         assert_eq!(d.partitions, 16);
         assert_eq!(d.dedupe_ttl(), Duration::from_secs(259_200));
+    }
+}
+
+/// A key's text as given in the settings: never printed (its `Debug` is redacted), so a
+/// logged `Settings` cannot leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyText(String);
+
+impl KeyText {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for KeyText {
+    fn from(text: String) -> Self {
+        KeyText(text)
+    }
+}
+
+impl From<&str> for KeyText {
+    fn from(text: &str) -> Self {
+        KeyText(text.to_string())
+    }
+}
+
+impl std::fmt::Debug for KeyText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyText(***)")
     }
 }

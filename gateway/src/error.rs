@@ -246,6 +246,12 @@ impl ResponseError for Error {
     }
 }
 
+impl From<crate::ids::InvalidName> for Error {
+    fn from(e: crate::ids::InvalidName) -> Self {
+        Error::validation(e.to_string())
+    }
+}
+
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {
         Error::StoreUnavailable(e.to_string())

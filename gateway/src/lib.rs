@@ -7,6 +7,7 @@
 //! quarantine; [`http`] wires it all into an actix-web app with an OpenAPI document.
 
 pub mod admin;
+pub mod body;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -14,8 +15,11 @@ pub mod error;
 pub mod fixtures;
 pub mod headers;
 pub mod http;
+pub mod ids;
 pub mod inbox;
 pub mod ingest;
+#[cfg(test)]
+mod layers;
 pub mod limits;
 pub mod normalize;
 pub mod plugins;

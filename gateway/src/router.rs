@@ -117,7 +117,7 @@ async fn route_batch(
     }
     for (plugin_id, items) in per_plugin {
         let pushed = state.store.inbox_push(&plugin_id, &items).await?;
-        crate::inbox::note_trimmed(state, &plugin_id, pushed.trimmed);
+        state.note_inbox_trimmed(&plugin_id, pushed.trimmed);
     }
     Ok(())
 }

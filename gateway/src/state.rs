@@ -21,7 +21,7 @@ pub struct AppState {
     /// Saleor shops' signing keys, fetched from their JWKS URLs.
     pub jwks: crate::verify::JwksCache,
     /// Plugins' declared event schemas, compiled on first use.
-    pub plugin_schemas: crate::inbox::PluginSchemas,
+    pub plugin_schemas: crate::validate::PluginSchemas,
     /// Rate limits and concurrency caps of this process.
     pub limits: crate::limits::Limits,
     admin_token: String,
@@ -49,7 +49,7 @@ impl AppState {
                 allow_http: settings.jwks_allow_http,
                 ..Default::default()
             }),
-            plugin_schemas: crate::inbox::PluginSchemas::default(),
+            plugin_schemas: crate::validate::PluginSchemas::default(),
             admin_token,
             settings,
             store,
@@ -81,6 +81,23 @@ impl AppState {
             None => self.unknown_sources.insert(id),
         }
         Ok(found)
+    }
+
+    /// Counts and logs inbox entries the inbox cap removed: never silently.
+    pub fn note_inbox_trimmed(&self, plugin_id: &str, trimmed: u64) {
+        if trimmed == 0 {
+            return;
+        }
+        self.metrics
+            .inbox_trimmed
+            .with_label_values(&[plugin_id])
+            .inc_by(trimmed);
+        tracing::warn!(
+            plugin_id,
+            trimmed,
+            cap = self.settings.inbox_maxlen,
+            "plugin inbox over its cap: the oldest undelivered entries were removed"
+        );
     }
 
     /// Forgets a cached source after this process created, changed or deleted it.

@@ -40,7 +40,7 @@ async fn load(state: &AppState, id: &str) -> Result<PluginRecord> {
 pub async fn create_plugin(
     _: Admin,
     state: web::Data<AppState>,
-    body: crate::http::body::Body<CreatePlugin>,
+    body: crate::body::Body<CreatePlugin>,
 ) -> Result<HttpResponse> {
     let now = state.now();
     let (plugin, api_key) = registry::create(body.into_inner(), now)?;
@@ -110,7 +110,7 @@ pub async fn rotate_key(
     _: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: crate::http::body::Body<RotateKey>,
+    body: crate::body::Body<RotateKey>,
 ) -> Result<HttpResponse> {
     let now = state.now();
     let mut plugin = load(&state, &id).await?;
@@ -183,7 +183,7 @@ pub async fn install(
     _: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: crate::http::body::Body<CreateInstallation>,
+    body: crate::body::Body<CreateInstallation>,
 ) -> Result<HttpResponse> {
     let plugin = load(&state, &id).await?;
     let installation = registry::installation(&plugin.id, body.into_inner(), state.now())?;

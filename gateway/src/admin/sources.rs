@@ -4,10 +4,10 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Duration, Utc};
 use omnigate_schemas::api::{CreateSource, Problem, SecretInfo, SourceView, UpdateSource};
-use rand::Rng;
 
 use super::Admin;
 use crate::error::{Error, Result};
+use crate::ids::{Tenant, source_id};
 use crate::normalize::time;
 use crate::state::AppState;
 use crate::store::{SecretValue, SourceRecord, StoredSecret};
@@ -16,38 +16,6 @@ use crate::verify;
 /// How long the previous secret stays valid after a rotation, unless told otherwise.
 pub const DEFAULT_ROTATION_GRACE: Duration = Duration::hours(24);
 const MAX_TOLERANCE_S: u64 = 86_400;
-
-const ID_ALPHABET: &[u8] = b"0123456789abcdefghijkmnpqrstuvwxyz";
-
-/// Whether `id` has the shape of a source id (`src_` and 16 of [`ID_ALPHABET`]).
-pub fn is_source_id(id: &str) -> bool {
-    id.strip_prefix("src_")
-        .is_some_and(|rest| rest.len() == 16 && rest.bytes().all(|b| ID_ALPHABET.contains(&b)))
-}
-
-fn new_id() -> String {
-    const ALPHABET: &[u8] = ID_ALPHABET;
-    let mut rng = rand::rng();
-    let suffix: String = (0..16)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("src_{suffix}")
-}
-
-pub fn check_tenant(tenant: &str) -> Result<()> {
-    let ok = !tenant.is_empty()
-        && tenant.len() <= 128
-        && tenant
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::validation(
-            "tenant must be 1-128 characters of A-Z, a-z, 0-9, '-', '_' or '.'",
-        ))
-    }
-}
 
 fn check_options(source: &SourceRecord) -> Result<()> {
     if source
@@ -131,12 +99,12 @@ fn check_saleor_scheme(source: &SourceRecord) -> Result<()> {
 
 /// A new source from an admin request.
 pub fn create(req: CreateSource, now: DateTime<Utc>) -> Result<SourceRecord> {
-    check_tenant(&req.tenant)?;
+    let tenant = Tenant::parse(req.tenant)?;
     let options = req.options.unwrap_or_default();
     let secret = req.secret;
     let source = SourceRecord {
-        id: new_id(),
-        tenant: req.tenant,
+        id: source_id::generate(),
+        tenant: tenant.into_inner(),
         provider: req.provider,
         name: req.name.filter(|n| !n.trim().is_empty()),
         options,
@@ -285,7 +253,7 @@ async fn load(state: &AppState, id: &str) -> Result<SourceRecord> {
 pub async fn create_source(
     _: Admin,
     state: web::Data<AppState>,
-    body: crate::http::body::Body<CreateSource>,
+    body: crate::body::Body<CreateSource>,
 ) -> Result<HttpResponse> {
     let now = state.now();
     let source = create(body.into_inner(), now)?;
@@ -340,7 +308,7 @@ pub async fn update_source(
     _: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: crate::http::body::Body<UpdateSource>,
+    body: crate::body::Body<UpdateSource>,
 ) -> Result<HttpResponse> {
     let now = state.now();
     let rotated = body.secret.is_some();

@@ -2,7 +2,6 @@
 //! utoipa-actix-web so a route cannot exist without one), error answers for what never
 //! reaches a handler, the docs page, and the server.
 
-pub mod body;
 pub mod meta;
 
 use actix_web::body::MessageBody;
@@ -236,4 +235,44 @@ pub fn serve(
         handle: server.handle(),
         server,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use omnigate_schemas::api::*;
+    use serde_json::Value;
+
+    /// The schemas `T` and the components it refers to, as `body` compiles them.
+    fn collected<T: utoipa::ToSchema>() -> Vec<(String, Value)> {
+        let mut schemas = vec![(T::name().to_string(), T::schema())];
+        T::schemas(&mut schemas);
+        schemas
+            .into_iter()
+            .map(|(n, s)| (n, serde_json::to_value(s).expect("a schema is JSON")))
+            .collect()
+    }
+
+    /// `body::Body<T>` validates against the schema `T` itself declares; this proves it is
+    /// the schema the published document shows for every request body.
+    #[test]
+    fn request_bodies_are_checked_against_the_published_schemas() {
+        let doc = serde_json::to_value(super::openapi()).expect("the document is JSON");
+        let published = &doc["components"]["schemas"];
+        let bodies = [
+            collected::<CreateSource>(),
+            collected::<UpdateSource>(),
+            collected::<CreatePlugin>(),
+            collected::<RotateKey>(),
+            collected::<CreateInstallation>(),
+            collected::<PullRequest>(),
+            collected::<AckRequest>(),
+            collected::<NackRequest>(),
+            collected::<ReplayDead>(),
+            collected::<ReplayLog>(),
+            collected::<PublishEvent>(),
+        ];
+        for (name, schema) in bodies.into_iter().flatten() {
+            assert_eq!(published[&name], schema, "{name} differs from the document");
+        }
+    }
 }

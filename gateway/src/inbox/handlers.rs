@@ -33,7 +33,7 @@ use crate::state::AppState;
 pub async fn pull(
     caller: PluginCaller,
     state: web::Data<AppState>,
-    body: crate::http::body::Body<PullRequest>,
+    body: crate::body::Body<PullRequest>,
 ) -> Result<HttpResponse> {
     let deliveries = super::pull(&state, &caller.plugin, body.max, body.wait_ms).await?;
     Ok(HttpResponse::Ok().json(PullResponse { deliveries }))
@@ -56,7 +56,7 @@ pub async fn pull(
 pub async fn ack(
     caller: PluginCaller,
     state: web::Data<AppState>,
-    body: crate::http::body::Body<AckRequest>,
+    body: crate::body::Body<AckRequest>,
 ) -> Result<HttpResponse> {
     let settled = super::ack(&state, &caller.plugin, &body.receipts).await?;
     Ok(HttpResponse::Ok().json(Settled { settled }))
@@ -79,7 +79,7 @@ pub async fn ack(
 pub async fn nack(
     caller: PluginCaller,
     state: web::Data<AppState>,
-    body: crate::http::body::Body<NackRequest>,
+    body: crate::body::Body<NackRequest>,
 ) -> Result<HttpResponse> {
     let settled = super::nack(&state, &caller.plugin, &body.receipts, body.retry_after_ms).await?;
     Ok(HttpResponse::Ok().json(Settled { settled }))
@@ -138,7 +138,7 @@ pub async fn dead(
 pub async fn replay_dead(
     caller: PluginCaller,
     state: web::Data<AppState>,
-    body: crate::http::body::Body<ReplayDead>,
+    body: crate::body::Body<ReplayDead>,
 ) -> Result<HttpResponse> {
     let replayed = super::replay_dead(&state, &caller.plugin, body.ids.as_deref()).await?;
     Ok(HttpResponse::Ok().json(Replayed { replayed }))
@@ -166,7 +166,7 @@ pub async fn replay_dead(
 pub async fn replay_log(
     caller: PluginCaller,
     state: web::Data<AppState>,
-    body: crate::http::body::Body<ReplayLog>,
+    body: crate::body::Body<ReplayLog>,
 ) -> Result<HttpResponse> {
     let replayed: LogReplayed =
         super::replay_log(&state, &caller.plugin, body.into_inner()).await?;
@@ -195,8 +195,9 @@ pub async fn replay_log(
 pub async fn publish(
     caller: PluginCaller,
     state: web::Data<AppState>,
-    body: crate::http::body::Body<PublishEvent>,
+    body: crate::body::Body<PublishEvent>,
 ) -> Result<HttpResponse> {
-    let published: Published = super::publish(&state, &caller.plugin, body.into_inner()).await?;
+    let published: Published =
+        crate::ingest::publish::publish(&state, &caller.plugin, body.into_inner()).await?;
     Ok(HttpResponse::Accepted().json(published))
 }

@@ -4,21 +4,16 @@
 
 pub mod handlers;
 
-use chrono::Utc;
-use omnigate_schemas::api::{DeadLetterView, InboxDelivery, PublishEvent, Published, Scope};
-use omnigate_schemas::{Event, EventSource};
-use serde_json::Value;
+use omnigate_schemas::Event;
+use omnigate_schemas::api::{DeadLetterView, InboxDelivery, Scope};
 use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::normalize::time;
-use crate::plugins::redact::{PluginPlans, redact};
+use crate::plugins::redact::redact;
 use crate::state::AppState;
-use crate::store::{
-    Append, Appended, InboxEntry, InstallationRecord, LogRecord, PluginRecord, PullOptions,
-    StreamId, Write, partition_of,
-};
+use crate::store::{InboxEntry, InstallationRecord, PluginRecord, PullOptions, StreamId};
 
 pub const MAX_PULL: usize = 100;
 pub const MAX_WAIT_MS: u64 = 30_000;
@@ -208,26 +203,8 @@ pub async fn replay_dead(
     });
     state.limits.replay(&plugin.id)?;
     let pushed = state.store.replay_dead(&plugin.id, ids.as_deref()).await?;
-    note_trimmed(state, &plugin.id, pushed.trimmed);
+    state.note_inbox_trimmed(&plugin.id, pushed.trimmed);
     Ok(pushed.ids.len() as u64)
-}
-
-/// Counts and logs inbox entries the inbox cap removed: never silently.
-pub fn note_trimmed(state: &AppState, plugin_id: &str, trimmed: u64) {
-    if trimmed == 0 {
-        return;
-    }
-    state
-        .metrics
-        .inbox_trimmed
-        .with_label_values(&[plugin_id])
-        .inc_by(trimmed);
-    tracing::warn!(
-        plugin_id,
-        trimmed,
-        cap = state.settings.inbox_maxlen,
-        "plugin inbox over its cap: the oldest undelivered entries were removed"
-    );
 }
 
 pub const MAX_REPLAY: usize = 10_000;
@@ -264,7 +241,7 @@ pub async fn replay_log(
             seq: u64::MAX,
         },
     };
-    let page = crate::admin::events::page(
+    let page = crate::store::tenant_log::page(
         state.store.as_ref(),
         state.settings.partitions,
         &req.tenant,
@@ -291,164 +268,10 @@ pub async fn replay_log(
         .collect::<Result<_>>()?;
     for chunk in items.chunks(500) {
         let pushed = state.store.inbox_push(&plugin.id, chunk).await?;
-        note_trimmed(state, &plugin.id, pushed.trimmed);
+        state.note_inbox_trimmed(&plugin.id, pushed.trimmed);
     }
     Ok(omnigate_schemas::api::LogReplayed {
         replayed: items.len() as u64,
         next: if full { page.next } else { None },
     })
-}
-
-/// Publishes one of the plugin's own event types into a shop's log, where other plugins
-/// subscribed to it receive it.
-pub async fn publish(
-    state: &AppState,
-    plugin: &PluginRecord,
-    req: PublishEvent,
-) -> Result<Published> {
-    let mut cache = HashMap::new();
-    let inst = installation(state, &mut cache, &plugin.id, &req.tenant).await?;
-    if !inst.is_some_and(|i| i.scopes.contains(&Scope::EventsPublish)) {
-        return Err(Error::Forbidden(format!(
-            "not installed in {:?} with events:publish",
-            req.tenant
-        )));
-    }
-    let declared = plugin
-        .publishes
-        .iter()
-        .find(|p| p.event_type == req.event_type)
-        .ok_or_else(|| {
-            Error::Forbidden(format!(
-                "the plugin did not declare {:?} among the types it publishes",
-                req.event_type
-            ))
-        })?;
-    state
-        .plugin_schemas
-        .check(&plugin.id, declared, &req.data)
-        .map_err(|reason| {
-            Error::validation(format!("data does not match {}: {reason}", req.event_type))
-        })?;
-
-    if req
-        .subject
-        .as_ref()
-        .is_some_and(|s| s.is_empty() || s.len() > 200)
-    {
-        return Err(Error::validation("subject must be 1-200 characters"));
-    }
-    let now = state.now();
-    let occurred_at = match req.occurred_at.as_deref() {
-        Some(t) => {
-            time::rfc3339(t).ok_or_else(|| Error::validation("occurred_at must be RFC 3339"))?
-        }
-        None => now,
-    };
-    // Scoped to the plugin and the shop: one plugin's key never collides with another's,
-    // nor with the same key used in another shop.
-    let scope = format!("plugin:{}:{}", plugin.id, req.tenant);
-    let key = match &req.idempotency_key {
-        Some(k) if !k.is_empty() && k.len() <= 200 => format!("{scope}:{k}"),
-        Some(_) => {
-            return Err(Error::validation(
-                "idempotency_key must be 1-200 characters",
-            ));
-        }
-        None => format!("{scope}:{}", uuid::Uuid::new_v4()),
-    };
-    let event_id = crate::ingest::event_id(&key, 0);
-    let event = Event {
-        id: event_id.clone(),
-        event_type: req.event_type.clone(),
-        schema_version: 1,
-        tenant: req.tenant.clone(),
-        occurred_at: time::format(occurred_at),
-        received_at: time::format(now.with_timezone(&Utc)),
-        source: EventSource {
-            id: plugin.id.clone(),
-            provider: "plugin".into(),
-            topic: req.event_type.clone(),
-            delivery_id: None,
-        },
-        subject: req
-            .subject
-            .unwrap_or_else(|| format!("plugin/{}", plugin.id)),
-        data: req.data,
-    };
-    let json = serde_json::to_string(&event).map_err(|e| Error::Internal(e.to_string()))?;
-    let appended = state
-        .store
-        .append(Append {
-            partition: partition_of(&req.tenant, state.settings.partitions),
-            dedupe_key: key,
-            dedupe_ttl: state.settings.dedupe_ttl(),
-            write: Write::Events(vec![LogRecord {
-                event_id: event_id.clone(),
-                tenant: req.tenant,
-                event_type: req.event_type,
-                json,
-            }]),
-            state: None,
-        })
-        .await?;
-    Ok(Published {
-        event_id,
-        duplicate: matches!(appended, Appended::Duplicate),
-    })
-}
-
-/// Validators of plugins' declared event schemas, compiled once per (plugin, type, schema),
-/// and their redaction plans (what they mark `x-pii`), compiled once per (plugin, type).
-#[derive(Default)]
-pub struct PluginSchemas {
-    compiled:
-        std::sync::Mutex<HashMap<(String, String, String), std::sync::Arc<jsonschema::Validator>>>,
-    plans: PluginPlans,
-}
-
-impl PluginSchemas {
-    pub fn check(
-        &self,
-        plugin_id: &str,
-        declared: &omnigate_schemas::api::PublishedType,
-        data: &Value,
-    ) -> std::result::Result<(), String> {
-        let key = (
-            plugin_id.to_string(),
-            declared.event_type.clone(),
-            declared.schema.to_string(),
-        );
-        let validator = {
-            let mut compiled = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
-            match compiled.get(&key) {
-                Some(v) => v.clone(),
-                None => {
-                    let v = jsonschema::options()
-                        .should_validate_formats(true)
-                        .offline()
-                        .build(&declared.schema)
-                        .map_err(|e| e.to_string())?;
-                    let v = std::sync::Arc::new(v);
-                    compiled.insert(key, v.clone());
-                    v
-                }
-            }
-        };
-        match validator.iter_errors(data).next() {
-            None => Ok(()),
-            Some(e) => Err(format!("{}: {e}", e.instance_path())),
-        }
-    }
-
-    /// Removes what `declared`'s schema marks `x-pii` from `data`, for plugins without
-    /// `customer_pii`.
-    pub fn redact(
-        &self,
-        plugin_id: &str,
-        declared: &omnigate_schemas::api::PublishedType,
-        data: &mut Value,
-    ) {
-        self.plans.get(plugin_id, declared).apply(data);
-    }
 }

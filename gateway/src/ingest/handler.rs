@@ -74,7 +74,7 @@ pub async fn receive(
     span.record("source_id", source_id.as_str());
     // Ids have one shape: anything else is unknown without asking the store or filling
     // the cache of unknown ids.
-    if !crate::admin::sources::is_source_id(&source_id) {
+    if !crate::ids::source_id::is_valid(&source_id) {
         record(&state, &span, "unknown", "source_not_found", started);
         return Err(Error::SourceNotFound(source_id.into_inner()));
     }

@@ -3,6 +3,7 @@
 
 pub mod handler;
 pub mod identity;
+pub mod publish;
 
 use chrono::{DateTime, Utc};
 use omnigate_schemas::api::Provider;

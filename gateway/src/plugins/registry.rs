@@ -207,13 +207,13 @@ pub fn installation(
     req: CreateInstallation,
     now: DateTime<Utc>,
 ) -> Result<InstallationRecord> {
-    crate::admin::sources::check_tenant(&req.tenant)?;
+    let tenant = crate::ids::Tenant::parse(req.tenant)?;
     let mut scopes = req.scopes;
     scopes.sort();
     scopes.dedup();
     Ok(InstallationRecord {
         plugin_id: plugin_id.to_string(),
-        tenant: req.tenant,
+        tenant: tenant.into_inner(),
         scopes,
         installed_at: now,
     })

@@ -12,6 +12,7 @@ pub mod conformance;
 mod memory;
 mod redis;
 pub mod sealed;
+pub mod tenant_log;
 
 pub use self::memory::MemoryStore;
 pub use self::redis::{DEFAULT_BLOCKING_POOL, RedisOptions, RedisStore};

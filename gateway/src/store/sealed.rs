@@ -20,7 +20,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use super::{RedisStore, SecretValue, SourceRecord, Store};
-use crate::config::Settings;
+use crate::config::{KeyText, Settings};
 use crate::error::{Error, Result};
 
 /// What every sealed value starts with; anything else is a legacy plaintext secret.
@@ -34,35 +34,6 @@ const KEY_LEN: usize = 32;
 /// The rule a key must follow and how to make one, for every message about a bad key.
 pub const KEY_RULE: &str = "exactly 32 random bytes in standard base64 \
      (make one with `head -c 32 /dev/urandom | base64`)";
-
-/// A key's text as given in the settings: never printed (its `Debug` is redacted), so a
-/// logged `Settings` cannot leak it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct KeyText(String);
-
-impl KeyText {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for KeyText {
-    fn from(text: String) -> Self {
-        KeyText(text)
-    }
-}
-
-impl From<&str> for KeyText {
-    fn from(text: &str) -> Self {
-        KeyText(text.to_string())
-    }
-}
-
-impl fmt::Debug for KeyText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("KeyText(***)")
-    }
-}
 
 /// One key: its public id and the cipher (which wipes the key bytes when dropped).
 struct SealingKey {

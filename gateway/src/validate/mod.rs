@@ -10,6 +10,11 @@ use std::collections::HashMap;
 use crate::error::{Error, Result};
 use crate::normalize::Rejection;
 
+pub mod pii;
+mod plugin;
+
+pub use plugin::PluginSchemas;
+
 /// How many schema errors a rejection lists.
 const MAX_ERRORS: usize = 3;
 

@@ -72,7 +72,7 @@ where
 pub fn parse<T: DeserializeOwned + utoipa::ToSchema>(bytes: &[u8]) -> Result<T> {
     let mut value: Value = serde_json::from_slice(bytes)
         .map_err(|e| Error::MalformedBody(format!("not JSON: {e}")))?;
-    check(&T::name(), &value)?;
+    check::<T>(&value)?;
     // JSON Schema counts 20.0 as an integer; so does the gateway.
     integral_floats(&mut value);
     serde_json::from_value(value).map_err(|e| Error::MalformedBody(e.to_string()))
@@ -80,45 +80,46 @@ pub fn parse<T: DeserializeOwned + utoipa::ToSchema>(bytes: &[u8]) -> Result<T> 
 
 type Validator = Arc<jsonschema::Validator>;
 
-/// The validator of a component schema of the OpenAPI document, compiled once.
-fn validator(name: &str) -> Result<Option<Validator>> {
-    static COMPONENTS: OnceLock<Value> = OnceLock::new();
-    static COMPILED: OnceLock<Mutex<HashMap<String, Option<Validator>>>> = OnceLock::new();
+/// The validator of `T`'s schema, as the OpenAPI document publishes it (the schema and
+/// every component it refers to come from the same `ToSchema` the document is built from),
+/// compiled once per type.
+fn validator<T: utoipa::ToSchema>() -> Result<Validator> {
+    static COMPILED: OnceLock<Mutex<HashMap<String, Validator>>> = OnceLock::new();
     let compiled = COMPILED.get_or_init(Mutex::default);
-    if let Some(v) = compiled.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+    let name = T::name();
+    if let Some(v) = compiled
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(name.as_ref())
+    {
         return Ok(v.clone());
     }
-    let components = COMPONENTS.get_or_init(|| {
-        serde_json::to_value(super::openapi())
-            .map(|doc| doc["components"].clone())
-            .unwrap_or_default()
+    let mut components = vec![(name.to_string(), T::schema())];
+    T::schemas(&mut components);
+    let schemas: serde_json::Map<String, Value> = components
+        .into_iter()
+        .map(|(n, schema)| Ok((n, serde_json::to_value(schema)?)))
+        .collect::<serde_json::Result<_>>()
+        .map_err(|e| Error::Internal(format!("schema of {name}: {e}")))?;
+    let root = serde_json::json!({
+        "$ref": format!("#/components/schemas/{name}"),
+        "components": {"schemas": schemas},
     });
-    let validator = match components["schemas"].get(name) {
-        None => None,
-        Some(_) => {
-            let root = serde_json::json!({
-                "$ref": format!("#/components/schemas/{name}"),
-                "components": components,
-            });
-            let v = jsonschema::options()
-                .should_validate_formats(true)
-                .offline()
-                .build(&root)
-                .map_err(|e| Error::Internal(format!("schema of {name}: {e}")))?;
-            Some(Arc::new(v))
-        }
-    };
+    let v = jsonschema::options()
+        .should_validate_formats(true)
+        .offline()
+        .build(&root)
+        .map_err(|e| Error::Internal(format!("schema of {name}: {e}")))?;
+    let v = Arc::new(v);
     compiled
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(name.to_string(), validator.clone());
-    Ok(validator)
+        .insert(name.to_string(), v.clone());
+    Ok(v)
 }
 
-fn check(name: &str, value: &Value) -> Result<()> {
-    let Some(validator) = validator(name)? else {
-        return Ok(());
-    };
+fn check<T: utoipa::ToSchema>(value: &Value) -> Result<()> {
+    let validator = validator::<T>()?;
     let errors: Vec<String> = validator
         .iter_errors(value)
         .take(5)
@@ -143,7 +144,11 @@ fn check(name: &str, value: &Value) -> Result<()> {
         return Ok(());
     }
     Err(Error::Validation {
-        detail: format!("the body does not match {name}: {}", errors.join("; ")),
+        detail: format!(
+            "the body does not match {}: {}",
+            T::name(),
+            errors.join("; ")
+        ),
         errors,
     })
 }
