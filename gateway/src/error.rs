@@ -252,9 +252,41 @@ impl From<crate::ids::InvalidName> for Error {
     }
 }
 
-impl From<redis::RedisError> for Error {
-    fn from(e: redis::RedisError) -> Self {
-        Error::StoreUnavailable(e.to_string())
+impl From<crate::store::StoreError> for Error {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::Unavailable(m) => Error::StoreUnavailable(m),
+            StoreError::Corrupt(m) => Error::StoreCorrupt(m),
+            StoreError::Config(m) => Error::Config(m),
+            StoreError::Internal(m) => Error::Internal(m),
+        }
+    }
+}
+
+impl From<crate::verify::VerifyError> for Error {
+    fn from(e: crate::verify::VerifyError) -> Self {
+        use crate::verify::VerifyError;
+        match e {
+            VerifyError::InvalidSignature(why) => Error::InvalidSignature(why),
+            VerifyError::TimestampOutsideTolerance { tolerance_s } => {
+                Error::TimestampOutsideTolerance { tolerance_s }
+            }
+            VerifyError::InvalidSetting(detail) => Error::validation(detail),
+            VerifyError::KeysUnavailable(why) => Error::StoreUnavailable(why),
+        }
+    }
+}
+
+impl From<crate::store::BadCursor> for Error {
+    fn from(e: crate::store::BadCursor) -> Self {
+        Error::InvalidQuery(e.to_string())
+    }
+}
+
+impl From<crate::store::BadQuarantineId> for Error {
+    fn from(e: crate::store::BadQuarantineId) -> Self {
+        Error::not_found(e.to_string())
     }
 }
 

@@ -16,16 +16,10 @@ const FLOORS: &[&[&str]] = &[
     &["plugins", "router"],
     &["state", "body"],
     &["limits", "telemetry"],
-    &[
-        "store",
-        "verify",
-        "validate",
-        "normalize",
-        "providers",
-        "error",
-        "samples",
-        "sign",
-    ],
+    // The HTTP error sits above the store and verification: they say what went wrong in
+    // their own terms, and `error.rs` alone decides what a client is answered.
+    &["error", "validate", "samples", "sign"],
+    &["store", "verify", "normalize", "providers"],
     &["config", "clock", "headers", "ids", "fixtures"],
 ];
 

@@ -221,7 +221,10 @@ pub fn view(source: &SourceRecord, now: DateTime<Utc>) -> SourceView {
 /// `options.jwks_url` is `https`, unless this gateway runs with `--jwks-allow-http`.
 fn check_jwks_url(source: &SourceRecord, state: &AppState) -> Result<()> {
     match &source.options.jwks_url {
-        Some(url) => crate::verify::jwks::check_url(url, state.settings.jwks_allow_http),
+        Some(url) => Ok(crate::verify::jwks::check_url(
+            url,
+            state.settings.jwks_allow_http,
+        )?),
         None => Ok(()),
     }
 }

@@ -138,7 +138,7 @@ pub const MAX_RECEIPTS: usize = 1000;
 pub const MAX_RETRY_AFTER_MS: u64 = 86_400_000;
 
 pub async fn ack(state: &AppState, plugin: &PluginRecord, raw: &[String]) -> Result<u64> {
-    state.store.inbox_ack(&plugin.id, &receipts(raw)?).await
+    Ok(state.store.inbox_ack(&plugin.id, &receipts(raw)?).await?)
 }
 
 pub async fn nack(
@@ -154,10 +154,10 @@ pub async fn nack(
     }
     let visibility = state.settings.inbox_visibility();
     let retry_after = Duration::from_millis(retry_after_ms.unwrap_or(0)).min(visibility);
-    state
+    Ok(state
         .store
         .inbox_nack(&plugin.id, &receipts(raw)?, retry_after, visibility)
-        .await
+        .await?)
 }
 
 pub async fn dead_letters(

@@ -425,12 +425,12 @@ async fn saleor_keys(
     headers: &Headers,
 ) -> Result<Vec<verify::RsaKey>> {
     if let Some(jwks) = &source.options.jwks {
-        return verify::jwks::parse(jwks);
+        return Ok(verify::jwks::parse(jwks)?);
     }
     match &source.options.jwks_url {
         Some(url) => {
             let kid = verify::saleor_signature_kid(headers);
-            state.jwks.keys(url, kid.as_deref()).await
+            Ok(state.jwks.keys(url, kid.as_deref()).await?)
         }
         None => Ok(Vec::new()),
     }
@@ -457,7 +457,7 @@ async fn append(state: &AppState, append: Append) -> Result<Appended> {
         }
         _ => {}
     }
-    result
+    Ok(result?)
 }
 
 /// Re-runs a quarantined payload through validation and normalisation (after a fix, or

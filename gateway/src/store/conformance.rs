@@ -1,5 +1,7 @@
-//! The one behaviour suite every [`Store`] must pass. `run_all` is called with a factory
-//! that makes a fresh, empty store per case (for Redis: a new key prefix).
+//! The one behaviour suite every [`Store`] must pass, each case on a fresh, empty store
+//! from a factory (for Redis: a new key prefix). [`store_conformance!`](crate::store_conformance)
+//! makes one test per case, so a failure names its case; [`run_all`] runs them in order
+//! where a store is costly to start (a Redis Cluster).
 //!
 //! Enabled in tests and with the `testing` feature.
 
@@ -58,7 +60,7 @@ fn written(a: Appended) -> Vec<StreamId> {
     }
 }
 
-async fn sources_round_trip(store: Arc<dyn Store>) {
+pub async fn sources_round_trip(store: Arc<dyn Store>) {
     assert_eq!(store.get_source("src_x").await.unwrap(), None);
     let now = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
     let source = SourceRecord {
@@ -93,7 +95,7 @@ async fn sources_round_trip(store: Arc<dyn Store>) {
     assert_eq!(store.get_source("src_x").await.unwrap(), None);
 }
 
-async fn append_is_deduplicated(store: Arc<dyn Store>) {
+pub async fn append_is_deduplicated(store: Arc<dyn Store>) {
     let ids = written(
         store
             .append(events(3, "src:d1", vec![record("a", 1), record("a", 2)]))
@@ -120,7 +122,7 @@ async fn append_is_deduplicated(store: Arc<dyn Store>) {
     );
 }
 
-async fn each_event_id_is_written_once(store: Arc<dyn Store>) {
+pub async fn each_event_id_is_written_once(store: Arc<dyn Store>) {
     written(
         store
             .append(events(2, "src:d1", vec![record("a", 1)]))
@@ -160,7 +162,7 @@ async fn each_event_id_is_written_once(store: Arc<dyn Store>) {
     assert_eq!(got, ["evt_a_1", "evt_a_2"]);
 }
 
-async fn dedupe_marks_expire(store: Arc<dyn Store>) {
+pub async fn dedupe_marks_expire(store: Arc<dyn Store>) {
     let mut a = events(0, "src:short", vec![record("a", 1)]);
     a.dedupe_ttl = Duration::from_millis(50);
     written(store.append(a.clone()).await.unwrap());
@@ -169,7 +171,7 @@ async fn dedupe_marks_expire(store: Arc<dyn Store>) {
     assert_eq!(store.read_log(0, None, 10).await.unwrap().len(), 2);
 }
 
-async fn empty_deliveries_are_still_marked(store: Arc<dyn Store>) {
+pub async fn empty_deliveries_are_still_marked(store: Arc<dyn Store>) {
     let ids = written(store.append(events(1, "src:none", vec![])).await.unwrap());
     assert!(ids.is_empty());
     assert_eq!(
@@ -179,7 +181,7 @@ async fn empty_deliveries_are_still_marked(store: Arc<dyn Store>) {
     assert!(store.read_log(1, None, 10).await.unwrap().is_empty());
 }
 
-async fn log_reads_page_in_order(store: Arc<dyn Store>) {
+pub async fn log_reads_page_in_order(store: Arc<dyn Store>) {
     for n in 0..25 {
         written(
             store
@@ -211,7 +213,7 @@ async fn log_reads_page_in_order(store: Arc<dyn Store>) {
     assert!(store.read_log(8, None, 10).await.unwrap().is_empty());
 }
 
-async fn retention_trims_oldest_and_reports_it(store: Arc<dyn Store>) {
+pub async fn retention_trims_oldest_and_reports_it(store: Arc<dyn Store>) {
     // The store under test was made with log_maxlen 10.
     let mut trimmed = 0;
     for n in 0..600 {
@@ -237,7 +239,7 @@ async fn retention_trims_oldest_and_reports_it(store: Arc<dyn Store>) {
     );
 }
 
-async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
+pub async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
     let q = quarantine("shop-q", "unknown topic");
     let ids = written(
         store
@@ -319,7 +321,7 @@ async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
     assert_eq!(store.get_quarantine(missing).await.unwrap(), None);
 }
 
-async fn concurrent_duplicates_write_once(store: Arc<dyn Store>) {
+pub async fn concurrent_duplicates_write_once(store: Arc<dyn Store>) {
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let store = store.clone();
@@ -341,7 +343,7 @@ async fn concurrent_duplicates_write_once(store: Arc<dyn Store>) {
     assert_eq!(store.read_log(9, None, 100).await.unwrap().len(), 1);
 }
 
-async fn state_moves_only_from_the_version_read(store: Arc<dyn Store>) {
+pub async fn state_moves_only_from_the_version_read(store: Arc<dyn Store>) {
     assert_eq!(store.get_state(4, "src:order:1").await.unwrap(), None);
     let with_state = |key: &str, expected: u64, json: &str| {
         let mut a = events(4, key, vec![record("s", expected as usize)]);
@@ -397,7 +399,7 @@ async fn state_moves_only_from_the_version_read(store: Arc<dyn Store>) {
     );
 }
 
-async fn plugins_keys_and_installations(store: Arc<dyn Store>) {
+pub async fn plugins_keys_and_installations(store: Arc<dyn Store>) {
     use omnigate_schemas::api::{PublishedType, Scope};
     let now = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
     let plugin = PluginRecord {
@@ -487,7 +489,7 @@ fn pull(max: usize, visibility_ms: u64, max_attempts: u64) -> PullOptions {
     }
 }
 
-async fn inbox_delivers_in_order_until_acknowledged(store: Arc<dyn Store>) {
+pub async fn inbox_delivers_in_order_until_acknowledged(store: Arc<dyn Store>) {
     store
         .inbox_push("plg_a", &[inbox_entry(1), inbox_entry(2), inbox_entry(3)])
         .await
@@ -534,7 +536,7 @@ async fn inbox_delivers_in_order_until_acknowledged(store: Arc<dyn Store>) {
     );
 }
 
-async fn unacknowledged_deliveries_come_back_with_a_higher_attempt(store: Arc<dyn Store>) {
+pub async fn unacknowledged_deliveries_come_back_with_a_higher_attempt(store: Arc<dyn Store>) {
     store.inbox_push("plg_v", &[inbox_entry(1)]).await.unwrap();
     let first = store.inbox_pull("plg_v", pull(10, 100, 8)).await.unwrap();
     assert_eq!(first.len(), 1);
@@ -553,7 +555,7 @@ async fn unacknowledged_deliveries_come_back_with_a_higher_attempt(store: Arc<dy
     assert_eq!(again[0].entry, inbox_entry(1));
 }
 
-async fn nacked_deliveries_return_then_die_and_replay(store: Arc<dyn Store>) {
+pub async fn nacked_deliveries_return_then_die_and_replay(store: Arc<dyn Store>) {
     store.inbox_push("plg_n", &[inbox_entry(7)]).await.unwrap();
     let long = 60_000;
     let d1 = store.inbox_pull("plg_n", pull(1, long, 2)).await.unwrap();
@@ -601,7 +603,51 @@ async fn nacked_deliveries_return_then_die_and_replay(store: Arc<dyn Store>) {
     assert_eq!(back[0].entry, inbox_entry(7));
 }
 
-async fn namespaces_belong_to_their_first_plugin(store: Arc<dyn Store>) {
+pub async fn dead_letters_replay_by_id_leaves_the_others(store: Arc<dyn Store>) {
+    let long = 60_000;
+    let visibility = Duration::from_millis(long);
+    store
+        .inbox_push("plg_r", &[inbox_entry(1), inbox_entry(2), inbox_entry(3)])
+        .await
+        .unwrap();
+    let first = store.inbox_pull("plg_r", pull(3, long, 1)).await.unwrap();
+    let receipts: Vec<StreamId> = first.iter().map(|d| d.receipt).collect();
+    store
+        .inbox_nack("plg_r", &receipts, Duration::ZERO, visibility)
+        .await
+        .unwrap();
+    // Past max_attempts 1: all three move to the dead letters.
+    assert!(
+        store
+            .inbox_pull("plg_r", pull(3, long, 1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let dead = store.dead_letters("plg_r", 10).await.unwrap();
+    assert_eq!(dead.len(), 3);
+
+    let unknown = StreamId { ms: 1, seq: 0 };
+    let pushed = store
+        .replay_dead("plg_r", Some(&[dead[1].id, unknown]))
+        .await
+        .unwrap();
+    assert_eq!(pushed.ids.len(), 1, "an unknown id moves nothing");
+    let left: Vec<InboxEntry> = store
+        .dead_letters("plg_r", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.entry)
+        .collect();
+    assert_eq!(left, [inbox_entry(1), inbox_entry(3)]);
+    let back = store.inbox_pull("plg_r", pull(3, long, 1)).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!((back[0].attempt, &back[0].entry), (1, &inbox_entry(2)));
+    assert_eq!(back[0].receipt, pushed.ids[0]);
+}
+
+pub async fn namespaces_belong_to_their_first_plugin(store: Arc<dyn Store>) {
     let ns = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert!(
         store
@@ -634,7 +680,7 @@ async fn namespaces_belong_to_their_first_plugin(store: Arc<dyn Store>) {
 }
 
 /// With inbox_maxlen 5 and dead_maxlen 3: the oldest go first, and the count says so.
-async fn inboxes_and_dead_letters_are_capped(store: Arc<dyn Store>) {
+pub async fn inboxes_and_dead_letters_are_capped(store: Arc<dyn Store>) {
     let entries: Vec<InboxEntry> = (1..=8).map(inbox_entry).collect();
     let pushed = store.inbox_push("plg_cap", &entries).await.unwrap();
     assert_eq!(pushed.ids.len(), 8);
@@ -672,7 +718,7 @@ async fn inboxes_and_dead_letters_are_capped(store: Arc<dyn Store>) {
     assert_eq!((replayed.ids.len(), replayed.trimmed), (3, 0));
 }
 
-async fn a_waiting_pull_returns_when_an_entry_arrives(store: Arc<dyn Store>) {
+pub async fn a_waiting_pull_returns_when_an_entry_arrives(store: Arc<dyn Store>) {
     // Creates the inbox (and its group) before anyone waits on it.
     assert!(
         store
@@ -698,7 +744,7 @@ async fn a_waiting_pull_returns_when_an_entry_arrives(store: Arc<dyn Store>) {
     assert_eq!(got[0].entry.event_id, "evt_9");
 }
 
-async fn routers_take_each_log_entry_until_acknowledged(store: Arc<dyn Store>) {
+pub async fn routers_take_each_log_entry_until_acknowledged(store: Arc<dyn Store>) {
     for n in 0..3 {
         written(
             store
@@ -751,45 +797,148 @@ async fn routers_take_each_log_entry_until_acknowledged(store: Arc<dyn Store>) {
     assert_eq!(store.read_log(11, None, 10).await.unwrap().len(), 3);
 }
 
-/// Runs every case against fresh stores from `make`.
+/// The retention most cases run with.
+pub fn default() -> Retention {
+    Retention::default()
+}
+
+/// A small retention, for the cases about caps and trimming.
+pub fn small() -> Retention {
+    Retention {
+        log_maxlen: 10,
+        quarantine_maxlen: 10,
+        inbox_maxlen: 5,
+        dead_maxlen: 3,
+    }
+}
+
+/// One `#[tokio::test]` per conformance case, in the module where it is invoked, each on a
+/// fresh store from `$make` (a `Fn(Retention) -> impl Future<Output = Arc<dyn Store>>`):
+///
+/// ```ignore
+/// mod memory {
+///     omnigate::store_conformance!(|r| async move {
+///         std::sync::Arc::new(omnigate::store::MemoryStore::new(r)) as std::sync::Arc<dyn omnigate::store::Store>
+///     });
+/// }
+/// ```
+#[macro_export]
+macro_rules! store_conformance {
+    ($make:expr) => {
+        $crate::store_conformance!(@cases $make;
+            sources_round_trip: default,
+            append_is_deduplicated: default,
+            each_event_id_is_written_once: default,
+            dedupe_marks_expire: default,
+            empty_deliveries_are_still_marked: default,
+            log_reads_page_in_order: default,
+            retention_trims_oldest_and_reports_it: small,
+            inboxes_and_dead_letters_are_capped: small,
+            namespaces_belong_to_their_first_plugin: default,
+            quarantine_keeps_bytes_and_replay_marks: default,
+            concurrent_duplicates_write_once: default,
+            state_moves_only_from_the_version_read: default,
+            plugins_keys_and_installations: default,
+            inbox_delivers_in_order_until_acknowledged: default,
+            unacknowledged_deliveries_come_back_with_a_higher_attempt: default,
+            nacked_deliveries_return_then_die_and_replay: default,
+            dead_letters_replay_by_id_leaves_the_others: default,
+            a_waiting_pull_returns_when_an_entry_arrives: default,
+            routers_take_each_log_entry_until_acknowledged: default,
+        );
+    };
+    (@cases $make:expr; $($case:ident: $retention:ident,)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let make = $make;
+                let store = make($crate::store::conformance::$retention()).await;
+                $crate::store::conformance::$case(store).await;
+            }
+        )*
+
+        /// The cases [`run_all`] runs are the ones this macro makes tests of.
+        #[test]
+        fn every_case_has_its_test() {
+            let listed = [$(stringify!($case)),*];
+            assert_eq!(listed, $crate::store::conformance::CASES);
+        }
+    };
+}
+
+/// Every case, in the order [`run_all`] runs them.
+pub const CASES: &[&str] = &[
+    "sources_round_trip",
+    "append_is_deduplicated",
+    "each_event_id_is_written_once",
+    "dedupe_marks_expire",
+    "empty_deliveries_are_still_marked",
+    "log_reads_page_in_order",
+    "retention_trims_oldest_and_reports_it",
+    "inboxes_and_dead_letters_are_capped",
+    "namespaces_belong_to_their_first_plugin",
+    "quarantine_keeps_bytes_and_replay_marks",
+    "concurrent_duplicates_write_once",
+    "state_moves_only_from_the_version_read",
+    "plugins_keys_and_installations",
+    "inbox_delivers_in_order_until_acknowledged",
+    "unacknowledged_deliveries_come_back_with_a_higher_attempt",
+    "nacked_deliveries_return_then_die_and_replay",
+    "dead_letters_replay_by_id_leaves_the_others",
+    "a_waiting_pull_returns_when_an_entry_arrives",
+    "routers_take_each_log_entry_until_acknowledged",
+];
+
+/// Runs every case in order against fresh stores from `make`, saying which case runs.
 pub async fn run_all<F, Fut>(make: F)
 where
     F: Fn(Retention) -> Fut,
     Fut: Future<Output = Arc<dyn Store>>,
 {
-    let default = Retention::default();
-    let small = Retention {
-        log_maxlen: 10,
-        quarantine_maxlen: 10,
-        inbox_maxlen: 5,
-        dead_maxlen: 3,
-    };
-    sources_round_trip(make(default).await).await;
-    append_is_deduplicated(make(default).await).await;
-    each_event_id_is_written_once(make(default).await).await;
-    dedupe_marks_expire(make(default).await).await;
-    empty_deliveries_are_still_marked(make(default).await).await;
-    log_reads_page_in_order(make(default).await).await;
-    retention_trims_oldest_and_reports_it(make(small).await).await;
-    inboxes_and_dead_letters_are_capped(make(small).await).await;
-    namespaces_belong_to_their_first_plugin(make(default).await).await;
-    quarantine_keeps_bytes_and_replay_marks(make(default).await).await;
-    concurrent_duplicates_write_once(make(default).await).await;
-    state_moves_only_from_the_version_read(make(default).await).await;
-    plugins_keys_and_installations(make(default).await).await;
-    inbox_delivers_in_order_until_acknowledged(make(default).await).await;
-    unacknowledged_deliveries_come_back_with_a_higher_attempt(make(default).await).await;
-    nacked_deliveries_return_then_die_and_replay(make(default).await).await;
-    a_waiting_pull_returns_when_an_entry_arrives(make(default).await).await;
-    routers_take_each_log_entry_until_acknowledged(make(default).await).await;
+    eprintln!("store conformance: sources_round_trip");
+    sources_round_trip(make(default()).await).await;
+    eprintln!("store conformance: append_is_deduplicated");
+    append_is_deduplicated(make(default()).await).await;
+    eprintln!("store conformance: each_event_id_is_written_once");
+    each_event_id_is_written_once(make(default()).await).await;
+    eprintln!("store conformance: dedupe_marks_expire");
+    dedupe_marks_expire(make(default()).await).await;
+    eprintln!("store conformance: empty_deliveries_are_still_marked");
+    empty_deliveries_are_still_marked(make(default()).await).await;
+    eprintln!("store conformance: log_reads_page_in_order");
+    log_reads_page_in_order(make(default()).await).await;
+    eprintln!("store conformance: retention_trims_oldest_and_reports_it");
+    retention_trims_oldest_and_reports_it(make(small()).await).await;
+    eprintln!("store conformance: inboxes_and_dead_letters_are_capped");
+    inboxes_and_dead_letters_are_capped(make(small()).await).await;
+    eprintln!("store conformance: namespaces_belong_to_their_first_plugin");
+    namespaces_belong_to_their_first_plugin(make(default()).await).await;
+    eprintln!("store conformance: quarantine_keeps_bytes_and_replay_marks");
+    quarantine_keeps_bytes_and_replay_marks(make(default()).await).await;
+    eprintln!("store conformance: concurrent_duplicates_write_once");
+    concurrent_duplicates_write_once(make(default()).await).await;
+    eprintln!("store conformance: state_moves_only_from_the_version_read");
+    state_moves_only_from_the_version_read(make(default()).await).await;
+    eprintln!("store conformance: plugins_keys_and_installations");
+    plugins_keys_and_installations(make(default()).await).await;
+    eprintln!("store conformance: inbox_delivers_in_order_until_acknowledged");
+    inbox_delivers_in_order_until_acknowledged(make(default()).await).await;
+    eprintln!("store conformance: unacknowledged_deliveries_come_back_with_a_higher_attempt");
+    unacknowledged_deliveries_come_back_with_a_higher_attempt(make(default()).await).await;
+    eprintln!("store conformance: nacked_deliveries_return_then_die_and_replay");
+    nacked_deliveries_return_then_die_and_replay(make(default()).await).await;
+    eprintln!("store conformance: dead_letters_replay_by_id_leaves_the_others");
+    dead_letters_replay_by_id_leaves_the_others(make(default()).await).await;
+    eprintln!("store conformance: a_waiting_pull_returns_when_an_entry_arrives");
+    a_waiting_pull_returns_when_an_entry_arrives(make(default()).await).await;
+    eprintln!("store conformance: routers_take_each_log_entry_until_acknowledged");
+    routers_take_each_log_entry_until_acknowledged(make(default()).await).await;
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn memory_store_conforms() {
-        run_all(|r| async move { Arc::new(MemoryStore::new(r)) as Arc<dyn Store> }).await;
-    }
+mod memory_store {
+    crate::store_conformance!(|r| async move {
+        std::sync::Arc::new(crate::store::MemoryStore::new(r))
+            as std::sync::Arc<dyn crate::store::Store>
+    });
 }

@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
+use super::StoreResult;
 use super::{
-    Append, Appended, DeadLetter, Delivered, InboxEntry, InstallationRecord, LogEntry, LogRecord,
-    PluginRecord, PullOptions, Pushed, QuarantineId, Retention, SourceRecord, Store,
-    StoredQuarantine, StreamId, Versioned, Write,
+    Append, Appended, DeadLetter, Delivered, EventLog, InboxEntry, Inboxes, InstallationRecord,
+    LogEntry, LogRecord, PluginRecord, PullOptions, Pushed, Quarantine, QuarantineId, Registry,
+    Retention, SourceRecord, Store, StoredQuarantine, StreamId, Versioned, Write,
 };
-use crate::error::Result;
 
 struct Stream<T> {
     entries: BTreeMap<StreamId, T>,
@@ -249,44 +249,47 @@ impl Store for MemoryStore {
         "memory"
     }
 
-    async fn ping(&self) -> Result<()> {
+    async fn ping(&self) -> StoreResult<()> {
         Ok(())
     }
+}
 
-    async fn put_source(&self, source: &SourceRecord) -> Result<()> {
+#[async_trait]
+impl Registry for MemoryStore {
+    async fn put_source(&self, source: &SourceRecord) -> StoreResult<()> {
         self.lock()
             .sources
             .insert(source.id.clone(), source.clone());
         Ok(())
     }
 
-    async fn get_source(&self, id: &str) -> Result<Option<SourceRecord>> {
+    async fn get_source(&self, id: &str) -> StoreResult<Option<SourceRecord>> {
         Ok(self.lock().sources.get(id).cloned())
     }
 
-    async fn delete_source(&self, id: &str) -> Result<bool> {
+    async fn delete_source(&self, id: &str) -> StoreResult<bool> {
         Ok(self.lock().sources.remove(id).is_some())
     }
 
-    async fn put_plugin(&self, plugin: &PluginRecord) -> Result<()> {
+    async fn put_plugin(&self, plugin: &PluginRecord) -> StoreResult<()> {
         self.lock()
             .plugins
             .insert(plugin.id.clone(), plugin.clone());
         Ok(())
     }
 
-    async fn get_plugin(&self, id: &str) -> Result<Option<PluginRecord>> {
+    async fn get_plugin(&self, id: &str) -> StoreResult<Option<PluginRecord>> {
         Ok(self.lock().plugins.get(id).cloned())
     }
 
-    async fn put_key(&self, hash: &str, plugin_id: &str) -> Result<()> {
+    async fn put_key(&self, hash: &str, plugin_id: &str) -> StoreResult<()> {
         self.lock()
             .keys
             .insert(hash.to_string(), plugin_id.to_string());
         Ok(())
     }
 
-    async fn delete_key(&self, hash: &str) -> Result<()> {
+    async fn delete_key(&self, hash: &str) -> StoreResult<()> {
         self.lock().keys.remove(hash);
         Ok(())
     }
@@ -295,7 +298,7 @@ impl Store for MemoryStore {
         &self,
         plugin_id: &str,
         namespaces: &[String],
-    ) -> Result<Vec<(String, String)>> {
+    ) -> StoreResult<Vec<(String, String)>> {
         let mut inner = self.lock();
         let taken: Vec<(String, String)> = namespaces
             .iter()
@@ -312,11 +315,11 @@ impl Store for MemoryStore {
         Ok(taken)
     }
 
-    async fn plugin_for_key(&self, hash: &str) -> Result<Option<String>> {
+    async fn plugin_for_key(&self, hash: &str) -> StoreResult<Option<String>> {
         Ok(self.lock().keys.get(hash).cloned())
     }
 
-    async fn put_installation(&self, installation: &InstallationRecord) -> Result<()> {
+    async fn put_installation(&self, installation: &InstallationRecord) -> StoreResult<()> {
         self.lock()
             .installations
             .entry(installation.tenant.clone())
@@ -325,7 +328,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn delete_installation(&self, plugin_id: &str, tenant: &str) -> Result<bool> {
+    async fn delete_installation(&self, plugin_id: &str, tenant: &str) -> StoreResult<bool> {
         Ok(self
             .lock()
             .installations
@@ -333,7 +336,7 @@ impl Store for MemoryStore {
             .is_some_and(|m| m.remove(plugin_id).is_some()))
     }
 
-    async fn installations(&self, tenant: &str) -> Result<Vec<InstallationRecord>> {
+    async fn installations(&self, tenant: &str) -> StoreResult<Vec<InstallationRecord>> {
         Ok(self
             .lock()
             .installations
@@ -341,160 +344,11 @@ impl Store for MemoryStore {
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default())
     }
+}
 
-    async fn route_pull(
-        &self,
-        partition: u32,
-        max: usize,
-        stale: Duration,
-        wait: Duration,
-    ) -> Result<Vec<LogEntry>> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let out = self.route_now(partition, max, stale);
-            let now = Instant::now();
-            if !out.is_empty() || now >= deadline {
-                return Ok(out);
-            }
-            tokio::time::sleep((deadline - now).min(Duration::from_millis(20))).await;
-        }
-    }
-
-    async fn route_ack(&self, partition: u32, ids: &[StreamId]) -> Result<()> {
-        let mut inner = self.lock();
-        if let Some(group) = inner.routers.get_mut(&partition) {
-            for id in ids {
-                group.pending.remove(id);
-            }
-        }
-        Ok(())
-    }
-
-    async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> Result<Pushed> {
-        let pushed = {
-            let mut inner = self.lock();
-            let inbox = inner.inboxes.entry(plugin_id.to_string()).or_default();
-            let ids = entries
-                .iter()
-                .map(|e| inbox.entries.push(e.clone()))
-                .collect();
-            let trimmed = inbox.entries.trim(self.retention.inbox_maxlen);
-            Pushed { ids, trimmed }
-        };
-        self.arrivals(plugin_id).notify_waiters();
-        Ok(pushed)
-    }
-
-    async fn inbox_pull(&self, plugin_id: &str, options: PullOptions) -> Result<Vec<Delivered>> {
-        let deadline = Instant::now() + options.wait;
-        let arrivals = self.arrivals(plugin_id);
-        loop {
-            let arrived = arrivals.notified();
-            tokio::pin!(arrived);
-            arrived.as_mut().enable();
-            let out = self.pull_now(plugin_id, options);
-            let now = Instant::now();
-            if !out.is_empty() || now >= deadline {
-                return Ok(out);
-            }
-            // Redeliveries fall due without an arrival: look again at least every 50 ms.
-            let tick = (deadline - now).min(Duration::from_millis(50));
-            tokio::select! {
-                _ = &mut arrived => {}
-                _ = tokio::time::sleep(tick) => {}
-            }
-        }
-    }
-
-    async fn inbox_ack(&self, plugin_id: &str, receipts: &[StreamId]) -> Result<u64> {
-        let mut inner = self.lock();
-        let Some(inbox) = inner.inboxes.get_mut(plugin_id) else {
-            return Ok(0);
-        };
-        let mut acked = 0;
-        for r in receipts {
-            if inbox.group.pending.remove(r).is_some() {
-                inbox.entries.entries.remove(r);
-                acked += 1;
-            }
-        }
-        Ok(acked)
-    }
-
-    async fn inbox_nack(
-        &self,
-        plugin_id: &str,
-        receipts: &[StreamId],
-        retry_after: Duration,
-        _visibility: Duration,
-    ) -> Result<u64> {
-        let mut inner = self.lock();
-        let Some(inbox) = inner.inboxes.get_mut(plugin_id) else {
-            return Ok(0);
-        };
-        let at = Instant::now() + retry_after;
-        let mut nacked = 0;
-        for r in receipts {
-            if let Some((_, due)) = inbox.group.pending.get_mut(r) {
-                *due = at;
-                nacked += 1;
-            }
-        }
-        Ok(nacked)
-    }
-
-    async fn dead_letters(&self, plugin_id: &str, limit: usize) -> Result<Vec<DeadLetter>> {
-        let inner = self.lock();
-        Ok(inner
-            .inboxes
-            .get(plugin_id)
-            .map(|i| {
-                i.dead
-                    .entries
-                    .iter()
-                    .take(limit)
-                    .map(|(id, d)| DeadLetter {
-                        id: *id,
-                        ..d.clone()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default())
-    }
-
-    async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> Result<Pushed> {
-        let pushed = {
-            let mut inner = self.lock();
-            let Some(inbox) = inner.inboxes.get_mut(plugin_id) else {
-                return Ok(Pushed {
-                    ids: Vec::new(),
-                    trimmed: 0,
-                });
-            };
-            let chosen: Vec<StreamId> = match ids {
-                Some(ids) => ids
-                    .iter()
-                    .filter(|id| inbox.dead.entries.contains_key(id))
-                    .copied()
-                    .collect(),
-                None => inbox.dead.entries.keys().copied().collect(),
-            };
-            let mut ids = Vec::new();
-            for id in &chosen {
-                if let Some(d) = inbox.dead.entries.remove(id) {
-                    ids.push(inbox.entries.push(d.entry));
-                }
-            }
-            let trimmed = inbox.entries.trim(self.retention.inbox_maxlen);
-            Pushed { ids, trimmed }
-        };
-        if !pushed.ids.is_empty() {
-            self.arrivals(plugin_id).notify_waiters();
-        }
-        Ok(pushed)
-    }
-
-    async fn append(&self, append: Append) -> Result<Appended> {
+#[async_trait]
+impl EventLog for MemoryStore {
+    async fn append(&self, append: Append) -> StoreResult<Appended> {
         let mut inner = self.lock();
         let now = Instant::now();
         inner.appends += 1;
@@ -563,7 +417,7 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn get_state(&self, partition: u32, key: &str) -> Result<Option<Versioned>> {
+    async fn get_state(&self, partition: u32, key: &str) -> StoreResult<Option<Versioned>> {
         let inner = self.lock();
         Ok(inner
             .states
@@ -577,7 +431,7 @@ impl Store for MemoryStore {
         partition: u32,
         after: Option<StreamId>,
         count: usize,
-    ) -> Result<Vec<LogEntry>> {
+    ) -> StoreResult<Vec<LogEntry>> {
         let inner = self.lock();
         let Some(log) = inner.logs.get(&partition) else {
             return Ok(Vec::new());
@@ -597,7 +451,169 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn get_quarantine(&self, id: QuarantineId) -> Result<Option<StoredQuarantine>> {
+    async fn route_pull(
+        &self,
+        partition: u32,
+        max: usize,
+        stale: Duration,
+        wait: Duration,
+    ) -> StoreResult<Vec<LogEntry>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let out = self.route_now(partition, max, stale);
+            let now = Instant::now();
+            if !out.is_empty() || now >= deadline {
+                return Ok(out);
+            }
+            tokio::time::sleep((deadline - now).min(Duration::from_millis(20))).await;
+        }
+    }
+
+    async fn route_ack(&self, partition: u32, ids: &[StreamId]) -> StoreResult<()> {
+        let mut inner = self.lock();
+        if let Some(group) = inner.routers.get_mut(&partition) {
+            for id in ids {
+                group.pending.remove(id);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Inboxes for MemoryStore {
+    async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> StoreResult<Pushed> {
+        let pushed = {
+            let mut inner = self.lock();
+            let inbox = inner.inboxes.entry(plugin_id.to_string()).or_default();
+            let ids = entries
+                .iter()
+                .map(|e| inbox.entries.push(e.clone()))
+                .collect();
+            let trimmed = inbox.entries.trim(self.retention.inbox_maxlen);
+            Pushed { ids, trimmed }
+        };
+        self.arrivals(plugin_id).notify_waiters();
+        Ok(pushed)
+    }
+
+    async fn inbox_pull(
+        &self,
+        plugin_id: &str,
+        options: PullOptions,
+    ) -> StoreResult<Vec<Delivered>> {
+        let deadline = Instant::now() + options.wait;
+        let arrivals = self.arrivals(plugin_id);
+        loop {
+            let arrived = arrivals.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            let out = self.pull_now(plugin_id, options);
+            let now = Instant::now();
+            if !out.is_empty() || now >= deadline {
+                return Ok(out);
+            }
+            // Redeliveries fall due without an arrival: look again at least every 50 ms.
+            let tick = (deadline - now).min(Duration::from_millis(50));
+            tokio::select! {
+                _ = &mut arrived => {}
+                _ = tokio::time::sleep(tick) => {}
+            }
+        }
+    }
+
+    async fn inbox_ack(&self, plugin_id: &str, receipts: &[StreamId]) -> StoreResult<u64> {
+        let mut inner = self.lock();
+        let Some(inbox) = inner.inboxes.get_mut(plugin_id) else {
+            return Ok(0);
+        };
+        let mut acked = 0;
+        for r in receipts {
+            if inbox.group.pending.remove(r).is_some() {
+                inbox.entries.entries.remove(r);
+                acked += 1;
+            }
+        }
+        Ok(acked)
+    }
+
+    async fn inbox_nack(
+        &self,
+        plugin_id: &str,
+        receipts: &[StreamId],
+        retry_after: Duration,
+        _visibility: Duration,
+    ) -> StoreResult<u64> {
+        let mut inner = self.lock();
+        let Some(inbox) = inner.inboxes.get_mut(plugin_id) else {
+            return Ok(0);
+        };
+        let at = Instant::now() + retry_after;
+        let mut nacked = 0;
+        for r in receipts {
+            if let Some((_, due)) = inbox.group.pending.get_mut(r) {
+                *due = at;
+                nacked += 1;
+            }
+        }
+        Ok(nacked)
+    }
+
+    async fn dead_letters(&self, plugin_id: &str, limit: usize) -> StoreResult<Vec<DeadLetter>> {
+        let inner = self.lock();
+        Ok(inner
+            .inboxes
+            .get(plugin_id)
+            .map(|i| {
+                i.dead
+                    .entries
+                    .iter()
+                    .take(limit)
+                    .map(|(id, d)| DeadLetter {
+                        id: *id,
+                        ..d.clone()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> StoreResult<Pushed> {
+        let pushed = {
+            let mut inner = self.lock();
+            let Some(inbox) = inner.inboxes.get_mut(plugin_id) else {
+                return Ok(Pushed {
+                    ids: Vec::new(),
+                    trimmed: 0,
+                });
+            };
+            let chosen: Vec<StreamId> = match ids {
+                Some(ids) => ids
+                    .iter()
+                    .filter(|id| inbox.dead.entries.contains_key(id))
+                    .copied()
+                    .collect(),
+                None => inbox.dead.entries.keys().copied().collect(),
+            };
+            let mut ids = Vec::new();
+            for id in &chosen {
+                if let Some(d) = inbox.dead.entries.remove(id) {
+                    ids.push(inbox.entries.push(d.entry));
+                }
+            }
+            let trimmed = inbox.entries.trim(self.retention.inbox_maxlen);
+            Pushed { ids, trimmed }
+        };
+        if !pushed.ids.is_empty() {
+            self.arrivals(plugin_id).notify_waiters();
+        }
+        Ok(pushed)
+    }
+}
+
+#[async_trait]
+impl Quarantine for MemoryStore {
+    async fn get_quarantine(&self, id: QuarantineId) -> StoreResult<Option<StoredQuarantine>> {
         let inner = self.lock();
         let record = inner
             .quarantine
@@ -615,7 +631,7 @@ impl Store for MemoryStore {
         &self,
         partitions: &[u32],
         limit: usize,
-    ) -> Result<Vec<StoredQuarantine>> {
+    ) -> StoreResult<Vec<StoredQuarantine>> {
         let inner = self.lock();
         let mut all: Vec<StoredQuarantine> = partitions
             .iter()
@@ -646,7 +662,7 @@ impl Store for MemoryStore {
         Ok(all)
     }
 
-    async fn mark_replayed(&self, id: QuarantineId, event_ids: &[String]) -> Result<()> {
+    async fn mark_replayed(&self, id: QuarantineId, event_ids: &[String]) -> StoreResult<()> {
         self.lock().replayed.insert(id, event_ids.to_vec());
         Ok(())
     }

@@ -27,7 +27,41 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+/// What can go wrong in the store; the HTTP layer maps it in `error.rs` (unavailable and
+/// configuration errors are 503 and start-up failures, corrupt data a 500 that names it).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Unreachable, timed out, refused (OOM, failover): the operation may be retried.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// What is stored cannot be read back as what was written.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The store cannot work as configured (URL, sealing key).
+    #[error("store configuration: {0}")]
+    Config(String),
+    /// A value could not be encoded for storage.
+    #[error("store: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
+impl From<::redis::RedisError> for StoreError {
+    fn from(e: ::redis::RedisError) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+/// A log cursor or stream position that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a cursor")]
+pub struct BadCursor(pub String);
+
+/// A quarantine id that does not parse: no such entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("quarantine entry {0:?}")]
+pub struct BadQuarantineId(pub String);
 
 /// How much each stream keeps (logs and quarantine approximately, inboxes and dead
 /// letters exactly; 0 = unbounded).
@@ -74,7 +108,7 @@ pub struct Pushed {
 
 /// The Redis store's options from the gateway settings. Fails without a secret key unless
 /// the settings ask for plaintext secrets ([`sealed::from_settings`]).
-pub fn redis_options(settings: &crate::config::Settings) -> Result<RedisOptions> {
+pub fn redis_options(settings: &crate::config::Settings) -> StoreResult<RedisOptions> {
     Ok(RedisOptions {
         prefix: settings.redis_prefix.clone(),
         retention: Retention::from_settings(settings),
@@ -106,10 +140,10 @@ impl fmt::Display for StreamId {
 }
 
 impl FromStr for StreamId {
-    type Err = Error;
+    type Err = BadCursor;
 
-    fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::InvalidQuery(format!("{s:?} is not a cursor"));
+    fn from_str(s: &str) -> Result<Self, BadCursor> {
+        let bad = || BadCursor(s.to_string());
         let (ms, seq) = s.split_once('-').ok_or_else(bad)?;
         Ok(StreamId {
             ms: ms.parse().map_err(|_| bad())?,
@@ -132,10 +166,10 @@ impl fmt::Display for QuarantineId {
 }
 
 impl FromStr for QuarantineId {
-    type Err = Error;
+    type Err = BadQuarantineId;
 
-    fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::not_found(format!("quarantine entry {s:?}"));
+    fn from_str(s: &str) -> Result<Self, BadQuarantineId> {
+        let bad = || BadQuarantineId(s.to_string());
         let rest = s.strip_prefix('q').ok_or_else(bad)?;
         let (p, entry) = rest.split_once('-').ok_or_else(bad)?;
         Ok(QuarantineId {
@@ -365,26 +399,31 @@ pub enum Appended {
     Conflict,
 }
 
+/// The store as the gateway uses it: one value with every capability.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Registry + EventLog + Inboxes + Quarantine + Send + Sync + 'static {
     /// `"redis"` or `"memory"`.
     fn kind(&self) -> &'static str;
 
     /// Fails when the store cannot be reached.
-    async fn ping(&self) -> Result<()>;
+    async fn ping(&self) -> StoreResult<()>;
+}
 
-    async fn put_source(&self, source: &SourceRecord) -> Result<()>;
-    async fn get_source(&self, id: &str) -> Result<Option<SourceRecord>>;
+/// Configuration: sources, plugins, API key hashes, namespaces, installations.
+#[async_trait]
+pub trait Registry: Send + Sync {
+    async fn put_source(&self, source: &SourceRecord) -> StoreResult<()>;
+    async fn get_source(&self, id: &str) -> StoreResult<Option<SourceRecord>>;
     /// True when it existed.
-    async fn delete_source(&self, id: &str) -> Result<bool>;
+    async fn delete_source(&self, id: &str) -> StoreResult<bool>;
 
-    async fn put_plugin(&self, plugin: &PluginRecord) -> Result<()>;
-    async fn get_plugin(&self, id: &str) -> Result<Option<PluginRecord>>;
+    async fn put_plugin(&self, plugin: &PluginRecord) -> StoreResult<()>;
+    async fn get_plugin(&self, id: &str) -> StoreResult<Option<PluginRecord>>;
     /// Indexes an API key's hash to its plugin.
-    async fn put_key(&self, hash: &str, plugin_id: &str) -> Result<()>;
-    async fn delete_key(&self, hash: &str) -> Result<()>;
+    async fn put_key(&self, hash: &str, plugin_id: &str) -> StoreResult<()>;
+    async fn delete_key(&self, hash: &str) -> StoreResult<()>;
     /// The plugin an API key's hash belongs to.
-    async fn plugin_for_key(&self, hash: &str) -> Result<Option<String>>;
+    async fn plugin_for_key(&self, hash: &str) -> StoreResult<Option<String>>;
     /// Claims event-type namespaces (`loyalty` of `loyalty.points.changed`) for a plugin,
     /// all or none: returns the `(namespace, owner)` pairs another plugin already holds
     /// (nothing was claimed then), or an empty list when every one is now this plugin's.
@@ -392,13 +431,31 @@ pub trait Store: Send + Sync + 'static {
         &self,
         plugin_id: &str,
         namespaces: &[String],
-    ) -> Result<Vec<(String, String)>>;
+    ) -> StoreResult<Vec<(String, String)>>;
 
-    async fn put_installation(&self, installation: &InstallationRecord) -> Result<()>;
+    async fn put_installation(&self, installation: &InstallationRecord) -> StoreResult<()>;
     /// True when it existed.
-    async fn delete_installation(&self, plugin_id: &str, tenant: &str) -> Result<bool>;
+    async fn delete_installation(&self, plugin_id: &str, tenant: &str) -> StoreResult<bool>;
     /// Every plugin installed in `tenant`.
-    async fn installations(&self, tenant: &str) -> Result<Vec<InstallationRecord>>;
+    async fn installations(&self, tenant: &str) -> StoreResult<Vec<InstallationRecord>>;
+}
+
+/// The tenant logs: the atomic append, snapshots, reading, and the router's group.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// The dedupe mark and the write happen atomically: never one without the other.
+    async fn append(&self, append: Append) -> StoreResult<Appended>;
+
+    /// The last snapshot written for `key` in `partition`.
+    async fn get_state(&self, partition: u32, key: &str) -> StoreResult<Option<Versioned>>;
+
+    /// Up to `count` entries of a partition after `after` (exclusive), oldest first.
+    async fn read_log(
+        &self,
+        partition: u32,
+        after: Option<StreamId>,
+        count: usize,
+    ) -> StoreResult<Vec<LogEntry>>;
 
     /// Log entries for the router (consumer group `router` on each partition): those taken
     /// but not acknowledged within `stale` (a router that died), then new ones, waiting up
@@ -409,19 +466,26 @@ pub trait Store: Send + Sync + 'static {
         max: usize,
         stale: Duration,
         wait: Duration,
-    ) -> Result<Vec<LogEntry>>;
+    ) -> StoreResult<Vec<LogEntry>>;
     /// Marks log entries as routed (they stay in the log).
-    async fn route_ack(&self, partition: u32, ids: &[StreamId]) -> Result<()>;
+    async fn route_ack(&self, partition: u32, ids: &[StreamId]) -> StoreResult<()>;
+}
 
-    /// Appends entries to a plugin's inbox.
+/// Plugin inboxes and their dead letters.
+#[async_trait]
+pub trait Inboxes: Send + Sync {
     /// Appends to the plugin's inbox, keeping at most `Retention::inbox_maxlen` entries.
-    async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> Result<Pushed>;
+    async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> StoreResult<Pushed>;
     /// Up to `max` deliveries: first those unacknowledged for longer than the visibility
     /// timeout (their attempt grows), then new ones, waiting up to `wait` when there are
     /// none. Entries past `max_attempts` move to the dead-letter stream instead.
-    async fn inbox_pull(&self, plugin_id: &str, options: PullOptions) -> Result<Vec<Delivered>>;
+    async fn inbox_pull(
+        &self,
+        plugin_id: &str,
+        options: PullOptions,
+    ) -> StoreResult<Vec<Delivered>>;
     /// Acknowledges (and removes) deliveries; returns how many were pending.
-    async fn inbox_ack(&self, plugin_id: &str, receipts: &[StreamId]) -> Result<u64>;
+    async fn inbox_ack(&self, plugin_id: &str, receipts: &[StreamId]) -> StoreResult<u64>;
     /// Makes deliveries available again after `retry_after` instead of the visibility
     /// timeout; returns how many were pending.
     async fn inbox_nack(
@@ -430,35 +494,26 @@ pub trait Store: Send + Sync + 'static {
         receipts: &[StreamId],
         retry_after: Duration,
         visibility: Duration,
-    ) -> Result<u64>;
+    ) -> StoreResult<u64>;
     /// The oldest `limit` dead letters.
-    async fn dead_letters(&self, plugin_id: &str, limit: usize) -> Result<Vec<DeadLetter>>;
-    /// Moves dead letters back into the inbox (all of them with `None`), as new entries.
-    /// Moves dead letters (all, or those named) back into the inbox; `ids` are distinct.
-    async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> Result<Pushed>;
+    async fn dead_letters(&self, plugin_id: &str, limit: usize) -> StoreResult<Vec<DeadLetter>>;
+    /// Moves dead letters (all, or those named; `ids` are distinct) back into the inbox as
+    /// new entries, each in one step with its removal from the dead letters.
+    async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> StoreResult<Pushed>;
+}
 
-    /// The dedupe mark and the write happen atomically: never one without the other.
-    async fn append(&self, append: Append) -> Result<Appended>;
-
-    /// The last state written for `key` in `partition`.
-    async fn get_state(&self, partition: u32, key: &str) -> Result<Option<Versioned>>;
-
-    /// Up to `count` entries of a partition after `after` (exclusive), oldest first.
-    async fn read_log(
-        &self,
-        partition: u32,
-        after: Option<StreamId>,
-        count: usize,
-    ) -> Result<Vec<LogEntry>>;
-
-    async fn get_quarantine(&self, id: QuarantineId) -> Result<Option<StoredQuarantine>>;
+/// Verified payloads that could not be mapped (written by [`EventLog::append`]).
+#[async_trait]
+pub trait Quarantine: Send + Sync {
+    async fn get_quarantine(&self, id: QuarantineId) -> StoreResult<Option<StoredQuarantine>>;
     /// The newest `limit` entries across `partitions`, newest first.
     async fn list_quarantine(
         &self,
         partitions: &[u32],
         limit: usize,
-    ) -> Result<Vec<StoredQuarantine>>;
-    async fn mark_replayed(&self, id: QuarantineId, event_ids: &[String]) -> Result<()>;
+    ) -> StoreResult<Vec<StoredQuarantine>>;
+    /// Records the event ids a replay wrote.
+    async fn mark_replayed(&self, id: QuarantineId, event_ids: &[String]) -> StoreResult<()>;
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use super::{RedisStore, SecretValue, SourceRecord, Store};
+use super::{StoreError, StoreResult};
 use crate::config::{KeyText, Settings};
-use crate::error::{Error, Result};
 
 /// What every sealed value starts with; anything else is a legacy plaintext secret.
 pub const SEALED_PREFIX: &str = "sealed:";
@@ -44,8 +44,8 @@ struct SealingKey {
 impl SealingKey {
     /// `name` is the setting the text came from, so the error says which one is wrong;
     /// the text itself is never part of an error.
-    fn parse(text: &str, name: &str) -> Result<Self> {
-        let bad = |why: String| Error::Config(format!("{name} {why}: it must be {KEY_RULE}"));
+    fn parse(text: &str, name: &str) -> StoreResult<Self> {
+        let bad = |why: String| StoreError::Config(format!("{name} {why}: it must be {KEY_RULE}"));
         let bytes = Zeroizing::new(
             BASE64
                 .decode(text.trim())
@@ -94,7 +94,7 @@ impl fmt::Debug for Sealer {
 impl Sealer {
     /// `current` seals; `previous` (keys being rotated out) still open. Each is base64 of
     /// 32 random bytes.
-    pub fn new<K: AsRef<str>>(current: &str, previous: &[K]) -> Result<Self> {
+    pub fn new<K: AsRef<str>>(current: &str, previous: &[K]) -> StoreResult<Self> {
         let current = SealingKey::parse(current, "OMNIGATE_SECRET_KEY")?;
         let mut kept: Vec<SealingKey> = Vec::new();
         for text in previous {
@@ -117,9 +117,9 @@ impl Sealer {
 
     /// Seals `secret` for the record `context` (a source id) with the current key and a
     /// fresh random nonce (24 bytes: random nonces never realistically repeat).
-    pub fn seal(&self, context: &str, secret: &str) -> Result<String> {
+    pub fn seal(&self, context: &str, secret: &str) -> StoreResult<String> {
         let nonce = XNonce::try_generate()
-            .map_err(|e| Error::Internal(format!("no randomness for a nonce: {e}")))?;
+            .map_err(|e| StoreError::Internal(format!("no randomness for a nonce: {e}")))?;
         let sealed = self
             .current
             .cipher
@@ -130,7 +130,7 @@ impl Sealer {
                     aad: context.as_bytes(),
                 },
             )
-            .map_err(|_| Error::Internal("sealing a secret failed".into()))?;
+            .map_err(|_| StoreError::Internal("sealing a secret failed".into()))?;
         let mut blob = Vec::with_capacity(NONCE_LEN + sealed.len());
         blob.extend_from_slice(&nonce);
         blob.extend_from_slice(&sealed);
@@ -143,14 +143,14 @@ impl Sealer {
 
     /// The secret in `text`, stored for the record `context`. Legacy plaintext comes back as
     /// it is; a sealed value opens only with the key it names and only for its own record.
-    pub fn open(&self, context: &str, text: &str) -> Result<String> {
+    pub fn open(&self, context: &str, text: &str) -> StoreResult<String> {
         let Some(sealed) = Sealed::parse(context, text)? else {
             return Ok(text.to_string());
         };
         let keys = std::iter::once(&self.current).chain(&self.previous);
         let mut candidates = keys.filter(|k| k.id == sealed.key_id).peekable();
         if candidates.peek().is_none() {
-            return Err(Error::Config(format!(
+            return Err(StoreError::Config(format!(
                 "the secret of {context} is sealed with key {}, which is neither \
                  OMNIGATE_SECRET_KEY ({}) nor in OMNIGATE_SECRET_KEY_PREVIOUS",
                 sealed.key_id, self.current.id
@@ -184,7 +184,7 @@ impl Sealer {
     }
 
     /// A copy of `source` with every secret sealed for it: the form that is stored.
-    pub fn seal_source(&self, source: &SourceRecord) -> Result<SourceRecord> {
+    pub fn seal_source(&self, source: &SourceRecord) -> StoreResult<SourceRecord> {
         let mut sealed = source.clone();
         for secret in &mut sealed.secrets {
             secret.value = SecretValue::new(self.seal(&source.id, secret.value.expose())?);
@@ -193,7 +193,7 @@ impl Sealer {
     }
 
     /// `source` as stored, with every secret opened.
-    pub fn open_source(&self, mut source: SourceRecord) -> Result<SourceRecord> {
+    pub fn open_source(&self, mut source: SourceRecord) -> StoreResult<SourceRecord> {
         if source
             .secrets
             .iter()
@@ -214,7 +214,7 @@ impl Sealer {
 /// A stored source's secrets opened, with the sealer when there is one. Without one (the
 /// insecure plaintext mode) plaintext passes and a sealed value is an error naming the
 /// missing key, rather than a secret that would silently never verify.
-pub fn open_source(sealer: Option<&Sealer>, source: SourceRecord) -> Result<SourceRecord> {
+pub fn open_source(sealer: Option<&Sealer>, source: SourceRecord) -> StoreResult<SourceRecord> {
     if let Some(sealer) = sealer {
         return sealer.open_source(source);
     }
@@ -223,7 +223,7 @@ pub fn open_source(sealer: Option<&Sealer>, source: SourceRecord) -> Result<Sour
         .iter()
         .any(|s| s.value.expose().starts_with(SEALED_PREFIX))
     {
-        return Err(Error::Config(format!(
+        return Err(StoreError::Config(format!(
             "the secrets of {} are sealed, but no OMNIGATE_SECRET_KEY is set to open them",
             source.id
         )));
@@ -232,7 +232,7 @@ pub fn open_source(sealer: Option<&Sealer>, source: SourceRecord) -> Result<Sour
 }
 
 /// The form of `source` to store: sealed with the sealer, else as it is (insecure mode).
-pub fn seal_source(sealer: Option<&Sealer>, source: &SourceRecord) -> Result<SourceRecord> {
+pub fn seal_source(sealer: Option<&Sealer>, source: &SourceRecord) -> StoreResult<SourceRecord> {
     match sealer {
         Some(sealer) => sealer.seal_source(source),
         None => Ok(source.clone()),
@@ -247,7 +247,7 @@ struct Sealed<'a> {
 }
 
 impl<'a> Sealed<'a> {
-    fn parse(context: &str, text: &'a str) -> Result<Option<Self>> {
+    fn parse(context: &str, text: &'a str) -> StoreResult<Option<Self>> {
         let Some(rest) = text.strip_prefix(SEALED_PREFIX) else {
             return Ok(None);
         };
@@ -272,8 +272,8 @@ impl<'a> Sealed<'a> {
     }
 }
 
-fn corrupt(context: &str, why: impl fmt::Display) -> Error {
-    Error::StoreCorrupt(format!("the sealed secret of {context}: {why}"))
+fn corrupt(context: &str, why: impl fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("the sealed secret of {context}: {why}"))
 }
 
 /// The message for Redis without a key: what to set, how to make a key, and the way out.
@@ -286,7 +286,7 @@ pub const MISSING_KEY: &str = "OMNIGATE_SECRET_KEY (or --secret-key) is required
 /// The start-up check: the sealer the settings ask for. With Redis a key is required
 /// unless `insecure_plaintext_secrets` is set (then `None`, with a loud warning); the memory
 /// store needs none (a given key is still checked, so a bad one fails before production).
-pub fn from_settings(settings: &Settings) -> Result<Option<Arc<Sealer>>> {
+pub fn from_settings(settings: &Settings) -> StoreResult<Option<Arc<Sealer>>> {
     let current = settings
         .secret_key
         .as_ref()
@@ -300,7 +300,7 @@ pub fn from_settings(settings: &Settings) -> Result<Option<Arc<Sealer>>> {
         .collect();
     match current {
         Some(key) => Ok(Some(Arc::new(Sealer::new(key, &previous)?))),
-        None if !previous.is_empty() => Err(Error::Config(
+        None if !previous.is_empty() => Err(StoreError::Config(
             "OMNIGATE_SECRET_KEY_PREVIOUS is set without OMNIGATE_SECRET_KEY: during a \
              rotation the new key goes in OMNIGATE_SECRET_KEY and the old one in \
              OMNIGATE_SECRET_KEY_PREVIOUS"
@@ -316,7 +316,7 @@ pub fn from_settings(settings: &Settings) -> Result<Option<Arc<Sealer>>> {
             );
             Ok(None)
         }
-        None => Err(Error::Config(MISSING_KEY.into())),
+        None => Err(StoreError::Config(MISSING_KEY.into())),
     }
 }
 
@@ -347,10 +347,10 @@ impl fmt::Display for RewrapReport {
 
 /// Re-seals every source in `store` with the current key of the store's sealer. Safe to run
 /// while gateways serve (each write is a compare-and-set) and to run again.
-pub async fn rewrap(store: &RedisStore) -> Result<RewrapReport> {
+pub async fn rewrap(store: &RedisStore) -> StoreResult<RewrapReport> {
     let sealer = store
         .sealer()
-        .ok_or_else(|| Error::Config(REWRAP_NEEDS_KEY.into()))?;
+        .ok_or_else(|| StoreError::Config(REWRAP_NEEDS_KEY.into()))?;
     let mut report = RewrapReport {
         key_id: sealer.key_id().to_string(),
         ..RewrapReport::default()
@@ -372,16 +372,18 @@ pub async fn rewrap(store: &RedisStore) -> Result<RewrapReport> {
 /// `omnigate secrets rewrap`: connects to Redis with the `serve` settings and re-seals
 /// every source. Needs the new key in OMNIGATE_SECRET_KEY and, while a rotation is under
 /// way, the old ones in OMNIGATE_SECRET_KEY_PREVIOUS.
-pub async fn rewrap_with_settings(settings: &Settings) -> Result<RewrapReport> {
+pub async fn rewrap_with_settings(settings: &Settings) -> StoreResult<RewrapReport> {
     let url = settings.redis_url.as_deref().ok_or_else(|| {
-        Error::Config("OMNIGATE_REDIS_URL (or --redis-url) is required to rewrap secrets".into())
+        StoreError::Config(
+            "OMNIGATE_REDIS_URL (or --redis-url) is required to rewrap secrets".into(),
+        )
     })?;
     if settings
         .secret_key
         .as_ref()
         .is_none_or(|k| k.expose().trim().is_empty())
     {
-        return Err(Error::Config(REWRAP_NEEDS_KEY.into()));
+        return Err(StoreError::Config(REWRAP_NEEDS_KEY.into()));
     }
     let store = RedisStore::connect(url, super::redis_options(settings)?).await?;
     store.ping().await?;
@@ -444,7 +446,7 @@ mod tests {
         let sealed = sealer(KEY_A, &[]).seal("src_1", "secret").unwrap();
         let b = sealer(KEY_B, &[]);
         let err = b.open("src_1", &sealed).unwrap_err();
-        assert!(matches!(err, Error::Config(_)), "{err}");
+        assert!(matches!(err, StoreError::Config(_)), "{err}");
         assert!(err.to_string().contains("OMNIGATE_SECRET_KEY_PREVIOUS"));
         assert!(!b.is_current(&sealed));
     }
@@ -459,7 +461,7 @@ mod tests {
             bytes[i] ^= 1;
             let tampered = format!("{head}:{}", BASE64.encode(&bytes));
             let err = s.open("src_1", &tampered).unwrap_err();
-            assert!(matches!(err, Error::StoreCorrupt(_)), "{err}");
+            assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
             bytes[i] ^= 1;
         }
         for broken in [
@@ -478,7 +480,7 @@ mod tests {
         let s = sealer(KEY_A, &[]);
         let sealed = s.seal("src_1", "secret").unwrap();
         let err = s.open("src_2", &sealed).unwrap_err();
-        assert!(matches!(err, Error::StoreCorrupt(_)), "{err}");
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     }
 
     #[test]
@@ -524,7 +526,7 @@ mod tests {
         for bad in ["", "not base64 at all", short.as_str(), zeros.as_str()] {
             let err = Sealer::new(bad, &NONE).unwrap_err();
             let text = err.to_string();
-            assert!(matches!(err, Error::Config(_)), "{text}");
+            assert!(matches!(err, StoreError::Config(_)), "{text}");
             assert!(text.contains("32 random bytes"), "{text}");
             assert!(text.contains("OMNIGATE_SECRET_KEY"), "{text}");
         }

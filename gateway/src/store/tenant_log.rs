@@ -6,7 +6,7 @@ use omnigate_schemas::Event;
 use omnigate_schemas::api::EventsPage;
 
 use super::{Store, StreamId, partition_of};
-use crate::error::{Error, Result};
+use super::{StoreError, StoreResult};
 
 /// Most events one page holds.
 pub const MAX_LIMIT: usize = 1000;
@@ -22,7 +22,7 @@ pub async fn page(
     event_type: Option<&str>,
     after: Option<StreamId>,
     limit: usize,
-) -> Result<EventsPage> {
+) -> StoreResult<EventsPage> {
     let partition = partition_of(tenant, partitions);
     let batch = limit.clamp(100, MAX_LIMIT);
     let mut cursor = after;
@@ -39,7 +39,7 @@ pub async fn page(
                 continue;
             }
             let event: Event = serde_json::from_str(&r.json)
-                .map_err(|e| Error::StoreCorrupt(format!("event {}: {e}", r.event_id)))?;
+                .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", r.event_id)))?;
             events.push(event);
             if events.len() == limit {
                 break 'scan;

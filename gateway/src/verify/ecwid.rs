@@ -8,9 +8,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use super::{SignedRequest, ct_eq, hmac_sha256, malformed, mismatch, missing};
-use crate::error::{Error, Result};
+use super::{VerifyError, VerifyResult};
 
-pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> Result<()> {
+pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> VerifyResult<()> {
     let given = req
         .headers
         .first(&["x-ecwid-webhook-signature"])
@@ -37,7 +37,7 @@ pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> Result<()> {
         return Err(mismatch());
     }
     if req.now.abs_diff(created) > req.tolerance_s {
-        return Err(Error::TimestampOutsideTolerance {
+        return Err(VerifyError::TimestampOutsideTolerance {
             tolerance_s: req.tolerance_s,
         });
     }

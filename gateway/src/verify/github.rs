@@ -1,10 +1,10 @@
 //! GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`. The legacy SHA-1
 //! header is not accepted.
 
+use super::VerifyResult;
 use super::{SignedRequest, ct_eq, hmac_sha256, malformed, mismatch, missing};
-use crate::error::Result;
 
-pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> Result<()> {
+pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> VerifyResult<()> {
     let given = req
         .headers
         .first(&["x-hub-signature-256"])

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use super::{VerifyError, VerifyResult};
 
 /// An RSA public key (big-endian modulus and exponent).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,11 +27,11 @@ pub struct RsaKey {
 }
 
 /// The RSA signing keys of a JWKS document (`{"keys": [...]}`); other keys are skipped.
-pub fn parse(jwks: &Value) -> Result<Vec<RsaKey>> {
+pub fn parse(jwks: &Value) -> VerifyResult<Vec<RsaKey>> {
     let keys = jwks
         .get("keys")
         .and_then(Value::as_array)
-        .ok_or_else(|| Error::validation("a JWKS is an object with a \"keys\" array"))?;
+        .ok_or_else(|| VerifyError::invalid("a JWKS is an object with a \"keys\" array"))?;
     let b64 = |v: Option<&Value>| {
         v.and_then(Value::as_str)
             .and_then(|s| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok())
@@ -53,7 +53,7 @@ pub fn parse(jwks: &Value) -> Result<Vec<RsaKey>> {
         })
         .collect();
     if rsa.is_empty() {
-        return Err(Error::validation("the JWKS holds no RSA signing key"));
+        return Err(VerifyError::invalid("the JWKS holds no RSA signing key"));
     }
     Ok(rsa)
 }
@@ -91,12 +91,12 @@ impl Default for JwksPolicy {
 
 /// Checks a source's `jwks_url` when it is saved: an absolute `https` URL (or `http` when
 /// allowed), with a host and no credentials.
-pub fn check_url(url: &str, allow_http: bool) -> Result<()> {
+pub fn check_url(url: &str, allow_http: bool) -> VerifyResult<()> {
     let parsed = url::Url::parse(url)
-        .map_err(|_| Error::validation("options.jwks_url must be an absolute URL"))?;
+        .map_err(|_| VerifyError::invalid("options.jwks_url must be an absolute URL"))?;
     let scheme_ok = parsed.scheme() == "https" || (allow_http && parsed.scheme() == "http");
     if !scheme_ok {
-        return Err(Error::validation(if allow_http {
+        return Err(VerifyError::invalid(if allow_http {
             "options.jwks_url must be an http(s) URL"
         } else {
             "options.jwks_url must be an https URL (plain http only with \
@@ -104,10 +104,10 @@ pub fn check_url(url: &str, allow_http: bool) -> Result<()> {
         }));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(Error::validation("options.jwks_url must name a host"));
+        return Err(VerifyError::invalid("options.jwks_url must name a host"));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(Error::validation(
+        return Err(VerifyError::invalid(
             "options.jwks_url must not carry credentials",
         ));
     }
@@ -169,7 +169,7 @@ impl JwksCache {
 
     /// The keys at `url`. A `want_kid` the cache lacks forces a refetch (key rotation),
     /// at most once per `refetch_interval`. Concurrent callers for one URL share one fetch.
-    pub async fn keys(&self, url: &str, want_kid: Option<&str>) -> Result<Vec<RsaKey>> {
+    pub async fn keys(&self, url: &str, want_kid: Option<&str>) -> VerifyResult<Vec<RsaKey>> {
         let slot = self.slot(url);
         // Holding the slot across the fetch is the single flight: the others wait here
         // and then find what it fetched.
@@ -235,8 +235,8 @@ impl JwksCache {
     }
 }
 
-fn unavailable(url: &str, error: &str) -> Error {
-    Error::StoreUnavailable(format!("JWKS at {url}: {error}"))
+fn unavailable(url: &str, error: &str) -> VerifyError {
+    VerifyError::KeysUnavailable(format!("JWKS at {url}: {error}"))
 }
 
 #[cfg(test)]

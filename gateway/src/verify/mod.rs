@@ -18,12 +18,37 @@ use omnigate_schemas::api::{KeyEncoding, Provider};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::error::{Error, Result};
 use crate::headers::Headers;
 
 pub use jwks::{JwksCache, RsaKey};
 pub use saleor::signature_kid as saleor_signature_kid;
 pub use woocommerce::is_creation_ping as is_woocommerce_ping;
+
+/// Why a delivery or a verification setting was refused; the HTTP layer maps it in
+/// `error.rs` (401 for signatures and replay windows, 422 for settings, 503 when a
+/// provider's keys cannot be fetched).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Missing or wrong signature: one answer for both, the cause goes to the log only.
+    #[error("signature verification failed: {0}")]
+    InvalidSignature(String),
+    #[error("signed timestamp outside the {tolerance_s} s window")]
+    TimestampOutsideTolerance { tolerance_s: u64 },
+    /// A secret, a JWKS or its URL that cannot verify anything.
+    #[error("{0}")]
+    InvalidSetting(String),
+    /// The provider's public keys could not be fetched now.
+    #[error("{0}")]
+    KeysUnavailable(String),
+}
+
+impl VerifyError {
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        VerifyError::InvalidSetting(detail.into())
+    }
+}
+
+pub type VerifyResult<T> = std::result::Result<T, VerifyError>;
 
 /// One delivery as a verifier sees it.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +67,7 @@ pub fn verify(
     key_encoding: KeyEncoding,
     req: &SignedRequest<'_>,
     secrets: &[&str],
-) -> Result<()> {
+) -> VerifyResult<()> {
     verify_with_keys(provider, key_encoding, req, secrets, &[])
 }
 
@@ -53,9 +78,11 @@ pub fn verify_with_keys(
     req: &SignedRequest<'_>,
     secrets: &[&str],
     rsa: &[RsaKey],
-) -> Result<()> {
+) -> VerifyResult<()> {
     if secrets.is_empty() && rsa.is_empty() {
-        return Err(Error::InvalidSignature("source has no valid secret".into()));
+        return Err(VerifyError::InvalidSignature(
+            "source has no valid secret".into(),
+        ));
     }
     match provider {
         Provider::Shopify => shopify::verify(req, secrets),
@@ -79,9 +106,13 @@ pub const MAX_SECRET_BYTES: usize = 1024;
 
 /// Checks that a secret is usable for `provider` before a source is saved: the key it
 /// yields is at least [`MIN_SECRET_BYTES`] long.
-pub fn check_secret(provider: Provider, key_encoding: KeyEncoding, secret: &str) -> Result<()> {
+pub fn check_secret(
+    provider: Provider,
+    key_encoding: KeyEncoding,
+    secret: &str,
+) -> VerifyResult<()> {
     if secret.len() > MAX_SECRET_BYTES {
-        return Err(Error::validation(format!(
+        return Err(VerifyError::invalid(format!(
             "secret must be at most {MAX_SECRET_BYTES} bytes"
         )));
     }
@@ -89,7 +120,7 @@ pub fn check_secret(provider: Provider, key_encoding: KeyEncoding, secret: &str)
     let key_len = if standard && key_encoding == KeyEncoding::Base64 {
         standard_webhooks::key(secret, KeyEncoding::Base64)
             .ok_or_else(|| {
-                Error::validation(
+                VerifyError::invalid(
                     "a standard-webhooks secret must be `whsec_` followed by base64; \
                      use options.key_encoding = \"raw\" for senders that sign with the secret's bytes",
                 )
@@ -99,7 +130,7 @@ pub fn check_secret(provider: Provider, key_encoding: KeyEncoding, secret: &str)
         secret.len()
     };
     if key_len < MIN_SECRET_BYTES {
-        return Err(Error::validation(format!(
+        return Err(VerifyError::invalid(format!(
             "secret must be at least {MIN_SECRET_BYTES} bytes of key material \
              (an HMAC key shorter than that can be guessed from one captured delivery); \
              paste the secret the provider generated"
@@ -121,16 +152,16 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
-fn mismatch() -> Error {
-    Error::InvalidSignature("no secret produces the given signature".into())
+fn mismatch() -> VerifyError {
+    VerifyError::InvalidSignature("no secret produces the given signature".into())
 }
 
-fn missing(header: &str) -> Error {
-    Error::InvalidSignature(format!("missing {header}"))
+fn missing(header: &str) -> VerifyError {
+    VerifyError::InvalidSignature(format!("missing {header}"))
 }
 
-fn malformed(what: &str) -> Error {
-    Error::InvalidSignature(format!("malformed signature: {what}"))
+fn malformed(what: &str) -> VerifyError {
+    VerifyError::InvalidSignature(format!("malformed signature: {what}"))
 }
 
 /// base64(HMAC-SHA256(secret, body)) in one header: Shopify and WooCommerce.
@@ -138,7 +169,7 @@ fn verify_base64_body_hmac(
     req: &SignedRequest<'_>,
     secrets: &[&str],
     header_names: &[&str],
-) -> Result<()> {
+) -> VerifyResult<()> {
     use base64::Engine;
     let given = req
         .headers

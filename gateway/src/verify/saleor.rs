@@ -10,9 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use serde_json::Value;
 
+use super::VerifyResult;
 use super::jwks::RsaKey;
 use super::{SignedRequest, ct_eq, hmac_sha256, malformed, mismatch, missing};
-use crate::error::Result;
 
 pub(super) const HEADERS: &[&str] = &["saleor-signature", "x-saleor-signature"];
 
@@ -25,7 +25,11 @@ pub fn signature_kid(req_headers: &crate::headers::Headers) -> Option<String> {
     v.get("kid").and_then(Value::as_str).map(str::to_string)
 }
 
-pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str], keys: &[RsaKey]) -> Result<()> {
+pub(super) fn verify(
+    req: &SignedRequest<'_>,
+    secrets: &[&str],
+    keys: &[RsaKey],
+) -> VerifyResult<()> {
     let sig = req
         .headers
         .first(HEADERS)

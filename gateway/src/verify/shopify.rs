@@ -1,9 +1,9 @@
 //! Shopify: base64(HMAC-SHA256(secret, body)); newer deliveries drop the `X-` prefix.
 
+use super::VerifyResult;
 use super::{SignedRequest, verify_base64_body_hmac};
-use crate::error::Result;
 
-pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> Result<()> {
+pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> VerifyResult<()> {
     verify_base64_body_hmac(
         req,
         secrets,

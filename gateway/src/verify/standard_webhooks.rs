@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use omnigate_schemas::api::KeyEncoding;
 
 use super::{SignedRequest, ct_eq, hmac_sha256, malformed, mismatch, missing};
-use crate::error::{Error, Result};
+use super::{VerifyError, VerifyResult};
 
 /// The HMAC key a secret stands for, or `None` when it is not valid base64.
 pub(super) fn key(secret: &str, encoding: KeyEncoding) -> Option<Vec<u8>> {
@@ -25,7 +25,7 @@ pub(super) fn verify(
     req: &SignedRequest<'_>,
     secrets: &[&str],
     encoding: KeyEncoding,
-) -> Result<()> {
+) -> VerifyResult<()> {
     let h = req.headers;
     let msg_id = h
         .first(&["webhook-id", "svix-id"])
@@ -63,7 +63,7 @@ pub(super) fn verify(
         return Err(mismatch());
     }
     if req.now.abs_diff(ts) > req.tolerance_s {
-        return Err(Error::TimestampOutsideTolerance {
+        return Err(VerifyError::TimestampOutsideTolerance {
             tolerance_s: req.tolerance_s,
         });
     }

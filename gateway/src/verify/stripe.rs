@@ -3,9 +3,9 @@
 //! stale timestamps are rejected.
 
 use super::{SignedRequest, ct_eq, hmac_sha256, malformed, mismatch, missing};
-use crate::error::{Error, Result};
+use super::{VerifyError, VerifyResult};
 
-pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> Result<()> {
+pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> VerifyResult<()> {
     let header = req
         .headers
         .first(&["stripe-signature"])
@@ -39,7 +39,7 @@ pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> Result<()> {
         return Err(mismatch());
     }
     if req.now - ts > req.tolerance_s as i64 {
-        return Err(Error::TimestampOutsideTolerance {
+        return Err(VerifyError::TimestampOutsideTolerance {
             tolerance_s: req.tolerance_s,
         });
     }

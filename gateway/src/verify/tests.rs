@@ -175,7 +175,7 @@ fn stale_timestamps_have_their_own_error() {
     req.now = 1301;
     assert!(matches!(
         verify(Provider::StandardWebhooks, enc, &req, &[&secret]),
-        Err(Error::TimestampOutsideTolerance { tolerance_s: 300 })
+        Err(VerifyError::TimestampOutsideTolerance { tolerance_s: 300 })
     ));
 }
 

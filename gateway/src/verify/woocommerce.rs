@@ -1,11 +1,11 @@
 //! WooCommerce: base64(HMAC-SHA256(secret, body as sent)). The secret is used as typed
 //! (never HTML-escaped). A new webhook first sends an unsigned, form-encoded ping.
 
+use super::VerifyResult;
 use super::{SignedRequest, verify_base64_body_hmac};
-use crate::error::Result;
 use crate::headers::Headers;
 
-pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> Result<()> {
+pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> VerifyResult<()> {
     verify_base64_body_hmac(req, secrets, &["x-wc-webhook-signature"])
 }
 

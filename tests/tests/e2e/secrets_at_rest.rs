@@ -5,7 +5,7 @@
 use chrono::{TimeZone, Utc};
 use omnigate::config::Settings;
 use omnigate::store::sealed::{self, Sealer};
-use omnigate::store::{Retention, Store, redis_options};
+use omnigate::store::{Registry, Retention, Store, redis_options};
 use omnigate_tests::{
     Gateway, RedisProcess, TEST_SECRET_KEY, redis_store_with, redis_store_with_prefix, redis_url,
     unique_prefix,

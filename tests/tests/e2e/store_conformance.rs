@@ -1,16 +1,13 @@
-//! One behaviour suite, two stores: the embedded memory store and Redis over TCP.
+//! One behaviour suite, two stores: the embedded memory store and Redis over TCP. One test
+//! per case and store (`store_conformance::redis::inbox_delivers_in_order_until_acknowledged`).
 
-use omnigate::store::conformance::run_all;
-use omnigate::store::{MemoryStore, Store};
-use omnigate_tests::redis_store;
-use std::sync::Arc;
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_memory_store_passes_the_conformance_suite() {
-    run_all(|r| async move { Arc::new(MemoryStore::new(r)) as Arc<dyn Store> }).await;
+mod memory {
+    omnigate::store_conformance!(|r| async move {
+        std::sync::Arc::new(omnigate::store::MemoryStore::new(r))
+            as std::sync::Arc<dyn omnigate::store::Store>
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_redis_store_passes_the_conformance_suite() {
-    run_all(redis_store).await;
+mod redis {
+    omnigate::store_conformance!(omnigate_tests::redis_store);
 }

@@ -1,0 +1,324 @@
+//! Plugin inboxes (consumer group `plugin`) and their dead letters, which share the
+//! plugin's hash slot so a delivery moves between them in one script.
+
+use async_trait::async_trait;
+use redis::{Script, Value};
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use super::{CONSUMER, GROUP, RedisStore, corrupt, entries, field, group_entries, text};
+use crate::store::{
+    DeadLetter, Delivered, InboxEntry, Inboxes, PullOptions, Pushed, StoreResult, StreamId,
+};
+
+/// KEYS[1] a plugin inbox, KEYS[2] its dead letters (one hash tag); ARGV: the consumer
+/// group, the delivery's stream id, the dead-letter cap (0 = none), then the dead letter's
+/// field/value pairs. Moves the delivery to the dead letters in one step; returns how many
+/// old dead letters the cap removed.
+const BURY_LUA: &str = r#"
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
+local trimmed = 0
+local cap = tonumber(ARGV[3])
+if cap > 0 then trimmed = redis.call('XTRIM', KEYS[2], 'MAXLEN', cap) end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return trimmed
+"#;
+static BURY: LazyLock<Script> = LazyLock::new(|| Script::new(BURY_LUA));
+
+/// KEYS[1] a plugin inbox, KEYS[2] its dead letters (one hash tag); ARGV: the inbox cap
+/// (0 = none), the most letters one call moves, then the dead letters' stream ids (none:
+/// the oldest ones, up to that most). Each letter is added to the inbox (without its
+/// attempt count) and deleted from the dead letters in the same step, so a crash can
+/// neither lose one nor leave it in both; the inbox is capped after. Returns {trimmed,
+/// {new inbox ids}}.
+const UNBURY_LUA: &str = r#"
+local letters
+if #ARGV < 3 then
+  letters = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', ARGV[2])
+else
+  letters = {}
+  for i = 3, #ARGV do
+    local found = redis.call('XRANGE', KEYS[2], ARGV[i], ARGV[i])
+    if #found > 0 then letters[#letters + 1] = found[1] end
+  end
+end
+local ids = {}
+for _, letter in ipairs(letters) do
+  local fields = {}
+  local f = letter[2]
+  for j = 1, #f, 2 do
+    if f[j] ~= 'attempts' then
+      fields[#fields + 1] = f[j]
+      fields[#fields + 1] = f[j + 1]
+    end
+  end
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', unpack(fields))
+  redis.call('XDEL', KEYS[2], letter[1])
+end
+local trimmed = 0
+local cap = tonumber(ARGV[1])
+if cap > 0 and #ids > 0 then trimmed = redis.call('XTRIM', KEYS[1], 'MAXLEN', cap) end
+return {trimmed, ids}
+"#;
+static UNBURY: LazyLock<Script> = LazyLock::new(|| Script::new(UNBURY_LUA));
+
+/// Most dead letters one "replay all" moves (the cap on dead letters is lower by default).
+const MAX_REPLAYED: usize = 10_000;
+
+#[async_trait]
+impl Inboxes for RedisStore {
+    async fn inbox_push(&self, plugin_id: &str, entries: &[InboxEntry]) -> StoreResult<Pushed> {
+        let key = self.keys.inbox(plugin_id);
+        let mut pipe = redis::pipe();
+        for e in entries {
+            let cmd = pipe.cmd("XADD").arg(&key).arg("*");
+            for (k, v) in inbox_fields(e) {
+                cmd.arg(k).arg(v);
+            }
+        }
+        // Exact trimming: the cap is a promise about memory, and XTRIM counts what it took.
+        let cap = self.retention.inbox_maxlen;
+        if cap > 0 {
+            pipe.cmd("XTRIM").arg(&key).arg("MAXLEN").arg(cap);
+        }
+        let mut conn = self.conn.clone();
+        let mut replies: Vec<Value> = self.run(pipe.query_async(&mut conn)).await?;
+        let trimmed = if cap > 0 {
+            match replies.pop() {
+                Some(Value::Int(n)) => n.max(0) as u64,
+                _ => return Err(corrupt("XTRIM reply is not a count")),
+            }
+        } else {
+            0
+        };
+        let ids = replies
+            .iter()
+            .map(|id| text(id)?.parse().map_err(|_| corrupt("bad stream id")))
+            .collect::<StoreResult<Vec<StreamId>>>()?;
+        Ok(Pushed { ids, trimmed })
+    }
+
+    async fn inbox_pull(&self, plugin_id: &str, o: PullOptions) -> StoreResult<Vec<Delivered>> {
+        let key = self.keys.inbox(plugin_id);
+        let mut out = Vec::new();
+
+        // Deliveries whose visibility ran out come back first.
+        let claim: Value = self
+            .with_group(
+                &key,
+                redis::cmd("XAUTOCLAIM")
+                    .arg(&key)
+                    .arg(GROUP)
+                    .arg(CONSUMER)
+                    .arg(o.visibility.as_millis() as u64)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(o.max),
+            )
+            .await?;
+        let claimed = match claim {
+            Value::Array(mut parts) if parts.len() >= 2 => entries(parts.swap_remove(1))?,
+            _ => Vec::new(),
+        };
+        if !claimed.is_empty() {
+            let lo = claimed.iter().map(|(id, _)| *id).min().expect("not empty");
+            let hi = claimed.iter().map(|(id, _)| *id).max().expect("not empty");
+            let pending: Value = self
+                .query(
+                    redis::cmd("XPENDING")
+                        .arg(&key)
+                        .arg(GROUP)
+                        .arg(lo.to_string())
+                        .arg(hi.to_string())
+                        .arg(10_000),
+                )
+                .await?;
+            let mut counts = std::collections::HashMap::new();
+            if let Value::Array(rows) = pending {
+                for row in rows {
+                    if let Value::Array(cols) = row
+                        && cols.len() == 4
+                        && let (Ok(id), Value::Int(n)) = (text(&cols[0]), &cols[3])
+                        && let Ok(id) = id.parse::<StreamId>()
+                    {
+                        counts.insert(id, *n as u64);
+                    }
+                }
+            }
+            for (id, map) in claimed {
+                let entry = inbox_entry(&map)?;
+                let attempt = counts.get(&id).copied().unwrap_or(2);
+                if attempt > o.max_attempts {
+                    // One script: the dead letter is written, capped, and the delivery
+                    // acknowledged and removed together, so a crash between steps can
+                    // neither lose it nor leave it in both streams.
+                    let mut inv = BURY.prepare_invoke();
+                    inv.key(&key)
+                        .key(self.keys.dead_letters(plugin_id))
+                        .arg(GROUP)
+                        .arg(id.to_string())
+                        .arg(self.retention.dead_maxlen);
+                    for (k, v) in inbox_fields(&entry) {
+                        inv.arg(k).arg(v);
+                    }
+                    inv.arg("attempts").arg(attempt - 1);
+                    let mut conn = self.conn.clone();
+                    let trimmed: i64 = self.run(inv.invoke_async(&mut conn)).await?;
+                    if trimmed > 0 {
+                        tracing::warn!(
+                            plugin_id,
+                            trimmed,
+                            "dead letters over their cap: the oldest were removed"
+                        );
+                    }
+                    tracing::warn!(plugin_id, event_id = %entry.event_id, attempts = attempt - 1, "delivery moved to dead letters");
+                    continue;
+                }
+                out.push(Delivered {
+                    receipt: id,
+                    attempt,
+                    entry,
+                });
+            }
+        }
+
+        if out.len() < o.max {
+            let wait = if out.is_empty() {
+                o.wait
+            } else {
+                Duration::ZERO
+            };
+            let reply = self
+                .read_group(&key, (GROUP, CONSUMER), o.max - out.len(), wait)
+                .await?;
+            for (id, map) in group_entries(reply)? {
+                out.push(Delivered {
+                    receipt: id,
+                    attempt: 1,
+                    entry: inbox_entry(&map)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn inbox_ack(&self, plugin_id: &str, receipts: &[StreamId]) -> StoreResult<u64> {
+        if receipts.is_empty() {
+            return Ok(0);
+        }
+        let key = self.keys.inbox(plugin_id);
+        let ids: Vec<String> = receipts.iter().map(StreamId::to_string).collect();
+        let acked: i64 = self
+            .with_group(&key, redis::cmd("XACK").arg(&key).arg(GROUP).arg(&ids))
+            .await?;
+        // Acknowledged entries leave the stream: an inbox holds only what is unfinished.
+        if acked > 0 {
+            let _: i64 = self.query(redis::cmd("XDEL").arg(&key).arg(&ids)).await?;
+        }
+        Ok(acked.max(0) as u64)
+    }
+
+    async fn inbox_nack(
+        &self,
+        plugin_id: &str,
+        receipts: &[StreamId],
+        retry_after: Duration,
+        visibility: Duration,
+    ) -> StoreResult<u64> {
+        if receipts.is_empty() {
+            return Ok(0);
+        }
+        let key = self.keys.inbox(plugin_id);
+        let ids: Vec<String> = receipts.iter().map(StreamId::to_string).collect();
+        // Pretend they have been idle long enough to come back after `retry_after`.
+        let idle = visibility.saturating_sub(retry_after).as_millis() as u64;
+        let claimed: Vec<String> = self
+            .with_group(
+                &key,
+                redis::cmd("XCLAIM")
+                    .arg(&key)
+                    .arg(GROUP)
+                    .arg(CONSUMER)
+                    .arg(0)
+                    .arg(&ids)
+                    .arg("IDLE")
+                    .arg(idle)
+                    .arg("JUSTID"),
+            )
+            .await?;
+        Ok(claimed.len() as u64)
+    }
+
+    async fn dead_letters(&self, plugin_id: &str, limit: usize) -> StoreResult<Vec<DeadLetter>> {
+        let reply: Value = self
+            .query(
+                redis::cmd("XRANGE")
+                    .arg(self.keys.dead_letters(plugin_id))
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(limit),
+            )
+            .await?;
+        entries(reply)?
+            .into_iter()
+            .map(|(id, map)| {
+                Ok(DeadLetter {
+                    id,
+                    attempts: field(&map, "attempts")?.parse().unwrap_or(0),
+                    entry: inbox_entry(&map)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> StoreResult<Pushed> {
+        let mut inv = UNBURY.prepare_invoke();
+        inv.key(self.keys.inbox(plugin_id))
+            .key(self.keys.dead_letters(plugin_id))
+            .arg(self.retention.inbox_maxlen)
+            .arg(MAX_REPLAYED);
+        for id in ids.unwrap_or_default() {
+            inv.arg(id.to_string());
+        }
+        let mut conn = self.conn.clone();
+        let reply: Value = self.run(inv.invoke_async(&mut conn)).await?;
+        let Value::Array(mut parts) = reply else {
+            return Err(corrupt("dead-letter replay reply is not an array"));
+        };
+        let (Some(Value::Array(ids)), Some(Value::Int(trimmed))) = (parts.pop(), parts.pop())
+        else {
+            return Err(corrupt(
+                "dead-letter replay reply lacks ids or the trim count",
+            ));
+        };
+        let ids = ids
+            .iter()
+            .map(|id| text(id)?.parse().map_err(|_| corrupt("bad stream id")))
+            .collect::<StoreResult<Vec<StreamId>>>()?;
+        Ok(Pushed {
+            ids,
+            trimmed: trimmed.max(0) as u64,
+        })
+    }
+}
+
+fn inbox_fields(e: &InboxEntry) -> [(&'static str, &str); 4] {
+    [
+        ("id", e.event_id.as_str()),
+        ("tenant", e.tenant.as_str()),
+        ("type", e.event_type.as_str()),
+        ("event", e.json.as_str()),
+    ]
+}
+
+fn inbox_entry(map: &BTreeMap<String, Value>) -> StoreResult<InboxEntry> {
+    Ok(InboxEntry {
+        event_id: field(map, "id")?,
+        tenant: field(map, "tenant")?,
+        event_type: field(map, "type")?,
+        json: field(map, "event")?,
+    })
+}

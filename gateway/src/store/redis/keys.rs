@@ -1,0 +1,115 @@
+//! Every Redis key the store writes, in one place. All start with the prefix
+//! (`OMNIGATE_REDIS_PREFIX`, default `og`); a `{…}` is a cluster hash tag, and every key one
+//! script touches shares it (a log partition's, or a plugin's).
+//!
+//! The kept per-resource snapshots live under `state:` — the name they had before they were
+//! called snapshots; renaming the key would drop every deployment's snapshots and turn the
+//! next "updated" delivery of each order into a full diff.
+
+#[derive(Debug, Clone)]
+pub(super) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(super) fn new(prefix: &str) -> Keys {
+        Keys {
+            prefix: prefix.to_string(),
+        }
+    }
+
+    /// A partition of the tenant logs (stream; consumer group `router`).
+    pub(super) fn log(&self, partition: u32) -> String {
+        format!("{}:log:{{{partition}}}", self.prefix)
+    }
+
+    /// A delivery's dedupe mark (`<source>:<delivery key>`).
+    pub(super) fn delivery_mark(&self, partition: u32, dedupe_key: &str) -> String {
+        format!("{}:seen:{{{partition}}}:{dedupe_key}", self.prefix)
+    }
+
+    /// An event's mark: the fact is in the log.
+    pub(super) fn event_mark(&self, partition: u32, event_id: &str) -> String {
+        format!("{}:seen:{{{partition}}}:evt:{event_id}", self.prefix)
+    }
+
+    /// A resource's snapshot (`version|json`), for diffing "updated" deliveries.
+    pub(super) fn snapshot(&self, partition: u32, key: &str) -> String {
+        format!("{}:state:{{{partition}}}:{key}", self.prefix)
+    }
+
+    /// A partition's quarantine (stream).
+    pub(super) fn quarantine(&self, partition: u32) -> String {
+        format!("{}:quarantine:{{{partition}}}", self.prefix)
+    }
+
+    /// Replay results of a partition's quarantine entries (hash: entry id → event ids).
+    pub(super) fn quarantine_replayed(&self, partition: u32) -> String {
+        format!("{}:qreplayed:{{{partition}}}", self.prefix)
+    }
+
+    /// A plugin's inbox (stream; consumer group `plugin`).
+    pub(super) fn inbox(&self, plugin_id: &str) -> String {
+        format!("{}:inbox:{{{plugin_id}}}", self.prefix)
+    }
+
+    /// A plugin's dead letters (stream), in its inbox's hash slot.
+    pub(super) fn dead_letters(&self, plugin_id: &str) -> String {
+        format!("{}:dead:{{{plugin_id}}}", self.prefix)
+    }
+
+    /// Source configurations (hash: id → JSON, secrets sealed).
+    pub(super) fn sources(&self) -> String {
+        format!("{}:cfg:sources", self.prefix)
+    }
+
+    /// Plugin records (hash: id → JSON).
+    pub(super) fn plugins(&self) -> String {
+        format!("{}:cfg:plugins", self.prefix)
+    }
+
+    /// API key hashes (hash: SHA-256 → plugin id).
+    pub(super) fn api_keys(&self) -> String {
+        format!("{}:cfg:keys", self.prefix)
+    }
+
+    /// A tenant's installations (hash: plugin id → JSON).
+    pub(super) fn installations(&self, tenant: &str) -> String {
+        format!("{}:cfg:installs:{tenant}", self.prefix)
+    }
+
+    /// Published event-type namespaces (hash: namespace → owning plugin id).
+    pub(super) fn namespaces(&self) -> String {
+        format!("{}:cfg:namespaces", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout is a contract with running deployments (and ARCHITECTURE.md): a change
+    /// here orphans stored data, so it must be deliberate.
+    #[test]
+    fn the_key_layout_is_the_documented_one() {
+        let k = Keys::new("og");
+        let cases = [
+            (k.log(3), "og:log:{3}"),
+            (k.delivery_mark(3, "src_1:abc"), "og:seen:{3}:src_1:abc"),
+            (k.event_mark(3, "evt_1"), "og:seen:{3}:evt:evt_1"),
+            (k.snapshot(3, "src_1:order:9"), "og:state:{3}:src_1:order:9"),
+            (k.quarantine(3), "og:quarantine:{3}"),
+            (k.quarantine_replayed(3), "og:qreplayed:{3}"),
+            (k.inbox("plg_a"), "og:inbox:{plg_a}"),
+            (k.dead_letters("plg_a"), "og:dead:{plg_a}"),
+            (k.sources(), "og:cfg:sources"),
+            (k.plugins(), "og:cfg:plugins"),
+            (k.api_keys(), "og:cfg:keys"),
+            (k.installations("shop-a"), "og:cfg:installs:shop-a"),
+            (k.namespaces(), "og:cfg:namespaces"),
+        ];
+        for (key, expected) in cases {
+            assert_eq!(key, expected);
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The tenant logs: the one append script every delivery is written with, snapshot reads,
+//! paging, and the router's consumer group.
+
+use async_trait::async_trait;
+use redis::{Script, Value};
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use super::{ROUTER, RedisStore, corrupt, entries, field, group_entries, text};
+use crate::store::{
+    Append, Appended, EventLog, LogEntry, LogRecord, StoreResult, StreamId, Versioned, Write,
+};
+
+/// KEYS[1] delivery dedupe mark, KEYS[2] stream, KEYS[3..2+m] one mark per entry (m is 0
+/// for quarantine, the entry count for events), KEYS[3+m] (optional) resource state.
+/// ARGV: ttl ms, maxlen, entry count n, mark count m, then per entry its field/value count
+/// followed by the pairs; then, with the state key, the expected state version, the state
+/// JSON and its ttl ms.
+/// Returns nil for a duplicate, "conflict" when the state moved on, else
+/// {trimmed, {ids written}, {1-based indexes of entries skipped because their mark was set}}.
+/// Nothing is written before every check passed; marks are set with their XADD, the
+/// delivery mark after all of them, so a failed XADD leaves no delivery mark.
+const APPEND_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local n = tonumber(ARGV[3])
+local m = tonumber(ARGV[4])
+local pos = 5
+local entries = {}
+for i = 1, n do
+  local count = tonumber(ARGV[pos])
+  local args = {}
+  for j = 1, count do args[j] = ARGV[pos + j] end
+  entries[i] = args
+  pos = pos + count + 1
+end
+if #KEYS == 3 + m then
+  local cur = redis.call('GET', KEYS[3 + m])
+  local version = 0
+  if cur then version = tonumber(string.match(cur, '^(%d+)|')) end
+  if version ~= tonumber(ARGV[pos]) then return 'conflict' end
+  redis.call('SET', KEYS[3 + m], (version + 1) .. '|' .. ARGV[pos + 1], 'PX', ARGV[pos + 2])
+end
+local ids = {}
+local known = {}
+for i = 1, n do
+  if m > 0 and redis.call('EXISTS', KEYS[2 + i]) == 1 then
+    known[#known + 1] = i
+  else
+    ids[#ids + 1] = redis.call('XADD', KEYS[2], '*', unpack(entries[i]))
+    if m > 0 then redis.call('SET', KEYS[2 + i], '1', 'PX', ARGV[1]) end
+  end
+end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+local trimmed = 0
+local maxlen = tonumber(ARGV[2])
+if maxlen > 0 and #ids > 0 then
+  trimmed = redis.call('XTRIM', KEYS[2], 'MAXLEN', '~', maxlen)
+end
+return {trimmed, ids, known}
+"#;
+static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(APPEND_LUA));
+
+#[async_trait]
+impl EventLog for RedisStore {
+    async fn append(&self, append: Append) -> StoreResult<Appended> {
+        let p = append.partition;
+        let seen = self.keys.delivery_mark(p, &append.dedupe_key);
+        let mut inv = APPEND.prepare_invoke();
+        inv.key(seen);
+        let ttl_ms = append.dedupe_ttl.as_millis().max(1) as u64;
+        match &append.write {
+            Write::Events(records) => {
+                inv.key(self.keys.log(p));
+                for r in records {
+                    inv.key(self.keys.event_mark(p, &r.event_id));
+                }
+                inv.arg(ttl_ms)
+                    .arg(self.retention.log_maxlen)
+                    .arg(records.len())
+                    .arg(records.len());
+                for r in records {
+                    inv.arg(8)
+                        .arg("id")
+                        .arg(&r.event_id)
+                        .arg("tenant")
+                        .arg(&r.tenant)
+                        .arg("type")
+                        .arg(&r.event_type)
+                        .arg("event")
+                        .arg(&r.json);
+                }
+            }
+            Write::Quarantine(record) => {
+                let fields = super::quarantine::fields(record);
+                inv.key(self.keys.quarantine(p))
+                    .arg(ttl_ms)
+                    .arg(self.retention.quarantine_maxlen)
+                    .arg(1)
+                    .arg(0)
+                    .arg(fields.len() * 2);
+                for (k, v) in fields {
+                    inv.arg(k).arg(v);
+                }
+            }
+        }
+        if let Some(state) = &append.state {
+            inv.key(self.keys.snapshot(p, &state.key))
+                .arg(state.expected_version)
+                .arg(&state.json)
+                .arg(state.ttl.as_millis().max(1) as u64);
+        }
+        let mut conn = self.conn.clone();
+        let reply: Value = self.run(inv.invoke_async(&mut conn)).await?;
+        match reply {
+            Value::Nil => Ok(Appended::Duplicate),
+            Value::BulkString(b) if b == b"conflict" => Ok(Appended::Conflict),
+            Value::SimpleString(s) if s == "conflict" => Ok(Appended::Conflict),
+            Value::Array(mut parts) if parts.len() == 3 => {
+                let known = parts.pop().expect("three parts");
+                let ids = parts.pop().expect("three parts");
+                let trimmed = match parts.pop() {
+                    Some(Value::Int(n)) => n.max(0) as u64,
+                    _ => return Err(corrupt("append reply lacks the trim count")),
+                };
+                let ids = match ids {
+                    Value::Array(ids) => ids
+                        .iter()
+                        .map(|v| text(v)?.parse().map_err(|_| corrupt("bad stream id")))
+                        .collect::<StoreResult<Vec<StreamId>>>()?,
+                    _ => return Err(corrupt("append reply lacks ids")),
+                };
+                let known = match (known, &append.write) {
+                    (Value::Array(known), Write::Events(records)) => known
+                        .iter()
+                        .map(|v| match v {
+                            Value::Int(i) if *i >= 1 => records
+                                .get(*i as usize - 1)
+                                .map(|r| r.event_id.clone())
+                                .ok_or_else(|| corrupt("append skipped an unknown entry")),
+                            _ => Err(corrupt("bad skipped index")),
+                        })
+                        .collect::<StoreResult<Vec<String>>>()?,
+                    (Value::Array(known), _) if known.is_empty() => Vec::new(),
+                    _ => return Err(corrupt("append reply lacks skipped entries")),
+                };
+                Ok(Appended::Written {
+                    ids,
+                    trimmed,
+                    known,
+                })
+            }
+            other => Err(corrupt(format!("unexpected append reply {other:?}"))),
+        }
+    }
+
+    async fn get_state(&self, partition: u32, key: &str) -> StoreResult<Option<Versioned>> {
+        let raw: Option<String> = self
+            .query(redis::cmd("GET").arg(self.keys.snapshot(partition, key)))
+            .await?;
+        raw.map(|raw| {
+            let (version, json) = raw
+                .split_once('|')
+                .ok_or_else(|| corrupt(format!("state {key} has no version")))?;
+            Ok(Versioned {
+                version: version
+                    .parse()
+                    .map_err(|_| corrupt(format!("state {key} has a bad version")))?,
+                json: json.to_string(),
+            })
+        })
+        .transpose()
+    }
+
+    async fn read_log(
+        &self,
+        partition: u32,
+        after: Option<StreamId>,
+        count: usize,
+    ) -> StoreResult<Vec<LogEntry>> {
+        let start = after.map_or_else(|| "-".to_string(), |a| format!("({a}"));
+        let reply: Value = self
+            .query(
+                redis::cmd("XRANGE")
+                    .arg(self.keys.log(partition))
+                    .arg(start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(count),
+            )
+            .await?;
+        entries(reply)?
+            .into_iter()
+            .map(|(cursor, map)| {
+                Ok(LogEntry {
+                    cursor,
+                    record: log_record(&map)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn route_pull(
+        &self,
+        partition: u32,
+        max: usize,
+        stale: Duration,
+        wait: Duration,
+    ) -> StoreResult<Vec<LogEntry>> {
+        let key = self.keys.log(partition);
+        let claim: Value = self
+            .with_named_group(
+                &key,
+                ROUTER,
+                redis::cmd("XAUTOCLAIM")
+                    .arg(&key)
+                    .arg(ROUTER)
+                    .arg(ROUTER)
+                    .arg(stale.as_millis() as u64)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(max),
+            )
+            .await?;
+        let mut found = match claim {
+            Value::Array(mut parts) if parts.len() >= 2 => entries(parts.swap_remove(1))?,
+            _ => Vec::new(),
+        };
+        if found.len() < max {
+            let wait = if found.is_empty() {
+                wait
+            } else {
+                Duration::ZERO
+            };
+            let reply = self
+                .read_group(&key, (ROUTER, ROUTER), max - found.len(), wait)
+                .await?;
+            found.extend(group_entries(reply)?);
+        }
+        found
+            .into_iter()
+            .map(|(cursor, map)| {
+                Ok(LogEntry {
+                    cursor,
+                    record: log_record(&map)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn route_ack(&self, partition: u32, ids: &[StreamId]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let key = self.keys.log(partition);
+        let ids: Vec<String> = ids.iter().map(StreamId::to_string).collect();
+        let _: i64 = self
+            .with_named_group(
+                &key,
+                ROUTER,
+                redis::cmd("XACK").arg(&key).arg(ROUTER).arg(&ids),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn log_record(map: &BTreeMap<String, Value>) -> StoreResult<LogRecord> {
+    Ok(LogRecord {
+        event_id: field(map, "id")?,
+        tenant: field(map, "tenant")?,
+        event_type: field(map, "type")?,
+        json: field(map, "event")?,
+    })
+}

@@ -1,0 +1,229 @@
+//! Sources (secrets sealed), plugins, API key hashes, installations and published
+//! namespaces: the configuration hashes under `cfg:`.
+
+use async_trait::async_trait;
+use redis::Script;
+use std::sync::LazyLock;
+
+use super::{RedisStore, corrupt};
+use crate::store::sealed;
+use crate::store::{
+    InstallationRecord, PluginRecord, Registry, SourceRecord, StoreError, StoreResult,
+};
+
+/// KEYS[1] the sources hash; ARGV: source id, the value read, the value to write. Writes
+/// only when the stored value is still the one read, so re-sealing a source never undoes
+/// a change another process made meanwhile. Returns 1 when written, 0 when it moved on.
+const REPLACE_SOURCE_LUA: &str = r#"
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"#;
+static REPLACE_SOURCE: LazyLock<Script> = LazyLock::new(|| Script::new(REPLACE_SOURCE_LUA));
+
+/// KEYS[1] the namespace owners hash; ARGV[1] the plugin, ARGV[2..] namespaces. Claims
+/// them all unless one is owned by another plugin; returns {namespace, owner, …} of those.
+const CLAIM_LUA: &str = r#"
+local taken = {}
+for i = 2, #ARGV do
+  local owner = redis.call('HGET', KEYS[1], ARGV[i])
+  if owner and owner ~= ARGV[1] then
+    taken[#taken + 1] = ARGV[i]
+    taken[#taken + 1] = owner
+  end
+end
+if #taken == 0 then
+  for i = 2, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[1]) end
+end
+return taken
+"#;
+static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(CLAIM_LUA));
+
+impl RedisStore {
+    /// Every source id, read with HSCAN so a large hash never blocks Redis.
+    pub async fn source_ids(&self) -> StoreResult<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut cursor = "0".to_string();
+        loop {
+            let (next, page): (String, Vec<String>) = self
+                .query(
+                    redis::cmd("HSCAN")
+                        .arg(self.keys.sources())
+                        .arg(&cursor)
+                        .arg("COUNT")
+                        .arg(500),
+                )
+                .await?;
+            // HSCAN pages are field, value, field, value, …; the fields are the ids.
+            ids.extend(page.into_iter().step_by(2));
+            if next == "0" {
+                break;
+            }
+            cursor = next;
+        }
+        // HSCAN may return a field twice when the hash is resized meanwhile.
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// Re-seals one source's secrets with the current key: how many secrets were re-sealed
+    /// (plaintext ones or those sealed with a previous key; 0 when all were current and
+    /// nothing was written), `None` when the source is gone. The write is a compare-and-set
+    /// on the stored value: when another process changed the source in between, it is read
+    /// again.
+    pub async fn reseal_source(&self, id: &str) -> StoreResult<Option<usize>> {
+        let sealer = self.sealer.as_deref().ok_or_else(|| {
+            StoreError::Config("re-sealing secrets needs OMNIGATE_SECRET_KEY".into())
+        })?;
+        for _ in 0..5 {
+            let Some(raw) = self.raw_source(id).await? else {
+                return Ok(None);
+            };
+            let stored: SourceRecord =
+                serde_json::from_str(&raw).map_err(|e| corrupt(format!("source {id}: {e}")))?;
+            let stale = stored
+                .secrets
+                .iter()
+                .filter(|s| !sealer.is_current(s.value.expose()))
+                .count();
+            if stale == 0 {
+                return Ok(Some(0));
+            }
+            let resealed = sealer.seal_source(&sealer.open_source(stored)?)?;
+            let json = serde_json::to_string(&resealed)
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            let mut inv = REPLACE_SOURCE.prepare_invoke();
+            inv.key(self.keys.sources()).arg(id).arg(&raw).arg(json);
+            let mut conn = self.conn.clone();
+            let written: i64 = self.run(inv.invoke_async(&mut conn)).await?;
+            if written == 1 {
+                return Ok(Some(stale));
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "source {id} kept changing while it was re-sealed; run the rewrap again"
+        )))
+    }
+
+    async fn raw_source(&self, id: &str) -> StoreResult<Option<String>> {
+        self.query(redis::cmd("HGET").arg(self.keys.sources()).arg(id))
+            .await
+    }
+}
+
+#[async_trait]
+impl Registry for RedisStore {
+    async fn put_source(&self, source: &SourceRecord) -> StoreResult<()> {
+        let stored = sealed::seal_source(self.sealer.as_deref(), source)?;
+        let json =
+            serde_json::to_string(&stored).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let _: i64 = self
+            .query(
+                redis::cmd("HSET")
+                    .arg(self.keys.sources())
+                    .arg(&source.id)
+                    .arg(json),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn get_source(&self, id: &str) -> StoreResult<Option<SourceRecord>> {
+        let Some(json) = self.raw_source(id).await? else {
+            return Ok(None);
+        };
+        let stored: SourceRecord =
+            serde_json::from_str(&json).map_err(|e| corrupt(format!("source {id}: {e}")))?;
+        sealed::open_source(self.sealer.as_deref(), stored).map(Some)
+    }
+
+    async fn delete_source(&self, id: &str) -> StoreResult<bool> {
+        let n: i64 = self
+            .query(redis::cmd("HDEL").arg(self.keys.sources()).arg(id))
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn put_plugin(&self, plugin: &PluginRecord) -> StoreResult<()> {
+        self.hset_json(self.keys.plugins(), &plugin.id, plugin)
+            .await
+    }
+
+    async fn get_plugin(&self, id: &str) -> StoreResult<Option<PluginRecord>> {
+        self.hget_json(self.keys.plugins(), id).await
+    }
+
+    async fn put_key(&self, hash: &str, plugin_id: &str) -> StoreResult<()> {
+        let _: i64 = self
+            .query(
+                redis::cmd("HSET")
+                    .arg(self.keys.api_keys())
+                    .arg(hash)
+                    .arg(plugin_id),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_key(&self, hash: &str) -> StoreResult<()> {
+        let _: i64 = self
+            .query(redis::cmd("HDEL").arg(self.keys.api_keys()).arg(hash))
+            .await?;
+        Ok(())
+    }
+
+    async fn plugin_for_key(&self, hash: &str) -> StoreResult<Option<String>> {
+        self.query(redis::cmd("HGET").arg(self.keys.api_keys()).arg(hash))
+            .await
+    }
+
+    async fn claim_namespaces(
+        &self,
+        plugin_id: &str,
+        namespaces: &[String],
+    ) -> StoreResult<Vec<(String, String)>> {
+        if namespaces.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = CLAIM.prepare_invoke();
+        inv.key(self.keys.namespaces()).arg(plugin_id);
+        for ns in namespaces {
+            inv.arg(ns);
+        }
+        let mut conn = self.conn.clone();
+        let taken: Vec<String> = self.run(inv.invoke_async(&mut conn)).await?;
+        Ok(taken
+            .chunks(2)
+            .filter_map(|pair| match pair {
+                [ns, owner] => Some((ns.clone(), owner.clone())),
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn put_installation(&self, installation: &InstallationRecord) -> StoreResult<()> {
+        let key = self.keys.installations(&installation.tenant);
+        self.hset_json(key, &installation.plugin_id, installation)
+            .await
+    }
+
+    async fn delete_installation(&self, plugin_id: &str, tenant: &str) -> StoreResult<bool> {
+        let key = self.keys.installations(tenant);
+        let n: i64 = self
+            .query(redis::cmd("HDEL").arg(key).arg(plugin_id))
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn installations(&self, tenant: &str) -> StoreResult<Vec<InstallationRecord>> {
+        let key = self.keys.installations(tenant);
+        let all: Vec<String> = self.query(redis::cmd("HVALS").arg(key)).await?;
+        let mut out: Vec<InstallationRecord> = all
+            .iter()
+            .map(|j| serde_json::from_str(j).map_err(|e| corrupt(format!("installation: {e}"))))
+            .collect::<StoreResult<_>>()?;
+        out.sort_by(|a, b| a.plugin_id.cmp(&b.plugin_id));
+        Ok(out)
+    }
+}
