@@ -26,6 +26,7 @@ pub mod plugins;
 pub mod router;
 pub mod samples;
 pub mod sign;
+pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;

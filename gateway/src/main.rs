@@ -1,13 +1,11 @@
-//! The `omnigate` binary: `serve` runs the gateway, `openapi` prints the spec, `secrets
-//! rewrap` re-seals stored source secrets with the current key.
+//! The `omnigate` binary: parses the command line and dispatches. `serve` runs the gateway
+//! (assembled by `omnigate::startup`), `openapi` prints the spec, `topics` the mapped
+//! topics, `trigger` sends a signed sample, `secrets rewrap` re-seals stored secrets.
 
 use clap::Parser;
-use omnigate::clock::SystemClock;
 use omnigate::config::{Cli, Command, SecretsCommand, Settings};
-use omnigate::state::AppState;
-use omnigate::store::{MemoryStore, RedisStore, Retention, Store, redis_options};
+use omnigate::startup::Gateway;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -78,68 +76,17 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(mut settings: Settings) -> Result<(), omnigate::Error> {
-    let retention = Retention::from_settings(&settings);
-    let store: Arc<dyn Store> = match &settings.redis_url {
-        Some(url) => {
-            if settings.admin_token.as_deref().is_none_or(str::is_empty) {
-                return Err(omnigate::Error::Config(
-                    "OMNIGATE_ADMIN_TOKEN (or --admin-token) is required with Redis".into(),
-                ));
-            }
-            // Refuses to start without OMNIGATE_SECRET_KEY unless plaintext was asked for.
-            let store = RedisStore::connect(url, redis_options(&settings)?).await?;
-            wait_for_store(&store).await?;
-            store.check_eviction_policy().await;
-            tracing::info!(partitions = settings.partitions, "using Redis store");
-            Arc::new(store)
-        }
-        None => {
-            tracing::warn!(
-                "running on the embedded in-memory store: NOTHING SURVIVES A RESTART. \
-                 Set OMNIGATE_REDIS_URL for production."
-            );
-            if settings.admin_token.as_deref().is_none_or(str::is_empty) {
-                let token = omnigate::admin::generate_token();
-                // Printed once, on stdout, so it can be captured; never logged.
-                println!("Generated admin token (memory store only): {token}");
-                settings.admin_token = Some(token);
-            }
-            Arc::new(MemoryStore::new(retention))
-        }
-    };
-    let listener = std::net::TcpListener::bind(settings.bind)
-        .map_err(|e| omnigate::Error::Config(format!("cannot listen on {}: {e}", settings.bind)))?;
-    let workers = settings.workers;
-    let route = settings.router;
-    let state = actix_web::web::Data::new(AppState::new(settings, store, Arc::new(SystemClock))?);
-    let router = route.then(|| omnigate::router::spawn(state.clone().into_inner()));
-    let running = omnigate::http::serve(state, listener, workers)
-        .map_err(|e| omnigate::Error::Config(e.to_string()))?;
-    tracing::info!(addr = %running.addr, "omnigate listening; docs at http://{}/docs/", running.addr);
-    let served = running.server.await;
-    // The server has drained its requests; let the router finish its batch.
-    if let Some(router) = router {
-        router.stop().await;
+async fn serve(settings: Settings) -> Result<(), omnigate::Error> {
+    let bind = settings.bind;
+    let gateway = Gateway::build(settings).await?;
+    if let Some(token) = gateway.generated_admin_token() {
+        // Printed once, on stdout, so it can be captured; never logged.
+        println!("Generated admin token (memory store only): {token}");
     }
-    served.map_err(|e| omnigate::Error::Internal(e.to_string()))
-}
-
-/// A wrong URL should fail at start-up, not on the first webhook.
-async fn wait_for_store(store: &RedisStore) -> Result<(), omnigate::Error> {
-    let mut last = None;
-    for attempt in 0..10 {
-        match store.ping().await {
-            Ok(()) => return Ok(()),
-            Err(e) => {
-                tracing::warn!(attempt, error = %e, "redis not reachable yet");
-                last = Some(e);
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            }
-        }
-    }
-    Err(omnigate::Error::Config(format!(
-        "redis is not reachable: {}",
-        last.map(|e| e.to_string()).unwrap_or_default()
-    )))
+    let listener = std::net::TcpListener::bind(bind)
+        .map_err(|e| omnigate::Error::Config(format!("cannot listen on {bind}: {e}")))?;
+    let running = gateway.serve(listener)?;
+    let addr = running.addr();
+    tracing::info!(%addr, "omnigate listening; docs at http://{addr}/docs/");
+    running.run().await
 }

@@ -12,13 +12,10 @@
 //! # }
 //! ```
 
-use omnigate::clock::SystemClock;
 use omnigate::config::Settings;
-use omnigate::state::AppState;
-use omnigate::store::{MemoryStore, Retention};
+use omnigate::startup::{Gateway, Stopper};
 use omnigate_schemas::api::{CreateInstallation, CreatePlugin, Provider, Scope};
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 use crate::Client;
 
@@ -49,8 +46,7 @@ pub struct TestGateway {
     /// Its admin token.
     pub admin_token: String,
     http: reqwest::Client,
-    handle: actix_web::dev::ServerHandle,
-    router: Option<omnigate::router::RouterHandle>,
+    server: Stopper,
 }
 
 impl TestGateway {
@@ -64,25 +60,23 @@ impl TestGateway {
         let admin_token = "test-admin-token".to_string();
         let mut settings = Settings {
             admin_token: Some(admin_token.clone()),
+            workers: Some(1),
             ..Settings::default()
         };
         tweak(&mut settings);
-        let store = Arc::new(MemoryStore::new(Retention::default()));
-        let state = actix_web::web::Data::new(
-            AppState::new(settings, store, Arc::new(SystemClock)).expect("gateway state"),
-        );
-        let router = Some(omnigate::router::spawn(state.clone().into_inner()));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        let running = omnigate::http::serve(state, listener, Some(1)).expect("server");
-        let url = format!("http://{}", running.addr);
-        let handle = running.handle.clone();
-        tokio::spawn(running.server);
+        // The same assembly as `omnigate serve`: the memory store unless the tweak named a
+        // Redis URL.
+        let running = Gateway::build(settings)
+            .await
+            .expect("gateway")
+            .serve(std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+            .expect("server");
+        let url = format!("http://{}", running.addr());
         TestGateway {
             url,
             admin_token,
             http: reqwest::Client::new(),
-            handle,
-            router,
+            server: running.spawn(),
         }
     }
 
@@ -248,10 +242,7 @@ impl TestGateway {
 
     /// Stops the server and its router.
     pub async fn stop(self) {
-        self.handle.stop(true).await;
-        if let Some(r) = self.router {
-            r.stop().await;
-        }
+        self.server.stop().await;
     }
 }
 

@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use omnigate::clock::{Clock, FixedClock};
 use omnigate::config::Settings;
 use omnigate::fixtures::PayloadFixture;
-use omnigate::state::AppState;
 use omnigate::store::sealed::Sealer;
 use omnigate::store::{MemoryStore, RedisOptions, RedisStore, Retention, Store};
 use omnigate_schemas::api::SourceView;
@@ -96,8 +95,7 @@ pub struct Gateway {
     pub http: reqwest::Client,
     pub clock: Arc<FixedClock>,
     pub store: Arc<dyn Store>,
-    handle: actix_web::dev::ServerHandle,
-    router: Option<omnigate::router::RouterHandle>,
+    server: omnigate::startup::Stopper,
 }
 
 impl Gateway {
@@ -113,20 +111,21 @@ impl Gateway {
     ) -> Gateway {
         let mut settings = Settings {
             admin_token: Some(ADMIN_TOKEN.into()),
+            workers: Some(2),
             ..Settings::default()
         };
         tweak(&mut settings);
         let clock = Arc::new(FixedClock::new(now));
-        let route = settings.router;
-        let state =
-            AppState::new(settings, store.clone(), clock.clone() as Arc<dyn Clock>).expect("state");
-        let state = actix_web::web::Data::new(state);
-        let router = route.then(|| omnigate::router::spawn(state.clone().into_inner()));
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let running = omnigate::http::serve(state, listener, Some(2)).unwrap();
-        let base = format!("http://{}", running.addr);
-        let handle = running.handle.clone();
-        tokio::spawn(running.server);
+        let running = omnigate::startup::Gateway::with_store(
+            settings,
+            store.clone(),
+            clock.clone() as Arc<dyn Clock>,
+        )
+        .expect("gateway")
+        .serve(TcpListener::bind("127.0.0.1:0").unwrap())
+        .expect("server");
+        let base = format!("http://{}", running.addr());
+        let server = running.spawn();
         Gateway {
             base,
             http: reqwest::Client::builder()
@@ -135,8 +134,7 @@ impl Gateway {
                 .unwrap(),
             clock,
             store,
-            handle,
-            router,
+            server,
         }
     }
 
@@ -145,10 +143,7 @@ impl Gateway {
     }
 
     pub async fn stop(self) {
-        self.handle.stop(true).await;
-        if let Some(router) = self.router {
-            router.stop().await;
-        }
+        self.server.stop().await;
     }
 
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {

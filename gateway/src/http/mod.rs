@@ -209,14 +209,15 @@ pub fn app(
 }
 
 /// A running server.
-pub struct Running {
+pub(crate) struct Running {
     pub addr: SocketAddr,
     pub handle: ServerHandle,
     pub server: actix_web::dev::Server,
 }
 
-/// Binds `listener` and builds the server; await `server` (or spawn it) to run it.
-pub fn serve(
+/// Binds `listener` and builds the server; await `server` (or spawn it) to run it. Only
+/// `startup` calls it: a gateway is assembled in one place.
+pub(crate) fn serve(
     state: web::Data<AppState>,
     listener: TcpListener,
     workers: Option<usize>,

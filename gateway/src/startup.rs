@@ -1,0 +1,186 @@
+//! The one way a gateway is put together, for the `omnigate serve` binary, the end-to-end
+//! tests and the SDK's `TestGateway` alike: pick the store from the settings (or take one),
+//! build the shared state, start the router, serve HTTP on a listener.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let settings = omnigate::config::Settings::default();
+//! let gateway = omnigate::startup::Gateway::build(settings).await?;
+//! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! let running = gateway.serve(listener)?;
+//! println!("listening on {}", running.addr());
+//! running.run().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::web;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::router::RouterHandle;
+use crate::state::AppState;
+use crate::store::{MemoryStore, RedisStore, Retention, Store, redis_options};
+
+/// A gateway ready to serve.
+pub struct Gateway {
+    state: web::Data<AppState>,
+    generated_admin_token: Option<String>,
+}
+
+impl Gateway {
+    /// The store the settings ask for: Redis when `redis_url` is set (an admin token and a
+    /// secret key are required, the server must answer within a few seconds, and its
+    /// eviction policy is checked), else the embedded memory store, with an admin token
+    /// generated when none was given.
+    pub async fn build(mut settings: Settings) -> Result<Gateway> {
+        let mut generated_admin_token = None;
+        let store: Arc<dyn Store> = match &settings.redis_url {
+            Some(url) => {
+                if settings.admin_token.as_deref().is_none_or(str::is_empty) {
+                    return Err(Error::Config(
+                        "OMNIGATE_ADMIN_TOKEN (or --admin-token) is required with Redis".into(),
+                    ));
+                }
+                // Refuses to start without OMNIGATE_SECRET_KEY unless plaintext was asked for.
+                let store = RedisStore::connect(url, redis_options(&settings)?).await?;
+                wait_for_store(&store).await?;
+                store.check_eviction_policy().await;
+                tracing::info!(partitions = settings.partitions, "using Redis store");
+                Arc::new(store)
+            }
+            None => {
+                tracing::warn!(
+                    "running on the embedded in-memory store: NOTHING SURVIVES A RESTART. \
+                     Set OMNIGATE_REDIS_URL for production."
+                );
+                if settings.admin_token.as_deref().is_none_or(str::is_empty) {
+                    let token = crate::admin::generate_token();
+                    settings.admin_token = Some(token.clone());
+                    generated_admin_token = Some(token);
+                }
+                Arc::new(MemoryStore::new(Retention::from_settings(&settings)))
+            }
+        };
+        let mut gateway = Gateway::with_store(settings, store, Arc::new(SystemClock))?;
+        gateway.generated_admin_token = generated_admin_token;
+        Ok(gateway)
+    }
+
+    /// A gateway on a store and clock of the caller's (tests: a Redis store under a fresh
+    /// prefix, a fixed clock). `settings.admin_token` must be set.
+    pub fn with_store(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Gateway> {
+        Ok(Gateway {
+            state: web::Data::new(AppState::new(settings, store, clock)?),
+            generated_admin_token: None,
+        })
+    }
+
+    /// The admin token made up for a memory store started without one: shown once by the
+    /// caller (the binary prints it on stdout), never logged.
+    pub fn generated_admin_token(&self) -> Option<&str> {
+        self.generated_admin_token.as_deref()
+    }
+
+    pub fn state(&self) -> &web::Data<AppState> {
+        &self.state
+    }
+
+    /// Starts the router (unless the settings turn it off) and the HTTP server on
+    /// `listener`. Nothing runs until the returned server is awaited or spawned.
+    pub fn serve(self, listener: TcpListener) -> Result<Running> {
+        let settings = &self.state.settings;
+        let (workers, route) = (settings.workers, settings.router);
+        let http = crate::http::serve(self.state.clone(), listener, workers)
+            .map_err(|e| Error::Config(format!("cannot serve: {e}")))?;
+        let router = route.then(|| crate::router::spawn(self.state.clone().into_inner()));
+        Ok(Running {
+            addr: http.addr,
+            handle: http.handle,
+            server: http.server,
+            router,
+            state: self.state,
+        })
+    }
+}
+
+/// A serving gateway.
+pub struct Running {
+    addr: SocketAddr,
+    handle: ServerHandle,
+    server: Server,
+    router: Option<RouterHandle>,
+    state: web::Data<AppState>,
+}
+
+impl Running {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &web::Data<AppState> {
+        &self.state
+    }
+
+    /// Serves until the server stops (SIGINT or SIGTERM drain it); then lets the router
+    /// finish its batch.
+    pub async fn run(self) -> Result<()> {
+        let served = self.server.await;
+        if let Some(router) = self.router {
+            router.stop().await;
+        }
+        served.map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// Runs the server on the current runtime in the background; the returned [`Stopper`]
+    /// stops it (tests).
+    pub fn spawn(self) -> Stopper {
+        let handle = self.handle.clone();
+        let Running { server, router, .. } = self;
+        tokio::spawn(server);
+        Stopper { handle, router }
+    }
+}
+
+/// Stops a gateway started with [`Running::spawn`].
+pub struct Stopper {
+    handle: ServerHandle,
+    router: Option<RouterHandle>,
+}
+
+impl Stopper {
+    /// Drains requests in flight, then stops the router.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        if let Some(router) = self.router {
+            router.stop().await;
+        }
+    }
+}
+
+/// A wrong URL should fail at start-up, not on the first webhook.
+async fn wait_for_store(store: &RedisStore) -> Result<()> {
+    let mut last = None;
+    for attempt in 0..10 {
+        match store.ping().await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(attempt, error = %e, "redis not reachable yet");
+                last = Some(e);
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    }
+    Err(Error::Config(format!(
+        "redis is not reachable: {}",
+        last.map(|e| e.to_string()).unwrap_or_default()
+    )))
+}
