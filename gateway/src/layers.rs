@@ -1,6 +1,6 @@
 //! The gateway's modules depend downward only, and never in a circle. This test reads the
-//! `crate::` paths of every source file (code under `#[cfg(test)]` excepted: a test may
-//! reach up to build what it checks) and fails on an import from a lower floor to a higher
+//! `crate::` paths of every source file (comments, and code under `#[cfg(test)]`, excepted:
+//! a test may reach up to build what it checks) and fails on an import from a lower floor to a higher
 //! one, on a cycle between modules, and on a module that is not placed on a floor yet.
 //! ARCHITECTURE.md draws the same floors.
 
@@ -18,8 +18,8 @@ const FLOORS: &[&[&str]] = &[
     &["limits", "telemetry"],
     // The HTTP error sits above the store and verification: they say what went wrong in
     // their own terms, and `error.rs` alone decides what a client is answered.
-    &["error", "validate", "samples", "sign"],
-    &["store", "verify", "normalize", "providers"],
+    &["error", "validate", "samples", "sign", "providers"],
+    &["store", "verify", "normalize"],
     &["config", "clock", "headers", "ids", "fixtures"],
 ];
 
@@ -71,8 +71,11 @@ fn strip_tests(source: &str) -> (String, Vec<String>) {
             i = j + 1;
             continue;
         }
-        kept.push_str(lines[i]);
-        kept.push('\n');
+        // Comments may name any module (a doc link is no dependency).
+        if !line.starts_with("//") {
+            kept.push_str(lines[i]);
+            kept.push('\n');
+        }
         i += 1;
     }
     (kept, test_mods)
@@ -266,7 +269,7 @@ fn imports_are_read_through_groups_and_test_code_is_left_out() {
     let source = "use crate::error::Result;\nuse crate::{admin::x, store::{A, B}, ids};\n\
                   fn f() { crate::verify::go(); omnigate_crate::no(); }\n\
                   #[cfg(test)]\nmod tests {\n    use crate::http;\n}\n\
-                  #[cfg(test)]\nmod fuzz;\n";
+                  #[cfg(test)]\nmod fuzz;\n/// See [`crate::startup`].\n";
     let (kept, test_mods) = strip_tests(source);
     assert_eq!(test_mods, ["fuzz"]);
     let used: Vec<String> = used_modules(&kept).into_iter().collect();

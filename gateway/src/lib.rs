@@ -23,6 +23,7 @@ mod layers;
 pub mod limits;
 pub mod normalize;
 pub mod plugins;
+pub mod providers;
 pub mod router;
 pub mod samples;
 pub mod sign;

@@ -401,7 +401,7 @@ pub fn fresh_now(sample: &Sample) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalize::{Input, MAPPINGS, normalize, payload_resource};
+    use crate::normalize::{Input, MAPPINGS, payload_resource};
     use crate::validate::Validators;
 
     #[test]
@@ -464,17 +464,16 @@ mod tests {
             validators
                 .check_payload(s.provider, resource, &body)
                 .unwrap_or_else(|e| panic!("{} {}: {e}", s.provider, s.topic));
-            let out = normalize(
-                s.provider,
-                Input {
+            let out = crate::providers::of(s.provider)
+                .normalizer
+                .normalize(Input {
                     topic: s.topic,
                     headers: &headers,
                     body: &body,
                     received_at: Utc::now(),
                     state: None,
-                },
-            )
-            .unwrap_or_else(|e| panic!("{} {}: {e}", s.provider, s.topic));
+                })
+                .unwrap_or_else(|e| panic!("{} {}: {e}", s.provider, s.topic));
             let types: Vec<&str> = out.events.iter().map(|e| e.event_type).collect();
             assert_eq!(types, s.events, "{} {}", s.provider, s.topic);
         }

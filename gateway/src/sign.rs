@@ -219,9 +219,15 @@ mod tests {
                 now: 1_700_000_010,
                 tolerance_s: 300,
             };
-            verify(provider, KeyEncoding::Base64, &req, &[secret])
-                .unwrap_or_else(|e| panic!("{provider}: {e}"));
-            assert!(verify(provider, KeyEncoding::Base64, &req, &["other"]).is_err());
+            verify(
+                crate::providers::of(provider).scheme,
+                KeyEncoding::Base64,
+                &req,
+                &[secret],
+            )
+            .unwrap_or_else(|e| panic!("{provider}: {e}"));
+            let scheme = crate::providers::of(provider).scheme;
+            assert!(verify(scheme, KeyEncoding::Base64, &req, &["other"]).is_err());
             // Ecwid signs ids, not the body: tamper with what it signs.
             let tampered: &[u8] = if provider == Provider::Ecwid {
                 br#"{"id":1,"eventId":"e-2","eventCreated":1700000000,"type":"x"}"#
@@ -233,7 +239,7 @@ mod tests {
                 ..req
             };
             assert!(
-                verify(provider, KeyEncoding::Base64, &req, &[secret]).is_err(),
+                verify(scheme, KeyEncoding::Base64, &req, &[secret]).is_err(),
                 "{provider}"
             );
         }
@@ -245,7 +251,7 @@ mod saleor_tests {
     use super::tests::TEST_SALEOR_KEY;
     use super::*;
     use crate::headers::Headers;
-    use crate::verify::{SignedRequest, jwks, verify_with_keys};
+    use crate::verify::{Scheme, SignedRequest, jwks, verify_with_keys};
 
     #[test]
     fn saleor_jws_verifies_with_the_published_key_and_only_it() {
@@ -269,18 +275,18 @@ mod saleor_tests {
             tolerance_s: 300,
         };
         let enc = KeyEncoding::Base64;
-        verify_with_keys(Provider::Saleor, enc, &req, &[], &keys).unwrap();
+        verify_with_keys(Scheme::Saleor, enc, &req, &[], &keys).unwrap();
         // Another key, a re-encoded body, or no keys: refused.
         let mut other = keys.clone();
         other[0].n[10] ^= 1;
-        assert!(verify_with_keys(Provider::Saleor, enc, &req, &[], &other).is_err());
+        assert!(verify_with_keys(Scheme::Saleor, enc, &req, &[], &other).is_err());
         let changed = br#"{"issuedAt": "2025-06-01T10:00:00+00:00","order":{"id":"T3JkZXI6MQ=="}}"#;
         let req2 = SignedRequest {
             body: changed,
             ..req
         };
-        assert!(verify_with_keys(Provider::Saleor, enc, &req2, &[], &keys).is_err());
-        assert!(verify_with_keys(Provider::Saleor, enc, &req, &["x"], &[]).is_err());
+        assert!(verify_with_keys(Scheme::Saleor, enc, &req2, &[], &keys).is_err());
+        assert!(verify_with_keys(Scheme::Saleor, enc, &req, &["x"], &[]).is_err());
     }
 
     #[test]
@@ -295,12 +301,12 @@ mod saleor_tests {
             tolerance_s: 300,
         };
         let enc = KeyEncoding::Base64;
-        verify_with_keys(Provider::Saleor, enc, &req, &["legacy-secret"], &[]).unwrap();
-        assert!(verify_with_keys(Provider::Saleor, enc, &req, &["other"], &[]).is_err());
+        verify_with_keys(Scheme::Saleor, enc, &req, &["legacy-secret"], &[]).unwrap();
+        assert!(verify_with_keys(Scheme::Saleor, enc, &req, &["other"], &[]).is_err());
         // A source with public keys never falls back to the HMAC, even with the right
         // secret: that would be a downgrade anyone holding a placeholder could use.
         let keys = jwks::parse(&saleor_jwks(TEST_SALEOR_KEY).unwrap()).unwrap();
-        assert!(verify_with_keys(Provider::Saleor, enc, &req, &["legacy-secret"], &keys).is_err());
+        assert!(verify_with_keys(Scheme::Saleor, enc, &req, &["legacy-secret"], &keys).is_err());
     }
 
     #[test]
@@ -322,7 +328,7 @@ mod saleor_tests {
                 tolerance_s: 300,
             };
             assert!(
-                verify_with_keys(Provider::Saleor, KeyEncoding::Base64, &req, &[], &keys).is_err()
+                verify_with_keys(Scheme::Saleor, KeyEncoding::Base64, &req, &[], &keys).is_err()
             );
         }
     }

@@ -2,7 +2,7 @@
 //! HTTP, no Redis). Run: `cargo run --release -p omnigate-tests --example ingest_stages`.
 
 use omnigate::headers::Headers;
-use omnigate::normalize::{self, Input};
+use omnigate::normalize::Input;
 use omnigate::validate::Validators;
 use omnigate::verify::{self, SignedRequest};
 use omnigate_schemas::api::Provider;
@@ -40,7 +40,13 @@ fn main() {
             now: 0,
             tolerance_s: 300,
         };
-        verify::verify(Provider::Shopify, Default::default(), &req, &[&f.secret]).unwrap();
+        verify::verify(
+            omnigate::providers::of(Provider::Shopify).scheme,
+            Default::default(),
+            &req,
+            &[&f.secret],
+        )
+        .unwrap();
     });
     total += time("parse to serde_json::Value", || {
         let _: serde_json::Value = serde_json::from_slice(&f.body).unwrap();
@@ -60,7 +66,9 @@ fn main() {
     };
     let mut events = Vec::new();
     total += time("normalize", || {
-        events = normalize::normalize(Provider::Shopify, input)
+        events = omnigate::providers::of(Provider::Shopify)
+            .normalizer
+            .normalize(input)
             .unwrap()
             .events;
     });

@@ -251,11 +251,14 @@ pub fn fixture_time(f: &PayloadFixture) -> DateTime<Utc> {
     if let Some(at) = f.verify_at_unix {
         return DateTime::from_timestamp(at, 0).unwrap();
     }
-    let provider = serde_json::from_value(Value::String(f.scheme.clone())).ok();
+    let provider: Option<omnigate_schemas::api::Provider> =
+        serde_json::from_value(Value::String(f.scheme.clone())).ok();
     let body: Option<Value> = serde_json::from_slice(&f.body).ok();
     provider
         .zip(body)
-        .and_then(|(p, b)| omnigate::ingest::identity::signed_resource_time(p, &b))
+        .and_then(|(p, b)| {
+            omnigate::ingest::identity::signed_resource_time(omnigate::providers::of(p), &b)
+        })
         .map(|t| t + chrono::Duration::seconds(1))
         .unwrap_or_else(|| DateTime::from_timestamp(1_741_944_415, 0).unwrap())
 }

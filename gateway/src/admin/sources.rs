@@ -123,7 +123,7 @@ pub fn create(req: CreateSource, now: DateTime<Utc>) -> Result<SourceRecord> {
     check_options(&source)?;
     if let Some(secret) = &secret {
         verify::check_secret(
-            source.provider,
+            crate::providers::of(source.provider).scheme,
             source.options.key_encoding.unwrap_or_default(),
             secret,
         )?;
@@ -161,7 +161,7 @@ pub fn update(
     match (req.secret, expires_at) {
         (Some(secret), expires_at) => {
             verify::check_secret(
-                source.provider,
+                crate::providers::of(source.provider).scheme,
                 source.options.key_encoding.unwrap_or_default(),
                 &secret,
             )?;

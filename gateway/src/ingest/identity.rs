@@ -10,12 +10,12 @@
 //! the same delivery; their ids are kept as metadata only.
 
 use chrono::{DateTime, Utc};
-use omnigate_schemas::api::Provider;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::headers::Headers;
 use crate::normalize::time;
+use crate::providers::{Descriptor, Field, Handshake};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -48,73 +48,34 @@ pub fn quarantine_key(raw: &[u8]) -> String {
     format!("q:sha256:{}", hex::encode(Sha256::digest(raw)))
 }
 
-/// Providers whose signature covers no timestamp: their replay protection is the dedupe
-/// window, content keys and [`signed_resource_time`].
-pub fn signs_no_timestamp(provider: Provider) -> bool {
-    matches!(
-        provider,
-        Provider::Shopify | Provider::Woocommerce | Provider::Github | Provider::Saleor
-    )
+fn field<'a>(at: Field, headers: &'a Headers, body: Option<&'a Value>) -> Option<&'a str> {
+    match at {
+        Field::Header(names) => headers.first(names),
+        Field::Body(key) => body_str(body, key),
+        Field::Absent => None,
+    }
 }
 
+/// Who a delivery to a `provider` source is, read where its descriptor says.
 pub fn identify(
-    provider: Provider,
+    provider: &Descriptor,
     headers: &Headers,
     body: Option<&Value>,
     raw: &[u8],
 ) -> Identity {
-    let (topic, delivery_id, key) = match provider {
-        Provider::Shopify => {
-            let topic = headers.first(&["x-shopify-topic", "shopify-topic"]);
-            // The webhook id names the delivery (stable across retries); kept as metadata.
-            let webhook_id = headers.first(&["x-shopify-webhook-id", "shopify-webhook-id"]);
-            (topic, webhook_id, None)
-        }
-        Provider::Woocommerce => {
-            let topic = headers.first(&["x-wc-webhook-topic"]);
-            // Hashes webhook id + current second: collides across events, and is unsigned.
-            let delivery = headers.first(&["x-wc-webhook-delivery-id"]);
-            (topic, delivery, None)
-        }
-        Provider::StandardWebhooks => {
-            let id = headers.first(&["webhook-id", "svix-id"]);
-            (body_str(body, "type"), id, id.map(str::to_string))
-        }
-        Provider::Stripe => {
-            let id = body_str(body, "id");
-            (body_str(body, "type"), id, id.map(str::to_string))
-        }
-        Provider::Github => {
-            let id = headers.first(&["x-github-delivery"]);
-            (headers.first(&["x-github-event"]), id, None)
-        }
-        Provider::Bigcommerce => {
-            let id = headers.first(&["webhook-id"]);
-            (body_str(body, "scope"), id, id.map(str::to_string))
-        }
-        Provider::Etsy => {
-            let id = headers.first(&["webhook-id"]);
-            (body_str(body, "event_type"), id, id.map(str::to_string))
-        }
-        Provider::Ecwid => {
-            // `eventId` is one of the two signed fields.
-            let id = body_str(body, "eventId");
-            (body_str(body, "eventType"), id, id.map(str::to_string))
-        }
-        Provider::Saleor => {
-            // No delivery id at all; the event name is an unsigned header.
-            let topic = headers.first(&["saleor-event", "x-saleor-event"]);
-            (topic, None, None)
-        }
+    let topic = field(provider.topic, headers, body);
+    let delivery_id = field(provider.delivery_id, headers, body);
+    let handshake = matches!(provider.handshake, Handshake::Topic(t) if topic == Some(t));
+    let topic = match provider.upper_case_topic {
+        true => topic.map(str::to_ascii_uppercase),
+        false => topic.map(str::to_string),
     };
-    let handshake = provider == Provider::Github && topic == Some("ping");
-    // Saleor names events in lower case in its header and upper case everywhere else.
-    let topic = match provider {
-        Provider::Saleor => topic.map(str::to_ascii_uppercase),
-        _ => topic.map(str::to_string),
-    };
+    // A signed id is the delivery; an unsigned one could be made up for a captured body.
+    let signed_id = delivery_id.filter(|_| provider.signs_timestamp);
     Identity {
-        dedupe_key: key.unwrap_or_else(|| content_key(topic.as_deref(), raw)),
+        dedupe_key: signed_id
+            .map(str::to_string)
+            .unwrap_or_else(|| content_key(topic.as_deref(), raw)),
         topic,
         delivery_id: delivery_id.map(str::to_string),
         handshake,
@@ -124,16 +85,11 @@ pub fn identify(
 /// The newest time the signed body states about its resource (`updated_at`,
 /// `date_modified_gmt`, `issuedAt`), for providers that sign no timestamp. A body older
 /// than the dedupe window could be a replay the window no longer remembers.
-pub fn signed_resource_time(provider: Provider, body: &Value) -> Option<DateTime<Utc>> {
-    let text = |k: &str| body.get(k).and_then(Value::as_str);
-    let keys: &[&str] = match provider {
-        Provider::Shopify => &["updated_at", "processed_at", "created_at"],
-        Provider::Woocommerce => &["date_modified_gmt", "date_created_gmt"],
-        Provider::Saleor => &["issuedAt"],
-        _ => &[],
-    };
-    keys.iter()
-        .filter_map(|k| text(k).and_then(time::parse))
+pub fn signed_resource_time(provider: &Descriptor, body: &Value) -> Option<DateTime<Utc>> {
+    provider
+        .signed_time
+        .iter()
+        .filter_map(|k| body.get(*k).and_then(Value::as_str).and_then(time::parse))
         .max()
 }
 
@@ -141,19 +97,30 @@ pub fn signed_resource_time(provider: Provider, body: &Value) -> Option<DateTime
 mod tests {
     use super::*;
     use crate::fixtures::payload_fixture;
+    use omnigate_schemas::api::Provider;
     use serde_json::json;
 
     fn of(name: &str, provider: Provider) -> Identity {
         let f = payload_fixture(name);
         let body: Value = serde_json::from_slice(&f.body).unwrap();
-        identify(provider, &f.headers, Some(&body), &f.body)
+        identify(
+            crate::providers::of(provider),
+            &f.headers,
+            Some(&body),
+            &f.body,
+        )
     }
 
     #[test]
     fn shopify_dedupes_on_topic_and_signed_bytes_not_on_unsigned_ids() {
         let f = payload_fixture("shopify/orders-create");
         let body: Value = serde_json::from_slice(&f.body).unwrap();
-        let id = identify(Provider::Shopify, &f.headers, Some(&body), &f.body);
+        let id = identify(
+            crate::providers::of(Provider::Shopify),
+            &f.headers,
+            Some(&body),
+            &f.body,
+        );
         assert_eq!(id.topic.as_deref(), Some("orders/create"));
         assert!(id.dedupe_key.starts_with("sha256:"));
         assert_eq!(
@@ -168,7 +135,12 @@ mod tests {
                 _ => fresh.insert(k, v),
             }
         }
-        let again = identify(Provider::Shopify, &fresh, Some(&body), &f.body);
+        let again = identify(
+            crate::providers::of(Provider::Shopify),
+            &fresh,
+            Some(&body),
+            &f.body,
+        );
         assert_eq!(again.dedupe_key, id.dedupe_key);
         // orders-paid has byte-identical body and HMAC: only the topic tells them apart.
         let paid = of("shopify/orders-paid", Provider::Shopify);
@@ -183,7 +155,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let id = identify(Provider::Shopify, &h, None, b"{}");
+        let id = identify(crate::providers::of(Provider::Shopify), &h, None, b"{}");
         assert_eq!(id.topic.as_deref(), Some("orders/create"));
         assert_eq!(id.delivery_id.as_deref(), Some("w-1"));
         assert_eq!(id.dedupe_key, content_key(Some("orders/create"), b"{}"));
@@ -208,14 +180,17 @@ mod tests {
     fn signed_resource_times() {
         let f = payload_fixture("woocommerce/order.created");
         let body: Value = serde_json::from_slice(&f.body).unwrap();
-        let t = signed_resource_time(Provider::Woocommerce, &body).unwrap();
+        let t = signed_resource_time(crate::providers::of(Provider::Woocommerce), &body).unwrap();
         assert_eq!(time::format(t), "2024-11-19T20:47:06Z");
         let body = json!({"created_at": "2025-03-14T11:00:00+02:00",
                           "updated_at": "2025-03-14T12:00:00+02:00"});
-        let t = signed_resource_time(Provider::Shopify, &body).unwrap();
+        let t = signed_resource_time(crate::providers::of(Provider::Shopify), &body).unwrap();
         assert_eq!(time::format(t), "2025-03-14T10:00:00Z");
-        assert!(signed_resource_time(Provider::Shopify, &json!({"id": 1})).is_none());
-        assert!(signed_resource_time(Provider::Stripe, &body).is_none());
+        assert!(
+            signed_resource_time(crate::providers::of(Provider::Shopify), &json!({"id": 1}))
+                .is_none()
+        );
+        assert!(signed_resource_time(crate::providers::of(Provider::Stripe), &body).is_none());
     }
 
     #[test]
@@ -233,7 +208,12 @@ mod tests {
         let h: Headers = [("X-GitHub-Event", "ping"), ("X-GitHub-Delivery", "d-1")]
             .into_iter()
             .collect();
-        let id = identify(Provider::Github, &h, Some(&json!({"zen": "x"})), b"{}");
+        let id = identify(
+            crate::providers::of(Provider::Github),
+            &h,
+            Some(&json!({"zen": "x"})),
+            b"{}",
+        );
         assert!(id.handshake);
         assert_eq!(id.delivery_id.as_deref(), Some("d-1"));
     }
@@ -241,8 +221,18 @@ mod tests {
     #[test]
     fn deliveries_without_ids_fall_back_to_content() {
         let h = Headers::new();
-        let a = identify(Provider::Stripe, &h, None, b"not json");
-        let b = identify(Provider::Stripe, &h, None, b"not json!");
+        let a = identify(
+            crate::providers::of(Provider::Stripe),
+            &h,
+            None,
+            b"not json",
+        );
+        let b = identify(
+            crate::providers::of(Provider::Stripe),
+            &h,
+            None,
+            b"not json!",
+        );
         assert!(a.dedupe_key.starts_with("sha256:"));
         assert_ne!(a.dedupe_key, b.dedupe_key);
     }

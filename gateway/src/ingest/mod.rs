@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::headers::Headers;
 use crate::normalize::{self, Input, Rejection};
+use crate::providers::{self, Credentials, Descriptor, Handshake, Tolerance};
 use crate::state::AppState;
 use crate::store::{
     Append, Appended, LogRecord, QuarantineId, QuarantineRecord, SourceRecord, StateWrite, Write,
@@ -69,10 +70,10 @@ fn store_key(source_id: &str, dedupe_key: &str) -> String {
 }
 
 /// Everything needed to turn one verified body into events.
-struct Delivery<'a> {
+struct Webhook<'a> {
     source_id: &'a str,
     tenant: &'a str,
-    provider: Provider,
+    provider: &'static Descriptor,
     identity: &'a Identity,
     headers: &'a Headers,
     body: &'a Value,
@@ -95,36 +96,31 @@ pub fn fact_event_id(source_id: &str, fact: &str) -> String {
 /// against its schema before it is kept. Returns the records and the state to keep.
 fn build_events(
     state: &AppState,
-    d: &Delivery<'_>,
+    d: &Webhook<'_>,
     prior: Option<&Value>,
 ) -> Result<(Vec<LogRecord>, Option<Value>), Rejection> {
-    let topic = d
-        .identity
-        .topic
-        .as_deref()
-        .ok_or_else(|| Rejection::new(format!("{} delivery names no topic", d.provider)))?;
-    let resource = normalize::payload_resource(d.provider, topic).ok_or_else(|| {
+    let topic = d.identity.topic.as_deref().ok_or_else(|| {
+        Rejection::new(format!("{} delivery names no topic", d.provider.provider))
+    })?;
+    let resource = d.provider.resource(topic).ok_or_else(|| {
         Rejection::new(format!(
             "{} topic {topic:?} is not mapped to a canonical event",
-            d.provider
+            d.provider.provider
         ))
     })?;
     state
         .validators
-        .check_payload(d.provider, resource, d.body)?;
-    let output = normalize::normalize(
-        d.provider,
-        Input {
-            topic,
-            headers: d.headers,
-            body: d.body,
-            received_at: d.received_at,
-            state: prior,
-        },
-    )?;
+        .check_payload(d.provider.provider, resource, d.body)?;
+    let output = d.provider.normalizer.normalize(Input {
+        topic,
+        headers: d.headers,
+        body: d.body,
+        received_at: d.received_at,
+        state: prior,
+    })?;
     let source = EventSource {
         id: d.source_id.to_string(),
-        provider: d.provider.to_string(),
+        provider: d.provider.provider.to_string(),
         topic: topic.to_string(),
         delivery_id: d.identity.delivery_id.clone(),
     };
@@ -185,7 +181,7 @@ enum Normalised {
 /// and the dedupe mark in one atomic step; re-reads and retries when the state moved on.
 async fn normalise_and_append(
     state: &AppState,
-    d: &Delivery<'_>,
+    d: &Webhook<'_>,
     partition: u32,
     dedupe_key: &str,
 ) -> Result<Normalised> {
@@ -193,7 +189,7 @@ async fn normalise_and_append(
         .identity
         .topic
         .as_deref()
-        .and_then(|t| normalize::state_key(d.provider, t, d.body))
+        .and_then(|t| (d.provider.normalizer.snapshot_key)(t, d.body))
         .map(|k| format!("{}:{k}", d.source_id));
     for attempt in 0..STATE_ATTEMPTS {
         if attempt > 0 {
@@ -258,8 +254,10 @@ pub async fn ingest(
     headers: Headers,
     body: &[u8],
 ) -> Result<Outcome> {
-    let provider = source.provider;
-    if provider == Provider::Woocommerce && verify::is_woocommerce_ping(&headers, body) {
+    let provider = providers::of(source.provider);
+    if provider.handshake == Handshake::WoocommerceFormPing
+        && verify::is_woocommerce_ping(&headers, body)
+    {
         return Ok(Outcome::Handshake);
     }
     let now = state.now();
@@ -268,22 +266,27 @@ pub async fn ingest(
         headers: &headers,
         body,
         now: now.timestamp(),
-        tolerance_s: source.options.tolerance_s.unwrap_or(match provider {
-            // Ecwid retries for a day with the original signed time: only the dedupe
-            // window bounds its replays.
-            Provider::Ecwid => state.settings.dedupe_ttl_secs,
-            _ => state.settings.signature_tolerance_secs,
-        }),
+        tolerance_s: source
+            .options
+            .tolerance_s
+            .unwrap_or(match provider.tolerance {
+                Tolerance::DedupeWindow => state.settings.dedupe_ttl_secs,
+                Tolerance::Signature => state.settings.signature_tolerance_secs,
+            }),
     };
     // A Saleor source verifies either its JWKS or, when it opted in, the legacy HMAC:
     // never both, so a JWS source cannot be downgraded to a shared secret.
-    let (rsa, secrets) = match provider {
-        Provider::Saleor if source.options.legacy_hmac == Some(true) => (Vec::new(), secrets),
-        Provider::Saleor => (saleor_keys(state, source, &headers).await?, Vec::new()),
-        _ => (Vec::new(), secrets),
+    let (rsa, secrets) = match provider.credentials {
+        Credentials::PublicKeysOrLegacySecret if source.options.legacy_hmac == Some(true) => {
+            (Vec::new(), secrets)
+        }
+        Credentials::PublicKeysOrLegacySecret => {
+            (saleor_keys(state, source, &headers).await?, Vec::new())
+        }
+        Credentials::Secret => (Vec::new(), secrets),
     };
     verify::verify_with_keys(
-        provider,
+        provider.scheme,
         source.options.key_encoding.unwrap_or_default(),
         &request,
         &secrets,
@@ -309,7 +312,7 @@ pub async fn ingest(
 
     let normalised = match &parsed {
         Ok(value) => {
-            let delivery = Delivery {
+            let delivery = Webhook {
                 source_id: &source.id,
                 tenant: &source.tenant,
                 provider,
@@ -331,15 +334,15 @@ pub async fn ingest(
     // One entry per body: the same bytes under other topics or headers add nothing. Ecwid
     // signs only `eventCreated.eventId`, so its entries are one per signed event id: a
     // captured signature re-sent with other unsigned bytes cannot fill the quarantine.
-    let qkey = match provider {
-        Provider::Ecwid => format!("q:event:{}", identity.dedupe_key),
-        _ => identity::quarantine_key(body),
+    let qkey = match provider.quarantine_by_signed_id {
+        true => format!("q:event:{}", identity.dedupe_key),
+        false => identity::quarantine_key(body),
     };
     let key = store_key(&source.id, &qkey);
     let record = QuarantineRecord {
         tenant: source.tenant.clone(),
         source_id: source.id.clone(),
-        provider: provider.to_string(),
+        provider: provider.provider.to_string(),
         topic: identity.topic.clone(),
         reason: rejection.reason().to_string(),
         received_at: now,
@@ -376,12 +379,12 @@ pub async fn ingest(
 /// dedupe window is refused: the window no longer remembers whether it was seen. Returns
 /// the signed time, when the body has one.
 fn refuse_stale(
-    provider: Provider,
+    provider: &Descriptor,
     body: &Value,
     now: DateTime<Utc>,
     window_s: u64,
 ) -> Result<Option<DateTime<Utc>>> {
-    if !identity::signs_no_timestamp(provider) {
+    if provider.signs_timestamp {
         return Ok(None);
     }
     let Some(signed_at) = identity::signed_resource_time(provider, body) else {
@@ -407,11 +410,11 @@ fn refuse_stale(
 /// window: a replay within that time adds nothing.
 fn remember_for(
     state: &AppState,
-    provider: Provider,
+    provider: &Descriptor,
     signed_at: Option<DateTime<Utc>>,
 ) -> std::time::Duration {
     let window = state.settings.dedupe_ttl();
-    if identity::signs_no_timestamp(provider) && signed_at.is_none() {
+    if !provider.signs_timestamp && signed_at.is_none() {
         window.max(state.settings.state_ttl())
     } else {
         window
@@ -474,12 +477,13 @@ pub async fn replay(state: &AppState, id: QuarantineId) -> Result<Vec<String>> {
     let r = &stored.record;
     let provider: Provider = serde_json::from_value(Value::String(r.provider.clone()))
         .map_err(|_| Error::ReplayFailed(format!("unknown provider {:?}", r.provider)))?;
+    let provider = providers::of(provider);
     let headers: Headers = r.headers.iter().collect();
     let body: Value = serde_json::from_slice(&r.body)
         .map_err(|e| Error::ReplayFailed(format!("body is not JSON: {e}")))?;
     let mut identity = identify(provider, &headers, Some(&body), &r.body);
     identity.topic = r.topic.clone().or(identity.topic);
-    let delivery = Delivery {
+    let delivery = Webhook {
         source_id: &r.source_id,
         tenant: &r.tenant,
         provider,

@@ -7,21 +7,9 @@
 //! the delivery is refused with a reason that names the field, and quarantined once per
 //! body.
 
-use omnigate_schemas::api::Provider;
 use serde_json::Value;
 
 use super::Rejection;
-
-/// `Ok` when the body proves what `topic` claims, or the topic claims nothing the body
-/// could contradict.
-pub fn check(provider: Provider, topic: &str, body: &Value) -> Result<(), Rejection> {
-    match provider {
-        Provider::Shopify => shopify(topic, body),
-        Provider::Woocommerce => woocommerce(topic, body),
-        Provider::Saleor => saleor(topic, body),
-        _ => Ok(()),
-    }
-}
 
 fn text<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
     body.get(key).and_then(Value::as_str)
@@ -106,7 +94,8 @@ fn shopify_resource(topic: &str, body: &Value) -> Result<(), Rejection> {
     }
 }
 
-fn shopify(topic: &str, body: &Value) -> Result<(), Rejection> {
+/// Shopify: the resource kind and the fact a topic states.
+pub fn shopify(topic: &str, body: &Value) -> Result<(), Rejection> {
     shopify_resource(topic, body)?;
     match topic {
         // Shopify sends orders/paid when the order is paid; a later refund still shows it.
@@ -140,7 +129,8 @@ fn woocommerce_kind(resource: &str) -> Option<&'static [&'static str]> {
     })
 }
 
-fn woocommerce(topic: &str, body: &Value) -> Result<(), Rejection> {
+/// WooCommerce: the resource kind (by `_links.self`) and the fact a topic states.
+pub fn woocommerce(topic: &str, body: &Value) -> Result<(), Rejection> {
     let (resource, event) = topic.split_once('.').unwrap_or((topic, ""));
     if event != "deleted"
         && let Some(fields) = woocommerce_kind(resource)
@@ -179,7 +169,8 @@ fn woocommerce(topic: &str, body: &Value) -> Result<(), Rejection> {
     }
 }
 
-fn saleor(topic: &str, body: &Value) -> Result<(), Rejection> {
+/// Saleor: the event name the body was issued for.
+pub fn saleor(topic: &str, body: &Value) -> Result<(), Rejection> {
     let order = body.get("order").unwrap_or(&Value::Null);
     match topic {
         "ORDER_FULLY_PAID" => expect_one_of(topic, order, "chargeStatus", &["FULL", "OVERCHARGED"])
@@ -215,20 +206,20 @@ mod tests {
     fn shopify_topics_that_state_a_fact_need_the_body_to_show_it() {
         let unpaid = json!({"id": 1, "financial_status": "pending", "cancelled_at": null,
                             "line_items": []});
-        assert!(check(Provider::Shopify, "orders/create", &unpaid).is_ok());
-        let r = check(Provider::Shopify, "orders/paid", &unpaid).unwrap_err();
+        assert!(shopify("orders/create", &unpaid).is_ok());
+        let r = shopify("orders/paid", &unpaid).unwrap_err();
         assert!(r.reason().contains("financial_status"), "{r}");
-        let r = check(Provider::Shopify, "orders/cancelled", &unpaid).unwrap_err();
+        let r = shopify("orders/cancelled", &unpaid).unwrap_err();
         assert!(r.reason().contains("cancelled_at"), "{r}");
-        assert!(check(Provider::Shopify, "orders/fulfilled", &unpaid).is_err());
+        assert!(shopify("orders/fulfilled", &unpaid).is_err());
         let paid = json!({"financial_status": "paid", "cancelled_at": "2025-03-14T10:00:00Z",
                           "line_items": []});
-        assert!(check(Provider::Shopify, "orders/paid", &paid).is_ok());
-        assert!(check(Provider::Shopify, "orders/cancelled", &paid).is_ok());
+        assert!(shopify("orders/paid", &paid).is_ok());
+        assert!(shopify("orders/cancelled", &paid).is_ok());
         let requested = json!({"status": "requested", "return_line_items": []});
-        assert!(check(Provider::Shopify, "returns/request", &requested).is_ok());
-        assert!(check(Provider::Shopify, "returns/decline", &requested).is_err());
-        assert!(check(Provider::Shopify, "returns/close", &requested).is_err());
+        assert!(shopify("returns/request", &requested).is_ok());
+        assert!(shopify("returns/decline", &requested).is_err());
+        assert!(shopify("returns/close", &requested).is_err());
     }
 
     #[test]
@@ -236,54 +227,54 @@ mod tests {
         let refund = json!({"id": 1, "order_id": 2, "created_at": "2025-03-14T10:00:00Z",
                             "admin_graphql_api_id": "gid://shopify/Refund/1",
                             "refund_line_items": [], "transactions": []});
-        assert!(check(Provider::Shopify, "refunds/create", &refund).is_ok());
-        let r = check(Provider::Shopify, "fulfillments/create", &refund).unwrap_err();
+        assert!(shopify("refunds/create", &refund).is_ok());
+        let r = shopify("fulfillments/create", &refund).unwrap_err();
         assert!(r.reason().contains("admin_graphql_api_id"), "{r}");
         // Without the signed gid, by the fields only that kind has.
         let mut bare = refund.clone();
         bare.as_object_mut().unwrap().remove("admin_graphql_api_id");
-        assert!(check(Provider::Shopify, "fulfillments/update", &bare).is_err());
-        assert!(check(Provider::Shopify, "refunds/create", &bare).is_ok());
+        assert!(shopify("fulfillments/update", &bare).is_err());
+        assert!(shopify("refunds/create", &bare).is_ok());
         let customer_erasure = json!({"shop_domain": "a.myshopify.com",
                                       "customer": {"id": 1}, "orders_to_redact": []});
-        assert!(check(Provider::Shopify, "customers/redact", &customer_erasure).is_ok());
-        assert!(check(Provider::Shopify, "shop/redact", &customer_erasure).is_err());
+        assert!(shopify("customers/redact", &customer_erasure).is_ok());
+        assert!(shopify("shop/redact", &customer_erasure).is_err());
         let shop_erasure = json!({"shop_id": 1, "shop_domain": "a.myshopify.com"});
-        assert!(check(Provider::Shopify, "shop/redact", &shop_erasure).is_ok());
-        assert!(check(Provider::Shopify, "customers/redact", &shop_erasure).is_err());
+        assert!(shopify("shop/redact", &shop_erasure).is_ok());
+        assert!(shopify("customers/redact", &shop_erasure).is_err());
         // WooCommerce: an order is no customer, a customer no product.
         let order = json!({"id": 52907, "order_key": "wc_order_x", "line_items": [],
                            "_links": {"self": [{"href": "https://s.example/wp-json/wc/v3/orders/52907"}]}});
-        assert!(check(Provider::Woocommerce, "order.updated", &order).is_ok());
-        assert!(check(Provider::Woocommerce, "customer.updated", &order).is_err());
-        assert!(check(Provider::Woocommerce, "product.updated", &order).is_err());
+        assert!(woocommerce("order.updated", &order).is_ok());
+        assert!(woocommerce("customer.updated", &order).is_err());
+        assert!(woocommerce("product.updated", &order).is_err());
         let mut linked = order.clone();
         linked["username"] = json!("x");
         assert!(
-            check(Provider::Woocommerce, "customer.created", &linked).is_err(),
+            woocommerce("customer.created", &linked).is_err(),
             "_links.self names an order"
         );
     }
 
     #[test]
     fn a_full_woocommerce_body_is_no_deletion() {
-        assert!(check(Provider::Woocommerce, "customer.deleted", &json!({"id": 7})).is_ok());
+        assert!(woocommerce("customer.deleted", &json!({"id": 7})).is_ok());
         let full = json!({"id": 7, "email": "a@example.com", "role": "customer"});
-        assert!(check(Provider::Woocommerce, "customer.deleted", &full).is_err());
-        assert!(check(Provider::Woocommerce, "customer.updated", &full).is_ok());
+        assert!(woocommerce("customer.deleted", &full).is_err());
+        assert!(woocommerce("customer.updated", &full).is_ok());
     }
 
     #[test]
     fn saleor_event_names_must_match_the_body() {
         let created = json!({"order": {"id": "T3JkZXI6MQ==", "status": "UNFULFILLED",
                                         "chargeStatus": "NONE"}});
-        assert!(check(Provider::Saleor, "ORDER_CREATED", &created).is_ok());
-        assert!(check(Provider::Saleor, "ORDER_FULLY_PAID", &created).is_err());
-        assert!(check(Provider::Saleor, "ORDER_CANCELLED", &created).is_err());
-        assert!(check(Provider::Saleor, "CUSTOMER_UPDATED", &created).is_err());
-        assert!(check(Provider::Saleor, "FULFILLMENT_CREATED", &created).is_err());
+        assert!(saleor("ORDER_CREATED", &created).is_ok());
+        assert!(saleor("ORDER_FULLY_PAID", &created).is_err());
+        assert!(saleor("ORDER_CANCELLED", &created).is_err());
+        assert!(saleor("CUSTOMER_UPDATED", &created).is_err());
+        assert!(saleor("FULFILLMENT_CREATED", &created).is_err());
         let user = json!({"user": {"id": "VXNlcjo0Mg=="}});
-        assert!(check(Provider::Saleor, "ORDER_CREATED", &user).is_err());
-        assert!(check(Provider::Saleor, "CUSTOMER_UPDATED", &user).is_ok());
+        assert!(saleor("ORDER_CREATED", &user).is_err());
+        assert!(saleor("CUSTOMER_UPDATED", &user).is_ok());
     }
 }

@@ -6,6 +6,11 @@ use super::*;
 use proptest::prelude::*;
 use serde_json::{Map, json};
 
+/// The pipeline's way to a provider's mapping, for tests that name the provider.
+fn normalize(provider: Provider, input: Input<'_>) -> Result<Output, Rejection> {
+    crate::providers::of(provider).normalizer.normalize(input)
+}
+
 /// Arbitrary JSON, a few levels deep, with the keys providers use so mutations hit.
 fn arb_json() -> impl Strategy<Value = Value> {
     let key = prop::sample::select(vec![

@@ -8,6 +8,15 @@ use chrono::TimeZone;
 use serde_json::json;
 use std::collections::HashMap;
 
+/// The pipeline's way to a provider's mapping, for tests that name the provider.
+fn normalize(provider: Provider, input: Input<'_>) -> Result<Output, Rejection> {
+    crate::providers::of(provider).normalizer.normalize(input)
+}
+
+fn state_key(provider: Provider, topic: &str, body: &Value) -> Option<String> {
+    (crate::providers::of(provider).normalizer.snapshot_key)(topic, body)
+}
+
 /// Runs fixtures in order, keeping state per resource like the pipeline does, and checks
 /// every event against its type's JSON Schema as the pipeline would.
 #[derive(Default)]

@@ -14,7 +14,7 @@ mod stripe;
 mod woocommerce;
 
 use hmac::{Hmac, KeyInit, Mac};
-use omnigate_schemas::api::{KeyEncoding, Provider};
+use omnigate_schemas::api::KeyEncoding;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -61,19 +61,42 @@ pub struct SignedRequest<'a> {
     pub tolerance_s: u64,
 }
 
-/// Verifies `req` for `provider` against any of `secrets`.
+/// How a provider signs its deliveries (several providers share one: BigCommerce and Etsy
+/// sign the Standard Webhooks way). `crate::providers` says which provider uses which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `X-Shopify-Hmac-Sha256`: base64 HMAC-SHA256 of the body.
+    Shopify,
+    /// `X-WC-Webhook-Signature`: base64 HMAC-SHA256 of the body.
+    Woocommerce,
+    /// Standard Webhooks, the key as the source's `options.key_encoding` says (`whsec_`
+    /// base64 unless told otherwise).
+    StandardWebhooks,
+    /// Standard Webhooks signed with the secret's own bytes (BigCommerce's client secret).
+    StandardWebhooksRawKey,
+    /// `Stripe-Signature`: `t=…,v1=…` over `t.body`.
+    Stripe,
+    /// `X-Hub-Signature-256`: `sha256=` hex HMAC of the body.
+    Github,
+    /// `X-Ecwid-Webhook-Signature`: HMAC of `eventCreated.eventId` only.
+    Ecwid,
+    /// Saleor: a detached JWS by the shop's public keys, or (opted in) the deprecated HMAC.
+    Saleor,
+}
+
+/// Verifies `req` by `scheme` against any of `secrets`.
 pub fn verify(
-    provider: Provider,
+    scheme: Scheme,
     key_encoding: KeyEncoding,
     req: &SignedRequest<'_>,
     secrets: &[&str],
 ) -> VerifyResult<()> {
-    verify_with_keys(provider, key_encoding, req, secrets, &[])
+    verify_with_keys(scheme, key_encoding, req, secrets, &[])
 }
 
 /// [`verify`], with the RSA public keys of schemes that use them (Saleor).
 pub fn verify_with_keys(
-    provider: Provider,
+    scheme: Scheme,
     key_encoding: KeyEncoding,
     req: &SignedRequest<'_>,
     secrets: &[&str],
@@ -84,17 +107,15 @@ pub fn verify_with_keys(
             "source has no valid secret".into(),
         ));
     }
-    match provider {
-        Provider::Shopify => shopify::verify(req, secrets),
-        Provider::Woocommerce => woocommerce::verify(req, secrets),
-        Provider::StandardWebhooks => standard_webhooks::verify(req, secrets, key_encoding),
-        Provider::Stripe => stripe::verify(req, secrets),
-        Provider::Github => github::verify(req, secrets),
-        // BigCommerce signs the Standard Webhooks way with the client secret's own bytes.
-        Provider::Bigcommerce => standard_webhooks::verify(req, secrets, KeyEncoding::Raw),
-        Provider::Etsy => standard_webhooks::verify(req, secrets, key_encoding),
-        Provider::Ecwid => ecwid::verify(req, secrets),
-        Provider::Saleor => saleor::verify(req, secrets, rsa),
+    match scheme {
+        Scheme::Shopify => shopify::verify(req, secrets),
+        Scheme::Woocommerce => woocommerce::verify(req, secrets),
+        Scheme::StandardWebhooks => standard_webhooks::verify(req, secrets, key_encoding),
+        Scheme::StandardWebhooksRawKey => standard_webhooks::verify(req, secrets, KeyEncoding::Raw),
+        Scheme::Stripe => stripe::verify(req, secrets),
+        Scheme::Github => github::verify(req, secrets),
+        Scheme::Ecwid => ecwid::verify(req, secrets),
+        Scheme::Saleor => saleor::verify(req, secrets, rsa),
     }
 }
 
@@ -104,19 +125,15 @@ pub const MIN_SECRET_BYTES: usize = 16;
 /// The longest secret accepted (no provider comes near it).
 pub const MAX_SECRET_BYTES: usize = 1024;
 
-/// Checks that a secret is usable for `provider` before a source is saved: the key it
+/// Checks that a secret is usable for `scheme` before a source is saved: the key it
 /// yields is at least [`MIN_SECRET_BYTES`] long.
-pub fn check_secret(
-    provider: Provider,
-    key_encoding: KeyEncoding,
-    secret: &str,
-) -> VerifyResult<()> {
+pub fn check_secret(scheme: Scheme, key_encoding: KeyEncoding, secret: &str) -> VerifyResult<()> {
     if secret.len() > MAX_SECRET_BYTES {
         return Err(VerifyError::invalid(format!(
             "secret must be at most {MAX_SECRET_BYTES} bytes"
         )));
     }
-    let standard = matches!(provider, Provider::StandardWebhooks | Provider::Etsy);
+    let standard = scheme == Scheme::StandardWebhooks;
     let key_len = if standard && key_encoding == KeyEncoding::Base64 {
         standard_webhooks::key(secret, KeyEncoding::Base64)
             .ok_or_else(|| {

@@ -18,14 +18,14 @@ struct Vector {
 }
 
 /// The fixtures name schemes; BigCommerce is Standard Webhooks keyed with raw bytes.
-pub(crate) fn scheme(name: &str) -> (Provider, KeyEncoding) {
+pub(crate) fn scheme(name: &str) -> (Scheme, KeyEncoding) {
     match name {
-        "shopify" => (Provider::Shopify, KeyEncoding::Base64),
-        "woocommerce" => (Provider::Woocommerce, KeyEncoding::Base64),
-        "standard-webhooks" => (Provider::StandardWebhooks, KeyEncoding::Base64),
-        "bigcommerce" => (Provider::StandardWebhooks, KeyEncoding::Raw),
-        "stripe" => (Provider::Stripe, KeyEncoding::Base64),
-        "github" => (Provider::Github, KeyEncoding::Base64),
+        "shopify" => (Scheme::Shopify, KeyEncoding::Base64),
+        "woocommerce" => (Scheme::Woocommerce, KeyEncoding::Base64),
+        "standard-webhooks" => (Scheme::StandardWebhooks, KeyEncoding::Base64),
+        "bigcommerce" => (Scheme::StandardWebhooks, KeyEncoding::Raw),
+        "stripe" => (Scheme::Stripe, KeyEncoding::Base64),
+        "github" => (Scheme::Github, KeyEncoding::Base64),
         other => panic!("fixture names an unknown scheme {other:?}"),
     }
 }
@@ -128,17 +128,9 @@ fn rotation_accepts_any_current_secret() {
         now: 0,
         tolerance_s: 300,
     };
-    assert!(
-        verify(
-            Provider::Shopify,
-            KeyEncoding::Base64,
-            &req,
-            &["old", "new"]
-        )
-        .is_ok()
-    );
-    assert!(verify(Provider::Shopify, KeyEncoding::Base64, &req, &["old"]).is_err());
-    assert!(verify(Provider::Shopify, KeyEncoding::Base64, &req, &[]).is_err());
+    assert!(verify(Scheme::Shopify, KeyEncoding::Base64, &req, &["old", "new"]).is_ok());
+    assert!(verify(Scheme::Shopify, KeyEncoding::Base64, &req, &["old"]).is_err());
+    assert!(verify(Scheme::Shopify, KeyEncoding::Base64, &req, &[]).is_err());
 }
 
 #[test]
@@ -171,10 +163,10 @@ fn stale_timestamps_have_their_own_error() {
         tolerance_s: 300,
     };
     let enc = KeyEncoding::Base64;
-    assert!(verify(Provider::StandardWebhooks, enc, &req, &[&secret]).is_ok());
+    assert!(verify(Scheme::StandardWebhooks, enc, &req, &[&secret]).is_ok());
     req.now = 1301;
     assert!(matches!(
-        verify(Provider::StandardWebhooks, enc, &req, &[&secret]),
+        verify(Scheme::StandardWebhooks, enc, &req, &[&secret]),
         Err(VerifyError::TimestampOutsideTolerance { tolerance_s: 300 })
     ));
 }
@@ -195,23 +187,23 @@ fn standard_webhooks_secrets_are_checked_on_save() {
     let enc = KeyEncoding::Base64;
     assert!(
         check_secret(
-            Provider::StandardWebhooks,
+            Scheme::StandardWebhooks,
             enc,
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         )
         .is_ok()
     );
-    assert!(check_secret(Provider::StandardWebhooks, enc, "whsec_not base64!").is_err());
+    assert!(check_secret(Scheme::StandardWebhooks, enc, "whsec_not base64!").is_err());
     assert!(
         check_secret(
-            Provider::StandardWebhooks,
+            Scheme::StandardWebhooks,
             KeyEncoding::Raw,
             "anything-16-bytes"
         )
         .is_ok()
     );
-    assert!(check_secret(Provider::StandardWebhooks, KeyEncoding::Raw, "anything").is_err());
-    assert!(check_secret(Provider::Shopify, enc, "").is_err());
+    assert!(check_secret(Scheme::StandardWebhooks, KeyEncoding::Raw, "anything").is_err());
+    assert!(check_secret(Scheme::Shopify, enc, "").is_err());
 }
 
 mod never_panics {
@@ -236,13 +228,13 @@ mod never_panics {
             )
             .unwrap();
             let req = SignedRequest { headers: &headers, body: &body, now, tolerance_s };
-            for provider in Provider::ALL {
+            for provider in omnigate_schemas::api::Provider::ALL {
                 for enc in [KeyEncoding::Base64, KeyEncoding::Raw] {
-                    let _ = verify_with_keys(provider, enc, &req, &["sixteen-byte-key"], &keys);
-                    let _ = verify_with_keys(provider, enc, &req, &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], &[]);
+                    let _ = verify_with_keys(crate::providers::of(provider).scheme, enc, &req, &["sixteen-byte-key"], &keys);
+                    let _ = verify_with_keys(crate::providers::of(provider).scheme, enc, &req, &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], &[]);
                 }
                 let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
-                let _ = crate::ingest::identity::identify(provider, &headers, parsed.as_ref(), &body);
+                let _ = crate::ingest::identity::identify(crate::providers::of(provider), &headers, parsed.as_ref(), &body);
             }
         }
     }
