@@ -128,10 +128,10 @@ pub struct Settings {
     #[arg(long, env = "OMNIGATE_DEDUPE_TTL_SECS", default_value_t = 72 * 3600)]
     pub dedupe_ttl_secs: u64,
 
-    /// How long the last state of a provider resource (an order) is kept for diffing
-    /// "updated" deliveries, in seconds.
+    /// How long the last snapshot of a provider resource (an order) is kept for diffing
+    /// "updated" deliveries, in seconds (and the marks of bodies that state no signed time).
     #[arg(long, env = "OMNIGATE_STATE_TTL_SECS", default_value_t = 90 * 86_400)]
-    pub state_ttl_secs: u64,
+    pub snapshot_ttl_secs: u64,
 
     /// An unacknowledged inbox delivery is handed out again after this long, in ms.
     #[arg(long, env = "OMNIGATE_INBOX_VISIBILITY_MS", default_value_t = 30_000)]
@@ -240,8 +240,8 @@ impl Settings {
         Duration::from_secs(self.dedupe_ttl_secs)
     }
 
-    pub fn state_ttl(&self) -> Duration {
-        Duration::from_secs(self.state_ttl_secs)
+    pub fn snapshot_ttl(&self) -> Duration {
+        Duration::from_secs(self.snapshot_ttl_secs)
     }
 
     pub fn inbox_visibility(&self) -> Duration {
@@ -270,7 +270,7 @@ impl Default for Settings {
             admin_token: None,
             partitions: 16,
             dedupe_ttl_secs: 72 * 3600,
-            state_ttl_secs: 90 * 86_400,
+            snapshot_ttl_secs: 90 * 86_400,
             inbox_visibility_ms: 30_000,
             inbox_max_attempts: 8,
             router: true,

@@ -161,7 +161,7 @@ impl Error {
             ReplayFailed(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ProblemKind::ReplayFailed,
-                "The payload still cannot be normalised",
+                "The payload still cannot be normalized",
             ),
             StoreUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -471,7 +471,7 @@ mod tests {
                     headers: &headers,
                     body: &body,
                     received_at: Utc::now(),
-                    state: None,
+                    snapshot: None,
                 })
                 .unwrap_or_else(|e| panic!("{} {}: {e}", s.provider, s.topic));
             let types: Vec<&str> = out.events.iter().map(|e| e.event_type).collect();

@@ -26,7 +26,7 @@ pub fn hex_hmac(secret: &str, body: &[u8]) -> String {
 
 /// What to sign.
 #[derive(Debug, Clone, Copy)]
-pub struct Delivery<'a> {
+pub struct ProviderWebhook<'a> {
     pub provider: Provider,
     pub secret: &'a str,
     /// `standard-webhooks` and `etsy` only.
@@ -40,7 +40,7 @@ pub struct Delivery<'a> {
 }
 
 /// The headers the provider would send with `d.body`.
-pub fn sign(d: &Delivery<'_>) -> Result<Vec<(String, String)>> {
+pub fn sign(d: &ProviderWebhook<'_>) -> Result<Vec<(String, String)>> {
     let h = |k: &str, v: String| (k.to_string(), v);
     let mut headers = vec![h("Content-Type", "application/json".into())];
     match d.provider {
@@ -63,7 +63,7 @@ pub fn sign(d: &Delivery<'_>) -> Result<Vec<(String, String)>> {
                 h("X-WC-Webhook-Resource", resource.into()),
                 h("X-WC-Webhook-Event", event.into()),
                 h("X-WC-Webhook-Signature", body_hmac_base64(d.secret, d.body)),
-                h("X-WC-Webhook-Delivery-ID", d.delivery_id.into()),
+                h("X-WC-Webhook-ProviderWebhook-ID", d.delivery_id.into()),
             ]);
         }
         Provider::StandardWebhooks | Provider::Bigcommerce | Provider::Etsy => {
@@ -100,7 +100,7 @@ pub fn sign(d: &Delivery<'_>) -> Result<Vec<(String, String)>> {
         Provider::Github => {
             headers.extend([
                 h("X-GitHub-Event", d.topic.into()),
-                h("X-GitHub-Delivery", d.delivery_id.into()),
+                h("X-GitHub-ProviderWebhook", d.delivery_id.into()),
                 h(
                     "X-Hub-Signature-256",
                     format!("sha256={}", hex_hmac(d.secret, d.body)),
@@ -203,7 +203,7 @@ mod tests {
                 }
                 _ => "s3cret&!",
             };
-            let d = Delivery {
+            let d = ProviderWebhook {
                 provider,
                 secret,
                 key_encoding: KeyEncoding::Base64,
@@ -256,7 +256,7 @@ mod saleor_tests {
     #[test]
     fn saleor_jws_verifies_with_the_published_key_and_only_it() {
         let body = br#"{"issuedAt":"2025-06-01T10:00:00+00:00","order":{"id":"T3JkZXI6MQ=="}}"#;
-        let d = Delivery {
+        let d = ProviderWebhook {
             provider: Provider::Saleor,
             secret: TEST_SALEOR_KEY,
             key_encoding: KeyEncoding::Base64,

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::config::TriggerArgs;
 use crate::error::{Error, Result};
 use crate::samples::{SAMPLES, find};
-use crate::sign::{Delivery, sign};
+use crate::sign::{ProviderWebhook, sign};
 
 /// The `--list` text: every bundled sample with the events it becomes.
 pub fn list() -> String {
@@ -56,7 +56,7 @@ pub async fn run(args: &TriggerArgs) -> Result<(u16, String)> {
     };
     let now = chrono::Utc::now().timestamp();
     let delivery_id = format!("trigger-{}", uuid::Uuid::new_v4().simple());
-    let headers = sign(&Delivery {
+    let headers = sign(&ProviderWebhook {
         provider,
         secret: &need(&args.secret, "--secret")?,
         key_encoding: KeyEncoding::Base64,

@@ -206,7 +206,7 @@ pub struct Duplicate {
     pub duplicate: bool,
 }
 
-/// 202: verified but not normalisable; kept byte-exact in quarantine.
+/// 202: verified but not normalizable; kept byte-exact in quarantine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"quarantined": true, "quarantine_id": "q7-1741944415000-0"})))]
@@ -233,7 +233,7 @@ pub struct EventsPage {
     pub next: Option<String>,
 }
 
-/// A verified payload that could not be normalised.
+/// A verified payload that could not be normalized.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuarantineEntry {
@@ -243,7 +243,7 @@ pub struct QuarantineEntry {
     pub provider: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
-    /// Why it could not be normalised; names the field where one is at fault.
+    /// Why it could not be normalized; names the field where one is at fault.
     pub reason: String,
     pub received_at: String,
     /// The request headers as received (names lower-case).

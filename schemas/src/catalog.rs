@@ -21,7 +21,7 @@ pub struct EventType {
     pub schema: Embedded,
 }
 
-/// A provider payload schema, checked before normalisation.
+/// A provider payload schema, checked before normalization.
 #[derive(Debug, Clone, Copy)]
 pub struct ProviderSchema {
     pub provider: &'static str,

@@ -130,7 +130,7 @@ impl TestGateway {
     /// the JSON answer.
     pub async fn send(&self, source: &TestSource, topic: &str, body: &[u8]) -> (u16, Value) {
         let delivery_id = format!("test-{}", rand::random::<u64>());
-        let headers = omnigate::sign::sign(&omnigate::sign::Delivery {
+        let headers = omnigate::sign::sign(&omnigate::sign::ProviderWebhook {
             provider: source.provider,
             secret: &source.secret,
             key_encoding: Default::default(),

@@ -62,7 +62,7 @@ fn main() {
         headers: &headers,
         body: &body,
         received_at: chrono::Utc::now(),
-        state: None,
+        snapshot: None,
     };
     let mut events = Vec::new();
     total += time("normalize", || {

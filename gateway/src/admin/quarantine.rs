@@ -1,4 +1,4 @@
-//! Quarantine: verified payloads that could not be normalised, kept byte-exact with the
+//! Quarantine: verified payloads that could not be normalized, kept byte-exact with the
 //! reason, listed and replayed by the admin.
 
 use actix_web::{HttpResponse, get, post, web};
@@ -116,7 +116,7 @@ pub async fn get(
 
 /// Replay a quarantined payload.
 ///
-/// Runs the stored bytes through validation and normalisation again (after a mapping or
+/// Runs the stored bytes through validation and normalization again (after a mapping or
 /// schema fix). On success the events are written with the ids the original delivery
 /// would have had; replaying again returns the same ids and writes nothing.
 #[utoipa::path(
@@ -127,7 +127,7 @@ pub async fn get(
         (status = 200, description = "Written to the tenant log", body = Accepted),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such entry", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Still cannot be normalised; the entry stays", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Still cannot be normalized; the entry stays", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -36,7 +36,7 @@ use crate::telemetry::RequestSpan;
         (name = "ingest", description = "Webhooks from shop engines and marketplaces"),
         (name = "sources", description = "Connected shops and their signing secrets"),
         (name = "events", description = "Canonical events"),
-        (name = "quarantine", description = "Verified payloads that could not be normalised"),
+        (name = "quarantine", description = "Verified payloads that could not be normalized"),
         (name = "plugins", description = "Plugins, their API keys and their installations"),
         (name = "inbox", description = "A plugin's deliveries: pull, acknowledge, retry, dead letters"),
         (name = "ops", description = "Health and metrics"),

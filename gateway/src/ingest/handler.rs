@@ -37,8 +37,8 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
 /// Receive a webhook.
 ///
 /// The body is verified byte-exact with the source's signature scheme, validated,
-/// normalised into canonical events and written durably before the answer. A verified
-/// payload that cannot be normalised is kept in quarantine (still 202). A 2xx is never
+/// normalized into canonical events and written durably before the answer. A verified
+/// payload that cannot be normalized is kept in quarantine (still 202). A 2xx is never
 /// sent for a delivery that was not written; on 503 the sender should retry.
 #[utoipa::path(
     tag = "ingest",
@@ -50,7 +50,7 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
     ),
     responses(
         (status = 202, description = "Written to the tenant log (`event_ids`), or verified but not \
-            normalisable and kept in quarantine (`quarantined`, `quarantine_id`)", body = IngestAccepted),
+            normalizable and kept in quarantine (`quarantined`, `quarantine_id`)", body = IngestAccepted),
         (status = 200, description = "Already received (`duplicate`), or a provider handshake such as \
             WooCommerce's creation ping (`handshake`); nothing new was stored", body = IngestOk),
         (status = 401, description = "Signature missing or wrong, signed timestamp outside the window \

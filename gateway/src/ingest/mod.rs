@@ -1,4 +1,4 @@
-//! The webhook pipeline: source → verify → identify → validate → normalise → one atomic
+//! The webhook pipeline: source → verify → identify → validate → normalize → one atomic
 //! append. The HTTP handler in [`handler`] only reads the body and maps the outcome.
 
 pub mod handler;
@@ -18,8 +18,8 @@ use crate::normalize::{self, Input, Rejection};
 use crate::providers::{self, Credentials, Descriptor, Handshake, Tolerance};
 use crate::state::AppState;
 use crate::store::{
-    Append, Appended, LogRecord, QuarantineId, QuarantineRecord, SourceRecord, StateWrite, Write,
-    partition_of,
+    Append, Appended, LogRecord, QuarantineId, QuarantineRecord, SnapshotWrite, SourceRecord,
+    Write, partition_of,
 };
 use crate::verify::{self, SignedRequest};
 use identity::{Identity, identify};
@@ -92,8 +92,8 @@ pub fn fact_event_id(source_id: &str, fact: &str) -> String {
     )
 }
 
-/// Normalises against the resource's last state and validates; every event is checked
-/// against its schema before it is kept. Returns the records and the state to keep.
+/// Normalizes against the resource's last snapshot and validates; every event is checked
+/// against its schema before it is kept. Returns the records and the snapshot to keep.
 fn build_events(
     state: &AppState,
     d: &Webhook<'_>,
@@ -116,7 +116,7 @@ fn build_events(
         headers: d.headers,
         body: d.body,
         received_at: d.received_at,
-        state: prior,
+        snapshot: prior,
     })?;
     let source = EventSource {
         id: d.source_id.to_string(),
@@ -162,14 +162,14 @@ fn build_events(
             })
         })
         .collect::<Result<Vec<_>, Rejection>>()?;
-    Ok((records, output.state))
+    Ok((records, output.snapshot))
 }
 
-/// How often a delivery is re-diffed when its resource's state changes under it (several
+/// How often a delivery is re-diffed when its resource's snapshot changes under it (several
 /// deliveries about one order can arrive within milliseconds).
-const STATE_ATTEMPTS: u32 = 8;
+const SNAPSHOT_ATTEMPTS: u32 = 8;
 
-enum Normalised {
+enum Mapped {
     /// The ids written (facts the log already had are left out).
     Written(Vec<String>),
     /// Already written, or every fact it proves was already in the log; the ids it has.
@@ -177,44 +177,44 @@ enum Normalised {
     Rejected(Rejection),
 }
 
-/// Normalises `d` against the resource's kept state and appends the events, the new state
-/// and the dedupe mark in one atomic step; re-reads and retries when the state moved on.
-async fn normalise_and_append(
+/// Normalizes `d` against the resource's kept snapshot and appends the events, the new snapshot
+/// and the dedupe mark in one atomic step; re-reads and retries when the snapshot moved on.
+async fn map_and_append(
     state: &AppState,
     d: &Webhook<'_>,
     partition: u32,
     dedupe_key: &str,
-) -> Result<Normalised> {
-    let state_key = d
+) -> Result<Mapped> {
+    let snapshot_key = d
         .identity
         .topic
         .as_deref()
         .and_then(|t| (d.provider.normalizer.snapshot_key)(t, d.body))
         .map(|k| format!("{}:{k}", d.source_id));
-    for attempt in 0..STATE_ATTEMPTS {
+    for attempt in 0..SNAPSHOT_ATTEMPTS {
         if attempt > 0 {
             // Back off a little, with jitter, so racing deliveries do not collide again.
             let ms = rand::random_range(0..(1u64 << attempt.min(6)));
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
-        let prior = match &state_key {
-            Some(k) => state.store.get_state(partition, k).await?,
+        let prior = match &snapshot_key {
+            Some(k) => state.store.get_snapshot(partition, k).await?,
             None => None,
         };
         let prior_value: Option<Value> = prior
             .as_ref()
             .and_then(|p| serde_json::from_str(&p.json).ok());
-        let (records, new_state) = match build_events(state, d, prior_value.as_ref()) {
+        let (records, new_snapshot) = match build_events(state, d, prior_value.as_ref()) {
             Ok(built) => built,
-            Err(rejection) => return Ok(Normalised::Rejected(rejection)),
+            Err(rejection) => return Ok(Mapped::Rejected(rejection)),
         };
         let ids: Vec<String> = records.iter().map(|r| r.event_id.clone()).collect();
-        let state_write = match (&state_key, new_state) {
-            (Some(key), Some(json)) => Some(StateWrite {
+        let snapshot_write = match (&snapshot_key, new_snapshot) {
+            (Some(key), Some(json)) => Some(SnapshotWrite {
                 key: key.clone(),
                 expected_version: prior.as_ref().map_or(0, |p| p.version),
                 json: json.to_string(),
-                ttl: state.settings.state_ttl(),
+                ttl: state.settings.snapshot_ttl(),
             }),
             _ => None,
         };
@@ -225,19 +225,19 @@ async fn normalise_and_append(
                 dedupe_key: dedupe_key.to_string(),
                 dedupe_ttl: d.remember,
                 write: Write::Events(records),
-                state: state_write,
+                snapshot: snapshot_write,
             },
         )
         .await?;
         match appended {
             Appended::Written { known, .. } if !ids.is_empty() && known.len() == ids.len() => {
-                return Ok(Normalised::Duplicate(ids));
+                return Ok(Mapped::Duplicate(ids));
             }
             Appended::Written { known, .. } => {
                 let written = ids.into_iter().filter(|id| !known.contains(id)).collect();
-                return Ok(Normalised::Written(written));
+                return Ok(Mapped::Written(written));
             }
-            Appended::Duplicate => return Ok(Normalised::Duplicate(ids)),
+            Appended::Duplicate => return Ok(Mapped::Duplicate(ids)),
             Appended::Conflict => continue,
         }
     }
@@ -310,7 +310,7 @@ pub async fn ingest(
     let key = store_key(&source.id, &identity.dedupe_key);
     let partition = partition_of(&source.tenant, state.settings.partitions);
 
-    let normalised = match &parsed {
+    let normalized = match &parsed {
         Ok(value) => {
             let delivery = Webhook {
                 source_id: &source.id,
@@ -322,14 +322,14 @@ pub async fn ingest(
                 received_at: now,
                 remember,
             };
-            normalise_and_append(state, &delivery, partition, &key).await?
+            map_and_append(state, &delivery, partition, &key).await?
         }
-        Err(e) => Normalised::Rejected(Rejection::new(format!("body is not JSON: {e}"))),
+        Err(e) => Mapped::Rejected(Rejection::new(format!("body is not JSON: {e}"))),
     };
-    let rejection = match normalised {
-        Normalised::Written(ids) => return Ok(Outcome::Accepted(ids)),
-        Normalised::Duplicate(_) => return Ok(Outcome::Duplicate),
-        Normalised::Rejected(rejection) => rejection,
+    let rejection = match normalized {
+        Mapped::Written(ids) => return Ok(Outcome::Accepted(ids)),
+        Mapped::Duplicate(_) => return Ok(Outcome::Duplicate),
+        Mapped::Rejected(rejection) => rejection,
     };
     // One entry per body: the same bytes under other topics or headers add nothing. Ecwid
     // signs only `eventCreated.eventId`, so its entries are one per signed event id: a
@@ -357,7 +357,7 @@ pub async fn ingest(
             dedupe_key: key,
             dedupe_ttl: remember,
             write: Write::Quarantine(record),
-            state: None,
+            snapshot: None,
         },
     )
     .await?;
@@ -406,7 +406,7 @@ fn refuse_stale(
 /// How long a delivery and its facts are remembered. A body from a provider that signs no
 /// timestamp and that states no time of its own (a Shopify return or erasure, a
 /// WooCommerce deletion) cannot be refused as stale, so its marks are kept as long as
-/// resource state is (`OMNIGATE_STATE_TTL_SECS`, 90 days by default) instead of the dedupe
+/// resource snapshots are (`OMNIGATE_STATE_TTL_SECS`, 90 days by default) instead of the dedupe
 /// window: a replay within that time adds nothing.
 fn remember_for(
     state: &AppState,
@@ -415,7 +415,7 @@ fn remember_for(
 ) -> std::time::Duration {
     let window = state.settings.dedupe_ttl();
     if !provider.signs_timestamp && signed_at.is_none() {
-        window.max(state.settings.state_ttl())
+        window.max(state.settings.snapshot_ttl())
     } else {
         window
     }
@@ -463,7 +463,7 @@ async fn append(state: &AppState, append: Append) -> Result<Appended> {
     Ok(result?)
 }
 
-/// Re-runs a quarantined payload through validation and normalisation (after a fix, or
+/// Re-runs a quarantined payload through validation and normalization (after a fix, or
 /// after a provider mapping was added). Idempotent: a second replay returns the same ids.
 pub async fn replay(state: &AppState, id: QuarantineId) -> Result<Vec<String>> {
     let stored = state
@@ -495,9 +495,9 @@ pub async fn replay(state: &AppState, id: QuarantineId) -> Result<Vec<String>> {
     };
     // Its own mark: the delivery's mark was set when it was quarantined.
     let replay_key = format!("{}:replay", r.dedupe_key);
-    let event_ids = match normalise_and_append(state, &delivery, id.partition, &replay_key).await? {
-        Normalised::Written(ids) | Normalised::Duplicate(ids) => ids,
-        Normalised::Rejected(rejection) => {
+    let event_ids = match map_and_append(state, &delivery, id.partition, &replay_key).await? {
+        Mapped::Written(ids) | Mapped::Duplicate(ids) => ids,
+        Mapped::Rejected(rejection) => {
             return Err(Error::ReplayFailed(rejection.reason().to_string()));
         }
     };

@@ -105,7 +105,7 @@ pub async fn publish(
                 event_type: req.event_type,
                 json,
             }]),
-            state: None,
+            snapshot: None,
         },
     )
     .await?;

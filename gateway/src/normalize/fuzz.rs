@@ -1,4 +1,4 @@
-//! Normalisers never panic, whatever JSON arrives: arbitrary values, and every fixture and
+//! Normalizers never panic, whatever JSON arrives: arbitrary values, and every fixture and
 //! sample with fields removed, retyped or replaced at random. What cannot be mapped is a
 //! rejection with a reason.
 
@@ -154,7 +154,7 @@ fn run_all_topics_with(provider: Provider, body: &Value, state: Option<&Value>, 
                 headers,
                 body,
                 received_at: Utc::now(),
-                state,
+                snapshot: state,
             },
         );
         if let Err(rejection) = result {
@@ -223,7 +223,7 @@ fn an_extended_year_in_triggered_at_is_no_panic() {
                     headers: &headers,
                     body: &body,
                     received_at: Utc::now(),
-                    state: None,
+                    snapshot: None,
                 },
             );
         }

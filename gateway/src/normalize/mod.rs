@@ -82,7 +82,7 @@ impl Normalized {
     /// What fact the event reports, from signed material only: its event id derives from
     /// this, so every delivery that proves the same fact (a retry, a copy with fresh
     /// headers, another topic whose body shows it) yields the same id, and the log keeps it
-    /// once. A fact the normaliser named wins; otherwise the type and subject, the
+    /// once. A fact the normalizer named wins; otherwise the type and subject, the
     /// resource's own id, and for facts that recur (an order updated, a shipment moving)
     /// the time the body gives them.
     pub fn fact_key(&self) -> String {
@@ -130,7 +130,7 @@ fn once(event_type: &str, subject: &str, id: &str, at: &str) -> String {
     }
 }
 
-/// What a normaliser gets.
+/// What a normalizer gets.
 #[derive(Debug, Clone, Copy)]
 pub struct Input<'a> {
     pub topic: &'a str,
@@ -139,22 +139,22 @@ pub struct Input<'a> {
     /// When the gateway received the delivery: the last fallback for `occurred_at`.
     pub received_at: DateTime<Utc>,
     /// The last snapshot kept under [`Normalizer::snapshot_key`], if any.
-    pub state: Option<&'a Value>,
+    pub snapshot: Option<&'a Value>,
 }
 
-/// What a normaliser produces.
+/// What a normalizer produces.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Output {
     pub events: Vec<Normalized>,
     /// The new snapshot to keep under [`Normalizer::snapshot_key`] (`None`: leave it as it is).
-    pub state: Option<Value>,
+    pub snapshot: Option<Value>,
 }
 
 impl Output {
     fn events(events: Vec<Normalized>) -> Self {
         Output {
             events,
-            state: None,
+            snapshot: None,
         }
     }
 }
@@ -206,7 +206,7 @@ pub const MAPPINGS: &[Mapping] = {
             S,
             "orders/updated",
             "order",
-            "order.updated (fields changed since the kept state)",
+            "order.updated (fields changed since the kept snapshot)",
         ),
         m(S, "orders/paid", "order", "order.paid"),
         m(S, "orders/cancelled", "order", "order.cancelled"),
@@ -466,22 +466,22 @@ fn no_snapshot(_: &str, _: &Value) -> Option<String> {
 
 pub const SHOPIFY: Normalizer = Normalizer {
     check_topic: consistency::shopify,
-    snapshot_key: shopify::state_key,
+    snapshot_key: shopify::snapshot_key,
     map: shopify::normalize,
 };
 pub const WOOCOMMERCE: Normalizer = Normalizer {
     check_topic: consistency::woocommerce,
-    snapshot_key: woocommerce::state_key,
+    snapshot_key: woocommerce::snapshot_key,
     map: woocommerce::normalize,
 };
 pub const STRIPE: Normalizer = Normalizer {
     check_topic: any_topic,
-    snapshot_key: stripe::state_key,
+    snapshot_key: stripe::snapshot_key,
     map: stripe::normalize,
 };
 pub const SALEOR: Normalizer = Normalizer {
     check_topic: consistency::saleor,
-    snapshot_key: saleor::state_key,
+    snapshot_key: saleor::snapshot_key,
     map: saleor::normalize,
 };
 /// Standard Webhooks senders whose `type` already is a canonical event type.

@@ -17,7 +17,7 @@ use super::fields::{Obj, full_name};
 use super::snapshot::Snapshot;
 use super::{Input, Normalized, Output, Rejection, id_text, money, time, unknown_topic};
 
-pub(super) fn state_key(topic: &str, body: &Value) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Value) -> Option<String> {
     match topic {
         "ORDER_REFUNDED" | "ORDER_FULLY_REFUNDED" => {
             id_text(body.get("order")?.get("id")).map(|id| format!("order:{id}"))
@@ -43,7 +43,7 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
         "ORDER_FULFILLED" => vec![order_fulfilled(need_order()?, issued)?],
         "FULFILLMENT_CREATED" => vec![fulfillment_created(body, issued)?],
         "ORDER_REFUNDED" | "ORDER_FULLY_REFUNDED" => {
-            return order_refunded(need_order()?, issued, Snapshot::parse(input.state));
+            return order_refunded(need_order()?, issued, Snapshot::parse(input.snapshot));
         }
         "CUSTOMER_CREATED" => vec![customer(body, issued, types::CUSTOMER_CREATED)?],
         "CUSTOMER_UPDATED" => vec![customer(body, issued, types::CUSTOMER_UPDATED)?],
@@ -321,7 +321,7 @@ fn order_refunded(
     if now <= before {
         return Ok(Output {
             events: Vec::new(),
-            state: Some(snap.to_value()),
+            snapshot: Some(snap.to_value()),
         });
     }
     let refund_id = format!("{order_id}:refunded:{}", refunded.amount);
@@ -348,7 +348,7 @@ fn order_refunded(
             )?
             .with_fact(format!("refund:{refund_id}")),
         ],
-        state: Some(snap.to_value()),
+        snapshot: Some(snap.to_value()),
     })
 }
 

@@ -26,7 +26,7 @@ const VOLATILE: &[&str] = &["updated_at"];
 const REDACT_WITHIN_DAYS: i64 = 30;
 
 /// Orders are kept to diff `orders/updated`; a return reads its order for the customer.
-pub(super) fn state_key(topic: &str, body: &Value) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Value) -> Option<String> {
     let order_id = match topic {
         t if t.starts_with("orders/") => id_text(body.get("id")),
         "returns/request" => id_text(body.get("order")?.get("id")),
@@ -37,11 +37,11 @@ pub(super) fn state_key(topic: &str, body: &Value) -> Option<String> {
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
     let o = Obj::root(input.body)?;
-    let prior = Snapshot::parse(input.state);
+    let prior = Snapshot::parse(input.snapshot);
     match input.topic {
         "orders/create" => Ok(Output {
             events: vec![order_created(o)?],
-            state: Some(order_snapshot(input.body, o, prior.as_ref())?.to_value()),
+            snapshot: Some(order_snapshot(input.body, o, prior.as_ref())?.to_value()),
         }),
         "orders/updated" => order_updated(o, input, prior),
         "orders/paid" => with_order_state(input, o, prior, order_paid(o)?),
@@ -100,7 +100,7 @@ fn with_order_state(
         .is_some_and(|m| snap.modified.as_ref().is_some_and(|now| now < m));
     Ok(Output {
         events: vec![event],
-        state: (!stale).then(|| snap.to_value()),
+        snapshot: (!stale).then(|| snap.to_value()),
     })
 }
 
@@ -150,7 +150,7 @@ fn order_updated(
     };
     Ok(Output {
         events,
-        state: Some(snap.to_value()),
+        snapshot: Some(snap.to_value()),
     })
 }
 

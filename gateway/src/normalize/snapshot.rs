@@ -79,8 +79,8 @@ impl Snapshot {
         changed
     }
 
-    pub fn parse(state: Option<&Value>) -> Option<Snapshot> {
-        state.and_then(|s| serde_json::from_value(s.clone()).ok())
+    pub fn parse(kept: Option<&Value>) -> Option<Snapshot> {
+        kept.and_then(|s| serde_json::from_value(s.clone()).ok())
     }
 
     pub fn to_value(&self) -> Value {

@@ -35,7 +35,7 @@ pub fn stripe_money(units: i64, currency: &str) -> Option<Money> {
 
 /// Refunds and disputes name their charge; its kept state remembers the order and the
 /// refunds already reported (`charge.refunded` and `refund.created` tell the same refund).
-pub(super) fn state_key(topic: &str, body: &Value) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Value) -> Option<String> {
     let object = body.get("data")?.get("object")?;
     let charge = match topic {
         "charge.refunded" => id_text(object.get("id")),
@@ -58,7 +58,7 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
         .ok_or_else(|| data.obj().err("object", "required object is missing"))?;
     let o = object.obj();
     let created = event_time(event)?;
-    let prior = Snapshot::parse(input.state);
+    let prior = Snapshot::parse(input.snapshot);
     match input.topic {
         "payment_intent.succeeded" => Ok(Output::events(vec![payment_intent_paid(o, created)?])),
         "checkout.session.completed" => Ok(Output::events(checkout_paid(o, created)?)),
@@ -218,7 +218,7 @@ fn charge_refunded(ch: Obj<'_>, prior: Option<Snapshot>) -> Result<Output, Rejec
     }
     Ok(Output {
         events,
-        state: Some(snap.to_value()),
+        snapshot: Some(snap.to_value()),
     })
 }
 
@@ -236,7 +236,7 @@ fn refund_event(r: Obj<'_>, prior: Option<Snapshot>) -> Result<Output, Rejection
     snap.refunds.push(id);
     Ok(Output {
         events: vec![event],
-        state: Some(snap.to_value()),
+        snapshot: Some(snap.to_value()),
     })
 }
 

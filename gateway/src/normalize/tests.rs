@@ -13,7 +13,7 @@ fn normalize(provider: Provider, input: Input<'_>) -> Result<Output, Rejection> 
     crate::providers::of(provider).normalizer.normalize(input)
 }
 
-fn state_key(provider: Provider, topic: &str, body: &Value) -> Option<String> {
+fn snapshot_key(provider: Provider, topic: &str, body: &Value) -> Option<String> {
     (crate::providers::of(provider).normalizer.snapshot_key)(topic, body)
 }
 
@@ -36,7 +36,7 @@ impl Story {
             .or_else(|| body["type"].as_str().map(str::to_string))
             .or_else(|| body["scope"].as_str().map(str::to_string))
             .unwrap();
-        let key = state_key(provider, &topic, &body);
+        let key = snapshot_key(provider, &topic, &body);
         let out = normalize(
             provider,
             Input {
@@ -44,11 +44,11 @@ impl Story {
                 headers: &f.headers,
                 body: &body,
                 received_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-                state: key.as_ref().and_then(|k| self.states.get(k)),
+                snapshot: key.as_ref().and_then(|k| self.states.get(k)),
             },
         )
         .unwrap_or_else(|e| panic!("{fixture}: {e}"));
-        if let (Some(k), Some(s)) = (key, out.state) {
+        if let (Some(k), Some(s)) = (key, out.snapshot) {
             self.states.insert(k, s);
         }
         let validators = self
@@ -478,7 +478,7 @@ fn rejections_name_the_field() {
         headers: &headers,
         body: &body,
         received_at: Utc::now(),
-        state: None,
+        snapshot: None,
     };
     let err = normalize(Provider::Shopify, input("orders/create")).unwrap_err();
     assert!(err.reason().starts_with("line_items[1].price:"), "{err}");
@@ -548,7 +548,7 @@ fn never_panics_on_odd_shapes() {
                             headers: &headers,
                             body,
                             received_at: Utc::now(),
-                            state: state.as_ref(),
+                            snapshot: state.as_ref(),
                         },
                     );
                 }
@@ -558,7 +558,7 @@ fn never_panics_on_odd_shapes() {
 }
 
 #[test]
-fn every_mapped_topic_has_a_payload_schema_and_a_normaliser() {
+fn every_mapped_topic_has_a_payload_schema_and_a_normalizer() {
     let validators = crate::validate::Validators::compile().unwrap();
     let headers = Headers::new();
     for m in MAPPINGS {
@@ -567,7 +567,7 @@ fn every_mapped_topic_has_a_payload_schema_and_a_normaliser() {
             .check_payload(m.provider, m.resource, &json!(null))
             .unwrap_err();
         assert!(!err.reason().starts_with("no "), "{}: {err}", m.topic);
-        // The normaliser knows the topic (it may still reject the empty body).
+        // The normalizer knows the topic (it may still reject the empty body).
         let err = normalize(
             m.provider,
             Input {
@@ -575,7 +575,7 @@ fn every_mapped_topic_has_a_payload_schema_and_a_normaliser() {
                 headers: &headers,
                 body: &json!({}),
                 received_at: Utc::now(),
-                state: None,
+                snapshot: None,
             },
         );
         if let Err(e) = err {
@@ -625,7 +625,7 @@ fn stripe_charge_refunded_becomes_refund_created_once() {
     let refund = body["data"]["object"]["refunds"]["data"][0].clone();
     let refund_event = json!({"id": "evt_x", "type": "refund.created", "created": 1740502060,
                               "data": {"object": refund}});
-    let key = state_key(Provider::Stripe, "refund.created", &refund_event).unwrap();
+    let key = snapshot_key(Provider::Stripe, "refund.created", &refund_event).unwrap();
     assert_eq!(key, "charge:ch_3QuN5tHr8YbE2cVd0K7mWx1P");
     let out = normalize(
         Provider::Stripe,
@@ -634,7 +634,7 @@ fn stripe_charge_refunded_becomes_refund_created_once() {
             headers: &Headers::new(),
             body: &refund_event,
             received_at: Utc::now(),
-            state: s.states.get(&key),
+            snapshot: s.states.get(&key),
         },
     )
     .unwrap();
@@ -653,7 +653,7 @@ fn stripe_payments_without_an_order_link_are_rejected_by_name() {
             headers: &Headers::new(),
             body: &body,
             received_at: Utc::now(),
-            state: None,
+            snapshot: None,
         },
     )
     .unwrap_err();
@@ -692,7 +692,7 @@ fn sample(provider: Provider, topic: &str) -> Vec<Normalized> {
             headers: &headers,
             body: &body,
             received_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-            state: None,
+            snapshot: None,
         },
     )
     .unwrap()

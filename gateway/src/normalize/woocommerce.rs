@@ -26,7 +26,7 @@ use super::{Input, Normalized, Output, Rejection, id_text, money, time, unknown_
 /// Fields that change on every save.
 const VOLATILE: &[&str] = &["date_modified", "date_modified_gmt"];
 
-pub(super) fn state_key(topic: &str, body: &Value) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Value) -> Option<String> {
     let id = id_text(body.get("id"))?;
     match topic {
         "order.created" | "order.updated" => Some(format!("order:{id}")),
@@ -37,7 +37,7 @@ pub(super) fn state_key(topic: &str, body: &Value) -> Option<String> {
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
     let body = Obj::root(input.body)?;
-    let prior = Snapshot::parse(input.state);
+    let prior = Snapshot::parse(input.snapshot);
     match input.topic {
         "order.created" => {
             // The creation is news even when a later update arrived first; the kept state
@@ -46,7 +46,7 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
             let stale = is_stale(prior.as_ref(), &snap);
             Ok(Output {
                 events: vec![order_created(body)?],
-                state: (!stale).then(|| snap.to_value()),
+                snapshot: (!stale).then(|| snap.to_value()),
             })
         }
         "order.updated" => order_updated(body, input.body, prior),
@@ -207,7 +207,7 @@ fn order_updated(o: Obj<'_>, body: &Value, prior: Option<Snapshot>) -> Result<Ou
     }
     Ok(Output {
         events,
-        state: Some(snap.to_value()),
+        snapshot: Some(snap.to_value()),
     })
 }
 
@@ -322,7 +322,7 @@ fn product_updated(p: Obj<'_>, prior: Option<Snapshot>) -> Result<Output, Reject
     }
     Ok(Output {
         events,
-        state: Some(snap.to_value()),
+        snapshot: Some(snap.to_value()),
     })
 }
 

@@ -31,7 +31,7 @@ fn events(partition: u32, key: &str, records: Vec<LogRecord>) -> Append {
         dedupe_key: key.to_string(),
         dedupe_ttl: TTL,
         write: Write::Events(records),
-        state: None,
+        snapshot: None,
     }
 }
 
@@ -56,7 +56,7 @@ fn written(a: Appended) -> Vec<StreamId> {
     match a {
         Appended::Written { ids, .. } => ids,
         Appended::Duplicate => panic!("expected a write, got a duplicate"),
-        Appended::Conflict => panic!("expected a write, got a state conflict"),
+        Appended::Conflict => panic!("expected a write, got a snapshot conflict"),
     }
 }
 
@@ -248,7 +248,7 @@ pub async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
                 dedupe_key: "src_1:evt-1".into(),
                 dedupe_ttl: TTL,
                 write: Write::Quarantine(q.clone()),
-                state: None,
+                snapshot: None,
             })
             .await
             .unwrap(),
@@ -267,7 +267,7 @@ pub async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
             dedupe_key: "src_1:evt-1".into(),
             dedupe_ttl: TTL,
             write: Write::Quarantine(q.clone()),
-            state: None,
+            snapshot: None,
         })
         .await
         .unwrap();
@@ -283,7 +283,7 @@ pub async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
                 dedupe_key: "src_1:evt-2".into(),
                 dedupe_ttl: TTL,
                 write: Write::Quarantine(later),
-                state: None,
+                snapshot: None,
             })
             .await
             .unwrap(),
@@ -343,11 +343,11 @@ pub async fn concurrent_duplicates_write_once(store: Arc<dyn Store>) {
     assert_eq!(store.read_log(9, None, 100).await.unwrap().len(), 1);
 }
 
-pub async fn state_moves_only_from_the_version_read(store: Arc<dyn Store>) {
-    assert_eq!(store.get_state(4, "src:order:1").await.unwrap(), None);
-    let with_state = |key: &str, expected: u64, json: &str| {
+pub async fn snapshots_move_only_from_the_version_read(store: Arc<dyn Store>) {
+    assert_eq!(store.get_snapshot(4, "src:order:1").await.unwrap(), None);
+    let with_snapshot = |key: &str, expected: u64, json: &str| {
         let mut a = events(4, key, vec![record("s", expected as usize)]);
-        a.state = Some(StateWrite {
+        a.snapshot = Some(SnapshotWrite {
             key: "src:order:1".into(),
             expected_version: expected,
             json: json.into(),
@@ -357,43 +357,46 @@ pub async fn state_moves_only_from_the_version_read(store: Arc<dyn Store>) {
     };
     written(
         store
-            .append(with_state("src:s1", 0, r#"{"status":"pending"}"#))
+            .append(with_snapshot("src:s1", 0, r#"{"status":"pending"}"#))
             .await
             .unwrap(),
     );
-    let v1 = store.get_state(4, "src:order:1").await.unwrap().unwrap();
+    let v1 = store.get_snapshot(4, "src:order:1").await.unwrap().unwrap();
     assert_eq!(v1.version, 1);
     assert_eq!(v1.json, r#"{"status":"pending"}"#);
 
     // A second writer that read "absent" loses, and writes nothing at all.
     assert_eq!(
         store
-            .append(with_state("src:s2", 0, r#"{"status":"x"}"#))
+            .append(with_snapshot("src:s2", 0, r#"{"status":"x"}"#))
             .await
             .unwrap(),
         Appended::Conflict
     );
     assert_eq!(store.read_log(4, None, 10).await.unwrap().len(), 1);
-    // A duplicate is a duplicate whatever the state says.
+    // A duplicate is a duplicate whatever the snapshot says.
     assert_eq!(
-        store.append(with_state("src:s1", 7, "{}")).await.unwrap(),
+        store
+            .append(with_snapshot("src:s1", 7, "{}"))
+            .await
+            .unwrap(),
         Appended::Duplicate
     );
     // Retrying from the version it now reads succeeds; the conflict left no dedupe mark.
     written(
         store
-            .append(with_state("src:s2", 1, r#"{"status":"paid|ok"}"#))
+            .append(with_snapshot("src:s2", 1, r#"{"status":"paid|ok"}"#))
             .await
             .unwrap(),
     );
-    let v2 = store.get_state(4, "src:order:1").await.unwrap().unwrap();
+    let v2 = store.get_snapshot(4, "src:order:1").await.unwrap().unwrap();
     assert_eq!(
         (v2.version, v2.json.as_str()),
         (2, r#"{"status":"paid|ok"}"#)
     );
     assert_eq!(store.read_log(4, None, 10).await.unwrap().len(), 2);
     assert_eq!(
-        store.get_state(5, "src:order:1").await.unwrap(),
+        store.get_snapshot(5, "src:order:1").await.unwrap(),
         None,
         "per partition"
     );
@@ -837,7 +840,7 @@ macro_rules! store_conformance {
             namespaces_belong_to_their_first_plugin: default,
             quarantine_keeps_bytes_and_replay_marks: default,
             concurrent_duplicates_write_once: default,
-            state_moves_only_from_the_version_read: default,
+            snapshots_move_only_from_the_version_read: default,
             plugins_keys_and_installations: default,
             inbox_delivers_in_order_until_acknowledged: default,
             unacknowledged_deliveries_come_back_with_a_higher_attempt: default,
@@ -879,7 +882,7 @@ pub const CASES: &[&str] = &[
     "namespaces_belong_to_their_first_plugin",
     "quarantine_keeps_bytes_and_replay_marks",
     "concurrent_duplicates_write_once",
-    "state_moves_only_from_the_version_read",
+    "snapshots_move_only_from_the_version_read",
     "plugins_keys_and_installations",
     "inbox_delivers_in_order_until_acknowledged",
     "unacknowledged_deliveries_come_back_with_a_higher_attempt",
@@ -917,8 +920,8 @@ where
     quarantine_keeps_bytes_and_replay_marks(make(default()).await).await;
     eprintln!("store conformance: concurrent_duplicates_write_once");
     concurrent_duplicates_write_once(make(default()).await).await;
-    eprintln!("store conformance: state_moves_only_from_the_version_read");
-    state_moves_only_from_the_version_read(make(default()).await).await;
+    eprintln!("store conformance: snapshots_move_only_from_the_version_read");
+    snapshots_move_only_from_the_version_read(make(default()).await).await;
     eprintln!("store conformance: plugins_keys_and_installations");
     plugins_keys_and_installations(make(default()).await).await;
     eprintln!("store conformance: inbox_delivers_in_order_until_acknowledged");

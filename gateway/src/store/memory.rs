@@ -11,7 +11,7 @@ use super::StoreResult;
 use super::{
     Append, Appended, DeadLetter, Delivered, EventLog, InboxEntry, Inboxes, InstallationRecord,
     LogEntry, LogRecord, PluginRecord, PullOptions, Pushed, Quarantine, QuarantineId, Registry,
-    Retention, SourceRecord, Store, StoredQuarantine, StreamId, Versioned, Write,
+    Retention, SourceRecord, Store, StoredQuarantine, StoredSnapshot, StreamId, Write,
 };
 
 struct Stream<T> {
@@ -120,7 +120,7 @@ struct Inner {
     logs: HashMap<u32, Stream<LogRecord>>,
     quarantine: HashMap<u32, Stream<super::QuarantineRecord>>,
     replayed: HashMap<QuarantineId, Vec<String>>,
-    states: HashMap<(u32, String), (Instant, Versioned)>,
+    snapshots: HashMap<(u32, String), (Instant, StoredSnapshot)>,
     plugins: HashMap<String, PluginRecord>,
     keys: HashMap<String, String>,
     namespaces: HashMap<String, String>,
@@ -354,29 +354,29 @@ impl EventLog for MemoryStore {
         inner.appends += 1;
         if inner.appends.is_multiple_of(4096) {
             inner.seen.retain(|_, expires| *expires > now);
-            inner.states.retain(|_, (expires, _)| *expires > now);
+            inner.snapshots.retain(|_, (expires, _)| *expires > now);
         }
         let key = (append.partition, append.dedupe_key);
         if inner.seen.get(&key).is_some_and(|expires| *expires > now) {
             return Ok(Appended::Duplicate);
         }
-        if let Some(state) = &append.state {
-            let skey = (append.partition, state.key.clone());
+        if let Some(snapshot) = &append.snapshot {
+            let skey = (append.partition, snapshot.key.clone());
             let current = inner
-                .states
+                .snapshots
                 .get(&skey)
                 .filter(|(expires, _)| *expires > now)
                 .map_or(0, |(_, v)| v.version);
-            if current != state.expected_version {
+            if current != snapshot.expected_version {
                 return Ok(Appended::Conflict);
             }
-            inner.states.insert(
+            inner.snapshots.insert(
                 skey,
                 (
-                    now + state.ttl,
-                    Versioned {
+                    now + snapshot.ttl,
+                    StoredSnapshot {
                         version: current + 1,
-                        json: state.json.clone(),
+                        json: snapshot.json.clone(),
                     },
                 ),
             );
@@ -417,10 +417,10 @@ impl EventLog for MemoryStore {
         })
     }
 
-    async fn get_state(&self, partition: u32, key: &str) -> StoreResult<Option<Versioned>> {
+    async fn get_snapshot(&self, partition: u32, key: &str) -> StoreResult<Option<StoredSnapshot>> {
         let inner = self.lock();
         Ok(inner
-            .states
+            .snapshots
             .get(&(partition, key.to_string()))
             .filter(|(expires, _)| *expires > Instant::now())
             .map(|(_, v)| v.clone()))

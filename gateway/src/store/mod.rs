@@ -320,7 +320,7 @@ pub struct PullOptions {
     pub max_attempts: u64,
 }
 
-/// A verified payload that could not be normalised, kept byte-exact.
+/// A verified payload that could not be normalized, kept byte-exact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantineRecord {
     pub tenant: String,
@@ -350,18 +350,18 @@ pub enum Write {
     Quarantine(QuarantineRecord),
 }
 
-/// The last known state of a provider resource (an order, say), kept so providers that
+/// The last snapshot of a provider resource (an order, say), kept so providers that
 /// only say "updated" can be diffed. `version` counts writes; 0 means "never written".
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Versioned {
+pub struct StoredSnapshot {
     pub version: u64,
     pub json: String,
 }
 
-/// A state update made in the same atomic step as the events derived from it; refused
+/// A snapshot update made in the same atomic step as the events derived from it; refused
 /// (`Appended::Conflict`) unless the stored version is still `expected_version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateWrite {
+pub struct SnapshotWrite {
     /// Unique per source and resource (the caller includes the source id).
     pub key: String,
     pub expected_version: u64,
@@ -369,8 +369,8 @@ pub struct StateWrite {
     pub ttl: Duration,
 }
 
-/// One atomic step: unless `dedupe_key` is already marked in `partition` (or the state
-/// moved on), write `write`, update `state`, and mark the key for `dedupe_ttl`. Each event
+/// One atomic step: unless `dedupe_key` is already marked in `partition` (or the snapshot
+/// moved on), write `write`, update `snapshot`, and mark the key for `dedupe_ttl`. Each event
 /// id is marked for `dedupe_ttl` too, and an event whose id is marked is not written again:
 /// the log holds every fact once, whichever delivery proved it first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -380,7 +380,7 @@ pub struct Append {
     pub dedupe_key: String,
     pub dedupe_ttl: Duration,
     pub write: Write,
-    pub state: Option<StateWrite>,
+    pub snapshot: Option<SnapshotWrite>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,7 +395,7 @@ pub enum Appended {
     },
     /// The dedupe key was already marked; nothing was written.
     Duplicate,
-    /// The resource state changed since it was read; nothing was written. Read and retry.
+    /// The resource snapshot changed since it was read; nothing was written. Read and retry.
     Conflict,
 }
 
@@ -447,7 +447,7 @@ pub trait EventLog: Send + Sync {
     async fn append(&self, append: Append) -> StoreResult<Appended>;
 
     /// The last snapshot written for `key` in `partition`.
-    async fn get_state(&self, partition: u32, key: &str) -> StoreResult<Option<Versioned>>;
+    async fn get_snapshot(&self, partition: u32, key: &str) -> StoreResult<Option<StoredSnapshot>>;
 
     /// Up to `count` entries of a partition after `after` (exclusive), oldest first.
     async fn read_log(

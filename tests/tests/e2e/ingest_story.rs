@@ -326,7 +326,7 @@ async fn a_quarantined_payload_replays_into_events_after_an_upgrade() {
                 body: f.body.clone(),
                 dedupe_key: key.clone(),
             }),
-            state: None,
+            snapshot: None,
         })
         .await
         .unwrap();

@@ -3,7 +3,7 @@
 
 use chrono::{TimeZone, Utc};
 use omnigate::samples::{SALEOR_TEST_KEY, SAMPLES};
-use omnigate::sign::{Delivery, saleor_jwks, sign};
+use omnigate::sign::{ProviderWebhook, saleor_jwks, sign};
 use omnigate::store::Retention;
 use omnigate_schemas::api::{KeyEncoding, Provider};
 use omnigate_tests::{Gateway, redis_store};
@@ -40,7 +40,7 @@ async fn every_sample_becomes_its_events_through_the_gateway() {
                 .unwrap(),
             _ => now.timestamp(),
         };
-        let headers = sign(&Delivery {
+        let headers = sign(&ProviderWebhook {
             provider: s.provider,
             secret,
             key_encoding: KeyEncoding::Base64,
@@ -103,7 +103,7 @@ async fn saleor_keys_are_fetched_from_the_shops_jwks_url() {
         .await;
     let s = SAMPLES.iter().find(|s| s.topic == "ORDER_CREATED").unwrap();
     let body = omnigate::samples::fresh(s, now);
-    let headers = sign(&Delivery {
+    let headers = sign(&ProviderWebhook {
         provider: Provider::Saleor,
         secret: SALEOR_TEST_KEY,
         key_encoding: KeyEncoding::Base64,

@@ -3,7 +3,7 @@
 
 use chrono::{TimeZone, Utc};
 use omnigate::samples::{SALEOR_TEST_KEY, SAMPLES};
-use omnigate::sign::{Delivery, saleor_jwks, sign};
+use omnigate::sign::{ProviderWebhook, saleor_jwks, sign};
 use omnigate::store::Retention;
 use omnigate_schemas::api::{KeyEncoding, Provider};
 use omnigate_tests::{Gateway, fixture_time, payload_fixture, redis_store};
@@ -62,7 +62,7 @@ async fn a_saleor_jwks_source_refuses_the_legacy_hmac() {
     assert!(gw.tenant_events("saleor-sec", None).await.is_empty());
 
     // The shop's own JWS still verifies.
-    let headers = sign(&Delivery {
+    let headers = sign(&ProviderWebhook {
         provider: Provider::Saleor,
         secret: SALEOR_TEST_KEY,
         key_encoding: KeyEncoding::Base64,
@@ -333,7 +333,7 @@ async fn a_saleor_body_must_match_its_event_name() {
         .iter()
         .find(|s| s.provider == Provider::Saleor && s.topic == "ORDER_CREATED")
         .unwrap();
-    let signed = sign(&Delivery {
+    let signed = sign(&ProviderWebhook {
         provider: Provider::Saleor,
         secret: SALEOR_TEST_KEY,
         key_encoding: KeyEncoding::Base64,
@@ -391,7 +391,7 @@ async fn a_captured_github_body_is_kept_once() {
         .await;
     let body = br#"{"action":"opened","issue":{"number":1}}"#;
     for (event, delivery) in [("issues", "d-1"), ("issues", "d-2"), ("push", "d-3")] {
-        let headers = sign(&Delivery {
+        let headers = sign(&ProviderWebhook {
             provider: Provider::Github,
             secret,
             key_encoding: KeyEncoding::Base64,
@@ -423,7 +423,7 @@ async fn ecwid_unsigned_fields_never_steer() {
         .find(|s| s.provider == Provider::Ecwid && s.topic == "order.updated")
         .unwrap();
     let body = omnigate::samples::fresh(s, now);
-    let headers = sign(&Delivery {
+    let headers = sign(&ProviderWebhook {
         provider: Provider::Ecwid,
         secret,
         key_encoding: KeyEncoding::Base64,
@@ -680,7 +680,7 @@ fn signed_sample(
         .find(|s| s.provider == provider && s.topic == sample_topic)
         .unwrap();
     let body = omnigate::samples::fresh(s, now);
-    let headers = sign(&Delivery {
+    let headers = sign(&ProviderWebhook {
         provider,
         secret,
         key_encoding: KeyEncoding::Base64,

@@ -2,7 +2,7 @@
 //! example plugins running on the SDK with their state in Redis, and the business outcomes.
 
 use chrono::{DateTime, Duration, Utc};
-use omnigate::sign::{Delivery, sign};
+use omnigate::sign::{ProviderWebhook, sign};
 use omnigate::store::Retention;
 use omnigate_schemas::api::{CreateInstallation, KeyEncoding, Provider, PublishEvent, Scope};
 use omnigate_sdk::state::{RedisState, StateStore, Tracked};
@@ -26,7 +26,7 @@ fn at(t: &str) -> i64 {
 }
 
 async fn send(gw: &Gateway, source: &str, topic: &str, body: &str, now: i64, id: &str) {
-    let headers = sign(&Delivery {
+    let headers = sign(&ProviderWebhook {
         provider: Provider::Shopify,
         secret: SECRET,
         key_encoding: KeyEncoding::Base64,

@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use super::{ROUTER, RedisStore, corrupt, entries, field, group_entries, text};
 use crate::store::{
-    Append, Appended, EventLog, LogEntry, LogRecord, StoreResult, StreamId, Versioned, Write,
+    Append, Appended, EventLog, LogEntry, LogRecord, StoreResult, StoredSnapshot, StreamId, Write,
 };
 
 /// KEYS[1] delivery dedupe mark, KEYS[2] stream, KEYS[3..2+m] one mark per entry (m is 0
-/// for quarantine, the entry count for events), KEYS[3+m] (optional) resource state.
+/// for quarantine, the entry count for events), KEYS[3+m] (optional) resource snapshot.
 /// ARGV: ttl ms, maxlen, entry count n, mark count m, then per entry its field/value count
-/// followed by the pairs; then, with the state key, the expected state version, the state
+/// followed by the pairs; then, with the snapshot key, the expected snapshot version, the snapshot
 /// JSON and its ttl ms.
-/// Returns nil for a duplicate, "conflict" when the state moved on, else
+/// Returns nil for a duplicate, "conflict" when the snapshot moved on, else
 /// {trimmed, {ids written}, {1-based indexes of entries skipped because their mark was set}}.
 /// Nothing is written before every check passed; marks are set with their XADD, the
 /// delivery mark after all of them, so a failed XADD leaves no delivery mark.
@@ -104,11 +104,11 @@ impl EventLog for RedisStore {
                 }
             }
         }
-        if let Some(state) = &append.state {
-            inv.key(self.keys.snapshot(p, &state.key))
-                .arg(state.expected_version)
-                .arg(&state.json)
-                .arg(state.ttl.as_millis().max(1) as u64);
+        if let Some(snapshot) = &append.snapshot {
+            inv.key(self.keys.snapshot(p, &snapshot.key))
+                .arg(snapshot.expected_version)
+                .arg(&snapshot.json)
+                .arg(snapshot.ttl.as_millis().max(1) as u64);
         }
         let mut conn = self.conn.clone();
         let reply: Value = self.run(inv.invoke_async(&mut conn)).await?;
@@ -154,18 +154,18 @@ impl EventLog for RedisStore {
         }
     }
 
-    async fn get_state(&self, partition: u32, key: &str) -> StoreResult<Option<Versioned>> {
+    async fn get_snapshot(&self, partition: u32, key: &str) -> StoreResult<Option<StoredSnapshot>> {
         let raw: Option<String> = self
             .query(redis::cmd("GET").arg(self.keys.snapshot(partition, key)))
             .await?;
         raw.map(|raw| {
             let (version, json) = raw
                 .split_once('|')
-                .ok_or_else(|| corrupt(format!("state {key} has no version")))?;
-            Ok(Versioned {
+                .ok_or_else(|| corrupt(format!("snapshot {key} has no version")))?;
+            Ok(StoredSnapshot {
                 version: version
                     .parse()
-                    .map_err(|_| corrupt(format!("state {key} has a bad version")))?,
+                    .map_err(|_| corrupt(format!("snapshot {key} has a bad version")))?,
                 json: json.to_string(),
             })
         })
