@@ -130,7 +130,7 @@ pub struct Settings {
 
     /// How long the last snapshot of a provider resource (an order) is kept for diffing
     /// "updated" deliveries, in seconds (and the marks of bodies that state no signed time).
-    #[arg(long, env = "OMNIGATE_STATE_TTL_SECS", default_value_t = 90 * 86_400)]
+    #[arg(long = "state-ttl-secs", env = "OMNIGATE_STATE_TTL_SECS", default_value_t = 90 * 86_400)]
     pub snapshot_ttl_secs: u64,
 
     /// An unacknowledged inbox delivery is handed out again after this long, in ms.
