@@ -31,99 +31,214 @@ fn floor(module: &str) -> Option<usize> {
     FLOORS.iter().position(|f| f.contains(&module))
 }
 
-/// `source` without the items under `#[cfg(test)]` (or `#[cfg(any(test, …))]`), and the
-/// names of the `mod x;` declarations so marked (their files are test code as a whole).
+/// `line` without string and char literals and without a trailing `//` comment, so that
+/// braces, commas and paths inside them are not read as code.
+fn code_of(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                // Skip to the closing quote, past escapes.
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+                out.push_str("\"\"");
+            }
+            '\'' => {
+                // A char literal ('{', '\n') is skipped; a lifetime ('a) is kept.
+                let rest: String = chars.clone().take(3).collect();
+                let literal = rest.starts_with('\\') || rest.chars().nth(1) == Some('\'');
+                if literal {
+                    while let Some(c) = chars.next() {
+                        if c == '\\' {
+                            chars.next();
+                        } else if c == '\'' {
+                            break;
+                        }
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            '/' if chars.peek() == Some(&'/') => break,
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// `source` as code only: without comments, literals, and the items under `#[cfg(test)]`;
+/// and the names of the `mod x;` declarations so marked (their files are test code as a
+/// whole). Code under `#[cfg(any(test, feature = …))]` ships and is checked.
 fn strip_tests(source: &str) -> (String, Vec<String>) {
-    let lines: Vec<&str> = source.lines().collect();
+    let lines: Vec<String> = source.lines().map(code_of).collect();
     let mut kept = String::new();
     let mut test_mods = Vec::new();
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i].trim();
-        if line.starts_with("#[cfg(test)]") || line.starts_with("#[cfg(any(test") {
-            let mut j = i + 1;
-            while j < lines.len() && lines[j].trim().starts_with("#[") {
+        if let Some(after) = line.strip_prefix("#[cfg(test)]") {
+            // The item starts after the attribute, on its line or on the next line that is
+            // not another attribute.
+            let mut j = i;
+            let mut first = after.trim().to_string();
+            while first.is_empty() || first.starts_with("#[") {
                 j += 1;
+                match lines.get(j) {
+                    Some(l) => first = l.trim().to_string(),
+                    None => break,
+                }
             }
-            let item = lines.get(j).map_or("", |l| l.trim());
-            let declared = item
+            let declared = first
                 .trim_start_matches("pub ")
                 .trim_start_matches("pub(crate) ")
                 .strip_prefix("mod ")
-                .and_then(|rest| rest.strip_suffix(';'));
+                .and_then(|rest| rest.strip_suffix(';'))
+                .map(str::to_string);
             if let Some(name) = declared {
-                test_mods.push(name.to_string());
+                test_mods.push(name);
                 i = j + 1;
                 continue;
             }
             // Skip the item: up to its closing brace, or its `;` if it has no body.
             let mut depth = 0i32;
             let mut opened = false;
-            while j < lines.len() {
-                let l = lines[j];
-                depth += l.matches('{').count() as i32 - l.matches('}').count() as i32;
-                opened |= l.contains('{');
-                if (opened && depth <= 0) || (!opened && l.trim_end().ends_with(';')) {
+            let mut text = first;
+            loop {
+                depth += text.matches('{').count() as i32 - text.matches('}').count() as i32;
+                opened |= text.contains('{');
+                if (opened && depth <= 0) || (!opened && text.trim_end().ends_with(';')) {
                     break;
                 }
                 j += 1;
+                match lines.get(j) {
+                    Some(l) => text = l.clone(),
+                    None => break,
+                }
             }
             i = j + 1;
             continue;
         }
-        // Comments may name any module (a doc link is no dependency).
-        if !line.starts_with("//") {
-            kept.push_str(lines[i]);
-            kept.push('\n');
-        }
+        kept.push_str(&lines[i]);
+        kept.push('\n');
         i += 1;
     }
     (kept, test_mods)
 }
 
-/// The top-level modules `source` names through `crate::` (`use crate::{a, b::c}` too).
-fn used_modules(source: &str) -> BTreeSet<String> {
+/// The top-level modules `source` names, through `crate::` paths (`use crate::{a, b::c}`
+/// too), through `super::` paths that climb to the crate root from `depth` modules down
+/// (`router.rs` is 1 deep, `store/redis/log.rs` 3), and through the crate root's
+/// re-exports (`crate::Error` is `error`'s).
+fn used_modules(
+    source: &str,
+    depth: usize,
+    reexports: &BTreeMap<String, String>,
+) -> BTreeSet<String> {
     let mut used = BTreeSet::new();
     let ident = |s: &str| -> String {
         s.chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect()
     };
+    let mut roots: Vec<usize> = Vec::new();
     for (at, _) in source.match_indices("crate::") {
         // Not a longer path that merely ends in `crate::` (e.g. `omnigate_crate::`).
-        if source[..at]
+        let glued = source[..at]
             .chars()
             .next_back()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            continue;
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !glued {
+            roots.push(at + "crate::".len());
         }
-        let rest = &source[at + "crate::".len()..];
+    }
+    if depth > 0 {
+        let climb = "super::".repeat(depth);
+        for (at, _) in source.match_indices(&climb) {
+            let glued = source[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+            let further = source[at + climb.len()..].starts_with("super::");
+            if !glued && !further {
+                roots.push(at + climb.len());
+            }
+        }
+    }
+    for start in roots {
+        let rest = &source[start..];
+        let mut names = Vec::new();
         if let Some(group) = rest.strip_prefix('{') {
             // Top-level items of the group: split on commas outside nested braces.
-            let mut depth = 0;
-            let mut start = 0;
+            let mut nesting = 0;
+            let mut from = 0;
             for (k, c) in group.char_indices() {
                 match c {
-                    '{' => depth += 1,
-                    '}' if depth == 0 => {
-                        used.insert(ident(group[start..k].trim()));
+                    '{' => nesting += 1,
+                    '}' if nesting == 0 => {
+                        names.push(ident(group[from..k].trim()));
                         break;
                     }
-                    '}' => depth -= 1,
-                    ',' if depth == 0 => {
-                        used.insert(ident(group[start..k].trim()));
-                        start = k + 1;
+                    '}' => nesting -= 1,
+                    ',' if nesting == 0 => {
+                        names.push(ident(group[from..k].trim()));
+                        from = k + 1;
                     }
                     _ => {}
                 }
             }
         } else {
-            used.insert(ident(rest));
+            let name = ident(rest);
+            // `crate::some_macro!` names an exported macro, not a module.
+            if !rest[name.len()..].starts_with('!') {
+                names.push(name);
+            }
+        }
+        for name in names {
+            match reexports.get(&name) {
+                Some(module) => {
+                    used.insert(module.clone());
+                }
+                None if name.starts_with(|c: char| c.is_ascii_lowercase()) => {
+                    used.insert(name);
+                }
+                None => {}
+            }
         }
     }
-    used.retain(|m| !m.is_empty() && m.chars().next().is_some_and(|c| c.is_ascii_lowercase()));
+    used.remove("self");
     used
+}
+
+/// What the crate root re-exports (`pub use error::{Error, Result};`): name → module.
+fn root_reexports(lib: &str) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for line in lib.lines().map(str::trim) {
+        let Some(path) = line
+            .strip_prefix("pub use ")
+            .and_then(|p| p.strip_suffix(';'))
+        else {
+            continue;
+        };
+        let Some((module, items)) = path.split_once("::") else {
+            continue;
+        };
+        let items = items.trim_start_matches('{').trim_end_matches('}');
+        for item in items.split(',') {
+            let name = item.rsplit("::").next().unwrap_or("").trim();
+            if !name.is_empty() {
+                found.insert(name.to_string(), module.to_string());
+            }
+        }
+    }
+    found
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -158,6 +273,8 @@ fn graph(src: &Path) -> Graph {
         }
         stripped.push((file.clone(), kept));
     }
+    let lib = std::fs::read_to_string(src.join("lib.rs")).expect("lib.rs is readable");
+    let reexports = root_reexports(&lib);
     let mut graph = Graph::new();
     for (file, kept) in stripped {
         let rel = file.strip_prefix(src).expect("under src");
@@ -170,8 +287,14 @@ fn graph(src: &Path) -> Graph {
         if test_files.contains(&file) || top == "lib" || top == "main" {
             continue;
         }
+        // How many modules down the file's own module is: `a.rs` and `a/mod.rs` are 1.
+        let parts = rel.components().count();
+        let depth = match rel.file_name().and_then(|n| n.to_str()) {
+            Some("mod.rs") => parts - 1,
+            _ => parts,
+        };
         let entry = graph.entry(top.clone()).or_default();
-        for used in used_modules(&kept) {
+        for used in used_modules(&kept, depth, &reexports) {
             if used != top {
                 entry
                     .entry(used)
@@ -265,13 +388,22 @@ fn the_check_sees_upward_imports_cycles_and_unplaced_modules() {
 }
 
 #[test]
-fn imports_are_read_through_groups_and_test_code_is_left_out() {
-    let source = "use crate::error::Result;\nuse crate::{admin::x, store::{A, B}, ids};\n\
-                  fn f() { crate::verify::go(); omnigate_crate::no(); }\n\
-                  #[cfg(test)]\nmod tests {\n    use crate::http;\n}\n\
-                  #[cfg(test)]\nmod fuzz;\n/// See [`crate::startup`].\n";
+fn imports_are_read_through_groups_supers_and_reexports_and_test_code_is_left_out() {
+    let source = "use crate::error::Result;\nuse crate::{admin::x, store::{A, B}, ids, // c, d\n    Error};\n\
+                  fn f() { crate::verify::go(); omnigate_crate::no(); let _ = \"crate::http\"; }\n\
+                  fn g() { let _ = '{'; super::super::clock::now(); super::sibling(); crate::a_macro!(); }\n\
+                  #[cfg(test)]\nmod tests {\n    use crate::http;\n    const X: char = '}';\n}\n\
+                  #[cfg(test)] use crate::startup;\nuse crate::headers::H;\n\
+                  #[cfg(test)]\nmod fuzz;\n/// See [`crate::startup`].\n\
+                  #[cfg(any(test, feature = \"testing\"))]\npub mod conformance { use crate::config::S; }\n";
     let (kept, test_mods) = strip_tests(source);
     assert_eq!(test_mods, ["fuzz"]);
-    let used: Vec<String> = used_modules(&kept).into_iter().collect();
-    assert_eq!(used, ["admin", "error", "ids", "store", "verify"]);
+    let reexports = root_reexports("pub use error::{Error, Result};\n");
+    let used: Vec<String> = used_modules(&kept, 2, &reexports).into_iter().collect();
+    assert_eq!(
+        used,
+        [
+            "admin", "clock", "config", "error", "headers", "ids", "store", "verify"
+        ]
+    );
 }

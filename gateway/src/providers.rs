@@ -1,8 +1,10 @@
 //! Every provider in one table: how it signs, where its topic and delivery id are, what a
 //! delivery is de-duplicated by, how it is mapped, and its quirks. The webhook pipeline
 //! looks a provider up once ([`of`]) and reads everything from the descriptor, so adding a
-//! provider is one entry here (plus its scheme in `verify/` and its mapping in
-//! `normalize/`), not a `match` in every stage. PROVIDERS.md is the source of each row.
+//! provider is one entry here (plus its scheme in `verify/`, its mapping in `normalize/`,
+//! and how to sign like it in `sign.rs` for samples and tests), not a `match` in every
+//! stage. Each row follows the provider's own webhook
+//! documentation, as `tests/fixtures/spec.json` records it for the signed fixtures.
 
 use omnigate_schemas::api::Provider;
 
@@ -58,10 +60,13 @@ pub struct Descriptor {
     pub credentials: Credentials,
     pub topic: Field,
     pub delivery_id: Field,
-    /// Whether the signature covers a timestamp and, with it, the delivery id: then the id
-    /// is the dedupe key. Otherwise every id is unsigned, and a delivery is its topic and a
-    /// digest of the signed bytes, with replays bounded by [`Descriptor::signed_time`].
+    /// Whether the signature covers a timestamp (replays outside the window are refused).
+    /// Otherwise replays are bounded by the dedupe marks and [`Descriptor::signed_time`].
     pub signs_timestamp: bool,
+    /// Whether the signature covers the delivery id: then the id is the dedupe key.
+    /// Otherwise a delivery is its topic and a digest of the signed bytes, and its ids are
+    /// metadata (anyone holding one signed body could send it with fresh ones).
+    pub delivery_id_signed: bool,
     /// Body fields with the resource's own times, newest first wins, for providers that
     /// sign no timestamp: a body older than the dedupe window is refused as stale.
     pub signed_time: &'static [&'static str],
@@ -99,109 +104,146 @@ pub fn of(provider: Provider) -> &'static Descriptor {
         .expect("every provider has a descriptor (checked by a test)")
 }
 
-const BASE: Descriptor = Descriptor {
-    provider: Provider::Shopify,
-    scheme: Scheme::Shopify,
-    credentials: Credentials::Secret,
-    topic: Field::Absent,
-    delivery_id: Field::Absent,
-    signs_timestamp: true,
-    signed_time: &[],
-    upper_case_topic: false,
-    handshake: Handshake::None,
-    tolerance: Tolerance::Signature,
-    quarantine_by_signed_id: false,
-    normalizer: &normalize::GITHUB,
-};
-
+/// Every row spells out every field: a new provider cannot inherit another's scheme.
 pub static PROVIDERS: [Descriptor; 9] = [
     Descriptor {
         provider: Provider::Shopify,
         scheme: Scheme::Shopify,
+        credentials: Credentials::Secret,
         topic: Field::Header(&["x-shopify-topic", "shopify-topic"]),
         // Names the delivery (stable across retries), but is unsigned: metadata only.
         delivery_id: Field::Header(&["x-shopify-webhook-id", "shopify-webhook-id"]),
         signs_timestamp: false,
+        delivery_id_signed: false,
         signed_time: &["updated_at", "processed_at", "created_at"],
+        upper_case_topic: false,
+        handshake: Handshake::None,
+        tolerance: Tolerance::Signature,
+        quarantine_by_signed_id: false,
         normalizer: &normalize::SHOPIFY,
-        ..BASE
     },
     Descriptor {
         provider: Provider::Woocommerce,
         scheme: Scheme::Woocommerce,
+        credentials: Credentials::Secret,
         topic: Field::Header(&["x-wc-webhook-topic"]),
         // A hash of webhook id and the current second: collides across events, unsigned.
         delivery_id: Field::Header(&["x-wc-webhook-delivery-id"]),
         signs_timestamp: false,
+        delivery_id_signed: false,
         signed_time: &["date_modified_gmt", "date_created_gmt"],
+        upper_case_topic: false,
         handshake: Handshake::WoocommerceFormPing,
+        tolerance: Tolerance::Signature,
+        quarantine_by_signed_id: false,
         normalizer: &normalize::WOOCOMMERCE,
-        ..BASE
     },
     Descriptor {
         provider: Provider::StandardWebhooks,
         scheme: Scheme::StandardWebhooks,
+        credentials: Credentials::Secret,
         topic: Field::Body("type"),
         delivery_id: Field::Header(&["webhook-id", "svix-id"]),
+        signs_timestamp: true,
+        delivery_id_signed: true,
+        signed_time: &[],
+        upper_case_topic: false,
+        handshake: Handshake::None,
+        tolerance: Tolerance::Signature,
+        quarantine_by_signed_id: false,
         normalizer: &normalize::BRIDGE,
-        ..BASE
     },
     Descriptor {
         provider: Provider::Stripe,
         scheme: Scheme::Stripe,
+        credentials: Credentials::Secret,
         topic: Field::Body("type"),
         delivery_id: Field::Body("id"),
+        signs_timestamp: true,
+        delivery_id_signed: true,
+        signed_time: &[],
+        upper_case_topic: false,
+        handshake: Handshake::None,
+        tolerance: Tolerance::Signature,
+        quarantine_by_signed_id: false,
         normalizer: &normalize::STRIPE,
-        ..BASE
     },
     Descriptor {
         provider: Provider::Github,
         scheme: Scheme::Github,
+        credentials: Credentials::Secret,
         topic: Field::Header(&["x-github-event"]),
         delivery_id: Field::Header(&["x-github-delivery"]),
         signs_timestamp: false,
+        delivery_id_signed: false,
+        signed_time: &[],
+        upper_case_topic: false,
         handshake: Handshake::Topic("ping"),
+        tolerance: Tolerance::Signature,
+        quarantine_by_signed_id: false,
         normalizer: &normalize::GITHUB,
-        ..BASE
     },
     Descriptor {
         provider: Provider::Bigcommerce,
         scheme: Scheme::StandardWebhooksRawKey,
+        credentials: Credentials::Secret,
         topic: Field::Body("scope"),
         delivery_id: Field::Header(&["webhook-id"]),
+        signs_timestamp: true,
+        delivery_id_signed: true,
+        signed_time: &[],
+        upper_case_topic: false,
+        handshake: Handshake::None,
+        tolerance: Tolerance::Signature,
+        quarantine_by_signed_id: false,
         normalizer: &normalize::BIGCOMMERCE,
-        ..BASE
     },
     Descriptor {
         provider: Provider::Etsy,
         scheme: Scheme::StandardWebhooks,
+        credentials: Credentials::Secret,
         topic: Field::Body("event_type"),
         delivery_id: Field::Header(&["webhook-id"]),
+        signs_timestamp: true,
+        delivery_id_signed: true,
+        signed_time: &[],
+        upper_case_topic: false,
+        handshake: Handshake::None,
+        tolerance: Tolerance::Signature,
+        quarantine_by_signed_id: false,
         normalizer: &normalize::ETSY,
-        ..BASE
     },
     Descriptor {
         provider: Provider::Ecwid,
         scheme: Scheme::Ecwid,
+        credentials: Credentials::Secret,
         topic: Field::Body("eventType"),
         // One of the two signed fields.
         delivery_id: Field::Body("eventId"),
+        signs_timestamp: true,
+        delivery_id_signed: true,
+        signed_time: &[],
+        upper_case_topic: false,
+        handshake: Handshake::None,
         tolerance: Tolerance::DedupeWindow,
         quarantine_by_signed_id: true,
         normalizer: &normalize::ECWID,
-        ..BASE
     },
     Descriptor {
         provider: Provider::Saleor,
         scheme: Scheme::Saleor,
         credentials: Credentials::PublicKeysOrLegacySecret,
-        // No delivery id at all; the event name is an unsigned header.
         topic: Field::Header(&["saleor-event", "x-saleor-event"]),
+        // No delivery id at all; the event name is an unsigned header.
+        delivery_id: Field::Absent,
         signs_timestamp: false,
+        delivery_id_signed: false,
         signed_time: &["issuedAt"],
         upper_case_topic: true,
+        handshake: Handshake::None,
+        tolerance: Tolerance::Signature,
+        quarantine_by_signed_id: false,
         normalizer: &normalize::SALEOR,
-        ..BASE
     },
 ];
 
@@ -226,24 +268,21 @@ mod tests {
         }
     }
 
-    /// A provider whose signature covers no timestamp must give the stale check a signed
-    /// time, or be one whose bodies carry none (GitHub); and one whose signature does must
-    /// sign its delivery id, since that id becomes the dedupe key.
+    /// A provider whose signature covers no timestamp gives the stale check a signed time
+    /// (GitHub's bodies carry none, and nothing of GitHub's is mapped); a signed delivery id
+    /// must exist to be a dedupe key.
     #[test]
-    fn unsigned_ids_are_never_dedupe_keys() {
+    fn replays_are_bounded_for_every_provider() {
         for d in &PROVIDERS {
-            if d.signs_timestamp {
-                assert!(
-                    d.delivery_id != Field::Absent,
-                    "{}: a timestamped scheme names its signed id",
-                    d.provider
-                );
-            } else {
+            if !d.signs_timestamp {
                 assert!(
                     !d.signed_time.is_empty() || d.provider == Provider::Github,
                     "{}",
                     d.provider
                 );
+            }
+            if d.delivery_id_signed {
+                assert_ne!(d.delivery_id, Field::Absent, "{}", d.provider);
             }
         }
     }

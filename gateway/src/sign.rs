@@ -63,7 +63,7 @@ pub fn sign(d: &ProviderWebhook<'_>) -> Result<Vec<(String, String)>> {
                 h("X-WC-Webhook-Resource", resource.into()),
                 h("X-WC-Webhook-Event", event.into()),
                 h("X-WC-Webhook-Signature", body_hmac_base64(d.secret, d.body)),
-                h("X-WC-Webhook-ProviderWebhook-ID", d.delivery_id.into()),
+                h("X-WC-Webhook-Delivery-ID", d.delivery_id.into()),
             ]);
         }
         Provider::StandardWebhooks | Provider::Bigcommerce | Provider::Etsy => {
@@ -100,7 +100,7 @@ pub fn sign(d: &ProviderWebhook<'_>) -> Result<Vec<(String, String)>> {
         Provider::Github => {
             headers.extend([
                 h("X-GitHub-Event", d.topic.into()),
-                h("X-GitHub-ProviderWebhook", d.delivery_id.into()),
+                h("X-GitHub-Delivery", d.delivery_id.into()),
                 h(
                     "X-Hub-Signature-256",
                     format!("sha256={}", hex_hmac(d.secret, d.body)),
@@ -189,6 +189,44 @@ mod tests {
     use crate::verify::{SignedRequest, verify};
 
     pub(crate) use crate::samples::SALEOR_TEST_KEY as TEST_SALEOR_KEY;
+
+    /// What the signer puts in headers is where the pipeline reads it: the topic and the
+    /// delivery id of every provider that sends them as headers come back unchanged.
+    #[test]
+    fn signed_headers_are_the_ones_the_pipeline_reads() {
+        use crate::providers::Field;
+        let body =
+            br#"{"id":"d-1","eventId":"d-1","eventCreated":1700000000,"type":"orders/create"}"#;
+        for provider in Provider::ALL {
+            let secret = match provider {
+                Provider::Saleor => TEST_SALEOR_KEY,
+                _ => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            };
+            let d = ProviderWebhook {
+                provider,
+                secret,
+                key_encoding: KeyEncoding::Base64,
+                topic: "orders/create",
+                body,
+                now: 1_700_000_000,
+                delivery_id: "d-1",
+            };
+            let headers: Headers = sign(&d).unwrap().into_iter().collect();
+            let descriptor = crate::providers::of(provider);
+            let parsed: serde_json::Value = serde_json::from_slice(body).unwrap();
+            let id = crate::ingest::identity::identify(descriptor, &headers, Some(&parsed), body);
+            if let Field::Header(_) = descriptor.topic {
+                let topic = id.topic.as_deref().unwrap_or_default();
+                assert!(
+                    topic.eq_ignore_ascii_case("orders/create"),
+                    "{provider}: {topic}"
+                );
+            }
+            if let Field::Header(_) = descriptor.delivery_id {
+                assert_eq!(id.delivery_id.as_deref(), Some("d-1"), "{provider}");
+            }
+        }
+    }
 
     #[test]
     fn what_is_signed_verifies_and_tampering_does_not() {

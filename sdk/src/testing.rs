@@ -13,7 +13,9 @@
 //! ```
 
 use omnigate::config::Settings;
+use omnigate::providers::Credentials;
 use omnigate::startup::{Gateway, Stopper};
+use omnigate::verify::Scheme;
 use omnigate_schemas::api::{CreateInstallation, CreatePlugin, Provider, Scope};
 use serde_json::{Value, json};
 
@@ -55,11 +57,12 @@ impl TestGateway {
         Self::start_with(|_| {}).await
     }
 
-    /// Starts one with adjusted settings (e.g. a short `inbox_visibility_ms`).
+    /// Starts one with adjusted settings (e.g. a short `inbox_visibility_ms`). It is put
+    /// together as `omnigate serve` puts a gateway together: with `redis_url` set it runs on
+    /// that Redis (which then needs `secret_key`), and `router: false` turns routing off.
     pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> TestGateway {
-        let admin_token = "test-admin-token".to_string();
         let mut settings = Settings {
-            admin_token: Some(admin_token.clone()),
+            admin_token: Some("test-admin-token".to_string()),
             workers: Some(1),
             ..Settings::default()
         };
@@ -72,6 +75,8 @@ impl TestGateway {
             .serve(std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
             .expect("server");
         let url = format!("http://{}", running.addr());
+        // The tweak may have set another token (or none, and the gateway made one up).
+        let admin_token = running.state().admin_token().to_string();
         TestGateway {
             url,
             admin_token,
@@ -92,12 +97,15 @@ impl TestGateway {
         // A fresh random secret per source, as a provider generates one; a Saleor source
         // is verified by its public keys and has none.
         let random: [u8; 32] = rand::random();
-        let secret = match provider {
-            "standard-webhooks" | "etsy" => Some(format!(
+        let kind: Provider = serde_json::from_value(json!(provider))
+            .unwrap_or_else(|_| panic!("{provider:?} is not a provider"));
+        let descriptor = omnigate::providers::of(kind);
+        let secret = match (descriptor.credentials, descriptor.scheme) {
+            (Credentials::PublicKeysOrLegacySecret, _) => None,
+            (_, Scheme::StandardWebhooks) => Some(format!(
                 "whsec_{}",
                 base64::Engine::encode(&base64::engine::general_purpose::STANDARD, random)
             )),
-            "saleor" => None,
             _ => Some(hex::encode(random)),
         };
         let mut body = json!({"tenant": tenant, "provider": provider});
@@ -121,7 +129,7 @@ impl TestGateway {
             .expect("a source");
         TestSource {
             id: res["id"].as_str().expect("source id").to_string(),
-            provider: serde_json::from_value(json!(provider)).expect("a known provider"),
+            provider: kind,
             secret: secret.unwrap_or_else(|| omnigate::samples::SALEOR_TEST_KEY.to_string()),
         }
     }

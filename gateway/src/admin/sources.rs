@@ -9,9 +9,11 @@ use super::Admin;
 use crate::error::{Error, Result};
 use crate::ids::{Tenant, source_id};
 use crate::normalize::time;
+use crate::providers::Credentials;
 use crate::state::AppState;
 use crate::store::{SecretValue, SourceRecord, StoredSecret};
 use crate::verify;
+use crate::verify::Scheme;
 
 /// How long the previous secret stays valid after a rotation, unless told otherwise.
 pub const DEFAULT_ROTATION_GRACE: Duration = Duration::hours(24);
@@ -27,16 +29,16 @@ fn check_options(source: &SourceRecord) -> Result<()> {
             "options.tolerance_s must be at most {MAX_TOLERANCE_S}"
         )));
     }
-    use omnigate_schemas::api::Provider;
-    if source.options.key_encoding.is_some()
-        && !matches!(source.provider, Provider::StandardWebhooks | Provider::Etsy)
-    {
+    let provider = crate::providers::of(source.provider);
+    if source.options.key_encoding.is_some() && provider.scheme != Scheme::StandardWebhooks {
         return Err(Error::validation(
             "options.key_encoding applies to standard-webhooks and etsy sources only",
         ));
     }
     let o = &source.options;
-    if (o.jwks.is_some() || o.jwks_url.is_some()) && source.provider != Provider::Saleor {
+    if (o.jwks.is_some() || o.jwks_url.is_some())
+        && provider.credentials != Credentials::PublicKeysOrLegacySecret
+    {
         return Err(Error::validation(
             "options.jwks and jwks_url apply to saleor sources only",
         ));
@@ -59,11 +61,10 @@ fn check_options(source: &SourceRecord) -> Result<()> {
 /// Which scheme verifies a source, decided once on save: a Saleor source has public keys
 /// or, only when it opted in, the legacy HMAC secret; every other source has a secret.
 fn check_saleor_scheme(source: &SourceRecord) -> Result<()> {
-    use omnigate_schemas::api::Provider;
     let o = &source.options;
     let has_keys = o.jwks.is_some() || o.jwks_url.is_some();
     let legacy = o.legacy_hmac == Some(true);
-    if source.provider != Provider::Saleor {
+    if crate::providers::of(source.provider).credentials == Credentials::Secret {
         if o.legacy_hmac.is_some() {
             return Err(Error::validation(
                 "options.legacy_hmac applies to saleor sources only",

@@ -1,5 +1,5 @@
 //! Who a delivery is: its topic, the provider's delivery id, and the key it is
-//! de-duplicated by. Each provider says this differently (PROVIDERS.md).
+//! de-duplicated by, read where the provider's descriptor (`crate::providers`) says.
 //!
 //! The dedupe key comes from signed material only. Providers whose scheme signs a
 //! timestamp sign their delivery id too (Standard Webhooks, BigCommerce, Etsy: `webhook-id`
@@ -71,7 +71,7 @@ pub fn identify(
         false => topic.map(str::to_string),
     };
     // A signed id is the delivery; an unsigned one could be made up for a captured body.
-    let signed_id = delivery_id.filter(|_| provider.signs_timestamp);
+    let signed_id = delivery_id.filter(|_| provider.delivery_id_signed);
     Identity {
         dedupe_key: signed_id
             .map(str::to_string)

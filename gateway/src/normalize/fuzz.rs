@@ -141,11 +141,16 @@ pub(crate) fn arb_headers() -> impl Strategy<Value = Headers> {
         .prop_map(|kv| kv.iter().map(|(k, v)| (*k, v.as_str())).collect())
 }
 
-fn run_all_topics(provider: Provider, body: &Value, state: Option<&Value>) {
-    run_all_topics_with(provider, body, state, &Headers::new());
+fn run_all_topics(provider: Provider, body: &Value, snapshot: Option<&Value>) {
+    run_all_topics_with(provider, body, snapshot, &Headers::new());
 }
 
-fn run_all_topics_with(provider: Provider, body: &Value, state: Option<&Value>, headers: &Headers) {
+fn run_all_topics_with(
+    provider: Provider,
+    body: &Value,
+    snapshot: Option<&Value>,
+    headers: &Headers,
+) {
     for m in MAPPINGS.iter().filter(|m| m.provider == provider) {
         let result = normalize(
             provider,
@@ -154,7 +159,7 @@ fn run_all_topics_with(provider: Provider, body: &Value, state: Option<&Value>, 
                 headers,
                 body,
                 received_at: Utc::now(),
-                snapshot: state,
+                snapshot,
             },
         );
         if let Err(rejection) = result {
@@ -167,10 +172,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn arbitrary_json_never_panics(body in arb_json(), state in arb_json()) {
+    fn arbitrary_json_never_panics(body in arb_json(), snapshot in arb_json()) {
         for provider in Provider::ALL {
             run_all_topics(provider, &body, None);
-            run_all_topics(provider, &body, Some(&state));
+            run_all_topics(provider, &body, Some(&snapshot));
         }
     }
 

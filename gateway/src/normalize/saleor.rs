@@ -299,7 +299,7 @@ fn fulfillment_created(body: Obj<'_>, issued: DateTime<Utc>) -> Result<Normalize
     )
 }
 
-/// `ORDER_REFUNDED` says the order's refunded total grew: the growth since the kept state
+/// `ORDER_REFUNDED` says the order's refunded total grew: the growth since the kept snapshot
 /// is one refund, named after the new total (Saleor gives the webhook no refund id).
 fn order_refunded(
     o: Obj<'_>,

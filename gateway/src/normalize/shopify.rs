@@ -86,7 +86,7 @@ fn order_snapshot(
 }
 
 /// Keeps the order snapshot current for the dedicated order topics, so a later
-/// `orders/updated` is diffed against the latest state.
+/// `orders/updated` is diffed against the latest snapshot.
 fn with_order_state(
     input: Input<'_>,
     o: Obj<'_>,
@@ -507,7 +507,7 @@ fn return_order_id(r: Obj<'_>) -> Result<String, Rejection> {
 }
 
 /// `returns/request` has no timestamp: `X-Shopify-Triggered-At` says when it happened. The
-/// customer is not in the body; the kept order state knows them.
+/// customer is not in the body; the kept order snapshot knows them.
 fn return_requested(
     r: Obj<'_>,
     input: Input<'_>,

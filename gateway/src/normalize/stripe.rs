@@ -33,7 +33,7 @@ pub fn stripe_money(units: i64, currency: &str) -> Option<Money> {
     money::money(Decimal::new(units, scale), &code)
 }
 
-/// Refunds and disputes name their charge; its kept state remembers the order and the
+/// Refunds and disputes name their charge; its kept snapshot remembers the order and the
 /// refunds already reported (`charge.refunded` and `refund.created` tell the same refund).
 pub(super) fn snapshot_key(topic: &str, body: &Value) -> Option<String> {
     let object = body.get("data")?.get("object")?;

@@ -1,5 +1,5 @@
 //! The fixtures' expected events (the shared fixtures' README §4), value by value. Stories
-//! are run in their documented order, carrying the kept state from one delivery to the
+//! are run in their documented order, carrying the kept snapshot from one delivery to the
 //! next as the store would.
 
 use super::*;
@@ -17,11 +17,11 @@ fn snapshot_key(provider: Provider, topic: &str, body: &Value) -> Option<String>
     (crate::providers::of(provider).normalizer.snapshot_key)(topic, body)
 }
 
-/// Runs fixtures in order, keeping state per resource like the pipeline does, and checks
+/// Runs fixtures in order, keeping a snapshot per resource like the pipeline does, and checks
 /// every event against its type's JSON Schema as the pipeline would.
 #[derive(Default)]
 struct Story {
-    states: HashMap<String, Value>,
+    snapshots: HashMap<String, Value>,
     validators: Option<crate::validate::Validators>,
 }
 
@@ -44,12 +44,12 @@ impl Story {
                 headers: &f.headers,
                 body: &body,
                 received_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-                snapshot: key.as_ref().and_then(|k| self.states.get(k)),
+                snapshot: key.as_ref().and_then(|k| self.snapshots.get(k)),
             },
         )
         .unwrap_or_else(|e| panic!("{fixture}: {e}"));
         if let (Some(k), Some(s)) = (key, out.snapshot) {
-            self.states.insert(k, s);
+            self.snapshots.insert(k, s);
         }
         let validators = self
             .validators
@@ -261,7 +261,7 @@ fn shopify_order_story() {
 }
 
 #[test]
-fn shopify_updates_without_state_say_so() {
+fn shopify_updates_without_a_snapshot_say_so() {
     let updated = Story::default().one(Provider::Shopify, "shopify/orders-updated");
     assert_eq!(updated.data["changed"], json!([]));
     assert_eq!(updated.data["changed_known"], false);
@@ -459,7 +459,7 @@ fn woocommerce_order_story() {
 }
 
 #[test]
-fn woocommerce_refund_without_state() {
+fn woocommerce_refund_without_snapshot() {
     let events = Story::default().run(Provider::Woocommerce, "woocommerce/order.updated-refunded");
     let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
     assert_eq!(types, ["refund.created", "order.updated"]);
@@ -503,7 +503,7 @@ fn never_panics_on_odd_shapes() {
                "amount": 1.5, "refunds": {"data": [{}]}, "metadata": {"order_id": 3}}}}),
         json!({"data": {"object": []}}),
     ];
-    let states = [None, Some(json!({"fields": 3})), Some(json!("x"))];
+    let snapshots = [None, Some(json!({"fields": 3})), Some(json!("x"))];
     let topics = [
         (
             Provider::Shopify,
@@ -540,7 +540,7 @@ fn never_panics_on_odd_shapes() {
     for (provider, topics) in &topics {
         for topic in topics {
             for body in &odd {
-                for state in &states {
+                for kept in &snapshots {
                     let _ = normalize(
                         *provider,
                         Input {
@@ -548,7 +548,7 @@ fn never_panics_on_odd_shapes() {
                             headers: &headers,
                             body,
                             received_at: Utc::now(),
-                            snapshot: state.as_ref(),
+                            snapshot: kept.as_ref(),
                         },
                     );
                 }
@@ -634,7 +634,7 @@ fn stripe_charge_refunded_becomes_refund_created_once() {
             headers: &Headers::new(),
             body: &refund_event,
             received_at: Utc::now(),
-            snapshot: s.states.get(&key),
+            snapshot: s.snapshots.get(&key),
         },
     )
     .unwrap();

@@ -1,11 +1,11 @@
 //! WooCommerce REST v3 webhooks. Times come from the `*_gmt` fields (UTC without a zone);
 //! the fields without `_gmt` are shop-local and ignored. Unused fields arrive as `""`.
 //!
-//! WooCommerce only says "updated", and builds the body when it sends it (current state, not
-//! a snapshot). So `order.updated` is diffed against the last state kept per order: a new
-//! `date_paid_gmt` is `order.paid`, a move to `completed` is `order.fulfilled`, to
-//! `cancelled` is `order.cancelled`, each new `refunds[]` entry is `refund.created`; any other
-//! change is `order.updated`. Derived events carry the fact they report, so the same fact
+//! WooCommerce only says "updated", and builds the body when it sends it (the order as it is
+//! then, not as of the event). So `order.updated` is diffed against the last snapshot kept
+//! per order: a new `date_paid_gmt` is `order.paid`, a move to `completed` is
+//! `order.fulfilled`, to `cancelled` is `order.cancelled`, each new `refunds[]` entry is
+//! `refund.created`; any other change is `order.updated`. Derived events carry the fact they report, so the same fact
 //! derived twice gets the same event id.
 
 use chrono::{DateTime, Utc};
@@ -40,7 +40,7 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
     let prior = Snapshot::parse(input.snapshot);
     match input.topic {
         "order.created" => {
-            // The creation is news even when a later update arrived first; the kept state
+            // The creation is news even when a later update arrived first; the kept snapshot
             // only moves forward.
             let snap = order_snapshot(input.body, body)?;
             let stale = is_stale(prior.as_ref(), &snap);
@@ -89,7 +89,7 @@ fn order_snapshot(body: &Value, o: Obj<'_>) -> Result<Snapshot, Rejection> {
     Ok(snap)
 }
 
-/// A body no newer than the kept state says nothing new (WooCommerce may deliver late).
+/// A body no newer than the kept snapshot says nothing new (WooCommerce may deliver late).
 fn is_stale(prior: Option<&Snapshot>, now: &Snapshot) -> bool {
     match (prior.and_then(|p| p.modified.as_ref()), &now.modified) {
         (Some(p), Some(n)) => n <= p,
@@ -138,7 +138,7 @@ fn order_updated(o: Obj<'_>, body: &Value, prior: Option<Snapshot>) -> Result<Ou
         );
     }
 
-    // Without a kept state nothing is known to be new, except refunds (each has an id).
+    // Without a kept snapshot nothing is known to be new, except refunds (each has an id).
     let known = prior.is_some();
     if let Some(paid_at) = gmt(o, "date_paid_gmt")?
         && known

@@ -630,6 +630,10 @@ pub async fn dead_letters_replay_by_id_leaves_the_others(store: Arc<dyn Store>) 
     let dead = store.dead_letters("plg_r", 10).await.unwrap();
     assert_eq!(dead.len(), 3);
 
+    let nothing = store.replay_dead("plg_r", Some(&[])).await.unwrap();
+    assert!(nothing.ids.is_empty(), "an empty list names no letter");
+    assert_eq!(store.dead_letters("plg_r", 10).await.unwrap().len(), 3);
+
     let unknown = StreamId { ms: 1, seq: 0 };
     let pushed = store
         .replay_dead("plg_r", Some(&[dead[1].id, unknown]))
@@ -864,32 +868,126 @@ macro_rules! store_conformance {
         #[test]
         fn every_case_has_its_test() {
             let listed = [$(stringify!($case)),*];
-            assert_eq!(listed, $crate::store::conformance::CASES);
+            let cases: Vec<&str> = $crate::store::conformance::CASES
+                .iter()
+                .map(|c| c.name)
+                .collect();
+            assert_eq!(listed.as_slice(), cases.as_slice());
         }
     };
 }
 
+/// A case running on a store.
+pub type CaseRun = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One case: its name, the retention its store needs, and the case itself.
+pub struct Case {
+    pub name: &'static str,
+    pub retention: fn() -> Retention,
+    pub run: fn(Arc<dyn Store>) -> CaseRun,
+}
+
 /// Every case, in the order [`run_all`] runs them.
-pub const CASES: &[&str] = &[
-    "sources_round_trip",
-    "append_is_deduplicated",
-    "each_event_id_is_written_once",
-    "dedupe_marks_expire",
-    "empty_deliveries_are_still_marked",
-    "log_reads_page_in_order",
-    "retention_trims_oldest_and_reports_it",
-    "inboxes_and_dead_letters_are_capped",
-    "namespaces_belong_to_their_first_plugin",
-    "quarantine_keeps_bytes_and_replay_marks",
-    "concurrent_duplicates_write_once",
-    "snapshots_move_only_from_the_version_read",
-    "plugins_keys_and_installations",
-    "inbox_delivers_in_order_until_acknowledged",
-    "unacknowledged_deliveries_come_back_with_a_higher_attempt",
-    "nacked_deliveries_return_then_die_and_replay",
-    "dead_letters_replay_by_id_leaves_the_others",
-    "a_waiting_pull_returns_when_an_entry_arrives",
-    "routers_take_each_log_entry_until_acknowledged",
+pub const CASES: &[Case] = &[
+    Case {
+        name: "sources_round_trip",
+        retention: default,
+        run: |store| Box::pin(sources_round_trip(store)),
+    },
+    Case {
+        name: "append_is_deduplicated",
+        retention: default,
+        run: |store| Box::pin(append_is_deduplicated(store)),
+    },
+    Case {
+        name: "each_event_id_is_written_once",
+        retention: default,
+        run: |store| Box::pin(each_event_id_is_written_once(store)),
+    },
+    Case {
+        name: "dedupe_marks_expire",
+        retention: default,
+        run: |store| Box::pin(dedupe_marks_expire(store)),
+    },
+    Case {
+        name: "empty_deliveries_are_still_marked",
+        retention: default,
+        run: |store| Box::pin(empty_deliveries_are_still_marked(store)),
+    },
+    Case {
+        name: "log_reads_page_in_order",
+        retention: default,
+        run: |store| Box::pin(log_reads_page_in_order(store)),
+    },
+    Case {
+        name: "retention_trims_oldest_and_reports_it",
+        retention: small,
+        run: |store| Box::pin(retention_trims_oldest_and_reports_it(store)),
+    },
+    Case {
+        name: "inboxes_and_dead_letters_are_capped",
+        retention: small,
+        run: |store| Box::pin(inboxes_and_dead_letters_are_capped(store)),
+    },
+    Case {
+        name: "namespaces_belong_to_their_first_plugin",
+        retention: default,
+        run: |store| Box::pin(namespaces_belong_to_their_first_plugin(store)),
+    },
+    Case {
+        name: "quarantine_keeps_bytes_and_replay_marks",
+        retention: default,
+        run: |store| Box::pin(quarantine_keeps_bytes_and_replay_marks(store)),
+    },
+    Case {
+        name: "concurrent_duplicates_write_once",
+        retention: default,
+        run: |store| Box::pin(concurrent_duplicates_write_once(store)),
+    },
+    Case {
+        name: "snapshots_move_only_from_the_version_read",
+        retention: default,
+        run: |store| Box::pin(snapshots_move_only_from_the_version_read(store)),
+    },
+    Case {
+        name: "plugins_keys_and_installations",
+        retention: default,
+        run: |store| Box::pin(plugins_keys_and_installations(store)),
+    },
+    Case {
+        name: "inbox_delivers_in_order_until_acknowledged",
+        retention: default,
+        run: |store| Box::pin(inbox_delivers_in_order_until_acknowledged(store)),
+    },
+    Case {
+        name: "unacknowledged_deliveries_come_back_with_a_higher_attempt",
+        retention: default,
+        run: |store| {
+            Box::pin(unacknowledged_deliveries_come_back_with_a_higher_attempt(
+                store,
+            ))
+        },
+    },
+    Case {
+        name: "nacked_deliveries_return_then_die_and_replay",
+        retention: default,
+        run: |store| Box::pin(nacked_deliveries_return_then_die_and_replay(store)),
+    },
+    Case {
+        name: "dead_letters_replay_by_id_leaves_the_others",
+        retention: default,
+        run: |store| Box::pin(dead_letters_replay_by_id_leaves_the_others(store)),
+    },
+    Case {
+        name: "a_waiting_pull_returns_when_an_entry_arrives",
+        retention: default,
+        run: |store| Box::pin(a_waiting_pull_returns_when_an_entry_arrives(store)),
+    },
+    Case {
+        name: "routers_take_each_log_entry_until_acknowledged",
+        retention: default,
+        run: |store| Box::pin(routers_take_each_log_entry_until_acknowledged(store)),
+    },
 ];
 
 /// Runs every case in order against fresh stores from `make`, saying which case runs.
@@ -898,44 +996,10 @@ where
     F: Fn(Retention) -> Fut,
     Fut: Future<Output = Arc<dyn Store>>,
 {
-    eprintln!("store conformance: sources_round_trip");
-    sources_round_trip(make(default()).await).await;
-    eprintln!("store conformance: append_is_deduplicated");
-    append_is_deduplicated(make(default()).await).await;
-    eprintln!("store conformance: each_event_id_is_written_once");
-    each_event_id_is_written_once(make(default()).await).await;
-    eprintln!("store conformance: dedupe_marks_expire");
-    dedupe_marks_expire(make(default()).await).await;
-    eprintln!("store conformance: empty_deliveries_are_still_marked");
-    empty_deliveries_are_still_marked(make(default()).await).await;
-    eprintln!("store conformance: log_reads_page_in_order");
-    log_reads_page_in_order(make(default()).await).await;
-    eprintln!("store conformance: retention_trims_oldest_and_reports_it");
-    retention_trims_oldest_and_reports_it(make(small()).await).await;
-    eprintln!("store conformance: inboxes_and_dead_letters_are_capped");
-    inboxes_and_dead_letters_are_capped(make(small()).await).await;
-    eprintln!("store conformance: namespaces_belong_to_their_first_plugin");
-    namespaces_belong_to_their_first_plugin(make(default()).await).await;
-    eprintln!("store conformance: quarantine_keeps_bytes_and_replay_marks");
-    quarantine_keeps_bytes_and_replay_marks(make(default()).await).await;
-    eprintln!("store conformance: concurrent_duplicates_write_once");
-    concurrent_duplicates_write_once(make(default()).await).await;
-    eprintln!("store conformance: snapshots_move_only_from_the_version_read");
-    snapshots_move_only_from_the_version_read(make(default()).await).await;
-    eprintln!("store conformance: plugins_keys_and_installations");
-    plugins_keys_and_installations(make(default()).await).await;
-    eprintln!("store conformance: inbox_delivers_in_order_until_acknowledged");
-    inbox_delivers_in_order_until_acknowledged(make(default()).await).await;
-    eprintln!("store conformance: unacknowledged_deliveries_come_back_with_a_higher_attempt");
-    unacknowledged_deliveries_come_back_with_a_higher_attempt(make(default()).await).await;
-    eprintln!("store conformance: nacked_deliveries_return_then_die_and_replay");
-    nacked_deliveries_return_then_die_and_replay(make(default()).await).await;
-    eprintln!("store conformance: dead_letters_replay_by_id_leaves_the_others");
-    dead_letters_replay_by_id_leaves_the_others(make(default()).await).await;
-    eprintln!("store conformance: a_waiting_pull_returns_when_an_entry_arrives");
-    a_waiting_pull_returns_when_an_entry_arrives(make(default()).await).await;
-    eprintln!("store conformance: routers_take_each_log_entry_until_acknowledged");
-    routers_take_each_log_entry_until_acknowledged(make(default()).await).await;
+    for case in CASES {
+        eprintln!("store conformance: {}", case.name);
+        (case.run)(make((case.retention)()).await).await;
+    }
 }
 
 #[cfg(test)]

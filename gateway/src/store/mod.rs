@@ -1,11 +1,7 @@
-//! Durable state behind one trait, with a Redis implementation (production) and an
-//! in-memory one (quick start, SDK users' tests). Both pass [`conformance`].
-//!
-//! Layout (Redis, `og` prefix; `{p}` is the partition's hash tag so every multi-key step
-//! stays in one cluster slot):
-//! `og:log:{p}` tenant logs, `og:seen:{p}:<source>:<key>` delivery dedupe marks,
-//! `og:seen:{p}:evt:<event id>` event marks,
-//! `og:quarantine:{p}` + `og:qreplayed:{p}` quarantine, `og:cfg:sources` source configs.
+//! Durable data behind capability traits ([`Registry`], [`EventLog`], [`Inboxes`],
+//! [`Quarantine`], together [`Store`]), with a Redis implementation (production; every key
+//! name in `redis/keys.rs`) and an in-memory one (quick start, SDK users' tests). Both pass
+//! [`conformance`], one test per case.
 
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;

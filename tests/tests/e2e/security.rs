@@ -233,7 +233,7 @@ async fn a_captured_shopify_body_adds_nothing_with_fresh_headers_or_topics() {
             "{topic}: a verified body is kept, never refused"
         );
     }
-    // orders/updated: nothing changed since the kept state.
+    // orders/updated: nothing changed since the kept snapshot.
     let headers = resend(&f, &[("X-Shopify-Topic", "orders/updated")]);
     gw.deliver(&source.id, &headers, &f.body).await;
     let events = gw.tenant_events(tenant, None).await;

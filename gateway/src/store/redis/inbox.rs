@@ -28,15 +28,14 @@ return trimmed
 static BURY: LazyLock<Script> = LazyLock::new(|| Script::new(BURY_LUA));
 
 /// KEYS[1] a plugin inbox, KEYS[2] its dead letters (one hash tag); ARGV: the inbox cap
-/// (0 = none), the most letters one call moves, then the dead letters' stream ids (none:
-/// the oldest ones, up to that most). Each letter is added to the inbox (without its
-/// attempt count) and deleted from the dead letters in the same step, so a crash can
-/// neither lose one nor leave it in both; the inbox is capped after. Returns {trimmed,
-/// {new inbox ids}}.
+/// (0 = none), then `oldest` and how many, or `ids` and the dead letters' stream ids. Each
+/// letter is added to the inbox (without its attempt count) and deleted from the dead
+/// letters in the same step, so a crash can neither lose one nor leave it in both; the
+/// inbox is capped after. Returns {trimmed, {new inbox ids}}.
 const UNBURY_LUA: &str = r#"
 local letters
-if #ARGV < 3 then
-  letters = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', ARGV[2])
+if ARGV[2] == 'oldest' then
+  letters = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', ARGV[3])
 else
   letters = {}
   for i = 3, #ARGV do
@@ -64,8 +63,8 @@ return {trimmed, ids}
 "#;
 static UNBURY: LazyLock<Script> = LazyLock::new(|| Script::new(UNBURY_LUA));
 
-/// Most dead letters one "replay all" moves (the cap on dead letters is lower by default).
-const MAX_REPLAYED: usize = 10_000;
+/// Dead letters moved per script call: a replay of thousands never blocks Redis for long.
+const REPLAY_BATCH: usize = 500;
 
 #[async_trait]
 impl Inboxes for RedisStore {
@@ -275,19 +274,61 @@ impl Inboxes for RedisStore {
     }
 
     async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> StoreResult<Pushed> {
+        let mut pushed = Pushed {
+            ids: Vec::new(),
+            trimmed: 0,
+        };
+        match ids {
+            Some(ids) => {
+                for chunk in ids.chunks(REPLAY_BATCH) {
+                    let moved = self.unbury(plugin_id, Unbury::Ids(chunk)).await?;
+                    pushed.ids.extend(moved.ids);
+                    pushed.trimmed += moved.trimmed;
+                }
+            }
+            None => loop {
+                let moved = self.unbury(plugin_id, Unbury::Oldest(REPLAY_BATCH)).await?;
+                let last = moved.ids.len() < REPLAY_BATCH;
+                pushed.ids.extend(moved.ids);
+                pushed.trimmed += moved.trimmed;
+                if last {
+                    break;
+                }
+            },
+        }
+        Ok(pushed)
+    }
+}
+
+/// Which dead letters one [`UNBURY_LUA`] call moves.
+enum Unbury<'a> {
+    Oldest(usize),
+    Ids(&'a [StreamId]),
+}
+
+impl RedisStore {
+    async fn unbury(&self, plugin_id: &str, which: Unbury<'_>) -> StoreResult<Pushed> {
         let mut inv = UNBURY.prepare_invoke();
         inv.key(self.keys.inbox(plugin_id))
             .key(self.keys.dead_letters(plugin_id))
-            .arg(self.retention.inbox_maxlen)
-            .arg(MAX_REPLAYED);
-        for id in ids.unwrap_or_default() {
-            inv.arg(id.to_string());
+            .arg(self.retention.inbox_maxlen);
+        match which {
+            Unbury::Oldest(n) => {
+                inv.arg("oldest").arg(n);
+            }
+            Unbury::Ids(ids) => {
+                inv.arg("ids");
+                for id in ids {
+                    inv.arg(id.to_string());
+                }
+            }
         }
         let mut conn = self.conn.clone();
         let reply: Value = self.run(inv.invoke_async(&mut conn)).await?;
         let Value::Array(mut parts) = reply else {
             return Err(corrupt("dead-letter replay reply is not an array"));
         };
+        // {trimmed, ids}: the ids come off the end first.
         let (Some(Value::Array(ids)), Some(Value::Int(trimmed))) = (parts.pop(), parts.pop())
         else {
             return Err(corrupt(
