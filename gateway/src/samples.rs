@@ -401,7 +401,7 @@ pub fn fresh_now(sample: &Sample) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalize::{Input, MAPPINGS, payload_resource};
+    use crate::normalize::{Input, MAPPINGS};
     use crate::validate::Validators;
 
     #[test]
@@ -460,7 +460,7 @@ mod tests {
                 s.topic
             );
             let body: serde_json::Value = serde_json::from_str(s.body).unwrap();
-            let resource = payload_resource(s.provider, s.topic).unwrap();
+            let resource = crate::providers::of(s.provider).resource(s.topic).unwrap();
             validators
                 .check_payload(s.provider, resource, &body)
                 .unwrap_or_else(|e| panic!("{} {}: {e}", s.provider, s.topic));

@@ -416,15 +416,6 @@ pub const MAPPINGS: &[Mapping] = {
     ]
 };
 
-/// The provider payload schema a topic's body must satisfy; `None` when the topic is not
-/// mapped (the payload goes to quarantine).
-pub fn payload_resource(provider: Provider, topic: &str) -> Option<&'static str> {
-    MAPPINGS
-        .iter()
-        .find(|m| m.provider == provider && m.topic == topic)
-        .map(|m| m.resource)
-}
-
 /// The Markdown table of [`MAPPINGS`], as the README shows it.
 pub fn mappings_table() -> String {
     let mut out = String::from("| provider | topic | canonical events |\n|---|---|---|\n");

@@ -582,7 +582,10 @@ fn every_mapped_topic_has_a_payload_schema_and_a_normalizer() {
             assert!(!e.reason().contains("not mapped"), "{}: {e}", m.topic);
         }
     }
-    assert_eq!(payload_resource(Provider::Shopify, "carts/update"), None);
+    assert_eq!(
+        crate::providers::of(Provider::Shopify).resource("carts/update"),
+        None
+    );
 }
 
 #[test]

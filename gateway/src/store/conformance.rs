@@ -654,6 +654,44 @@ pub async fn dead_letters_replay_by_id_leaves_the_others(store: Arc<dyn Store>) 
     assert_eq!(back[0].receipt, pushed.ids[0]);
 }
 
+pub async fn replaying_many_dead_letters_moves_every_one(store: Arc<dyn Store>) {
+    // More than one batch of the Redis store's replay script.
+    let n = 1_234;
+    let entries: Vec<InboxEntry> = (0..n).map(inbox_entry).collect();
+    store.inbox_push("plg_many", &entries).await.unwrap();
+    assert_eq!(
+        store
+            .inbox_pull("plg_many", pull(n, 0, 1))
+            .await
+            .unwrap()
+            .len(),
+        n
+    );
+    // Handed out once already: past max_attempts 1, every one is buried.
+    assert!(
+        store
+            .inbox_pull("plg_many", pull(n, 0, 1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.dead_letters("plg_many", 2 * n).await.unwrap().len(),
+        n
+    );
+
+    let pushed = store.replay_dead("plg_many", None).await.unwrap();
+    assert_eq!(pushed.ids.len(), n);
+    assert!(store.dead_letters("plg_many", 10).await.unwrap().is_empty());
+    let back = store
+        .inbox_pull("plg_many", pull(n, 60_000, 1))
+        .await
+        .unwrap();
+    let ids: Vec<String> = back.into_iter().map(|d| d.entry.event_id).collect();
+    let expected: Vec<String> = entries.into_iter().map(|e| e.event_id).collect();
+    assert_eq!(ids, expected, "every letter is back, in order");
+}
+
 pub async fn namespaces_belong_to_their_first_plugin(store: Arc<dyn Store>) {
     let ns = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert!(
@@ -850,6 +888,7 @@ macro_rules! store_conformance {
             unacknowledged_deliveries_come_back_with_a_higher_attempt: default,
             nacked_deliveries_return_then_die_and_replay: default,
             dead_letters_replay_by_id_leaves_the_others: default,
+            replaying_many_dead_letters_moves_every_one: default,
             a_waiting_pull_returns_when_an_entry_arrives: default,
             routers_take_each_log_entry_until_acknowledged: default,
         );
@@ -977,6 +1016,11 @@ pub const CASES: &[Case] = &[
         name: "dead_letters_replay_by_id_leaves_the_others",
         retention: default,
         run: |store| Box::pin(dead_letters_replay_by_id_leaves_the_others(store)),
+    },
+    Case {
+        name: "replaying_many_dead_letters_moves_every_one",
+        retention: default,
+        run: |store| Box::pin(replaying_many_dead_letters_moves_every_one(store)),
     },
     Case {
         name: "a_waiting_pull_returns_when_an_entry_arrives",
