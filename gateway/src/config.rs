@@ -190,12 +190,14 @@ pub struct Settings {
     #[arg(long, env = "OMNIGATE_WEBHOOK_BURST", default_value_t = 1000)]
     pub webhook_burst: u32,
 
-    /// API calls per second each plugin key may make to this process (0 = no limit).
-    #[arg(long, env = "OMNIGATE_PLUGIN_RATE", default_value_t = 50)]
+    /// API calls per second each plugin key may make to this process (0 = no limit). A
+    /// plugin runtime keeping up with 1,000 webhooks/s makes about 2,000 (a pull per few
+    /// events, batched acknowledgements): `scripts/bench.sh` measures it.
+    #[arg(long, env = "OMNIGATE_PLUGIN_RATE", default_value_t = 2000)]
     pub plugin_rate: u32,
 
     /// API calls a plugin may make at once above its rate.
-    #[arg(long, env = "OMNIGATE_PLUGIN_BURST", default_value_t = 200)]
+    #[arg(long, env = "OMNIGATE_PLUGIN_BURST", default_value_t = 4000)]
     pub plugin_burst: u32,
 
     /// Replays (`/v1/inbox/replay`, `/v1/inbox/dead/replay`) per minute per plugin: each
@@ -284,8 +286,8 @@ impl Default for Settings {
             jwks_allow_http: false,
             webhook_rate: 200,
             webhook_burst: 1000,
-            plugin_rate: 50,
-            plugin_burst: 200,
+            plugin_rate: 2000,
+            plugin_burst: 4000,
             replays_per_minute: 6,
             pulls_per_plugin: 8,
             body_timeout_ms: 10_000,

@@ -148,6 +148,7 @@ impl<H: Handler> Runtime<H> {
         let handled = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
         tokio::pin!(shutdown);
+        let (acks, acker) = Acker::start(self.client.clone());
         tracing::info!(concurrency = self.concurrency, "plugin runtime started");
         loop {
             // Take only as many as can start now, so none waits past its visibility.
@@ -192,6 +193,7 @@ impl<H: Handler> Runtime<H> {
                 let before = tails.insert(d.event.subject.clone(), next);
                 let (client, handler) = (self.client.clone(), self.handler.clone());
                 let (handled, failed) = (handled.clone(), failed.clone());
+                let acks = acks.clone();
                 let (backoff, max_backoff) = (self.backoff, self.max_backoff);
                 tokio::spawn(async move {
                     let _permit = permit;
@@ -205,7 +207,9 @@ impl<H: Handler> Runtime<H> {
                     let settled = match outcome {
                         Ok(()) => {
                             handled.fetch_add(1, Ordering::Relaxed);
-                            client.inbox().ack(std::slice::from_ref(&d.receipt)).await
+                            // Acknowledged in batches with the others that finish meanwhile.
+                            let _ = acks.send(d.receipt.clone());
+                            Ok(0)
                         }
                         Err(e) => {
                             failed.fetch_add(1, Ordering::Relaxed);
@@ -225,11 +229,14 @@ impl<H: Handler> Runtime<H> {
                 });
             }
         }
-        // Graceful stop: wait until every in-flight handler gave its permit back.
+        // Graceful stop: wait until every in-flight handler gave its permit back, then until
+        // their acknowledgements are sent.
         let _all = permits
             .acquire_many(self.concurrency as u32)
             .await
             .expect("never closed");
+        drop(acks);
+        let _ = acker.await;
         let stats = RuntimeStats {
             handled: handled.load(Ordering::Relaxed),
             failed: failed.load(Ordering::Relaxed),
@@ -240,6 +247,35 @@ impl<H: Handler> Runtime<H> {
             "plugin runtime stopped"
         );
         Ok(stats)
+    }
+}
+
+/// Sends acknowledgements in batches: each call takes every receipt that finished while the
+/// previous one was on its way (up to [`Acker::MAX`]), so a busy plugin makes one call for
+/// many deliveries instead of one each, and stays far below its API rate limit.
+struct Acker;
+
+impl Acker {
+    const MAX: usize = 500;
+
+    fn start(
+        client: Client,
+    ) -> (
+        tokio::sync::mpsc::UnboundedSender<String>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let task = tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(Self::MAX);
+            while rx.recv_many(&mut batch, Self::MAX).await > 0 {
+                if let Err(e) = client.inbox().ack(&batch).await {
+                    // The gateway hands them out again after the visibility timeout.
+                    tracing::warn!(error = %e, receipts = batch.len(), "could not acknowledge deliveries");
+                }
+                batch.clear();
+            }
+        });
+        (tx, task)
     }
 }
 

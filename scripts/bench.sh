@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# A benchmark, not a test: it prints figures and never fails on them. It measures the
+# release `omnigate serve` binary from outside, with `wrk`, side by side with a bare
+# actix-web handler that only XADDs the body (`omnigate-bare`), in alternating rounds on a
+# private redis-server, and reports for each round: requests/s, p50/p99 latency, non-2xx
+# answers, server CPU per request (from /proc/<pid>/stat) and RSS. `dups` counts answers of
+# 200 (a delivery the gateway already had): only the few requests connections still had in
+# flight when their thread's share ran out.
+#
+# Profiles (BENCH_PROFILES, default "shopify mixed rate fsync plugin"):
+#   shopify  distinct signed 8 KB Shopify orders/create, each order sent once per round
+#   mixed    order stories of Shopify, WooCommerce, Stripe, Saleor, Standard Webhooks
+#   rate     the gateway at half its measured peak (paced client): latency off the limit
+#   fsync    the shopify profile on a Redis with appendonly + appendfsync always
+#   plugin   webhook → plugin handler latency through the SDK runtime at BENCH_PLUGIN_RATE/s
+#   soak     (opt-in) half the peak rate for BENCH_SOAK_SECS, RSS sampled every round
+#
+# Knobs: BENCH_REQUESTS (40000 per round), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64),
+# BENCH_THREADS (2), BENCH_PLUGIN_RATE (1000), BENCH_PLUGIN_EVENTS (10000),
+# BENCH_SOAK_SECS (600). Needs apt-get for wrk and redis-server when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+PROFILES=${BENCH_PROFILES:-"shopify mixed rate fsync plugin"}
+REQUESTS=${BENCH_REQUESTS:-40000}
+ROUNDS=${BENCH_ROUNDS:-3}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+PLUGIN_RATE=${BENCH_PLUGIN_RATE:-1000}
+PLUGIN_EVENTS=${BENCH_PLUGIN_EVENTS:-10000}
+SOAK_SECS=${BENCH_SOAK_SECS:-600}
+BARE_PASSES=${BENCH_BARE_PASSES:-4}
+ADMIN_TOKEN="bench-admin-token-$RANDOM$RANDOM"
+export OMNIGATE_ADMIN_TOKEN=$ADMIN_TOKEN
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+for tool in wrk redis-server; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    log "$tool not found: installing it with apt-get"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null
+  fi
+done
+
+log "building the release binaries"
+cargo build --release --locked -p omnigate -p omnigate-bench --bins >&2
+BIN=target/release
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  # Subshells ($(…)) inherit the trap; only the script itself cleans up.
+  [ "$BASHPID" = "$$" ] || return 0
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+wait_port() {
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on $1" >&2
+  return 1
+}
+
+# The start_* functions run in this shell (not in $(…), whose exit would run the cleanup)
+# and leave the new process's port and pid in PORT and PID.
+PORT=""
+PID=""
+
+# start_redis NAME [redis args…]
+start_redis() {
+  local name=$1
+  shift
+  PORT=$(free_port)
+  mkdir -p "$WORK/$name"
+  redis-server --port "$PORT" --bind 127.0.0.1 --dir "$WORK/$name" --save '' \
+    --maxmemory-policy noeviction --logfile "$WORK/$name/redis.log" "$@" >/dev/null &
+  PID=$!
+  PIDS+=("$PID")
+  wait_port "$PORT"
+}
+
+# start_gateway REDIS_PORT
+start_gateway() {
+  PORT=$(free_port)
+  OMNIGATE_SECRET_KEY=$(head -c 32 /dev/urandom | base64) OMNIGATE_WEBHOOK_RATE=0 \
+    OMNIGATE_LOG=warn "$BIN/omnigate" serve --bind "127.0.0.1:$PORT" \
+    --redis-url "redis://127.0.0.1:$1" --redis-prefix bench >"$WORK/gateway-$PORT.log" 2>&1 &
+  PID=$!
+  PIDS+=("$PID")
+  wait_port "$PORT"
+}
+
+# start_bare REDIS_PORT
+start_bare() {
+  PORT=$(free_port)
+  "$BIN/omnigate-bare" --bind "127.0.0.1:$PORT" --redis-url "redis://127.0.0.1:$1" \
+    >"$WORK/bare-$PORT.log" 2>&1 &
+  PID=$!
+  PIDS+=("$PID")
+  wait_port "$PORT"
+}
+
+# Forgets what the gateway remembers of deliveries, so a file can be sent again as new.
+reset_marks() {
+  for pattern in 'bench:seen:*' 'bench:state:*'; do
+    redis-cli -p "$1" --scan --pattern "$pattern" | xargs -r -n 1000 redis-cli -p "$1" del >/dev/null
+  done
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_mb() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+CLK_TCK=$(getconf CLK_TCK)
+
+header() {
+  printf '\n%s\n' "$1"
+  printf '%-34s %9s %8s %8s %7s %6s %11s %7s\n' "round" "req/s" "p50 ms" "p99 ms" "non-2xx" "dups" "CPU µs/req" "RSS MB"
+}
+
+# round LABEL PORT PID FILE [RATE] [PASSES]: one wrk run; prints a row and sets LAST_RPS
+# and LAST_P99.
+round() {
+  local label=$1 port=$2 pid=$3 file=$4 rate=${5:-0} passes=${6:-1} before after out line
+  rm -f "$file".done.*
+  before=$(cpu_ticks "$pid")
+  out=$(BENCH_FILE=$file BENCH_THREADS=$THREADS BENCH_CONNECTIONS=$CONNECTIONS BENCH_RATE=$rate \
+    BENCH_PASSES=$passes \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d3600s --timeout 10s -s scripts/bench/wrk.lua \
+    "http://127.0.0.1:$port/")
+  after=$(cpu_ticks "$pid")
+  line=$(grep '^BENCH ' <<<"$out") || { echo "$out" >&2; return 1; }
+  eval "$(sed 's/^BENCH //' <<<"$line")"
+  # shellcheck disable=SC2154 # set by the eval above
+  LAST_RPS=$(awk -v r="$requests" -v d="$duration_us" 'BEGIN {printf "%.0f", r * 1e6 / d}')
+  LAST_P99=$(awk -v v="$p99_us" 'BEGIN {printf "%.2f", v / 1000}')
+  printf '%-34s %9s %8.2f %8s %7d %6d %11.1f %7s\n' "$label" "$LAST_RPS" \
+    "$(awk -v v="$p50_us" 'BEGIN {print v / 1000}')" "$LAST_P99" "$((non2xx + socket_errors))" \
+    "$duplicates" \
+    "$(awk -v t=$((after - before)) -v c="$CLK_TCK" -v r="$requests" 'BEGIN {print t * 1e6 / c / r}')" \
+    "$(rss_mb "$pid")"
+}
+
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+
+log "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo);" \
+  "$(redis-server --version | awk '{print $1, $3}'); $(wrk --version 2>&1 | head -1 | awk '{print $1, $2}')"
+
+start_redis main --appendonly no
+REDIS=$PORT
+start_gateway "$REDIS"
+GW_PORT=$PORT GW_PID=$PID
+start_bare "$REDIS"
+BARE_PORT=$PORT BARE_PID=$PID
+log "gateway on $GW_PORT (pid $GW_PID), bare baseline on $BARE_PORT (pid $BARE_PID), redis on $REDIS"
+
+presign() { # PROFILE COUNT GATEWAY_PORT FILE
+  "$BIN/omnigate-presign" --profile "$1" --count "$2" --gateway "http://127.0.0.1:$3" --out "$4" >&2
+}
+
+# side_by_side NAME FILE: ROUNDS alternating rounds; prints medians and the ratio.
+PEAK_RPS=""
+side_by_side() {
+  local name=$1 file=$2 bare=() gw=() i
+  header "$name: $CONNECTIONS connections, $THREADS wrk threads, $(wc -l <"$file") deliveries per round"
+  for i in $(seq 1 "$ROUNDS"); do
+    # The baseline is several times faster: it gets the file BARE_PASSES times, so that
+    # both rounds last seconds.
+    round "bare actix-web + XADD #$i" "$BARE_PORT" "$BARE_PID" "$file" 0 "$BARE_PASSES"
+    bare+=("$LAST_RPS")
+    reset_marks "$REDIS"
+    round "omnigate serve #$i" "$GW_PORT" "$GW_PID" "$file"
+    gw+=("$LAST_RPS")
+  done
+  local b g
+  b=$(printf '%s\n' "${bare[@]}" | median)
+  g=$(printf '%s\n' "${gw[@]}" | median)
+  PEAK_RPS=$g
+  printf '%s: median %s req/s for omnigate, %s for the bare handler: %s %% of it\n' "$name" "$g" "$b" \
+    "$(awk -v g="$g" -v b="$b" 'BEGIN {printf "%.1f", 100 * g / b}')"
+}
+
+for profile in $PROFILES; do
+  case $profile in
+    shopify)
+      presign shopify "$REQUESTS" "$GW_PORT" "$WORK/shopify.tsv"
+      side_by_side "shopify orders/create" "$WORK/shopify.tsv"
+      SHOPIFY_PEAK=$PEAK_RPS
+      ;;
+    mixed)
+      presign mixed "$REQUESTS" "$GW_PORT" "$WORK/mixed.tsv"
+      side_by_side "mixed providers" "$WORK/mixed.tsv"
+      ;;
+    rate)
+      [ -f "$WORK/shopify.tsv" ] || presign shopify "$REQUESTS" "$GW_PORT" "$WORK/shopify.tsv"
+      if [ -z "${SHOPIFY_PEAK:-}" ]; then
+        reset_marks "$REDIS"
+        header "peak (for the half-rate run)"
+        round "omnigate serve, unpaced" "$GW_PORT" "$GW_PID" "$WORK/shopify.tsv"
+        SHOPIFY_PEAK=$LAST_RPS
+      fi
+      half=$((SHOPIFY_PEAK / 2))
+      header "shopify at half the peak: $half req/s offered"
+      reset_marks "$REDIS"
+      round "omnigate serve @ $half/s" "$GW_PORT" "$GW_PID" "$WORK/shopify.tsv" "$half"
+      ;;
+    fsync)
+      start_redis fsync --appendonly yes --appendfsync always
+      start_gateway "$PORT"
+      FS_PORT=$PORT FS_PID=$PID
+      presign shopify "$REQUESTS" "$FS_PORT" "$WORK/fsync.tsv"
+      header "shopify on Redis with appendfsync always (beside the default above)"
+      round "omnigate serve, fsync always" "$FS_PORT" "$FS_PID" "$WORK/fsync.tsv"
+      ;;
+    plugin)
+      start_redis plugin --appendonly no
+      start_gateway "$PORT"
+      P_PORT=$PORT P_PID=$PID
+      presign shopify "$((PLUGIN_EVENTS + 1500))" "$P_PORT" "$WORK/plugin.tsv"
+      "$BIN/omnigate-plugin-probe" --gateway "http://127.0.0.1:$P_PORT" --events "$PLUGIN_EVENTS" \
+        --warmup 1000 --idle-secs 5 --ready-file "$WORK/probe.ready" >"$WORK/probe.out" 2>"$WORK/probe.log" &
+      PROBE_PID=$!
+      PIDS+=("$PROBE_PID")
+      for _ in $(seq 1 100); do [ -f "$WORK/probe.ready" ] && break; sleep 0.1; done
+      header "webhook → plugin handler (SDK runtime), $PLUGIN_RATE webhooks/s offered"
+      round "omnigate serve + plugin @ $PLUGIN_RATE/s" "$P_PORT" "$P_PID" "$WORK/plugin.tsv" "$PLUGIN_RATE"
+      if wait "$PROBE_PID"; then
+        sed 's/^PROBE /handler latency: /' "$WORK/probe.out"
+      else
+        echo "the probe failed:" >&2
+        cat "$WORK/probe.log" >&2
+      fi
+      ;;
+    soak)
+      [ -f "$WORK/shopify.tsv" ] || presign shopify "$REQUESTS" "$GW_PORT" "$WORK/shopify.tsv"
+      rate=$(( ${SHOPIFY_PEAK:-4000} / 2 ))
+      header "soak: $rate req/s offered for $SOAK_SECS s, RSS after each round"
+      start=$(date +%s)
+      first_rss=$(rss_mb "$GW_PID")
+      n=0
+      while [ $(( $(date +%s) - start )) -lt "$SOAK_SECS" ]; do
+        n=$((n + 1))
+        reset_marks "$REDIS"
+        round "soak #$n" "$GW_PORT" "$GW_PID" "$WORK/shopify.tsv" "$rate"
+      done
+      printf 'RSS: %s MB after the first round, %s MB at the end\n' "$first_rss" "$(rss_mb "$GW_PID")"
+      ;;
+    *)
+      echo "unknown profile $profile" >&2
+      exit 2
+      ;;
+  esac
+done
