@@ -184,6 +184,17 @@ side_by_side() {
   PEAK_RPS=$g
   printf '%s: median %s req/s for omnigate, %s for the bare handler: %s %% of it\n' "$name" "$g" "$b" \
     "$(awk -v g="$g" -v b="$b" 'BEGIN {printf "%.1f", 100 * g / b}')"
+  outcomes "$GW_PORT"
+}
+
+# What the gateway did with the deliveries so far (from its metrics), so a profile that
+# quarantines or rejects is seen, not just counted as fast.
+outcomes() {
+  curl -s "http://127.0.0.1:$1/metrics" | awk '/^omnigate_webhooks_total\{/ {
+    match($0, /outcome="[^"]*"/); o = substr($0, RSTART + 9, RLENGTH - 10); n[o] += $NF
+  } END {
+    printf "outcomes so far:"; for (o in n) printf " %s %d", o, n[o]; printf "\n"
+  }'
 }
 
 for profile in $PROFILES; do

@@ -242,8 +242,11 @@ fn vary_ids(v: &mut Value, n: u64) {
                             *v = json!(old + n * 10_000_000);
                         }
                     }
-                    Value::String(s) if id_key && s.contains('_') => {
-                        *v = json!(format!("{s}b{n}"));
+                    Value::String(s) if id_key && !s.is_empty() => {
+                        *v = match s.parse::<u64>() {
+                            Ok(old) => json!((old + n * 10_000_000).to_string()),
+                            Err(_) => json!(format!("{s}-{n}")),
+                        };
                     }
                     Value::String(s) if s.starts_with("gid://") => {
                         if let Some((head, old)) = s.rsplit_once('/')
