@@ -87,6 +87,12 @@ pub fn memory_store() -> Arc<dyn Store> {
     Arc::new(MemoryStore::new(Retention::default()))
 }
 
+/// A registered plugin: its id and API key.
+pub struct Plugin {
+    pub id: String,
+    pub key: String,
+}
+
 pub const ADMIN_TOKEN: &str = "test-admin-token-6f1c";
 
 /// A gateway serving HTTP on 127.0.0.1 in this process.
@@ -156,6 +162,50 @@ impl Gateway {
     pub async fn admin_json(&self, path: &str) -> Value {
         let res = self.admin(reqwest::Method::GET, path).send().await.unwrap();
         res.json().await.unwrap()
+    }
+
+    /// Registers a plugin (`body` as for `POST /v1/plugins`); panics unless 201.
+    pub async fn register_plugin(&self, body: Value) -> Plugin {
+        let res = self
+            .admin(reqwest::Method::POST, "/v1/plugins")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let created: Value = res.json().await.unwrap();
+        Plugin {
+            id: created["id"].as_str().unwrap().into(),
+            key: created["api_key"].as_str().unwrap().into(),
+        }
+    }
+
+    /// Installs `p` in `tenant` with `scopes`; panics unless 201.
+    pub async fn install(&self, p: &Plugin, tenant: &str, scopes: Value) {
+        let res = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/v1/plugins/{}/installations", p.id),
+            )
+            .json(&json!({"tenant": tenant, "scopes": scopes}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+
+    /// `POST path` with `p`'s key; the status and the JSON answer (`null` if none).
+    pub async fn plugin_call(&self, p: &Plugin, path: &str, body: Value) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(&p.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
     }
 
     /// Connects a source; panics unless 201.

@@ -4,64 +4,24 @@
 //! redacted by the schema its publisher registered.
 
 use omnigate::store::Retention;
-use omnigate_tests::{Gateway, fixture_time, payload_fixture, redis_store};
-use reqwest::{Method, StatusCode};
+use omnigate_tests::{Gateway, Plugin, fixture_time, payload_fixture, redis_store};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-struct Plugin {
-    id: String,
-    key: String,
-}
-
-async fn register(gw: &Gateway, body: Value) -> Plugin {
-    let res = gw
-        .admin(Method::POST, "/v1/plugins")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let created: Value = res.json().await.unwrap();
-    Plugin {
-        id: created["id"].as_str().unwrap().into(),
-        key: created["api_key"].as_str().unwrap().into(),
-    }
-}
-
-async fn install(gw: &Gateway, p: &Plugin, tenant: &str, scopes: Value) {
-    let res = gw
-        .admin(Method::POST, &format!("/v1/plugins/{}/installations", p.id))
-        .json(&json!({"tenant": tenant, "scopes": scopes}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-}
-
-async fn call(gw: &Gateway, p: &Plugin, path: &str, body: Value) -> (StatusCode, Value) {
-    let res = gw
-        .http
-        .post(gw.url(path))
-        .bearer_auth(&p.key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
 
 /// Pulls (and acknowledges) until `n` events arrived; returns their `data` by type.
 async fn take(gw: &Gateway, p: &Plugin, n: usize) -> std::collections::BTreeMap<String, Value> {
     let mut got = std::collections::BTreeMap::new();
     for _ in 0..20 {
-        let (status, body) =
-            call(gw, p, "/v1/inbox/pull", json!({"max": 50, "wait_ms": 500})).await;
+        let (status, body) = gw
+            .plugin_call(p, "/v1/inbox/pull", json!({"max": 50, "wait_ms": 500}))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let deliveries = body["deliveries"].as_array().unwrap();
         let receipts: Vec<Value> = deliveries.iter().map(|d| d["receipt"].clone()).collect();
         if !receipts.is_empty() {
-            let (status, _) = call(gw, p, "/v1/inbox/ack", json!({"receipts": receipts})).await;
+            let (status, _) = gw
+                .plugin_call(p, "/v1/inbox/ack", json!({"receipts": receipts}))
+                .await;
             assert_eq!(status, StatusCode::OK);
         }
         for d in deliveries {
@@ -122,27 +82,21 @@ async fn plugins_without_customer_pii_get_no_free_text_urls_or_marked_fields() {
         "refund.created",
         "loyalty.*"
     ]);
-    let blind = register(&gw, json!({"name": "Blind", "event_types": subscriptions})).await;
-    let trusted = register(
-        &gw,
-        json!({"name": "Trusted", "event_types": subscriptions}),
-    )
-    .await;
-    let loyalty = register(
-        &gw,
-        json!({"name": "Loyalty", "event_types": ["order.paid"],
-               "publishes": [{"type": "loyalty.member.joined", "schema": member_schema()}]}),
-    )
-    .await;
-    install(&gw, &blind, "pii-shop", json!(["events:read"])).await;
-    install(
-        &gw,
-        &trusted,
-        "pii-shop",
-        json!(["events:read", "customer_pii"]),
-    )
-    .await;
-    install(&gw, &loyalty, "pii-shop", json!(["events:publish"])).await;
+    let blind = gw
+        .register_plugin(json!({"name": "Blind", "event_types": subscriptions}))
+        .await;
+    let trusted = gw
+        .register_plugin(json!({"name": "Trusted", "event_types": subscriptions}))
+        .await;
+    let loyalty = gw
+        .register_plugin(json!({"name": "Loyalty", "event_types": ["order.paid"],
+               "publishes": [{"type": "loyalty.member.joined", "schema": member_schema()}]}))
+        .await;
+    gw.install(&blind, "pii-shop", json!(["events:read"])).await;
+    gw.install(&trusted, "pii-shop", json!(["events:read", "customer_pii"]))
+        .await;
+    gw.install(&loyalty, "pii-shop", json!(["events:publish"]))
+        .await;
 
     let source = gw.source_for(&fixtures[0], "pii-shop").await;
     for f in &fixtures {
@@ -150,18 +104,18 @@ async fn plugins_without_customer_pii_get_no_free_text_urls_or_marked_fields() {
         let res = gw.deliver_fixture(&source.id, f).await;
         assert_eq!(res.status(), StatusCode::ACCEPTED, "{}", f.name);
     }
-    let (status, body) = call(
-        &gw,
-        &loyalty,
-        "/v1/events",
-        json!({"tenant": "pii-shop", "type": "loyalty.member.joined",
+    let (status, body) = gw
+        .plugin_call(
+            &loyalty,
+            "/v1/events",
+            json!({"tenant": "pii-shop", "type": "loyalty.member.joined",
                "data": {"balance": 23,
                         "member": {"member_id": "m-7", "tier": "gold",
                                    "email": "severyna.tymoshchuk@example.com",
                                    "greeting": "З днем народження, Северино!"},
                         "history": [{"points": 23, "note": "Birthday of Severyna"}]}}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 
     let types = [

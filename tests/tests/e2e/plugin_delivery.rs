@@ -4,65 +4,24 @@
 
 use chrono::Utc;
 use omnigate::store::Retention;
-use omnigate_tests::{Gateway, fixture_time, payload_fixture, redis_store};
+use omnigate_tests::{Gateway, Plugin, fixture_time, payload_fixture, redis_store};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-struct Plugin {
-    id: String,
-    key: String,
-}
-
-async fn register(gw: &Gateway, body: Value) -> Plugin {
-    let created: Value = gw
-        .admin(Method::POST, "/v1/plugins")
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    Plugin {
-        id: created["id"].as_str().unwrap().into(),
-        key: created["api_key"].as_str().unwrap().into(),
-    }
-}
-
-async fn install(gw: &Gateway, p: &Plugin, tenant: &str, scopes: Value) {
-    let res = gw
-        .admin(Method::POST, &format!("/v1/plugins/{}/installations", p.id))
-        .json(&json!({"tenant": tenant, "scopes": scopes}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-}
-
-async fn call(gw: &Gateway, p: &Plugin, path: &str, body: Value) -> (StatusCode, Value) {
-    let res = gw
-        .http
-        .post(gw.url(path))
-        .bearer_auth(&p.key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
 
 /// Pulls (and acknowledges) until `n` deliveries arrived, or gives up after a few waits.
 async fn take(gw: &Gateway, p: &Plugin, n: usize) -> Vec<Value> {
     let mut got = Vec::new();
     for _ in 0..20 {
-        let (status, body) =
-            call(gw, p, "/v1/inbox/pull", json!({"max": 50, "wait_ms": 500})).await;
+        let (status, body) = gw
+            .plugin_call(p, "/v1/inbox/pull", json!({"max": 50, "wait_ms": 500}))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let deliveries = body["deliveries"].as_array().unwrap().clone();
         let receipts: Vec<Value> = deliveries.iter().map(|d| d["receipt"].clone()).collect();
         if !receipts.is_empty() {
-            let (status, _) = call(gw, p, "/v1/inbox/ack", json!({"receipts": receipts})).await;
+            let (status, _) = gw
+                .plugin_call(p, "/v1/inbox/ack", json!({"receipts": receipts}))
+                .await;
             assert_eq!(status, StatusCode::OK);
         }
         got.extend(deliveries);
@@ -97,34 +56,22 @@ async fn each_plugin_receives_exactly_its_shops_subscribed_events() {
         fixture_time(&woo_fixture),
     )
     .await;
-    let loyalty = register(
-        &gw,
-        json!({"name": "Loyalty", "event_types": ["order.*", "refund.created"],
+    let loyalty = gw
+        .register_plugin(
+            json!({"name": "Loyalty", "event_types": ["order.*", "refund.created"],
                "publishes": [{"type": "loyalty.points.changed",
                               "schema": {"type": "object", "required": ["balance"],
                                          "properties": {"balance": {"type": "integer"}}}}]}),
-    )
-    .await;
-    let returns = register(
-        &gw,
-        json!({"name": "Returns", "event_types": ["return.*", "loyalty.*"]}),
-    )
-    .await;
-    install(
-        &gw,
-        &loyalty,
-        "shop-a",
-        json!(["events:read", "events:publish"]),
-    )
-    .await;
-    install(
-        &gw,
-        &loyalty,
-        "shop-b",
-        json!(["events:read", "customer_pii"]),
-    )
-    .await;
-    install(&gw, &returns, "shop-a", json!(["events:read"])).await;
+        )
+        .await;
+    let returns = gw
+        .register_plugin(json!({"name": "Returns", "event_types": ["return.*", "loyalty.*"]}))
+        .await;
+    gw.install(&loyalty, "shop-a", json!(["events:read", "events:publish"]))
+        .await;
+    gw.install(&loyalty, "shop-b", json!(["events:read", "customer_pii"]))
+        .await;
+    gw.install(&returns, "shop-a", json!(["events:read"])).await;
 
     let shopify = gw.source_for(&shop_fixture, "shop-a").await;
     for name in [
@@ -190,62 +137,62 @@ async fn each_plugin_receives_exactly_its_shops_subscribed_events() {
 
     // Publishing: the loyalty plugin tells shop-a about points; the returns plugin
     // (subscribed to loyalty.*) receives it. It may not publish in shop-b.
-    let (status, body) = call(
-        &gw,
-        &loyalty,
-        "/v1/events",
-        json!({"tenant": "shop-a", "type": "loyalty.points.changed",
+    let (status, body) = gw
+        .plugin_call(
+            &loyalty,
+            "/v1/events",
+            json!({"tenant": "shop-a", "type": "loyalty.points.changed",
                "data": {"balance": 23}, "idempotency_key": "order-5938201746113"}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let (_, again) = call(
-        &gw,
-        &loyalty,
-        "/v1/events",
-        json!({"tenant": "shop-a", "type": "loyalty.points.changed",
+    let (_, again) = gw
+        .plugin_call(
+            &loyalty,
+            "/v1/events",
+            json!({"tenant": "shop-a", "type": "loyalty.points.changed",
                "data": {"balance": 23}, "idempotency_key": "order-5938201746113"}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(again["event_id"], body["event_id"]);
     assert_eq!(again["duplicate"], true);
     let r = take(&gw, &returns, 1).await;
     assert_eq!(types(&r), ["shop-a:loyalty.points.changed"]);
     assert_eq!(r[0]["event"]["data"]["balance"], 23);
-    let (status, _) = call(
-        &gw,
-        &loyalty,
-        "/v1/events",
-        json!({"tenant": "shop-b", "type": "loyalty.points.changed", "data": {"balance": 1}}),
-    )
-    .await;
+    let (status, _) = gw
+        .plugin_call(
+            &loyalty,
+            "/v1/events",
+            json!({"tenant": "shop-b", "type": "loyalty.points.changed", "data": {"balance": 1}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = call(
-        &gw,
-        &loyalty,
-        "/v1/events",
-        json!({"tenant": "shop-a", "type": "loyalty.points.changed", "data": {"balance": "x"}}),
-    )
-    .await;
+    let (status, _) = gw
+        .plugin_call(
+            &loyalty,
+            "/v1/events",
+            json!({"tenant": "shop-a", "type": "loyalty.points.changed", "data": {"balance": "x"}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = call(
-        &gw,
-        &returns,
-        "/v1/events",
-        json!({"tenant": "shop-a", "type": "loyalty.points.changed", "data": {"balance": 1}}),
-    )
-    .await;
+    let (status, _) = gw
+        .plugin_call(
+            &returns,
+            "/v1/events",
+            json!({"tenant": "shop-a", "type": "loyalty.points.changed", "data": {"balance": 1}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "no events:publish scope");
 
     // Installed later: earlier events of that shop are not delivered.
-    install(&gw, &returns, "shop-b", json!(["events:read"])).await;
-    let (_, body) = call(
-        &gw,
-        &returns,
-        "/v1/inbox/pull",
-        json!({"max": 10, "wait_ms": 300}),
-    )
-    .await;
+    gw.install(&returns, "shop-b", json!(["events:read"])).await;
+    let (_, body) = gw
+        .plugin_call(
+            &returns,
+            "/v1/inbox/pull",
+            json!({"max": 10, "wait_ms": 300}),
+        )
+        .await;
     assert_eq!(body["deliveries"], json!([]));
 }
 
@@ -260,12 +207,10 @@ async fn failing_handlers_get_retries_then_dead_letters_then_replay() {
         },
     )
     .await;
-    let p = register(
-        &gw,
-        json!({"name": "Flaky", "event_types": ["order.created"]}),
-    )
-    .await;
-    install(&gw, &p, "flaky-shop", json!(["events:read"])).await;
+    let p = gw
+        .register_plugin(json!({"name": "Flaky", "event_types": ["order.created"]}))
+        .await;
+    gw.install(&p, "flaky-shop", json!(["events:read"])).await;
     let source = gw.source_for(&f, "flaky-shop").await;
     assert_eq!(
         gw.deliver_fixture(&source.id, &f).await.status(),
@@ -275,29 +220,23 @@ async fn failing_handlers_get_retries_then_dead_letters_then_replay() {
     // The handler fails twice (nack), the third attempt arrives with attempt 3.
     let mut attempts = Vec::new();
     for _ in 0..3 {
-        let (_, body) = call(
-            &gw,
-            &p,
-            "/v1/inbox/pull",
-            json!({"max": 1, "wait_ms": 2000}),
-        )
-        .await;
+        let (_, body) = gw
+            .plugin_call(&p, "/v1/inbox/pull", json!({"max": 1, "wait_ms": 2000}))
+            .await;
         let d = body["deliveries"][0].clone();
         assert!(d.is_object(), "a delivery: {body}");
         attempts.push(d["attempt"].as_u64().unwrap());
-        let (status, settled) = call(
-            &gw,
-            &p,
-            "/v1/inbox/nack",
-            json!({"receipts": [d["receipt"]]}),
-        )
-        .await;
+        let (status, settled) = gw
+            .plugin_call(&p, "/v1/inbox/nack", json!({"receipts": [d["receipt"]]}))
+            .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(settled["settled"], 1);
     }
     assert_eq!(attempts, [1, 2, 3]);
     // A fourth attempt would pass the maximum: dead letter.
-    let (_, body) = call(&gw, &p, "/v1/inbox/pull", json!({"max": 1, "wait_ms": 200})).await;
+    let (_, body) = gw
+        .plugin_call(&p, "/v1/inbox/pull", json!({"max": 1, "wait_ms": 200}))
+        .await;
     assert_eq!(body["deliveries"], json!([]));
     let dead: Value = gw
         .http
@@ -314,7 +253,7 @@ async fn failing_handlers_get_retries_then_dead_letters_then_replay() {
     assert_eq!(letters[0]["attempts"], 3);
     assert_eq!(letters[0]["event"]["type"], "order.created");
 
-    let (status, replayed) = call(&gw, &p, "/v1/inbox/dead/replay", json!({})).await;
+    let (status, replayed) = gw.plugin_call(&p, "/v1/inbox/dead/replay", json!({})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(replayed["replayed"], 1);
     let back = take(&gw, &p, 1).await;
@@ -322,7 +261,9 @@ async fn failing_handlers_get_retries_then_dead_letters_then_replay() {
     assert_eq!(back[0]["attempt"], 1);
     assert_eq!(back[0]["event"]["data"]["order_id"], "5938201746113");
     // Acknowledged: nothing more.
-    let (_, body) = call(&gw, &p, "/v1/inbox/pull", json!({"max": 1, "wait_ms": 300})).await;
+    let (_, body) = gw
+        .plugin_call(&p, "/v1/inbox/pull", json!({"max": 1, "wait_ms": 300}))
+        .await;
     assert_eq!(body["deliveries"], json!([]));
     let _ = Utc::now();
 }
@@ -331,31 +272,37 @@ async fn failing_handlers_get_retries_then_dead_letters_then_replay() {
 async fn plugins_cannot_cross_into_other_plugins_or_uninstalled_shops() {
     let f = payload_fixture("shopify/orders-create");
     let gw = Gateway::start(redis_store(Retention::default()).await, fixture_time(&f)).await;
-    let a = register(&gw, json!({"name": "A", "event_types": ["order.*"]})).await;
-    let b = register(&gw, json!({"name": "B", "event_types": ["order.*"]})).await;
-    install(&gw, &a, "iso-shop", json!(["events:read"])).await;
+    let a = gw
+        .register_plugin(json!({"name": "A", "event_types": ["order.*"]}))
+        .await;
+    let b = gw
+        .register_plugin(json!({"name": "B", "event_types": ["order.*"]}))
+        .await;
+    gw.install(&a, "iso-shop", json!(["events:read"])).await;
     let source = gw.source_for(&f, "iso-shop").await;
     assert_eq!(
         gw.deliver_fixture(&source.id, &f).await.status(),
         StatusCode::ACCEPTED
     );
 
-    let (_, body) = call(
-        &gw,
-        &a,
-        "/v1/inbox/pull",
-        json!({"max": 5, "wait_ms": 2000}),
-    )
-    .await;
+    let (_, body) = gw
+        .plugin_call(&a, "/v1/inbox/pull", json!({"max": 5, "wait_ms": 2000}))
+        .await;
     let receipt = body["deliveries"][0]["receipt"].clone();
     assert!(receipt.is_string());
     // B is not installed: it sees nothing, and A's receipt means nothing in B's inbox.
-    let (_, nothing) = call(&gw, &b, "/v1/inbox/pull", json!({"max": 5, "wait_ms": 200})).await;
+    let (_, nothing) = gw
+        .plugin_call(&b, "/v1/inbox/pull", json!({"max": 5, "wait_ms": 200}))
+        .await;
     assert_eq!(nothing["deliveries"], json!([]));
-    let (_, settled) = call(&gw, &b, "/v1/inbox/ack", json!({"receipts": [receipt]})).await;
+    let (_, settled) = gw
+        .plugin_call(&b, "/v1/inbox/ack", json!({"receipts": [receipt]}))
+        .await;
     assert_eq!(settled["settled"], 0);
     // A's delivery is still A's to settle.
-    let (_, settled) = call(&gw, &a, "/v1/inbox/nack", json!({"receipts": [receipt]})).await;
+    let (_, settled) = gw
+        .plugin_call(&a, "/v1/inbox/nack", json!({"receipts": [receipt]}))
+        .await;
     assert_eq!(settled["settled"], 1);
 
     // Uninstalled: pending deliveries of that shop are dropped, not shown.
@@ -368,20 +315,24 @@ async fn plugins_cannot_cross_into_other_plugins_or_uninstalled_shops() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let (_, after) = call(&gw, &a, "/v1/inbox/pull", json!({"max": 5, "wait_ms": 200})).await;
+    let (_, after) = gw
+        .plugin_call(&a, "/v1/inbox/pull", json!({"max": 5, "wait_ms": 200}))
+        .await;
     assert_eq!(after["deliveries"], json!([]));
-    let (status, _) = call(&gw, &a, "/v1/inbox/pull", json!({"max": 500})).await;
+    let (status, _) = gw
+        .plugin_call(&a, "/v1/inbox/pull", json!({"max": 500}))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = call(
-        &gw,
-        &Plugin {
-            id: "x".into(),
-            key: "ogk_revoked".into(),
-        },
-        "/v1/inbox/pull",
-        json!({}),
-    )
-    .await;
+    let (status, _) = gw
+        .plugin_call(
+            &Plugin {
+                id: "x".into(),
+                key: "ogk_revoked".into(),
+            },
+            "/v1/inbox/pull",
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -405,28 +356,26 @@ async fn a_plugin_installed_later_asks_for_a_replay_from_a_time() {
     // Installed a minute after those deliveries arrived.
     gw.clock
         .set(fixture_time(&f) + chrono::Duration::minutes(1));
-    let late = register(&gw, json!({"name": "Late", "event_types": ["order.*"]})).await;
-    install(&gw, &late, "late-shop", json!(["events:read"])).await;
-    let (_, body) = call(
-        &gw,
-        &late,
-        "/v1/inbox/pull",
-        json!({"max": 10, "wait_ms": 300}),
-    )
-    .await;
+    let late = gw
+        .register_plugin(json!({"name": "Late", "event_types": ["order.*"]}))
+        .await;
+    gw.install(&late, "late-shop", json!(["events:read"])).await;
+    let (_, body) = gw
+        .plugin_call(&late, "/v1/inbox/pull", json!({"max": 10, "wait_ms": 300}))
+        .await;
     assert_eq!(
         body["deliveries"],
         json!([]),
         "nothing from before the installation"
     );
 
-    let (status, replayed) = call(
-        &gw,
-        &late,
-        "/v1/inbox/replay",
-        json!({"tenant": "late-shop", "from": "2025-01-01T00:00:00Z"}),
-    )
-    .await;
+    let (status, replayed) = gw
+        .plugin_call(
+            &late,
+            "/v1/inbox/replay",
+            json!({"tenant": "late-shop", "from": "2025-01-01T00:00:00Z"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{replayed}");
     assert_eq!(
         replayed["replayed"], 2,
@@ -438,12 +387,12 @@ async fn a_plugin_installed_later_asks_for_a_replay_from_a_time() {
         ["late-shop:order.created", "late-shop:order.paid"]
     );
 
-    let (status, _) = call(
-        &gw,
-        &late,
-        "/v1/inbox/replay",
-        json!({"tenant": "other-shop", "from": "2025-01-01T00:00:00Z"}),
-    )
-    .await;
+    let (status, _) = gw
+        .plugin_call(
+            &late,
+            "/v1/inbox/replay",
+            json!({"tenant": "other-shop", "from": "2025-01-01T00:00:00Z"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
