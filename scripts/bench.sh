@@ -17,7 +17,8 @@
 #
 # Knobs: BENCH_REQUESTS (40000 per round), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64),
 # BENCH_THREADS (2), BENCH_PLUGIN_RATE (1000), BENCH_PLUGIN_EVENTS (10000),
-# BENCH_SOAK_SECS (600). Needs apt-get for wrk and redis-server when they are missing.
+# BENCH_SOAK_SECS (600), BENCH_PERF (a directory: the first gateway round of each profile is
+# recorded there with `perf record -g`, for `perf report -i`). Needs apt-get for wrk and redis-server when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -31,6 +32,7 @@ PLUGIN_RATE=${BENCH_PLUGIN_RATE:-1000}
 PLUGIN_EVENTS=${BENCH_PLUGIN_EVENTS:-10000}
 SOAK_SECS=${BENCH_SOAK_SECS:-600}
 BARE_PASSES=${BENCH_BARE_PASSES:-4}
+PERF_DIR=${BENCH_PERF:-}
 ADMIN_TOKEN="bench-admin-token-$RANDOM$RANDOM"
 export OMNIGATE_ADMIN_TOKEN=$ADMIN_TOKEN
 
@@ -44,6 +46,11 @@ for tool in wrk redis-server; do
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null
   fi
 done
+if [ -n "$PERF_DIR" ] && ! command -v perf >/dev/null 2>&1; then
+  log "perf not found: installing linux-perf with apt-get"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null
+fi
 
 log "building the release binaries"
 cargo build --release --locked -p omnigate -p omnigate-bench --bins >&2
@@ -129,12 +136,19 @@ header() {
 round() {
   local label=$1 port=$2 pid=$3 file=$4 rate=${5:-0} passes=${6:-1} before after out line
   rm -f "$file".done.*
+  local perf_pid=""
+  if [ -n "$PERF_DIR" ] && [ "$pid" != "${BARE_PID:-}" ] && [ ! -e "$PERF_DIR/$(basename "$file").data" ]; then
+    mkdir -p "$PERF_DIR"
+    perf record -F 999 -g -p "$pid" -o "$PERF_DIR/$(basename "$file").data" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   before=$(cpu_ticks "$pid")
   out=$(BENCH_FILE=$file BENCH_THREADS=$THREADS BENCH_CONNECTIONS=$CONNECTIONS BENCH_RATE=$rate \
     BENCH_PASSES=$passes \
     wrk -t"$THREADS" -c"$CONNECTIONS" -d3600s --timeout 10s -s scripts/bench/wrk.lua \
     "http://127.0.0.1:$port/")
   after=$(cpu_ticks "$pid")
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
   line=$(grep '^BENCH ' <<<"$out") || { echo "$out" >&2; return 1; }
   eval "$(sed 's/^BENCH //' <<<"$line")"
   # shellcheck disable=SC2154 # set by the eval above

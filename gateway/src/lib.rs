@@ -18,6 +18,7 @@ pub mod http;
 pub mod ids;
 pub mod inbox;
 pub mod ingest;
+pub mod json;
 #[cfg(test)]
 mod layers;
 pub mod limits;

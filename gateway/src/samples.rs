@@ -459,7 +459,7 @@ mod tests {
                 s.provider,
                 s.topic
             );
-            let body: serde_json::Value = serde_json::from_str(s.body).unwrap();
+            let body = crate::json::Json::parse(s.body.as_bytes()).unwrap();
             let resource = crate::providers::of(s.provider).resource(s.topic).unwrap();
             validators
                 .check_payload(s.provider, resource, &body)

@@ -213,7 +213,7 @@ mod tests {
             };
             let headers: Headers = sign(&d).unwrap().into_iter().collect();
             let descriptor = crate::providers::of(provider);
-            let parsed: serde_json::Value = serde_json::from_slice(body).unwrap();
+            let parsed = crate::json::Json::parse(body).unwrap();
             let id = crate::ingest::identity::identify(descriptor, &headers, Some(&parsed), body);
             if let Field::Header(_) = descriptor.topic {
                 let topic = id.topic.as_deref().unwrap_or_default();

@@ -307,7 +307,10 @@ pub fn fixture_time(f: &PayloadFixture) -> DateTime<Utc> {
     provider
         .zip(body)
         .and_then(|(p, b)| {
-            omnigate::ingest::identity::signed_resource_time(omnigate::providers::of(p), &b)
+            omnigate::ingest::identity::signed_resource_time(
+                omnigate::providers::of(p),
+                &omnigate::json::Json::from(&b),
+            )
         })
         .map(|t| t + chrono::Duration::seconds(1))
         .unwrap_or_else(|| DateTime::from_timestamp(1_741_944_415, 0).unwrap())

@@ -10,10 +10,10 @@
 //! the same delivery; their ids are kept as metadata only.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::headers::Headers;
+use crate::json::Json;
 use crate::normalize::time;
 use crate::providers::{Descriptor, Field, Handshake};
 
@@ -28,7 +28,7 @@ pub struct Identity {
     pub handshake: bool,
 }
 
-fn body_str<'a>(body: Option<&'a Value>, key: &str) -> Option<&'a str> {
+fn body_str<'a>(body: Option<&'a Json<'_>>, key: &str) -> Option<&'a str> {
     body?.get(key)?.as_str().filter(|s| !s.is_empty())
 }
 
@@ -48,7 +48,7 @@ pub fn quarantine_key(raw: &[u8]) -> String {
     format!("q:sha256:{}", hex::encode(Sha256::digest(raw)))
 }
 
-fn field<'a>(at: Field, headers: &'a Headers, body: Option<&'a Value>) -> Option<&'a str> {
+fn field<'a>(at: Field, headers: &'a Headers, body: Option<&'a Json<'_>>) -> Option<&'a str> {
     match at {
         Field::Header(names) => headers.first(names),
         Field::Body(key) => body_str(body, key),
@@ -60,7 +60,7 @@ fn field<'a>(at: Field, headers: &'a Headers, body: Option<&'a Value>) -> Option
 pub fn identify(
     provider: &Descriptor,
     headers: &Headers,
-    body: Option<&Value>,
+    body: Option<&Json<'_>>,
     raw: &[u8],
 ) -> Identity {
     let topic = field(provider.topic, headers, body);
@@ -85,11 +85,11 @@ pub fn identify(
 /// The newest time the signed body states about its resource (`updated_at`,
 /// `date_modified_gmt`, `issuedAt`), for providers that sign no timestamp. A body older
 /// than the dedupe window could be a replay the window no longer remembers.
-pub fn signed_resource_time(provider: &Descriptor, body: &Value) -> Option<DateTime<Utc>> {
+pub fn signed_resource_time(provider: &Descriptor, body: &Json<'_>) -> Option<DateTime<Utc>> {
     provider
         .signed_time
         .iter()
-        .filter_map(|k| body.get(*k).and_then(Value::as_str).and_then(time::parse))
+        .filter_map(|k| body.get(k).and_then(Json::as_str).and_then(time::parse))
         .max()
 }
 
@@ -98,7 +98,7 @@ mod tests {
     use super::*;
     use crate::fixtures::payload_fixture;
     use omnigate_schemas::api::Provider;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn of(name: &str, provider: Provider) -> Identity {
         let f = payload_fixture(name);
@@ -106,7 +106,7 @@ mod tests {
         identify(
             crate::providers::of(provider),
             &f.headers,
-            Some(&body),
+            Some(&Json::from(&body)),
             &f.body,
         )
     }
@@ -118,7 +118,7 @@ mod tests {
         let id = identify(
             crate::providers::of(Provider::Shopify),
             &f.headers,
-            Some(&body),
+            Some(&Json::from(&body)),
             &f.body,
         );
         assert_eq!(id.topic.as_deref(), Some("orders/create"));
@@ -138,7 +138,7 @@ mod tests {
         let again = identify(
             crate::providers::of(Provider::Shopify),
             &fresh,
-            Some(&body),
+            Some(&Json::from(&body)),
             &f.body,
         );
         assert_eq!(again.dedupe_key, id.dedupe_key);
@@ -180,17 +180,28 @@ mod tests {
     fn signed_resource_times() {
         let f = payload_fixture("woocommerce/order.created");
         let body: Value = serde_json::from_slice(&f.body).unwrap();
-        let t = signed_resource_time(crate::providers::of(Provider::Woocommerce), &body).unwrap();
+        let t = signed_resource_time(
+            crate::providers::of(Provider::Woocommerce),
+            &Json::from(&body),
+        )
+        .unwrap();
         assert_eq!(time::format(t), "2024-11-19T20:47:06Z");
         let body = json!({"created_at": "2025-03-14T11:00:00+02:00",
                           "updated_at": "2025-03-14T12:00:00+02:00"});
-        let t = signed_resource_time(crate::providers::of(Provider::Shopify), &body).unwrap();
+        let t = signed_resource_time(crate::providers::of(Provider::Shopify), &Json::from(&body))
+            .unwrap();
         assert_eq!(time::format(t), "2025-03-14T10:00:00Z");
         assert!(
-            signed_resource_time(crate::providers::of(Provider::Shopify), &json!({"id": 1}))
+            signed_resource_time(
+                crate::providers::of(Provider::Shopify),
+                &Json::from(&json!({"id": 1}))
+            )
+            .is_none()
+        );
+        assert!(
+            signed_resource_time(crate::providers::of(Provider::Stripe), &Json::from(&body))
                 .is_none()
         );
-        assert!(signed_resource_time(crate::providers::of(Provider::Stripe), &body).is_none());
     }
 
     #[test]
@@ -211,7 +222,7 @@ mod tests {
         let id = identify(
             crate::providers::of(Provider::Github),
             &h,
-            Some(&json!({"zen": "x"})),
+            Some(&Json::from(&json!({"zen": "x"}))),
             b"{}",
         );
         assert!(id.handshake);

@@ -6,14 +6,17 @@ pub mod identity;
 pub mod publish;
 
 use chrono::{DateTime, Utc};
+use omnigate_schemas::EventSource;
 use omnigate_schemas::api::Provider;
-use omnigate_schemas::{Event, EventSource};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::headers::Headers;
+use crate::json::Json;
+use crate::normalize::snapshot::Snapshot;
 use crate::normalize::{self, Input, Rejection};
 use crate::providers::{self, Credentials, Descriptor, Handshake, Tolerance};
 use crate::state::AppState;
@@ -76,7 +79,7 @@ struct Webhook<'a> {
     provider: &'static Descriptor,
     identity: &'a Identity,
     headers: &'a Headers,
-    body: &'a Value,
+    body: &'a Json<'a>,
     received_at: DateTime<Utc>,
     /// How long the delivery and the facts it proves are remembered.
     remember: std::time::Duration,
@@ -92,13 +95,29 @@ pub fn fact_event_id(source_id: &str, fact: &str) -> String {
     )
 }
 
+/// The envelope as it is written to the log: [`omnigate_schemas::Event`]'s fields in its
+/// order, borrowed, with the data embedded as the bytes it was serialized to.
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    schema_version: u32,
+    tenant: &'a str,
+    occurred_at: &'a str,
+    received_at: &'a str,
+    source: &'a EventSource,
+    subject: &'a str,
+    data: &'a RawValue,
+}
+
 /// Normalizes against the resource's last snapshot and validates; every event is checked
 /// against its schema before it is kept. Returns the records and the snapshot to keep.
 fn build_events(
     state: &AppState,
     d: &Webhook<'_>,
-    prior: Option<&Value>,
-) -> Result<(Vec<LogRecord>, Option<Value>), Rejection> {
+    prior: Option<&Snapshot>,
+) -> Result<(Vec<LogRecord>, Option<Snapshot>), Rejection> {
     let topic = d.identity.topic.as_deref().ok_or_else(|| {
         Rejection::new(format!("{} delivery names no topic", d.provider.provider))
     })?;
@@ -133,31 +152,27 @@ fn build_events(
                 .map(|t| t.schema_version)
                 .ok_or_else(|| Rejection::new(format!("{} is not cataloged", n.event_type)))?;
             let id = fact_event_id(d.source_id, &n.fact_key());
-            let event = Event {
-                id,
-                event_type: n.event_type.to_string(),
+            let envelope = Envelope {
+                id: &id,
+                event_type: n.event_type,
                 schema_version,
-                tenant: d.tenant.to_string(),
-                occurred_at: normalize::time::format(n.occurred_at),
-                received_at: received_at.clone(),
-                source: source.clone(),
-                subject: n.subject,
-                data: Value::Null,
+                tenant: d.tenant,
+                occurred_at: &normalize::time::format(n.occurred_at),
+                received_at: &received_at,
+                source: &source,
+                subject: &n.subject,
+                data: &n.data,
             };
             let encode = |e: serde_json::Error| Rejection::new(format!("cannot encode event: {e}"));
-            // The data tree moves into the value checked against the schema and back, so it
-            // is never copied on the hot path.
-            let mut value = serde_json::to_value(&event).map_err(encode)?;
-            value["data"] = n.data;
-            state.validators.check_event(n.event_type, &value)?;
-            let mut event = event;
-            event.data = value["data"].take();
-            // From the struct, so the envelope keeps its documented field order.
-            let json = serde_json::to_string(&event).map_err(encode)?;
+            // Serialized once; the schema check reads these very bytes.
+            let json = serde_json::to_string(&envelope).map_err(encode)?;
+            let parsed = Json::parse(json.as_bytes()).map_err(encode)?;
+            state.validators.check_event(n.event_type, &parsed)?;
+            drop(parsed);
             Ok(LogRecord {
-                event_id: event.id,
-                tenant: event.tenant,
-                event_type: event.event_type,
+                event_id: id,
+                tenant: d.tenant.to_string(),
+                event_type: n.event_type.to_string(),
                 json,
             })
         })
@@ -201,19 +216,23 @@ async fn map_and_append(
             Some(k) => state.store.get_snapshot(partition, k).await?,
             None => None,
         };
-        let prior_value: Option<Value> = prior
+        // A snapshot kept in an older layout is no snapshot: the next diff says so
+        // (`changed_known: false`) instead of guessing.
+        let prior_snapshot: Option<Snapshot> = prior
             .as_ref()
             .and_then(|p| serde_json::from_str(&p.json).ok());
-        let (records, new_snapshot) = match build_events(state, d, prior_value.as_ref()) {
+        let (records, new_snapshot) = match build_events(state, d, prior_snapshot.as_ref()) {
             Ok(built) => built,
             Err(rejection) => return Ok(Mapped::Rejected(rejection)),
         };
         let ids: Vec<String> = records.iter().map(|r| r.event_id.clone()).collect();
         let snapshot_write = match (&snapshot_key, new_snapshot) {
-            (Some(key), Some(json)) => Some(SnapshotWrite {
+            (Some(key), Some(snapshot)) => Some(SnapshotWrite {
                 key: key.clone(),
                 expected_version: prior.as_ref().map_or(0, |p| p.version),
-                json: json.to_string(),
+                json: serde_json::to_string(&snapshot).map_err(|e| {
+                    Error::Internal(format!("cannot encode a resource snapshot: {e}"))
+                })?,
                 ttl: state.settings.snapshot_ttl(),
             }),
             _ => None,
@@ -296,8 +315,8 @@ pub async fn ingest(
     // webhook URL cannot use it up and get the shop's real deliveries refused.
     state.limits.webhook(&source.id)?;
 
-    // Parsed once; everything downstream reads this value.
-    let parsed: std::result::Result<Value, _> = serde_json::from_slice(body);
+    // Parsed once, borrowing the body; everything downstream reads this tree.
+    let parsed = Json::parse(body);
     let identity = identify(provider, &headers, parsed.as_ref().ok(), body);
     if identity.handshake {
         return Ok(Outcome::Handshake);
@@ -380,7 +399,7 @@ pub async fn ingest(
 /// the signed time, when the body has one.
 fn refuse_stale(
     provider: &Descriptor,
-    body: &Value,
+    body: &Json<'_>,
     now: DateTime<Utc>,
     window_s: u64,
 ) -> Result<Option<DateTime<Utc>>> {
@@ -479,8 +498,8 @@ pub async fn replay(state: &AppState, id: QuarantineId) -> Result<Vec<String>> {
         .map_err(|_| Error::ReplayFailed(format!("unknown provider {:?}", r.provider)))?;
     let provider = providers::of(provider);
     let headers: Headers = r.headers.iter().collect();
-    let body: Value = serde_json::from_slice(&r.body)
-        .map_err(|e| Error::ReplayFailed(format!("body is not JSON: {e}")))?;
+    let body =
+        Json::parse(&r.body).map_err(|e| Error::ReplayFailed(format!("body is not JSON: {e}")))?;
     let mut identity = identify(provider, &headers, Some(&body), &r.body);
     identity.topic = r.topic.clone().or(identity.topic);
     let delivery = Webhook {

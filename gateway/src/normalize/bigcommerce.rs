@@ -3,9 +3,10 @@
 //! level itself. A refund fires both `store/order/refund/created` and `statusUpdated` to
 //! 4/14: only the first becomes `refund.created`.
 
+use crate::json::Json;
 use omnigate_schemas::api::Provider;
 use omnigate_schemas::events::{PendingData, StockChanged, StockMethod, types};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::fields::Obj;
 use super::pending::{order, pending};
@@ -24,7 +25,7 @@ const PAID: &[i64] = &[8, 9, 10, 11, 2, 3];
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
     let body = Obj::root(input.body)?;
-    let at = match body.get("created_at").and_then(Value::as_i64) {
+    let at = match body.get("created_at").and_then(Json::as_i64) {
         Some(secs) => {
             time::unix_seconds(secs).ok_or_else(|| body.err("created_at", "out of range"))?
         }
@@ -101,9 +102,9 @@ fn status_updated(
     let s = status.obj();
     let new = s
         .get("new_status_id")
-        .and_then(Value::as_i64)
+        .and_then(Json::as_i64)
         .ok_or_else(|| s.err("new_status_id", "expected an integer"))?;
-    let previous = s.get("previous_status_id").and_then(Value::as_i64);
+    let previous = s.get("previous_status_id").and_then(Json::as_i64);
     data.provider_status = Some(json!({"previous_status_id": previous, "new_status_id": new}));
     let event_type = match new {
         CANCELLED => types::ORDER_CANCELLED,
@@ -131,7 +132,7 @@ fn inventory(
     let i = inv.obj();
     let value = i
         .get("value")
-        .and_then(Value::as_i64)
+        .and_then(Json::as_i64)
         .ok_or_else(|| i.err("value", "expected an integer"))?;
     let (method, available, delta) = match i.opt_str("method")? {
         Some("relative") => (StockMethod::Relative, None, Some(value)),

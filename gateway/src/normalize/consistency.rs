@@ -7,12 +7,12 @@
 //! the delivery is refused with a reason that names the field, and quarantined once per
 //! body.
 
-use serde_json::Value;
+use crate::json::Json;
 
 use super::Rejection;
 
-fn text<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
-    body.get(key).and_then(Value::as_str)
+fn text<'a>(body: &'a Json<'_>, key: &str) -> Option<&'a str> {
+    body.get(key).and_then(Json::as_str)
 }
 
 fn refuse(topic: &str, field: &str, expected: &str, got: Option<&str>) -> Rejection {
@@ -24,7 +24,7 @@ fn refuse(topic: &str, field: &str, expected: &str, got: Option<&str>) -> Reject
 
 fn expect_one_of(
     topic: &str,
-    body: &Value,
+    body: &Json<'_>,
     field: &str,
     allowed: &[&str],
 ) -> Result<(), Rejection> {
@@ -50,7 +50,7 @@ fn shopify_kind(topic: &str) -> Option<(&'static str, &'static [&'static str])> 
     })
 }
 
-fn shopify_resource(topic: &str, body: &Value) -> Result<(), Rejection> {
+fn shopify_resource(topic: &str, body: &Json<'_>) -> Result<(), Rejection> {
     match topic {
         // A customer erasure names the customer; a shop erasure names none.
         "customers/redact" if body.get("customer").is_none() => {
@@ -86,7 +86,7 @@ fn shopify_resource(topic: &str, body: &Value) -> Result<(), Rejection> {
                 )))
             }
         }
-        None if fields.iter().any(|f| body.get(*f).is_some()) => Ok(()),
+        None if fields.iter().any(|f| body.get(f).is_some()) => Ok(()),
         None => Err(Rejection::new(format!(
             "topic {topic:?} does not match the signed body: no {} field, so it is no {kind}",
             fields.join(" or ")
@@ -95,7 +95,7 @@ fn shopify_resource(topic: &str, body: &Value) -> Result<(), Rejection> {
 }
 
 /// Shopify: the resource kind and the fact a topic states.
-pub fn shopify(topic: &str, body: &Value) -> Result<(), Rejection> {
+pub fn shopify(topic: &str, body: &Json<'_>) -> Result<(), Rejection> {
     shopify_resource(topic, body)?;
     match topic {
         // Shopify sends orders/paid when the order is paid; a later refund still shows it.
@@ -130,7 +130,7 @@ fn woocommerce_kind(resource: &str) -> Option<&'static [&'static str]> {
 }
 
 /// WooCommerce: the resource kind (by `_links.self`) and the fact a topic states.
-pub fn woocommerce(topic: &str, body: &Value) -> Result<(), Rejection> {
+pub fn woocommerce(topic: &str, body: &Json<'_>) -> Result<(), Rejection> {
     let (resource, event) = topic.split_once('.').unwrap_or((topic, ""));
     if event != "deleted"
         && let Some(fields) = woocommerce_kind(resource)
@@ -138,9 +138,9 @@ pub fn woocommerce(topic: &str, body: &Value) -> Result<(), Rejection> {
         // `_links.self` names the resource's REST path when the shop sends it.
         let linked = body
             .pointer("/_links/self/0/href")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .map(|href| href.contains(&format!("/{resource}s/")));
-        let shaped = fields.iter().any(|f| body.get(*f).is_some());
+        let shaped = fields.iter().any(|f| body.get(f).is_some());
         if linked == Some(false) || !shaped {
             return Err(Rejection::new(format!(
                 "topic {topic:?} does not match the signed body: it is no {resource} \
@@ -170,8 +170,8 @@ pub fn woocommerce(topic: &str, body: &Value) -> Result<(), Rejection> {
 }
 
 /// Saleor: the event name the body was issued for.
-pub fn saleor(topic: &str, body: &Value) -> Result<(), Rejection> {
-    let order = body.get("order").unwrap_or(&Value::Null);
+pub fn saleor(topic: &str, body: &Json<'_>) -> Result<(), Rejection> {
+    let order = &body["order"];
     match topic {
         "ORDER_FULLY_PAID" => expect_one_of(topic, order, "chargeStatus", &["FULL", "OVERCHARGED"])
             .map_err(|r| Rejection::new(format!("{} (order.chargeStatus)", r.reason()))),
@@ -199,8 +199,22 @@ pub fn saleor(topic: &str, body: &Value) -> Result<(), Rejection> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    use super::Rejection;
+    use crate::json::Json;
+
+    fn shopify(topic: &str, body: &Value) -> Result<(), Rejection> {
+        super::shopify(topic, &Json::from(body))
+    }
+
+    fn woocommerce(topic: &str, body: &Value) -> Result<(), Rejection> {
+        super::woocommerce(topic, &Json::from(body))
+    }
+
+    fn saleor(topic: &str, body: &Value) -> Result<(), Rejection> {
+        super::saleor(topic, &Json::from(body))
+    }
 
     #[test]
     fn shopify_topics_that_state_a_fact_need_the_body_to_show_it() {

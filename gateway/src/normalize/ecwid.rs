@@ -5,9 +5,10 @@
 //! tells what changed. The unsigned statuses in `data` are kept as `provider_status`, for
 //! information only.
 
+use crate::json::Json;
 use omnigate_schemas::api::Provider;
 use omnigate_schemas::events::{PendingData, types};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::fields::Obj;
 use super::pending::{order, pending};
@@ -17,7 +18,7 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
     let body = Obj::root(input.body)?;
     let at = body
         .get("eventCreated")
-        .and_then(Value::as_i64)
+        .and_then(Json::as_i64)
         .and_then(time::unix_seconds)
         .ok_or_else(|| body.err("eventCreated", "expected Unix seconds"))?;
     let entity = body.id("entityId")?;
@@ -29,7 +30,7 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
             // Unsigned, so kept only as short status names, for information.
             let status = |d: &Obj<'_>, k: &str| {
                 d.get(k)
-                    .and_then(Value::as_str)
+                    .and_then(Json::as_str)
                     .filter(|s| s.len() <= 64)
                     .map(str::to_string)
             };

@@ -1,22 +1,22 @@
 //! Typed reads from provider JSON that name the offending field when they fail, so a
 //! quarantined payload says exactly what was wrong (`line_items[1].price: …`).
 
+use crate::json::{Json, Object};
 use chrono::{DateTime, Utc};
 use omnigate_schemas::Money;
-use serde_json::{Map, Value};
 
 use super::{Rejection, money, time};
 
 /// A JSON object and the path it was reached by.
 #[derive(Clone, Copy)]
 pub struct Obj<'a> {
-    map: &'a Map<String, Value>,
+    map: &'a Object<'a>,
     path: &'a str,
 }
 
 /// Owned path, for objects reached through arrays.
 pub struct Owned<'a> {
-    map: &'a Map<String, Value>,
+    map: &'a Object<'a>,
     path: String,
 }
 
@@ -31,9 +31,9 @@ impl<'a> Owned<'a> {
 
 impl<'a> Obj<'a> {
     /// The payload's root object.
-    pub fn root(value: &'a Value) -> Result<Self, Rejection> {
+    pub fn root(value: &'a Json<'a>) -> Result<Self, Rejection> {
         match value {
-            Value::Object(map) => Ok(Obj { map, path: "" }),
+            Json::Object(map) => Ok(Obj { map, path: "" }),
             _ => Err(Rejection::new("payload is not a JSON object")),
         }
     }
@@ -51,7 +51,7 @@ impl<'a> Obj<'a> {
     }
 
     /// The raw value, treating `null` as absent.
-    pub fn get(&self, key: &str) -> Option<&'a Value> {
+    pub fn get(&self, key: &str) -> Option<&'a Json<'a>> {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
@@ -59,8 +59,8 @@ impl<'a> Obj<'a> {
     pub fn opt_str(&self, key: &str) -> Result<Option<&'a str>, Rejection> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(Json::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s.as_ref())),
             Some(_) => Err(self.err(key, "expected a string")),
         }
     }
@@ -74,10 +74,10 @@ impl<'a> Obj<'a> {
     pub fn opt_id(&self, key: &str) -> Result<Option<String>, Rejection> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Number(n)) if n.as_u64() == Some(0) => Ok(None),
-            Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
-            Some(Value::String(s)) if s.trim().is_empty() || s == "0" => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Json::Number(n)) if n.as_u64() == Some(0) => Ok(None),
+            Some(Json::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
+            Some(Json::String(s)) if s.trim().is_empty() || s == "0" => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s.to_string())),
             Some(_) => Err(self.err(key, "expected an integer or string id")),
         }
     }
@@ -89,14 +89,14 @@ impl<'a> Obj<'a> {
 
     pub fn u64(&self, key: &str) -> Result<u64, Rejection> {
         self.get(key)
-            .and_then(Value::as_u64)
+            .and_then(Json::as_u64)
             .ok_or_else(|| self.err(key, "expected a non-negative integer"))
     }
 
     pub fn opt_obj(&self, key: &str) -> Result<Option<Owned<'a>>, Rejection> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Object(map)) => Ok(Some(Owned {
+            Some(Json::Object(map)) => Ok(Some(Owned {
                 map,
                 path: self.name(key),
             })),
@@ -108,14 +108,14 @@ impl<'a> Obj<'a> {
     pub fn objects(&self, key: &str) -> Result<Vec<Owned<'a>>, Rejection> {
         let items = match self.get(key) {
             None => return Ok(Vec::new()),
-            Some(Value::Array(items)) => items,
+            Some(Json::Array(items)) => items,
             Some(_) => return Err(self.err(key, "expected an array")),
         };
         items
             .iter()
             .enumerate()
             .map(|(i, v)| match v {
-                Value::Object(map) => Ok(Owned {
+                Json::Object(map) => Ok(Owned {
                     map,
                     path: format!("{}[{i}]", self.name(key)),
                 }),
@@ -131,11 +131,11 @@ impl<'a> Obj<'a> {
     pub fn opt_money(&self, key: &str, currency: &str) -> Result<Option<Money>, Rejection> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => money::from_str(s, currency)
+            Some(Json::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Json::String(s)) => money::from_str(s, currency)
                 .map(Some)
                 .ok_or_else(|| self.err(key, &format!("{s:?} is not an amount in {currency}"))),
-            Some(Value::Number(n)) => money::from_number(n, currency)
+            Some(Json::Number(n)) => money::from_number(n, currency)
                 .map(Some)
                 .ok_or_else(|| self.err(key, &format!("{n} is not an amount in {currency}"))),
             Some(_) => Err(self.err(key, "expected a decimal amount")),

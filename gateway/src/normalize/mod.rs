@@ -20,8 +20,12 @@ mod woocommerce;
 use chrono::{DateTime, Utc};
 use omnigate_schemas::api::Provider;
 use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 use crate::headers::Headers;
+use crate::json::Json;
+use snapshot::Snapshot;
 
 /// Why a verified payload could not become events.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,16 +48,27 @@ impl std::fmt::Display for Rejection {
 }
 
 /// One canonical event, before the envelope is added.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Normalized {
     pub event_type: &'static str,
     pub occurred_at: DateTime<Utc>,
     /// `order/<id>`, `customer/<id>`, `return/<id>`.
     pub subject: String,
-    pub data: Value,
+    /// The typed data, serialized once: the envelope embeds these bytes as they are.
+    pub data: Box<RawValue>,
     /// For events derived by diffing (`refund:53140`): the fact they report, so that
     /// every delivery deriving the same fact gives the event the same id.
     pub fact: Option<String>,
+}
+
+impl PartialEq for Normalized {
+    fn eq(&self, other: &Self) -> bool {
+        self.event_type == other.event_type
+            && self.occurred_at == other.occurred_at
+            && self.subject == other.subject
+            && self.data.get() == other.data.get()
+            && self.fact == other.fact
+    }
 }
 
 impl Normalized {
@@ -63,7 +78,7 @@ impl Normalized {
         subject: String,
         data: &T,
     ) -> Result<Self, Rejection> {
-        let data = serde_json::to_value(data)
+        let data = serde_json::value::to_raw_value(data)
             .map_err(|e| Rejection::new(format!("cannot encode {event_type}: {e}")))?;
         Ok(Normalized {
             event_type,
@@ -72,6 +87,11 @@ impl Normalized {
             data,
             fact: None,
         })
+    }
+
+    /// The data as a `Value` (tests and cold paths).
+    pub fn data(&self) -> Value {
+        serde_json::from_str(self.data.get()).unwrap_or(Value::Null)
     }
 
     fn with_fact(mut self, fact: String) -> Self {
@@ -90,32 +110,64 @@ impl Normalized {
             return fact.clone();
         }
         use omnigate_schemas::events::types as t;
-        let field = |k: &str| self.data.get(k).and_then(Value::as_str).unwrap_or("");
-        let at = time::format(self.occurred_at);
+        // Only the few ids and the status a fact is told apart by are read back.
+        #[derive(Default, serde::Deserialize)]
+        struct Ids<'a> {
+            #[serde(borrow)]
+            shipment_id: Option<Cow<'a, str>>,
+            #[serde(borrow)]
+            refund_id: Option<Cow<'a, str>>,
+            #[serde(borrow)]
+            return_id: Option<Cow<'a, str>>,
+            #[serde(borrow)]
+            review_id: Option<Cow<'a, str>>,
+            #[serde(borrow)]
+            message_id: Option<Cow<'a, str>>,
+            #[serde(borrow)]
+            dispute_id: Option<Cow<'a, str>>,
+            #[serde(borrow)]
+            status: Option<Cow<'a, str>>,
+        }
         let (ty, s) = (self.event_type, &self.subject);
-        match ty {
-            // Once per order or customer: the subject is the resource.
+        if matches!(
+            ty,
             t::ORDER_CREATED
-            | t::ORDER_PAID
-            | t::ORDER_CANCELLED
-            | t::ORDER_FULFILLED
-            | t::CUSTOMER_CREATED
-            | t::CUSTOMER_ERASURE_REQUESTED => format!("{ty}|{s}"),
+                | t::ORDER_PAID
+                | t::ORDER_CANCELLED
+                | t::ORDER_FULFILLED
+                | t::CUSTOMER_CREATED
+                | t::CUSTOMER_ERASURE_REQUESTED
+        ) {
+            // Once per order or customer: the subject is the resource.
+            return format!("{ty}|{s}");
+        }
+        let ids: Ids<'_> = serde_json::from_str(self.data.get()).unwrap_or_default();
+        fn field<'s>(k: &'s Option<Cow<'_, str>>) -> &'s str {
+            k.as_deref().unwrap_or("")
+        }
+        let at = time::format(self.occurred_at);
+        match ty {
             // Once per resource whose subject is its order; a thin event without the
             // resource's id is told apart by its signed time.
-            t::SHIPMENT_CREATED => once(ty, s, field("shipment_id"), &at),
-            t::REFUND_CREATED => match field("refund_id") {
+            t::SHIPMENT_CREATED => once(ty, s, field(&ids.shipment_id), &at),
+            t::REFUND_CREATED => match field(&ids.refund_id) {
                 "" => format!("{ty}|{s}|{at}"),
                 id => format!("refund:{id}"),
             },
-            t::RETURN_REQUESTED => once(ty, s, field("return_id"), &at),
-            t::REVIEW_CREATED => once(ty, s, field("review_id"), &at),
-            t::MESSAGE_RECEIVED => once(ty, s, field("message_id"), &at),
-            t::DISPUTE_OPENED => once(ty, s, field("dispute_id"), &at),
+            t::RETURN_REQUESTED => once(ty, s, field(&ids.return_id), &at),
+            t::REVIEW_CREATED => once(ty, s, field(&ids.review_id), &at),
+            t::MESSAGE_RECEIVED => once(ty, s, field(&ids.message_id), &at),
+            t::DISPUTE_OPENED => once(ty, s, field(&ids.dispute_id), &at),
             // A return's statuses are facts of their own (Shopify gives them no time).
-            t::RETURN_UPDATED => format!("{ty}|{s}|{}|{}", field("return_id"), field("status")),
+            t::RETURN_UPDATED => {
+                format!("{ty}|{s}|{}|{}", field(&ids.return_id), field(&ids.status))
+            }
             t::SHIPMENT_UPDATED => {
-                format!("{ty}|{s}|{}|{}|{at}", field("shipment_id"), field("status"))
+                format!(
+                    "{ty}|{s}|{}|{}|{at}",
+                    field(&ids.shipment_id),
+                    field(&ids.status)
+                )
             }
             _ => format!("{ty}|{s}|{at}"),
         }
@@ -135,11 +187,11 @@ fn once(event_type: &str, subject: &str, id: &str, at: &str) -> String {
 pub struct Input<'a> {
     pub topic: &'a str,
     pub headers: &'a Headers,
-    pub body: &'a Value,
+    pub body: &'a Json<'a>,
     /// When the gateway received the delivery: the last fallback for `occurred_at`.
     pub received_at: DateTime<Utc>,
     /// The last snapshot kept under [`Normalizer::snapshot_key`], if any.
-    pub snapshot: Option<&'a Value>,
+    pub snapshot: Option<&'a Snapshot>,
 }
 
 /// What a normalizer produces.
@@ -147,7 +199,7 @@ pub struct Input<'a> {
 pub struct Output {
     pub events: Vec<Normalized>,
     /// The new snapshot to keep under [`Normalizer::snapshot_key`] (`None`: leave it as it is).
-    pub snapshot: Option<Value>,
+    pub snapshot: Option<Snapshot>,
 }
 
 impl Output {
@@ -160,10 +212,10 @@ impl Output {
 }
 
 /// A JSON id (integer or string) as text.
-fn id_text(v: Option<&Value>) -> Option<String> {
+fn id_text(v: Option<&Json<'_>>) -> Option<String> {
     match v? {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        Json::String(s) if !s.is_empty() => Some(s.to_string()),
         _ => None,
     }
 }
@@ -433,9 +485,9 @@ pub fn mappings_table() -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct Normalizer {
     /// `Ok` when the signed body is what its topic (often an unsigned header) says.
-    pub check_topic: fn(&str, &Value) -> Result<(), Rejection>,
+    pub check_topic: fn(&str, &Json<'_>) -> Result<(), Rejection>,
     /// The resource whose last snapshot a delivery is diffed against (`order:52907`).
-    pub snapshot_key: fn(&str, &Value) -> Option<String>,
+    pub snapshot_key: fn(&str, &Json<'_>) -> Option<String>,
     pub map: fn(Input<'_>) -> Result<Output, Rejection>,
 }
 
@@ -447,11 +499,11 @@ impl Normalizer {
     }
 }
 
-fn any_topic(_: &str, _: &Value) -> Result<(), Rejection> {
+fn any_topic(_: &str, _: &Json<'_>) -> Result<(), Rejection> {
     Ok(())
 }
 
-fn no_snapshot(_: &str, _: &Value) -> Option<String> {
+fn no_snapshot(_: &str, _: &Json<'_>) -> Option<String> {
     None
 }
 

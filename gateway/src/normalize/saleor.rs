@@ -3,6 +3,7 @@
 //! an `order`, `fulfillment` or `user` object). Money arrives as JSON floats
 //! (`{"amount": 84.9, "currency": "USD"}`) and becomes exact decimal strings.
 
+use crate::json::Json;
 use chrono::{DateTime, Utc};
 use omnigate_schemas::api::Provider;
 use omnigate_schemas::events::{
@@ -11,13 +12,13 @@ use omnigate_schemas::events::{
 };
 use omnigate_schemas::{Address, LineRef, Money, Party};
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::fields::{Obj, full_name};
 use super::snapshot::Snapshot;
 use super::{Input, Normalized, Output, Rejection, id_text, money, time, unknown_topic};
 
-pub(super) fn snapshot_key(topic: &str, body: &Value) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
     match topic {
         "ORDER_REFUNDED" | "ORDER_FULLY_REFUNDED" => {
             id_text(body.get("order")?.get("id")).map(|id| format!("order:{id}"))
@@ -43,7 +44,7 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
         "ORDER_FULFILLED" => vec![order_fulfilled(need_order()?, issued)?],
         "FULFILLMENT_CREATED" => vec![fulfillment_created(body, issued)?],
         "ORDER_REFUNDED" | "ORDER_FULLY_REFUNDED" => {
-            return order_refunded(need_order()?, issued, Snapshot::parse(input.snapshot));
+            return order_refunded(need_order()?, issued, input.snapshot.cloned());
         }
         "CUSTOMER_CREATED" => vec![customer(body, issued, types::CUSTOMER_CREATED)?],
         "CUSTOMER_UPDATED" => vec![customer(body, issued, types::CUSTOMER_UPDATED)?],
@@ -321,7 +322,7 @@ fn order_refunded(
     if now <= before {
         return Ok(Output {
             events: Vec::new(),
-            snapshot: Some(snap.to_value()),
+            snapshot: Some(snap),
         });
     }
     let refund_id = format!("{order_id}:refunded:{}", refunded.amount);
@@ -348,7 +349,7 @@ fn order_refunded(
             )?
             .with_fact(format!("refund:{refund_id}")),
         ],
-        snapshot: Some(snap.to_value()),
+        snapshot: Some(snap),
     })
 }
 

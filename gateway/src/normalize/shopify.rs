@@ -3,6 +3,7 @@
 //! wins: nothing is derived from `orders/create` or `orders/updated` that Shopify sends
 //! under its own topic (`orders/paid`, `orders/cancelled`, `orders/fulfilled`).
 
+use crate::json::Json;
 use chrono::{DateTime, Duration, Utc};
 use omnigate_schemas::api::Provider;
 use omnigate_schemas::events::{
@@ -26,7 +27,7 @@ const VOLATILE: &[&str] = &["updated_at"];
 const REDACT_WITHIN_DAYS: i64 = 30;
 
 /// Orders are kept to diff `orders/updated`; a return reads its order for the customer.
-pub(super) fn snapshot_key(topic: &str, body: &Value) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
     let order_id = match topic {
         t if t.starts_with("orders/") => id_text(body.get("id")),
         "returns/request" => id_text(body.get("order")?.get("id")),
@@ -37,11 +38,11 @@ pub(super) fn snapshot_key(topic: &str, body: &Value) -> Option<String> {
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
     let o = Obj::root(input.body)?;
-    let prior = Snapshot::parse(input.snapshot);
+    let prior = input.snapshot.cloned();
     match input.topic {
         "orders/create" => Ok(Output {
             events: vec![order_created(o)?],
-            snapshot: Some(order_snapshot(input.body, o, prior.as_ref())?.to_value()),
+            snapshot: Some(order_snapshot(input.body, o, prior.as_ref())?),
         }),
         "orders/updated" => order_updated(o, input, prior),
         "orders/paid" => with_order_state(input, o, prior, order_paid(o)?),
@@ -70,7 +71,7 @@ fn triggered_at(input: Input<'_>) -> DateTime<Utc> {
 }
 
 fn order_snapshot(
-    body: &Value,
+    body: &Json<'_>,
     o: Obj<'_>,
     prior: Option<&Snapshot>,
 ) -> Result<Snapshot, Rejection> {
@@ -100,7 +101,7 @@ fn with_order_state(
         .is_some_and(|m| snap.modified.as_ref().is_some_and(|now| now < m));
     Ok(Output {
         events: vec![event],
-        snapshot: (!stale).then(|| snap.to_value()),
+        snapshot: (!stale).then_some(snap),
     })
 }
 
@@ -150,7 +151,7 @@ fn order_updated(
     };
     Ok(Output {
         events,
-        snapshot: Some(snap.to_value()),
+        snapshot: Some(snap),
     })
 }
 
@@ -241,8 +242,8 @@ fn order_created(o: Obj<'_>) -> Result<Normalized, Rejection> {
 
 fn gateways<'a>(o: Obj<'a>) -> Vec<&'a str> {
     o.get("payment_gateway_names")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(Json::as_str).collect())
         .unwrap_or_default()
 }
 
@@ -370,8 +371,8 @@ fn tracking(f: Obj<'_>, one: &str, many: &str) -> Result<Option<String>, Rejecti
         Some(v) => Some(v.to_string()),
         None => f
             .get(many)
-            .and_then(Value::as_array)
-            .and_then(|a| a.iter().find_map(Value::as_str))
+            .and_then(Json::as_array)
+            .and_then(|a| a.iter().find_map(Json::as_str))
             .filter(|s| !s.is_empty())
             .map(str::to_string),
     })
@@ -668,7 +669,7 @@ fn erasure(b: Obj<'_>, input: Input<'_>) -> Result<Normalized, Rejection> {
         let customer_id = c.opt_id("id")?;
         let orders: Vec<String> = b
             .get("orders_to_redact")
-            .and_then(Value::as_array)
+            .and_then(Json::as_array)
             .map(|a| a.iter().filter_map(|v| id_text(Some(v))).collect())
             .unwrap_or_default();
         let subject = format!(

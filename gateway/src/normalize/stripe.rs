@@ -1,12 +1,12 @@
 //! Stripe events. Amounts are integer minor units with a lower-case currency; the shop's
 //! order is linked only through `metadata.order_id` (or Checkout's `client_reference_id`).
 
+use crate::json::Json;
 use chrono::{DateTime, Utc};
 use omnigate_schemas::Money;
 use omnigate_schemas::api::Provider;
 use omnigate_schemas::events::{DisputeOpened, OrderPaid, RefundCreated, RefundStatus, types};
 use rust_decimal::Decimal;
-use serde_json::Value;
 
 use super::fields::Obj;
 use super::snapshot::Snapshot;
@@ -35,7 +35,7 @@ pub fn stripe_money(units: i64, currency: &str) -> Option<Money> {
 
 /// Refunds and disputes name their charge; its kept snapshot remembers the order and the
 /// refunds already reported (`charge.refunded` and `refund.created` tell the same refund).
-pub(super) fn snapshot_key(topic: &str, body: &Value) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
     let object = body.get("data")?.get("object")?;
     let charge = match topic {
         "charge.refunded" => id_text(object.get("id")),
@@ -58,7 +58,7 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
         .ok_or_else(|| data.obj().err("object", "required object is missing"))?;
     let o = object.obj();
     let created = event_time(event)?;
-    let prior = Snapshot::parse(input.snapshot);
+    let prior = input.snapshot.cloned();
     match input.topic {
         "payment_intent.succeeded" => Ok(Output::events(vec![payment_intent_paid(o, created)?])),
         "checkout.session.completed" => Ok(Output::events(checkout_paid(o, created)?)),
@@ -75,7 +75,7 @@ fn event_time(event: Obj<'_>) -> Result<DateTime<Utc>, Rejection> {
 
 fn unix(o: Obj<'_>, key: &str) -> Result<DateTime<Utc>, Rejection> {
     o.get(key)
-        .and_then(Value::as_i64)
+        .and_then(Json::as_i64)
         .and_then(time::unix_seconds)
         .ok_or_else(|| o.err(key, "expected Unix seconds"))
 }
@@ -84,7 +84,7 @@ fn amount(o: Obj<'_>, key: &str) -> Result<Money, Rejection> {
     let currency = o.str("currency")?;
     let units = o
         .get(key)
-        .and_then(Value::as_i64)
+        .and_then(Json::as_i64)
         .ok_or_else(|| o.err(key, "expected integer minor units"))?;
     stripe_money(units, currency).ok_or_else(|| {
         o.err(
@@ -117,9 +117,9 @@ fn payment_intent_paid(pi: Obj<'_>, created: DateTime<Utc>) -> Result<Normalized
         paid_at: time::format(created),
         method: pi
             .get("payment_method_types")
-            .and_then(Value::as_array)
+            .and_then(Json::as_array)
             .and_then(|a| a.first())
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .map(str::to_string),
         reference: pi.opt_str("id")?.map(str::to_string),
         order_id: order_id.clone(),
@@ -148,9 +148,9 @@ fn checkout_paid(s: Obj<'_>, created: DateTime<Utc>) -> Result<Vec<Normalized>, 
         paid_at: time::format(created),
         method: s
             .get("payment_method_types")
-            .and_then(Value::as_array)
+            .and_then(Json::as_array)
             .and_then(|a| a.first())
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .map(str::to_string),
         reference: s
             .opt_id("payment_intent")?
@@ -218,7 +218,7 @@ fn charge_refunded(ch: Obj<'_>, prior: Option<Snapshot>) -> Result<Output, Rejec
     }
     Ok(Output {
         events,
-        snapshot: Some(snap.to_value()),
+        snapshot: Some(snap),
     })
 }
 
@@ -236,7 +236,7 @@ fn refund_event(r: Obj<'_>, prior: Option<Snapshot>) -> Result<Output, Rejection
     snap.refunds.push(id);
     Ok(Output {
         events: vec![event],
-        snapshot: Some(snap.to_value()),
+        snapshot: Some(snap),
     })
 }
 
@@ -254,7 +254,7 @@ fn dispute_opened(
         Some(e) => e
             .obj()
             .get("due_by")
-            .and_then(Value::as_i64)
+            .and_then(Json::as_i64)
             .and_then(time::unix_seconds),
         None => None,
     };

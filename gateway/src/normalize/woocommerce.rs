@@ -8,6 +8,7 @@
 //! `refund.created`; any other change is `order.updated`. Derived events carry the fact they report, so the same fact
 //! derived twice gets the same event id.
 
+use crate::json::Json;
 use chrono::{DateTime, Utc};
 use omnigate_schemas::api::Provider;
 use omnigate_schemas::events::{
@@ -26,7 +27,7 @@ use super::{Input, Normalized, Output, Rejection, id_text, money, time, unknown_
 /// Fields that change on every save.
 const VOLATILE: &[&str] = &["date_modified", "date_modified_gmt"];
 
-pub(super) fn snapshot_key(topic: &str, body: &Value) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
     let id = id_text(body.get("id"))?;
     match topic {
         "order.created" | "order.updated" => Some(format!("order:{id}")),
@@ -37,7 +38,7 @@ pub(super) fn snapshot_key(topic: &str, body: &Value) -> Option<String> {
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
     let body = Obj::root(input.body)?;
-    let prior = Snapshot::parse(input.snapshot);
+    let prior = input.snapshot.cloned();
     match input.topic {
         "order.created" => {
             // The creation is news even when a later update arrived first; the kept snapshot
@@ -46,7 +47,7 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
             let stale = is_stale(prior.as_ref(), &snap);
             Ok(Output {
                 events: vec![order_created(body)?],
-                snapshot: (!stale).then(|| snap.to_value()),
+                snapshot: (!stale).then_some(snap),
             })
         }
         "order.updated" => order_updated(body, input.body, prior),
@@ -74,7 +75,7 @@ fn required_gmt(o: Obj<'_>, key: &str) -> Result<DateTime<Utc>, Rejection> {
     gmt(o, key)?.ok_or_else(|| o.err(key, "required timestamp is missing"))
 }
 
-fn order_snapshot(body: &Value, o: Obj<'_>) -> Result<Snapshot, Rejection> {
+fn order_snapshot(body: &Json<'_>, o: Obj<'_>) -> Result<Snapshot, Rejection> {
     let map = body.as_object().expect("checked by Obj::root");
     let mut snap = Snapshot::of(map, VOLATILE);
     snap.modified = gmt(o, "date_modified_gmt")?.map(time::format);
@@ -97,7 +98,11 @@ fn is_stale(prior: Option<&Snapshot>, now: &Snapshot) -> bool {
     }
 }
 
-fn order_updated(o: Obj<'_>, body: &Value, prior: Option<Snapshot>) -> Result<Output, Rejection> {
+fn order_updated(
+    o: Obj<'_>,
+    body: &Json<'_>,
+    prior: Option<Snapshot>,
+) -> Result<Output, Rejection> {
     let snap = order_snapshot(body, o)?;
     if is_stale(prior.as_ref(), &snap) {
         return Ok(Output::default());
@@ -207,7 +212,7 @@ fn order_updated(o: Obj<'_>, body: &Value, prior: Option<Snapshot>) -> Result<Ou
     }
     Ok(Output {
         events,
-        snapshot: Some(snap.to_value()),
+        snapshot: Some(snap),
     })
 }
 
@@ -277,7 +282,7 @@ fn product_updated(p: Obj<'_>, prior: Option<Snapshot>) -> Result<Output, Reject
     let product_id = p.id("id")?;
     let managed = p
         .get("manage_stock")
-        .and_then(Value::as_bool)
+        .and_then(Json::as_bool)
         .unwrap_or(true);
     let stock = match p.get("stock_quantity") {
         Some(v) if managed => Some(
@@ -322,7 +327,7 @@ fn product_updated(p: Obj<'_>, prior: Option<Snapshot>) -> Result<Output, Reject
     }
     Ok(Output {
         events,
-        snapshot: Some(snap.to_value()),
+        snapshot: Some(snap),
     })
 }
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
+use crate::json::{self, Json};
 use crate::normalize::Rejection;
 
 pub mod pii;
@@ -18,9 +19,11 @@ pub use plugin::PluginSchemas;
 /// How many schema errors a rejection lists.
 const MAX_ERRORS: usize = 3;
 
+/// Every schema compiled for the borrowed tree ([`json::Schema`]): the webhook path checks
+/// what it parsed, without building a `serde_json::Value`.
 pub struct Validators {
-    events: HashMap<&'static str, Validator>,
-    payloads: HashMap<(&'static str, &'static str), Validator>,
+    events: HashMap<&'static str, Validator<json::Schema>>,
+    payloads: HashMap<(&'static str, &'static str), Validator<json::Schema>>,
 }
 
 impl std::fmt::Debug for Validators {
@@ -44,8 +47,8 @@ impl Validators {
             .add(catalog::COMMON.uri, parse(&catalog::COMMON)?)
             .and_then(|b| b.prepare())
             .map_err(|e| Error::Config(format!("schema registry: {e}")))?;
-        let build = |doc: &Embedded| -> Result<Validator> {
-            jsonschema::options()
+        let build = |doc: &Embedded| -> Result<Validator<json::Schema>> {
+            jsonschema::options_for::<json::Schema>()
                 .with_draft(Draft::Draft202012)
                 .should_validate_formats(true)
                 .offline()
@@ -69,7 +72,7 @@ impl Validators {
         &self,
         provider: Provider,
         resource: &str,
-        body: &Value,
+        body: &Json<'_>,
     ) -> Result<(), Rejection> {
         let v = self
             .payloads
@@ -79,7 +82,7 @@ impl Validators {
     }
 
     /// Checks a whole canonical event (envelope included) against its type's schema.
-    pub fn check_event(&self, event_type: &str, event: &Value) -> Result<(), Rejection> {
+    pub fn check_event(&self, event_type: &str, event: &Json<'_>) -> Result<(), Rejection> {
         let v = self
             .events
             .get(event_type)
@@ -88,7 +91,7 @@ impl Validators {
     }
 }
 
-fn describe(v: &Validator, value: &Value, label: &str) -> Result<(), Rejection> {
+fn describe(v: &Validator<json::Schema>, value: &Json<'_>, label: &str) -> Result<(), Rejection> {
     if v.is_valid(value) {
         return Ok(());
     }
@@ -135,7 +138,7 @@ mod tests {
             let examples = schema["examples"].as_array().expect("examples");
             assert!(!examples.is_empty(), "{} has no examples", t.name);
             for ex in examples {
-                v.check_event(t.name, ex).unwrap();
+                v.check_event(t.name, &Json::from(ex)).unwrap();
             }
         }
     }
@@ -147,12 +150,14 @@ mod tests {
         let schema: Value = serde_json::from_str(t.schema.text).unwrap();
         let mut ex = schema["examples"][0].clone();
         ex["data"]["total"]["amount"] = json!(2300.0);
-        let err = v.check_event("order.created", &ex).unwrap_err();
+        let err = v
+            .check_event("order.created", &Json::from(&ex))
+            .unwrap_err();
         assert!(err.reason().contains("/data/total/amount"), "{err}");
 
         let mut ex = schema["examples"][0].clone();
         ex["occurred_at"] = json!("2025-03-14T11:26:53+02:00");
-        assert!(v.check_event("order.created", &ex).is_err());
+        assert!(v.check_event("order.created", &Json::from(&ex)).is_err());
     }
 
     #[test]
@@ -162,20 +167,20 @@ mod tests {
         let schema: Value = serde_json::from_str(t.schema.text).unwrap();
         let mut ex = schema["examples"][0].clone();
         ex["data"]["lines"][0]["colour"] = json!("red");
-        assert!(v.check_event("return.requested", &ex).is_err());
+        assert!(v.check_event("return.requested", &Json::from(&ex)).is_err());
         let mut ex = schema["examples"][0].clone();
         ex["data"]["lines"][0]
             .as_object_mut()
             .unwrap()
             .remove("reason_code");
-        assert!(v.check_event("return.requested", &ex).is_err());
+        assert!(v.check_event("return.requested", &Json::from(&ex)).is_err());
     }
 
     #[test]
     fn payload_errors_name_the_path() {
         let v = Validators::compile().unwrap();
         let err = v
-            .check_payload(Provider::Shopify, "order", &json!({"id": "x"}))
+            .check_payload(Provider::Shopify, "order", &Json::from(&json!({"id": "x"})))
             .unwrap_err();
         assert!(err.reason().contains("shopify order payload"), "{err}");
     }

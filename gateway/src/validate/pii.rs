@@ -825,7 +825,7 @@ mod tests {
                     );
                 }
                 validators
-                    .check_event(t.name, &event)
+                    .check_event(t.name, &crate::json::Json::from(&event))
                     .unwrap_or_else(|e| panic!("{}: {e:?}", t.name));
             }
             marked.extend(

@@ -233,7 +233,7 @@ mod never_panics {
                     let _ = verify_with_keys(crate::providers::of(provider).scheme, enc, &req, &["sixteen-byte-key"], &keys);
                     let _ = verify_with_keys(crate::providers::of(provider).scheme, enc, &req, &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], &[]);
                 }
-                let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+                let parsed = crate::json::Json::parse(&body).ok();
                 let _ = crate::ingest::identity::identify(crate::providers::of(provider), &headers, parsed.as_ref(), &body);
             }
         }
