@@ -117,7 +117,7 @@ start_bare() {
 
 # Forgets what the gateway remembers of deliveries, so a file can be sent again as new.
 reset_marks() {
-  for pattern in 'bench:seen:*' 'bench:state:*'; do
+  for pattern in 'bench:seen:*' 'bench:snapshot:*'; do
     redis-cli -p "$1" --scan --pattern "$pattern" | xargs -r -n 1000 redis-cli -p "$1" del >/dev/null
   done
 }

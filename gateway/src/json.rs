@@ -30,7 +30,21 @@ static NULL: Json<'static> = Json::Null;
 impl<'a> Json<'a> {
     /// Parses a whole document (trailing bytes other than whitespace are an error).
     pub fn parse(bytes: &'a [u8]) -> Result<Json<'a>, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
+        // One UTF-8 check of the whole body is much cheaper than serde_json's check of every
+        // string; a body that is not UTF-8 is not JSON either, and is refused as before.
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Json::parse_str(text),
+            Err(_) => {
+                let mut de = serde_json::Deserializer::from_slice(bytes);
+                let json = Json::deserialize(&mut de)?;
+                de.end()?;
+                Ok(json)
+            }
+        }
+    }
+
+    pub fn parse_str(text: &'a str) -> Result<Json<'a>, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(text);
         let json = Json::deserialize(&mut de)?;
         de.end()?;
         Ok(json)

@@ -22,7 +22,7 @@ use crate::providers::{self, Credentials, Descriptor, Handshake, Tolerance};
 use crate::state::AppState;
 use crate::store::{
     Append, Appended, LogRecord, QuarantineId, QuarantineRecord, SnapshotWrite, SourceRecord,
-    Write, partition_of,
+    StoredSnapshot, Write, partition_of,
 };
 use crate::verify::{self, SignedRequest};
 use identity::{Identity, identify};
@@ -193,35 +193,34 @@ enum Mapped {
 }
 
 /// Normalizes `d` against the resource's kept snapshot and appends the events, the new snapshot
-/// and the dedupe mark in one atomic step; re-reads and retries when the snapshot moved on.
+/// and the dedupe mark in one atomic step. A delivery that usually announces a new resource is
+/// written expecting no snapshot, without reading one first: one round trip. When the store
+/// has a different snapshot than expected it answers with it, and the delivery is diffed
+/// again against that.
 async fn map_and_append(
     state: &AppState,
     d: &Webhook<'_>,
     partition: u32,
     dedupe_key: &str,
 ) -> Result<Mapped> {
-    let snapshot_key = d
-        .identity
-        .topic
-        .as_deref()
+    let topic = d.identity.topic.as_deref();
+    let snapshot_key = topic
         .and_then(|t| (d.provider.normalizer.snapshot_key)(t, d.body))
         .map(|k| format!("{}:{k}", d.source_id));
+    let creates = topic.is_some_and(|t| d.provider.normalizer.creates.contains(&t));
+    let mut stored: Option<StoredSnapshot> = match &snapshot_key {
+        Some(k) if !creates => state.store.get_snapshot(partition, k).await?,
+        _ => None,
+    };
+    // Whether `stored` is what the store said (else it is the guess "none yet").
+    let mut read = !creates;
     for attempt in 0..SNAPSHOT_ATTEMPTS {
-        if attempt > 0 {
-            // Back off a little, with jitter, so racing deliveries do not collide again.
-            let ms = rand::random_range(0..(1u64 << attempt.min(6)));
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-        }
-        let prior = match &snapshot_key {
-            Some(k) => state.store.get_snapshot(partition, k).await?,
-            None => None,
-        };
-        // A snapshot kept in an older layout is no snapshot: the next diff says so
+        // A snapshot kept in another layout is no snapshot: the next diff says so
         // (`changed_known: false`) instead of guessing.
-        let prior_snapshot: Option<Snapshot> = prior
+        let prior = stored
             .as_ref()
-            .and_then(|p| serde_json::from_str(&p.json).ok());
-        let (records, new_snapshot) = match build_events(state, d, prior_snapshot.as_ref()) {
+            .and_then(|s| Snapshot::from_fields(&s.fields));
+        let (records, new_snapshot) = match build_events(state, d, prior.as_ref()) {
             Ok(built) => built,
             Err(rejection) => return Ok(Mapped::Rejected(rejection)),
         };
@@ -229,10 +228,8 @@ async fn map_and_append(
         let snapshot_write = match (&snapshot_key, new_snapshot) {
             (Some(key), Some(snapshot)) => Some(SnapshotWrite {
                 key: key.clone(),
-                expected_version: prior.as_ref().map_or(0, |p| p.version),
-                json: serde_json::to_string(&snapshot).map_err(|e| {
-                    Error::Internal(format!("cannot encode a resource snapshot: {e}"))
-                })?,
+                expected_version: stored.as_ref().map_or(0, |p| p.version),
+                fields: snapshot.to_fields(),
                 ttl: state.settings.snapshot_ttl(),
             }),
             _ => None,
@@ -257,7 +254,17 @@ async fn map_and_append(
                 return Ok(Mapped::Written(written));
             }
             Appended::Duplicate => return Ok(Mapped::Duplicate(ids)),
-            Appended::Conflict => continue,
+            Appended::Conflict(now) => {
+                // A wrong guess costs nothing more; another writer moving the snapshot
+                // between our read and our write is a race: back off a little, with
+                // jitter, so racing deliveries do not collide again.
+                if read {
+                    let ms = rand::random_range(0..(1u64 << (attempt + 1).min(6)));
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                }
+                stored = now;
+                read = true;
+            }
         }
     }
     Err(Error::StoreUnavailable(
@@ -390,7 +397,7 @@ pub async fn ingest(
             },
             reason: rejection.reason().to_string(),
         }),
-        Appended::Duplicate | Appended::Conflict => Ok(Outcome::Duplicate),
+        Appended::Duplicate | Appended::Conflict(_) => Ok(Outcome::Duplicate),
     }
 }
 

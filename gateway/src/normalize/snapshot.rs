@@ -2,29 +2,45 @@
 //! can be diffed: a fingerprint per top-level field (no personal data is kept, only
 //! hashes) and the few values the diff rules read.
 
-use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::json::{Json, Object};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Kept in the store as a hash of byte fields ([`Snapshot::to_fields`]): one letter per
+/// attribute, the fingerprints packed (name length, name, 8 bytes), about 10 bytes plus the
+/// name per field of the resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// The resource's modification time (RFC 3339 UTC), to recognise stale deliveries.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified: Option<String>,
     /// Top-level field → 64-bit fingerprint of its value, sorted by name.
-    #[serde(default)]
     pub fields: Vec<(String, u64)>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paid_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refunds: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stock: Option<i64>,
+}
+
+/// `u32` length, then the bytes.
+fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Reads what [`put`] wrote; `None` when the input ends early.
+fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if input.len() < n {
+        return None;
+    }
+    let (head, rest) = input.split_at(n);
+    *input = rest;
+    Some(head)
+}
+
+fn take_text(input: &mut &[u8]) -> Option<String> {
+    let len = u32::from_le_bytes(take(input, 4)?.try_into().ok()?) as usize;
+    String::from_utf8(take(input, len)?.to_vec()).ok()
 }
 
 /// A stable 64-bit fingerprint of a value: its structure and scalars streamed into XXH3,
@@ -88,6 +104,72 @@ impl Snapshot {
             fields,
             ..Snapshot::default()
         }
+    }
+
+    /// The fields the store keeps.
+    pub fn to_fields(&self) -> Vec<(&'static str, Vec<u8>)> {
+        let mut out = Vec::with_capacity(7);
+        let mut packed = Vec::with_capacity(self.fields.iter().map(|(k, _)| k.len() + 12).sum());
+        for (name, print) in &self.fields {
+            put(&mut packed, name.as_bytes());
+            packed.extend_from_slice(&print.to_le_bytes());
+        }
+        out.push(("f", packed));
+        let text = [
+            ("m", &self.modified),
+            ("s", &self.status),
+            ("p", &self.paid_at),
+            ("c", &self.customer_id),
+        ];
+        for (name, value) in text {
+            if let Some(v) = value {
+                out.push((name, v.as_bytes().to_vec()));
+            }
+        }
+        if !self.refunds.is_empty() {
+            let mut packed = Vec::new();
+            for id in &self.refunds {
+                put(&mut packed, id.as_bytes());
+            }
+            out.push(("r", packed));
+        }
+        if let Some(stock) = self.stock {
+            out.push(("k", stock.to_string().into_bytes()));
+        }
+        out
+    }
+
+    /// The snapshot [`Snapshot::to_fields`] wrote; `None` when the fields are not one.
+    pub fn from_fields(fields: &[(String, Vec<u8>)]) -> Option<Snapshot> {
+        let mut snap = Snapshot::default();
+        let text = |v: &[u8]| String::from_utf8(v.to_vec()).ok();
+        let mut fingerprinted = false;
+        for (name, value) in fields {
+            match name.as_str() {
+                "f" => {
+                    let mut input = value.as_slice();
+                    while !input.is_empty() {
+                        let name = take_text(&mut input)?;
+                        let print = u64::from_le_bytes(take(&mut input, 8)?.try_into().ok()?);
+                        snap.fields.push((name, print));
+                    }
+                    fingerprinted = true;
+                }
+                "m" => snap.modified = Some(text(value)?),
+                "s" => snap.status = Some(text(value)?),
+                "p" => snap.paid_at = Some(text(value)?),
+                "c" => snap.customer_id = Some(text(value)?),
+                "r" => {
+                    let mut input = value.as_slice();
+                    while !input.is_empty() {
+                        snap.refunds.push(take_text(&mut input)?);
+                    }
+                }
+                "k" => snap.stock = Some(text(value)?.parse().ok()?),
+                _ => {}
+            }
+        }
+        fingerprinted.then_some(snap)
     }
 
     /// Fields whose value differs from `prior` (added and removed ones included), sorted.
@@ -155,7 +237,42 @@ mod tests {
     fn snapshots_hold_no_personal_data() {
         let a = json!({"email": "jon@example.com"});
         let s = of(&a, &[]);
-        assert!(!serde_json::to_string(&s).unwrap().contains("jon@"));
+        for (_, value) in s.to_fields() {
+            assert!(!String::from_utf8_lossy(&value).contains("jon@"));
+        }
+    }
+
+    #[test]
+    fn kept_fields_read_back_as_the_snapshot() {
+        let body = json!({"id": 1, "note": "x", "ünïcode key": [1, 2], "": null});
+        let mut s = of(&body, &[]);
+        let stored = |s: &Snapshot| -> Vec<(String, Vec<u8>)> {
+            s.to_fields()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect()
+        };
+        assert_eq!(Snapshot::from_fields(&stored(&s)), Some(s.clone()));
+        s.modified = Some("2025-03-14T10:00:00Z".into());
+        s.status = Some("paid".into());
+        s.paid_at = Some("2025-03-14T10:00:01Z".into());
+        s.customer_id = Some("42".into());
+        s.refunds = vec!["r1".into(), "".into(), "r|3".into()];
+        s.stock = Some(-3);
+        assert_eq!(Snapshot::from_fields(&stored(&s)), Some(s.clone()));
+        // A snapshot of nothing is still a snapshot (every field of it was seen).
+        let empty = Snapshot::default();
+        assert_eq!(Snapshot::from_fields(&stored(&empty)), Some(empty));
+        // Damaged or foreign fields are no snapshot.
+        assert_eq!(
+            Snapshot::from_fields(&[("f".into(), vec![9, 0, 0, 0, b'a'])]),
+            None
+        );
+        assert_eq!(
+            Snapshot::from_fields(&[("s".into(), b"paid".to_vec())]),
+            None
+        );
+        assert_eq!(Snapshot::from_fields(&[]), None);
     }
 
     #[test]

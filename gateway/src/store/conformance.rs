@@ -56,7 +56,7 @@ fn written(a: Appended) -> Vec<StreamId> {
     match a {
         Appended::Written { ids, .. } => ids,
         Appended::Duplicate => panic!("expected a write, got a duplicate"),
-        Appended::Conflict => panic!("expected a write, got a snapshot conflict"),
+        Appended::Conflict(_) => panic!("expected a write, got a snapshot conflict"),
     }
 }
 
@@ -345,54 +345,73 @@ pub async fn concurrent_duplicates_write_once(store: Arc<dyn Store>) {
 
 pub async fn snapshots_move_only_from_the_version_read(store: Arc<dyn Store>) {
     assert_eq!(store.get_snapshot(4, "src:order:1").await.unwrap(), None);
-    let with_snapshot = |key: &str, expected: u64, json: &str| {
+    let with_snapshot = |key: &str, expected: u64, fields: &[(&'static str, &[u8])]| {
         let mut a = events(4, key, vec![record("s", expected as usize)]);
         a.snapshot = Some(SnapshotWrite {
             key: "src:order:1".into(),
             expected_version: expected,
-            json: json.into(),
+            fields: fields.iter().map(|(k, v)| (*k, v.to_vec())).collect(),
             ttl: TTL,
         });
         a
     };
+    let sorted = |s: StoredSnapshot| {
+        let mut fields = s.fields;
+        fields.sort();
+        (s.version, fields)
+    };
+    let pending: &[(&'static str, &[u8])] = &[("s", b"pending"), ("f", b"\x00\x01|\xff")];
     written(
         store
-            .append(with_snapshot("src:s1", 0, r#"{"status":"pending"}"#))
+            .append(with_snapshot("src:s1", 0, pending))
             .await
             .unwrap(),
     );
     let v1 = store.get_snapshot(4, "src:order:1").await.unwrap().unwrap();
-    assert_eq!(v1.version, 1);
-    assert_eq!(v1.json, r#"{"status":"pending"}"#);
-
-    // A second writer that read "absent" loses, and writes nothing at all.
     assert_eq!(
-        store
-            .append(with_snapshot("src:s2", 0, r#"{"status":"x"}"#))
-            .await
-            .unwrap(),
-        Appended::Conflict
+        sorted(v1.clone()),
+        (
+            1,
+            vec![
+                ("f".into(), b"\x00\x01|\xff".to_vec()),
+                ("s".into(), b"pending".to_vec())
+            ]
+        ),
+        "bytes come back as they were written"
     );
+
+    // A second writer that expected "absent" loses, writes nothing at all, and is told
+    // what the snapshot is now.
+    match store
+        .append(with_snapshot("src:s2", 0, &[("s", b"x")]))
+        .await
+        .unwrap()
+    {
+        Appended::Conflict(Some(now)) => assert_eq!(sorted(now), sorted(v1)),
+        other => panic!("expected a conflict with the current snapshot, got {other:?}"),
+    }
     assert_eq!(store.read_log(4, None, 10).await.unwrap().len(), 1);
     // A duplicate is a duplicate whatever the snapshot says.
     assert_eq!(
-        store
-            .append(with_snapshot("src:s1", 7, "{}"))
-            .await
-            .unwrap(),
+        store.append(with_snapshot("src:s1", 7, &[])).await.unwrap(),
         Appended::Duplicate
     );
-    // Retrying from the version it now reads succeeds; the conflict left no dedupe mark.
+    // Retrying from the version it was told succeeds; the conflict left no dedupe mark.
+    // Fields left out of a write are not kept.
     written(
         store
-            .append(with_snapshot("src:s2", 1, r#"{"status":"paid|ok"}"#))
+            .append(with_snapshot("src:s2", 1, &[("s", b"paid|ok")]))
             .await
             .unwrap(),
     );
     let v2 = store.get_snapshot(4, "src:order:1").await.unwrap().unwrap();
+    assert_eq!(sorted(v2), (2, vec![("s".into(), b"paid|ok".to_vec())]));
+    // Expecting a version of a snapshot that is absent is a conflict that says so.
+    let mut elsewhere = with_snapshot("src:s3", 3, &[]);
+    elsewhere.snapshot.as_mut().unwrap().key = "src:order:2".into();
     assert_eq!(
-        (v2.version, v2.json.as_str()),
-        (2, r#"{"status":"paid|ok"}"#)
+        store.append(elsewhere).await.unwrap(),
+        Appended::Conflict(None)
     );
     assert_eq!(store.read_log(4, None, 10).await.unwrap().len(), 2);
     assert_eq!(

@@ -362,13 +362,14 @@ impl EventLog for MemoryStore {
         }
         if let Some(snapshot) = &append.snapshot {
             let skey = (append.partition, snapshot.key.clone());
-            let current = inner
+            let stored = inner
                 .snapshots
                 .get(&skey)
                 .filter(|(expires, _)| *expires > now)
-                .map_or(0, |(_, v)| v.version);
+                .map(|(_, v)| v);
+            let current = stored.map_or(0, |v| v.version);
             if current != snapshot.expected_version {
-                return Ok(Appended::Conflict);
+                return Ok(Appended::Conflict(stored.cloned()));
             }
             inner.snapshots.insert(
                 skey,
@@ -376,7 +377,11 @@ impl EventLog for MemoryStore {
                     now + snapshot.ttl,
                     StoredSnapshot {
                         version: current + 1,
-                        json: snapshot.json.clone(),
+                        fields: snapshot
+                            .fields
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.clone()))
+                            .collect(),
                     },
                 ),
             );

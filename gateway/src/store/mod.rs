@@ -348,10 +348,11 @@ pub enum Write {
 
 /// The last snapshot of a provider resource (an order, say), kept so providers that
 /// only say "updated" can be diffed. `version` counts writes; 0 means "never written".
+/// The store keeps named byte fields and knows nothing of what they mean.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSnapshot {
     pub version: u64,
-    pub json: String,
+    pub fields: Vec<(String, Vec<u8>)>,
 }
 
 /// A snapshot update made in the same atomic step as the events derived from it; refused
@@ -361,7 +362,8 @@ pub struct SnapshotWrite {
     /// Unique per source and resource (the caller includes the source id).
     pub key: String,
     pub expected_version: u64,
-    pub json: String,
+    /// The whole snapshot: fields not named here are not kept.
+    pub fields: Vec<(&'static str, Vec<u8>)>,
     pub ttl: Duration,
 }
 
@@ -391,8 +393,9 @@ pub enum Appended {
     },
     /// The dedupe key was already marked; nothing was written.
     Duplicate,
-    /// The resource snapshot changed since it was read; nothing was written. Read and retry.
-    Conflict,
+    /// The resource snapshot is not at the version expected; nothing was written. Carries
+    /// the snapshot as it is now (`None`: absent), to retry from without reading it again.
+    Conflict(Option<StoredSnapshot>),
 }
 
 /// The store as the gateway uses it: one value with every capability.

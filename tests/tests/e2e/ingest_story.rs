@@ -472,3 +472,153 @@ async fn a_woocommerce_order_lifecycle_yields_each_event_once_in_order() {
     );
     assert_eq!(events[2]["data"]["reference"], "P24-7Q2M-KX9D-3WHF");
 }
+
+/// Calls of one Redis command since the last `CONFIG RESETSTAT`.
+async fn calls(redis: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(redis)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_order_is_written_in_one_round_trip_and_its_snapshot_is_a_compact_hash() {
+    // A Redis of its own: the test counts the commands the gateway sends it.
+    let redis_server = omnigate_tests::RedisProcess::start();
+    let prefix = omnigate_tests::unique_prefix();
+    let store = omnigate_tests::redis_store_with(
+        &redis_server.url(),
+        &prefix,
+        Retention::default(),
+        Some(omnigate_tests::test_sealer()),
+    )
+    .await;
+    let create = payload_fixture("shopify/orders-create");
+    let gw = Gateway::start(std::sync::Arc::new(store), fixture_time(&create)).await;
+    let client = redis::Client::open(redis_server.url()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+
+    let source = gw.source_for(&create, "maysternia-hlyny").await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let res = gw.deliver_fixture(&source.id, &create).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        calls(&mut redis, "hgetall").await,
+        0,
+        "a new order is written without reading a snapshot first"
+    );
+
+    // The kept snapshot: a hash of fingerprints and the few values the rules read, no copy
+    // of the order.
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:snapshot:*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let kind: String = redis::cmd("TYPE")
+        .arg(&keys[0])
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(kind, "hash");
+    let hash: std::collections::HashMap<String, Vec<u8>> = redis::cmd("HGETALL")
+        .arg(&keys[0])
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(hash["v"], b"1");
+    assert_eq!(hash["s"], b"paid");
+    let kept: usize = hash.values().map(Vec::len).sum();
+    assert!(
+        kept < create.body.len() / 3,
+        "{kept} bytes kept for an order of {}",
+        create.body.len()
+    );
+    for (field, value) in &hash {
+        let text = String::from_utf8_lossy(value);
+        assert!(
+            !text.contains("severyna") && !text.contains("Драгоманова"),
+            "{field} holds personal data"
+        );
+    }
+
+    // A later topic about the order reads the snapshot (one HGETALL) and is diffed against it.
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let updated = payload_fixture("shopify/orders-updated");
+    assert_eq!(
+        gw.deliver_fixture(&source.id, &updated).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(calls(&mut redis, "hgetall").await, 1);
+    let events = gw
+        .tenant_events("maysternia-hlyny", Some("order.updated"))
+        .await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0]["data"]["changed"],
+        json!(["shipping_address", "tags"])
+    );
+    assert_eq!(events[0]["data"]["changed_known"], true);
+
+    // Out of order: orders/paid first, then orders/create. The create expects no snapshot,
+    // is told the one that exists in the same reply, and is written from it: no read of its
+    // own. (Redis counts the commands scripts run, so the script's HGETALL shows.)
+    let other = gw.source_for(&create, "second-shop").await;
+    let paid = payload_fixture("shopify/orders-paid");
+    assert_eq!(
+        gw.deliver_fixture(&other.id, &paid).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(
+        gw.deliver_fixture(&other.id, &create).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        calls(&mut redis, "hgetall").await,
+        1,
+        "only the one inside the append script that answered the conflict"
+    );
+    let types: Vec<Value> = gw
+        .tenant_events("second-shop", None)
+        .await
+        .iter()
+        .map(|e| e["type"].clone())
+        .collect();
+    assert_eq!(types, [json!("order.paid"), json!("order.created")]);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!(
+            "{prefix}:snapshot:*:{}:order:5938201746113",
+            other.id
+        ))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let version: String = redis::cmd("HGET")
+        .arg(&keys[0])
+        .arg("v")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(version, "2", "paid wrote version 1, the create version 2");
+    gw.stop().await;
+}

@@ -2,9 +2,10 @@
 //! (`OMNIGATE_REDIS_PREFIX`, default `og`); a `{…}` is a cluster hash tag, and every key one
 //! script touches shares it (a log partition's, or a plugin's).
 //!
-//! The kept per-resource snapshots live under `state:` — the name they had before they were
-//! called snapshots; renaming the key would drop every deployment's snapshots and turn the
-//! next "updated" delivery of each order into a full diff.
+//! Resource snapshots are hashes under `snapshot:`. Before they were hashes they were
+//! `version|json` strings under `state:`; those are no longer read and expire on their own
+//! (`OMNIGATE_STATE_TTL_SECS`), so the first "updated" delivery of an order after the
+//! upgrade says `changed_known: false`.
 
 #[derive(Debug, Clone)]
 pub(super) struct Keys {
@@ -33,9 +34,10 @@ impl Keys {
         format!("{}:seen:{{{partition}}}:evt:{event_id}", self.prefix)
     }
 
-    /// A resource's snapshot (`version|json`), for diffing "updated" deliveries.
+    /// A resource's snapshot (hash: `v` the version, then the snapshot's own fields), for
+    /// diffing "updated" deliveries.
     pub(super) fn snapshot(&self, partition: u32, key: &str) -> String {
-        format!("{}:state:{{{partition}}}:{key}", self.prefix)
+        format!("{}:snapshot:{{{partition}}}:{key}", self.prefix)
     }
 
     /// A partition's quarantine (stream).
@@ -97,7 +99,10 @@ mod tests {
             (k.log(3), "og:log:{3}"),
             (k.delivery_mark(3, "src_1:abc"), "og:seen:{3}:src_1:abc"),
             (k.event_mark(3, "evt_1"), "og:seen:{3}:evt:evt_1"),
-            (k.snapshot(3, "src_1:order:9"), "og:state:{3}:src_1:order:9"),
+            (
+                k.snapshot(3, "src_1:order:9"),
+                "og:snapshot:{3}:src_1:order:9",
+            ),
             (k.quarantine(3), "og:quarantine:{3}"),
             (k.quarantine_replayed(3), "og:qreplayed:{3}"),
             (k.inbox("plg_a"), "og:inbox:{plg_a}"),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use super::{ROUTER, RedisStore, corrupt, entries, field, group_entries, text};
+use super::{ROUTER, RedisStore, bytes, corrupt, entries, field, group_entries, text};
 use crate::store::{
     Append, Appended, EventLog, LogEntry, LogRecord, StoreResult, StoredSnapshot, StreamId, Write,
 };
@@ -15,9 +15,11 @@ use crate::store::{
 /// KEYS[1] delivery dedupe mark, KEYS[2] stream, KEYS[3..2+m] one mark per entry (m is 0
 /// for quarantine, the entry count for events), KEYS[3+m] (optional) resource snapshot.
 /// ARGV: ttl ms, maxlen, entry count n, mark count m, then per entry its field/value count
-/// followed by the pairs; then, with the snapshot key, the expected snapshot version, the snapshot
-/// JSON and its ttl ms.
-/// Returns nil for a duplicate, "conflict" when the snapshot moved on, else
+/// followed by the pairs; then, with the snapshot key, the expected snapshot version, its ttl
+/// ms, its field count and the field/value pairs (the hash is replaced whole, `v` counting
+/// the writes).
+/// Returns nil for a duplicate, {"conflict", HGETALL of the snapshot} when the snapshot is
+/// not at the expected version, else
 /// {trimmed, {ids written}, {1-based indexes of entries skipped because their mark was set}}.
 /// Nothing is written before every check passed; marks are set with their XADD, the
 /// delivery mark after all of them, so a failed XADD leaves no delivery mark.
@@ -35,11 +37,14 @@ for i = 1, n do
   pos = pos + count + 1
 end
 if #KEYS == 3 + m then
-  local cur = redis.call('GET', KEYS[3 + m])
-  local version = 0
-  if cur then version = tonumber(string.match(cur, '^(%d+)|')) end
-  if version ~= tonumber(ARGV[pos]) then return 'conflict' end
-  redis.call('SET', KEYS[3 + m], (version + 1) .. '|' .. ARGV[pos + 1], 'PX', ARGV[pos + 2])
+  local key = KEYS[3 + m]
+  local version = tonumber(redis.call('HGET', key, 'v') or '0')
+  if version ~= tonumber(ARGV[pos]) then return {'conflict', redis.call('HGETALL', key)} end
+  local hash = {'v', version + 1}
+  for i = 1, 2 * tonumber(ARGV[pos + 2]) do hash[#hash + 1] = ARGV[pos + 2 + i] end
+  redis.call('DEL', key)
+  redis.call('HSET', key, unpack(hash))
+  redis.call('PEXPIRE', key, ARGV[pos + 1])
 end
 local ids = {}
 local known = {}
@@ -60,6 +65,43 @@ end
 return {trimmed, ids, known}
 "#;
 static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(APPEND_LUA));
+
+/// A snapshot hash as HGETALL gives it (flat pairs in RESP2, a map in RESP3); empty is
+/// absent.
+fn snapshot_from_hash(hash: Value) -> StoreResult<Option<StoredSnapshot>> {
+    let pairs: Vec<(Value, Value)> = match hash {
+        Value::Array(items) => {
+            let mut items = items.into_iter();
+            std::iter::from_fn(|| Some((items.next()?, items.next()?))).collect()
+        }
+        Value::Map(pairs) => pairs,
+        Value::Nil => Vec::new(),
+        other => return Err(corrupt(format!("snapshot is not a hash: {other:?}"))),
+    };
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    let mut version = None;
+    let mut fields = Vec::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        let name = text(&name)?;
+        let value = bytes(&value)
+            .ok_or_else(|| corrupt(format!("snapshot field {name} is not a string")))?
+            .to_vec();
+        if name == "v" {
+            let v = std::str::from_utf8(&value)
+                .ok()
+                .and_then(|v| v.parse().ok());
+            version = Some(v.ok_or_else(|| corrupt("snapshot has a bad version"))?);
+        } else {
+            fields.push((name, value));
+        }
+    }
+    Ok(Some(StoredSnapshot {
+        version: version.ok_or_else(|| corrupt("snapshot has no version"))?,
+        fields,
+    }))
+}
 
 #[async_trait]
 impl EventLog for RedisStore {
@@ -107,15 +149,20 @@ impl EventLog for RedisStore {
         if let Some(snapshot) = &append.snapshot {
             inv.key(self.keys.snapshot(p, &snapshot.key))
                 .arg(snapshot.expected_version)
-                .arg(&snapshot.json)
-                .arg(snapshot.ttl.as_millis().max(1) as u64);
+                .arg(snapshot.ttl.as_millis().max(1) as u64)
+                .arg(snapshot.fields.len());
+            for (name, value) in &snapshot.fields {
+                inv.arg(*name).arg(value.as_slice());
+            }
         }
         let mut conn = self.conn.clone();
         let reply: Value = self.run(inv.invoke_async(&mut conn)).await?;
         match reply {
             Value::Nil => Ok(Appended::Duplicate),
-            Value::BulkString(b) if b == b"conflict" => Ok(Appended::Conflict),
-            Value::SimpleString(s) if s == "conflict" => Ok(Appended::Conflict),
+            Value::Array(parts) if parts.len() == 2 && bytes(&parts[0]) == Some(b"conflict") => {
+                let hash = parts.into_iter().nth(1).expect("two parts");
+                Ok(Appended::Conflict(snapshot_from_hash(hash)?))
+            }
             Value::Array(mut parts) if parts.len() == 3 => {
                 let known = parts.pop().expect("three parts");
                 let ids = parts.pop().expect("three parts");
@@ -155,21 +202,10 @@ impl EventLog for RedisStore {
     }
 
     async fn get_snapshot(&self, partition: u32, key: &str) -> StoreResult<Option<StoredSnapshot>> {
-        let raw: Option<String> = self
-            .query(redis::cmd("GET").arg(self.keys.snapshot(partition, key)))
+        let hash: Value = self
+            .query(redis::cmd("HGETALL").arg(self.keys.snapshot(partition, key)))
             .await?;
-        raw.map(|raw| {
-            let (version, json) = raw
-                .split_once('|')
-                .ok_or_else(|| corrupt(format!("snapshot {key} has no version")))?;
-            Ok(StoredSnapshot {
-                version: version
-                    .parse()
-                    .map_err(|_| corrupt(format!("snapshot {key} has a bad version")))?,
-                json: json.to_string(),
-            })
-        })
-        .transpose()
+        snapshot_from_hash(hash)
     }
 
     async fn read_log(
