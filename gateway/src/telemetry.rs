@@ -4,13 +4,15 @@ use actix_web::Error as ActixError;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+use omnigate_schemas::api::Provider;
 
 /// Installs the global subscriber; `filter` uses EnvFilter syntax.
 pub fn init(format: LogFormat, filter: &str) {
@@ -46,12 +48,80 @@ impl RootSpanBuilder for RequestSpan {
     }
 }
 
+/// What became of a webhook delivery: the `outcome` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    Accepted,
+    Duplicate,
+    Quarantined,
+    Handshake,
+    SourceNotFound,
+    InvalidSignature,
+    Stale,
+    TooLarge,
+    BodyTimeout,
+    RateLimited,
+    StoreUnavailable,
+    Error,
+}
+
+impl WebhookOutcome {
+    pub const ALL: [WebhookOutcome; 12] = [
+        Self::Accepted,
+        Self::Duplicate,
+        Self::Quarantined,
+        Self::Handshake,
+        Self::SourceNotFound,
+        Self::InvalidSignature,
+        Self::Stale,
+        Self::TooLarge,
+        Self::BodyTimeout,
+        Self::RateLimited,
+        Self::StoreUnavailable,
+        Self::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+            Self::Quarantined => "quarantined",
+            Self::Handshake => "handshake",
+            Self::SourceNotFound => "source_not_found",
+            Self::InvalidSignature => "invalid_signature",
+            Self::Stale => "stale",
+            Self::TooLarge => "too_large",
+            Self::BodyTimeout => "body_timeout",
+            Self::RateLimited => "rate_limited",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// The `provider` label's values: every provider, then `unknown` (no source).
+fn provider_labels() -> impl Iterator<Item = &'static str> {
+    Provider::ALL
+        .iter()
+        .map(|p| p.as_str())
+        .chain(std::iter::once("unknown"))
+}
+
+fn provider_index(provider: Option<Provider>) -> usize {
+    provider
+        .and_then(|p| Provider::ALL.iter().position(|q| *q == p))
+        .unwrap_or(Provider::ALL.len())
+}
+
 /// The gateway's metrics, in a registry of its own (several gateways can share a process
 /// in tests).
 pub struct Metrics {
     registry: Registry,
     pub webhooks: IntCounterVec,
     pub ingest_seconds: HistogramVec,
+    /// Resolved once: a delivery counts without hashing labels or taking the vector's lock.
+    webhook_counters: Vec<IntCounter>,
+    ingest_histograms: Vec<Histogram>,
     pub store_errors: IntCounterVec,
     pub log_trimmed: IntCounter,
     pub inbox_trimmed: IntCounterVec,
@@ -107,6 +177,17 @@ impl Metrics {
             &["plugin"],
         )
         .expect("valid metric");
+        let webhook_counters = provider_labels()
+            .flat_map(|p| {
+                WebhookOutcome::ALL
+                    .iter()
+                    .map(|o| webhooks.with_label_values(&[p, o.as_str()]))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let ingest_histograms = provider_labels()
+            .map(|p| ingest_seconds.with_label_values(&[p]))
+            .collect();
         for c in [
             Box::new(inbox_trimmed.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(webhooks.clone()),
@@ -120,10 +201,24 @@ impl Metrics {
             registry,
             webhooks,
             ingest_seconds,
+            webhook_counters,
+            ingest_histograms,
             store_errors,
             log_trimmed,
             inbox_trimmed,
         }
+    }
+
+    /// Counts one webhook delivery and the time it took (`provider` is `None` when no
+    /// source was found).
+    pub fn webhook(&self, provider: Option<Provider>, outcome: WebhookOutcome, seconds: f64) {
+        let p = provider_index(provider);
+        let o = WebhookOutcome::ALL
+            .iter()
+            .position(|x| *x == outcome)
+            .expect("every outcome is in ALL");
+        self.webhook_counters[p * WebhookOutcome::ALL.len() + o].inc();
+        self.ingest_histograms[p].observe(seconds);
     }
 
     /// Prometheus text exposition.
@@ -131,5 +226,30 @@ impl Metrics {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_delivery_counts_under_its_provider_and_outcome() {
+        let m = Metrics::new();
+        m.webhook(Some(Provider::Shopify), WebhookOutcome::Accepted, 0.001);
+        m.webhook(Some(Provider::Shopify), WebhookOutcome::Accepted, 0.002);
+        m.webhook(Some(Provider::Stripe), WebhookOutcome::Duplicate, 0.001);
+        m.webhook(None, WebhookOutcome::SourceNotFound, 0.0001);
+        let text = m.render();
+        for line in [
+            r#"omnigate_webhooks_total{outcome="accepted",provider="shopify"} 2"#,
+            r#"omnigate_webhooks_total{outcome="duplicate",provider="stripe"} 1"#,
+            r#"omnigate_webhooks_total{outcome="source_not_found",provider="unknown"} 1"#,
+            r#"omnigate_webhooks_total{outcome="accepted",provider="stripe"} 0"#,
+            r#"omnigate_ingest_duration_seconds_count{provider="shopify"} 2"#,
+            r#"omnigate_ingest_duration_seconds_count{provider="unknown"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
     }
 }

@@ -12,6 +12,8 @@ use super::{Outcome, ingest};
 use crate::error::{Error, Result};
 use crate::headers::Headers;
 use crate::state::AppState;
+use crate::telemetry::WebhookOutcome;
+use omnigate_schemas::api::Provider;
 
 /// Reads the body up to `limit` bytes, refusing early when Content-Length says it is larger.
 async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Vec<u8>> {
@@ -75,13 +77,13 @@ pub async fn receive(
     // Ids have one shape: anything else is unknown without asking the store or filling
     // the cache of unknown ids.
     if !crate::ids::source_id::is_valid(&source_id) {
-        record(&state, &span, "unknown", "source_not_found", started);
+        record(&state, &span, None, WebhookOutcome::SourceNotFound, started);
         return Err(Error::SourceNotFound(source_id.into_inner()));
     }
     let source = match state.source(&source_id).await {
         Ok(Some(s)) => s,
         Ok(None) => {
-            record(&state, &span, "unknown", "source_not_found", started);
+            record(&state, &span, None, WebhookOutcome::SourceNotFound, started);
             return Err(Error::SourceNotFound(source_id.into_inner()));
         }
         Err(e) => {
@@ -90,12 +92,18 @@ pub async fn receive(
                 .store_errors
                 .with_label_values(&["get_source"])
                 .inc();
-            record(&state, &span, "unknown", "store_unavailable", started);
+            record(
+                &state,
+                &span,
+                None,
+                WebhookOutcome::StoreUnavailable,
+                started,
+            );
             return Err(e);
         }
     };
-    let provider = source.provider.as_str();
-    span.record("provider", provider);
+    let provider = Some(source.provider);
+    span.record("provider", source.provider.as_str());
 
     let timeout_ms = state.settings.body_timeout_ms;
     let read = read_body(&req, payload, state.settings.body_limit_bytes);
@@ -117,21 +125,21 @@ pub async fn receive(
             let label = match &e {
                 Error::InvalidSignature(reason) => {
                     tracing::warn!(%reason, "webhook rejected: signature");
-                    "invalid_signature"
+                    WebhookOutcome::InvalidSignature
                 }
                 Error::TimestampOutsideTolerance { .. } => {
                     tracing::warn!("webhook rejected: timestamp outside window");
-                    "stale"
+                    WebhookOutcome::Stale
                 }
                 Error::StaleDelivery { .. } => {
                     tracing::warn!("webhook rejected: signed body older than the window");
-                    "stale"
+                    WebhookOutcome::Stale
                 }
-                Error::PayloadTooLarge { .. } => "too_large",
-                Error::BodyTimeout { .. } => "body_timeout",
-                Error::RateLimited { .. } => "rate_limited",
-                Error::StoreUnavailable(_) => "store_unavailable",
-                _ => "error",
+                Error::PayloadTooLarge { .. } => WebhookOutcome::TooLarge,
+                Error::BodyTimeout { .. } => WebhookOutcome::BodyTimeout,
+                Error::RateLimited { .. } => WebhookOutcome::RateLimited,
+                Error::StoreUnavailable(_) => WebhookOutcome::StoreUnavailable,
+                _ => WebhookOutcome::Error,
             };
             record(&state, &span, provider, label, started);
             Err(e)
@@ -139,18 +147,17 @@ pub async fn receive(
     }
 }
 
-fn record(state: &AppState, span: &tracing::Span, provider: &str, outcome: &str, started: Instant) {
-    span.record("outcome", outcome);
+fn record(
+    state: &AppState,
+    span: &tracing::Span,
+    provider: Option<Provider>,
+    outcome: WebhookOutcome,
+    started: Instant,
+) {
+    span.record("outcome", outcome.as_str());
     state
         .metrics
-        .webhooks
-        .with_label_values(&[provider, outcome])
-        .inc();
-    state
-        .metrics
-        .ingest_seconds
-        .with_label_values(&[provider])
-        .observe(started.elapsed().as_secs_f64());
+        .webhook(provider, outcome, started.elapsed().as_secs_f64());
 }
 
 fn respond(outcome: Outcome) -> HttpResponse {

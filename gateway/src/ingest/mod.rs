@@ -24,6 +24,7 @@ use crate::store::{
     Append, Appended, LogRecord, QuarantineId, QuarantineRecord, SnapshotWrite, SourceRecord,
     StoredSnapshot, Write, partition_of,
 };
+use crate::telemetry::WebhookOutcome;
 use crate::verify::{self, SignedRequest};
 use identity::{Identity, identify};
 
@@ -41,12 +42,12 @@ pub enum Outcome {
 
 impl Outcome {
     /// The metric/log label.
-    pub fn label(&self) -> &'static str {
+    pub fn label(&self) -> WebhookOutcome {
         match self {
-            Outcome::Accepted(_) => "accepted",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Quarantined { .. } => "quarantined",
-            Outcome::Handshake => "handshake",
+            Outcome::Accepted(_) => WebhookOutcome::Accepted,
+            Outcome::Duplicate => WebhookOutcome::Duplicate,
+            Outcome::Quarantined { .. } => WebhookOutcome::Quarantined,
+            Outcome::Handshake => WebhookOutcome::Handshake,
         }
     }
 }

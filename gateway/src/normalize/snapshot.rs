@@ -2,24 +2,69 @@
 //! can be diffed: a fingerprint per top-level field (no personal data is kept, only
 //! hashes) and the few values the diff rules read.
 
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::json::{Json, Object};
 
 /// Kept in the store as a hash of byte fields ([`Snapshot::to_fields`]): one letter per
-/// attribute, the fingerprints packed (name length, name, 8 bytes), about 10 bytes plus the
-/// name per field of the resource.
+/// attribute, the fingerprints packed as they are kept in memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// The resource's modification time (RFC 3339 UTC), to recognise stale deliveries.
     pub modified: Option<String>,
-    /// Top-level field → 64-bit fingerprint of its value, sorted by name.
-    pub fields: Vec<(String, u64)>,
+    pub fields: Fingerprints,
     pub status: Option<String>,
     pub paid_at: Option<String>,
     pub refunds: Vec<String>,
     pub customer_id: Option<String>,
     pub stock: Option<i64>,
+}
+
+/// Top-level field → 64-bit fingerprint of its value, sorted by name, packed as they are
+/// stored (`u32` name length, the name, the fingerprint; little endian): building one takes
+/// a single allocation, and keeping it is copying it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fingerprints(Vec<u8>);
+
+impl Fingerprints {
+    /// From pairs in any order; of a repeated name the last pair counts.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, u64)>) -> Fingerprints {
+        let mut pairs: Vec<(usize, &str, u64)> = pairs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, print))| (i, name, print))
+            .collect();
+        // By name, the later pair first, so `dedup` keeps it.
+        pairs.sort_unstable_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)));
+        pairs.dedup_by(|later, first| later.1 == first.1);
+        let mut packed = Vec::with_capacity(pairs.iter().map(|(_, k, _)| k.len() + 12).sum());
+        for (_, name, print) in pairs {
+            put(&mut packed, name.as_bytes());
+            packed.extend_from_slice(&print.to_le_bytes());
+        }
+        Fingerprints(packed)
+    }
+
+    /// Stored bytes, checked: `None` unless they are well-formed pairs sorted by name.
+    fn parse(bytes: &[u8]) -> Option<Fingerprints> {
+        let mut input = bytes;
+        let mut last: Option<&str> = None;
+        while !input.is_empty() {
+            let (name, print) = next_pair(&mut input)?;
+            let _ = print;
+            if last.is_some_and(|l| l >= name) {
+                return None;
+            }
+            last = Some(name);
+        }
+        Some(Fingerprints(bytes.to_vec()))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        let mut input = self.0.as_slice();
+        // Well-formed by construction.
+        std::iter::from_fn(move || next_pair(&mut input))
+    }
 }
 
 /// `u32` length, then the bytes.
@@ -28,7 +73,7 @@ fn put(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// Reads what [`put`] wrote; `None` when the input ends early.
+/// Reads `n` bytes; `None` when the input ends early.
 fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
     if input.len() < n {
         return None;
@@ -38,70 +83,56 @@ fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
     Some(head)
 }
 
-fn take_text(input: &mut &[u8]) -> Option<String> {
+fn take_str<'a>(input: &mut &'a [u8]) -> Option<&'a str> {
     let len = u32::from_le_bytes(take(input, 4)?.try_into().ok()?) as usize;
-    String::from_utf8(take(input, len)?.to_vec()).ok()
+    std::str::from_utf8(take(input, len)?).ok()
 }
 
-/// A stable 64-bit fingerprint of a value: its structure and scalars streamed into XXH3,
-/// members in document order (providers send a resource's fields in a fixed order).
-pub(crate) fn fingerprint(v: &Json<'_>) -> u64 {
-    fn feed(h: &mut Xxh3, v: &Json<'_>) {
-        match v {
-            Json::Null => h.update(b"n"),
-            Json::Bool(b) => h.update(if *b { b"t" } else { b"f" }),
-            Json::Number(n) => {
-                h.update(b"#");
-                match (n.as_u64(), n.as_i64(), n.as_f64()) {
-                    (Some(u), _, _) => h.update(&u.to_le_bytes()),
-                    (_, Some(i), _) => h.update(&i.to_le_bytes()),
-                    (_, _, Some(f)) => h.update(&f.to_bits().to_le_bytes()),
-                    _ => {}
-                }
-            }
-            Json::String(s) => {
-                h.update(b"s");
-                h.update(&(s.len() as u64).to_le_bytes());
-                h.update(s.as_bytes());
-            }
-            Json::Array(items) => {
-                h.update(b"[");
-                for item in items {
-                    feed(h, item);
-                }
-                h.update(b"]");
-            }
-            Json::Object(o) => {
-                h.update(b"{");
-                for (k, v) in o.iter() {
-                    h.update(&(k.len() as u64).to_le_bytes());
-                    h.update(k.as_bytes());
-                    feed(h, v);
-                }
-                h.update(b"}");
-            }
-        }
+fn next_pair<'a>(input: &mut &'a [u8]) -> Option<(&'a str, u64)> {
+    if input.is_empty() {
+        return None;
     }
-    let mut h = Xxh3::new();
-    feed(&mut h, v);
-    h.digest()
+    let name = take_str(input)?;
+    let print = u64::from_le_bytes(take(input, 8)?.try_into().ok()?);
+    Some((name, print))
+}
+
+/// A 64-bit fingerprint of a value: each scalar hashed once and folded in with its place in
+/// the structure, members in document order (providers send a resource's fields in a fixed
+/// order). Not a security boundary: it only tells "changed" from "unchanged".
+pub(crate) fn fingerprint(v: &Json<'_>) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    fn mix(acc: u64, h: u64) -> u64 {
+        (acc.rotate_left(23) ^ h).wrapping_mul(K)
+    }
+    match v {
+        Json::Null => mix(1, 0),
+        Json::Bool(b) => mix(2, u64::from(*b)),
+        Json::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => mix(3, u),
+            (_, Some(i), _) => mix(4, i as u64),
+            (_, _, f) => mix(5, f.unwrap_or_default().to_bits()),
+        },
+        Json::String(s) => mix(6, xxh3_64(s.as_bytes())),
+        Json::Array(items) => items.iter().fold(mix(7, items.len() as u64), |acc, item| {
+            mix(acc, fingerprint(item))
+        }),
+        Json::Object(o) => o.iter().fold(mix(8, o.len() as u64), |acc, (k, v)| {
+            mix(mix(acc, xxh3_64(k.as_bytes())), fingerprint(v))
+        }),
+    }
 }
 
 impl Snapshot {
     /// Fingerprints every top-level field except `volatile` ones (timestamps that change on
     /// every save). A repeated field counts once, with its last value.
     pub fn of(body: &Object<'_>, volatile: &[&str]) -> Snapshot {
-        let mut fields: Vec<(String, u64)> = Vec::with_capacity(body.len());
-        for (k, v) in body.iter().collect::<Vec<_>>().into_iter().rev() {
-            if !volatile.contains(&k) {
-                fields.push((k.to_string(), fingerprint(v)));
-            }
-        }
-        // Stable: of a repeated name the last member (pushed first) stays.
-        fields.sort_by(|a, b| a.0.cmp(&b.0));
-        fields.dedup_by(|later, first| later.0 == first.0);
         Snapshot {
-            fields,
+            fields: Fingerprints::from_pairs(
+                body.iter()
+                    .filter(|(k, _)| !volatile.contains(k))
+                    .map(|(k, v)| (k, fingerprint(v))),
+            ),
             ..Snapshot::default()
         }
     }
@@ -109,12 +140,7 @@ impl Snapshot {
     /// The fields the store keeps.
     pub fn to_fields(&self) -> Vec<(&'static str, Vec<u8>)> {
         let mut out = Vec::with_capacity(7);
-        let mut packed = Vec::with_capacity(self.fields.iter().map(|(k, _)| k.len() + 12).sum());
-        for (name, print) in &self.fields {
-            put(&mut packed, name.as_bytes());
-            packed.extend_from_slice(&print.to_le_bytes());
-        }
-        out.push(("f", packed));
+        out.push(("f", self.fields.0.clone()));
         let text = [
             ("m", &self.modified),
             ("s", &self.status),
@@ -147,12 +173,7 @@ impl Snapshot {
         for (name, value) in fields {
             match name.as_str() {
                 "f" => {
-                    let mut input = value.as_slice();
-                    while !input.is_empty() {
-                        let name = take_text(&mut input)?;
-                        let print = u64::from_le_bytes(take(&mut input, 8)?.try_into().ok()?);
-                        snap.fields.push((name, print));
-                    }
+                    snap.fields = Fingerprints::parse(value)?;
                     fingerprinted = true;
                 }
                 "m" => snap.modified = Some(text(value)?),
@@ -162,7 +183,7 @@ impl Snapshot {
                 "r" => {
                     let mut input = value.as_slice();
                     while !input.is_empty() {
-                        snap.refunds.push(take_text(&mut input)?);
+                        snap.refunds.push(take_str(&mut input)?.to_string());
                     }
                 }
                 "k" => snap.stock = Some(text(value)?.parse().ok()?),
@@ -181,33 +202,21 @@ impl Snapshot {
         );
         let mut changed = Vec::new();
         loop {
-            match (a.peek(), b.peek()) {
+            let step = match (a.peek(), b.peek()) {
                 (None, None) => break,
-                (Some(now), None) => {
-                    changed.push(now.0.clone());
-                    a.next();
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(now), Some(was)) => now.0.cmp(was.0),
+            };
+            match step {
+                Ordering::Less => changed.push(a.next().expect("peeked").0.to_string()),
+                Ordering::Greater => changed.push(b.next().expect("peeked").0.to_string()),
+                Ordering::Equal => {
+                    let (now, was) = (a.next().expect("peeked"), b.next().expect("peeked"));
+                    if now.1 != was.1 {
+                        changed.push(now.0.to_string());
+                    }
                 }
-                (None, Some(was)) => {
-                    changed.push(was.0.clone());
-                    b.next();
-                }
-                (Some(now), Some(was)) => match now.0.cmp(&was.0) {
-                    Ordering::Less => {
-                        changed.push(now.0.clone());
-                        a.next();
-                    }
-                    Ordering::Greater => {
-                        changed.push(was.0.clone());
-                        b.next();
-                    }
-                    Ordering::Equal => {
-                        if now.1 != was.1 {
-                            changed.push(now.0.clone());
-                        }
-                        a.next();
-                        b.next();
-                    }
-                },
             }
         }
         changed
@@ -304,19 +313,27 @@ mod tests {
             fingerprint(&Json::parse(b"{\"a\":[1,{\"b\":\"c\"}]}").unwrap()),
             "whitespace is not a change"
         );
+        for (a, b) in [
+            (json!([["a"], "b"]), json!([["a", "b"]])),
+            (json!({"a": {"b": 1}}), json!({"a": {}, "b": 1})),
+            (json!({"a": 1, "b": 2}), json!({"a": 2, "b": 1})),
+        ] {
+            assert_ne!(
+                fingerprint(&Json::from(&a)),
+                fingerprint(&Json::from(&b)),
+                "{a} {b}"
+            );
+        }
     }
 
     #[test]
     fn a_repeated_field_counts_with_its_last_value() {
         let body = Json::parse(br#"{"x": 1, "y": 2, "x": 3}"#).unwrap();
         let s = Snapshot::of(body.as_object().unwrap(), &[]);
-        let three = Json::parse(b"3").unwrap();
+        let (three, two) = (Json::parse(b"3").unwrap(), Json::parse(b"2").unwrap());
         assert_eq!(
-            s.fields,
-            [
-                ("x".into(), fingerprint(&three)),
-                ("y".into(), s.fields[1].1)
-            ]
+            s.fields.iter().collect::<Vec<_>>(),
+            [("x", fingerprint(&three)), ("y", fingerprint(&two))]
         );
     }
 }

@@ -516,7 +516,7 @@ fn never_panics_on_odd_shapes() {
         Some(Snapshot {
             modified: Some("x".into()),
             status: Some("".into()),
-            fields: vec![("id".into(), 3)],
+            fields: snapshot::Fingerprints::from_pairs([("id", 3)]),
             refunds: vec!["".into()],
             ..Snapshot::default()
         }),
