@@ -214,7 +214,8 @@ mod tests {
             let headers: Headers = sign(&d).unwrap().into_iter().collect();
             let descriptor = crate::providers::of(provider);
             let parsed = crate::json::Json::parse(body).unwrap();
-            let id = crate::ingest::identity::identify(descriptor, &headers, Some(&parsed), body);
+            let id =
+                crate::ingest::identity::identify(descriptor, &headers, Some(&parsed), body, None);
             if let Field::Header(_) = descriptor.topic {
                 let topic = id.topic.as_deref().unwrap_or_default();
                 assert!(
