@@ -234,6 +234,8 @@ for profile in $PROFILES; do
       header "shopify at half the peak: $half req/s offered"
       reset_marks "$REDIS"
       round "omnigate serve @ $half/s" "$GW_PORT" "$GW_PID" "$WORK/shopify.tsv" "$half"
+      # The same paced load on the baseline: what this machine and wrk add to any p99.
+      round "bare actix-web + XADD @ $half/s" "$BARE_PORT" "$BARE_PID" "$WORK/shopify.tsv" "$half"
       ;;
     fsync)
       start_redis fsync --appendonly yes --appendfsync always
