@@ -214,8 +214,7 @@ mod tests {
             let headers: Headers = sign(&d).unwrap().into_iter().collect();
             let descriptor = crate::providers::of(provider);
             let parsed = crate::json::Json::parse(body).unwrap();
-            let id =
-                crate::ingest::identity::identify(descriptor, &headers, Some(&parsed), body, None);
+            let id = crate::ingest::identity::identify(descriptor, &headers, Some(&parsed), body);
             if let Field::Header(_) = descriptor.topic {
                 let topic = id.topic.as_deref().unwrap_or_default();
                 assert!(

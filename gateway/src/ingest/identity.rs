@@ -33,22 +33,13 @@ fn body_str<'a>(body: Option<&'a Json<'_>>, key: &str) -> Option<&'a str> {
 }
 
 /// The topic and a digest of the exact bytes: what a delivery is when nothing else in it
-/// is both signed and unique. When verification already computed an HMAC of exactly these
-/// bytes (`body_mac`), that MAC is the digest, and the body is not hashed a second time.
-fn content_key(topic: Option<&str>, raw: &[u8], body_mac: Option<&[u8; 32]>) -> String {
+/// is both signed and unique.
+fn content_key(topic: Option<&str>, raw: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(topic.unwrap_or("").as_bytes());
     h.update([0]);
-    match body_mac {
-        Some(mac) => {
-            h.update(mac);
-            format!("hmac:{}", hex::encode(h.finalize()))
-        }
-        None => {
-            h.update(raw);
-            format!("sha256:{}", hex::encode(h.finalize()))
-        }
-    }
+    h.update(raw);
+    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 /// The key a verified body is quarantined under: one entry per body, whatever topic or
@@ -71,7 +62,6 @@ pub fn identify(
     headers: &Headers,
     body: Option<&Json<'_>>,
     raw: &[u8],
-    body_mac: Option<&[u8; 32]>,
 ) -> Identity {
     let topic = field(provider.topic, headers, body);
     let delivery_id = field(provider.delivery_id, headers, body);
@@ -85,7 +75,7 @@ pub fn identify(
     Identity {
         dedupe_key: signed_id
             .map(str::to_string)
-            .unwrap_or_else(|| content_key(topic.as_deref(), raw, body_mac)),
+            .unwrap_or_else(|| content_key(topic.as_deref(), raw)),
         topic,
         delivery_id: delivery_id.map(str::to_string),
         handshake,
@@ -118,7 +108,6 @@ mod tests {
             &f.headers,
             Some(&Json::from(&body)),
             &f.body,
-            None,
         )
     }
 
@@ -131,7 +120,6 @@ mod tests {
             &f.headers,
             Some(&Json::from(&body)),
             &f.body,
-            None,
         );
         assert_eq!(id.topic.as_deref(), Some("orders/create"));
         assert!(id.dedupe_key.starts_with("sha256:"));
@@ -152,38 +140,11 @@ mod tests {
             &fresh,
             Some(&Json::from(&body)),
             &f.body,
-            None,
         );
         assert_eq!(again.dedupe_key, id.dedupe_key);
         // orders-paid has byte-identical body and HMAC: only the topic tells them apart.
         let paid = of("shopify/orders-paid", Provider::Shopify);
         assert_ne!(paid.dedupe_key, id.dedupe_key);
-    }
-
-    #[test]
-    fn the_verified_mac_keys_a_delivery_instead_of_a_second_hash_of_the_body() {
-        let f = payload_fixture("shopify/orders-create");
-        let body = Json::parse(&f.body).unwrap();
-        let shopify = crate::providers::of(Provider::Shopify);
-        let mac = crate::verify::hmac_sha256(f.secret.as_bytes(), &[&f.body]);
-        let id = identify(shopify, &f.headers, Some(&body), &f.body, Some(&mac));
-        assert!(id.dedupe_key.starts_with("hmac:"), "{}", id.dedupe_key);
-        // Fresh unsigned ids change nothing; another topic or another MAC does.
-        let mut fresh = Headers::new();
-        for (k, v) in f.headers.as_map() {
-            match k.as_str() {
-                "x-shopify-event-id" | "x-shopify-webhook-id" => fresh.insert(k, "forged-1"),
-                _ => fresh.insert(k, v),
-            }
-        }
-        let again = identify(shopify, &fresh, Some(&body), &f.body, Some(&mac));
-        assert_eq!(again.dedupe_key, id.dedupe_key);
-        let paid = payload_fixture("shopify/orders-paid");
-        let paid = identify(shopify, &paid.headers, Some(&body), &f.body, Some(&mac));
-        assert_ne!(paid.dedupe_key, id.dedupe_key);
-        let other_mac = crate::verify::hmac_sha256(b"another secret of the shop", &[&f.body]);
-        let other = identify(shopify, &f.headers, Some(&body), &f.body, Some(&other_mac));
-        assert_ne!(other.dedupe_key, id.dedupe_key);
     }
 
     #[test]
@@ -194,19 +155,10 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let id = identify(
-            crate::providers::of(Provider::Shopify),
-            &h,
-            None,
-            b"{}",
-            None,
-        );
+        let id = identify(crate::providers::of(Provider::Shopify), &h, None, b"{}");
         assert_eq!(id.topic.as_deref(), Some("orders/create"));
         assert_eq!(id.delivery_id.as_deref(), Some("w-1"));
-        assert_eq!(
-            id.dedupe_key,
-            content_key(Some("orders/create"), b"{}", None)
-        );
+        assert_eq!(id.dedupe_key, content_key(Some("orders/create"), b"{}"));
     }
 
     #[test]
@@ -272,7 +224,6 @@ mod tests {
             &h,
             Some(&Json::from(&json!({"zen": "x"}))),
             b"{}",
-            None,
         );
         assert!(id.handshake);
         assert_eq!(id.delivery_id.as_deref(), Some("d-1"));
@@ -286,14 +237,12 @@ mod tests {
             &h,
             None,
             b"not json",
-            None,
         );
         let b = identify(
             crate::providers::of(Provider::Stripe),
             &h,
             None,
             b"not json!",
-            None,
         );
         assert!(a.dedupe_key.starts_with("sha256:"));
         assert_ne!(a.dedupe_key, b.dedupe_key);

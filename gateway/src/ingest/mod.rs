@@ -312,7 +312,7 @@ pub async fn ingest(
         }
         Credentials::Secret => (Vec::new(), secrets),
     };
-    let verified = verify::verify_with_keys(
+    verify::verify_with_keys(
         provider.scheme,
         source.options.key_encoding.unwrap_or_default(),
         &request,
@@ -325,13 +325,7 @@ pub async fn ingest(
 
     // Parsed once, borrowing the body; everything downstream reads this tree.
     let parsed = Json::parse(body);
-    let identity = identify(
-        provider,
-        &headers,
-        parsed.as_ref().ok(),
-        body,
-        verified.body_mac.as_ref(),
-    );
+    let identity = identify(provider, &headers, parsed.as_ref().ok(), body);
     if identity.handshake {
         return Ok(Outcome::Handshake);
     }
@@ -514,8 +508,7 @@ pub async fn replay(state: &AppState, id: QuarantineId) -> Result<Vec<String>> {
     let headers: Headers = r.headers.iter().collect();
     let body =
         Json::parse(&r.body).map_err(|e| Error::ReplayFailed(format!("body is not JSON: {e}")))?;
-    // Its mark is its own (below): the identity gives the topic, no dedupe key.
-    let mut identity = identify(provider, &headers, Some(&body), &r.body, None);
+    let mut identity = identify(provider, &headers, Some(&body), &r.body);
     identity.topic = r.topic.clone().or(identity.topic);
     let delivery = Webhook {
         source_id: &r.source_id,

@@ -84,31 +84,13 @@ pub enum Scheme {
     Saleor,
 }
 
-/// What a verification proved beyond "authentic".
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Verified {
-    /// For schemes that sign exactly the body with an HMAC (Shopify, WooCommerce, GitHub):
-    /// the MAC that matched, a digest of the signed bytes the pipeline may key the delivery
-    /// by instead of hashing the body again. Computed, never taken from the header, so a
-    /// re-encoded signature header cannot change it.
-    pub body_mac: Option<[u8; 32]>,
-}
-
-impl Verified {
-    fn body_mac(mac: [u8; 32]) -> Self {
-        Verified {
-            body_mac: Some(mac),
-        }
-    }
-}
-
 /// Verifies `req` by `scheme` against any of `secrets`.
 pub fn verify(
     scheme: Scheme,
     key_encoding: KeyEncoding,
     req: &SignedRequest<'_>,
     secrets: &[&str],
-) -> VerifyResult<Verified> {
+) -> VerifyResult<()> {
     verify_with_keys(scheme, key_encoding, req, secrets, &[])
 }
 
@@ -119,26 +101,21 @@ pub fn verify_with_keys(
     req: &SignedRequest<'_>,
     secrets: &[&str],
     rsa: &[RsaKey],
-) -> VerifyResult<Verified> {
+) -> VerifyResult<()> {
     if secrets.is_empty() && rsa.is_empty() {
         return Err(VerifyError::InvalidSignature(
             "source has no valid secret".into(),
         ));
     }
-    let nothing_more = |()| Verified::default();
     match scheme {
-        Scheme::Shopify => shopify::verify(req, secrets).map(Verified::body_mac),
-        Scheme::Woocommerce => woocommerce::verify(req, secrets).map(Verified::body_mac),
-        Scheme::StandardWebhooks => {
-            standard_webhooks::verify(req, secrets, key_encoding).map(nothing_more)
-        }
-        Scheme::StandardWebhooksRawKey => {
-            standard_webhooks::verify(req, secrets, KeyEncoding::Raw).map(nothing_more)
-        }
-        Scheme::Stripe => stripe::verify(req, secrets).map(nothing_more),
-        Scheme::Github => github::verify(req, secrets).map(Verified::body_mac),
-        Scheme::Ecwid => ecwid::verify(req, secrets).map(nothing_more),
-        Scheme::Saleor => saleor::verify(req, secrets, rsa).map(nothing_more),
+        Scheme::Shopify => shopify::verify(req, secrets),
+        Scheme::Woocommerce => woocommerce::verify(req, secrets),
+        Scheme::StandardWebhooks => standard_webhooks::verify(req, secrets, key_encoding),
+        Scheme::StandardWebhooksRawKey => standard_webhooks::verify(req, secrets, KeyEncoding::Raw),
+        Scheme::Stripe => stripe::verify(req, secrets),
+        Scheme::Github => github::verify(req, secrets),
+        Scheme::Ecwid => ecwid::verify(req, secrets),
+        Scheme::Saleor => saleor::verify(req, secrets, rsa),
     }
 }
 
@@ -204,21 +181,12 @@ fn malformed(what: &str) -> VerifyError {
     VerifyError::InvalidSignature(format!("malformed signature: {what}"))
 }
 
-/// The MAC of the first of `secrets` that produces `given` over the body.
-fn matching_body_mac(req: &SignedRequest<'_>, secrets: &[&str], given: &[u8]) -> Option<[u8; 32]> {
-    secrets
-        .iter()
-        .map(|s| hmac_sha256(s.as_bytes(), &[req.body]))
-        .find(|mac| ct_eq(mac, given))
-}
-
-/// base64(HMAC-SHA256(secret, body)) in one header: Shopify and WooCommerce. Returns the
-/// MAC that matched.
+/// base64(HMAC-SHA256(secret, body)) in one header: Shopify and WooCommerce.
 fn verify_base64_body_hmac(
     req: &SignedRequest<'_>,
     secrets: &[&str],
     header_names: &[&str],
-) -> VerifyResult<[u8; 32]> {
+) -> VerifyResult<()> {
     use base64::Engine;
     let given = req
         .headers
@@ -227,7 +195,10 @@ fn verify_base64_body_hmac(
     let given = base64::engine::general_purpose::STANDARD
         .decode(given.trim())
         .map_err(|_| malformed("not base64"))?;
-    matching_body_mac(req, secrets, &given).ok_or_else(mismatch)
+    let matched = secrets
+        .iter()
+        .any(|s| ct_eq(&hmac_sha256(s.as_bytes(), &[req.body]), &given));
+    if matched { Ok(()) } else { Err(mismatch()) }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use super::VerifyResult;
 use super::{SignedRequest, verify_base64_body_hmac};
 
-pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> VerifyResult<[u8; 32]> {
+pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> VerifyResult<()> {
     verify_base64_body_hmac(
         req,
         secrets,

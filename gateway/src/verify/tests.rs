@@ -79,20 +79,8 @@ fn every_signed_fixture_payload_verifies_and_fails_when_tampered() {
                 now: f.verify_at_unix.unwrap_or(0),
                 tolerance_s: 300,
             };
-            let verified = verify(provider, encoding, &req, &[&f.secret])
+            verify(provider, encoding, &req, &[&f.secret])
                 .unwrap_or_else(|e| panic!("{}: {e}", f.name));
-            // The MAC handed on is the one of exactly these bytes, for the schemes that
-            // sign exactly them, and only for those.
-            let body_hmac = matches!(
-                provider,
-                Scheme::Shopify | Scheme::Woocommerce | Scheme::Github
-            );
-            assert_eq!(
-                verified.body_mac,
-                body_hmac.then(|| hmac_sha256(f.secret.as_bytes(), &[&f.body])),
-                "{}",
-                f.name
-            );
             let mut tampered = f.body.clone();
             let last = tampered.len() - 2;
             tampered[last] ^= 0x01;
@@ -246,7 +234,7 @@ mod never_panics {
                     let _ = verify_with_keys(crate::providers::of(provider).scheme, enc, &req, &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], &[]);
                 }
                 let parsed = crate::json::Json::parse(&body).ok();
-                let _ = crate::ingest::identity::identify(crate::providers::of(provider), &headers, parsed.as_ref(), &body, None);
+                let _ = crate::ingest::identity::identify(crate::providers::of(provider), &headers, parsed.as_ref(), &body);
             }
         }
     }

@@ -5,7 +5,7 @@ use super::VerifyResult;
 use super::{SignedRequest, verify_base64_body_hmac};
 use crate::headers::Headers;
 
-pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> VerifyResult<[u8; 32]> {
+pub(super) fn verify(req: &SignedRequest<'_>, secrets: &[&str]) -> VerifyResult<()> {
     verify_base64_body_hmac(req, secrets, &["x-wc-webhook-signature"])
 }
 
