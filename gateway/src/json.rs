@@ -4,7 +4,10 @@
 //! `serde_json::Value` (a `BTreeMap` and a `String` per key) cost more than the rest of the
 //! pipeline together.
 //!
-//! Duplicate keys: the last one wins for every reader, as in `serde_json::Value`.
+//! Repeated keys: a lookup gets the last one, as in `serde_json::Value`; walking the members
+//! sees each occurrence, so a schema keyword that walks them (`additionalProperties`,
+//! `maxProperties`) holds every copy to the contract — stricter than a `Value`, which keeps
+//! only the last.
 
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};

@@ -27,29 +27,47 @@ pub fn init(format: LogFormat, filter: &str) {
     };
 }
 
-/// One span per request: method, path, request id and status, plus the webhook's source,
-/// provider and outcome, recorded by the ingest handler. Leaner than tracing-actix-web's
-/// own root span, which matches the route a second time (a regex per request) and parses
-/// the forwarding headers before it knows whether the span is even enabled.
+/// One span per request: method, path, client, request id and status, plus the webhook's
+/// source, provider and outcome, recorded by the ingest handler. Leaner than
+/// tracing-actix-web's own root span, which matches the route a second time (a regex per
+/// request: the path is logged instead) and parses the forwarding headers before it knows
+/// whether the span is even enabled.
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let request_id = request.extensions().get::<RequestId>().copied();
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
             http.target = %request.path(),
-            http.client_ip = ?request.peer_addr().map(|a| a.ip()),
+            http.client_ip = tracing::field::Empty,
+            http.user_agent = tracing::field::Empty,
             http.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
-            request_id = ?request_id.map(|id| id.to_string()),
+            request_id = tracing::field::Empty,
             exception.message = tracing::field::Empty,
             exception.details = tracing::field::Empty,
             source_id = tracing::field::Empty,
             provider = tracing::field::Empty,
             outcome = tracing::field::Empty
-        )
+        );
+        // Only what a log line will show is worked out (the forwarding headers, for one).
+        if !span.is_disabled() {
+            if let Some(id) = request.extensions().get::<RequestId>() {
+                span.record("request_id", tracing::field::display(id));
+            }
+            if let Some(ip) = request.connection_info().realip_remote_addr() {
+                span.record("http.client_ip", ip);
+            }
+            if let Some(agent) = request
+                .headers()
+                .get(actix_web::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+            {
+                span.record("http.user_agent", agent);
+            }
+        }
+        span
     }
 
     fn on_request_end<B: MessageBody>(

@@ -124,8 +124,8 @@ fn order_updated(
         .opt_time("updated_at")?
         .unwrap_or_else(|| triggered_at(input));
     let (changed, known) = match &prior {
-        Some(p) => (snap.changed_since(p), true),
-        None => (Vec::new(), false),
+        Some(p) if !p.legacy => (snap.changed_since(p), true),
+        _ => (Vec::new(), false),
     };
     let events = if known && changed.is_empty() {
         Vec::new()

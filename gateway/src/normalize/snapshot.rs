@@ -18,6 +18,22 @@ pub struct Snapshot {
     pub refunds: Vec<String>,
     pub customer_id: Option<String>,
     pub stock: Option<i64>,
+    /// Read from the layout of earlier versions (a `version|json` string): its values are
+    /// kept, its field fingerprints are not comparable, so a diff against it says
+    /// `changed_known: false`.
+    pub legacy: bool,
+}
+
+/// A snapshot as earlier versions kept it (JSON; fingerprints were hex strings).
+#[derive(serde::Deserialize)]
+struct LegacySnapshot {
+    modified: Option<String>,
+    status: Option<String>,
+    paid_at: Option<String>,
+    #[serde(default)]
+    refunds: Vec<String>,
+    customer_id: Option<String>,
+    stock: Option<i64>,
 }
 
 /// Top-level field → 64-bit fingerprint of its value, sorted by name, packed as they are
@@ -98,8 +114,9 @@ fn next_pair<'a>(input: &mut &'a [u8]) -> Option<(&'a str, u64)> {
 }
 
 /// A 64-bit fingerprint of a value: each scalar hashed once and folded in with its place in
-/// the structure, members in document order (providers send a resource's fields in a fixed
-/// order). Not a security boundary: it only tells "changed" from "unchanged".
+/// the structure. An object's members are summed, so their order does not count (as it did
+/// not when snapshots hashed a `Value`, whose keys are sorted). Not a security boundary: it
+/// only tells "changed" from "unchanged".
 pub(crate) fn fingerprint(v: &Json<'_>) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     fn mix(acc: u64, h: u64) -> u64 {
@@ -117,9 +134,12 @@ pub(crate) fn fingerprint(v: &Json<'_>) -> u64 {
         Json::Array(items) => items.iter().fold(mix(7, items.len() as u64), |acc, item| {
             mix(acc, fingerprint(item))
         }),
-        Json::Object(o) => o.iter().fold(mix(8, o.len() as u64), |acc, (k, v)| {
-            mix(mix(acc, xxh3_64(k.as_bytes())), fingerprint(v))
-        }),
+        Json::Object(o) => mix(
+            8,
+            o.iter().fold(o.len() as u64, |acc, (k, v)| {
+                acc.wrapping_add(mix(xxh3_64(k.as_bytes()), fingerprint(v)))
+            }),
+        ),
     }
 }
 
@@ -165,8 +185,24 @@ impl Snapshot {
         out
     }
 
-    /// The snapshot [`Snapshot::to_fields`] wrote; `None` when the fields are not one.
+    /// The snapshot [`Snapshot::to_fields`] wrote, or one an earlier version wrote (a
+    /// `legacy` field holding its JSON); `None` when the fields are neither.
     pub fn from_fields(fields: &[(String, Vec<u8>)]) -> Option<Snapshot> {
+        if let [(name, json)] = fields
+            && name == crate::store::LEGACY_SNAPSHOT_FIELD
+        {
+            let old: LegacySnapshot = serde_json::from_slice(json).ok()?;
+            return Some(Snapshot {
+                modified: old.modified,
+                status: old.status,
+                paid_at: old.paid_at,
+                refunds: old.refunds,
+                customer_id: old.customer_id,
+                stock: old.stock,
+                legacy: true,
+                ..Snapshot::default()
+            });
+        }
         let mut snap = Snapshot::default();
         let text = |v: &[u8]| String::from_utf8(v.to_vec()).ok();
         let mut fingerprinted = false;
@@ -272,6 +308,26 @@ mod tests {
         // A snapshot of nothing is still a snapshot (every field of it was seen).
         let empty = Snapshot::default();
         assert_eq!(Snapshot::from_fields(&stored(&empty)), Some(empty));
+        // A snapshot kept by an earlier version keeps its values, not its fingerprints.
+        let legacy = br#"{"modified":"2025-03-14T10:00:00Z","fields":{"id":"00ab"},"status":"paid","refunds":["53140"],"customer_id":"7","stock":4}"#;
+        let old =
+            Snapshot::from_fields(&[(crate::store::LEGACY_SNAPSHOT_FIELD.into(), legacy.to_vec())])
+                .unwrap();
+        assert!(old.legacy);
+        assert_eq!(old.fields, Fingerprints::default());
+        assert_eq!(
+            (
+                old.status.as_deref(),
+                old.refunds,
+                old.customer_id.as_deref(),
+                old.stock
+            ),
+            (Some("paid"), vec!["53140".to_string()], Some("7"), Some(4))
+        );
+        assert_eq!(
+            Snapshot::from_fields(&[(crate::store::LEGACY_SNAPSHOT_FIELD.into(), b"{".to_vec())]),
+            None
+        );
         // Damaged or foreign fields are no snapshot.
         assert_eq!(
             Snapshot::from_fields(&[("f".into(), vec![9, 0, 0, 0, b'a'])]),
@@ -317,6 +373,7 @@ mod tests {
             (json!([["a"], "b"]), json!([["a", "b"]])),
             (json!({"a": {"b": 1}}), json!({"a": {}, "b": 1})),
             (json!({"a": 1, "b": 2}), json!({"a": 2, "b": 1})),
+            (json!([1, 2]), json!([2, 1])),
         ] {
             assert_ne!(
                 fingerprint(&Json::from(&a)),
@@ -324,6 +381,12 @@ mod tests {
                 "{a} {b}"
             );
         }
+        // The order of an object's members is no change.
+        let (x, y) = (
+            Json::parse(br#"{"billing": {"a": 1, "b": [2, {"c": 3, "d": 4}]}}"#).unwrap(),
+            Json::parse(br#"{"billing": {"b": [2, {"d": 4, "c": 3}], "a": 1}}"#).unwrap(),
+        );
+        assert_eq!(fingerprint(&x), fingerprint(&y));
     }
 
     #[test]

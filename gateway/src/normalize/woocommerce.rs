@@ -191,7 +191,10 @@ fn order_updated(
         status_told = true;
     }
 
-    let changed = prior.as_ref().map(|p| snap.changed_since(p));
+    let changed = prior
+        .as_ref()
+        .filter(|p| !p.legacy)
+        .map(|p| snap.changed_since(p));
     let untold_status = status_changed && !status_told;
     let untold_change = events.is_empty() && changed.as_ref().is_none_or(|c| !c.is_empty());
     if untold_status || untold_change {

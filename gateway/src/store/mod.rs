@@ -355,6 +355,10 @@ pub struct StoredSnapshot {
     pub fields: Vec<(String, Vec<u8>)>,
 }
 
+/// The one field of a [`StoredSnapshot`] a store hands back for a snapshot kept in the
+/// layout of earlier versions (its JSON); what it means is the reader's business.
+pub const LEGACY_SNAPSHOT_FIELD: &str = "legacy";
+
 /// A snapshot update made in the same atomic step as the events derived from it; refused
 /// (`Appended::Conflict`) unless the stored version is still `expected_version`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -622,3 +622,80 @@ async fn a_new_order_is_written_in_one_round_trip_and_its_snapshot_is_a_compact_
     assert_eq!(version, "2", "paid wrote version 1, the create version 2");
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_kept_by_an_earlier_version_still_counts_after_the_upgrade() {
+    let (store, prefix) = omnigate_tests::redis_store_with_prefix(Retention::default()).await;
+    let create = payload_fixture("shopify/orders-create");
+    let updated = payload_fixture("shopify/orders-updated");
+    let gw = Gateway::start(store, fixture_time(&create)).await;
+    let client = redis::Client::open(omnigate_tests::redis_url()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    // What the previous layout left: a `version|json` string under `state:`, its fingerprints
+    // in a form this version cannot compare.
+    let partition = omnigate::store::partition_of(
+        "maysternia-hlyny",
+        omnigate::config::Settings::default().partitions,
+    );
+    let key = |layout: &str, source: &str| {
+        format!("{prefix}:{layout}:{{{partition}}}:{source}:order:5938201746113")
+    };
+    let leave = |modified: &str| {
+        format!(
+            r#"3|{{"modified":"{modified}","fields":{{"tags":"0123456789abcdef"}},"status":"paid","customer_id":"7402918365521"}}"#
+        )
+    };
+
+    // Its values count: an update older than the order it kept adds nothing.
+    let newer = gw.source_for(&create, "maysternia-hlyny").await;
+    let _: () = redis::cmd("SET")
+        .arg(key("state", &newer.id))
+        .arg(leave("2025-03-15T00:00:00Z"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let res = gw.deliver_fixture(&newer.id, &updated).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"event_ids": []}),
+        "older than the kept order: nothing new"
+    );
+    assert!(
+        gw.tenant_events("maysternia-hlyny", Some("order.updated"))
+            .await
+            .is_empty()
+    );
+
+    // Its fingerprints do not: the diff says it does not know, instead of guessing; the new
+    // layout takes over and the old key is left to expire.
+    let older = gw.source_for(&create, "maysternia-hlyny").await;
+    let _: () = redis::cmd("SET")
+        .arg(key("state", &older.id))
+        .arg(leave("2025-03-14T09:26:54Z"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(
+        gw.deliver_fixture(&older.id, &updated).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let events = gw
+        .tenant_events("maysternia-hlyny", Some("order.updated"))
+        .await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["data"]["changed_known"], false);
+    let hash: std::collections::HashMap<String, Vec<u8>> = redis::cmd("HGETALL")
+        .arg(key("snapshot", &older.id))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(hash["v"], b"1");
+    let old: Option<String> = redis::cmd("GET")
+        .arg(key("state", &older.id))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(old.is_some());
+    gw.stop().await;
+}

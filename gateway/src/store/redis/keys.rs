@@ -3,9 +3,10 @@
 //! script touches shares it (a log partition's, or a plugin's).
 //!
 //! Resource snapshots are hashes under `snapshot:`. Before they were hashes they were
-//! `version|json` strings under `state:`; those are no longer read and expire on their own
-//! (`OMNIGATE_STATE_TTL_SECS`), so the first "updated" delivery of an order after the
-//! upgrade says `changed_known: false`.
+//! `version|json` strings under `state:`: those are still read while no hash exists for the
+//! resource (their values count; their fingerprints do not, so the first "updated" delivery
+//! of an order after the upgrade says `changed_known: false`), never written, and expire on
+//! their own (`OMNIGATE_STATE_TTL_SECS`).
 
 #[derive(Debug, Clone)]
 pub(super) struct Keys {
@@ -38,6 +39,12 @@ impl Keys {
     /// diffing "updated" deliveries.
     pub(super) fn snapshot(&self, partition: u32, key: &str) -> String {
         format!("{}:snapshot:{{{partition}}}:{key}", self.prefix)
+    }
+
+    /// Where earlier versions kept a resource's snapshot (`version|json` string): read when
+    /// no hash exists yet, never written.
+    pub(super) fn legacy_snapshot(&self, partition: u32, key: &str) -> String {
+        format!("{}:state:{{{partition}}}:{key}", self.prefix)
     }
 
     /// A partition's quarantine (stream).
@@ -102,6 +109,10 @@ mod tests {
             (
                 k.snapshot(3, "src_1:order:9"),
                 "og:snapshot:{3}:src_1:order:9",
+            ),
+            (
+                k.legacy_snapshot(3, "src_1:order:9"),
+                "og:state:{3}:src_1:order:9",
             ),
             (k.quarantine(3), "og:quarantine:{3}"),
             (k.quarantine_replayed(3), "og:qreplayed:{3}"),

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use super::{ROUTER, RedisStore, bytes, corrupt, entries, field, group_entries, text};
 use crate::store::{
-    Append, Appended, EventLog, LogEntry, LogRecord, StoreResult, StoredSnapshot, StreamId, Write,
+    Append, Appended, EventLog, LEGACY_SNAPSHOT_FIELD, LogEntry, LogRecord, StoreResult,
+    StoredSnapshot, StreamId, Write,
 };
 
 /// KEYS[1] delivery dedupe mark, KEYS[2] stream, KEYS[3..2+m] one mark per entry (m is 0
@@ -205,7 +206,21 @@ impl EventLog for RedisStore {
         let hash: Value = self
             .query(redis::cmd("HGETALL").arg(self.keys.snapshot(partition, key)))
             .await?;
-        snapshot_from_hash(hash)
+        if let Some(current) = snapshot_from_hash(hash)? {
+            return Ok(Some(current));
+        }
+        // Kept by an earlier version: handed on as it is, at version 0 (no hash yet), so the
+        // next write creates the hash.
+        let legacy: Option<Vec<u8>> = self
+            .query(redis::cmd("GET").arg(self.keys.legacy_snapshot(partition, key)))
+            .await?;
+        Ok(legacy.and_then(|raw| {
+            let json = raw.splitn(2, |b| *b == b'|').nth(1)?.to_vec();
+            Some(StoredSnapshot {
+                version: 0,
+                fields: vec![(LEGACY_SNAPSHOT_FIELD.to_string(), json)],
+            })
+        }))
     }
 
     async fn read_log(
