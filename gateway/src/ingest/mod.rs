@@ -233,6 +233,13 @@ async fn map_and_append(
                 fields: snapshot.to_fields(),
                 ttl: state.settings.snapshot_ttl(),
             }),
+            // Nothing to write means nothing the store checks the guess "none yet" against:
+            // read what is kept, and map again from it.
+            (Some(key), None) if !read => {
+                stored = state.store.get_snapshot(partition, key).await?;
+                read = true;
+                continue;
+            }
             _ => None,
         };
         let appended = append(
