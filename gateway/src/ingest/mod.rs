@@ -112,13 +112,9 @@ struct Envelope<'a> {
     data: &'a RawValue,
 }
 
-/// Normalizes against the resource's last snapshot and validates; every event is checked
-/// against its schema before it is kept. Returns the records and the snapshot to keep.
-fn build_events(
-    state: &AppState,
-    d: &Webhook<'_>,
-    prior: Option<&Snapshot>,
-) -> Result<(Vec<LogRecord>, Option<Snapshot>), Rejection> {
+/// The delivery's topic, once the body is checked against the payload schema its topic maps
+/// to. Nothing here depends on a snapshot: it runs once per delivery, not per attempt.
+fn check_payload<'a>(state: &AppState, d: &Webhook<'a>) -> Result<&'a str, Rejection> {
     let topic = d.identity.topic.as_deref().ok_or_else(|| {
         Rejection::new(format!("{} delivery names no topic", d.provider.provider))
     })?;
@@ -131,6 +127,17 @@ fn build_events(
     state
         .validators
         .check_payload(d.provider.provider, resource, d.body)?;
+    Ok(topic)
+}
+
+/// Normalizes a checked delivery against the resource's last snapshot; every event is
+/// checked against its schema before it is kept. Returns the records and the snapshot to keep.
+fn build_events(
+    state: &AppState,
+    d: &Webhook<'_>,
+    topic: &str,
+    prior: Option<&Snapshot>,
+) -> Result<(Vec<LogRecord>, Option<Snapshot>), Rejection> {
     let output = d.provider.normalizer.normalize(Input {
         topic,
         headers: d.headers,
@@ -167,9 +174,9 @@ fn build_events(
             let encode = |e: serde_json::Error| Rejection::new(format!("cannot encode event: {e}"));
             // Serialized once; the schema check reads these very bytes.
             let json = serde_json::to_string(&envelope).map_err(encode)?;
-            let parsed = Json::parse(json.as_bytes()).map_err(encode)?;
-            state.validators.check_event(n.event_type, &parsed)?;
-            drop(parsed);
+            state
+                .validators
+                .check_event(n.event_type, &Json::parse_str(&json).map_err(encode)?)?;
             Ok(LogRecord {
                 event_id: id,
                 tenant: d.tenant.to_string(),
@@ -204,11 +211,13 @@ async fn map_and_append(
     partition: u32,
     dedupe_key: &str,
 ) -> Result<Mapped> {
-    let topic = d.identity.topic.as_deref();
-    let snapshot_key = topic
-        .and_then(|t| (d.provider.normalizer.snapshot_key)(t, d.body))
-        .map(|k| format!("{}:{k}", d.source_id));
-    let creates = topic.is_some_and(|t| d.provider.normalizer.creates.contains(&t));
+    let topic = match check_payload(state, d) {
+        Ok(topic) => topic,
+        Err(rejection) => return Ok(Mapped::Rejected(rejection)),
+    };
+    let snapshot_key =
+        (d.provider.normalizer.snapshot_key)(topic, d.body).map(|k| format!("{}:{k}", d.source_id));
+    let creates = d.provider.normalizer.creates.contains(&topic);
     let mut stored: Option<StoredSnapshot> = match &snapshot_key {
         Some(k) if !creates => state.store.get_snapshot(partition, k).await?,
         _ => None,
@@ -216,12 +225,11 @@ async fn map_and_append(
     // Whether `stored` is what the store said (else it is the guess "none yet").
     let mut read = !creates;
     for attempt in 0..SNAPSHOT_ATTEMPTS {
-        // A snapshot kept in another layout is no snapshot: the next diff says so
-        // (`changed_known: false`) instead of guessing.
+        // Fields that are no snapshot of any layout count as none.
         let prior = stored
             .as_ref()
             .and_then(|s| Snapshot::from_fields(&s.fields));
-        let (records, new_snapshot) = match build_events(state, d, prior.as_ref()) {
+        let (records, new_snapshot) = match build_events(state, d, topic, prior.as_ref()) {
             Ok(built) => built,
             Err(rejection) => return Ok(Mapped::Rejected(rejection)),
         };
@@ -230,7 +238,7 @@ async fn map_and_append(
             (Some(key), Some(snapshot)) => Some(SnapshotWrite {
                 key: key.clone(),
                 expected_version: stored.as_ref().map_or(0, |p| p.version),
-                fields: snapshot.to_fields(),
+                fields: snapshot.into_fields(),
                 ttl: state.settings.snapshot_ttl(),
             }),
             // Nothing to write means nothing the store checks the guess "none yet" against:

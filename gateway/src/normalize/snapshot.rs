@@ -6,7 +6,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::json::{Json, Object};
 
-/// Kept in the store as a hash of byte fields ([`Snapshot::to_fields`]): one letter per
+/// Kept in the store as a hash of byte fields ([`Snapshot::into_fields`]): one letter per
 /// attribute, the fingerprints packed as they are kept in memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -157,19 +157,19 @@ impl Snapshot {
         }
     }
 
-    /// The fields the store keeps.
-    pub fn to_fields(&self) -> Vec<(&'static str, Vec<u8>)> {
+    /// The fields the store keeps; the packed fingerprints and the texts move, uncopied.
+    pub fn into_fields(self) -> Vec<(&'static str, Vec<u8>)> {
         let mut out = Vec::with_capacity(7);
-        out.push(("f", self.fields.0.clone()));
+        out.push(("f", self.fields.0));
         let text = [
-            ("m", &self.modified),
-            ("s", &self.status),
-            ("p", &self.paid_at),
-            ("c", &self.customer_id),
+            ("m", self.modified),
+            ("s", self.status),
+            ("p", self.paid_at),
+            ("c", self.customer_id),
         ];
         for (name, value) in text {
             if let Some(v) = value {
-                out.push((name, v.as_bytes().to_vec()));
+                out.push((name, v.into_bytes()));
             }
         }
         if !self.refunds.is_empty() {
@@ -185,7 +185,7 @@ impl Snapshot {
         out
     }
 
-    /// The snapshot [`Snapshot::to_fields`] wrote, or one an earlier version wrote (a
+    /// The snapshot [`Snapshot::into_fields`] wrote, or one an earlier version wrote (a
     /// `legacy` field holding its JSON); `None` when the fields are neither.
     pub fn from_fields(fields: &[(String, Vec<u8>)]) -> Option<Snapshot> {
         if let [(name, json)] = fields
@@ -282,7 +282,7 @@ mod tests {
     fn snapshots_hold_no_personal_data() {
         let a = json!({"email": "jon@example.com"});
         let s = of(&a, &[]);
-        for (_, value) in s.to_fields() {
+        for (_, value) in s.into_fields() {
             assert!(!String::from_utf8_lossy(&value).contains("jon@"));
         }
     }
@@ -292,7 +292,8 @@ mod tests {
         let body = json!({"id": 1, "note": "x", "ünïcode key": [1, 2], "": null});
         let mut s = of(&body, &[]);
         let stored = |s: &Snapshot| -> Vec<(String, Vec<u8>)> {
-            s.to_fields()
+            s.clone()
+                .into_fields()
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect()
