@@ -167,6 +167,19 @@ pub struct Settings {
     #[arg(long, env = "OMNIGATE_STORE_TIMEOUT_MS", default_value_t = 2000)]
     pub store_timeout_ms: u64,
 
+    /// Directory of the local spool (Redis only): a verified delivery the store cannot
+    /// take within `--store-timeout-ms` is written and fsynced here and answered
+    /// `202 {"spooled": true}`, then drained into the store, in arrival order, once it
+    /// answers again. One gateway process per directory. Without it a store outage is
+    /// answered 503.
+    #[arg(long, env = "OMNIGATE_SPOOL_DIR")]
+    pub spool_dir: Option<std::path::PathBuf>,
+
+    /// Most bytes the spool may hold on disk; past it (or on a full disk) a delivery is
+    /// answered 503 again, never accepted and lost.
+    #[arg(long, env = "OMNIGATE_SPOOL_MAX_BYTES", default_value_t = 1 << 30)]
+    pub spool_max_bytes: u64,
+
     /// How long a source's configuration is cached by this process, in milliseconds.
     /// Changes made through this process apply at once; through another, within this time.
     #[arg(long, env = "OMNIGATE_SOURCE_CACHE_MS", default_value_t = 5000)]
@@ -281,6 +294,8 @@ impl Default for Settings {
             log_maxlen: 1_000_000,
             quarantine_maxlen: 100_000,
             store_timeout_ms: 2000,
+            spool_dir: None,
+            spool_max_bytes: 1 << 30,
             source_cache_ms: 5000,
             workers: None,
             jwks_allow_http: false,

@@ -252,6 +252,18 @@ impl From<crate::ids::InvalidName> for Error {
     }
 }
 
+impl From<crate::spool::SpoolError> for Error {
+    fn from(e: crate::spool::SpoolError) -> Self {
+        use crate::spool::SpoolError;
+        match e {
+            SpoolError::Locked(_) => Error::Config(e.to_string()),
+            // The store is down and the spool cannot take the delivery either: the sender
+            // must retry, as without a spool.
+            other => Error::StoreUnavailable(format!("the spool cannot take it: {other}")),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for Error {
     fn from(e: crate::store::StoreError) -> Self {
         use crate::store::StoreError;

@@ -19,7 +19,7 @@ const FLOORS: &[&[&str]] = &[
     // The HTTP error sits above the store and verification: they say what went wrong in
     // their own terms, and `error.rs` alone decides what a client is answered.
     &["error", "validate", "samples", "sign", "providers"],
-    &["store", "verify", "normalize"],
+    &["store", "spool", "verify", "normalize"],
     &["config", "clock", "headers", "ids", "fixtures", "json"],
 ];
 

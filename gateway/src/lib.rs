@@ -28,6 +28,7 @@ pub mod providers;
 pub mod router;
 pub mod samples;
 pub mod sign;
+pub mod spool;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::ingest::drain::DrainHandle;
 use crate::router::RouterHandle;
 use crate::state::AppState;
 use crate::store::{MemoryStore, RedisStore, Retention, Store, redis_options};
@@ -51,9 +52,22 @@ impl Gateway {
                 wait_for_store(&store).await?;
                 store.check_eviction_policy().await;
                 tracing::info!(partitions = settings.partitions, "using Redis store");
+                if settings.spool_dir.is_none() {
+                    tracing::warn!(
+                        "no OMNIGATE_SPOOL_DIR: while Redis is unreachable webhooks are answered \
+                         503, and senders that do not retry (WooCommerce) lose them"
+                    );
+                }
                 Arc::new(store)
             }
             None => {
+                if settings.spool_dir.is_some() {
+                    return Err(Error::Config(
+                        "OMNIGATE_SPOOL_DIR is for the Redis store: the memory store never \
+                         becomes unavailable, so it needs no spool"
+                            .into(),
+                    ));
+                }
                 tracing::warn!(
                     "running on the embedded in-memory store: NOTHING SURVIVES A RESTART. \
                      Set OMNIGATE_REDIS_URL for production."
@@ -102,11 +116,13 @@ impl Gateway {
         let http = crate::http::serve(self.state.clone(), listener, workers)
             .map_err(|e| Error::Config(format!("cannot serve: {e}")))?;
         let router = route.then(|| crate::router::spawn(self.state.clone().into_inner()));
+        let drain = crate::ingest::drain::spawn(self.state.clone().into_inner());
         Ok(Running {
             addr: http.addr,
             handle: http.handle,
             server: http.server,
             router,
+            drain,
             state: self.state,
         })
     }
@@ -118,6 +134,7 @@ pub struct Running {
     handle: ServerHandle,
     server: Server,
     router: Option<RouterHandle>,
+    drain: Option<DrainHandle>,
     state: web::Data<AppState>,
 }
 
@@ -131,11 +148,14 @@ impl Running {
     }
 
     /// Serves until the server stops (SIGINT or SIGTERM drain it); then lets the router
-    /// finish its batch.
+    /// finish its batch and the spool drainer its delivery.
     pub async fn run(self) -> Result<()> {
         let served = self.server.await;
         if let Some(router) = self.router {
             router.stop().await;
+        }
+        if let Some(drain) = self.drain {
+            drain.stop().await;
         }
         served.map_err(|e| Error::Internal(e.to_string()))
     }
@@ -144,9 +164,18 @@ impl Running {
     /// stops it (tests).
     pub fn spawn(self) -> Stopper {
         let handle = self.handle.clone();
-        let Running { server, router, .. } = self;
+        let Running {
+            server,
+            router,
+            drain,
+            ..
+        } = self;
         tokio::spawn(server);
-        Stopper { handle, router }
+        Stopper {
+            handle,
+            router,
+            drain,
+        }
     }
 }
 
@@ -154,14 +183,18 @@ impl Running {
 pub struct Stopper {
     handle: ServerHandle,
     router: Option<RouterHandle>,
+    drain: Option<DrainHandle>,
 }
 
 impl Stopper {
-    /// Drains requests in flight, then stops the router.
+    /// Drains requests in flight, then stops the router and the spool drainer.
     pub async fn stop(self) {
         self.handle.stop(true).await;
         if let Some(router) = self.router {
             router.stop().await;
+        }
+        if let Some(drain) = self.drain {
+            drain.stop().await;
         }
     }
 }

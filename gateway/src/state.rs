@@ -24,6 +24,8 @@ pub struct AppState {
     pub plugin_schemas: crate::validate::PluginSchemas,
     /// Rate limits and concurrency caps of this process.
     pub limits: crate::limits::Limits,
+    /// Where verified deliveries wait while the store cannot take them (`OMNIGATE_SPOOL_DIR`).
+    pub spool: Option<Arc<crate::spool::Spool>>,
     admin_token: String,
     sources: SourceCache,
     unknown_sources: UnknownSources,
@@ -37,7 +39,18 @@ impl AppState {
             .clone()
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Error::Config("an admin token is required".into()))?;
+        let spool = match &settings.spool_dir {
+            Some(dir) => Some(Arc::new(crate::spool::Spool::open(
+                &crate::spool::SpoolOptions {
+                    dir: dir.clone(),
+                    max_bytes: settings.spool_max_bytes,
+                    segment_bytes: SPOOL_SEGMENT_BYTES,
+                },
+            )?)),
+            None => None,
+        };
         Ok(AppState {
+            spool,
             sources: SourceCache::new(settings.source_cache_ttl()),
             unknown_sources: UnknownSources::new(std::time::Duration::from_millis(
                 settings.unknown_source_cache_ms,
@@ -67,7 +80,9 @@ impl AppState {
 
     /// A source's configuration, from this process's short-lived cache or the store.
     /// Ids the store did not know are remembered briefly too, so a flood of made-up ids
-    /// costs no store round trip each.
+    /// costs no store round trip each. While the store is unreachable a configuration this
+    /// process has seen stays in use however old (stale-while-error), so deliveries to known
+    /// sources can still be verified and spooled; an unknown id is then an error.
     pub async fn source(&self, id: &str) -> Result<Option<Arc<SourceRecord>>> {
         if let Some(hit) = self.sources.get(id) {
             return Ok(Some(hit));
@@ -75,7 +90,16 @@ impl AppState {
         if self.unknown_sources.contains(id) {
             return Ok(None);
         }
-        let found = self.store.get_source(id).await?.map(Arc::new);
+        let found = match self.store.get_source(id).await {
+            Ok(found) => found.map(Arc::new),
+            Err(e) => match self.sources.get_stale(id) {
+                Some(stale) => {
+                    tracing::debug!(source_id = id, error = %e, "store unreachable: using the cached source configuration");
+                    return Ok(Some(stale));
+                }
+                None => return Err(e.into()),
+            },
+        };
         match &found {
             Some(s) => self.sources.put(s.clone()),
             None => self.unknown_sources.insert(id),
@@ -106,6 +130,10 @@ impl AppState {
         self.unknown_sources.remove(id);
     }
 }
+
+/// A spool segment this large is closed and a new one begun, so drained deliveries leave
+/// the disk while an outage's backlog is still draining.
+const SPOOL_SEGMENT_BYTES: u64 = 64 << 20;
 
 /// Source ids the store did not have, for a short time. Bounded: past the cap the oldest
 /// half is dropped, so made-up ids cannot grow it without limit.
@@ -186,6 +214,14 @@ impl SourceCache {
             .get(id)
             .filter(|(at, _)| at.elapsed() < self.ttl)
             .map(|(_, s)| s.clone())
+    }
+
+    /// The cached configuration however old, for when the store cannot be asked.
+    fn get_stale(&self, id: &str) -> Option<Arc<SourceRecord>> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        self.lock().get(id).map(|(_, s)| s.clone())
     }
 
     fn put(&self, source: Arc<SourceRecord>) {

@@ -5,8 +5,8 @@ use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
 };
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
@@ -84,6 +84,7 @@ pub enum WebhookOutcome {
     Accepted,
     Duplicate,
     Quarantined,
+    Spooled,
     Handshake,
     SourceNotFound,
     InvalidSignature,
@@ -96,10 +97,11 @@ pub enum WebhookOutcome {
 }
 
 impl WebhookOutcome {
-    pub const ALL: [WebhookOutcome; 12] = [
+    pub const ALL: [WebhookOutcome; 13] = [
         Self::Accepted,
         Self::Duplicate,
         Self::Quarantined,
+        Self::Spooled,
         Self::Handshake,
         Self::SourceNotFound,
         Self::InvalidSignature,
@@ -116,6 +118,7 @@ impl WebhookOutcome {
             Self::Accepted => "accepted",
             Self::Duplicate => "duplicate",
             Self::Quarantined => "quarantined",
+            Self::Spooled => "spooled",
             Self::Handshake => "handshake",
             Self::SourceNotFound => "source_not_found",
             Self::InvalidSignature => "invalid_signature",
@@ -155,6 +158,65 @@ pub struct Metrics {
     pub store_errors: IntCounterVec,
     pub log_trimmed: IntCounter,
     pub inbox_trimmed: IntCounterVec,
+    pub spool: SpoolMetrics,
+}
+
+/// The local spool: how much waits, since when, and how fast it drains.
+pub struct SpoolMetrics {
+    pub records: IntGauge,
+    pub bytes: IntGauge,
+    pub oldest_age_seconds: Gauge,
+    /// Spooled deliveries handed to the pipeline and done with (written, duplicate or
+    /// quarantined): its rate is the drain rate.
+    pub drained: IntCounter,
+    /// Spooled records that could not be read back (damaged on disk): logged with where
+    /// their bytes were copied.
+    pub unreadable: IntCounter,
+}
+
+impl SpoolMetrics {
+    fn new() -> Self {
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("valid metric");
+        let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("valid metric");
+        SpoolMetrics {
+            records: gauge(
+                "omnigate_spool_records",
+                "Verified deliveries in the local spool, not yet written to the store",
+            ),
+            bytes: gauge(
+                "omnigate_spool_bytes",
+                "Bytes of spool segment files on disk",
+            ),
+            oldest_age_seconds: Gauge::new(
+                "omnigate_spool_oldest_age_seconds",
+                "Age of the oldest delivery waiting in the spool (0 when empty)",
+            )
+            .expect("valid metric"),
+            drained: counter(
+                "omnigate_spool_drained_total",
+                "Spooled deliveries drained into the store",
+            ),
+            unreadable: counter(
+                "omnigate_spool_unreadable_total",
+                "Spooled records that could not be read back",
+            ),
+        }
+    }
+
+    /// Sets the gauges from what the spool holds now.
+    pub fn observe(&self, stats: crate::spool::Stats, now: chrono::DateTime<chrono::Utc>) {
+        self.records.set(stats.records as i64);
+        self.bytes.set(stats.bytes as i64);
+        let age = match (stats.records, stats.oldest) {
+            (0, _) | (_, None) => 0.0,
+            (_, Some(at)) => (now - at).num_milliseconds().max(0) as f64 / 1000.0,
+        };
+        // While the drainer is between records the oldest's time is not known: keep the
+        // last age rather than dropping to zero.
+        if stats.records == 0 || stats.oldest.is_some() {
+            self.oldest_age_seconds.set(age);
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -218,8 +280,14 @@ impl Metrics {
         let ingest_histograms = provider_labels()
             .map(|p| ingest_seconds.with_label_values(&[p]))
             .collect();
+        let spool = SpoolMetrics::new();
         for c in [
             Box::new(inbox_trimmed.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(spool.records.clone()),
+            Box::new(spool.bytes.clone()),
+            Box::new(spool.oldest_age_seconds.clone()),
+            Box::new(spool.drained.clone()),
+            Box::new(spool.unreadable.clone()),
             Box::new(webhooks.clone()),
             Box::new(ingest_seconds.clone()),
             Box::new(store_errors.clone()),
@@ -236,6 +304,7 @@ impl Metrics {
             store_errors,
             log_trimmed,
             inbox_trimmed,
+            spool,
         }
     }
 

@@ -215,6 +215,16 @@ pub struct Quarantined {
     pub quarantine_id: String,
 }
 
+/// 202: verified and written to the gateway's local spool because the store could not
+/// take it in time; it is written to the log, in arrival order, once the store answers
+/// again (its events then appear as for any accepted delivery).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"spooled": true})))]
+pub struct Spooled {
+    pub spooled: bool,
+}
+
 /// 200: a provider handshake (creation ping), answered and stored nowhere.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -387,7 +397,29 @@ impl Problem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
+    /// `ok` (`/healthz`), `ready`, or `degraded` (`/readyz`: the store is unreachable but
+    /// the spool takes deliveries, or the spool still holds deliveries to drain).
     pub status: String,
+    /// `reachable` or `unreachable` (`/readyz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// What the local spool holds (`/readyz`, when the gateway has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spool: Option<SpoolHealth>,
+}
+
+/// The local spool, as `/readyz` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SpoolHealth {
+    /// Deliveries waiting to be written to the store.
+    pub records: u64,
+    /// Bytes of spool files on disk.
+    pub bytes: u64,
+    /// When the oldest waiting delivery was received (RFC 3339), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub oldest_received_at: Option<String>,
 }
 
 /// One entry of `GET /v1/event-types`.
@@ -413,13 +445,15 @@ pub struct EventTypeList {
     pub common: Value,
 }
 
-/// The 202 answer of the webhook endpoint: written, or kept in quarantine.
+/// The 202 answer of the webhook endpoint: written, kept in quarantine, or spooled
+/// during a store outage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum IngestAccepted {
     Written(Accepted),
     Quarantined(Quarantined),
+    Spooled(Spooled),
 }
 
 /// The 200 answer of the webhook endpoint: a duplicate, or a provider handshake.

@@ -1,7 +1,7 @@
 //! Operations endpoints and the event catalog.
 
 use actix_web::{HttpResponse, get, web};
-use omnigate_schemas::api::{EventTypeInfo, EventTypeList, Health, Problem};
+use omnigate_schemas::api::{EventTypeInfo, EventTypeList, Health, Problem, SpoolHealth};
 use omnigate_schemas::catalog;
 use serde_json::Value;
 
@@ -14,22 +14,55 @@ use crate::state::AppState;
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok".into(),
+        store: None,
+        spool: None,
     })
 }
 
-/// Readiness: the store answers.
+/// Readiness: the store answers, or the spool takes deliveries while it does not.
+///
+/// `ready` when the store answers and the spool (if any) is empty; `degraded` (still 200,
+/// deliveries are accepted) while the store is unreachable but the spool takes deliveries,
+/// or while the spool holds deliveries to drain; 503 when the store is unreachable and
+/// there is no spool.
 #[utoipa::path(
     tag = "ops",
     responses(
-        (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "Store unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Ready, or degraded but accepting deliveries", body = Health),
+        (status = 503, description = "Store unreachable and no spool", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse> {
-    state.store.ping().await?;
+    let reached = state.store.ping().await;
+    let Some(spool) = &state.spool else {
+        reached?;
+        return Ok(HttpResponse::Ok().json(Health {
+            status: "ready".into(),
+            store: Some("reachable".into()),
+            spool: None,
+        }));
+    };
+    let stats = spool.stats();
+    let status = match (&reached, stats.records) {
+        (Ok(()), 0) => "ready",
+        _ => "degraded",
+    };
     Ok(HttpResponse::Ok().json(Health {
-        status: "ready".into(),
+        status: status.into(),
+        store: Some(
+            if reached.is_ok() {
+                "reachable"
+            } else {
+                "unreachable"
+            }
+            .into(),
+        ),
+        spool: Some(SpoolHealth {
+            records: stats.records,
+            bytes: stats.bytes,
+            oldest_received_at: stats.oldest.map(crate::normalize::time::format),
+        }),
     }))
 }
 

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use futures_util::StreamExt;
 use omnigate_schemas::api::{
-    Accepted, Duplicate, Handshake, IngestAccepted, IngestOk, Problem, Quarantined,
+    Accepted, Duplicate, Handshake, IngestAccepted, IngestOk, Problem, Quarantined, Spooled,
 };
 use std::time::Instant;
 
@@ -40,8 +40,11 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
 ///
 /// The body is verified byte-exact with the source's signature scheme, validated,
 /// normalized into canonical events and written durably before the answer. A verified
-/// payload that cannot be normalized is kept in quarantine (still 202). A 2xx is never
-/// sent for a delivery that was not written; on 503 the sender should retry.
+/// payload that cannot be normalized is kept in quarantine (still 202). When the store
+/// cannot take a verified delivery in time and the gateway has a spool
+/// (`OMNIGATE_SPOOL_DIR`), it is fsynced to the spool and answered 202 `spooled`; it reaches
+/// the log when the store is back. A 2xx is never sent for a delivery that was not written
+/// to the store or the spool; on 503 the sender should retry.
 #[utoipa::path(
     tag = "ingest",
     params(("source_id" = String, Path, description = "The source's id, from `webhook_path`")),
@@ -51,8 +54,9 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
         description = "The provider's webhook body, exactly as it was signed",
     ),
     responses(
-        (status = 202, description = "Written to the tenant log (`event_ids`), or verified but not \
-            normalizable and kept in quarantine (`quarantined`, `quarantine_id`)", body = IngestAccepted),
+        (status = 202, description = "Written to the tenant log (`event_ids`), verified but not \
+            normalizable and kept in quarantine (`quarantined`, `quarantine_id`), or verified and \
+            fsynced to the local spool during a store outage (`spooled`)", body = IngestAccepted),
         (status = 200, description = "Already received (`duplicate`), or a provider handshake such as \
             WooCommerce's creation ping (`handshake`); nothing new was stored", body = IngestOk),
         (status = 401, description = "Signature missing or wrong, signed timestamp outside the window \
@@ -61,7 +65,8 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
         (status = 408, description = "The body did not arrive in time (`OMNIGATE_BODY_TIMEOUT_MS`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The source sends faster than `OMNIGATE_WEBHOOK_RATE`; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The store could not confirm the write; retry", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store could not confirm the write (and no spool could \
+            take it); retry", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/webhooks/{source_id}")]
@@ -172,6 +177,9 @@ fn respond(outcome: Outcome) -> HttpResponse {
                 quarantined: true,
                 quarantine_id: id.to_string(),
             })
+        }
+        Outcome::Spooled => {
+            HttpResponse::build(StatusCode::ACCEPTED).json(Spooled { spooled: true })
         }
         Outcome::Handshake => HttpResponse::Ok().json(Handshake { handshake: true }),
     }

@@ -1,6 +1,7 @@
 //! The webhook pipeline: source → verify → identify → validate → normalize → one atomic
 //! append. The HTTP handler in [`handler`] only reads the body and maps the outcome.
 
+pub mod drain;
 pub mod handler;
 pub mod identity;
 pub mod publish;
@@ -19,6 +20,7 @@ use crate::json::Json;
 use crate::normalize::snapshot::Snapshot;
 use crate::normalize::{self, Input, Rejection};
 use crate::providers::{self, Credentials, Descriptor, Handshake, Tolerance};
+use crate::spool::{Spool, SpooledDelivery};
 use crate::state::AppState;
 use crate::store::{
     Append, Appended, LogRecord, QuarantineId, QuarantineRecord, SnapshotWrite, SourceRecord,
@@ -36,7 +38,12 @@ const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f6d_6e69_6761_7465_8000_0000
 pub enum Outcome {
     Accepted(Vec<String>),
     Duplicate,
-    Quarantined { id: QuarantineId, reason: String },
+    Quarantined {
+        id: QuarantineId,
+        reason: String,
+    },
+    /// Written to the local spool; the drainer writes it to the log later.
+    Spooled,
     Handshake,
 }
 
@@ -47,6 +54,7 @@ impl Outcome {
             Outcome::Accepted(_) => WebhookOutcome::Accepted,
             Outcome::Duplicate => WebhookOutcome::Duplicate,
             Outcome::Quarantined { .. } => WebhookOutcome::Quarantined,
+            Outcome::Spooled => WebhookOutcome::Spooled,
             Outcome::Handshake => WebhookOutcome::Handshake,
         }
     }
@@ -337,10 +345,41 @@ pub async fn ingest(
     // Only verified deliveries spend the source's budget: unsigned junk sent to a known
     // webhook URL cannot use it up and get the shop's real deliveries refused.
     state.limits.webhook(&source.id)?;
+    let origin = Origin {
+        source_id: &source.id,
+        tenant: &source.tenant,
+        provider,
+    };
+    pipeline(state, &origin, &headers, body, now, state.spool.as_deref()).await
+}
 
+/// Where a verified delivery came from: all the pipeline needs of its source once the
+/// signature checked out (a spooled delivery is drained with this, not its source).
+pub struct Origin<'a> {
+    pub source_id: &'a str,
+    pub tenant: &'a str,
+    pub provider: &'static Descriptor,
+}
+
+/// A store failure sends the deliveries of the next second straight to the spool instead
+/// of each waiting out the store's timeout; the drainer ends it early when the store is back.
+const STORE_DOWN_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Everything after verification, as of `now`: identify, refuse what is stale, then map
+/// and append (or quarantine). With a `spool`, a delivery the store cannot take is spooled
+/// instead; the drainer runs spooled deliveries through here again without one.
+pub(crate) async fn pipeline(
+    state: &AppState,
+    origin: &Origin<'_>,
+    headers: &Headers,
+    body: &[u8],
+    now: DateTime<Utc>,
+    spool: Option<&Spool>,
+) -> Result<Outcome> {
+    let provider = origin.provider;
     // Parsed once, borrowing the body; everything downstream reads this tree.
     let parsed = Json::parse(body);
-    let identity = identify(provider, &headers, parsed.as_ref().ok(), body);
+    let identity = identify(provider, headers, parsed.as_ref().ok(), body);
     if identity.handshake {
         return Ok(Outcome::Handshake);
     }
@@ -348,18 +387,74 @@ pub async fn ingest(
         Ok(value) => refuse_stale(provider, value, now, state.settings.dedupe_ttl_secs)?,
         Err(_) => None,
     };
-    let remember = remember_for(state, provider, signed_at);
-    let key = store_key(&source.id, &identity.dedupe_key);
-    let partition = partition_of(&source.tenant, state.settings.partitions);
+    // Up to here nothing needed the store: what is refused is refused with or without it.
+    let Some(spool) = spool else {
+        return write(
+            state, origin, headers, body, &parsed, &identity, now, signed_at,
+        )
+        .await;
+    };
+    let why = if spool.store_known_down() {
+        None
+    } else {
+        match write(
+            state, origin, headers, body, &parsed, &identity, now, signed_at,
+        )
+        .await
+        {
+            Err(Error::StoreUnavailable(why)) => {
+                spool.note_store_down(STORE_DOWN_FOR);
+                Some(why)
+            }
+            other => return other,
+        }
+    };
+    let delivery = SpooledDelivery {
+        source_id: origin.source_id.to_string(),
+        tenant: origin.tenant.to_string(),
+        provider: provider.provider,
+        received_at: now,
+        headers: headers.without_credentials(),
+        body: body.to_vec(),
+    };
+    spool.append(&delivery).await?;
+    state.metrics.spool.observe(spool.stats(), state.now());
+    // Loud when the store has just failed; the deliveries right after it are counted
+    // (`outcome="spooled"`, `omnigate_spool_records`) rather than logged one by one.
+    match why {
+        Some(why) => {
+            tracing::warn!(source_id = origin.source_id, reason = %why, "store unavailable: delivery spooled")
+        }
+        None => tracing::debug!(source_id = origin.source_id, "delivery spooled"),
+    }
+    Ok(Outcome::Spooled)
+}
 
-    let normalized = match &parsed {
+/// Maps and appends a parsed delivery, or keeps it in quarantine when it cannot be mapped.
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    state: &AppState,
+    origin: &Origin<'_>,
+    headers: &Headers,
+    body: &[u8],
+    parsed: &std::result::Result<Json<'_>, serde_json::Error>,
+    identity: &Identity,
+    now: DateTime<Utc>,
+    signed_at: Option<DateTime<Utc>>,
+) -> Result<Outcome> {
+    let provider = origin.provider;
+    let remember = remember_for(state, provider, signed_at);
+    let key = store_key(origin.source_id, &identity.dedupe_key);
+    let partition = partition_of(origin.tenant, state.settings.partitions);
+
+    let normalized = match parsed {
         Ok(value) => {
             let delivery = Webhook {
-                source_id: &source.id,
-                tenant: &source.tenant,
+                source_id: origin.source_id,
+                tenant: origin.tenant,
                 provider,
-                identity: &identity,
-                headers: &headers,
+                identity,
+                headers,
                 body: value,
                 received_at: now,
                 remember,
@@ -373,6 +468,33 @@ pub async fn ingest(
         Mapped::Duplicate(_) => return Ok(Outcome::Duplicate),
         Mapped::Rejected(rejection) => rejection,
     };
+    quarantine(
+        state,
+        origin,
+        headers,
+        body,
+        identity,
+        now,
+        remember,
+        rejection.reason(),
+    )
+    .await
+}
+
+/// Keeps a verified body that cannot be mapped, byte-exact, with the reason.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn quarantine(
+    state: &AppState,
+    origin: &Origin<'_>,
+    headers: &Headers,
+    body: &[u8],
+    identity: &Identity,
+    now: DateTime<Utc>,
+    remember: std::time::Duration,
+    reason: &str,
+) -> Result<Outcome> {
+    let provider = origin.provider;
+    let partition = partition_of(origin.tenant, state.settings.partitions);
     // One entry per body: the same bytes under other topics or headers add nothing. Ecwid
     // signs only `eventCreated.eventId`, so its entries are one per signed event id: a
     // captured signature re-sent with other unsigned bytes cannot fill the quarantine.
@@ -380,13 +502,13 @@ pub async fn ingest(
         true => format!("q:event:{}", identity.dedupe_key),
         false => identity::quarantine_key(body),
     };
-    let key = store_key(&source.id, &qkey);
+    let key = store_key(origin.source_id, &qkey);
     let record = QuarantineRecord {
-        tenant: source.tenant.clone(),
-        source_id: source.id.clone(),
+        tenant: origin.tenant.to_string(),
+        source_id: origin.source_id.to_string(),
         provider: provider.provider.to_string(),
         topic: identity.topic.clone(),
-        reason: rejection.reason().to_string(),
+        reason: reason.to_string(),
         received_at: now,
         headers: headers.without_credentials(),
         body: body.to_vec(),
@@ -411,7 +533,7 @@ pub async fn ingest(
                     .first()
                     .ok_or_else(|| Error::StoreCorrupt("quarantine write returned no id".into()))?,
             },
-            reason: rejection.reason().to_string(),
+            reason: reason.to_string(),
         }),
         Appended::Duplicate | Appended::Conflict(_) => Ok(Outcome::Duplicate),
     }

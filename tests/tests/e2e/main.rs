@@ -16,6 +16,7 @@ mod sdk_runtime;
 mod sdk_state;
 mod secrets_at_rest;
 mod security;
+mod spool;
 mod store_conformance;
 mod tour;
 mod trigger;
