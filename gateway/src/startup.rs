@@ -51,6 +51,7 @@ impl Gateway {
                 let store = RedisStore::connect(url, redis_options(&settings)?).await?;
                 wait_for_store(&store).await?;
                 store.check_eviction_policy().await;
+                store.check_persistence().await;
                 tracing::info!(partitions = settings.partitions, "using Redis store");
                 if settings.spool_dir.is_none() {
                     tracing::warn!(

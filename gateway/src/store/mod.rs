@@ -11,6 +11,7 @@ pub mod sealed;
 pub mod tenant_log;
 
 pub use self::memory::MemoryStore;
+pub use self::redis::durability;
 pub use self::redis::{DEFAULT_BLOCKING_POOL, RedisOptions, RedisStore};
 
 use async_trait::async_trait;

@@ -126,3 +126,39 @@ async fn consumer_groups_lost_with_redis_data_are_recreated() {
             .is_empty()
     );
 }
+
+/// At start the gateway reads Redis's persistence settings and says what a Redis crash
+/// would take of acknowledged deliveries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_persistence_is_read_and_explained() {
+    use omnigate::store::durability::Risk;
+    let redis = RedisProcess::start();
+    let store =
+        omnigate_tests::redis_store_with(&redis.url(), "og", Retention::default(), None).await;
+    let p = store.check_persistence().await.expect("CONFIG GET allowed");
+    assert_eq!(
+        (p.appendonly.as_str(), p.appendfsync.as_str()),
+        ("yes", "always")
+    );
+    assert_eq!(p.risk(), Risk::None);
+
+    let set = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &redis.port.to_string(), "CONFIG", "SET"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    };
+    set(&["appendfsync", "everysec"]);
+    assert_eq!(store.persistence().await.unwrap().risk(), Risk::LastSecond);
+    set(&["appendonly", "no"]);
+    let p = store.persistence().await.unwrap();
+    assert_eq!(p.risk(), Risk::SinceSnapshot);
+    assert!(p.meaning().contains("PERSISTS NOTHING"), "{}", p.meaning());
+
+    let locked = RedisProcess::start_with(&["--rename-command", "CONFIG", ""]);
+    let store =
+        omnigate_tests::redis_store_with(&locked.url(), "og", Retention::default(), None).await;
+    assert_eq!(store.check_persistence().await, None);
+}

@@ -6,6 +6,7 @@
 //! `quarantine.rs` unmappable payloads, `registry.rs` configuration hashes; this file holds
 //! the connection, its bounds and the reply decoding they share.
 
+pub mod durability;
 mod inbox;
 mod keys;
 mod log;
@@ -206,6 +207,48 @@ impl RedisStore {
                     "could not check redis maxmemory-policy (CONFIG GET refused?): make sure \
                      it is noeviction, or Redis may silently drop source configs, dedupe \
                      marks and events under memory pressure"
+                );
+                None
+            }
+        }
+    }
+
+    /// Redis's persistence settings (on one node of a cluster). Fails where `CONFIG` is
+    /// refused.
+    pub async fn persistence(&self) -> StoreResult<durability::Persistence> {
+        let get = |name: &'static str| {
+            let cmd = redis::cmd("CONFIG").arg("GET").arg(name).clone();
+            async move {
+                let reply: Value = self.query(&cmd).await?;
+                config_value(&reply, name)
+                    .ok_or_else(|| corrupt(format!("unexpected CONFIG GET reply {reply:?}")))
+            }
+        };
+        Ok(durability::Persistence {
+            appendonly: get("appendonly").await?,
+            appendfsync: get("appendfsync").await?,
+            save: get("save").await?,
+        })
+    }
+
+    /// Logs what Redis's persistence means for acknowledged deliveries: at info level when
+    /// nothing acknowledged can be lost, else as a warning.
+    pub async fn check_persistence(&self) -> Option<durability::Persistence> {
+        match self.persistence().await {
+            Ok(p) => {
+                let meaning = p.meaning();
+                match p.risk() {
+                    durability::Risk::None => tracing::info!("redis persistence: {meaning}"),
+                    _ => tracing::warn!("redis persistence: {meaning}"),
+                }
+                Some(p)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "could not read redis persistence settings (CONFIG GET refused?): make \
+                     sure appendonly is yes and appendfsync always (or everysec), or a Redis \
+                     crash loses acknowledged deliveries"
                 );
                 None
             }
