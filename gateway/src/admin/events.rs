@@ -7,6 +7,7 @@ use serde::Deserialize;
 use super::Admin;
 use crate::error::{Error, Result};
 use crate::state::AppState;
+use crate::store::StreamId;
 use crate::store::tenant_log::page;
 
 pub const DEFAULT_LIMIT: usize = 100;
@@ -57,7 +58,7 @@ pub async fn tenant_events(
             "limit must be between 1 and {MAX_LIMIT}"
         )));
     }
-    let after = query.after.as_deref().map(str::parse).transpose()?;
+    let after = query.after.as_deref().map(StreamId::cursor).transpose()?;
     let page = page(
         state.store.as_ref(),
         state.settings.partitions,

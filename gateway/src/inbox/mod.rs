@@ -52,24 +52,32 @@ async fn installation(
     Ok(found)
 }
 
+/// What a plugin may see of some inbox deliveries or dead letters.
+struct Presented {
+    shown: Vec<(StreamId, u64, Event)>,
+    /// Ids of those from shops it left (or may no longer read): the caller decides what
+    /// becomes of them, as only it knows which stream the ids belong to.
+    hidden: Vec<StreamId>,
+}
+
 /// Events as this plugin may see them: nothing from shops it left, no PII without the
-/// `customer_pii` scope. Deliveries it may no longer see are acknowledged and dropped.
+/// `customer_pii` scope.
 async fn present(
     state: &AppState,
     plugin: &PluginRecord,
     items: Vec<(StreamId, u64, InboxEntry)>,
-) -> Result<Vec<(StreamId, u64, Event)>> {
+) -> Result<Presented> {
     let mut cache = HashMap::new();
     let mut publishers = HashMap::new();
     let mut out = Vec::new();
-    let mut drop = Vec::new();
+    let mut hidden = Vec::new();
     for (receipt, attempt, entry) in items {
         let Some(inst) = installation(state, &mut cache, &plugin.id, &entry.tenant).await? else {
-            drop.push(receipt);
+            hidden.push(receipt);
             continue;
         };
         if !inst.scopes.contains(&Scope::EventsRead) {
-            drop.push(receipt);
+            hidden.push(receipt);
             continue;
         }
         let mut event: Event = serde_json::from_str(&entry.json)
@@ -79,10 +87,7 @@ async fn present(
         }
         out.push((receipt, attempt, event));
     }
-    if !drop.is_empty() {
-        state.store.inbox_ack(&plugin.id, &drop).await?;
-    }
-    Ok(out)
+    Ok(Presented { shown: out, hidden })
 }
 
 pub async fn pull(
@@ -121,8 +126,13 @@ pub async fn pull(
         .into_iter()
         .map(|d| (d.receipt, d.attempt, d.entry))
         .collect();
-    Ok(present(state, plugin, items)
-        .await?
+    let presented = present(state, plugin, items).await?;
+    // Deliveries it may no longer see are settled, so they do not come back.
+    if !presented.hidden.is_empty() {
+        state.store.inbox_ack(&plugin.id, &presented.hidden).await?;
+    }
+    Ok(presented
+        .shown
         .into_iter()
         .map(|(receipt, attempt, event)| InboxDelivery {
             receipt: receipt.to_string(),
@@ -171,8 +181,11 @@ pub async fn dead_letters(
         .into_iter()
         .map(|d| (d.id, d.attempts, d.entry))
         .collect();
+    // Dead letters of shops it left are only hidden: their ids are dead-letter stream ids,
+    // which may equal ids of unrelated deliveries in the inbox stream.
     Ok(present(state, plugin, items)
         .await?
+        .shown
         .into_iter()
         .map(|(id, _, event)| DeadLetterView {
             id: id.to_string(),
@@ -235,7 +248,7 @@ pub async fn replay_log(
     }
     // Log positions are append times in milliseconds: start just before `from`.
     let after = match req.after.as_deref() {
-        Some(a) => a.parse()?,
+        Some(a) => StreamId::cursor(a)?,
         None => StreamId {
             ms: (from.timestamp_millis().max(1) - 1) as u64,
             seq: u64::MAX,

@@ -556,6 +556,15 @@ pub async fn inbox_delivers_in_order_until_acknowledged(store: Arc<dyn Store>) {
             .unwrap(),
         0
     );
+    // An ack naming an entry not handed out yet settles nothing and leaves it.
+    let pushed = store.inbox_push("plg_a", &[inbox_entry(4)]).await.unwrap();
+    assert_eq!(store.inbox_ack("plg_a", &pushed.ids).await.unwrap(), 0);
+    let later = store
+        .inbox_pull("plg_a", pull(10, 60_000, 8))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = later.iter().map(|d| d.entry.event_id.as_str()).collect();
+    assert_eq!(ids, ["evt_4"]);
 }
 
 pub async fn unacknowledged_deliveries_come_back_with_a_higher_attempt(store: Arc<dyn Store>) {

@@ -130,6 +130,26 @@ pub struct StreamId {
     pub seq: u64,
 }
 
+impl StreamId {
+    /// A cursor a client sent: a position entries can follow. The last possible id parses
+    /// but nothing can come after it (Redis refuses the range), so it is a bad cursor.
+    pub fn cursor(s: &str) -> Result<StreamId, BadCursor> {
+        let id: StreamId = s.parse()?;
+        id.successor()
+            .map(|_| id)
+            .ok_or_else(|| BadCursor(s.to_string()))
+    }
+
+    /// The first id after this one, if there is one.
+    pub fn successor(self) -> Option<StreamId> {
+        match (self.ms, self.seq) {
+            (ms, seq) if seq < u64::MAX => Some(StreamId { ms, seq: seq + 1 }),
+            (ms, _) if ms < u64::MAX => Some(StreamId { ms: ms + 1, seq: 0 }),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for StreamId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.ms, self.seq)
@@ -535,6 +555,17 @@ mod tests {
             .map(|i| partition_of(&format!("t{i}"), 16))
             .collect();
         assert!(spread.len() > 12, "tenants spread over partitions");
+    }
+
+    #[test]
+    fn a_cursor_is_a_position_something_can_follow() {
+        let id = |ms, seq| StreamId { ms, seq };
+        assert_eq!(id(5, 1).successor(), Some(id(5, 2)));
+        assert_eq!(id(5, u64::MAX).successor(), Some(id(6, 0)));
+        assert_eq!(id(u64::MAX, u64::MAX).successor(), None);
+        assert_eq!(StreamId::cursor("5-1"), Ok(id(5, 1)));
+        assert!(StreamId::cursor("18446744073709551615-18446744073709551615").is_err());
+        assert!(StreamId::cursor("18446744073709551615-7").is_ok());
     }
 
     #[test]

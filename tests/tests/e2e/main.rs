@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod exhaustion;
+mod inbox_correctness;
 mod ingest_story;
 mod openapi;
 mod pii;

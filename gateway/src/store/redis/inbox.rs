@@ -63,6 +63,47 @@ return {trimmed, ids}
 "#;
 static UNBURY: LazyLock<Script> = LazyLock::new(|| Script::new(UNBURY_LUA));
 
+/// KEYS[1] a plugin inbox; ARGV: the consumer group, then receipts. Acknowledges each
+/// receipt and deletes its entry, so an inbox holds only what is unfinished. A receipt
+/// whose `XACK` finds nothing pending is deleted only when the group was handed it before
+/// (its id is at or below the group's last-delivered id): an earlier acknowledgement whose
+/// answer was lost, not a delivery nobody has seen yet. Returns how many were acknowledged
+/// now.
+const ACK_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local last_ms, last_seq
+local acked = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then
+    redis.call('XDEL', KEYS[1], id)
+    acked = acked + 1
+  else
+    if last_ms == nil then
+      last_ms, last_seq = -1, -1
+      for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+        local name, delivered
+        for j = 1, #g, 2 do
+          if g[j] == 'name' then name = g[j + 1] end
+          if g[j] == 'last-delivered-id' then delivered = g[j + 1] end
+        end
+        if name == ARGV[1] and delivered then last_ms, last_seq = parse(delivered) end
+      end
+    end
+    local ms, seq = parse(id)
+    if ms and (ms < last_ms or (ms == last_ms and seq <= last_seq)) then
+      redis.call('XDEL', KEYS[1], id)
+    end
+  end
+end
+return acked
+"#;
+static ACK: LazyLock<Script> = LazyLock::new(|| Script::new(ACK_LUA));
+
 /// Dead letters moved per script call: a replay of thousands never blocks Redis for long.
 const REPLAY_BATCH: usize = 500;
 
@@ -207,15 +248,13 @@ impl Inboxes for RedisStore {
         if receipts.is_empty() {
             return Ok(0);
         }
-        let key = self.keys.inbox(plugin_id);
-        let ids: Vec<String> = receipts.iter().map(StreamId::to_string).collect();
-        let acked: i64 = self
-            .with_group(&key, redis::cmd("XACK").arg(&key).arg(GROUP).arg(&ids))
-            .await?;
-        // Acknowledged entries leave the stream: an inbox holds only what is unfinished.
-        if acked > 0 {
-            let _: i64 = self.query(redis::cmd("XDEL").arg(&key).arg(&ids)).await?;
+        let mut inv = ACK.prepare_invoke();
+        inv.key(self.keys.inbox(plugin_id)).arg(GROUP);
+        for r in receipts {
+            inv.arg(r.to_string());
         }
+        let mut conn = self.conn.clone();
+        let acked: i64 = self.run(inv.invoke_async(&mut conn)).await?;
         Ok(acked.max(0) as u64)
     }
 

@@ -229,7 +229,12 @@ impl EventLog for RedisStore {
         after: Option<StreamId>,
         count: usize,
     ) -> StoreResult<Vec<LogEntry>> {
-        let start = after.map_or_else(|| "-".to_string(), |a| format!("({a}"));
+        // Inclusive from the next id: `(max-id` is an error in Redis, not an empty range.
+        let start = match after.map(StreamId::successor) {
+            None => "-".to_string(),
+            Some(Some(next)) => next.to_string(),
+            Some(None) => return Ok(Vec::new()),
+        };
         let reply: Value = self
             .query(
                 redis::cmd("XRANGE")
