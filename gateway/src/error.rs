@@ -60,6 +60,9 @@ pub enum Error {
     ReplayFailed(String),
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
+    /// The store answers, but the resource a delivery is about kept changing under it.
+    #[error("store busy: {0}")]
+    Contended(String),
     #[error("stored data is corrupt: {0}")]
     StoreCorrupt(String),
     #[error("configuration error: {0}")]
@@ -163,7 +166,7 @@ impl Error {
                 ProblemKind::ReplayFailed,
                 "The payload still cannot be normalized",
             ),
-            StoreUnavailable(_) => (
+            StoreUnavailable(_) | Contended(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ProblemKind::StoreUnavailable,
                 "Event store unavailable",
@@ -195,7 +198,7 @@ impl Error {
                 }
                 Some(detail.clone())
             }
-            Error::StoreUnavailable(_) => Some(
+            Error::StoreUnavailable(_) | Error::Contended(_) => Some(
                 "The event could not be durably written; nothing was accepted. Retry later."
                     .to_string(),
             ),
@@ -226,7 +229,7 @@ impl ResponseError for Error {
             HeaderValue::from_static("application/problem+json"),
         ));
         match self {
-            Error::StoreUnavailable(_) => {
+            Error::StoreUnavailable(_) | Error::Contended(_) => {
                 response.insert_header((header::RETRY_AFTER, Self::RETRY_AFTER_SECS.to_string()));
             }
             Error::RateLimited {

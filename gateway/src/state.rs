@@ -40,13 +40,23 @@ impl AppState {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Error::Config("an admin token is required".into()))?;
         let spool = match &settings.spool_dir {
-            Some(dir) => Some(Arc::new(crate::spool::Spool::open(
-                &crate::spool::SpoolOptions {
+            Some(dir) => {
+                // A spooled body must fit one frame with room for its headers.
+                let largest = u64::from(crate::spool::segment::MAX_PAYLOAD) / 2;
+                if settings.body_limit_bytes as u64 > largest {
+                    return Err(Error::Config(format!(
+                        "OMNIGATE_BODY_LIMIT_BYTES must be at most {largest} with a spool"
+                    )));
+                }
+                let options = crate::spool::SpoolOptions {
                     dir: dir.clone(),
                     max_bytes: settings.spool_max_bytes,
                     segment_bytes: SPOOL_SEGMENT_BYTES,
-                },
-            )?)),
+                };
+                let spool = crate::spool::Spool::open(&options)
+                    .map_err(|e| Error::Config(format!("spool {}: {e}", dir.display())))?;
+                Some(Arc::new(spool))
+            }
             None => None,
         };
         Ok(AppState {
@@ -89,6 +99,12 @@ impl AppState {
         }
         if self.unknown_sources.contains(id) {
             return Ok(None);
+        }
+        // The store failed moments ago: do not wait out its timeout again.
+        if self.spool.as_ref().is_some_and(|s| s.store_known_down())
+            && let Some(stale) = self.sources.get_stale(id)
+        {
+            return Ok(Some(stale));
         }
         let found = match self.store.get_source(id).await {
             Ok(found) => found.map(Arc::new),

@@ -205,6 +205,8 @@ impl SpoolMetrics {
 
     /// Sets the gauges from what the spool holds now.
     pub fn observe(&self, stats: crate::spool::Stats, now: chrono::DateTime<chrono::Utc>) {
+        self.unreadable
+            .inc_by(stats.unreadable.saturating_sub(self.unreadable.get()));
         self.records.set(stats.records as i64);
         self.bytes.set(stats.bytes as i64);
         let age = match (stats.records, stats.oldest) {

@@ -1,8 +1,9 @@
 //! The gateway process killed (SIGKILL) while its spool holds deliveries: the real
 //! `omnigate serve` binary, on a `redis-server` of the test's own. Redis dies, the gateway
 //! spools and answers 202, then is killed before it can drain; Redis comes back, the
-//! gateway is started again on the same spool directory and drains everything, once — and
-//! a second restart drains nothing twice.
+//! gateway is started again on the same spool directory, killed again while it drains, and
+//! started once more: every delivery is in the log once — and a further restart drains
+//! nothing twice.
 
 use serde_json::{Value, json};
 use std::net::TcpListener;
@@ -118,6 +119,7 @@ fn order(n: u64) -> (Vec<(String, String)>, Vec<u8>) {
     (headers, body)
 }
 
+#[derive(Clone)]
 struct Client {
     http: reqwest::Client,
     base: String,
@@ -210,28 +212,61 @@ async fn a_gateway_killed_with_a_full_spool_drains_it_after_restart_once() {
     assert_eq!(client.deliver(&source, 0).await.0, 202);
 
     redis_proc.kill();
-    for n in 1..=20 {
-        let (status, answer) = client.deliver(&source, n).await;
-        assert_eq!((status, &answer), (202, &json!({"spooled": true})));
+    // Eight senders at once: the spool writes what arrives together in one fsync.
+    const SPOOLED: u64 = 400;
+    let senders: Vec<_> = (0..8)
+        .map(|k| {
+            let (http, base, source) = (client.http.clone(), client.base.clone(), source.clone());
+            tokio::spawn(async move {
+                let c = Client { http, base };
+                let mut answers = Vec::new();
+                for n in (1..=SPOOLED).filter(|n| n % 8 == k) {
+                    answers.push(c.deliver(&source, n).await);
+                }
+                answers
+            })
+        })
+        .collect();
+    for s in senders {
+        for (status, answer) in s.await.unwrap() {
+            assert_eq!((status, &answer), (202, &json!({"spooled": true})));
+        }
     }
-    // Killed with the 20 deliveries in its spool, before Redis is back to drain them.
+    // Killed with the deliveries in its spool, before Redis is back to drain them.
     gw.kill();
 
     let _redis_proc = redis(redis_port, &redis_dir);
+    let mut gw = gateway(port, redis_port, &spool);
+    // Killed again while it drains (if it is not done before we look).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = client.get("/readyz").await;
+        let left = ready["spool"]["records"].as_u64().unwrap_or(SPOOLED);
+        if left < SPOOLED || Instant::now() > deadline {
+            eprintln!("killing the gateway with {left} of {SPOOLED} deliveries still spooled");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    gw.kill();
+
     let gw = gateway(port, redis_port, &spool);
     let ready = client.until_drained().await;
     assert_eq!(ready["spool"]["records"], 0);
+    let orders = client.orders().await;
+    let mut sorted = orders.clone();
+    sorted.sort_unstable();
     assert_eq!(
-        client.orders().await,
-        (0..=20).collect::<Vec<_>>(),
-        "every acknowledged order, once, in arrival order"
+        sorted,
+        (0..=SPOOLED).collect::<Vec<_>>(),
+        "every acknowledged order, once"
     );
 
     // And once more: a restart finds nothing left to drain.
     drop(gw);
     let _gw = gateway(port, redis_port, &spool);
     client.until_drained().await;
-    assert_eq!(client.orders().await.len(), 21);
+    assert_eq!(client.orders().await.len() as u64, SPOOLED + 1);
     let _ = std::fs::remove_dir_all(&redis_dir);
     let _ = std::fs::remove_dir_all(&spool);
     let _ = std::fs::remove_file(spool.with_extension("log"));

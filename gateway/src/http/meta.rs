@@ -19,6 +19,9 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
+/// How long `/readyz` waits for the store when there is a spool to fall back on.
+const READY_PING: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Readiness: the store answers, or the spool takes deliveries while it does not.
 ///
 /// `ready` when the store answers and the spool (if any) is empty; `degraded` (still 200,
@@ -29,21 +32,35 @@ pub async fn healthz() -> HttpResponse {
     tag = "ops",
     responses(
         (status = 200, description = "Ready, or degraded but accepting deliveries", body = Health),
-        (status = 503, description = "Store unreachable and no spool", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unreachable, and no spool (or a full one)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse> {
-    let reached = state.store.ping().await;
     let Some(spool) = &state.spool else {
-        reached?;
+        state.store.ping().await?;
         return Ok(HttpResponse::Ok().json(Health {
             status: "ready".into(),
             store: Some("reachable".into()),
             spool: None,
         }));
     };
+    // A probe gets its answer quickly while the store hangs: the spool is what serves then.
+    let reached = if spool.store_known_down() {
+        Err(crate::Error::StoreUnavailable("failed moments ago".into()))
+    } else {
+        match tokio::time::timeout(READY_PING, state.store.ping()).await {
+            Ok(pinged) => pinged.map_err(crate::Error::from),
+            Err(_) => Err(crate::Error::StoreUnavailable("no answer to a ping".into())),
+        }
+    };
     let stats = spool.stats();
+    if reached.is_err() && !spool.accepting() {
+        // Neither the store nor the spool can take a delivery.
+        return Err(crate::Error::StoreUnavailable(
+            "the store is unreachable and the spool is full".into(),
+        ));
+    }
     let status = match (&reached, stats.records) {
         (Ok(()), 0) => "ready",
         _ => "degraded",

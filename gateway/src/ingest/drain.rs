@@ -50,15 +50,32 @@ struct Drain {
     logged: Instant,
 }
 
+/// Failures of one record, while the store answers pings, before it is kept in quarantine
+/// instead: one record the store keeps refusing must not hold back every record after it.
+const ATTEMPTS_WHILE_UP: u32 = 5;
+
+/// Spool calls do blocking file I/O: off the async workers.
+async fn blocking<T: Send + 'static>(
+    spool: &Arc<Spool>,
+    call: impl FnOnce(&Spool) -> Result<T, crate::spool::SpoolError> + Send + 'static,
+) -> Result<T, crate::spool::SpoolError> {
+    let spool = spool.clone();
+    tokio::task::spawn_blocking(move || call(&spool))
+        .await
+        .unwrap_or(Err(crate::spool::SpoolError::Closed))
+}
+
 async fn run(state: Arc<AppState>, spool: Arc<Spool>, mut stop: watch::Receiver<bool>) {
     let mut retry = FIRST_RETRY;
+    let mut failures = 0;
     let mut drain: Option<Drain> = None;
     loop {
         if *stop.borrow() {
+            let _ = blocking(&spool, Spool::persist).await;
             return;
         }
         state.metrics.spool.observe(spool.stats(), state.now());
-        let next = match spool.next() {
+        let next = match blocking(&spool, Spool::next).await {
             Ok(next) => next,
             Err(e) => {
                 tracing::error!(error = %e, "spool cannot be read; retrying");
@@ -69,7 +86,11 @@ async fn run(state: Arc<AppState>, spool: Arc<Spool>, mut stop: watch::Receiver<
             }
         };
         let Some(next) = next else {
+            if let Err(e) = blocking(&spool, Spool::persist).await {
+                tracing::error!(error = %e, "spool cursor cannot be written");
+            }
             if let Some(d) = drain.take() {
+                state.metrics.spool.observe(spool.stats(), state.now());
                 tracing::info!(
                     drained = d.drained,
                     seconds = d.started.elapsed().as_secs_f64(),
@@ -94,27 +115,34 @@ async fn run(state: Arc<AppState>, spool: Arc<Spool>, mut stop: watch::Receiver<
                 logged: Instant::now(),
             }
         });
+        let position = next.next;
         let delivery = match next.delivery {
             Ok(delivery) => delivery,
             Err(e) => {
-                state.metrics.spool.unreadable.inc();
+                spool.count_unreadable();
                 tracing::error!(error = %e, "a spooled record cannot be read back; skipped");
-                if let Err(e) = spool.done(next.next) {
-                    tracing::error!(error = %e, "spool cursor cannot be written");
-                }
+                settle(&spool, position).await;
                 continue;
             }
         };
-        match drain_one(&state, &delivery).await {
+        let result = if past_dedupe_window(&state, &delivery) {
+            // Its dedupe marks (and those of what it proves) may have expired: written now,
+            // it could be a second event. It is kept for an operator to replay instead.
+            keep_refused(
+                &state,
+                &delivery,
+                "spooled for longer than the dedupe window (OMNIGATE_DEDUPE_TTL_SECS)",
+            )
+            .await
+        } else {
+            drain_one(&state, &delivery).await
+        };
+        match result {
             Ok(outcome) => {
-                if let Err(e) = spool.done(next.next) {
-                    // The delivery is in the store: at worst it is drained again after a
-                    // restart, as a duplicate.
-                    tracing::error!(error = %e, "spool cursor cannot be written");
-                }
+                settle(&spool, position).await;
                 spool.note_store_up();
                 state.metrics.spool.drained.inc();
-                retry = FIRST_RETRY;
+                (retry, failures) = (FIRST_RETRY, 0);
                 d.drained += 1;
                 tracing::debug!(source_id = %delivery.source_id, outcome = outcome.label().as_str(), "spooled delivery drained");
                 if d.logged.elapsed() >= PROGRESS_EVERY {
@@ -128,11 +156,24 @@ async fn run(state: Arc<AppState>, spool: Arc<Spool>, mut stop: watch::Receiver<
                     );
                 }
             }
-            Err(Error::StoreUnavailable(why)) => {
-                if retry == FIRST_RETRY {
-                    tracing::warn!(reason = %why, waiting = spool.stats().records, "store still unavailable; the spool keeps its deliveries");
+            Err(e @ (Error::StoreUnavailable(_) | Error::Contended(_))) => {
+                failures += 1;
+                let up = state.store.ping().await.is_ok();
+                if !up {
+                    // New deliveries meanwhile go straight to the spool.
+                    spool.note_store_down(retry.max(Duration::from_secs(1)));
+                    if failures == 1 {
+                        tracing::warn!(reason = %e, waiting = spool.stats().records, "store still unavailable; the spool keeps its deliveries");
+                    }
+                } else if failures >= ATTEMPTS_WHILE_UP {
+                    tracing::error!(error = %e, source_id = %delivery.source_id, attempts = failures, "the store answers but keeps refusing a spooled delivery; keeping it in quarantine");
+                    let why = format!("the store keeps refusing it: {e}");
+                    if keep_refused(&state, &delivery, &why).await.is_ok() {
+                        settle(&spool, position).await;
+                        (retry, failures) = (FIRST_RETRY, 0);
+                        continue;
+                    }
                 }
-                spool.note_store_down(retry);
                 if pause(&mut stop, retry).await {
                     return;
                 }
@@ -141,12 +182,8 @@ async fn run(state: Arc<AppState>, spool: Arc<Spool>, mut stop: watch::Receiver<
             Err(e) => {
                 // The pipeline refuses a delivery it once took: keep it, with why.
                 tracing::error!(error = %e, source_id = %delivery.source_id, "a spooled delivery was refused on drain; keeping it in quarantine");
-                match keep_refused(&state, &delivery, &e).await {
-                    Ok(_) => {
-                        if let Err(e) = spool.done(next.next) {
-                            tracing::error!(error = %e, "spool cursor cannot be written");
-                        }
-                    }
+                match keep_refused(&state, &delivery, &e.to_string()).await {
+                    Ok(_) => settle(&spool, position).await,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot quarantine the refused delivery yet");
                         if pause(&mut stop, retry).await {
@@ -158,6 +195,20 @@ async fn run(state: Arc<AppState>, spool: Arc<Spool>, mut stop: watch::Receiver<
             }
         }
     }
+}
+
+/// Moves the drain past a record that was handled.
+async fn settle(spool: &Arc<Spool>, position: crate::spool::Position) {
+    if let Err(e) = blocking(spool, move |s| s.done(position)).await {
+        // The delivery is in the store: at worst it is drained again after a restart, as a
+        // duplicate.
+        tracing::error!(error = %e, "spool cursor cannot be written");
+    }
+}
+
+fn past_dedupe_window(state: &AppState, d: &SpooledDelivery) -> bool {
+    let age = state.now().signed_duration_since(d.received_at);
+    age.num_seconds() > 0 && age.num_seconds() as u64 > state.settings.dedupe_ttl_secs
 }
 
 /// Sleeps unless stopped first; true when stopped.
@@ -182,12 +233,12 @@ pub async fn drain_one(state: &AppState, d: &SpooledDelivery) -> Result<Outcome>
     pipeline(state, &origin(d), &headers, &d.body, d.received_at, None).await
 }
 
-async fn keep_refused(state: &AppState, d: &SpooledDelivery, why: &Error) -> Result<Outcome> {
+async fn keep_refused(state: &AppState, d: &SpooledDelivery, why: &str) -> Result<Outcome> {
     let origin = origin(d);
     let headers: Headers = d.headers.iter().collect();
     let parsed = Json::parse(&d.body).ok();
     let identity = identity::identify(origin.provider, &headers, parsed.as_ref(), &d.body);
-    let reason = format!("spooled delivery refused when drained: {why}");
+    let reason = format!("spooled delivery not written when drained: {why}");
     quarantine(
         state,
         &origin,

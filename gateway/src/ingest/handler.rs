@@ -143,7 +143,9 @@ pub async fn receive(
                 Error::PayloadTooLarge { .. } => WebhookOutcome::TooLarge,
                 Error::BodyTimeout { .. } => WebhookOutcome::BodyTimeout,
                 Error::RateLimited { .. } => WebhookOutcome::RateLimited,
-                Error::StoreUnavailable(_) => WebhookOutcome::StoreUnavailable,
+                Error::StoreUnavailable(_) | Error::Contended(_) => {
+                    WebhookOutcome::StoreUnavailable
+                }
                 _ => WebhookOutcome::Error,
             };
             record(&state, &span, provider, label, started);

@@ -291,7 +291,7 @@ async fn map_and_append(
             }
         }
     }
-    Err(Error::StoreUnavailable(
+    Err(Error::Contended(
         "the resource changed under every attempt; retry".into(),
     ))
 }
@@ -397,15 +397,28 @@ pub(crate) async fn pipeline(
     let why = if spool.store_known_down() {
         None
     } else {
-        match write(
-            state, origin, headers, body, &parsed, &identity, now, signed_at,
+        // One deadline for the whole write (a snapshot read and the append), so the answer
+        // comes within the store's timeout even while Redis hangs rather than refuses.
+        let timeout = state.settings.store_timeout();
+        let written = tokio::time::timeout(
+            timeout,
+            write(
+                state, origin, headers, body, &parsed, &identity, now, signed_at,
+            ),
         )
         .await
-        {
+        .unwrap_or_else(|_| {
+            Err(Error::StoreUnavailable(format!(
+                "the write was not confirmed within {timeout:?}"
+            )))
+        });
+        match written {
             Err(Error::StoreUnavailable(why)) => {
                 spool.note_store_down(STORE_DOWN_FOR);
                 Some(why)
             }
+            // Busy, not down: this delivery waits in the spool, the next ones do not.
+            Err(Error::Contended(why)) => Some(why),
             other => return other,
         }
     };

@@ -2,17 +2,20 @@
 //! paused, out of memory, failing over), so a sender that never retries is still answered
 //! 2xx and nothing it sent is lost.
 //!
-//! The spool is a directory of segment files (`<id>.seg`, see [`segment`]) written by one
-//! thread: deliveries that arrive while it writes wait and are written and fsynced
-//! together (group commit), and each is answered only after its fsync. A drainer reads
-//! them back in arrival order ([`Spool::next`]) and records how far it got in `cursor`
-//! ([`Spool::done`]); a segment is deleted once drained. After a crash the segments are
-//! scanned again from the cursor: a record drained but not yet past the cursor is drained
-//! again, which dedupe turns into a duplicate, never a second event. One gateway process
-//! owns a spool directory at a time (`lock`, an advisory file lock).
+//! The spool is a directory of segment files (`<id>.seg`, framing in [`segment`]) written by
+//! one thread with group commit ([`writer`]); each delivery is answered only after its
+//! fsync. A drainer reads them back in arrival order ([`Spool::next`]) and records how far
+//! it got ([`Spool::done`], persisted in [`cursor`]); a segment is deleted once the cursor
+//! has passed its end. Whether everything was drained is decided by that position alone,
+//! never by a counter. After a crash the segments are scanned again from the cursor: a
+//! record drained but not yet past the persisted cursor is drained again, which dedupe turns
+//! into a duplicate, never a second event. One gateway process owns a spool directory at a
+//! time (`lock`, an advisory file lock).
 
+mod cursor;
 pub mod record;
 pub mod segment;
+mod writer;
 
 pub use record::SpooledDelivery;
 
@@ -22,7 +25,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
@@ -67,6 +70,9 @@ pub struct Stats {
     pub bytes: u64,
     /// When the oldest of them was received, once the drainer has looked at it.
     pub oldest: Option<DateTime<Utc>>,
+    /// Records that could not be read back since the spool was opened (damaged on disk;
+    /// their bytes were copied to `damaged-*.bin`).
+    pub unreadable: u64,
 }
 
 /// A place in the spool: a segment and a byte offset in it.
@@ -90,32 +96,45 @@ struct Seg {
     id: u64,
     /// Bytes acknowledged (fsynced) so far; nothing past this is read.
     len: u64,
-    /// Of them, records not drained yet.
-    records: u64,
 }
 
 struct Shared {
     /// Oldest first; the last is the one being written.
     segments: VecDeque<Seg>,
     cursor: Position,
+    /// Deliveries not drained yet: a figure for metrics, never a reason to delete.
     records: u64,
     bytes: u64,
     oldest: Option<DateTime<Utc>>,
+    /// `done` calls since the cursor was last written to disk.
+    unpersisted: u32,
 }
 
-struct Job {
-    frame: Vec<u8>,
-    received_at: DateTime<Utc>,
-    reply: tokio::sync::oneshot::Sender<Result<(), SpoolError>>,
+impl Shared {
+    /// Whether the cursor has passed every acknowledged byte.
+    fn drained(&self) -> bool {
+        let Some(i) = self
+            .segments
+            .iter()
+            .position(|g| g.id == self.cursor.segment)
+        else {
+            return self.segments.iter().all(|g| g.len == 0);
+        };
+        self.cursor.offset >= self.segments[i].len
+            && self.segments.iter().skip(i + 1).all(|g| g.len == 0)
+    }
 }
 
 pub struct Spool {
     dir: PathBuf,
     shared: Arc<Mutex<Shared>>,
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<writer::Job>,
     ready: Arc<tokio::sync::Notify>,
+    writer_alive: Arc<AtomicBool>,
+    max_bytes: u64,
     /// The segment the drainer reads, kept open between records.
     reader: Mutex<Option<(u64, File)>>,
+    unreadable: AtomicU64,
     /// Until when (ms since `epoch`) the store counts as down: deliveries go straight to
     /// the spool instead of each waiting out the store's timeout.
     down_until_ms: AtomicU64,
@@ -123,10 +142,9 @@ pub struct Spool {
     _lock: File,
 }
 
-/// Most deliveries written and fsynced together.
-const MAX_BATCH: usize = 4096;
-/// Most bytes written and fsynced together.
-const MAX_BATCH_BYTES: usize = 8 << 20;
+/// The drain cursor is written to disk after this many records (and whenever the drain
+/// runs dry): a crash drains at most this many again, as duplicates.
+const PERSIST_EVERY: u32 = 64;
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     shared.lock().unwrap_or_else(|p| p.into_inner())
@@ -134,12 +152,14 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 
 impl Spool {
     /// Opens (or creates) the spool in `options.dir`, taking it over from a process that
-    /// died: what it holds is counted again from the drain cursor, and a write a crash cut
-    /// short (never acknowledged) is cut off.
+    /// died: what it holds is counted again from the drain cursor; bytes that are no frame
+    /// (a write a crash cut short, or damage) are copied aside and cut off.
     pub fn open(options: &SpoolOptions) -> Result<Spool, SpoolError> {
         let dir = options.dir.clone();
-        std::fs::create_dir_all(&dir)?;
-        {
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir)?;
+            // Deliveries hold personal data: only this user reads them. An existing
+            // directory (a volume's root) keeps the permissions its owner gave it.
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
         }
@@ -158,61 +178,50 @@ impl Spool {
             .filter_map(|e| e.file_name().to_str().and_then(segment::id_of))
             .collect();
         ids.sort_unstable();
-        let cursor = read_cursor(&dir)
+        let saved = cursor::read(&dir);
+        let start = saved
             .filter(|c| ids.contains(&c.segment))
             .unwrap_or(Position {
-                segment: ids.first().copied().unwrap_or(1),
+                segment: ids.first().copied().unwrap_or(0),
                 offset: 0,
             });
         let mut segments = VecDeque::new();
         let (mut records, mut bytes) = (0, 0);
         for (i, &id) in ids.iter().enumerate() {
             let path = segment::path(&dir, id);
-            if id < cursor.segment {
+            if id < start.segment {
+                // Drained before the restart.
                 std::fs::remove_file(&path)?;
                 continue;
             }
-            let from = if id == cursor.segment {
-                cursor.offset
-            } else {
-                0
-            };
+            let from = if id == start.segment { start.offset } else { 0 };
             let scan = segment::scan(&path, from)?;
-            let mut len = scan.len;
-            if let Some(why) = scan.bad {
-                if i + 1 == ids.len() {
-                    // The newest segment was being written when the process died: its tail
-                    // was never fsynced, so never acknowledged.
-                    tracing::warn!(
-                        segment = id,
-                        bytes = scan.len - scan.good_end,
-                        why,
-                        "spool: cutting off a write the crash cut short (it was never acknowledged)"
-                    );
-                    OpenOptions::new()
-                        .write(true)
-                        .open(&path)?
-                        .set_len(scan.good_end)?;
-                    len = scan.good_end;
-                } else {
-                    let aside = copy_aside(&dir, id, scan.good_end, scan.len)?;
-                    tracing::error!(
-                        segment = id,
-                        bytes = scan.len - scan.good_end,
-                        why,
-                        copy = %aside.display(),
-                        "spool: a segment is damaged past this point; the deliveries after \
-                         it cannot be read and were copied aside for inspection"
-                    );
-                }
+            if let Some(why) = scan.broken {
+                let aside = copy_aside(&dir, id, scan.good_end, scan.len)?;
+                let newest = i + 1 == ids.len();
+                tracing::error!(
+                    segment = id,
+                    bytes = scan.len - scan.good_end,
+                    why,
+                    copy = %aside.display(),
+                    "spool: bytes that are no frame were copied aside and cut off{}",
+                    if newest {
+                        " (at the end of the newest segment: most likely a write the crash cut short, never acknowledged)"
+                    } else {
+                        ""
+                    }
+                );
+                OpenOptions::new()
+                    .write(true)
+                    .open(&path)?
+                    .set_len(scan.good_end)?;
             }
             segments.push_back(Seg {
                 id,
                 len: scan.good_end,
-                records: scan.records,
             });
-            records += scan.records;
-            bytes += len;
+            records += scan.frames;
+            bytes += scan.good_end;
         }
         if records == 0 {
             // Everything was drained before the restart: start clean.
@@ -221,28 +230,32 @@ impl Spool {
             }
             bytes = 0;
         }
-        // Writing always starts a new segment, so recovered ones are only ever read.
-        let active = ids.last().map_or(1, |id| id + 1);
+        // Writing always starts a new segment, numbered past every id the cursor or a file
+        // ever used, so a cursor can never name a segment written later.
+        let active = ids
+            .last()
+            .copied()
+            .max(saved.map(|c| c.segment))
+            .unwrap_or(0)
+            + 1;
         let file = create_segment(&dir, active)?;
-        segments.push_back(Seg {
-            id: active,
-            len: 0,
-            records: 0,
-        });
-        let cursor = if records == 0 {
+        segments.push_back(Seg { id: active, len: 0 });
+        let start = if records == 0 {
             Position {
                 segment: active,
                 offset: 0,
             }
         } else {
-            cursor
+            start
         };
+        cursor::write(&dir, start)?;
         let shared = Arc::new(Mutex::new(Shared {
             segments,
-            cursor,
+            cursor: start,
             records,
             bytes,
             oldest: None,
+            unpersisted: 0,
         }));
         if records > 0 {
             tracing::info!(
@@ -257,10 +270,12 @@ impl Spool {
 
         let (jobs, rx) = mpsc::channel();
         let ready = Arc::new(tokio::sync::Notify::new());
-        let writer = Writer {
+        let writer_alive = Arc::new(AtomicBool::new(true));
+        let writer = writer::Writer {
             dir: dir.clone(),
             shared: shared.clone(),
             ready: ready.clone(),
+            alive: writer_alive.clone(),
             active: file,
             max_bytes: options.max_bytes,
             segment_bytes: options.segment_bytes.max(1),
@@ -274,7 +289,10 @@ impl Spool {
             shared,
             jobs,
             ready,
+            writer_alive,
+            max_bytes: options.max_bytes,
             reader: Mutex::new(None),
+            unreadable: AtomicU64::new(0),
             down_until_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             _lock: lock_file,
@@ -295,7 +313,7 @@ impl Spool {
         segment::frame(&delivery.encode(), &mut frame);
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.jobs
-            .send(Job {
+            .send(writer::Job {
                 frame,
                 received_at: delivery.received_at,
                 reply,
@@ -310,7 +328,18 @@ impl Spool {
             records: s.records,
             bytes: s.bytes,
             oldest: s.oldest,
+            unreadable: self.unreadable.load(Ordering::Relaxed),
         }
+    }
+
+    /// Counts a record that was read but is no delivery this gateway can decode.
+    pub fn count_unreadable(&self) {
+        self.unreadable.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether a delivery could be written now (below the size cap, the writer running).
+    pub fn accepting(&self) -> bool {
+        self.writer_alive.load(Ordering::Relaxed) && lock(&self.shared).bytes < self.max_bytes
     }
 
     /// Waits until something was written since the last call (or was waiting at open).
@@ -318,24 +347,36 @@ impl Spool {
         self.ready.notified().await
     }
 
-    /// The oldest delivery not drained yet, if any.
+    /// The oldest delivery not drained yet, if any. Blocking file I/O: call it off the
+    /// async workers.
     pub fn next(&self) -> Result<Option<Next>, SpoolError> {
         loop {
             let (cursor, seg, last) = {
-                let s = lock(&self.shared);
-                if s.records == 0 {
-                    return Ok(None);
-                }
-                let Some(i) = s.segments.iter().position(|g| g.id == s.cursor.segment) else {
-                    return Err(SpoolError::Corrupt(format!(
-                        "the drain cursor names segment {}, which the spool does not hold",
-                        s.cursor.segment
-                    )));
+                let mut s = lock(&self.shared);
+                let i = match s.segments.iter().position(|g| g.id == s.cursor.segment) {
+                    Some(i) => i,
+                    None => {
+                        // Only a drained segment is ever removed: go on with the oldest.
+                        let first = s.segments.front().map_or(0, |g| g.id);
+                        s.cursor = Position {
+                            segment: first,
+                            offset: 0,
+                        };
+                        0
+                    }
                 };
-                (s.cursor, s.segments[i], i + 1 == s.segments.len())
+                let Some(seg) = s.segments.get(i).copied() else {
+                    return Ok(None);
+                };
+                (s.cursor, seg, i + 1 == s.segments.len())
             };
             if cursor.offset >= seg.len {
                 if last {
+                    let mut s = lock(&self.shared);
+                    if s.drained() {
+                        s.records = 0;
+                        s.oldest = None;
+                    }
                     return Ok(None);
                 }
                 self.finish_segment(seg.id)?;
@@ -363,97 +404,113 @@ impl Spool {
                         delivery,
                     }));
                 }
+                Read::Damaged { next } => {
+                    self.set_aside(seg.id, cursor.offset, next, "a checksum mismatch", 1)?;
+                }
+                Read::Broken { why } => {
+                    // Where the next frame starts is not known: the rest of what was
+                    // acknowledged in this segment is set aside whole.
+                    self.set_aside(seg.id, cursor.offset, seg.len, why, 0)?;
+                }
                 Read::End => return Ok(None),
-                Read::Bad { why } => self.skip_damaged(seg, cursor, why)?,
             }
         }
     }
 
     /// Records that everything before `next` was handled.
     pub fn done(&self, next: Position) -> Result<(), SpoolError> {
-        {
+        let persist = {
             let mut s = lock(&self.shared);
             s.cursor = next;
             s.records = s.records.saturating_sub(1);
             s.oldest = None;
-            if let Some(seg) = s.segments.iter_mut().find(|g| g.id == next.segment) {
-                seg.records = seg.records.saturating_sub(1);
-            }
-        }
-        write_cursor(&self.dir, next)
+            s.unpersisted += 1;
+            s.unpersisted >= PERSIST_EVERY
+        };
+        if persist { self.persist() } else { Ok(()) }
     }
 
-    /// Drops a drained segment that is no longer written to.
+    /// Writes the drain cursor to disk, if it moved since it last was.
+    pub fn persist(&self) -> Result<(), SpoolError> {
+        let at = {
+            let mut s = lock(&self.shared);
+            if s.unpersisted == 0 {
+                return Ok(());
+            }
+            s.unpersisted = 0;
+            s.cursor
+        };
+        cursor::write(&self.dir, at)
+    }
+
+    /// Drops a segment the cursor has passed that is no longer written to.
     fn finish_segment(&self, id: u64) -> Result<(), SpoolError> {
-        let len = {
+        let (len, next) = {
             let mut s = lock(&self.shared);
             let Some(i) = s.segments.iter().position(|g| g.id == id) else {
                 return Ok(());
             };
-            if i + 1 == s.segments.len() || s.segments[i].records > 0 {
+            let passed = s.cursor.segment == id && s.cursor.offset >= s.segments[i].len;
+            if i + 1 == s.segments.len() || !passed {
                 return Ok(());
             }
             let Some(seg) = s.segments.remove(i) else {
                 return Ok(());
             };
             s.bytes = s.bytes.saturating_sub(seg.len);
-            if let Some(following) = s.segments.get(i) {
-                s.cursor = Position {
-                    segment: following.id,
-                    offset: 0,
-                };
-            }
-            seg.len
+            let next = s.segments.get(i).map_or(id + 1, |g| g.id);
+            s.cursor = Position {
+                segment: next,
+                offset: 0,
+            };
+            s.unpersisted += 1;
+            (seg.len, next)
         };
         *self.reader.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        let path = segment::path(&self.dir, id);
-        // Its actual size may exceed what was acknowledged (a cut-off tail): remove it all.
-        std::fs::remove_file(&path)?;
+        // The cursor leaves the file before the file goes.
+        self.persist()?;
+        std::fs::remove_file(segment::path(&self.dir, id))?;
         tracing::debug!(
             segment = id,
             bytes = len,
+            next,
             "spool segment drained and removed"
         );
         Ok(())
     }
 
-    /// Bytes that were acknowledged but no longer check out (the disk damaged them): copied
-    /// aside for inspection and skipped, loudly.
-    fn skip_damaged(&self, seg: Seg, cursor: Position, why: &str) -> Result<(), SpoolError> {
-        let aside = copy_aside(&self.dir, seg.id, cursor.offset, seg.len)?;
-        let lost = {
+    /// Acknowledged bytes that no longer read back (the disk damaged them): copied aside
+    /// for inspection, skipped, counted and logged loudly. `frames` is how many records they
+    /// are known to hold (0 when unknown).
+    fn set_aside(
+        &self,
+        id: u64,
+        from: u64,
+        to: u64,
+        why: &str,
+        frames: u64,
+    ) -> Result<(), SpoolError> {
+        let aside = copy_aside(&self.dir, id, from, to)?;
+        self.unreadable.fetch_add(frames.max(1), Ordering::Relaxed);
+        {
             let mut s = lock(&self.shared);
-            let lost = s
-                .segments
-                .iter()
-                .find(|g| g.id == seg.id)
-                .map_or(0, |g| g.records);
-            if let Some(g) = s.segments.iter_mut().find(|g| g.id == seg.id) {
-                g.records = 0;
-            }
-            s.records = s.records.saturating_sub(lost);
             s.cursor = Position {
-                segment: seg.id,
-                offset: seg.len,
+                segment: id,
+                offset: to,
             };
-            lost
-        };
+            s.records = s.records.saturating_sub(frames.max(1));
+            s.unpersisted += 1;
+        }
         tracing::error!(
-            segment = seg.id,
-            offset = cursor.offset,
-            records = lost,
+            segment = id,
+            offset = from,
+            bytes = to - from,
             why,
             copy = %aside.display(),
             "spool: acknowledged deliveries no longer read back (disk damage); their bytes \
              were copied aside and skipped"
         );
-        write_cursor(
-            &self.dir,
-            Position {
-                segment: seg.id,
-                offset: seg.len,
-            },
-        )
+        self.persist()
     }
 
     /// Marks the store down for `for_`: deliveries meanwhile go straight to the spool.
@@ -475,116 +532,12 @@ impl Spool {
     }
 }
 
-/// The one thread that writes segments.
-struct Writer {
-    dir: PathBuf,
-    shared: Arc<Mutex<Shared>>,
-    ready: Arc<tokio::sync::Notify>,
-    active: File,
-    max_bytes: u64,
-    segment_bytes: u64,
-    buf: Vec<u8>,
-}
-
-impl Writer {
-    fn run(mut self, jobs: mpsc::Receiver<Job>) {
-        // Ends when the spool (the only sender) is dropped.
-        while let Ok(first) = jobs.recv() {
-            let mut size = first.frame.len();
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH && size < MAX_BATCH_BYTES {
-                match jobs.try_recv() {
-                    Ok(job) => {
-                        size += job.frame.len();
-                        batch.push(job);
-                    }
-                    Err(_) => break,
-                }
-            }
-            let result = self.commit(&batch);
-            if let Err(e) = &result {
-                tracing::error!(error = %e, deliveries = batch.len(), "spool write failed");
-            }
-            if result.is_ok() {
-                self.ready.notify_one();
-            }
-            for job in batch {
-                let _ = job.reply.send(result.clone());
-            }
+impl Drop for Spool {
+    /// A gateway that stops leaves the exact cursor behind.
+    fn drop(&mut self) {
+        if let Err(e) = self.persist() {
+            tracing::warn!(error = %e, "spool cursor not written at close");
         }
-    }
-
-    fn commit(&mut self, batch: &[Job]) -> Result<(), SpoolError> {
-        let incoming: u64 = batch.iter().map(|j| j.frame.len() as u64).sum();
-        let (active, rotate) = {
-            let s = lock(&self.shared);
-            let active = *s.segments.back().ok_or(SpoolError::Closed)?;
-            let rotate = active.len >= self.segment_bytes || (s.records == 0 && active.len > 0);
-            (active, rotate)
-        };
-        let active = if rotate { self.rotate(active)? } else { active };
-        {
-            let s = lock(&self.shared);
-            if s.bytes + incoming > self.max_bytes {
-                return Err(SpoolError::Full {
-                    used: s.bytes,
-                    max: self.max_bytes,
-                });
-            }
-        }
-
-        self.buf.clear();
-        for job in batch {
-            self.buf.extend_from_slice(&job.frame);
-        }
-        let written = self
-            .active
-            .write_all_at(&self.buf, active.len)
-            .and_then(|()| self.active.sync_data());
-        if let Err(e) = written {
-            // Whatever part landed is no frame anyone was promised: cut it off so the next
-            // write starts on a frame boundary.
-            let _ = self.active.set_len(active.len);
-            return Err(e.into());
-        }
-        let mut s = lock(&self.shared);
-        let was_empty = s.records == 0;
-        if let Some(seg) = s.segments.back_mut() {
-            seg.len += self.buf.len() as u64;
-            seg.records += batch.len() as u64;
-        }
-        s.records += batch.len() as u64;
-        s.bytes += self.buf.len() as u64;
-        if was_empty {
-            s.oldest = batch.first().map(|j| j.received_at);
-        }
-        Ok(())
-    }
-
-    /// Starts a new segment. When everything was drained, the old ones go at once.
-    fn rotate(&mut self, old: Seg) -> Result<Seg, SpoolError> {
-        let id = old.id + 1;
-        self.active = create_segment(&self.dir, id)?;
-        let fresh = Seg {
-            id,
-            len: 0,
-            records: 0,
-        };
-        let mut s = lock(&self.shared);
-        s.segments.push_back(fresh);
-        if s.records == 0 {
-            while s.segments.len() > 1 {
-                if let Some(drained) = s.segments.pop_front() {
-                    s.bytes = s.bytes.saturating_sub(drained.len);
-                    let _ = std::fs::remove_file(segment::path(&self.dir, drained.id));
-                }
-            }
-            s.cursor = Position {
-                segment: id,
-                offset: 0,
-            };
-        }
-        Ok(fresh)
     }
 }
 
@@ -599,33 +552,22 @@ fn create_segment(dir: &Path, id: u64) -> Result<File, SpoolError> {
     Ok(file)
 }
 
-/// Copies bytes `from..to` of a segment to `damaged-<segment>-<offset>.bin` beside it.
+/// Copies bytes `from..to` of a segment to `damaged-<segment>-<offset>.bin` beside it,
+/// in pieces (a damaged stretch can be a whole segment).
 fn copy_aside(dir: &Path, id: u64, from: u64, to: u64) -> Result<PathBuf, SpoolError> {
     let aside = dir.join(format!("damaged-{id:020}-{from}.bin"));
     let file = File::open(segment::path(dir, id))?;
-    let mut bytes = vec![0u8; to.saturating_sub(from) as usize];
-    file.read_exact_at(&mut bytes, from)?;
-    std::fs::write(&aside, &bytes)?;
+    let out = File::create(&aside)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < to {
+        let n = ((to - at) as usize).min(buf.len());
+        file.read_exact_at(&mut buf[..n], at)?;
+        out.write_all_at(&buf[..n], at - from)?;
+        at += n as u64;
+    }
+    out.sync_all()?;
     Ok(aside)
-}
-
-/// `cursor`: `<segment> <offset>`. Written by renaming a complete file over it, so it is
-/// the old cursor or the new one, never a mix; a lost update only means a record drained
-/// again (a duplicate dedupe absorbs).
-fn write_cursor(dir: &Path, at: Position) -> Result<(), SpoolError> {
-    let tmp = dir.join("cursor.tmp");
-    std::fs::write(&tmp, format!("{} {}\n", at.segment, at.offset))?;
-    std::fs::rename(&tmp, dir.join("cursor"))?;
-    Ok(())
-}
-
-fn read_cursor(dir: &Path) -> Option<Position> {
-    let text = std::fs::read_to_string(dir.join("cursor")).ok()?;
-    let (segment, offset) = text.trim().split_once(' ')?;
-    Some(Position {
-        segment: segment.parse().ok()?,
-        offset: offset.parse().ok()?,
-    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
-//! The on-disk framing of spool segments: `length (u32 LE) | CRC-32 of the payload (u32 LE) |
-//! payload`, back to back. A frame is only acknowledged after it was fsynced, so a frame
-//! that does not check out at the end of the newest segment is a write the crash cut short
-//! and that nobody was told had landed.
+//! The on-disk framing of spool segments: `length (u32 LE) | CRC-32 of the length bytes |
+//! CRC-32 of the payload | payload`, back to back. A frame is only acknowledged after it
+//! was fsynced, so a frame cut short at the end of the newest segment is a write the crash
+//! interrupted and that nobody was told had landed. The length has a checksum of its own:
+//! a frame whose payload was damaged can be stepped over, because where the next frame
+//! starts is still known.
 
 use std::fs::File;
 use std::io;
@@ -9,14 +11,17 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// Bytes before each payload.
-pub const FRAME_HEADER: u64 = 8;
-/// No payload is larger (a body is capped far below this); a larger length is garbage.
-pub const MAX_PAYLOAD: u32 = 64 * 1024 * 1024;
+pub const FRAME_HEADER: u64 = 12;
+/// No payload is larger (the gateway refuses to start with a body limit near it).
+pub const MAX_PAYLOAD: u32 = 1 << 30;
 
 /// Appends the frame of `payload` to `out`.
 pub fn frame(payload: &[u8], out: &mut Vec<u8>) {
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&len.to_le_bytes());
+    let len = u32::try_from(payload.len())
+        .unwrap_or(u32::MAX)
+        .to_le_bytes();
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&crc32fast::hash(&len).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
     out.extend_from_slice(payload);
 }
@@ -24,12 +29,19 @@ pub fn frame(payload: &[u8], out: &mut Vec<u8>) {
 /// What is at an offset of a segment.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Read {
-    /// A whole frame whose checksum matches; the next frame starts at `next`.
+    /// A whole frame whose checksums match; the next frame starts at `next`.
     Record { payload: Vec<u8>, next: u64 },
+    /// A frame whose length checks out but whose payload does not: damaged, and skippable.
+    Damaged { next: u64 },
     /// Exactly the end of what may be read.
     End,
-    /// Bytes that are no whole, intact frame: a torn write, or damage.
-    Bad { why: &'static str },
+    /// No frame can be read from here on: a header cut short or damaged, or a frame longer
+    /// than what is there. Where a next frame would start is not known.
+    Broken { why: &'static str },
+}
+
+fn le(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
 }
 
 /// Reads the frame at `offset`, reading nothing at or past `limit`.
@@ -38,31 +50,28 @@ pub fn read_at(file: &File, offset: u64, limit: u64) -> io::Result<Read> {
         return Ok(Read::End);
     }
     if limit - offset < FRAME_HEADER {
-        return Ok(Read::Bad {
+        return Ok(Read::Broken {
             why: "a frame header cut short",
         });
     }
     let mut header = [0u8; FRAME_HEADER as usize];
     file.read_exact_at(&mut header, offset)?;
-    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    if len > MAX_PAYLOAD {
-        return Ok(Read::Bad {
-            why: "a frame length out of range",
+    let (len, len_crc, crc) = (le(&header[0..4]), le(&header[4..8]), le(&header[8..12]));
+    if crc32fast::hash(&header[0..4]) != len_crc || len > MAX_PAYLOAD {
+        return Ok(Read::Broken {
+            why: "a damaged frame header",
         });
     }
     let next = offset + FRAME_HEADER + u64::from(len);
     if next > limit {
-        return Ok(Read::Bad {
+        return Ok(Read::Broken {
             why: "a frame cut short",
         });
     }
     let mut payload = vec![0u8; len as usize];
     file.read_exact_at(&mut payload, offset + FRAME_HEADER)?;
     if crc32fast::hash(&payload) != crc {
-        return Ok(Read::Bad {
-            why: "a checksum mismatch",
-        });
+        return Ok(Read::Damaged { next });
     }
     Ok(Read::Record { payload, next })
 }
@@ -70,42 +79,44 @@ pub fn read_at(file: &File, offset: u64, limit: u64) -> io::Result<Read> {
 /// What a segment holds from an offset on.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Scan {
-    /// Intact frames from the offset.
-    pub records: u64,
-    /// Where the intact frames end.
+    /// Frames from the offset (intact or with a damaged payload: both take a drain step).
+    pub frames: u64,
+    /// Of them, frames whose payload is damaged.
+    pub damaged: u64,
+    /// Where readable frames end.
     pub good_end: u64,
     /// The file's length.
     pub len: u64,
-    /// Why the bytes past `good_end` are not frames, when there are any.
-    pub bad: Option<&'static str>,
+    /// Why the bytes past `good_end` are no frames, when there are any.
+    pub broken: Option<&'static str>,
 }
 
 /// Walks the frames of `path` from `from` to the end of the file.
 pub fn scan(path: &Path, from: u64) -> io::Result<Scan> {
     let file = File::open(path)?;
     let len = file.metadata()?.len();
-    let (mut offset, mut records) = (from.min(len), 0);
+    let mut scan = Scan {
+        frames: 0,
+        damaged: 0,
+        good_end: from.min(len),
+        len,
+        broken: None,
+    };
     loop {
-        match read_at(&file, offset, len)? {
+        match read_at(&file, scan.good_end, len)? {
             Read::Record { next, .. } => {
-                records += 1;
-                offset = next;
+                scan.frames += 1;
+                scan.good_end = next;
             }
-            Read::End => {
-                return Ok(Scan {
-                    records,
-                    good_end: offset,
-                    len,
-                    bad: None,
-                });
+            Read::Damaged { next } => {
+                scan.frames += 1;
+                scan.damaged += 1;
+                scan.good_end = next;
             }
-            Read::Bad { why } => {
-                return Ok(Scan {
-                    records,
-                    good_end: offset,
-                    len,
-                    bad: Some(why),
-                });
+            Read::End => return Ok(scan),
+            Read::Broken { why } => {
+                scan.broken = Some(why);
+                return Ok(scan);
             }
         }
     }
@@ -154,37 +165,54 @@ mod tests {
         let Read::Record { payload, next } = read_at(&f, 0, whole).unwrap() else {
             panic!("first frame")
         };
-        assert_eq!((payload.as_slice(), next), (&b"first"[..], 13));
+        assert_eq!((payload.as_slice(), next), (&b"first"[..], 17));
         assert!(
-            matches!(read_at(&f, 13, whole).unwrap(), Read::Record { payload, .. } if payload.is_empty())
+            matches!(read_at(&f, 17, whole).unwrap(), Read::Record { payload, .. } if payload.is_empty())
         );
         assert_eq!(read_at(&f, whole, whole).unwrap(), Read::End);
         assert_eq!(
             scan(&p, 0).unwrap(),
             Scan {
-                records: 3,
+                frames: 3,
+                damaged: 0,
                 good_end: whole,
                 len: bytes.len() as u64,
-                bad: Some("a frame cut short")
+                broken: Some("a frame cut short")
             }
         );
-        assert_eq!(scan(&p, 13).unwrap().records, 2);
+        assert_eq!(scan(&p, 17).unwrap().frames, 2);
     }
 
     #[test]
-    fn a_flipped_bit_fails_the_checksum() {
+    fn a_damaged_payload_is_stepped_over_and_a_damaged_length_stops_the_walk() {
         let mut bytes = Vec::new();
         frame(b"an order", &mut bytes);
+        let second = bytes.len();
+        frame(b"another order", &mut bytes);
+        frame(b"a third", &mut bytes);
         let last = bytes.len() - 1;
-        bytes[last] ^= 0x01;
-        let (p, f) = temp_file(&bytes);
+        let mut flipped = bytes.clone();
+        flipped[second + FRAME_HEADER as usize + 2] ^= 0x01;
+        let (p, f) = temp_file(&flipped);
+        assert!(matches!(
+            read_at(&f, second as u64, flipped.len() as u64).unwrap(),
+            Read::Damaged { .. }
+        ));
+        let s = scan(&p, 0).unwrap();
+        assert_eq!((s.frames, s.damaged, s.broken), (3, 1, None));
+
+        let mut header = bytes.clone();
+        header[second] ^= 0x10;
+        header[last] ^= 0x01;
+        let (p, f) = temp_file(&header);
         assert_eq!(
-            read_at(&f, 0, bytes.len() as u64).unwrap(),
-            Read::Bad {
-                why: "a checksum mismatch"
+            read_at(&f, second as u64, header.len() as u64).unwrap(),
+            Read::Broken {
+                why: "a damaged frame header"
             }
         );
-        assert_eq!(scan(&p, 0).unwrap().records, 0);
+        let s = scan(&p, 0).unwrap();
+        assert_eq!((s.frames, s.good_end), (1, second as u64));
     }
 
     #[test]

@@ -101,7 +101,8 @@ async fn a_restart_drains_what_was_left_and_nothing_already_drained() {
             let next = spool.next().unwrap().unwrap();
             spool.done(next.next).unwrap();
         }
-        // Dropped without a goodbye, as a killed process would leave it.
+        // Closed as a stopping gateway closes it. (Killed, it would drain again what it
+        // drained since the cursor was last written: `spool_restart.rs` kills the binary.)
     }
     let spool = Spool::open(&options(&dir)).unwrap();
     assert_eq!(spool.stats().records, 6);
@@ -140,8 +141,16 @@ async fn a_write_cut_short_by_a_crash_is_cut_off_and_the_rest_is_kept() {
     assert_eq!(drain(&spool), vec![0, 1, 2]);
 }
 
+fn damaged_copies(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok())
+        .filter(|n| n.starts_with("damaged-"))
+        .collect()
+}
+
 #[tokio::test]
-async fn bytes_damaged_after_they_were_acknowledged_are_copied_aside_and_skipped() {
+async fn a_record_damaged_after_it_was_acknowledged_is_copied_aside_and_stepped_over() {
     let dir = temp_dir();
     let spool = Spool::open(&options(&dir)).unwrap();
     for n in 0..3 {
@@ -149,21 +158,60 @@ async fn bytes_damaged_after_they_were_acknowledged_are_copied_aside_and_skipped
     }
     let first = spool.next().unwrap().unwrap();
     spool.done(first.next).unwrap();
-    // The disk flips a bit of the second record.
+    // The disk flips a bit in the second record's body.
     let path = segment::path(&dir, first.next.segment);
     let mut bytes = std::fs::read(&path).unwrap();
     let at = first.next.offset as usize + segment::FRAME_HEADER as usize + 2;
     bytes[at] ^= 0x40;
     std::fs::write(&path, &bytes).unwrap();
 
-    assert!(spool.next().unwrap().is_none(), "nothing readable is left");
+    assert_eq!(drain(&spool), vec![2], "the third is still read");
+    assert_eq!(spool.stats().unreadable, 1);
+    assert_eq!(damaged_copies(&dir).len(), 1);
+}
+
+#[tokio::test]
+async fn a_damaged_length_in_the_segment_being_written_loses_nothing_written_after_it() {
+    let dir = temp_dir();
+    let spool = Spool::open(&options(&dir)).unwrap();
+    for n in 0..3 {
+        spool.append(&delivery(n)).await.unwrap();
+    }
+    let first = spool.next().unwrap().unwrap();
+    spool.done(first.next).unwrap();
+    let path = segment::path(&dir, first.next.segment);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[first.next.offset as usize] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+
+    // Where frame 2 ends is not known, so 1 and 2 are set aside together; what is written
+    // from now on is read, and no segment with undrained records is removed.
+    assert_eq!(drain(&spool), Vec::<u32>::new());
+    for n in 3..6 {
+        spool.append(&delivery(n)).await.unwrap();
+    }
+    assert_eq!(drain(&spool), vec![3, 4, 5]);
+    assert_eq!(damaged_copies(&dir).len(), 1);
     assert_eq!(spool.stats().records, 0);
-    let aside: Vec<_> = std::fs::read_dir(&dir)
+}
+
+#[tokio::test]
+async fn a_cursor_naming_a_segment_gone_never_lets_new_segments_reuse_its_number() {
+    let dir = temp_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    // Left by a process that drained everything up to segment 7 and died before writing.
+    std::fs::write(dir.join("cursor"), "7 0\n").unwrap();
+    {
+        let spool = Spool::open(&options(&dir)).unwrap();
+        spool.append(&delivery(1)).await.unwrap();
+    }
+    let ids: Vec<u64> = std::fs::read_dir(&dir)
         .unwrap()
-        .filter_map(|e| e.unwrap().file_name().into_string().ok())
-        .filter(|n| n.starts_with("damaged-"))
+        .filter_map(|e| e.unwrap().file_name().to_str().and_then(segment::id_of))
         .collect();
-    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(ids.iter().all(|id| *id > 7), "{ids:?}");
+    let spool = Spool::open(&options(&dir)).unwrap();
+    assert_eq!(drain(&spool), vec![1]);
 }
 
 #[tokio::test]
