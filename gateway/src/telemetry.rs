@@ -157,6 +157,9 @@ pub struct Metrics {
     ingest_histograms: Vec<Histogram>,
     pub store_errors: IntCounterVec,
     pub log_trimmed: IntCounter,
+    /// Appends that found a log over its cap but kept its oldest entries, as the router
+    /// had not delivered them.
+    pub log_retention_held: IntCounter,
     pub inbox_trimmed: IntCounterVec,
     pub spool: SpoolMetrics,
 }
@@ -263,6 +266,12 @@ impl Metrics {
             "Old log and quarantine entries removed by retention",
         )
         .expect("valid metric");
+        let log_retention_held = IntCounter::new(
+            "omnigate_log_retention_held_total",
+            "Appends to a log over its cap whose oldest entries were kept because the router \
+             has not delivered them",
+        )
+        .expect("valid metric");
         let inbox_trimmed = IntCounterVec::new(
             Opts::new(
                 "omnigate_inbox_trimmed_total",
@@ -294,6 +303,7 @@ impl Metrics {
             Box::new(ingest_seconds.clone()),
             Box::new(store_errors.clone()),
             Box::new(log_trimmed.clone()),
+            Box::new(log_retention_held.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -305,6 +315,7 @@ impl Metrics {
             ingest_histograms,
             store_errors,
             log_trimmed,
+            log_retention_held,
             inbox_trimmed,
             spool,
         }

@@ -619,12 +619,36 @@ async fn saleor_keys(
 /// The store append, with its error and retention accounting.
 async fn append(state: &AppState, append: Append) -> Result<Appended> {
     let result = state.store.append(append).await;
+    if let Ok(Appended::Written { held: true, .. }) = &result {
+        state.metrics.log_retention_held.inc();
+        // Once a minute at most: every append says so while the router lags.
+        static LAST_SAID: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+        let now = state.now().timestamp();
+        let last = LAST_SAID.load(std::sync::atomic::Ordering::Relaxed);
+        if now - last >= 60
+            && LAST_SAID
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            tracing::warn!(
+                cap = state.settings.log_maxlen,
+                "a log partition is over OMNIGATE_LOG_MAXLEN but its oldest events are kept: \
+                 the router has not delivered them yet (is a router running? \
+                 OMNIGATE_ROUTER, omnigate_log_retention_held_total)"
+            );
+        }
+    }
     match &result {
         Ok(Appended::Written { trimmed, .. }) if *trimmed > 0 => {
             state.metrics.log_trimmed.inc_by(*trimmed);
-            tracing::warn!(
+            tracing::debug!(
                 trimmed,
-                "retention trimmed the oldest entries of a partition"
+                "retention trimmed the oldest routed entries of a partition"
             );
         }
         Err(e) => {

@@ -213,30 +213,68 @@ pub async fn log_reads_page_in_order(store: Arc<dyn Store>) {
     assert!(store.read_log(8, None, 10).await.unwrap().is_empty());
 }
 
-pub async fn retention_trims_oldest_and_reports_it(store: Arc<dyn Store>) {
+pub async fn retention_trims_only_what_the_router_took(store: Arc<dyn Store>) {
     // The store under test was made with log_maxlen 10.
-    let mut trimmed = 0;
-    for n in 0..600 {
-        if let Appended::Written { trimmed: t, .. } = store
-            .append(events(2, &format!("src:r{n}"), vec![record("r", n)]))
-            .await
-            .unwrap()
-        {
-            trimmed += t;
+    let append_range = |range: std::ops::Range<usize>| {
+        let store = store.clone();
+        async move {
+            let (mut trimmed, mut held) = (0, false);
+            for n in range {
+                if let Appended::Written {
+                    trimmed: t,
+                    held: h,
+                    ..
+                } = store
+                    .append(events(2, &format!("src:r{n}"), vec![record("r", n)]))
+                    .await
+                    .unwrap()
+                {
+                    trimmed += t;
+                    held |= h;
+                }
+            }
+            (trimmed, held)
         }
-    }
+    };
+    // No router has taken anything yet: nothing undelivered goes, and it is said.
+    let (trimmed, held) = append_range(0..300).await;
+    assert_eq!(trimmed, 0, "undelivered entries are never trimmed");
+    assert!(held, "the held cap is reported");
+    assert_eq!(store.read_log(2, None, 1000).await.unwrap().len(), 300);
+
+    // The router takes and acknowledges 250, then takes 20 more it has not acknowledged.
+    let stale = Duration::from_secs(60);
+    let routed = store
+        .route_pull(2, 250, stale, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(routed.len(), 250);
+    let cursors: Vec<StreamId> = routed.iter().map(|e| e.cursor).collect();
+    store.route_ack(2, &cursors).await.unwrap();
+    let in_flight = store
+        .route_pull(2, 20, stale, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(in_flight.len(), 20);
+
+    let (trimmed, held) = append_range(300..600).await;
     let kept = store.read_log(2, None, 1000).await.unwrap();
-    assert!(trimmed > 0, "trimming is reported");
+    assert!(held);
+    assert_eq!(
+        trimmed, 250,
+        "exactly what the router took and acknowledged"
+    );
     assert_eq!(
         kept.len() as u64 + trimmed,
         600,
         "every trimmed entry is counted"
     );
     assert_eq!(
-        kept.last().unwrap().record.event_id,
-        "evt_r_599",
-        "newest kept"
+        kept.first().unwrap().record.event_id,
+        "evt_r_250",
+        "the oldest one in flight is kept"
     );
+    assert_eq!(kept.last().unwrap().record.event_id, "evt_r_599");
 }
 
 pub async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
@@ -905,7 +943,7 @@ macro_rules! store_conformance {
             dedupe_marks_expire: default,
             empty_deliveries_are_still_marked: default,
             log_reads_page_in_order: default,
-            retention_trims_oldest_and_reports_it: small,
+            retention_trims_only_what_the_router_took: small,
             inboxes_and_dead_letters_are_capped: small,
             namespaces_belong_to_their_first_plugin: default,
             quarantine_keeps_bytes_and_replay_marks: default,
@@ -987,9 +1025,9 @@ pub const CASES: &[Case] = &[
         run: |store| Box::pin(log_reads_page_in_order(store)),
     },
     Case {
-        name: "retention_trims_oldest_and_reports_it",
+        name: "retention_trims_only_what_the_router_took",
         retention: small,
-        run: |store| Box::pin(retention_trims_oldest_and_reports_it(store)),
+        run: |store| Box::pin(retention_trims_only_what_the_router_took(store)),
     },
     Case {
         name: "inboxes_and_dead_letters_are_capped",

@@ -59,6 +59,26 @@ impl<T> Stream<T> {
         }
         trimmed
     }
+
+    /// Trims to `maxlen`, but never an entry at or past `bound` (the first the router has
+    /// not taken and acknowledged; `None`: it has taken nothing). Also says whether the cap
+    /// was held back by it.
+    fn trim_below(&mut self, maxlen: u64, bound: Option<StreamId>) -> (u64, bool) {
+        if maxlen == 0 {
+            return (0, false);
+        }
+        let mut trimmed = 0;
+        while self.entries.len() as u64 > maxlen {
+            match self.entries.first_key_value() {
+                Some((first, _)) if bound.is_some_and(|b| *first < b) => {
+                    self.entries.pop_first();
+                    trimmed += 1;
+                }
+                _ => return (trimmed, true),
+            }
+        }
+        (trimmed, false)
+    }
 }
 
 /// Consumer-group state over a stream, as Redis keeps it: entries handed out stay pending
@@ -387,7 +407,7 @@ impl EventLog for MemoryStore {
             );
         }
         let mut known = Vec::new();
-        let (ids, trimmed) = match append.write {
+        let (ids, trimmed, held) = match append.write {
             Write::Events(records) => {
                 let mut ids = Vec::with_capacity(records.len());
                 for r in records {
@@ -399,19 +419,25 @@ impl EventLog for MemoryStore {
                     inner.seen.insert(mark, now + append.dedupe_ttl);
                     ids.push(inner.logs.entry(append.partition).or_default().push(r));
                 }
-                let trimmed = if ids.is_empty() {
-                    0
+                let (trimmed, held) = if ids.is_empty() {
+                    (0, false)
                 } else {
+                    let bound = inner.routers.get(&append.partition).and_then(|g| {
+                        match g.pending.keys().next() {
+                            Some(oldest_pending) => Some(*oldest_pending),
+                            None => g.delivered_upto.and_then(StreamId::successor),
+                        }
+                    });
                     let log = inner.logs.entry(append.partition).or_default();
-                    log.trim(self.retention.log_maxlen)
+                    log.trim_below(self.retention.log_maxlen, bound)
                 };
-                (ids, trimmed)
+                (ids, trimmed, held)
             }
             Write::Quarantine(record) => {
                 let q = inner.quarantine.entry(append.partition).or_default();
                 let id = q.push(record);
                 let trimmed = q.trim(self.retention.quarantine_maxlen);
-                (vec![id], trimmed)
+                (vec![id], trimmed, false)
             }
         };
         inner.seen.insert(key, now + append.dedupe_ttl);
@@ -419,6 +445,7 @@ impl EventLog for MemoryStore {
             ids,
             trimmed,
             known,
+            held,
         })
     }
 

@@ -415,6 +415,10 @@ pub enum Appended {
         ids: Vec<StreamId>,
         trimmed: u64,
         known: Vec<String>,
+        /// The log is over its cap, but its oldest entries were kept because the router
+        /// has not taken (and acknowledged) them yet: retention never drops an undelivered
+        /// event.
+        held: bool,
     },
     /// The dedupe key was already marked; nothing was written.
     Duplicate,

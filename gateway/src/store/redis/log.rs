@@ -21,7 +21,9 @@ use crate::store::{
 /// the writes).
 /// Returns nil for a duplicate, {"conflict", HGETALL of the snapshot} when the snapshot is
 /// not at the expected version, else
-/// {trimmed, {ids written}, {1-based indexes of entries skipped because their mark was set}}.
+/// {trimmed, {ids written}, {1-based indexes of entries skipped because their mark was set},
+/// held}: `held` is 1 when the log is over its cap but its oldest entries are not trimmed
+/// because the router has not taken them yet (a quarantine stream is capped as it is).
 /// Nothing is written before every check passed; marks are set with their XADD, the
 /// delivery mark after all of them, so a failed XADD leaves no delivery mark.
 const APPEND_LUA: &str = r#"
@@ -59,11 +61,53 @@ for i = 1, n do
 end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 local trimmed = 0
+local held = 0
 local maxlen = tonumber(ARGV[2])
 if maxlen > 0 and #ids > 0 then
-  trimmed = redis.call('XTRIM', KEYS[2], 'MAXLEN', '~', maxlen)
+  if m == 0 then
+    trimmed = redis.call('XTRIM', KEYS[2], 'MAXLEN', '~', maxlen)
+  else
+    local excess = redis.call('XLEN', KEYS[2]) - maxlen
+    if excess >= 64 then
+      -- A log entry goes only once the router group (ROUTER in mod.rs) has taken it and
+      -- acknowledged it: below its oldest pending entry, else past its last delivered one.
+      local function id(s)
+        local ms, seq = string.match(s, '^(%d+)-(%d+)$')
+        return {tonumber(ms), tonumber(seq)}
+      end
+      local function before(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end
+      local bound = nil
+      local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[2])
+      if ok then
+        for _, g in ipairs(groups) do
+          local f = {}
+          for j = 1, #g, 2 do f[g[j]] = g[j + 1] end
+          if f['name'] == 'router' then
+            if tonumber(f['pending']) > 0 then
+              bound = id(redis.call('XPENDING', KEYS[2], 'router')[2])
+            else
+              local last = id(f['last-delivered-id'])
+              bound = {last[1], last[2] + 1}
+            end
+          end
+        end
+      end
+      local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', math.min(excess, 1000))
+      local newest = id(oldest[#oldest][1])
+      local cut = {newest[1], newest[2] + 1}
+      if bound == nil then
+        cut = nil
+      elseif before(bound, cut) then
+        cut = bound
+      end
+      if cut == nil or before(cut, {newest[1], newest[2] + 1}) then held = 1 end
+      if cut ~= nil then
+        trimmed = redis.call('XTRIM', KEYS[2], 'MINID', cut[1] .. '-' .. cut[2])
+      end
+    end
+  end
 end
-return {trimmed, ids, known}
+return {trimmed, ids, known, held}
 "#;
 static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(APPEND_LUA));
 
@@ -164,9 +208,10 @@ impl EventLog for RedisStore {
                 let hash = parts.into_iter().nth(1).expect("two parts");
                 Ok(Appended::Conflict(snapshot_from_hash(hash)?))
             }
-            Value::Array(mut parts) if parts.len() == 3 => {
-                let known = parts.pop().expect("three parts");
-                let ids = parts.pop().expect("three parts");
+            Value::Array(mut parts) if parts.len() == 4 => {
+                let held = matches!(parts.pop(), Some(Value::Int(1)));
+                let known = parts.pop().expect("four parts");
+                let ids = parts.pop().expect("four parts");
                 let trimmed = match parts.pop() {
                     Some(Value::Int(n)) => n.max(0) as u64,
                     _ => return Err(corrupt("append reply lacks the trim count")),
@@ -196,6 +241,7 @@ impl EventLog for RedisStore {
                     ids,
                     trimmed,
                     known,
+                    held,
                 })
             }
             other => Err(corrupt(format!("unexpected append reply {other:?}"))),
