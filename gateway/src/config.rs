@@ -159,9 +159,16 @@ pub struct Settings {
     #[arg(long, env = "OMNIGATE_LOG_MAXLEN", default_value_t = 1_000_000)]
     pub log_maxlen: u64,
 
-    /// Approximate number of entries kept per quarantine partition (0 = unbounded).
+    /// Entries one quarantine partition holds (0 = unbounded). Quarantine is never
+    /// trimmed: at the cap a payload that cannot be mapped is answered 503
+    /// `quarantine-full` until entries are discarded (`DELETE /v1/quarantine/{id}`).
     #[arg(long, env = "OMNIGATE_QUARANTINE_MAXLEN", default_value_t = 100_000)]
     pub quarantine_maxlen: u64,
+
+    /// Bytes the quarantine holds in all (0 = unbounded), split evenly over the
+    /// partitions; past it, as past the entry cap, 503 `quarantine-full`.
+    #[arg(long, env = "OMNIGATE_QUARANTINE_MAX_BYTES", default_value_t = 1 << 30)]
+    pub quarantine_max_bytes: u64,
 
     /// How long a request waits for the store before answering 503, in milliseconds.
     #[arg(long, env = "OMNIGATE_STORE_TIMEOUT_MS", default_value_t = 2000)]
@@ -293,6 +300,7 @@ impl Default for Settings {
             signature_tolerance_secs: 300,
             log_maxlen: 1_000_000,
             quarantine_maxlen: 100_000,
+            quarantine_max_bytes: 1 << 30,
             store_timeout_ms: 2000,
             spool_dir: None,
             spool_max_bytes: 1 << 30,

@@ -60,6 +60,9 @@ pub enum Error {
     ReplayFailed(String),
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
+    /// The quarantine is at its cap; nothing was written.
+    #[error("{0}")]
+    QuarantineFull(String),
     /// The store answers, but the resource a delivery is about kept changing under it.
     #[error("store busy: {0}")]
     Contended(String),
@@ -166,6 +169,11 @@ impl Error {
                 ProblemKind::ReplayFailed,
                 "The payload still cannot be normalized",
             ),
+            QuarantineFull(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ProblemKind::QuarantineFull,
+                "Quarantine full",
+            ),
             StoreUnavailable(_) | Contended(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ProblemKind::StoreUnavailable,
@@ -202,6 +210,11 @@ impl Error {
                 "The event could not be durably written; nothing was accepted. Retry later."
                     .to_string(),
             ),
+            Error::QuarantineFull(why) => Some(format!(
+                "The payload verified but cannot be mapped, and the quarantine that keeps such \
+                 payloads is full ({why}); nothing was accepted. Retry later; an operator frees \
+                 room with DELETE /v1/quarantine/{{id}}."
+            )),
             Error::StoreCorrupt(_) | Error::Config(_) | Error::Internal(_) => None,
             other => Some(other.to_string()),
         };
@@ -229,7 +242,7 @@ impl ResponseError for Error {
             HeaderValue::from_static("application/problem+json"),
         ));
         match self {
-            Error::StoreUnavailable(_) | Error::Contended(_) => {
+            Error::StoreUnavailable(_) | Error::Contended(_) | Error::QuarantineFull(_) => {
                 response.insert_header((header::RETRY_AFTER, Self::RETRY_AFTER_SECS.to_string()));
             }
             Error::RateLimited {
@@ -272,6 +285,7 @@ impl From<crate::store::StoreError> for Error {
         use crate::store::StoreError;
         match e {
             StoreError::Unavailable(m) => Error::StoreUnavailable(m),
+            StoreError::QuarantineFull(m) => Error::QuarantineFull(m),
             StoreError::Corrupt(m) => Error::StoreCorrupt(m),
             StoreError::Config(m) => Error::Config(m),
             StoreError::Internal(m) => Error::Internal(m),
@@ -353,6 +367,16 @@ mod tests {
                 Error::StoreUnavailable("down".into()),
                 503,
                 "store-unavailable",
+            ),
+            (
+                Error::Contended("changed under every attempt".into()),
+                503,
+                "store-unavailable",
+            ),
+            (
+                Error::QuarantineFull("partition 3 is at its bytes cap".into()),
+                503,
+                "quarantine-full",
             ),
             (Error::validation("bad"), 422, "validation-failed"),
             (Error::Internal("boom".into()), 500, "internal"),

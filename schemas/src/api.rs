@@ -321,6 +321,9 @@ pub enum ProblemKind {
     MethodNotAllowed,
     ReplayFailed,
     StoreUnavailable,
+    /// The quarantine is at its cap (entries or bytes): a verified payload that cannot be
+    /// mapped is refused rather than an older one evicted. Discard or replay entries.
+    QuarantineFull,
     Internal,
 }
 
@@ -329,7 +332,7 @@ impl ProblemKind {
     pub const BASE: &'static str = "https://omnigate.dev/problems/";
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [ProblemKind; 18] = [
+    pub const ALL: [ProblemKind; 19] = [
         Self::SourceNotFound,
         Self::InvalidSignature,
         Self::TimestampOutsideTolerance,
@@ -347,6 +350,7 @@ impl ProblemKind {
         Self::MethodNotAllowed,
         Self::ReplayFailed,
         Self::StoreUnavailable,
+        Self::QuarantineFull,
         Self::Internal,
     ];
 
@@ -370,6 +374,7 @@ impl ProblemKind {
             Self::MethodNotAllowed => "method-not-allowed",
             Self::ReplayFailed => "replay-failed",
             Self::StoreUnavailable => "store-unavailable",
+            Self::QuarantineFull => "quarantine-full",
             Self::Internal => "internal",
         }
     }

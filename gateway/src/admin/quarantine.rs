@@ -1,7 +1,7 @@
 //! Quarantine: verified payloads that could not be normalized, kept byte-exact with the
 //! reason, listed and replayed by the admin.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, delete, get, post, web};
 use base64::Engine;
 use omnigate_schemas::api::{Accepted, Problem, QuarantineEntry, QuarantinePage};
 use serde::Deserialize;
@@ -140,4 +140,37 @@ pub async fn replay(
     let qid: QuarantineId = id.parse()?;
     let event_ids = ingest::replay(&state, qid).await?;
     Ok(HttpResponse::Ok().json(Accepted { event_ids }))
+}
+
+/// Discard a quarantined payload for good.
+///
+/// The entry, its body and its replay result are removed, and its bytes return to the
+/// quarantine's budget. Quarantine is never trimmed on its own: this (after a replay, or
+/// for a payload nobody needs) is how it shrinks.
+#[utoipa::path(
+    tag = "quarantine",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Quarantine id")),
+    responses(
+        (status = 204, description = "Discarded"),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/quarantine/{id}")]
+pub async fn discard(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let qid: QuarantineId = id.parse()?;
+    if !state.store.discard_quarantine(qid).await? {
+        return Err(Error::not_found(format!(
+            "quarantine entry {}",
+            id.as_str()
+        )));
+    }
+    tracing::info!(quarantine_id = %qid, "quarantined payload discarded");
+    Ok(HttpResponse::NoContent().finish())
 }

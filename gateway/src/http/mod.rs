@@ -80,6 +80,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(admin::quarantine::list)
         .service(admin::quarantine::get)
         .service(admin::quarantine::replay)
+        .service(admin::quarantine::discard)
         .service(admin::plugins::create_plugin)
         .service(admin::plugins::get_plugin)
         .service(admin::plugins::rotate_key)

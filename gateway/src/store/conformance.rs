@@ -277,6 +277,46 @@ pub async fn retention_trims_only_what_the_router_took(store: Arc<dyn Store>) {
     assert_eq!(kept.last().unwrap().record.event_id, "evt_r_599");
 }
 
+pub async fn quarantine_refuses_at_its_cap_and_shrinks_only_by_discard(store: Arc<dyn Store>) {
+    // The store under test was made with quarantine_maxlen 10.
+    let put = |n: usize| {
+        let store = store.clone();
+        async move {
+            let mut q = quarantine("shop-q", "unknown topic");
+            q.body = format!("{{\"n\":{n}}}").into_bytes();
+            store
+                .append(Append {
+                    partition: 6,
+                    dedupe_key: format!("src_1:q{n}"),
+                    dedupe_ttl: TTL,
+                    write: Write::Quarantine(q),
+                    snapshot: None,
+                })
+                .await
+        }
+    };
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        ids.extend(written(put(n).await.unwrap()));
+    }
+    // Full: refused, nothing evicted, and not marked (the sender's retry is not a duplicate).
+    for _ in 0..2 {
+        assert!(matches!(put(10).await, Err(StoreError::QuarantineFull(_))));
+    }
+    let listed = store.list_quarantine(&[6], 100).await.unwrap();
+    assert_eq!(listed.len(), 10, "nothing was evicted");
+    let first = QuarantineId {
+        partition: 6,
+        entry: ids[0],
+    };
+    store.mark_replayed(first, &["evt_x".into()]).await.unwrap();
+    assert!(store.discard_quarantine(first).await.unwrap());
+    assert!(!store.discard_quarantine(first).await.unwrap(), "gone");
+    assert!(store.get_quarantine(first).await.unwrap().is_none());
+    assert_eq!(written(put(10).await.unwrap()).len(), 1, "room again");
+    assert!(matches!(put(11).await, Err(StoreError::QuarantineFull(_))));
+}
+
 pub async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
     let q = quarantine("shop-q", "unknown topic");
     let ids = written(
@@ -918,6 +958,7 @@ pub fn small() -> Retention {
     Retention {
         log_maxlen: 10,
         quarantine_maxlen: 10,
+        quarantine_max_bytes: 0,
         inbox_maxlen: 5,
         dead_maxlen: 3,
     }
@@ -946,6 +987,7 @@ macro_rules! store_conformance {
             retention_trims_only_what_the_router_took: small,
             inboxes_and_dead_letters_are_capped: small,
             namespaces_belong_to_their_first_plugin: default,
+            quarantine_refuses_at_its_cap_and_shrinks_only_by_discard: small,
             quarantine_keeps_bytes_and_replay_marks: default,
             concurrent_duplicates_write_once: default,
             snapshots_move_only_from_the_version_read: default,
@@ -1038,6 +1080,15 @@ pub const CASES: &[Case] = &[
         name: "namespaces_belong_to_their_first_plugin",
         retention: default,
         run: |store| Box::pin(namespaces_belong_to_their_first_plugin(store)),
+    },
+    Case {
+        name: "quarantine_refuses_at_its_cap_and_shrinks_only_by_discard",
+        retention: small,
+        run: |store| {
+            Box::pin(quarantine_refuses_at_its_cap_and_shrinks_only_by_discard(
+                store,
+            ))
+        },
     },
     Case {
         name: "quarantine_keeps_bytes_and_replay_marks",

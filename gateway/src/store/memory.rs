@@ -434,10 +434,27 @@ impl EventLog for MemoryStore {
                 (ids, trimmed, held)
             }
             Write::Quarantine(record) => {
+                // Never evicted: at a cap nothing is written (not even the mark).
                 let q = inner.quarantine.entry(append.partition).or_default();
+                let (maxlen, max_bytes) = (
+                    self.retention.quarantine_maxlen,
+                    self.retention.quarantine_max_bytes,
+                );
+                if maxlen > 0 && q.entries.len() as u64 >= maxlen {
+                    return Err(super::StoreError::QuarantineFull(format!(
+                        "partition {} is at its entries cap",
+                        append.partition
+                    )));
+                }
+                let used: u64 = q.entries.values().map(|r| r.stored_bytes()).sum();
+                if max_bytes > 0 && used + record.stored_bytes() > max_bytes {
+                    return Err(super::StoreError::QuarantineFull(format!(
+                        "partition {} is at its bytes cap",
+                        append.partition
+                    )));
+                }
                 let id = q.push(record);
-                let trimmed = q.trim(self.retention.quarantine_maxlen);
-                (vec![id], trimmed, false)
+                (vec![id], 0, false)
             }
         };
         inner.seen.insert(key, now + append.dedupe_ttl);
@@ -692,6 +709,17 @@ impl Quarantine for MemoryStore {
         all.sort_by_key(|q| std::cmp::Reverse((q.id.entry, q.id.partition)));
         all.truncate(limit);
         Ok(all)
+    }
+
+    async fn discard_quarantine(&self, id: QuarantineId) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let removed = inner
+            .quarantine
+            .get_mut(&id.partition)
+            .and_then(|q| q.entries.remove(&id.entry))
+            .is_some();
+        inner.replayed.remove(&id);
+        Ok(removed)
     }
 
     async fn mark_replayed(&self, id: QuarantineId, event_ids: &[String]) -> StoreResult<()> {

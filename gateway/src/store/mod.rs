@@ -31,6 +31,9 @@ pub enum StoreError {
     /// Unreachable, timed out, refused (OOM, failover): the operation may be retried.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The quarantine is at its cap: nothing was written (nothing is evicted either).
+    #[error("quarantine full: {0}")]
+    QuarantineFull(String),
     /// What is stored cannot be read back as what was written.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -60,12 +63,16 @@ pub struct BadCursor(pub String);
 #[error("quarantine entry {0:?}")]
 pub struct BadQuarantineId(pub String);
 
-/// How much each stream keeps (logs and quarantine approximately, inboxes and dead
-/// letters exactly; 0 = unbounded).
+/// How much each stream keeps (logs approximately and only what the router delivered,
+/// inboxes and dead letters exactly; 0 = unbounded). The quarantine is never trimmed: at
+/// its caps a new entry is refused instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
     pub log_maxlen: u64,
+    /// Entries one quarantine partition holds.
     pub quarantine_maxlen: u64,
+    /// Bytes one quarantine partition holds (the total budget over the partitions).
+    pub quarantine_max_bytes: u64,
     /// Entries one plugin inbox holds; the oldest go first (counted and logged), so an
     /// abandoned plugin cannot fill Redis for every other tenant.
     pub inbox_maxlen: u64,
@@ -78,6 +85,7 @@ impl Default for Retention {
         Retention {
             log_maxlen: 1_000_000,
             quarantine_maxlen: 100_000,
+            quarantine_max_bytes: (1 << 30) / 16,
             inbox_maxlen: 100_000,
             dead_maxlen: 10_000,
         }
@@ -89,6 +97,8 @@ impl Retention {
         Retention {
             log_maxlen: settings.log_maxlen,
             quarantine_maxlen: settings.quarantine_maxlen,
+            quarantine_max_bytes: settings.quarantine_max_bytes
+                / u64::from(settings.partitions.max(1)),
             inbox_maxlen: settings.inbox_maxlen,
             dead_maxlen: settings.dead_maxlen,
         }
@@ -352,6 +362,19 @@ pub struct QuarantineRecord {
     pub dedupe_key: String,
 }
 
+impl QuarantineRecord {
+    /// What it costs of the quarantine's byte budget: its body and what is kept beside it.
+    pub fn stored_bytes(&self) -> u64 {
+        let headers: usize = self.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        (self.body.len()
+            + headers
+            + self.reason.len()
+            + self.tenant.len()
+            + self.source_id.len()
+            + self.dedupe_key.len()) as u64
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredQuarantine {
     pub id: QuarantineId,
@@ -542,6 +565,9 @@ pub trait Quarantine: Send + Sync {
     ) -> StoreResult<Vec<StoredQuarantine>>;
     /// Records the event ids a replay wrote.
     async fn mark_replayed(&self, id: QuarantineId, event_ids: &[String]) -> StoreResult<()>;
+    /// Removes an entry (and its replay result) for good, freeing its bytes. False when
+    /// there was no such entry.
+    async fn discard_quarantine(&self, id: QuarantineId) -> StoreResult<bool>;
 }
 
 #[cfg(test)]

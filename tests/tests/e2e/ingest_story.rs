@@ -699,3 +699,69 @@ async fn a_snapshot_kept_by_an_earlier_version_still_counts_after_the_upgrade() 
     assert!(old.is_some());
     gw.stop().await;
 }
+
+/// Quarantine is never trimmed: at its cap a further payload that cannot be mapped is
+/// refused with 503 (the sender retries; nothing kept is evicted), and an operator makes
+/// room by discarding entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_quarantine_refuses_instead_of_evicting_until_an_entry_is_discarded() {
+    const SECRET: &str = "shpss_quarantine_cap_0123456789";
+    let gw = Gateway::start_with(
+        redis_store(Retention {
+            quarantine_maxlen: 1,
+            ..Retention::default()
+        })
+        .await,
+        chrono::Utc::now(),
+        |_| {},
+    )
+    .await;
+    let source = gw
+        .create_source(json!({"tenant": "cap-shop", "provider": "shopify", "secret": SECRET}))
+        .await;
+    // Carts are not mapped: every body below goes to quarantine.
+    let cart = |n: u32| {
+        let body = format!(r#"{{"id":"cart-{n}","token":"t{n}","line_items":[]}}"#).into_bytes();
+        let headers = vec![
+            ("X-Shopify-Topic".to_string(), "carts/update".to_string()),
+            (
+                "X-Shopify-Hmac-Sha256".to_string(),
+                omnigate::sign::body_hmac_base64(SECRET, &body),
+            ),
+        ];
+        (headers, body)
+    };
+    let (h, b) = cart(1);
+    let first = gw.deliver(&source.id, &h, &b).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let qid = first.json::<Value>().await.unwrap()["quarantine_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (h, b) = cart(2);
+    let refused = gw.deliver(&source.id, &h, &b).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers().contains_key("retry-after"));
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "https://omnigate.dev/problems/quarantine-full"
+    );
+    assert!(gw.admin_json(&format!("/v1/quarantine/{qid}")).await["body"].is_string());
+
+    let discard = |id: String| gw.admin(reqwest::Method::DELETE, &format!("/v1/quarantine/{id}"));
+    assert_eq!(
+        discard(qid.clone()).send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        discard(qid.clone()).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    // The sender's retry now fits.
+    assert_eq!(
+        gw.deliver(&source.id, &h, &b).await.status(),
+        StatusCode::ACCEPTED
+    );
+}

@@ -52,6 +52,11 @@ impl Keys {
         format!("{}:quarantine:{{{partition}}}", self.prefix)
     }
 
+    /// Bytes a partition's quarantine holds (counter, for its budget).
+    pub(super) fn quarantine_bytes(&self, partition: u32) -> String {
+        format!("{}:qbytes:{{{partition}}}", self.prefix)
+    }
+
     /// Replay results of a partition's quarantine entries (hash: entry id → event ids).
     pub(super) fn quarantine_replayed(&self, partition: u32) -> String {
         format!("{}:qreplayed:{{{partition}}}", self.prefix)

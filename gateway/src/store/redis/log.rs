@@ -23,7 +23,8 @@ use crate::store::{
 /// not at the expected version, else
 /// {trimmed, {ids written}, {1-based indexes of entries skipped because their mark was set},
 /// held}: `held` is 1 when the log is over its cap but its oldest entries are not trimmed
-/// because the router has not taken them yet (a quarantine stream is capped as it is).
+/// because the router has not taken them yet. (Quarantine entries are written by
+/// `QUARANTINE_LUA` in `quarantine.rs`.)
 /// Nothing is written before every check passed; marks are set with their XADD, the
 /// delivery mark after all of them, so a failed XADD leaves no delivery mark.
 const APPEND_LUA: &str = r#"
@@ -64,9 +65,7 @@ local trimmed = 0
 local held = 0
 local maxlen = tonumber(ARGV[2])
 if maxlen > 0 and #ids > 0 then
-  if m == 0 then
-    trimmed = redis.call('XTRIM', KEYS[2], 'MAXLEN', '~', maxlen)
-  else
+  do
     local excess = redis.call('XLEN', KEYS[2]) - maxlen
     if excess >= 64 then
       -- A log entry goes only once the router group (ROUTER in mod.rs) has taken it and
@@ -152,9 +151,9 @@ fn snapshot_from_hash(hash: Value) -> StoreResult<Option<StoredSnapshot>> {
 impl EventLog for RedisStore {
     async fn append(&self, append: Append) -> StoreResult<Appended> {
         let p = append.partition;
-        let seen = self.keys.delivery_mark(p, &append.dedupe_key);
+        let seen_key = self.keys.delivery_mark(p, &append.dedupe_key);
         let mut inv = APPEND.prepare_invoke();
-        inv.key(seen);
+        inv.key(&seen_key);
         let ttl_ms = append.dedupe_ttl.as_millis().max(1) as u64;
         match &append.write {
             Write::Events(records) => {
@@ -179,16 +178,7 @@ impl EventLog for RedisStore {
                 }
             }
             Write::Quarantine(record) => {
-                let fields = super::quarantine::fields(record);
-                inv.key(self.keys.quarantine(p))
-                    .arg(ttl_ms)
-                    .arg(self.retention.quarantine_maxlen)
-                    .arg(1)
-                    .arg(0)
-                    .arg(fields.len() * 2);
-                for (k, v) in fields {
-                    inv.arg(k).arg(v);
-                }
+                return self.quarantine_append(p, seen_key, ttl_ms, record).await;
             }
         }
         if let Some(snapshot) = &append.snapshot {

@@ -6,13 +6,114 @@ use chrono::DateTime;
 use redis::Value;
 use std::collections::BTreeMap;
 
-use super::{RedisStore, bytes, corrupt, entries, field};
+use redis::Script;
+use std::sync::LazyLock;
+
+use super::{RedisStore, bytes, corrupt, entries, field, text};
 use crate::store::{
-    Quarantine, QuarantineId, QuarantineRecord, StoreError, StoreResult, StoredQuarantine,
+    Appended, Quarantine, QuarantineId, QuarantineRecord, StoreError, StoreResult, StoredQuarantine,
 };
+
+/// KEYS[1] the delivery's dedupe mark, KEYS[2] the quarantine stream, KEYS[3] its byte
+/// counter (one hash tag); ARGV: mark ttl ms, entry cap, byte cap (0 = none), then the
+/// entry's field/value pairs. Nothing is ever evicted: at a cap nothing is written and the
+/// answer is {'full', what}. Else nil for a duplicate, or {0, {id}, {}, 0} as the append
+/// script answers.
+const QUARANTINE_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local size = 0
+for i = 4, #ARGV do size = size + #ARGV[i] end
+local maxlen = tonumber(ARGV[2])
+if maxlen > 0 and redis.call('XLEN', KEYS[2]) >= maxlen then return {'full', 'entries'} end
+local maxbytes = tonumber(ARGV[3])
+local used = tonumber(redis.call('GET', KEYS[3]) or '0')
+if maxbytes > 0 and used + size > maxbytes then return {'full', 'bytes'} end
+local id = redis.call('XADD', KEYS[2], '*', 'size', size, unpack(ARGV, 4))
+redis.call('INCRBY', KEYS[3], size)
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+return {0, {id}, {}, 0}
+"#;
+static QUARANTINE: LazyLock<Script> = LazyLock::new(|| Script::new(QUARANTINE_LUA));
+
+/// KEYS[1] the quarantine stream, KEYS[2] its byte counter, KEYS[3] the replay results;
+/// ARGV[1] the entry id. Removes the entry and its replay result and frees its bytes.
+/// Returns 1, or 0 when there was no such entry.
+const DISCARD_LUA: &str = r#"
+local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #found == 0 then return 0 end
+local size = 0
+local f = found[1][2]
+for j = 1, #f, 2 do
+  if f[j] == 'size' then size = tonumber(f[j + 1]) end
+end
+redis.call('XDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+local left = redis.call('DECRBY', KEYS[2], size)
+if left < 0 then redis.call('SET', KEYS[2], 0) end
+return 1
+"#;
+static DISCARD: LazyLock<Script> = LazyLock::new(|| Script::new(DISCARD_LUA));
+
+impl RedisStore {
+    pub(super) async fn quarantine_append(
+        &self,
+        partition: u32,
+        seen_key: String,
+        ttl_ms: u64,
+        record: &QuarantineRecord,
+    ) -> StoreResult<Appended> {
+        let mut inv = QUARANTINE.prepare_invoke();
+        inv.key(seen_key)
+            .key(self.keys.quarantine(partition))
+            .key(self.keys.quarantine_bytes(partition))
+            .arg(ttl_ms)
+            .arg(self.retention.quarantine_maxlen)
+            .arg(self.retention.quarantine_max_bytes);
+        for (k, v) in fields(record) {
+            inv.arg(k).arg(v);
+        }
+        let mut conn = self.conn.clone();
+        let reply: Value = self.run(inv.invoke_async(&mut conn)).await?;
+        match reply {
+            Value::Nil => Ok(Appended::Duplicate),
+            Value::Array(parts) if parts.len() == 2 => {
+                let what = parts.get(1).and_then(|v| text(v).ok()).unwrap_or_default();
+                Err(StoreError::QuarantineFull(format!(
+                    "partition {partition} is at its {what} cap"
+                )))
+            }
+            Value::Array(parts) if parts.len() == 4 => {
+                let id = match parts.get(1) {
+                    Some(Value::Array(ids)) if ids.len() == 1 => text(&ids[0])?
+                        .parse()
+                        .map_err(|_| corrupt("bad stream id"))?,
+                    _ => return Err(corrupt("quarantine reply lacks its id")),
+                };
+                Ok(Appended::Written {
+                    ids: vec![id],
+                    trimmed: 0,
+                    known: Vec::new(),
+                    held: false,
+                })
+            }
+            other => Err(corrupt(format!("unexpected quarantine reply {other:?}"))),
+        }
+    }
+}
 
 #[async_trait]
 impl Quarantine for RedisStore {
+    async fn discard_quarantine(&self, id: QuarantineId) -> StoreResult<bool> {
+        let mut inv = DISCARD.prepare_invoke();
+        inv.key(self.keys.quarantine(id.partition))
+            .key(self.keys.quarantine_bytes(id.partition))
+            .key(self.keys.quarantine_replayed(id.partition))
+            .arg(id.entry.to_string());
+        let mut conn = self.conn.clone();
+        let removed: i64 = self.run(inv.invoke_async(&mut conn)).await?;
+        Ok(removed == 1)
+    }
+
     async fn get_quarantine(&self, id: QuarantineId) -> StoreResult<Option<StoredQuarantine>> {
         let entry = id.entry.to_string();
         let reply: Value = self
