@@ -2,7 +2,9 @@
 //! group shares the work) that copies each canonical event into the inbox of every plugin
 //! installed on its tenant and subscribed to its type. A log entry is acknowledged only
 //! after every inbox write succeeded, so a crash re-routes it (at least once); one that a
-//! dead router left unacknowledged is taken over after `STALE`.
+//! dead router left unacknowledged is taken over after `STALE`. A batch that fails is
+//! retried at once and in order; an entry that keeps failing while the store answers is set
+//! aside in the partition's router dead letters (`retry`).
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -79,24 +81,113 @@ async fn run(state: Arc<AppState>, partition: u32, mut stop: watch::Receiver<boo
         if entries.is_empty() {
             continue;
         }
-        match route_batch(&state, &mut cache, &entries).await {
-            Ok(()) => {
-                let cursors: Vec<_> = entries.iter().map(|e| e.cursor).collect();
-                if let Err(e) = state.store.route_ack(partition, &cursors).await {
-                    tracing::warn!(partition, error = %e, "router cannot acknowledge; the batch will be routed again");
+        if let Err(e) = route_batch(&state, &mut cache, &entries).await {
+            state
+                .metrics
+                .store_errors
+                .with_label_values(&["route"])
+                .inc();
+            tracing::warn!(partition, error = %e, "routing failed; retrying the batch");
+            if !retry(&state, &mut cache, partition, &entries, &mut stop).await {
+                return;
+            }
+            continue;
+        }
+        acknowledge(&state, partition, &entries).await;
+    }
+}
+
+/// Tries of a failed batch while the store answers, before it is taken apart.
+const BATCH_ATTEMPTS: u32 = 5;
+/// Tries of one entry of such a batch before it counts as poison.
+const ENTRY_ATTEMPTS: u32 = 3;
+
+async fn acknowledge(state: &AppState, partition: u32, entries: &[LogEntry]) {
+    let cursors: Vec<_> = entries.iter().map(|e| e.cursor).collect();
+    if let Err(e) = state.store.route_ack(partition, &cursors).await {
+        tracing::warn!(partition, error = %e, "router cannot acknowledge; the batch will be routed again");
+    }
+}
+
+/// Sleeps unless stopped first; true when stopped.
+async fn pause(stop: &mut watch::Receiver<bool>, how_long: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(how_long) => false,
+        _ = stop.changed() => true,
+    }
+}
+
+/// A batch that failed is tried again at once, with backoff, before anything newer is read,
+/// so a tenant's later events never overtake it. While the store does not answer, for as
+/// long as it takes. While it answers, a few times; then entry by entry, and an entry that
+/// still fails goes to the partition's router dead letters (counted and logged) instead of
+/// holding back every entry after it. Inbox writes already done are repeated (plugins see
+/// an event at least once). Returns false when stopped.
+async fn retry(
+    state: &AppState,
+    cache: &mut HashMap<String, (Instant, Arc<Targets>)>,
+    partition: u32,
+    entries: &[LogEntry],
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let mut delay = Duration::from_millis(100);
+    let mut while_up = 0;
+    'batch: loop {
+        if pause(stop, delay).await {
+            return false;
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+        let Err(e) = route_batch(state, cache, entries).await else {
+            acknowledge(state, partition, entries).await;
+            return true;
+        };
+        if state.store.ping().await.is_err() {
+            continue;
+        }
+        while_up += 1;
+        if while_up < BATCH_ATTEMPTS {
+            tracing::debug!(partition, error = %e, attempt = while_up, "routing failed again");
+            continue;
+        }
+        let mut routed = Vec::new();
+        for entry in entries {
+            let one = std::slice::from_ref(entry);
+            let mut result = route_batch(state, cache, one).await;
+            for _ in 1..ENTRY_ATTEMPTS {
+                if result.is_ok() {
+                    break;
+                }
+                if pause(stop, Duration::from_millis(100)).await {
+                    return false;
+                }
+                result = route_batch(state, cache, one).await;
+            }
+            match result {
+                Ok(()) => routed.push(entry),
+                Err(e) => {
+                    let reason = e.to_string();
+                    if let Err(bury) = state.store.route_bury(partition, entry, &reason).await {
+                        // Not even that: the whole batch is tried again, in order.
+                        tracing::warn!(partition, error = %bury, "cannot set a poison entry aside yet");
+                        continue 'batch;
+                    }
+                    state.metrics.router_dead_letters.inc();
+                    tracing::error!(
+                        partition,
+                        event_id = %entry.record.event_id,
+                        tenant = %entry.record.tenant,
+                        error = %reason,
+                        "an event keeps failing to route while the store answers: moved to the \
+                         partition's router dead letters"
+                    );
                 }
             }
-            Err(e) => {
-                // Left unacknowledged: taken again once stale. Inbox writes already done
-                // will be repeated (plugins see an event id at least once).
-                state
-                    .metrics
-                    .store_errors
-                    .with_label_values(&["route"])
-                    .inc();
-                tracing::warn!(partition, error = %e, "routing failed; will retry");
-            }
         }
+        let cursors: Vec<_> = routed.iter().map(|e| e.cursor).collect();
+        if let Err(e) = state.store.route_ack(partition, &cursors).await {
+            tracing::warn!(partition, error = %e, "router cannot acknowledge; the batch will be routed again");
+        }
+        return true;
     }
 }
 

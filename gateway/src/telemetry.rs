@@ -160,6 +160,8 @@ pub struct Metrics {
     /// Appends that found a log over its cap but kept its oldest entries, as the router
     /// had not delivered them.
     pub log_retention_held: IntCounter,
+    /// Log entries the router set aside after they kept failing while the store answered.
+    pub router_dead_letters: IntCounter,
     pub inbox_trimmed: IntCounterVec,
     pub spool: SpoolMetrics,
 }
@@ -272,6 +274,11 @@ impl Metrics {
              has not delivered them",
         )
         .expect("valid metric");
+        let router_dead_letters = IntCounter::new(
+            "omnigate_router_dead_letters_total",
+            "Log entries the router set aside after they kept failing to route",
+        )
+        .expect("valid metric");
         let inbox_trimmed = IntCounterVec::new(
             Opts::new(
                 "omnigate_inbox_trimmed_total",
@@ -304,6 +311,7 @@ impl Metrics {
             Box::new(store_errors.clone()),
             Box::new(log_trimmed.clone()),
             Box::new(log_retention_held.clone()),
+            Box::new(router_dead_letters.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -316,6 +324,7 @@ impl Metrics {
             store_errors,
             log_trimmed,
             log_retention_held,
+            router_dead_letters,
             inbox_trimmed,
             spool,
         }

@@ -895,6 +895,40 @@ pub async fn a_waiting_pull_returns_when_an_entry_arrives(store: Arc<dyn Store>)
     assert_eq!(got[0].entry.event_id, "evt_9");
 }
 
+pub async fn a_poison_log_entry_is_set_aside_with_its_reason(store: Arc<dyn Store>) {
+    for n in 0..2 {
+        written(
+            store
+                .append(events(12, &format!("src:poison{n}"), vec![record("p", n)]))
+                .await
+                .unwrap(),
+        );
+    }
+    let stale = Duration::from_millis(150);
+    let taken = store
+        .route_pull(12, 10, stale, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 2);
+    store
+        .route_bury(12, &taken[0], "WRONGTYPE inbox")
+        .await
+        .unwrap();
+    let dead = store.route_dead_letters(12, 10).await.unwrap();
+    assert_eq!(
+        dead,
+        vec![(taken[0].clone(), "WRONGTYPE inbox".to_string())]
+    );
+    // Acknowledged by the same step: once stale, only the other entry comes back.
+    tokio::time::sleep(stale * 2).await;
+    let again = store
+        .route_pull(12, 10, stale, Duration::ZERO)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = again.iter().map(|e| e.record.event_id.as_str()).collect();
+    assert_eq!(ids, ["evt_p_1"]);
+}
+
 pub async fn routers_take_each_log_entry_until_acknowledged(store: Arc<dyn Store>) {
     for n in 0..3 {
         written(
@@ -999,6 +1033,7 @@ macro_rules! store_conformance {
             replaying_many_dead_letters_moves_every_one: default,
             a_waiting_pull_returns_when_an_entry_arrives: default,
             routers_take_each_log_entry_until_acknowledged: default,
+            a_poison_log_entry_is_set_aside_with_its_reason: default,
         );
     };
     (@cases $make:expr; $($case:ident: $retention:ident,)*) => {
@@ -1148,6 +1183,11 @@ pub const CASES: &[Case] = &[
         name: "routers_take_each_log_entry_until_acknowledged",
         retention: default,
         run: |store| Box::pin(routers_take_each_log_entry_until_acknowledged(store)),
+    },
+    Case {
+        name: "a_poison_log_entry_is_set_aside_with_its_reason",
+        retention: default,
+        run: |store| Box::pin(a_poison_log_entry_is_set_aside_with_its_reason(store)),
     },
 ];
 

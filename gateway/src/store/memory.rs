@@ -147,6 +147,8 @@ struct Inner {
     installations: HashMap<String, BTreeMap<String, InstallationRecord>>,
     inboxes: HashMap<String, Inbox>,
     routers: HashMap<u32, Group>,
+    /// Log entries the router set aside, per partition, with why.
+    router_dead: HashMap<u32, Vec<(LogEntry, String)>>,
     appends: u64,
 }
 
@@ -516,6 +518,34 @@ impl EventLog for MemoryStore {
             }
             tokio::time::sleep((deadline - now).min(Duration::from_millis(20))).await;
         }
+    }
+
+    async fn route_bury(&self, partition: u32, entry: &LogEntry, reason: &str) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let dead = inner.router_dead.entry(partition).or_default();
+        dead.push((entry.clone(), reason.to_string()));
+        let cap = self.retention.dead_maxlen as usize;
+        if cap > 0 && dead.len() > cap {
+            let excess = dead.len() - cap;
+            dead.drain(..excess);
+        }
+        if let Some(group) = inner.routers.get_mut(&partition) {
+            group.pending.remove(&entry.cursor);
+        }
+        Ok(())
+    }
+
+    async fn route_dead_letters(
+        &self,
+        partition: u32,
+        limit: usize,
+    ) -> StoreResult<Vec<(LogEntry, String)>> {
+        let inner = self.lock();
+        Ok(inner
+            .router_dead
+            .get(&partition)
+            .map(|d| d.iter().take(limit).cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn route_ack(&self, partition: u32, ids: &[StreamId]) -> StoreResult<()> {

@@ -520,6 +520,15 @@ pub trait EventLog: Send + Sync {
     ) -> StoreResult<Vec<LogEntry>>;
     /// Marks log entries as routed (they stay in the log).
     async fn route_ack(&self, partition: u32, ids: &[StreamId]) -> StoreResult<()>;
+    /// Sets aside a log entry the router cannot deliver, with why, in the partition's
+    /// router dead letters (capped like a plugin's), and acknowledges it: one step.
+    async fn route_bury(&self, partition: u32, entry: &LogEntry, reason: &str) -> StoreResult<()>;
+    /// A partition's router dead letters, oldest first, with their reasons.
+    async fn route_dead_letters(
+        &self,
+        partition: u32,
+        limit: usize,
+    ) -> StoreResult<Vec<(LogEntry, String)>>;
 }
 
 /// Plugin inboxes and their dead letters.

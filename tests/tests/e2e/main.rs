@@ -12,6 +12,7 @@ mod plugin_delivery;
 mod plugins;
 mod redis_cluster;
 mod redis_outage;
+mod router_retry;
 mod samples;
 mod sdk_runtime;
 mod sdk_state;

@@ -47,6 +47,11 @@ impl Keys {
         format!("{}:state:{{{partition}}}:{key}", self.prefix)
     }
 
+    /// Log entries of a partition the router set aside (stream), in the log's hash slot.
+    pub(super) fn router_dead(&self, partition: u32) -> String {
+        format!("{}:routerdead:{{{partition}}}", self.prefix)
+    }
+
     /// A partition's quarantine (stream).
     pub(super) fn quarantine(&self, partition: u32) -> String {
         format!("{}:quarantine:{{{partition}}}", self.prefix)

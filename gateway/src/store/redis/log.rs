@@ -340,6 +340,18 @@ impl EventLog for RedisStore {
             .collect()
     }
 
+    async fn route_bury(&self, partition: u32, entry: &LogEntry, reason: &str) -> StoreResult<()> {
+        self.bury_route(partition, entry, reason).await
+    }
+
+    async fn route_dead_letters(
+        &self,
+        partition: u32,
+        limit: usize,
+    ) -> StoreResult<Vec<(LogEntry, String)>> {
+        self.router_dead(partition, limit).await
+    }
+
     async fn route_ack(&self, partition: u32, ids: &[StreamId]) -> StoreResult<()> {
         if ids.is_empty() {
             return Ok(());
@@ -354,6 +366,81 @@ impl EventLog for RedisStore {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// KEYS[1] a log partition, KEYS[2] its router dead letters; ARGV: the entry's cursor, the
+/// cap (0 = none), then the dead letter's field/value pairs. Sets the entry aside and
+/// acknowledges it for the router group (`ROUTER`) in one step.
+const ROUTE_BURY_LUA: &str = r#"
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+local cap = tonumber(ARGV[2])
+if cap > 0 then redis.call('XTRIM', KEYS[2], 'MAXLEN', cap) end
+redis.call('XACK', KEYS[1], 'router', ARGV[1])
+return 1
+"#;
+static ROUTE_BURY: LazyLock<Script> = LazyLock::new(|| Script::new(ROUTE_BURY_LUA));
+
+impl RedisStore {
+    pub(super) async fn bury_route(
+        &self,
+        partition: u32,
+        entry: &LogEntry,
+        reason: &str,
+    ) -> StoreResult<()> {
+        let r = &entry.record;
+        let mut inv = ROUTE_BURY.prepare_invoke();
+        inv.key(self.keys.log(partition))
+            .key(self.keys.router_dead(partition))
+            .arg(entry.cursor.to_string())
+            .arg(self.retention.dead_maxlen)
+            .arg("cursor")
+            .arg(entry.cursor.to_string())
+            .arg("id")
+            .arg(&r.event_id)
+            .arg("tenant")
+            .arg(&r.tenant)
+            .arg("type")
+            .arg(&r.event_type)
+            .arg("event")
+            .arg(&r.json)
+            .arg("reason")
+            .arg(reason);
+        let mut conn = self.conn.clone();
+        let _: i64 = self.run(inv.invoke_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    pub(super) async fn router_dead(
+        &self,
+        partition: u32,
+        limit: usize,
+    ) -> StoreResult<Vec<(LogEntry, String)>> {
+        let reply: Value = self
+            .query(
+                redis::cmd("XRANGE")
+                    .arg(self.keys.router_dead(partition))
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(limit),
+            )
+            .await?;
+        entries(reply)?
+            .into_iter()
+            .map(|(_, map)| {
+                let cursor = field(&map, "cursor")?
+                    .parse()
+                    .map_err(|_| corrupt("bad router dead letter cursor"))?;
+                Ok((
+                    LogEntry {
+                        cursor,
+                        record: log_record(&map)?,
+                    },
+                    field(&map, "reason")?,
+                ))
+            })
+            .collect()
     }
 }
 

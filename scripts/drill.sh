@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Fault drills with figures (not a test: the test suite runs the same faults as assertions in
+# tests/tests/e2e/spool.rs and gateway/tests/spool_restart.rs). Each drill starts a fresh
+# redis-server (append-only file, `appendfsync` as asked) and the release `omnigate serve`,
+# lets `omnigate-drill` post distinct signed Shopify orders from several senders for a few
+# seconds, causes one fault meanwhile, then has the drill read the tenant's log back and
+# print: deliveries sent, answered 2xx (of them spooled), 5xx, no answer (gateway down),
+# acknowledged but missing from the log, written twice, and the time the spool took to
+# drain once Redis was back.
+#
+# Drills (DRILLS, default all):
+#   redis-kill          Redis SIGKILLed 2 s in, restarted on its files 1.5 s later (spool on)
+#   redis-kill-nospool  the same without a spool: the outage is answered 503
+#   gateway-kill        Redis SIGKILLed, the gateway SIGKILLed with deliveries spooled, both
+#                       restarted (the gateway on the same spool directory)
+#   redis-pause         Redis paused for 3 s (CLIENT PAUSE ALL), past the 2 s store timeout
+# Knobs: DRILL_FSYNC ("always everysec"), DRILL_SECONDS (8), DRILL_SENDERS (8).
+# Needs apt-get for redis-server when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+DRILLS=${DRILLS:-"redis-kill redis-kill-nospool gateway-kill redis-pause"}
+FSYNCS=${DRILL_FSYNC:-"always everysec"}
+SECONDS_EACH=${DRILL_SECONDS:-8}
+SENDERS=${DRILL_SENDERS:-8}
+ADMIN_TOKEN="drill-admin-token-$RANDOM$RANDOM"
+SECRET="shpss_drill_$RANDOM$RANDOM"
+SEALING_KEY=$(head -c 32 /dev/urandom | base64)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+if ! command -v redis-server >/dev/null 2>&1; then
+  log "redis-server not found: installing it with apt-get"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+
+log "building the release binaries"
+cargo build --release --locked -p omnigate -p omnigate-bench --bins >&2
+BIN=target/release
+
+WORK=$(mktemp -d)
+REDIS_PID=""
+GATEWAY_PID=""
+cleanup() {
+  [ "$BASHPID" = "$$" ] || return 0
+  for pid in $REDIS_PID $GATEWAY_PID; do kill -9 "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+wait_port() {
+  for _ in $(seq 1 400); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on $1" >&2
+  return 1
+}
+
+# redis_up PORT DIR FSYNC: (re)starts Redis on its files.
+redis_up() {
+  redis-server --port "$1" --bind 127.0.0.1 --dir "$2" --save '' --appendonly yes \
+    --appendfsync "$3" --maxmemory-policy noeviction --logfile "$2/redis.log" >/dev/null &
+  REDIS_PID=$!
+  wait_port "$1"
+}
+
+# gateway_up PORT REDIS_PORT SPOOL_DIR (empty: no spool)
+gateway_up() {
+  local spool=()
+  [ -n "$3" ] && spool=(--spool-dir "$3")
+  OMNIGATE_ADMIN_TOKEN=$ADMIN_TOKEN OMNIGATE_SECRET_KEY=$SEALING_KEY OMNIGATE_WEBHOOK_RATE=0 \
+    OMNIGATE_LOG=warn "$BIN/omnigate" serve --bind "127.0.0.1:$1" \
+    --redis-url "redis://127.0.0.1:$2" --redis-prefix drill "${spool[@]}" \
+    >>"$WORK/gateway-$1.log" 2>&1 &
+  GATEWAY_PID=$!
+  wait_port "$1"
+}
+
+kill9() { kill -9 "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+printf '\n%-20s %-9s %7s %7s %8s %6s %10s %8s %6s %8s\n' \
+  "drill" "fsync" "sent" "2xx" "spooled" "5xx" "no answer" "missing" "twice" "drain s"
+
+for fsync in $FSYNCS; do
+  for drill in $DRILLS; do
+    dir="$WORK/$drill-$fsync"
+    mkdir -p "$dir/redis"
+    redis_port=$(free_port)
+    port=$(free_port)
+    spool="$dir/spool"
+    [ "$drill" = "redis-kill-nospool" ] && spool=""
+    redis_up "$redis_port" "$dir/redis" "$fsync"
+    gateway_up "$port" "$redis_port" "$spool"
+    tenant="drill-$drill-$fsync"
+    source=$(curl -sf -X POST "http://127.0.0.1:$port/v1/sources" \
+      -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \
+      -d "{\"tenant\":\"$tenant\",\"provider\":\"shopify\",\"secret\":\"$SECRET\"}" |
+      sed -E 's/.*"id":"([^"]+)".*/\1/')
+    OMNIGATE_ADMIN_TOKEN=$ADMIN_TOKEN "$BIN/omnigate-drill" --url "http://127.0.0.1:$port" \
+      --source "$source" --secret "$SECRET" --tenant "$tenant" \
+      --senders "$SENDERS" --seconds "$SECONDS_EACH" >"$dir/result" 2>"$dir/drill.err" &
+    driver=$!
+    sleep 2
+    case $drill in
+      redis-kill | redis-kill-nospool)
+        kill9 "$REDIS_PID"
+        sleep 1.5
+        redis_up "$redis_port" "$dir/redis" "$fsync"
+        ;;
+      gateway-kill)
+        kill9 "$REDIS_PID"
+        sleep 1
+        kill9 "$GATEWAY_PID"
+        sleep 0.5
+        redis_up "$redis_port" "$dir/redis" "$fsync"
+        gateway_up "$port" "$redis_port" "$spool"
+        ;;
+      redis-pause)
+        redis-cli -p "$redis_port" CLIENT PAUSE 3000 ALL >/dev/null
+        ;;
+    esac
+    wait "$driver" || { log "$drill: the drill failed"; cat "$dir/drill.err" >&2; }
+    [ -n "${DRILL_DEBUG:-}" ] && cat "$dir/drill.err" >&2
+    line=$(cat "$dir/result")
+    field() { sed -E "s/.*(^| )$1=([^ ]*).*/\2/" <<<"$line"; }
+    printf '%-20s %-9s %7s %7s %8s %6s %10s %8s %6s %8s\n' "$drill" "$fsync" \
+      "$(field sent)" "$(field ok2xx)" "$(field spooled)" "$(field err5xx)" \
+      "$(field no_answer)" "$(field missing)" "$(field twice)" "$(field drain_s)"
+    kill9 "$GATEWAY_PID"
+    kill9 "$REDIS_PID"
+    GATEWAY_PID=""
+    REDIS_PID=""
+  done
+done

@@ -1,0 +1,88 @@
+//! The router never lets one event hold back a partition: a batch that fails is retried at
+//! once and in order, and an event that keeps failing while Redis answers is set aside in
+//! the partition's router dead letters, with why.
+
+use omnigate::store::Retention;
+use omnigate_tests::{Gateway, fixture_time, payload_fixture, redis_store_with_prefix};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_cannot_be_routed_is_set_aside_and_the_partition_goes_on() {
+    let (store, prefix) = redis_store_with_prefix(Retention::default()).await;
+    let f = payload_fixture("shopify/orders-create");
+    // One partition: both shops' events share it, the broken one first.
+    let gw = Gateway::start_with(store.clone(), fixture_time(&f), |s| s.partitions = 1).await;
+    let broken = gw
+        .register_plugin(json!({"name": "Broken", "event_types": ["order.*"]}))
+        .await;
+    let fine = gw
+        .register_plugin(json!({"name": "Fine", "event_types": ["order.*"]}))
+        .await;
+    gw.install(&broken, "shop-broken", json!(["events:read"]))
+        .await;
+    gw.install(&fine, "shop-fine", json!(["events:read"])).await;
+    // Every write to the broken plugin's inbox fails (WRONGTYPE) while Redis answers.
+    let mut redis = redis::Client::open(omnigate_tests::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}:inbox:{{{}}}", broken.id))
+        .arg("not a stream")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+
+    for tenant in ["shop-broken", "shop-fine"] {
+        let source = gw.source_for(&f, tenant).await;
+        assert_eq!(
+            gw.deliver_fixture(&source.id, &f).await.status(),
+            StatusCode::ACCEPTED
+        );
+    }
+
+    // The fine plugin gets its event although an older one before it cannot be routed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let got = loop {
+        let (status, body) = gw
+            .plugin_call(&fine, "/v1/inbox/pull", json!({"max": 10, "wait_ms": 1000}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let deliveries = body["deliveries"].as_array().unwrap().clone();
+        if !deliveries.is_empty() {
+            break deliveries;
+        }
+        assert!(Instant::now() < deadline, "the partition is wedged");
+    };
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["event"]["tenant"], "shop-fine");
+
+    let dead = store.route_dead_letters(0, 10).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].0.record.tenant, "shop-broken");
+    assert!(dead[0].1.contains("WRONGTYPE"), "{}", dead[0].1);
+    let metrics = gw
+        .http
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("omnigate_router_dead_letters_total 1"),
+        "{metrics}"
+    );
+    // Set aside once, not routed again.
+    assert!(
+        store
+            .route_pull(0, 10, Duration::ZERO, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
