@@ -238,9 +238,14 @@ pub struct Handshake {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventsPage {
     pub events: Vec<Event>,
-    /// Pass as `after` to read on; absent when the end of the log was reached.
+    /// Pass as `after` to read on (present whenever anything was read). At the end of the
+    /// log it is where new events will follow: keep it to poll for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+    /// True when this page reached the end of the log: nothing more for now. A page can be
+    /// short (even empty) and not done, when the read stopped after skipping many other
+    /// tenants' events of a shared partition: read on from `next`.
+    pub done: bool,
 }
 
 /// A verified payload that could not be normalized.
@@ -783,9 +788,13 @@ pub struct ReplayLog {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogReplayed {
     pub replayed: u64,
-    /// Present when more events may follow: pass it as `after`.
+    /// Present unless the end of the log was reached: pass it as `after` to go on (also
+    /// after an answer that replayed nothing, when the read stopped after skipping many
+    /// other tenants' events of a shared partition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+    /// True when the end of the log was reached.
+    pub done: bool,
 }
 
 /// A receipt or dead-letter id (`<ms>-<seq>`), for the OpenAPI document.

@@ -265,7 +265,7 @@ impl Gateway {
         self.deliver(source_id, &headers, &f.body).await
     }
 
-    /// Every event of a tenant's log, following `next` to the end.
+    /// Every event of a tenant's log, following `next` until a page says `done`.
     pub async fn tenant_events(&self, tenant: &str, event_type: Option<&str>) -> Vec<Value> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
@@ -284,10 +284,8 @@ impl Gateway {
                 .unwrap();
             assert_eq!(res.status(), StatusCode::OK);
             let page: Value = res.json().await.unwrap();
-            let events = page["events"].as_array().unwrap().clone();
-            let done = events.len() < 50;
-            out.extend(events);
-            if done {
+            out.extend(page["events"].as_array().unwrap().iter().cloned());
+            if page["done"] == true {
                 return out;
             }
             after = page["next"].as_str().map(str::to_string);

@@ -225,7 +225,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 *in_log.entry(id - BASE_ID).or_default() += 1;
             }
         }
-        if events.len() < 1000 {
+        if page["done"] == true {
             break;
         }
         after = page["next"].as_str().map(str::to_string);

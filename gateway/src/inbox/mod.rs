@@ -263,7 +263,6 @@ pub async fn replay_log(
         limit,
     )
     .await?;
-    let full = page.events.len() == limit;
     let items: Vec<InboxEntry> = page
         .events
         .into_iter()
@@ -285,6 +284,7 @@ pub async fn replay_log(
     }
     Ok(omnigate_schemas::api::LogReplayed {
         replayed: items.len() as u64,
-        next: if full { page.next } else { None },
+        next: if page.done { None } else { page.next },
+        done: page.done,
     })
 }

@@ -14,7 +14,8 @@ pub const MAX_LIMIT: usize = 1000;
 const MAX_SCAN: usize = 20_000;
 
 /// Reads a page of `tenant`'s log. `next` is where to continue (present whenever anything
-/// was read); a page shorter than `limit` means the end of the log was reached.
+/// was read); `done` says the end of the log was reached. A page shorter than `limit` is not
+/// the end by itself: the read stops after skipping `MAX_SCAN` entries of other tenants.
 pub async fn page(
     store: &dyn Store,
     partitions: u32,
@@ -28,10 +29,12 @@ pub async fn page(
     let mut cursor = after;
     let mut events = Vec::new();
     let mut scanned = 0;
+    let mut done = false;
     'scan: loop {
         let entries = store.read_log(partition, cursor, batch).await?;
         let exhausted = entries.len() < batch;
-        for entry in entries {
+        let count = entries.len();
+        for (i, entry) in entries.into_iter().enumerate() {
             scanned += 1;
             cursor = Some(entry.cursor);
             let r = entry.record;
@@ -42,15 +45,22 @@ pub async fn page(
                 .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", r.event_id)))?;
             events.push(event);
             if events.len() == limit {
+                // The end only if the read came back short and this was its last entry.
+                done = exhausted && i + 1 == count;
                 break 'scan;
             }
         }
-        if exhausted || scanned >= MAX_SCAN {
+        if exhausted {
+            done = true;
+            break;
+        }
+        if scanned >= MAX_SCAN {
             break;
         }
     }
     Ok(EventsPage {
         events,
         next: cursor.map(|c| c.to_string()),
+        done,
     })
 }

@@ -316,4 +316,56 @@ async fn tenant_events_page_in_order_and_filter_by_type() {
         .await
         .unwrap();
     assert_eq!(later["events"], json!([]));
+    assert_eq!(later["done"], true);
+}
+
+/// A tenant sharing a partition with a busy one: a read stops after skipping 20,000 of the
+/// other tenant's events and says it is not done, so a client reading on from `next` finds
+/// the quiet tenant's event instead of taking the short page for the end of the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_skipped_many_other_tenants_is_not_taken_for_the_end() {
+    use omnigate::store::{Append, LogRecord, Write};
+    let store = omnigate_tests::redis_store(Retention::default()).await;
+    let gw = Gateway::start_with(store.clone(), chrono::Utc::now(), |s| s.partitions = 1).await;
+    let record = |tenant: &str, n: u32| {
+        let id = format!("evt_{tenant}_{n}");
+        let json = json!({"id": id, "type": "order.paid", "schema_version": 1, "tenant": tenant,
+            "occurred_at": "2026-11-30T10:00:00Z", "received_at": "2026-11-30T10:00:01Z",
+            "source": {"id": "src_0000000000000001", "provider": "shopify", "topic": "orders/paid"},
+            "subject": format!("order/{n}"), "data": {}});
+        LogRecord {
+            event_id: id,
+            tenant: tenant.to_string(),
+            event_type: "order.paid".into(),
+            json: json.to_string(),
+        }
+    };
+    let append = |r: LogRecord| {
+        let store = store.clone();
+        async move {
+            store
+                .append(Append {
+                    partition: 0,
+                    dedupe_key: format!("k:{}", r.event_id),
+                    dedupe_ttl: std::time::Duration::from_secs(60),
+                    write: Write::Events(vec![r]),
+                    snapshot: None,
+                })
+                .await
+                .unwrap();
+        }
+    };
+    for n in 0..20_050 {
+        append(record("busy-shop", n)).await;
+    }
+    append(record("quiet-shop", 1)).await;
+
+    let first: Value = gw
+        .admin_json("/v1/tenants/quiet-shop/events?limit=10")
+        .await;
+    assert_eq!(first["events"], json!([]));
+    assert_eq!(first["done"], false, "{}", first["next"]);
+    let events = gw.tenant_events("quiet-shop", None).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["id"], "evt_quiet-shop_1");
 }
