@@ -9,23 +9,51 @@ use std::time::Duration;
 
 use super::{CONSUMER, GROUP, RedisStore, corrupt, entries, field, group_entries, text};
 use crate::store::{
-    DeadLetter, Delivered, InboxEntry, Inboxes, PullOptions, Pushed, StoreResult, StreamId,
+    DeadLetter, Delivered, InboxEntry, Inboxes, PullOptions, Pushed, StoreError, StoreResult,
+    StreamId,
 };
 
 /// KEYS[1] a plugin inbox, KEYS[2] its dead letters (one hash tag); ARGV: the consumer
-/// group, the delivery's stream id, the dead-letter cap (0 = none), then the dead letter's
-/// field/value pairs. Moves the delivery to the dead letters in one step; returns how many
-/// old dead letters the cap removed.
-const BURY_LUA: &str = r#"
-redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
-local trimmed = 0
-local cap = tonumber(ARGV[3])
-if cap > 0 then trimmed = redis.call('XTRIM', KEYS[2], 'MAXLEN', cap) end
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-return trimmed
+/// group, the consumer, the visibility (ms), how many to claim, the most attempts, the
+/// dead-letter cap (0 = none). Claims the deliveries whose visibility ran out with their
+/// delivery counts; one past its last attempt is moved to the dead letters (acknowledged
+/// and deleted in the inbox) instead of handed out. One step, one round trip. Returns
+/// {{{id, attempt, fields}…}, moved, trimmed}.
+const CLAIM_LUA: &str = r#"
+local claimed = {}
+-- Redis 6.2 lists an entry deleted while pending as nil; 7 leaves it out.
+for _, entry in ipairs(redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', ARGV[4])[2]) do
+  if type(entry) == 'table' then claimed[#claimed + 1] = entry end
+end
+local out, moved, trimmed = {}, 0, 0
+if #claimed == 0 then return {out, moved, trimmed} end
+local counts = {}
+local lo, hi = claimed[1][1], claimed[#claimed][1]
+for _, row in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], lo, hi, 10000)) do
+  counts[row[1]] = row[4]
+end
+local max_attempts = tonumber(ARGV[5])
+for _, entry in ipairs(claimed) do
+  local id, fields = entry[1], entry[2]
+  local attempt = counts[id] or 2
+  if attempt > max_attempts then
+    local letter = {}
+    for j = 1, #fields do letter[j] = fields[j] end
+    letter[#letter + 1] = 'attempts'
+    letter[#letter + 1] = attempt - 1
+    redis.call('XADD', KEYS[2], '*', unpack(letter))
+    redis.call('XACK', KEYS[1], ARGV[1], id)
+    redis.call('XDEL', KEYS[1], id)
+    moved = moved + 1
+  else
+    out[#out + 1] = {id, attempt, fields}
+  end
+end
+local cap = tonumber(ARGV[6])
+if cap > 0 and moved > 0 then trimmed = redis.call('XTRIM', KEYS[2], 'MAXLEN', cap) end
+return {out, moved, trimmed}
 "#;
-static BURY: LazyLock<Script> = LazyLock::new(|| Script::new(BURY_LUA));
+static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(CLAIM_LUA));
 
 /// KEYS[1] a plugin inbox, KEYS[2] its dead letters (one hash tag); ARGV: the inbox cap
 /// (0 = none), then `oldest` and how many, or `ids` and the dead letters' stream ids. Each
@@ -144,84 +172,65 @@ impl Inboxes for RedisStore {
         let key = self.keys.inbox(plugin_id);
         let mut out = Vec::new();
 
-        // Deliveries whose visibility ran out come back first.
-        let claim: Value = self
-            .with_group(
-                &key,
-                redis::cmd("XAUTOCLAIM")
-                    .arg(&key)
-                    .arg(GROUP)
-                    .arg(CONSUMER)
-                    .arg(o.visibility.as_millis() as u64)
-                    .arg("0-0")
-                    .arg("COUNT")
-                    .arg(o.max),
-            )
-            .await?;
-        let claimed = match claim {
-            Value::Array(mut parts) if parts.len() >= 2 => entries(parts.swap_remove(1))?,
-            _ => Vec::new(),
+        // Deliveries whose visibility ran out come back first; those past their last
+        // attempt move to the dead letters in the same step.
+        let mut inv = CLAIM.prepare_invoke();
+        inv.key(&key)
+            .key(self.keys.dead_letters(plugin_id))
+            .arg(GROUP)
+            .arg(CONSUMER)
+            .arg(o.visibility.as_millis() as u64)
+            .arg(o.max)
+            .arg(o.max_attempts)
+            .arg(self.retention.dead_maxlen);
+        let mut conn = self.conn.clone();
+        let reply: Value = match self.run(inv.invoke_async(&mut conn)).await {
+            Err(StoreError::Unavailable(msg)) if msg.contains("NOGROUP") => {
+                self.create_group(&key, GROUP).await?;
+                self.run(inv.invoke_async(&mut conn)).await?
+            }
+            other => other?,
         };
-        if !claimed.is_empty() {
-            let lo = claimed.iter().map(|(id, _)| *id).min().expect("not empty");
-            let hi = claimed.iter().map(|(id, _)| *id).max().expect("not empty");
-            let pending: Value = self
-                .query(
-                    redis::cmd("XPENDING")
-                        .arg(&key)
-                        .arg(GROUP)
-                        .arg(lo.to_string())
-                        .arg(hi.to_string())
-                        .arg(10_000),
-                )
-                .await?;
-            let mut counts = std::collections::HashMap::new();
-            if let Value::Array(rows) = pending {
-                for row in rows {
-                    if let Value::Array(cols) = row
-                        && cols.len() == 4
-                        && let (Ok(id), Value::Int(n)) = (text(&cols[0]), &cols[3])
-                        && let Ok(id) = id.parse::<StreamId>()
-                    {
-                        counts.insert(id, *n as u64);
-                    }
-                }
-            }
-            for (id, map) in claimed {
-                let entry = inbox_entry(&map)?;
-                let attempt = counts.get(&id).copied().unwrap_or(2);
-                if attempt > o.max_attempts {
-                    // One script: the dead letter is written, capped, and the delivery
-                    // acknowledged and removed together, so a crash between steps can
-                    // neither lose it nor leave it in both streams.
-                    let mut inv = BURY.prepare_invoke();
-                    inv.key(&key)
-                        .key(self.keys.dead_letters(plugin_id))
-                        .arg(GROUP)
-                        .arg(id.to_string())
-                        .arg(self.retention.dead_maxlen);
-                    for (k, v) in inbox_fields(&entry) {
-                        inv.arg(k).arg(v);
-                    }
-                    inv.arg("attempts").arg(attempt - 1);
-                    let mut conn = self.conn.clone();
-                    let trimmed: i64 = self.run(inv.invoke_async(&mut conn)).await?;
-                    if trimmed > 0 {
-                        tracing::warn!(
-                            plugin_id,
-                            trimmed,
-                            "dead letters over their cap: the oldest were removed"
-                        );
-                    }
-                    tracing::warn!(plugin_id, event_id = %entry.event_id, attempts = attempt - 1, "delivery moved to dead letters");
-                    continue;
-                }
-                out.push(Delivered {
-                    receipt: id,
-                    attempt,
-                    entry,
-                });
-            }
+        let Value::Array(mut parts) = reply else {
+            return Err(corrupt("inbox claim reply is not an array"));
+        };
+        let (Some(Value::Int(trimmed)), Some(Value::Int(buried)), Some(claimed)) =
+            (parts.pop(), parts.pop(), parts.pop())
+        else {
+            return Err(corrupt("inbox claim reply lacks its parts"));
+        };
+        if buried > 0 {
+            tracing::warn!(plugin_id, deliveries = buried, max_attempts = o.max_attempts, "deliveries moved to dead letters");
+        }
+        if trimmed > 0 {
+            tracing::warn!(
+                plugin_id,
+                trimmed,
+                "dead letters over their cap: the oldest were removed"
+            );
+        }
+        let Value::Array(claimed) = claimed else {
+            return Err(corrupt("inbox claim reply lacks the claimed entries"));
+        };
+        for item in claimed {
+            let Value::Array(mut item) = item else {
+                return Err(corrupt("a claimed entry is not an array"));
+            };
+            let (Some(fields), Some(Value::Int(attempt)), Some(id)) =
+                (item.pop(), item.pop(), item.pop())
+            else {
+                return Err(corrupt("a claimed entry lacks its parts"));
+            };
+            let receipt: StreamId = text(&id)?.parse().map_err(|_| corrupt("bad stream id"))?;
+            let map = match entries(Value::Array(vec![Value::Array(vec![id, fields])]))?.pop() {
+                Some((_, map)) => map,
+                None => return Err(corrupt("a claimed entry has no fields")),
+            };
+            out.push(Delivered {
+                receipt,
+                attempt: attempt.max(1) as u64,
+                entry: inbox_entry(&map)?,
+            });
         }
 
         if out.len() < o.max {
