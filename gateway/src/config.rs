@@ -145,6 +145,11 @@ pub struct Settings {
     #[arg(long, env = "OMNIGATE_ROUTER", default_value_t = true, action = clap::ArgAction::Set)]
     pub router: bool,
 
+    /// Log entries a router took but did not acknowledge for this long (its process died
+    /// mid-batch) are taken over by another router, in milliseconds.
+    #[arg(long, env = "OMNIGATE_ROUTER_STALE_MS", default_value_t = 30_000)]
+    pub router_stale_ms: u64,
+
     /// Largest accepted webhook body, in bytes (413 above).
     #[arg(long, env = "OMNIGATE_BODY_LIMIT_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub body_limit_bytes: usize,
@@ -296,6 +301,7 @@ impl Default for Settings {
             inbox_visibility_ms: 30_000,
             inbox_max_attempts: 8,
             router: true,
+            router_stale_ms: 30_000,
             body_limit_bytes: 2 * 1024 * 1024,
             signature_tolerance_secs: 300,
             log_maxlen: 1_000_000,

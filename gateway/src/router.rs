@@ -2,7 +2,7 @@
 //! group shares the work) that copies each canonical event into the inbox of every plugin
 //! installed on its tenant and subscribed to its type. A log entry is acknowledged only
 //! after every inbox write succeeded, so a crash re-routes it (at least once); one that a
-//! dead router left unacknowledged is taken over after `STALE`. A batch that fails is
+//! dead router left unacknowledged is taken over after `OMNIGATE_ROUTER_STALE_MS`. A batch that fails is
 //! retried at once and in order; an entry that keeps failing while the store answers is set
 //! aside in the partition's router dead letters (`retry`).
 
@@ -20,8 +20,6 @@ use crate::state::AppState;
 use crate::store::{InboxEntry, InstallationRecord, LogEntry, PluginRecord};
 use omnigate_schemas::api::Scope;
 
-/// Log entries taken but not acknowledged for this long are taken over by another router.
-const STALE: Duration = Duration::from_secs(30);
 const BATCH: usize = 100;
 /// How long a router blocks for new entries before it looks at its stop signal again.
 const WAIT: Duration = Duration::from_secs(1);
@@ -57,12 +55,14 @@ type Targets = Vec<(InstallationRecord, PluginRecord)>;
 
 async fn run(state: Arc<AppState>, partition: u32, mut stop: watch::Receiver<bool>) {
     let mut cache: HashMap<String, (Instant, Arc<Targets>)> = HashMap::new();
+    // Taken but not acknowledged for this long: its router died; take it over.
+    let stale = Duration::from_millis(state.settings.router_stale_ms);
     loop {
         if *stop.borrow() {
             return;
         }
         let taken = tokio::select! {
-            r = state.store.route_pull(partition, BATCH, STALE, WAIT) => r,
+            r = state.store.route_pull(partition, BATCH, stale, WAIT) => r,
             _ = stop.changed() => return,
         };
         let entries = match taken {

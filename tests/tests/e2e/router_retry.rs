@@ -2,6 +2,7 @@
 //! once and in order, and an event that keeps failing while Redis answers is set aside in
 //! the partition's router dead letters, with why.
 
+use omnigate::clock::Clock;
 use omnigate::store::Retention;
 use omnigate_tests::{Gateway, fixture_time, payload_fixture, redis_store_with_prefix};
 use reqwest::StatusCode;
@@ -85,4 +86,61 @@ async fn an_event_that_cannot_be_routed_is_set_aside_and_the_partition_goes_on()
             .unwrap()
             .is_empty()
     );
+}
+
+/// A router that took a batch and died before acknowledging it (its process killed
+/// mid-batch): another gateway's router takes the batch over once it is stale, and every
+/// event reaches every subscribed inbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_a_dead_router_took_is_taken_over_and_delivered() {
+    let (store, _) = redis_store_with_prefix(Retention::default()).await;
+    let created = payload_fixture("shopify/orders-create");
+    // This gateway only ingests.
+    let ingest = Gateway::start_with(store.clone(), fixture_time(&created), |s| {
+        s.router = false;
+        s.partitions = 1;
+    })
+    .await;
+    let p = ingest
+        .register_plugin(json!({"name": "Orders", "event_types": ["order.*"]}))
+        .await;
+    ingest.install(&p, "shop-r", json!(["events:read"])).await;
+    let source = ingest.source_for(&created, "shop-r").await;
+    for name in ["shopify/orders-create", "shopify/orders-paid"] {
+        let f = payload_fixture(name);
+        ingest.clock.set(fixture_time(&f));
+        assert_eq!(
+            ingest.deliver_fixture(&source.id, &f).await.status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    // A router takes the batch and dies mid-batch: nothing routed, nothing acknowledged.
+    let taken = store
+        .route_pull(0, 100, Duration::from_millis(300), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 2);
+
+    // Another gateway's router takes it over once it is stale.
+    let router = Gateway::start_with(store.clone(), ingest.clock.now(), |s| {
+        s.partitions = 1;
+        s.router_stale_ms = 300;
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let (status, body) = router
+            .plugin_call(&p, "/v1/inbox/pull", json!({"max": 10, "wait_ms": 500}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        got.extend(body["deliveries"].as_array().unwrap().iter().cloned());
+        assert!(Instant::now() < deadline, "never taken over: {got:?}");
+    }
+    let mut types: Vec<&str> = got
+        .iter()
+        .map(|d| d["event"]["type"].as_str().unwrap())
+        .collect();
+    types.sort_unstable();
+    assert_eq!(types, ["order.created", "order.paid"]);
 }

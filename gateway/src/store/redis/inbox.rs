@@ -200,7 +200,12 @@ impl Inboxes for RedisStore {
             return Err(corrupt("inbox claim reply lacks its parts"));
         };
         if buried > 0 {
-            tracing::warn!(plugin_id, deliveries = buried, max_attempts = o.max_attempts, "deliveries moved to dead letters");
+            tracing::warn!(
+                plugin_id,
+                deliveries = buried,
+                max_attempts = o.max_attempts,
+                "deliveries moved to dead letters"
+            );
         }
         if trimmed > 0 {
             tracing::warn!(
