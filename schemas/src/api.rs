@@ -245,6 +245,7 @@ pub struct EventsPage {
     /// True when this page reached the end of the log: nothing more for now. A page can be
     /// short (even empty) and not done, when the read stopped after skipping many other
     /// tenants' events of a shared partition: read on from `next`.
+    #[serde(default)]
     pub done: bool,
 }
 
@@ -273,11 +274,39 @@ pub struct QuarantineEntry {
     pub replayed_event_ids: Option<Vec<String>>,
 }
 
-/// `GET /v1/quarantine`.
+/// A quarantine entry as `GET /v1/quarantine` lists it: without headers and body (fetch
+/// those with `GET /v1/quarantine/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuarantineSummary {
+    pub id: String,
+    pub tenant: String,
+    pub source_id: String,
+    pub provider: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Why it could not be normalized; names the field where one is at fault.
+    pub reason: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub received_at: String,
+    /// Length of the body kept.
+    pub body_bytes: u64,
+    /// Set once a replay has turned it into events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_event_ids: Option<Vec<String>>,
+}
+
+/// `GET /v1/quarantine`: newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuarantinePage {
-    pub entries: Vec<QuarantineEntry>,
+    pub entries: Vec<QuarantineSummary>,
+    /// Pass as `before` for the next (older) page; absent when nothing was listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// True when there is nothing older.
+    #[serde(default)]
+    pub done: bool,
 }
 
 /// RFC 9457 problem details.
@@ -794,6 +823,7 @@ pub struct LogReplayed {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
     /// True when the end of the log was reached.
+    #[serde(default)]
     pub done: bool,
 }
 

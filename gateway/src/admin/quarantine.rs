@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::ingest;
 use crate::normalize::time;
 use crate::state::AppState;
-use crate::store::{QuarantineId, StoredQuarantine, partition_of};
+use crate::store::{QuarantineId, QuarantineSummary, StoredQuarantine, partition_of};
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
@@ -41,9 +41,32 @@ pub struct QuarantineQuery {
     /// At most this many entries, newest first (default 50, at most 500).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
+    /// A `next` from an earlier page: entries older than it.
+    pub before: Option<String>,
 }
 
-/// List quarantined payloads, newest first.
+fn summary(q: QuarantineSummary) -> omnigate_schemas::api::QuarantineSummary {
+    omnigate_schemas::api::QuarantineSummary {
+        id: q.id.to_string(),
+        tenant: q.tenant,
+        source_id: q.source_id,
+        provider: q.provider,
+        topic: q.topic,
+        reason: q.reason,
+        received_at: time::format(q.received_at),
+        body_bytes: q.body_bytes,
+        replayed_event_ids: q.replayed,
+    }
+}
+
+/// Entries of other tenants one list request may pass over before it answers a short page
+/// (not `done`) to be read on from `next`.
+const MAX_SCAN: usize = 5_000;
+
+/// List quarantined payloads, newest first: metadata only, a page at a time.
+///
+/// Headers and bodies are fetched one entry at a time with `GET /v1/quarantine/{id}`, so a
+/// list never loads them. Pass `next` as `before` for older entries, until `done`.
 #[utoipa::path(
     tag = "quarantine",
     security(("admin_token" = [])),
@@ -66,29 +89,52 @@ pub async fn list(
             "limit must be between 1 and {MAX_LIMIT}"
         )));
     }
+    let mut before: Option<QuarantineId> = match &query.before {
+        Some(b) => Some(
+            b.parse()
+                .map_err(|_| Error::InvalidQuery(format!("before {b:?} is not a quarantine id")))?,
+        ),
+        None => None,
+    };
     let partitions: Vec<u32> = match &query.tenant {
         Some(t) => vec![partition_of(t, state.settings.partitions)],
         None => (0..state.settings.partitions).collect(),
     };
-    // Other tenants share a partition: read more, then filter.
-    let read = if query.tenant.is_some() {
-        MAX_LIMIT
-    } else {
-        limit
-    };
-    let entries = state
-        .store
-        .list_quarantine(&partitions, read)
-        .await?
-        .into_iter()
-        .filter(|q| query.tenant.as_ref().is_none_or(|t| *t == q.record.tenant))
-        .take(limit)
-        .map(entry)
-        .collect();
-    Ok(HttpResponse::Ok().json(QuarantinePage { entries }))
+    let mut entries = Vec::new();
+    let (mut scanned, mut done) = (0, false);
+    'pages: loop {
+        let page = state
+            .store
+            .list_quarantine(&partitions, before, limit)
+            .await?;
+        let count = page.len();
+        for (i, q) in page.into_iter().enumerate() {
+            scanned += 1;
+            before = Some(q.id);
+            if query.tenant.as_ref().is_none_or(|t| *t == q.tenant) {
+                entries.push(summary(q));
+                if entries.len() == limit {
+                    done = count < limit && i + 1 == count;
+                    break 'pages;
+                }
+            }
+        }
+        if count < limit {
+            done = true;
+            break;
+        }
+        if scanned >= MAX_SCAN {
+            break;
+        }
+    }
+    Ok(HttpResponse::Ok().json(QuarantinePage {
+        entries,
+        next: before.map(|b| b.to_string()),
+        done,
+    }))
 }
 
-/// Read one quarantined payload.
+/// Read one quarantined payload, with its headers and its exact body.
 #[utoipa::path(
     tag = "quarantine",
     security(("admin_token" = [])),

@@ -303,7 +303,7 @@ pub async fn quarantine_refuses_at_its_cap_and_shrinks_only_by_discard(store: Ar
     for _ in 0..2 {
         assert!(matches!(put(10).await, Err(StoreError::QuarantineFull(_))));
     }
-    let listed = store.list_quarantine(&[6], 100).await.unwrap();
+    let listed = store.list_quarantine(&[6], None, 100).await.unwrap();
     assert_eq!(listed.len(), 10, "nothing was evicted");
     let first = QuarantineId {
         partition: 6,
@@ -315,6 +315,47 @@ pub async fn quarantine_refuses_at_its_cap_and_shrinks_only_by_discard(store: Ar
     assert!(store.get_quarantine(first).await.unwrap().is_none());
     assert_eq!(written(put(10).await.unwrap()).len(), 1, "room again");
     assert!(matches!(put(11).await, Err(StoreError::QuarantineFull(_))));
+}
+
+pub async fn quarantine_refuses_past_its_byte_budget(store: Arc<dyn Store>) {
+    // The store under test was made with quarantine_max_bytes 300 (and no entry cap).
+    let record = |n: usize| {
+        let mut q = quarantine("shop-q", "unknown topic");
+        q.body = format!("{{\"n\":{n}}}").into_bytes();
+        q
+    };
+    let fits = 300 / record(0).stored_bytes() as usize;
+    let mut kept = 0;
+    for n in 0..fits + 1 {
+        let appended = store
+            .append(Append {
+                partition: 7,
+                dedupe_key: format!("src_1:b{n}"),
+                dedupe_ttl: TTL,
+                write: Write::Quarantine(record(n)),
+                snapshot: None,
+            })
+            .await;
+        match appended {
+            Ok(Appended::Written { .. }) => kept += 1,
+            Err(StoreError::QuarantineFull(why)) => assert!(why.contains("bytes"), "{why}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(kept, fits, "exactly what the budget holds");
+    let listed = store.list_quarantine(&[7], None, 100).await.unwrap();
+    assert_eq!(listed.len(), fits);
+    assert!(store.discard_quarantine(listed[0].id).await.unwrap());
+    let again = store
+        .append(Append {
+            partition: 7,
+            dedupe_key: format!("src_1:b{fits}"),
+            dedupe_ttl: TTL,
+            write: Write::Quarantine(record(fits)),
+            snapshot: None,
+        })
+        .await;
+    assert!(matches!(again, Ok(Appended::Written { .. })), "{again:?}");
 }
 
 pub async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
@@ -366,7 +407,7 @@ pub async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
             .await
             .unwrap(),
     );
-    let listed = store.list_quarantine(&[5, 6, 9], 10).await.unwrap();
+    let listed = store.list_quarantine(&[5, 6, 9], None, 10).await.unwrap();
     let listed_ids: Vec<_> = listed.iter().map(|q| q.id).collect();
     assert_eq!(
         listed_ids,
@@ -379,8 +420,28 @@ pub async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
         ],
         "newest first"
     );
-    assert_eq!(store.list_quarantine(&[5, 6], 1).await.unwrap().len(), 1);
-    assert_eq!(store.list_quarantine(&[5], 10).await.unwrap().len(), 1);
+    assert_eq!(listed[1].body_bytes, 4, "the body's length, not the body");
+    // Older than the newest: a page on.
+    let older = store
+        .list_quarantine(&[5, 6, 9], Some(listed_ids[0]), 10)
+        .await
+        .unwrap();
+    assert_eq!(older.iter().map(|q| q.id).collect::<Vec<_>>(), [id]);
+    assert!(
+        store
+            .list_quarantine(&[5, 6, 9], Some(id), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.list_quarantine(&[5, 6], None, 1).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        store.list_quarantine(&[5], None, 10).await.unwrap().len(),
+        1
+    );
 
     store
         .mark_replayed(id, &["evt_1".to_string(), "evt_2".to_string()])
@@ -389,7 +450,7 @@ pub async fn quarantine_keeps_bytes_and_replay_marks(store: Arc<dyn Store>) {
     let got = store.get_quarantine(id).await.unwrap().unwrap();
     assert_eq!(got.replayed, Some(vec!["evt_1".into(), "evt_2".into()]));
     assert_eq!(
-        store.list_quarantine(&[5], 10).await.unwrap()[0].replayed,
+        store.list_quarantine(&[5], None, 10).await.unwrap()[0].replayed,
         got.replayed
     );
     let missing = QuarantineId {
@@ -988,6 +1049,15 @@ pub fn default() -> Retention {
 }
 
 /// A small retention, for the cases about caps and trimming.
+/// A quarantine budget of 300 bytes, no entry cap.
+pub fn byte_budget() -> Retention {
+    Retention {
+        quarantine_maxlen: 0,
+        quarantine_max_bytes: 300,
+        ..Retention::default()
+    }
+}
+
 pub fn small() -> Retention {
     Retention {
         log_maxlen: 10,
@@ -1022,6 +1092,7 @@ macro_rules! store_conformance {
             inboxes_and_dead_letters_are_capped: small,
             namespaces_belong_to_their_first_plugin: default,
             quarantine_refuses_at_its_cap_and_shrinks_only_by_discard: small,
+            quarantine_refuses_past_its_byte_budget: byte_budget,
             quarantine_keeps_bytes_and_replay_marks: default,
             concurrent_duplicates_write_once: default,
             snapshots_move_only_from_the_version_read: default,
@@ -1124,6 +1195,11 @@ pub const CASES: &[Case] = &[
                 store,
             ))
         },
+    },
+    Case {
+        name: "quarantine_refuses_past_its_byte_budget",
+        retention: byte_budget,
+        run: |store| Box::pin(quarantine_refuses_past_its_byte_budget(store)),
     },
     Case {
         name: "quarantine_keeps_bytes_and_replay_marks",

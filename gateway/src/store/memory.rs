@@ -10,8 +10,9 @@ use tokio::sync::Notify;
 use super::StoreResult;
 use super::{
     Append, Appended, DeadLetter, Delivered, EventLog, InboxEntry, Inboxes, InstallationRecord,
-    LogEntry, LogRecord, PluginRecord, PullOptions, Pushed, Quarantine, QuarantineId, Registry,
-    Retention, SourceRecord, Store, StoredQuarantine, StoredSnapshot, StreamId, Write,
+    LogEntry, LogRecord, PluginRecord, PullOptions, Pushed, Quarantine, QuarantineId,
+    QuarantineSummary, Registry, Retention, SourceRecord, Store, StoredQuarantine, StoredSnapshot,
+    StreamId, Write,
 };
 
 struct Stream<T> {
@@ -709,31 +710,34 @@ impl Quarantine for MemoryStore {
     async fn list_quarantine(
         &self,
         partitions: &[u32],
+        before: Option<QuarantineId>,
         limit: usize,
-    ) -> StoreResult<Vec<StoredQuarantine>> {
+    ) -> StoreResult<Vec<QuarantineSummary>> {
         let inner = self.lock();
-        let mut all: Vec<StoredQuarantine> = partitions
+        let older = |id: &QuarantineId| {
+            before.is_none_or(|b| (id.entry, id.partition) < (b.entry, b.partition))
+        };
+        let mut all: Vec<QuarantineSummary> = partitions
             .iter()
             .filter_map(|p| inner.quarantine.get(p).map(|q| (*p, q)))
             .flat_map(|(partition, q)| {
-                q.entries
-                    .iter()
-                    .rev()
-                    .take(limit)
-                    .map(move |(entry, record)| {
-                        (
-                            QuarantineId {
-                                partition,
-                                entry: *entry,
-                            },
-                            record,
-                        )
-                    })
+                q.entries.iter().rev().map(move |(entry, record)| {
+                    (
+                        QuarantineId {
+                            partition,
+                            entry: *entry,
+                        },
+                        record,
+                    )
+                })
             })
-            .map(|(id, record)| StoredQuarantine {
-                id,
-                record: record.clone(),
-                replayed: inner.replayed.get(&id).cloned(),
+            .filter(|(id, _)| older(id))
+            .map(|(id, record)| {
+                QuarantineSummary::of(&StoredQuarantine {
+                    id,
+                    record: record.clone(),
+                    replayed: inner.replayed.get(&id).cloned(),
+                })
             })
             .collect();
         all.sort_by_key(|q| std::cmp::Reverse((q.id.entry, q.id.partition)));

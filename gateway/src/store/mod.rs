@@ -383,6 +383,37 @@ pub struct StoredQuarantine {
     pub replayed: Option<Vec<String>>,
 }
 
+/// A quarantine entry as lists show it: everything but the headers and the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineSummary {
+    pub id: QuarantineId,
+    pub tenant: String,
+    pub source_id: String,
+    pub provider: String,
+    pub topic: Option<String>,
+    pub reason: String,
+    pub received_at: DateTime<Utc>,
+    pub body_bytes: u64,
+    pub replayed: Option<Vec<String>>,
+}
+
+impl QuarantineSummary {
+    pub fn of(q: &StoredQuarantine) -> Self {
+        let r = &q.record;
+        QuarantineSummary {
+            id: q.id,
+            tenant: r.tenant.clone(),
+            source_id: r.source_id.clone(),
+            provider: r.provider.clone(),
+            topic: r.topic.clone(),
+            reason: r.reason.clone(),
+            received_at: r.received_at,
+            body_bytes: r.body.len() as u64,
+            replayed: q.replayed.clone(),
+        }
+    }
+}
+
 /// What one delivery writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
@@ -566,12 +597,14 @@ pub trait Inboxes: Send + Sync {
 #[async_trait]
 pub trait Quarantine: Send + Sync {
     async fn get_quarantine(&self, id: QuarantineId) -> StoreResult<Option<StoredQuarantine>>;
-    /// The newest `limit` entries across `partitions`, newest first.
+    /// The newest `limit` entries across `partitions` older than `before` (by entry id,
+    /// then partition), newest first; without their bodies, which are never read for a list.
     async fn list_quarantine(
         &self,
         partitions: &[u32],
+        before: Option<QuarantineId>,
         limit: usize,
-    ) -> StoreResult<Vec<StoredQuarantine>>;
+    ) -> StoreResult<Vec<QuarantineSummary>>;
     /// Records the event ids a replay wrote.
     async fn mark_replayed(&self, id: QuarantineId, event_ids: &[String]) -> StoreResult<()>;
     /// Removes an entry (and its replay result) for good, freeing its bytes. False when

@@ -265,6 +265,9 @@ async fn an_unknown_topic_waits_in_quarantine_byte_exact() {
             .unwrap()
             .contains("customers/disable")
     );
+    assert_eq!(entry["body_bytes"], f.body.len());
+    assert!(entry.get("body").is_none(), "a list shows no bodies");
+    let entry = gw.admin_json(&format!("/v1/quarantine/{qid}")).await;
     use base64::Engine;
     let kept = base64::engine::general_purpose::STANDARD
         .decode(entry["body_base64"].as_str().unwrap())

@@ -57,6 +57,12 @@ impl Keys {
         format!("{}:quarantine:{{{partition}}}", self.prefix)
     }
 
+    /// Bodies of a partition's quarantine entries (hash: entry id → bytes), kept apart
+    /// from the stream so a list never reads them.
+    pub(super) fn quarantine_bodies(&self, partition: u32) -> String {
+        format!("{}:qbody:{{{partition}}}", self.prefix)
+    }
+
     /// Bytes a partition's quarantine holds (counter, for its budget).
     pub(super) fn quarantine_bytes(&self, partition: u32) -> String {
         format!("{}:qbytes:{{{partition}}}", self.prefix)
@@ -126,6 +132,9 @@ mod tests {
             ),
             (k.quarantine(3), "og:quarantine:{3}"),
             (k.quarantine_replayed(3), "og:qreplayed:{3}"),
+            (k.quarantine_bodies(3), "og:qbody:{3}"),
+            (k.quarantine_bytes(3), "og:qbytes:{3}"),
+            (k.router_dead(3), "og:routerdead:{3}"),
             (k.inbox("plg_a"), "og:inbox:{plg_a}"),
             (k.dead_letters("plg_a"), "og:dead:{plg_a}"),
             (k.sources(), "og:cfg:sources"),
