@@ -36,6 +36,13 @@ if ! command -v redis-server >/dev/null 2>&1; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
+# CLIENT PAUSE … ALL, XAUTOCLAIM and XTRIM MINID need Redis 6.2 or later.
+version=$(redis-server --version | sed -E 's/.*v=([0-9]+)\.([0-9]+).*/\1 \2/')
+read -r major minor <<<"$version"
+if [ "$major" -lt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -lt 2 ]; }; then
+  echo "redis-server $major.$minor is too old: the gateway needs 6.2 or later" >&2
+  exit 1
+fi
 
 log "building the release binaries"
 cargo build --release --locked -p omnigate -p omnigate-bench --bins >&2
@@ -75,7 +82,7 @@ gateway_up() {
   [ -n "$3" ] && spool=(--spool-dir "$3")
   OMNIGATE_ADMIN_TOKEN=$ADMIN_TOKEN OMNIGATE_SECRET_KEY=$SEALING_KEY OMNIGATE_WEBHOOK_RATE=0 \
     OMNIGATE_LOG=warn "$BIN/omnigate" serve --bind "127.0.0.1:$1" \
-    --redis-url "redis://127.0.0.1:$2" --redis-prefix drill "${spool[@]}" \
+    --redis-url "redis://127.0.0.1:$2" --redis-prefix drill ${spool[@]+"${spool[@]}"} \
     >>"$WORK/gateway-$1.log" 2>&1 &
   GATEWAY_PID=$!
   wait_port "$1"
@@ -124,7 +131,12 @@ for fsync in $FSYNCS; do
         redis-cli -p "$redis_port" CLIENT PAUSE 3000 ALL >/dev/null
         ;;
     esac
-    wait "$driver" || { log "$drill: the drill failed"; cat "$dir/drill.err" >&2; }
+    if ! wait "$driver"; then
+      log "$drill: the drill failed"
+      cat "$dir/drill.err" >&2
+      tail -n 20 "$WORK/gateway-$port.log" >&2 || true
+      continue
+    fi
     [ -n "${DRILL_DEBUG:-}" ] && cat "$dir/drill.err" >&2
     line=$(cat "$dir/result")
     field() { sed -E "s/.*(^| )$1=([^ ]*).*/\2/" <<<"$line"; }

@@ -286,6 +286,8 @@ impl From<crate::store::StoreError> for Error {
         match e {
             StoreError::Unavailable(m) => Error::StoreUnavailable(m),
             StoreError::QuarantineFull(m) => Error::QuarantineFull(m),
+            // To a client, as any store failure: not written, retry (and an operator looks).
+            StoreError::Refused(m) => Error::StoreUnavailable(format!("refused: {m}")),
             StoreError::Corrupt(m) => Error::StoreCorrupt(m),
             StoreError::Config(m) => Error::Config(m),
             StoreError::Internal(m) => Error::Internal(m),

@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::error::Result;
 use crate::plugins::registry::subscribed;
 use crate::state::AppState;
-use crate::store::{InboxEntry, InstallationRecord, LogEntry, PluginRecord};
+use crate::store::{
+    InboxEntry, InstallationRecord, LogEntry, PluginRecord, StoreError, StoreResult,
+};
 use omnigate_schemas::api::Scope;
 
 const BATCH: usize = 100;
@@ -81,26 +82,64 @@ async fn run(state: Arc<AppState>, partition: u32, mut stop: watch::Receiver<boo
         if entries.is_empty() {
             continue;
         }
-        if let Err(e) = route_batch(&state, &mut cache, &entries).await {
+        let failed = match plan(&state, &mut cache, &entries).await {
+            Ok(plan) => push(&state, plan).await,
+            Err(e) => Err(Failure::Plan(e)),
+        };
+        if let Err(failure) = failed {
             state
                 .metrics
                 .store_errors
                 .with_label_values(&["route"])
                 .inc();
-            tracing::warn!(partition, error = %e, "routing failed; retrying the batch");
-            if !retry(&state, &mut cache, partition, &entries, &mut stop).await {
+            tracing::warn!(partition, error = %failure, "routing failed; retrying the batch");
+            if !retry(&state, &mut cache, partition, &entries, failure, &mut stop).await {
                 return;
             }
-            continue;
         }
         acknowledge(&state, partition, &entries).await;
     }
 }
 
-/// Tries of a failed batch while the store answers, before it is taken apart.
-const BATCH_ATTEMPTS: u32 = 5;
-/// Tries of one entry of such a batch before it counts as poison.
-const ENTRY_ATTEMPTS: u32 = 3;
+/// Tries of a failing inbox write that Redis refuses for good (not an outage) before its
+/// events are set aside.
+const REFUSED_ATTEMPTS: u32 = 5;
+
+/// Each plugin's inbox entries from one batch, in log order.
+type Plan = Vec<(String, Vec<InboxEntry>)>;
+
+/// Why a batch is not routed yet.
+enum Failure {
+    /// The plan could not be made (installations unreadable).
+    Plan(StoreError),
+    /// These plugins' inbox writes failed; the others' landed.
+    Push(Vec<(String, Vec<InboxEntry>, StoreError)>),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Plan(e) => write!(f, "{e}"),
+            Failure::Push(failed) => match failed.first() {
+                Some((plugin, _, e)) => write!(f, "inbox of {plugin}: {e}"),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+impl Failure {
+    /// Whether Redis refused for good, as opposed to not answering (an outage, a
+    /// failover, a timeout: waited out however long it lasts).
+    fn refused(&self) -> bool {
+        let permanent =
+            |e: &StoreError| matches!(e, StoreError::Refused(_) | StoreError::Corrupt(_));
+        match self {
+            Failure::Plan(e) => permanent(e),
+            Failure::Push(failed) => failed.iter().all(|(_, _, e)| permanent(e)),
+        }
+    }
+}
 
 async fn acknowledge(state: &AppState, partition: u32, entries: &[LogEntry]) {
     let cursors: Vec<_> = entries.iter().map(|e| e.cursor).collect();
@@ -117,87 +156,140 @@ async fn pause(stop: &mut watch::Receiver<bool>, how_long: Duration) -> bool {
     }
 }
 
-/// A batch that failed is tried again at once, with backoff, before anything newer is read,
-/// so a tenant's later events never overtake it. While the store does not answer, for as
-/// long as it takes. While it answers, a few times; then entry by entry, and an entry that
-/// still fails goes to the partition's router dead letters (counted and logged) instead of
-/// holding back every entry after it. Inbox writes already done are repeated (plugins see
-/// an event at least once). Returns false when stopped.
+/// Writes each plugin's entries; one plugin's failure does not keep the others from theirs.
+async fn push(state: &AppState, plan: Plan) -> std::result::Result<(), Failure> {
+    let mut failed = Vec::new();
+    for (plugin_id, items) in plan {
+        match state.store.inbox_push(&plugin_id, &items).await {
+            Ok(pushed) => state.note_inbox_trimmed(&plugin_id, pushed.trimmed),
+            Err(e) => failed.push((plugin_id, items, e)),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Push(failed))
+    }
+}
+
+/// A batch that failed is finished before anything newer is read, so a tenant's later
+/// events never overtake it: at once, with backoff, only what failed (the plan, or the
+/// inbox writes that did not land). While Redis does not answer, for as long as it takes.
+/// What Redis refuses for good (a wrong key type, a command it rejects) is tried a few
+/// times, then entry by entry, and an event still refused for a plugin is set aside in the
+/// partition's router dead letters (counted and logged), so it cannot hold back every
+/// event after it. Returns false when stopped.
 async fn retry(
     state: &AppState,
     cache: &mut HashMap<String, (Instant, Arc<Targets>)>,
     partition: u32,
     entries: &[LogEntry],
+    mut failure: Failure,
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
     let mut delay = Duration::from_millis(100);
-    let mut while_up = 0;
-    'batch: loop {
+    let mut refusals = 0;
+    loop {
+        if failure.refused() {
+            refusals += 1;
+            if refusals >= REFUSED_ATTEMPTS
+                && let Failure::Push(failed) = &failure
+            {
+                return set_aside(state, partition, entries, failed, stop).await;
+            }
+        }
         if pause(stop, delay).await {
             return false;
         }
         delay = (delay * 2).min(Duration::from_secs(5));
-        let Err(e) = route_batch(state, cache, entries).await else {
-            acknowledge(state, partition, entries).await;
-            return true;
+        let next = match failure {
+            Failure::Plan(_) => match plan(state, cache, entries).await {
+                Ok(plan) => push(state, plan).await,
+                Err(e) => Err(Failure::Plan(e)),
+            },
+            Failure::Push(failed) => {
+                let plan = failed.into_iter().map(|(p, items, _)| (p, items)).collect();
+                push(state, plan).await
+            }
         };
-        if state.store.ping().await.is_err() {
-            continue;
+        match next {
+            Ok(()) => return true,
+            Err(f) => failure = f,
         }
-        while_up += 1;
-        if while_up < BATCH_ATTEMPTS {
-            tracing::debug!(partition, error = %e, attempt = while_up, "routing failed again");
-            continue;
-        }
-        let mut routed = Vec::new();
-        for entry in entries {
-            let one = std::slice::from_ref(entry);
-            let mut result = route_batch(state, cache, one).await;
-            for _ in 1..ENTRY_ATTEMPTS {
-                if result.is_ok() {
-                    break;
-                }
-                if pause(stop, Duration::from_millis(100)).await {
-                    return false;
-                }
-                result = route_batch(state, cache, one).await;
-            }
-            match result {
-                Ok(()) => routed.push(entry),
-                Err(e) => {
-                    let reason = e.to_string();
-                    if let Err(bury) = state.store.route_bury(partition, entry, &reason).await {
-                        // Not even that: the whole batch is tried again, in order.
-                        tracing::warn!(partition, error = %bury, "cannot set a poison entry aside yet");
-                        continue 'batch;
-                    }
-                    state.metrics.router_dead_letters.inc();
-                    tracing::error!(
-                        partition,
-                        event_id = %entry.record.event_id,
-                        tenant = %entry.record.tenant,
-                        error = %reason,
-                        "an event keeps failing to route while the store answers: moved to the \
-                         partition's router dead letters"
-                    );
-                }
-            }
-        }
-        let cursors: Vec<_> = routed.iter().map(|e| e.cursor).collect();
-        if let Err(e) = state.store.route_ack(partition, &cursors).await {
-            tracing::warn!(partition, error = %e, "router cannot acknowledge; the batch will be routed again");
-        }
-        return true;
     }
 }
 
-/// Routes a batch: one inbox write per plugin, in log order.
-async fn route_batch(
+/// The inbox writes Redis keeps refusing, retried one event at a time; an event still
+/// refused goes to the router dead letters for that plugin. Returns false when stopped.
+async fn set_aside(
+    state: &AppState,
+    partition: u32,
+    entries: &[LogEntry],
+    failed: &[(String, Vec<InboxEntry>, StoreError)],
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    for (plugin_id, items, _) in failed {
+        for item in items {
+            let mut result = state
+                .store
+                .inbox_push(plugin_id, std::slice::from_ref(item))
+                .await;
+            while let Err(e) = &result {
+                let refused = matches!(e, StoreError::Refused(_) | StoreError::Corrupt(_));
+                if refused {
+                    break;
+                }
+                // Not refused after all: an outage began; wait it out.
+                if pause(stop, Duration::from_secs(1)).await {
+                    return false;
+                }
+                result = state
+                    .store
+                    .inbox_push(plugin_id, std::slice::from_ref(item))
+                    .await;
+            }
+            let Err(e) = result else { continue };
+            let Some(entry) = entries.iter().find(|e| e.record.event_id == item.event_id) else {
+                continue;
+            };
+            let reason = format!("inbox of {plugin_id}: {e}");
+            loop {
+                match state
+                    .store
+                    .route_bury(partition, entry, plugin_id, &reason)
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(bury) => {
+                        tracing::warn!(partition, error = %bury, "cannot set a refused event aside yet");
+                        if pause(stop, Duration::from_secs(1)).await {
+                            return false;
+                        }
+                    }
+                }
+            }
+            state.metrics.router_dead_letters.inc();
+            tracing::error!(
+                partition,
+                plugin_id = %plugin_id,
+                event_id = %entry.record.event_id,
+                tenant = %entry.record.tenant,
+                error = %reason,
+                "Redis keeps refusing an event for a plugin's inbox: moved to the partition's \
+                 router dead letters"
+            );
+        }
+    }
+    true
+}
+
+/// Each plugin's inbox entries for a batch, in log order.
+async fn plan(
     state: &AppState,
     cache: &mut HashMap<String, (Instant, Arc<Targets>)>,
     entries: &[LogEntry],
-) -> Result<()> {
-    let mut per_plugin: Vec<(String, Vec<InboxEntry>)> = Vec::new();
+) -> StoreResult<Plan> {
+    let mut per_plugin: Plan = Vec::new();
     for entry in entries {
         for (plugin_id, item) in route(state, cache, entry).await? {
             match per_plugin.iter_mut().find(|(p, _)| *p == plugin_id) {
@@ -206,11 +298,7 @@ async fn route_batch(
             }
         }
     }
-    for (plugin_id, items) in per_plugin {
-        let pushed = state.store.inbox_push(&plugin_id, &items).await?;
-        state.note_inbox_trimmed(&plugin_id, pushed.trimmed);
-    }
-    Ok(())
+    Ok(per_plugin)
 }
 
 #[derive(Deserialize)]
@@ -223,7 +311,7 @@ async fn targets(
     state: &AppState,
     cache: &mut HashMap<String, (Instant, Arc<Targets>)>,
     tenant: &str,
-) -> Result<Arc<Targets>> {
+) -> StoreResult<Arc<Targets>> {
     if let Some((at, t)) = cache.get(tenant)
         && at.elapsed() < CACHE_TTL
     {
@@ -248,7 +336,7 @@ async fn route(
     state: &AppState,
     cache: &mut HashMap<String, (Instant, Arc<Targets>)>,
     entry: &LogEntry,
-) -> Result<Vec<(String, InboxEntry)>> {
+) -> StoreResult<Vec<(String, InboxEntry)>> {
     let r = &entry.record;
     let targets = targets(state, cache, &r.tenant).await?;
     let mut out = Vec::new();

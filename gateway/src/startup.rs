@@ -50,6 +50,18 @@ impl Gateway {
                 // Refuses to start without OMNIGATE_SECRET_KEY unless plaintext was asked for.
                 let store = RedisStore::connect(url, redis_options(&settings)?).await?;
                 wait_for_store(&store).await?;
+                // XAUTOCLAIM and XTRIM MINID came with 6.2.
+                match store.server_version().await {
+                    Ok((major, minor)) if (major, minor) < (6, 2) => {
+                        return Err(Error::Config(format!(
+                            "Redis {major}.{minor} is too old: Omnigate needs Redis 6.2 or later"
+                        )));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not read the Redis version (INFO refused?): Omnigate needs 6.2 or later")
+                    }
+                }
                 store.check_eviction_policy().await;
                 store.check_persistence().await;
                 tracing::info!(partitions = settings.partitions, "using Redis store");

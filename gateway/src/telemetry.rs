@@ -93,11 +93,12 @@ pub enum WebhookOutcome {
     BodyTimeout,
     RateLimited,
     StoreUnavailable,
+    QuarantineFull,
     Error,
 }
 
 impl WebhookOutcome {
-    pub const ALL: [WebhookOutcome; 13] = [
+    pub const ALL: [WebhookOutcome; 14] = [
         Self::Accepted,
         Self::Duplicate,
         Self::Quarantined,
@@ -110,6 +111,7 @@ impl WebhookOutcome {
         Self::BodyTimeout,
         Self::RateLimited,
         Self::StoreUnavailable,
+        Self::QuarantineFull,
         Self::Error,
     ];
 
@@ -127,6 +129,7 @@ impl WebhookOutcome {
             Self::BodyTimeout => "body_timeout",
             Self::RateLimited => "rate_limited",
             Self::StoreUnavailable => "store_unavailable",
+            Self::QuarantineFull => "quarantine_full",
             Self::Error => "error",
         }
     }

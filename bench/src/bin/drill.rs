@@ -200,7 +200,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Read the log back.
     let mut in_log: BTreeMap<u64, u64> = BTreeMap::new();
     let mut after: Option<String> = None;
-    loop {
+    for _ in 0..100_000 {
         let mut url = format!(
             "{}/v1/tenants/{}/events?type=order.created&limit=1000",
             args.url, args.tenant
@@ -208,13 +208,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if let Some(a) = &after {
             url.push_str(&format!("&after={a}"));
         }
-        let page: Value = http
-            .get(url)
-            .bearer_auth(&args.admin_token)
-            .send()
-            .await?
-            .json()
-            .await?;
+        let res = http.get(url).bearer_auth(&args.admin_token).send().await?;
+        if !res.status().is_success() {
+            return Err(format!("reading the log back: {}", res.status()).into());
+        }
+        let page: Value = res.json().await?;
         let events = page["events"].as_array().cloned().unwrap_or_default();
         for e in &events {
             if let Some(id) = e["subject"]
@@ -228,7 +226,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if page["done"] == true {
             break;
         }
-        after = page["next"].as_str().map(str::to_string);
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_string()),
+            None => return Err("a page neither done nor with a next".into()),
+        }
     }
 
     let count = |a: Answer| answers.iter().filter(|(_, x)| *x == a).count();

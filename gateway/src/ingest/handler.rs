@@ -146,6 +146,10 @@ pub async fn receive(
                 Error::StoreUnavailable(_) | Error::Contended(_) => {
                     WebhookOutcome::StoreUnavailable
                 }
+                Error::QuarantineFull(_) => {
+                    tracing::error!("webhook refused: the quarantine is full");
+                    WebhookOutcome::QuarantineFull
+                }
                 _ => WebhookOutcome::Error,
             };
             record(&state, &span, provider, label, started);

@@ -972,15 +972,20 @@ pub async fn a_poison_log_entry_is_set_aside_with_its_reason(store: Arc<dyn Stor
         .unwrap();
     assert_eq!(taken.len(), 2);
     store
-        .route_bury(12, &taken[0], "WRONGTYPE inbox")
+        .route_bury(12, &taken[0], "plg_x", "WRONGTYPE inbox")
         .await
         .unwrap();
     let dead = store.route_dead_letters(12, 10).await.unwrap();
     assert_eq!(
         dead,
-        vec![(taken[0].clone(), "WRONGTYPE inbox".to_string())]
+        vec![RouterDeadLetter {
+            entry: taken[0].clone(),
+            plugin_id: "plg_x".into(),
+            reason: "WRONGTYPE inbox".into(),
+        }]
     );
-    // Acknowledged by the same step: once stale, only the other entry comes back.
+    // Set aside, then acknowledged with its batch: once stale, only the other comes back.
+    store.route_ack(12, &[taken[0].cursor]).await.unwrap();
     tokio::time::sleep(stale * 2).await;
     let again = store
         .route_pull(12, 10, stale, Duration::ZERO)

@@ -11,8 +11,8 @@ use super::StoreResult;
 use super::{
     Append, Appended, DeadLetter, Delivered, EventLog, InboxEntry, Inboxes, InstallationRecord,
     LogEntry, LogRecord, PluginRecord, PullOptions, Pushed, Quarantine, QuarantineId,
-    QuarantineSummary, Registry, Retention, SourceRecord, Store, StoredQuarantine, StoredSnapshot,
-    StreamId, Write,
+    QuarantineSummary, Registry, Retention, RouterDeadLetter, SourceRecord, Store,
+    StoredQuarantine, StoredSnapshot, StreamId, Write,
 };
 
 struct Stream<T> {
@@ -149,7 +149,7 @@ struct Inner {
     inboxes: HashMap<String, Inbox>,
     routers: HashMap<u32, Group>,
     /// Log entries the router set aside, per partition, with why.
-    router_dead: HashMap<u32, Vec<(LogEntry, String)>>,
+    router_dead: HashMap<u32, Vec<RouterDeadLetter>>,
     appends: u64,
 }
 
@@ -521,17 +521,24 @@ impl EventLog for MemoryStore {
         }
     }
 
-    async fn route_bury(&self, partition: u32, entry: &LogEntry, reason: &str) -> StoreResult<()> {
+    async fn route_bury(
+        &self,
+        partition: u32,
+        entry: &LogEntry,
+        plugin_id: &str,
+        reason: &str,
+    ) -> StoreResult<()> {
         let mut inner = self.lock();
         let dead = inner.router_dead.entry(partition).or_default();
-        dead.push((entry.clone(), reason.to_string()));
+        dead.push(RouterDeadLetter {
+            entry: entry.clone(),
+            plugin_id: plugin_id.to_string(),
+            reason: reason.to_string(),
+        });
         let cap = self.retention.dead_maxlen as usize;
         if cap > 0 && dead.len() > cap {
             let excess = dead.len() - cap;
             dead.drain(..excess);
-        }
-        if let Some(group) = inner.routers.get_mut(&partition) {
-            group.pending.remove(&entry.cursor);
         }
         Ok(())
     }
@@ -540,7 +547,7 @@ impl EventLog for MemoryStore {
         &self,
         partition: u32,
         limit: usize,
-    ) -> StoreResult<Vec<(LogEntry, String)>> {
+    ) -> StoreResult<Vec<RouterDeadLetter>> {
         let inner = self.lock();
         Ok(inner
             .router_dead

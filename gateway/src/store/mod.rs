@@ -31,6 +31,10 @@ pub enum StoreError {
     /// Unreachable, timed out, refused (OOM, failover): the operation may be retried.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// Redis answered, and refused the command for good (a key of the wrong type, a
+    /// command it rejects): trying again the same way will not help.
+    #[error("store refused: {0}")]
+    Refused(String),
     /// The quarantine is at its cap: nothing was written (nothing is evicted either).
     #[error("quarantine full: {0}")]
     QuarantineFull(String),
@@ -48,8 +52,23 @@ pub enum StoreError {
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
 
 impl From<::redis::RedisError> for StoreError {
+    /// `WRONGTYPE` and plain `ERR` replies are refusals; everything else (no connection,
+    /// timeouts, `OOM`, `LOADING`, `TRYAGAIN`, `CLUSTERDOWN`, `MOVED`, `READONLY`, `NOGROUP`,
+    /// …) may pass, and is retried.
     fn from(e: ::redis::RedisError) -> Self {
-        StoreError::Unavailable(e.to_string())
+        let text = e.to_string();
+        // A pipeline's error carries each failed command's; all of them must be refusals.
+        let refused = !text.contains("max number of clients")
+            && e.into_server_errors().is_some_and(|errors| {
+                !errors.is_empty()
+                    && errors
+                        .iter()
+                        .all(|(_, s)| matches!(s.code(), "WRONGTYPE" | "ERR"))
+            });
+        match refused {
+            true => StoreError::Refused(text),
+            false => StoreError::Unavailable(text),
+        }
     }
 }
 
@@ -383,6 +402,14 @@ pub struct StoredQuarantine {
     pub replayed: Option<Vec<String>>,
 }
 
+/// A log entry the router set aside: for which plugin, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterDeadLetter {
+    pub entry: LogEntry,
+    pub plugin_id: String,
+    pub reason: String,
+}
+
 /// A quarantine entry as lists show it: everything but the headers and the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantineSummary {
@@ -551,15 +578,22 @@ pub trait EventLog: Send + Sync {
     ) -> StoreResult<Vec<LogEntry>>;
     /// Marks log entries as routed (they stay in the log).
     async fn route_ack(&self, partition: u32, ids: &[StreamId]) -> StoreResult<()>;
-    /// Sets aside a log entry the router cannot deliver, with why, in the partition's
-    /// router dead letters (capped like a plugin's), and acknowledges it: one step.
-    async fn route_bury(&self, partition: u32, entry: &LogEntry, reason: &str) -> StoreResult<()>;
-    /// A partition's router dead letters, oldest first, with their reasons.
+    /// Sets aside a log entry the router cannot write to `plugin_id`'s inbox, with why, in
+    /// the partition's router dead letters (capped like a plugin's; the router acknowledges
+    /// the entry with its batch).
+    async fn route_bury(
+        &self,
+        partition: u32,
+        entry: &LogEntry,
+        plugin_id: &str,
+        reason: &str,
+    ) -> StoreResult<()>;
+    /// A partition's router dead letters, oldest first.
     async fn route_dead_letters(
         &self,
         partition: u32,
         limit: usize,
-    ) -> StoreResult<Vec<(LogEntry, String)>>;
+    ) -> StoreResult<Vec<RouterDeadLetter>>;
 }
 
 /// Plugin inboxes and their dead letters.

@@ -135,6 +135,11 @@ async fn redis_persistence_is_read_and_explained() {
     let redis = RedisProcess::start();
     let store =
         omnigate_tests::redis_store_with(&redis.url(), "og", Retention::default(), None).await;
+    let version = store.server_version().await.unwrap();
+    assert!(
+        version >= (6, 2),
+        "the suite's Redis is new enough: {version:?}"
+    );
     let p = store.check_persistence().await.expect("CONFIG GET allowed");
     assert_eq!(
         (p.appendonly.as_str(), p.appendfsync.as_str()),

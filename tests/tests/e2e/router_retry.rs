@@ -23,6 +23,10 @@ async fn an_event_that_cannot_be_routed_is_set_aside_and_the_partition_goes_on()
         .await;
     gw.install(&broken, "shop-broken", json!(["events:read"]))
         .await;
+    // The fine plugin is in both shops: the broken plugin's inbox must not cost it either
+    // event.
+    gw.install(&fine, "shop-broken", json!(["events:read"]))
+        .await;
     gw.install(&fine, "shop-fine", json!(["events:read"])).await;
     // Every write to the broken plugin's inbox fails (WRONGTYPE) while Redis answers.
     let mut redis = redis::Client::open(omnigate_tests::redis_url())
@@ -45,26 +49,32 @@ async fn an_event_that_cannot_be_routed_is_set_aside_and_the_partition_goes_on()
         );
     }
 
-    // The fine plugin gets its event although an older one before it cannot be routed.
+    // The fine plugin gets both events although the broken plugin's inbox refuses one.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let got = loop {
+    let mut got = Vec::new();
+    while got.len() < 2 {
         let (status, body) = gw
             .plugin_call(&fine, "/v1/inbox/pull", json!({"max": 10, "wait_ms": 1000}))
             .await;
         assert_eq!(status, StatusCode::OK);
-        let deliveries = body["deliveries"].as_array().unwrap().clone();
-        if !deliveries.is_empty() {
-            break deliveries;
-        }
-        assert!(Instant::now() < deadline, "the partition is wedged");
-    };
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0]["event"]["tenant"], "shop-fine");
+        got.extend(body["deliveries"].as_array().unwrap().iter().cloned());
+        assert!(
+            Instant::now() < deadline,
+            "the partition is wedged: {got:?}"
+        );
+    }
+    let mut tenants: Vec<&str> = got
+        .iter()
+        .map(|d| d["event"]["tenant"].as_str().unwrap())
+        .collect();
+    tenants.sort_unstable();
+    assert_eq!(tenants, ["shop-broken", "shop-fine"]);
 
     let dead = store.route_dead_letters(0, 10).await.unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
-    assert_eq!(dead[0].0.record.tenant, "shop-broken");
-    assert!(dead[0].1.contains("WRONGTYPE"), "{}", dead[0].1);
+    assert_eq!(dead[0].entry.record.tenant, "shop-broken");
+    assert_eq!(dead[0].plugin_id, broken.id);
+    assert!(dead[0].reason.contains("WRONGTYPE"), "{}", dead[0].reason);
     let metrics = gw
         .http
         .get(gw.url("/metrics"))

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::{ROUTER, RedisStore, bytes, corrupt, entries, field, group_entries, text};
 use crate::store::{
-    Append, Appended, EventLog, LEGACY_SNAPSHOT_FIELD, LogEntry, LogRecord, StoreResult,
-    StoredSnapshot, StreamId, Write,
+    Append, Appended, EventLog, LEGACY_SNAPSHOT_FIELD, LogEntry, LogRecord, RouterDeadLetter,
+    StoreResult, StoredSnapshot, StreamId, Write,
 };
 
 /// KEYS[1] delivery dedupe mark, KEYS[2] stream, KEYS[3..2+m] one mark per entry (m is 0
@@ -91,16 +91,19 @@ if maxlen > 0 and #ids > 0 then
           end
         end
       end
-      local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', math.min(excess, 1000))
-      local newest = id(oldest[#oldest][1])
-      local cut = {newest[1], newest[2] + 1}
-      if bound == nil then
-        cut = nil
-      elseif before(bound, cut) then
-        cut = bound
-      end
-      if cut == nil or before(cut, {newest[1], newest[2] + 1}) then held = 1 end
-      if cut ~= nil then
+      -- The oldest entry first: while the router has not taken it, nothing can go, and
+      -- the appends that find so cost one small read, not a big one each.
+      local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+      if bound == nil or #first == 0 or not before(id(first[1][1]), bound) then
+        held = 1
+      else
+        local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', math.min(excess, 1000))
+        local newest = id(oldest[#oldest][1])
+        local cut = {newest[1], newest[2] + 1}
+        if before(bound, cut) then
+          cut = bound
+          held = 1
+        end
         trimmed = redis.call('XTRIM', KEYS[2], 'MINID', cut[1] .. '-' .. cut[2])
       end
     end
@@ -340,15 +343,21 @@ impl EventLog for RedisStore {
             .collect()
     }
 
-    async fn route_bury(&self, partition: u32, entry: &LogEntry, reason: &str) -> StoreResult<()> {
-        self.bury_route(partition, entry, reason).await
+    async fn route_bury(
+        &self,
+        partition: u32,
+        entry: &LogEntry,
+        plugin_id: &str,
+        reason: &str,
+    ) -> StoreResult<()> {
+        self.bury_route(partition, entry, plugin_id, reason).await
     }
 
     async fn route_dead_letters(
         &self,
         partition: u32,
         limit: usize,
-    ) -> StoreResult<Vec<(LogEntry, String)>> {
+    ) -> StoreResult<Vec<RouterDeadLetter>> {
         self.router_dead(partition, limit).await
     }
 
@@ -369,14 +378,12 @@ impl EventLog for RedisStore {
     }
 }
 
-/// KEYS[1] a log partition, KEYS[2] its router dead letters; ARGV: the entry's cursor, the
-/// cap (0 = none), then the dead letter's field/value pairs. Sets the entry aside and
-/// acknowledges it for the router group (`ROUTER`) in one step.
+/// KEYS[1] a partition's router dead letters; ARGV: the cap (0 = none), then the dead
+/// letter's field/value pairs.
 const ROUTE_BURY_LUA: &str = r#"
-redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
-local cap = tonumber(ARGV[2])
-if cap > 0 then redis.call('XTRIM', KEYS[2], 'MAXLEN', cap) end
-redis.call('XACK', KEYS[1], 'router', ARGV[1])
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+local cap = tonumber(ARGV[1])
+if cap > 0 then redis.call('XTRIM', KEYS[1], 'MAXLEN', cap) end
 return 1
 "#;
 static ROUTE_BURY: LazyLock<Script> = LazyLock::new(|| Script::new(ROUTE_BURY_LUA));
@@ -386,16 +393,17 @@ impl RedisStore {
         &self,
         partition: u32,
         entry: &LogEntry,
+        plugin_id: &str,
         reason: &str,
     ) -> StoreResult<()> {
         let r = &entry.record;
         let mut inv = ROUTE_BURY.prepare_invoke();
-        inv.key(self.keys.log(partition))
-            .key(self.keys.router_dead(partition))
-            .arg(entry.cursor.to_string())
+        inv.key(self.keys.router_dead(partition))
             .arg(self.retention.dead_maxlen)
             .arg("cursor")
             .arg(entry.cursor.to_string())
+            .arg("plugin")
+            .arg(plugin_id)
             .arg("id")
             .arg(&r.event_id)
             .arg("tenant")
@@ -415,7 +423,7 @@ impl RedisStore {
         &self,
         partition: u32,
         limit: usize,
-    ) -> StoreResult<Vec<(LogEntry, String)>> {
+    ) -> StoreResult<Vec<RouterDeadLetter>> {
         let reply: Value = self
             .query(
                 redis::cmd("XRANGE")
@@ -432,13 +440,14 @@ impl RedisStore {
                 let cursor = field(&map, "cursor")?
                     .parse()
                     .map_err(|_| corrupt("bad router dead letter cursor"))?;
-                Ok((
-                    LogEntry {
+                Ok(RouterDeadLetter {
+                    entry: LogEntry {
                         cursor,
                         record: log_record(&map)?,
                     },
-                    field(&map, "reason")?,
-                ))
+                    plugin_id: field(&map, "plugin")?,
+                    reason: field(&map, "reason")?,
+                })
             })
             .collect()
     }

@@ -213,6 +213,20 @@ impl RedisStore {
         }
     }
 
+    /// The server's version (major, minor), from `INFO server`.
+    pub async fn server_version(&self) -> StoreResult<(u32, u32)> {
+        let info: String = self.query(redis::cmd("INFO").arg("server")).await?;
+        let version = info
+            .lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .ok_or_else(|| corrupt("INFO server names no redis_version"))?;
+        let mut parts = version.trim().split('.').map(|p| p.parse::<u32>().ok());
+        match (parts.next().flatten(), parts.next().flatten()) {
+            (Some(major), Some(minor)) => Ok((major, minor)),
+            _ => Err(corrupt(format!("redis_version {version:?}"))),
+        }
+    }
+
     /// Redis's persistence settings (on one node of a cluster). Fails where `CONFIG` is
     /// refused.
     pub async fn persistence(&self) -> StoreResult<durability::Persistence> {
