@@ -42,6 +42,7 @@ pub struct QuarantineQuery {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// A `next` from an earlier page: entries older than it.
+    #[param(pattern = r"^q[0-9]{1,9}-[0-9]{1,19}-[0-9]{1,19}$")]
     pub before: Option<String>,
 }
 
