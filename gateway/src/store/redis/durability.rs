@@ -40,7 +40,9 @@ impl Persistence {
     pub fn meaning(&self) -> String {
         match self.risk() {
             Risk::None => "appendonly yes, appendfsync always: every acknowledged delivery \
-                           was fsynced by Redis and survives a Redis crash"
+                           was fsynced by Redis and survives a Redis crash (a failover to a \
+                           replica can still lose what was not replicated yet: replication \
+                           is asynchronous)"
                 .into(),
             Risk::LastSecond => "appendonly yes, appendfsync everysec: a Redis crash can lose \
                                  about the last second of acknowledged deliveries (set \
