@@ -296,6 +296,37 @@ pub struct QuarantineSummary {
     pub replayed_event_ids: Option<Vec<String>>,
 }
 
+/// A canonical event the router could not write to a plugin's inbox because Redis kept
+/// refusing it; set aside so the rest of its partition went on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RouterDeadLetter {
+    /// `r<partition>-<ms>-<seq>`.
+    pub id: String,
+    pub plugin_id: String,
+    pub event_id: String,
+    pub tenant: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// What Redis answered.
+    pub reason: String,
+}
+
+/// `GET /v1/router/dead-letters`: oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RouterDeadLetterPage {
+    pub dead_letters: Vec<RouterDeadLetter>,
+}
+
+/// `POST /v1/router/dead-letters/{id}/replay`: the event is in the plugin's inbox again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RouterReplayed {
+    pub plugin_id: String,
+    pub event_id: String,
+}
+
 /// `GET /v1/quarantine`: newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -1,10 +1,11 @@
-//! The admin API: sources, tenant logs and quarantine. Every handler takes [`Admin`],
+//! The admin API: sources, tenant logs, quarantine, and events the router set aside. Every handler takes [`Admin`],
 //! which checks the bearer token.
 
 mod auth;
 pub mod events;
 pub mod plugins;
 pub mod quarantine;
+pub mod router;
 pub mod sources;
 
 pub use auth::Admin;

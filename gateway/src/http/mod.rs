@@ -81,6 +81,8 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(admin::quarantine::get)
         .service(admin::quarantine::replay)
         .service(admin::quarantine::discard)
+        .service(admin::router::list)
+        .service(admin::router::replay)
         .service(admin::plugins::create_plugin)
         .service(admin::plugins::get_plugin)
         .service(admin::plugins::rotate_key)

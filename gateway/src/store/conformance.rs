@@ -979,11 +979,15 @@ pub async fn a_poison_log_entry_is_set_aside_with_its_reason(store: Arc<dyn Stor
     assert_eq!(
         dead,
         vec![RouterDeadLetter {
+            id: dead[0].id,
             entry: taken[0].clone(),
             plugin_id: "plg_x".into(),
             reason: "WRONGTYPE inbox".into(),
         }]
     );
+    assert_eq!(store.route_dead_remove(12, &[dead[0].id]).await.unwrap(), 1);
+    assert!(store.route_dead_letters(12, 10).await.unwrap().is_empty());
+    assert_eq!(store.route_dead_remove(12, &[dead[0].id]).await.unwrap(), 0);
     // Set aside, then acknowledged with its batch: once stale, only the other comes back.
     store.route_ack(12, &[taken[0].cursor]).await.unwrap();
     tokio::time::sleep(stale * 2).await;

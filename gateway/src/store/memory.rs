@@ -150,6 +150,8 @@ struct Inner {
     routers: HashMap<u32, Group>,
     /// Log entries the router set aside, per partition, with why.
     router_dead: HashMap<u32, Vec<RouterDeadLetter>>,
+    /// Hands out router dead letters' ids, as a stream would.
+    router_dead_ids: Stream<()>,
     appends: u64,
 }
 
@@ -529,8 +531,11 @@ impl EventLog for MemoryStore {
         reason: &str,
     ) -> StoreResult<()> {
         let mut inner = self.lock();
+        let id = inner.router_dead_ids.push(());
+        inner.router_dead_ids.entries.clear();
         let dead = inner.router_dead.entry(partition).or_default();
         dead.push(RouterDeadLetter {
+            id,
             entry: entry.clone(),
             plugin_id: plugin_id.to_string(),
             reason: reason.to_string(),
@@ -554,6 +559,16 @@ impl EventLog for MemoryStore {
             .get(&partition)
             .map(|d| d.iter().take(limit).cloned().collect())
             .unwrap_or_default())
+    }
+
+    async fn route_dead_remove(&self, partition: u32, ids: &[StreamId]) -> StoreResult<u64> {
+        let mut inner = self.lock();
+        let Some(dead) = inner.router_dead.get_mut(&partition) else {
+            return Ok(0);
+        };
+        let before = dead.len();
+        dead.retain(|d| !ids.contains(&d.id));
+        Ok((before - dead.len()) as u64)
     }
 
     async fn route_ack(&self, partition: u32, ids: &[StreamId]) -> StoreResult<()> {

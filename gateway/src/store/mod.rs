@@ -405,6 +405,8 @@ pub struct StoredQuarantine {
 /// A log entry the router set aside: for which plugin, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouterDeadLetter {
+    /// Its own position in the partition's router dead letters.
+    pub id: StreamId,
     pub entry: LogEntry,
     pub plugin_id: String,
     pub reason: String,
@@ -594,6 +596,8 @@ pub trait EventLog: Send + Sync {
         partition: u32,
         limit: usize,
     ) -> StoreResult<Vec<RouterDeadLetter>>;
+    /// Removes router dead letters (after they were delivered by hand); how many were there.
+    async fn route_dead_remove(&self, partition: u32, ids: &[StreamId]) -> StoreResult<u64>;
 }
 
 /// Plugin inboxes and their dead letters.

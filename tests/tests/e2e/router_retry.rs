@@ -96,6 +96,40 @@ async fn an_event_that_cannot_be_routed_is_set_aside_and_the_partition_goes_on()
             .unwrap()
             .is_empty()
     );
+
+    // The operator sees it, fixes the inbox, and delivers it again.
+    let listed = gw.admin_json("/v1/router/dead-letters").await;
+    let letters = listed["dead_letters"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{listed}");
+    assert_eq!(letters[0]["plugin_id"], broken.id.as_str());
+    assert_eq!(letters[0]["tenant"], "shop-broken");
+    let id = letters[0]["id"].as_str().unwrap().to_string();
+    let _: i64 = redis::cmd("DEL")
+        .arg(format!("{prefix}:inbox:{{{}}}", broken.id))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let replay = |id: &str| {
+        gw.admin(
+            reqwest::Method::POST,
+            &format!("/v1/router/dead-letters/{id}/replay"),
+        )
+    };
+    let res = replay(&id).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (status, body) = gw
+        .plugin_call(&broken, "/v1/inbox/pull", json!({"max": 10}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["deliveries"][0]["event"]["tenant"], "shop-broken");
+    assert_eq!(
+        gw.admin_json("/v1/router/dead-letters").await["dead_letters"],
+        json!([])
+    );
+    assert_eq!(
+        replay(&id).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 /// A router that took a batch and died before acknowledging it (its process killed

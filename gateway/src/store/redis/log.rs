@@ -361,6 +361,21 @@ impl EventLog for RedisStore {
         self.router_dead(partition, limit).await
     }
 
+    async fn route_dead_remove(&self, partition: u32, ids: &[StreamId]) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = ids.iter().map(StreamId::to_string).collect();
+        let removed: i64 = self
+            .query(
+                redis::cmd("XDEL")
+                    .arg(self.keys.router_dead(partition))
+                    .arg(&ids),
+            )
+            .await?;
+        Ok(removed.max(0) as u64)
+    }
+
     async fn route_ack(&self, partition: u32, ids: &[StreamId]) -> StoreResult<()> {
         if ids.is_empty() {
             return Ok(());
@@ -436,11 +451,12 @@ impl RedisStore {
             .await?;
         entries(reply)?
             .into_iter()
-            .map(|(_, map)| {
+            .map(|(id, map)| {
                 let cursor = field(&map, "cursor")?
                     .parse()
                     .map_err(|_| corrupt("bad router dead letter cursor"))?;
                 Ok(RouterDeadLetter {
+                    id,
                     entry: LogEntry {
                         cursor,
                         record: log_record(&map)?,
