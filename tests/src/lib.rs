@@ -265,6 +265,18 @@ impl Gateway {
         self.deliver(source_id, &headers, &f.body).await
     }
 
+    /// `GET /metrics`, as text.
+    pub async fn metrics(&self) -> String {
+        let res = self.http.get(self.url("/metrics")).send().await.unwrap();
+        res.text().await.unwrap()
+    }
+
+    /// `GET /readyz`'s JSON answer (`null` when it is not JSON).
+    pub async fn readyz(&self) -> Value {
+        let res = self.http.get(self.url("/readyz")).send().await.unwrap();
+        res.json().await.unwrap_or(Value::Null)
+    }
+
     /// Every event of a tenant's log, following `next` until a page says `done`.
     pub async fn tenant_events(&self, tenant: &str, event_type: Option<&str>) -> Vec<Value> {
         let mut out = Vec::new();

@@ -75,15 +75,7 @@ async fn an_event_that_cannot_be_routed_is_set_aside_and_the_partition_goes_on()
     assert_eq!(dead[0].entry.record.tenant, "shop-broken");
     assert_eq!(dead[0].plugin_id, broken.id);
     assert!(dead[0].reason.contains("WRONGTYPE"), "{}", dead[0].reason);
-    let metrics = gw
-        .http
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains("omnigate_router_dead_letters_total 1"),
         "{metrics}"

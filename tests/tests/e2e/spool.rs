@@ -62,15 +62,7 @@ async fn start(redis: &RedisProcess, dir: &std::path::Path) -> (Gateway, String)
 async fn until_drained(gw: &Gateway) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let ready: Value = gw
-            .http
-            .get(gw.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap_or(Value::Null);
+        let ready: Value = gw.readyz().await;
         if ready["status"] == "ready" {
             return ready;
         }
@@ -174,15 +166,7 @@ async fn redis_killed_under_load_refuses_nothing_and_loses_nothing() {
     );
     assert!(twice.is_empty(), "written more than once: {twice:?}");
 
-    let metrics = gw
-        .http
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     assert_eq!(
         metric(&metrics, "omnigate_spool_drained_total"),
         spooled as f64
@@ -227,15 +211,7 @@ async fn redis_paused_past_the_timeout_spools_and_a_write_that_landed_late_is_no
         assert_eq!(answer["spooled"], true, "{answer}");
     }
     // (`/metrics` asks nothing of the store, so it answers during the pause.)
-    let metrics = gw
-        .http
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     assert_eq!(metric(&metrics, "omnigate_spool_records"), 5.0);
 
     until_drained(&gw).await;
@@ -285,15 +261,7 @@ async fn during_an_outage_known_sources_are_spooled_and_unknown_ones_still_refus
         StatusCode::UNAUTHORIZED
     );
 
-    let degraded: Value = gw
-        .http
-        .get(gw.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let degraded: Value = gw.readyz().await;
     assert_eq!(
         degraded,
         json!({"status": "degraded", "store": "unreachable",
