@@ -42,3 +42,15 @@ impl Clock for FixedClock {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// Sleeps for `how_long` unless `stop` turns first; true when stopped. What the background
+/// tasks (router, spool drainer) wait with between tries.
+pub async fn pause(
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    how_long: std::time::Duration,
+) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(how_long) => false,
+        _ = stop.changed() => true,
+    }
+}

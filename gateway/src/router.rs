@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+use crate::clock::pause;
 use tokio::task::JoinHandle;
 
 use crate::plugins::registry::subscribed;
@@ -145,14 +147,6 @@ async fn acknowledge(state: &AppState, partition: u32, entries: &[LogEntry]) {
     let cursors: Vec<_> = entries.iter().map(|e| e.cursor).collect();
     if let Err(e) = state.store.route_ack(partition, &cursors).await {
         tracing::warn!(partition, error = %e, "router cannot acknowledge; the batch will be routed again");
-    }
-}
-
-/// Sleeps unless stopped first; true when stopped.
-async fn pause(stop: &mut watch::Receiver<bool>, how_long: Duration) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(how_long) => false,
-        _ = stop.changed() => true,
     }
 }
 

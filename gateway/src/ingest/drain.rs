@@ -7,6 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+use crate::clock::pause;
 use tokio::task::JoinHandle;
 
 use super::{Origin, Outcome, identity, pipeline, quarantine};
@@ -209,14 +211,6 @@ async fn settle(spool: &Arc<Spool>, position: crate::spool::Position) {
 fn past_dedupe_window(state: &AppState, d: &SpooledDelivery) -> bool {
     let age = state.now().signed_duration_since(d.received_at);
     age.num_seconds() > 0 && age.num_seconds() as u64 > state.settings.dedupe_ttl_secs
-}
-
-/// Sleeps unless stopped first; true when stopped.
-async fn pause(stop: &mut watch::Receiver<bool>, how_long: Duration) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(how_long) => false,
-        _ = stop.changed() => true,
-    }
 }
 
 fn origin(d: &SpooledDelivery) -> Origin<'_> {

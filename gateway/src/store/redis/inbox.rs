@@ -183,11 +183,10 @@ impl Inboxes for RedisStore {
             .arg(o.max)
             .arg(o.max_attempts)
             .arg(self.retention.dead_maxlen);
-        let mut conn = self.conn.clone();
-        let reply: Value = match self.run(inv.invoke_async(&mut conn)).await {
+        let reply: Value = match self.invoke(&inv).await {
             Err(StoreError::Unavailable(msg)) if msg.contains("NOGROUP") => {
                 self.create_group(&key, GROUP).await?;
-                self.run(inv.invoke_async(&mut conn)).await?
+                self.invoke(&inv).await?
             }
             other => other?,
         };
@@ -267,8 +266,7 @@ impl Inboxes for RedisStore {
         for r in receipts {
             inv.arg(r.to_string());
         }
-        let mut conn = self.conn.clone();
-        let acked: i64 = self.run(inv.invoke_async(&mut conn)).await?;
+        let acked: i64 = self.invoke(&inv).await?;
         Ok(acked.max(0) as u64)
     }
 
@@ -304,17 +302,8 @@ impl Inboxes for RedisStore {
     }
 
     async fn dead_letters(&self, plugin_id: &str, limit: usize) -> StoreResult<Vec<DeadLetter>> {
-        let reply: Value = self
-            .query(
-                redis::cmd("XRANGE")
-                    .arg(self.keys.dead_letters(plugin_id))
-                    .arg("-")
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(limit),
-            )
-            .await?;
-        entries(reply)?
+        self.xrange_head(self.keys.dead_letters(plugin_id), limit)
+            .await?
             .into_iter()
             .map(|(id, map)| {
                 Ok(DeadLetter {
@@ -376,8 +365,7 @@ impl RedisStore {
                 }
             }
         }
-        let mut conn = self.conn.clone();
-        let reply: Value = self.run(inv.invoke_async(&mut conn)).await?;
+        let reply: Value = self.invoke(&inv).await?;
         let Value::Array(mut parts) = reply else {
             return Err(corrupt("dead-letter replay reply is not an array"));
         };

@@ -193,8 +193,7 @@ impl EventLog for RedisStore {
                 inv.arg(*name).arg(value.as_slice());
             }
         }
-        let mut conn = self.conn.clone();
-        let reply: Value = self.run(inv.invoke_async(&mut conn)).await?;
+        let reply: Value = self.invoke(&inv).await?;
         match reply {
             Value::Nil => Ok(Appended::Duplicate),
             Value::Array(parts) if parts.len() == 2 && bytes(&parts[0]) == Some(b"conflict") => {
@@ -429,8 +428,7 @@ impl RedisStore {
             .arg(&r.json)
             .arg("reason")
             .arg(reason);
-        let mut conn = self.conn.clone();
-        let _: i64 = self.run(inv.invoke_async(&mut conn)).await?;
+        let _: i64 = self.invoke(&inv).await?;
         Ok(())
     }
 
@@ -439,17 +437,8 @@ impl RedisStore {
         partition: u32,
         limit: usize,
     ) -> StoreResult<Vec<RouterDeadLetter>> {
-        let reply: Value = self
-            .query(
-                redis::cmd("XRANGE")
-                    .arg(self.keys.router_dead(partition))
-                    .arg("-")
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(limit),
-            )
-            .await?;
-        entries(reply)?
+        self.xrange_head(self.keys.router_dead(partition), limit)
+            .await?
             .into_iter()
             .map(|(id, map)| {
                 let cursor = field(&map, "cursor")?

@@ -432,6 +432,33 @@ impl RedisStore {
         }
     }
 
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        inv: &redis::ScriptInvocation<'_>,
+    ) -> StoreResult<T> {
+        let mut conn = self.conn.clone();
+        self.run(inv.invoke_async(&mut conn)).await
+    }
+
+    /// The first `limit` entries of a stream, oldest first.
+    async fn xrange_head(
+        &self,
+        key: String,
+        limit: usize,
+    ) -> StoreResult<Vec<(StreamId, BTreeMap<String, Value>)>> {
+        let reply: Value = self
+            .query(
+                redis::cmd("XRANGE")
+                    .arg(key)
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(limit),
+            )
+            .await?;
+        entries(reply)
+    }
+
     async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> StoreResult<T> {
         let mut conn = self.conn.clone();
         self.run(cmd.query_async(&mut conn)).await

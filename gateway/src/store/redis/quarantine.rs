@@ -77,8 +77,7 @@ impl RedisStore {
         for (k, v) in fields(record) {
             inv.arg(k).arg(v);
         }
-        let mut conn = self.conn.clone();
-        let reply: Value = self.run(inv.invoke_async(&mut conn)).await?;
+        let reply: Value = self.invoke(&inv).await?;
         match reply {
             Value::Nil => Ok(Appended::Duplicate),
             Value::Array(parts) if parts.len() == 2 => {
@@ -115,8 +114,7 @@ impl Quarantine for RedisStore {
             .key(self.keys.quarantine_replayed(id.partition))
             .key(self.keys.quarantine_bodies(id.partition))
             .arg(id.entry.to_string());
-        let mut conn = self.conn.clone();
-        let removed: i64 = self.run(inv.invoke_async(&mut conn)).await?;
+        let removed: i64 = self.invoke(&inv).await?;
         Ok(removed == 1)
     }
 

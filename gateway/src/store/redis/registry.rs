@@ -95,8 +95,7 @@ impl RedisStore {
                 .map_err(|e| StoreError::Internal(e.to_string()))?;
             let mut inv = REPLACE_SOURCE.prepare_invoke();
             inv.key(self.keys.sources()).arg(id).arg(&raw).arg(json);
-            let mut conn = self.conn.clone();
-            let written: i64 = self.run(inv.invoke_async(&mut conn)).await?;
+            let written: i64 = self.invoke(&inv).await?;
             if written == 1 {
                 return Ok(Some(stale));
             }
@@ -191,8 +190,7 @@ impl Registry for RedisStore {
         for ns in namespaces {
             inv.arg(ns);
         }
-        let mut conn = self.conn.clone();
-        let taken: Vec<String> = self.run(inv.invoke_async(&mut conn)).await?;
+        let taken: Vec<String> = self.invoke(&inv).await?;
         Ok(taken
             .chunks(2)
             .filter_map(|pair| match pair {
