@@ -256,6 +256,14 @@ pub struct Settings {
     #[arg(long, env = "OMNIGATE_REDIS_BLOCKING_POOL", default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     pub redis_blocking_pool: usize,
 
+    /// Replicas that must confirm a delivery's write (Redis `WAIT`, in the same round trip)
+    /// before it is answered 2xx. Replication is asynchronous: without this, a primary that
+    /// dies right after answering can take acknowledged deliveries with it when a replica is
+    /// promoted. Fewer confirmations within `--store-timeout-ms` count as an outage (the
+    /// delivery is spooled, or answered 503). 0: the primary's answer is enough.
+    #[arg(long, env = "OMNIGATE_REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: u32,
+
     /// How long this process remembers that a source id does not exist, in milliseconds,
     /// so unknown ids cost no store round trip each.
     #[arg(long, env = "OMNIGATE_UNKNOWN_SOURCE_CACHE_MS", default_value_t = 2000)]
@@ -323,6 +331,7 @@ impl Default for Settings {
             inbox_maxlen: 100_000,
             dead_maxlen: 10_000,
             redis_blocking_pool: 64,
+            redis_wait_replicas: 0,
             unknown_source_cache_ms: 2000,
         }
     }

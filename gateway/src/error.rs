@@ -60,6 +60,11 @@ pub enum Error {
     ReplayFailed(String),
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
+    /// The store answered and refused the command (a key of the wrong type, a script
+    /// error): to a sender an outage like any other; to the spool's drainer, a record that
+    /// may never be written (unlike [`Error::StoreUnavailable`], which is waited out).
+    #[error("store refused: {0}")]
+    StoreRefused(String),
     /// The quarantine is at its cap; nothing was written.
     #[error("{0}")]
     QuarantineFull(String),
@@ -174,7 +179,7 @@ impl Error {
                 ProblemKind::QuarantineFull,
                 "Quarantine full",
             ),
-            StoreUnavailable(_) | Contended(_) => (
+            StoreUnavailable(_) | StoreRefused(_) | Contended(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ProblemKind::StoreUnavailable,
                 "Event store unavailable",
@@ -206,7 +211,7 @@ impl Error {
                 }
                 Some(detail.clone())
             }
-            Error::StoreUnavailable(_) | Error::Contended(_) => Some(
+            Error::StoreUnavailable(_) | Error::StoreRefused(_) | Error::Contended(_) => Some(
                 "The event could not be durably written; nothing was accepted. Retry later."
                     .to_string(),
             ),
@@ -242,7 +247,10 @@ impl ResponseError for Error {
             HeaderValue::from_static("application/problem+json"),
         ));
         match self {
-            Error::StoreUnavailable(_) | Error::Contended(_) | Error::QuarantineFull(_) => {
+            Error::StoreUnavailable(_)
+            | Error::StoreRefused(_)
+            | Error::Contended(_)
+            | Error::QuarantineFull(_) => {
                 response.insert_header((header::RETRY_AFTER, Self::RETRY_AFTER_SECS.to_string()));
             }
             Error::RateLimited {
@@ -287,7 +295,7 @@ impl From<crate::store::StoreError> for Error {
             StoreError::Unavailable(m) => Error::StoreUnavailable(m),
             StoreError::QuarantineFull(m) => Error::QuarantineFull(m),
             // To a client, as any store failure: not written, retry (and an operator looks).
-            StoreError::Refused(m) => Error::StoreUnavailable(format!("refused: {m}")),
+            StoreError::Refused(m) => Error::StoreRefused(m),
             StoreError::Corrupt(m) => Error::StoreCorrupt(m),
             StoreError::Config(m) => Error::Config(m),
             StoreError::Internal(m) => Error::Internal(m),

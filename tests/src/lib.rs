@@ -77,6 +77,7 @@ pub async fn redis_store_with(
             timeout: Duration::from_secs(2),
             sealer,
             blocking_pool: omnigate::store::DEFAULT_BLOCKING_POOL,
+            wait_replicas: 0,
         },
     )
     .await

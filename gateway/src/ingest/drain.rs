@@ -52,8 +52,8 @@ struct Drain {
     logged: Instant,
 }
 
-/// Failures of one record, while the store answers pings, before it is kept in quarantine
-/// instead: one record the store keeps refusing must not hold back every record after it.
+/// Refusals of one record (the store answers, and will not take it) before it is kept in
+/// quarantine instead: one such record must not hold back every record after it.
 const ATTEMPTS_WHILE_UP: u32 = 5;
 
 /// Spool calls do blocking file I/O: off the async workers.
@@ -141,9 +141,10 @@ async fn run(state: Arc<AppState>, spool: Arc<Spool>, mut stop: watch::Receiver<
         };
         match result {
             Ok(outcome) => {
+                // Counted first, so an empty spool means the count is complete.
+                state.metrics.spool.drained.inc();
                 settle(&spool, position).await;
                 spool.note_store_up();
-                state.metrics.spool.drained.inc();
                 (retry, failures) = (FIRST_RETRY, 0);
                 d.drained += 1;
                 tracing::debug!(source_id = %delivery.source_id, outcome = outcome.label().as_str(), "spooled delivery drained");
@@ -158,16 +159,24 @@ async fn run(state: Arc<AppState>, spool: Arc<Spool>, mut stop: watch::Receiver<
                     );
                 }
             }
-            Err(e @ (Error::StoreUnavailable(_) | Error::Contended(_))) => {
+            Err(e @ Error::StoreUnavailable(_)) => {
+                // Down, or (with wait_replicas) not yet confirmed by a replica: waited out
+                // however long it takes, as no fault of this record. New deliveries
+                // meanwhile go straight to the spool.
                 failures += 1;
-                let up = state.store.ping().await.is_ok();
-                if !up {
-                    // New deliveries meanwhile go straight to the spool.
-                    spool.note_store_down(retry.max(Duration::from_secs(1)));
-                    if failures == 1 {
-                        tracing::warn!(reason = %e, waiting = spool.stats().records, "store still unavailable; the spool keeps its deliveries");
-                    }
-                } else if failures >= ATTEMPTS_WHILE_UP {
+                spool.note_store_down(retry.max(Duration::from_secs(1)));
+                if failures == 1 {
+                    tracing::warn!(reason = %e, waiting = spool.stats().records, "store still unavailable; the spool keeps its deliveries");
+                }
+                if pause(&mut stop, retry).await {
+                    return;
+                }
+                retry = (retry * 2).min(LAST_RETRY);
+            }
+            Err(e @ (Error::StoreRefused(_) | Error::Contended(_))) => {
+                // The store answers, and will not take this record.
+                failures += 1;
+                if failures >= ATTEMPTS_WHILE_UP {
                     tracing::error!(error = %e, source_id = %delivery.source_id, attempts = failures, "the store answers but keeps refusing a spooled delivery; keeping it in quarantine");
                     let why = format!("the store keeps refusing it: {e}");
                     if keep_refused(&state, &delivery, &why).await.is_ok() {

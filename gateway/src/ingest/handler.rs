@@ -143,7 +143,7 @@ pub async fn receive(
                 Error::PayloadTooLarge { .. } => WebhookOutcome::TooLarge,
                 Error::BodyTimeout { .. } => WebhookOutcome::BodyTimeout,
                 Error::RateLimited { .. } => WebhookOutcome::RateLimited,
-                Error::StoreUnavailable(_) | Error::Contended(_) => {
+                Error::StoreUnavailable(_) | Error::StoreRefused(_) | Error::Contended(_) => {
                     WebhookOutcome::StoreUnavailable
                 }
                 Error::QuarantineFull(_) => {

@@ -413,7 +413,7 @@ pub(crate) async fn pipeline(
             )))
         });
         match written {
-            Err(Error::StoreUnavailable(why)) => {
+            Err(Error::StoreUnavailable(why) | Error::StoreRefused(why)) => {
                 spool.note_store_down(STORE_DOWN_FOR);
                 Some(why)
             }

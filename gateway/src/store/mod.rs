@@ -141,6 +141,7 @@ pub fn redis_options(settings: &crate::config::Settings) -> StoreResult<RedisOpt
         timeout: settings.store_timeout(),
         sealer: sealed::from_settings(settings)?,
         blocking_pool: settings.redis_blocking_pool,
+        wait_replicas: settings.redis_wait_replicas,
     })
 }
 

@@ -1,15 +1,33 @@
 //! `redis+cluster://`: the same store on a three-node Redis Cluster. Every multi-key step
-//! must stay inside one hash slot, or the cluster refuses it (CROSSSLOT).
+//! must stay inside one hash slot, or the cluster refuses it (CROSSSLOT). And a failover:
+//! the primary holding a shop's partition killed under load, its replica promoted.
 
-use omnigate::store::Retention;
+use crate::spool::{assert_each_order_once, load_with_fault, metric, spool_dir, until_drained};
+use omnigate::clock::Clock;
 use omnigate::store::conformance::run_all;
-use omnigate_tests::{Gateway, RedisProcess, fixture_time, payload_fixture, redis_store_at};
+use omnigate::store::{RedisOptions, RedisStore, Retention, partition_of};
+use omnigate_tests::{
+    Gateway, RedisProcess, fixture_time, payload_fixture, redis_store_at, test_sealer,
+    unique_prefix,
+};
 use reqwest::StatusCode;
 use std::process::Command;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-fn start_cluster() -> (Vec<RedisProcess>, String) {
-    let nodes: Vec<RedisProcess> = (0..3)
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("redis-cli (installed with redis-server)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Three primaries, each with `replicas` replicas, all in sync.
+fn start_cluster(replicas: usize) -> (Vec<RedisProcess>, String) {
+    let nodes: Vec<RedisProcess> = (0..3 * (1 + replicas))
         .map(|_| {
             RedisProcess::start_with(&[
                 "--cluster-enabled",
@@ -17,7 +35,7 @@ fn start_cluster() -> (Vec<RedisProcess>, String) {
                 "--cluster-config-file",
                 "nodes.conf",
                 "--cluster-node-timeout",
-                "2000",
+                "1000",
             ])
         })
         .collect();
@@ -29,32 +47,60 @@ fn start_cluster() -> (Vec<RedisProcess>, String) {
         .arg("--cluster")
         .arg("create")
         .args(&addrs)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
         .stdout(std::process::Stdio::null())
         .status()
         .expect("redis-cli (installed with redis-server)");
     assert!(status.success(), "cluster create failed");
     for port in nodes.iter().map(|n| n.port) {
-        let mut ok = false;
-        for _ in 0..100 {
-            let out = Command::new("redis-cli")
-                .args(["-p", &port.to_string(), "cluster", "info"])
-                .output()
-                .unwrap();
-            if String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok") {
-                ok = true;
-                break;
+        let ready = || {
+            redis_cli(port, &["cluster", "info"]).contains("cluster_state:ok") && {
+                let role = redis_cli(port, &["info", "replication"]);
+                role.contains("role:master") || role.contains("master_link_status:up")
             }
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ready() {
+            assert!(
+                Instant::now() < deadline,
+                "node {port} did not reach cluster_state:ok in sync"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
-        assert!(ok, "node {port} did not reach cluster_state:ok");
     }
     (nodes, format!("redis+cluster://{}", addrs.join(",")))
 }
 
+/// The port of the primary that serves `key`, as node `ask` sees the cluster.
+fn primary_of(ask: u16, key: &str) -> Option<u16> {
+    let slot: u16 = redis_cli(ask, &["cluster", "keyslot", key])
+        .trim()
+        .parse()
+        .ok()?;
+    redis_cli(ask, &["cluster", "nodes"])
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = fields.get(2)?;
+            if !flags.contains("master") || flags.contains("fail") {
+                return None;
+            }
+            let serves = fields[8..].iter().any(|range| {
+                let mut ends = range.splitn(2, '-').map(|n| n.parse::<u16>().ok());
+                match (ends.next().flatten(), ends.next()) {
+                    (Some(lo), Some(Some(hi))) => (lo..=hi).contains(&slot),
+                    (Some(lo), None) => lo == slot,
+                    _ => false,
+                }
+            });
+            let port = fields[1].split(['@', ':']).nth(1)?.parse().ok()?;
+            serves.then_some(port)
+        })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_works_on_a_redis_cluster() {
-    let (_nodes, url) = start_cluster();
+    let (_nodes, url) = start_cluster(0);
     run_all(|r| {
         let url = url.clone();
         async move { redis_store_at(&url, r).await }
@@ -78,4 +124,132 @@ async fn the_store_works_on_a_redis_cluster() {
         StatusCode::OK
     );
     assert_eq!(gw.tenant_events("cluster-shop", None).await.len(), 1);
+}
+
+/// Drill (d): under a steady load of signed deliveries, the primary holding the shop's
+/// partition is killed (SIGKILL) and its replica promoted; the old primary comes back as a
+/// replica. With `wait_replicas = 1` (every 2xx confirmed by a replica) and a spool, no
+/// sender hears a 5xx and every delivery answered 2xx is in the log once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_killed_under_load_loses_no_acknowledged_delivery() {
+    let (mut nodes, url) = start_cluster(1);
+    let store = RedisStore::connect(
+        &url,
+        RedisOptions {
+            prefix: unique_prefix(),
+            sealer: Some(test_sealer()),
+            timeout: Duration::from_secs(1),
+            wait_replicas: 1,
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .expect("connect to the cluster");
+    let dir = spool_dir();
+    let (gw, source) = crate::spool::start_on(Arc::new(store), &dir).await;
+    let gw = Arc::new(gw);
+    // The partition's hash tag is all that decides its slot.
+    let tag = format!("x{{{}}}", partition_of("drill-shop", 16));
+    let first = nodes[0].port;
+    let primary = primary_of(first, &tag).expect("a primary serves the partition");
+    let victim = nodes.iter().position(|n| n.port == primary).unwrap();
+    let other = nodes.iter().find(|n| n.port != primary).unwrap().port;
+
+    const TOTAL: u64 = 600;
+    let nodes_ref = &mut nodes;
+    let answers = load_with_fault(gw.clone(), &source, TOTAL, |_| {
+        nodes_ref[victim].kill();
+        async move {
+            // Promoted once the others agree the primary failed (node timeout: 1 s).
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while primary_of(other, &tag).is_none_or(|p| p == primary) {
+                assert!(Instant::now() < deadline, "no replica was promoted");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            // The old primary rejoins as the new one's replica, so writes can be confirmed.
+            nodes_ref[victim].restart();
+        }
+    })
+    .await;
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(_, status, _)| *status != StatusCode::ACCEPTED)
+        .collect();
+    assert!(refused.is_empty(), "answered other than 202: {refused:?}");
+    let spooled = answers
+        .iter()
+        .filter(|(_, _, a)| a["spooled"] == true)
+        .count();
+    assert!(spooled > 0, "the failover took no time at all?");
+
+    until_drained(&gw).await;
+    assert_each_order_once(&gw, TOTAL).await;
+    assert_eq!(
+        metric(&gw.metrics().await, "omnigate_spool_drained_total"),
+        spooled as f64
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A write no replica confirms is not acknowledged as written: with a spool it is spooled
+/// (and the drainer keeps it, however many times it tries, rather than giving up on it as a
+/// refused record); without one it is a 503. It drains once a replica is attached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_no_replica_confirmed_waits_in_the_spool_until_one_does() {
+    let primary = RedisProcess::start();
+    let store = |url: String| async move {
+        let store = RedisStore::connect(
+            &url,
+            RedisOptions {
+                prefix: "replicated".into(),
+                sealer: Some(test_sealer()),
+                timeout: Duration::from_millis(300),
+                wait_replicas: 1,
+                ..RedisOptions::default()
+            },
+        )
+        .await
+        .expect("connect");
+        Arc::new(store) as Arc<dyn omnigate::store::Store>
+    };
+    let dir = spool_dir();
+    let (gw, source) = crate::spool::start_on(store(primary.url()).await, &dir).await;
+    let (h, b) = crate::spool::order(1, gw.clock.now());
+    let res = gw.deliver(&source, &h, &b).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["spooled"],
+        true
+    );
+
+    // Without a spool the same is a 503: the write is on the primary only.
+    let bare = Gateway::start(store(primary.url()).await, gw.clock.now()).await;
+    let plain = bare
+        .create_source(serde_json::json!({"tenant": "bare-shop", "provider": "shopify", "secret": crate::spool::SECRET}))
+        .await;
+    let (h2, b2) = crate::spool::order(2, gw.clock.now());
+    let refused = bare.deliver(&plain.id, &h2, &b2).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers().contains_key("retry-after"));
+
+    // Longer than the drainer's five tries while the store answers pings (0.1 + 0.2 + 0.4
+    // + 0.8 + 1.6 s): still spooled, nothing quarantined.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let ready = gw.readyz().await;
+    assert_eq!(ready["spool"]["records"], 1, "{ready}");
+    let quarantined = gw.admin_json("/v1/quarantine").await;
+    assert_eq!(
+        quarantined["entries"],
+        serde_json::json!([]),
+        "{quarantined}"
+    );
+
+    let _replica =
+        RedisProcess::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    until_drained(&gw).await;
+    assert_eq!(
+        crate::spool::orders_in_log(&gw).await,
+        std::collections::BTreeMap::from([(1, 1)])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -16,14 +16,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const SECRET: &str = "shpss_spool_drill_0123456789";
+pub(crate) const SECRET: &str = "shpss_spool_drill_0123456789";
 
-fn spool_dir() -> PathBuf {
+pub(crate) fn spool_dir() -> PathBuf {
     std::env::temp_dir().join(format!("omnigate-spool-{}", uuid::Uuid::new_v4().simple()))
 }
 
 /// Shopify `orders/create` for order `n`, placed at `at`, signed.
-fn order(n: u64, at: DateTime<Utc>) -> (Vec<(String, String)>, Vec<u8>) {
+pub(crate) fn order(n: u64, at: DateTime<Utc>) -> (Vec<(String, String)>, Vec<u8>) {
     let body = format!(
         r##"{{"id":{},"name":"#{n}","created_at":"{}","updated_at":"{}","currency":"EUR","total_price":"12.50","financial_status":"pending","line_items":[]}}"##,
         8_000_000 + n,
@@ -44,7 +44,18 @@ fn order(n: u64, at: DateTime<Utc>) -> (Vec<(String, String)>, Vec<u8>) {
 }
 
 async fn start(redis: &RedisProcess, dir: &std::path::Path) -> (Gateway, String) {
-    let store = redis_store_at(&redis.url(), Retention::default()).await;
+    start_on(
+        redis_store_at(&redis.url(), Retention::default()).await,
+        dir,
+    )
+    .await
+}
+
+/// A gateway with a spool in `dir` on `store`, and a Shopify source of "drill-shop".
+pub(crate) async fn start_on(
+    store: Arc<dyn omnigate::store::Store>,
+    dir: &std::path::Path,
+) -> (Gateway, String) {
     let now = Utc::now();
     let dir = dir.to_path_buf();
     let gw = Gateway::start_with(store, now, move |s| {
@@ -58,8 +69,71 @@ async fn start(redis: &RedisProcess, dir: &std::path::Path) -> (Gateway, String)
     (gw, source.id)
 }
 
+/// Four senders post orders `0..total` as fast as they are answered; once a third are
+/// answered, `fault` runs (the senders go on meanwhile). Every answer, by order number.
+pub(crate) async fn load_with_fault<F, Fut>(
+    gw: Arc<Gateway>,
+    source: &str,
+    total: u64,
+    fault: F,
+) -> Vec<(u64, StatusCode, Value)>
+where
+    F: FnOnce(u64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let next = Arc::new(AtomicU64::new(0));
+    let answered = Arc::new(AtomicU64::new(0));
+    let senders: Vec<_> = (0..4)
+        .map(|_| {
+            let (gw, source, next, answered) = (
+                gw.clone(),
+                source.to_string(),
+                next.clone(),
+                answered.clone(),
+            );
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, Ordering::SeqCst);
+                    if n >= total {
+                        return answers;
+                    }
+                    let (headers, body) = order(n, gw.clock.now());
+                    let res = gw.deliver(&source, &headers, &body).await;
+                    let status = res.status();
+                    let answer: Value = res.json().await.unwrap_or(Value::Null);
+                    answers.push((n, status, answer));
+                    answered.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    while answered.load(Ordering::SeqCst) < total / 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    fault(answered.load(Ordering::SeqCst)).await;
+    let mut answers = Vec::new();
+    for s in senders {
+        answers.extend(s.await.unwrap());
+    }
+    assert_eq!(answers.len() as u64, total);
+    answers
+}
+
+/// After a drill: every one of orders `0..total` (all answered 2xx) is in the log once.
+pub(crate) async fn assert_each_order_once(gw: &Gateway, total: u64) {
+    let seen = orders_in_log(gw).await;
+    let missing: Vec<u64> = (0..total).filter(|n| !seen.contains_key(n)).collect();
+    let twice: Vec<_> = seen.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not in the log: {missing:?}"
+    );
+    assert!(twice.is_empty(), "written more than once: {twice:?}");
+}
+
 /// Waits until `/readyz` says the store answers and the spool is empty.
-async fn until_drained(gw: &Gateway) -> Value {
+pub(crate) async fn until_drained(gw: &Gateway) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let ready: Value = gw.readyz().await;
@@ -75,7 +149,7 @@ async fn until_drained(gw: &Gateway) -> Value {
 }
 
 /// Every order number in the tenant's log, with how many `order.created` events each has.
-async fn orders_in_log(gw: &Gateway) -> BTreeMap<u64, usize> {
+pub(crate) async fn orders_in_log(gw: &Gateway) -> BTreeMap<u64, usize> {
     let mut seen = BTreeMap::new();
     for e in gw.tenant_events("drill-shop", Some("order.created")).await {
         let id = e["subject"]
@@ -88,7 +162,7 @@ async fn orders_in_log(gw: &Gateway) -> BTreeMap<u64, usize> {
     seen
 }
 
-fn metric(text: &str, name: &str) -> f64 {
+pub(crate) fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
         .unwrap_or(0.0)
@@ -101,46 +175,20 @@ async fn redis_killed_under_load_refuses_nothing_and_loses_nothing() {
     let (gw, source) = start(&redis, &dir).await;
     let gw = Arc::new(gw);
 
-    // Four senders post distinct orders as fast as they are answered.
-    const TOTAL: u64 = 600;
-    let next = Arc::new(AtomicU64::new(0));
-    let answered = Arc::new(AtomicU64::new(0));
-    let senders: Vec<_> = (0..4)
-        .map(|_| {
-            let (gw, source, next, answered) =
-                (gw.clone(), source.clone(), next.clone(), answered.clone());
-            tokio::spawn(async move {
-                let mut answers = Vec::new();
-                loop {
-                    let n = next.fetch_add(1, Ordering::SeqCst);
-                    if n >= TOTAL {
-                        return answers;
-                    }
-                    let (headers, body) = order(n, gw.clock.now());
-                    let res = gw.deliver(&source, &headers, &body).await;
-                    let status = res.status();
-                    let answer: Value = res.json().await.unwrap_or(Value::Null);
-                    answers.push((n, status, answer));
-                    answered.fetch_add(1, Ordering::SeqCst);
-                }
-            })
-        })
-        .collect();
-
     // A third of the way in, Redis dies for a moment and comes back on its append-only file.
-    while answered.load(Ordering::SeqCst) < TOTAL / 3 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    redis.kill();
-    let killed_at = answered.load(Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    redis.restart();
-
-    let mut answers = Vec::new();
-    for s in senders {
-        answers.extend(s.await.unwrap());
-    }
-    assert_eq!(answers.len() as u64, TOTAL);
+    const TOTAL: u64 = 600;
+    let mut killed_at = 0;
+    // Borrowed: the fault's future must not take (and so drop, killing) the server.
+    let redis = &mut redis;
+    let answers = load_with_fault(gw.clone(), &source, TOTAL, |answered| {
+        killed_at = answered;
+        redis.kill();
+        async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            redis.restart();
+        }
+    })
+    .await;
     let refused: Vec<_> = answers
         .iter()
         .filter(|(_, status, _)| *status != StatusCode::ACCEPTED)
@@ -157,14 +205,7 @@ async fn redis_killed_under_load_refuses_nothing_and_loses_nothing() {
 
     let ready = until_drained(&gw).await;
     assert_eq!(ready["spool"]["records"], 0);
-    let seen = orders_in_log(&gw).await;
-    let missing: Vec<u64> = (0..TOTAL).filter(|n| !seen.contains_key(n)).collect();
-    let twice: Vec<_> = seen.iter().filter(|(_, c)| **c > 1).collect();
-    assert!(
-        missing.is_empty(),
-        "acknowledged but not in the log: {missing:?}"
-    );
-    assert!(twice.is_empty(), "written more than once: {twice:?}");
+    assert_each_order_once(&gw, TOTAL).await;
 
     let metrics = gw.metrics().await;
     assert_eq!(
@@ -276,5 +317,42 @@ async fn during_an_outage_known_sources_are_spooled_and_unknown_ones_still_refus
         BTreeMap::from([(0, 1), (1, 1)]),
         "the spooled order, once; the forged one nowhere"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A record Redis answers but refuses (here: the partition's log is a key of the wrong
+/// type) is spooled, tried a few times, then kept in quarantine with the reason, so it does
+/// not hold back the records behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spooled_delivery_the_store_keeps_refusing_ends_in_quarantine() {
+    let (store, prefix) = omnigate_tests::redis_store_with_prefix(Retention::default()).await;
+    let dir = spool_dir();
+    let (gw, source) = start_on(store, &dir).await;
+    let partition = omnigate::store::partition_of("drill-shop", 16);
+    let client = redis::Client::open(omnigate_tests::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let () = redis::cmd("SET")
+        .arg(format!("{prefix}:log:{{{partition}}}"))
+        .arg("not a stream")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let (h, b) = order(7, gw.clock.now());
+    let res = gw.deliver(&source, &h, &b).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"spooled": true}));
+
+    until_drained(&gw).await;
+    let page = gw.admin_json("/v1/quarantine").await;
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{page}");
+    let reason = entries[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("keeps refusing") && reason.contains("WRONGTYPE"),
+        "{reason}"
+    );
+    let metrics = gw.metrics().await;
+    assert_eq!(metric(&metrics, "omnigate_spool_records"), 0.0);
     let _ = std::fs::remove_dir_all(&dir);
 }

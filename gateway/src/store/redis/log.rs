@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use super::replicated::ScriptCall;
 use super::{ROUTER, RedisStore, bytes, corrupt, entries, field, group_entries, text};
 use crate::store::{
     Append, Appended, EventLog, LEGACY_SNAPSHOT_FIELD, LogEntry, LogRecord, RouterDeadLetter,
@@ -155,7 +156,7 @@ impl EventLog for RedisStore {
     async fn append(&self, append: Append) -> StoreResult<Appended> {
         let p = append.partition;
         let seen_key = self.keys.delivery_mark(p, &append.dedupe_key);
-        let mut inv = APPEND.prepare_invoke();
+        let mut inv = ScriptCall::new(&APPEND);
         inv.key(&seen_key);
         let ttl_ms = append.dedupe_ttl.as_millis().max(1) as u64;
         match &append.write {
@@ -193,7 +194,7 @@ impl EventLog for RedisStore {
                 inv.arg(*name).arg(value.as_slice());
             }
         }
-        let reply: Value = self.invoke(&inv).await?;
+        let reply = self.call_acknowledged(&inv).await?;
         match reply {
             Value::Nil => Ok(Appended::Duplicate),
             Value::Array(parts) if parts.len() == 2 && bytes(&parts[0]) == Some(b"conflict") => {

@@ -12,6 +12,7 @@ mod keys;
 mod log;
 mod quarantine;
 mod registry;
+mod replicated;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -80,6 +81,7 @@ pub struct RedisStore {
     retention: Retention,
     timeout: Duration,
     sealer: Option<Arc<Sealer>>,
+    wait_replicas: u32,
 }
 
 /// Connection settings of the Redis store.
@@ -97,6 +99,9 @@ pub struct RedisOptions {
     /// Most connections blocking reads (long-polls) may hold at once; a pull that finds
     /// none free within its wait answers with what is ready instead of blocking.
     pub blocking_pool: usize,
+    /// Replicas that must confirm a delivery's write (Redis `WAIT`) before it is answered
+    /// 2xx; 0 answers once the primary has it. See `replicated.rs`.
+    pub wait_replicas: u32,
 }
 
 impl Default for RedisOptions {
@@ -108,6 +113,7 @@ impl Default for RedisOptions {
             timeout: Duration::from_secs(2),
             sealer: None,
             blocking_pool: DEFAULT_BLOCKING_POOL,
+            wait_replicas: 0,
         }
     }
 }
@@ -165,6 +171,7 @@ impl RedisStore {
             retention: options.retention,
             timeout: options.timeout,
             sealer: options.sealer,
+            wait_replicas: options.wait_replicas,
         })
     }
 

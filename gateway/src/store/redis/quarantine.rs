@@ -7,6 +7,7 @@ use redis::{Script, Value};
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
+use super::replicated::ScriptCall;
 use super::{RedisStore, bytes, corrupt, entries, field, text};
 use crate::store::{
     Appended, Quarantine, QuarantineId, QuarantineRecord, QuarantineSummary, StoreError,
@@ -64,7 +65,7 @@ impl RedisStore {
         ttl_ms: u64,
         record: &QuarantineRecord,
     ) -> StoreResult<Appended> {
-        let mut inv = QUARANTINE.prepare_invoke();
+        let mut inv = ScriptCall::new(&QUARANTINE);
         inv.key(seen_key)
             .key(self.keys.quarantine(partition))
             .key(self.keys.quarantine_bytes(partition))
@@ -77,7 +78,7 @@ impl RedisStore {
         for (k, v) in fields(record) {
             inv.arg(k).arg(v);
         }
-        let reply: Value = self.invoke(&inv).await?;
+        let reply = self.call_acknowledged(&inv).await?;
         match reply {
             Value::Nil => Ok(Appended::Duplicate),
             Value::Array(parts) if parts.len() == 2 => {
