@@ -18,7 +18,8 @@
 # Knobs: BENCH_REQUESTS (40000 per round), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64),
 # BENCH_THREADS (2), BENCH_PLUGIN_RATE (1000), BENCH_PLUGIN_EVENTS (10000),
 # BENCH_SOAK_SECS (600), BENCH_PERF (a directory: the first gateway round of each profile is
-# recorded there with `perf record -g`, for `perf report -i`). Needs apt-get for wrk and redis-server when they are missing.
+# recorded there with `perf record -g`, for `perf report -i`), BENCH_GATEWAY_BIN (another
+# `omnigate` binary to measure, e.g. an older commit's, for a before/after). Needs apt-get for wrk and redis-server when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -55,6 +56,9 @@ fi
 log "building the release binaries"
 cargo build --release --locked -p omnigate -p omnigate-bench --bins >&2
 BIN=target/release
+# Another build of the gateway to measure instead (a before/after comparison: build the
+# other commit with its own CARGO_TARGET_DIR and point this at its binary).
+GATEWAY_BIN=${BENCH_GATEWAY_BIN:-$BIN/omnigate}
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -98,7 +102,7 @@ start_redis() {
 start_gateway() {
   PORT=$(free_port)
   OMNIGATE_SECRET_KEY=$(head -c 32 /dev/urandom | base64) OMNIGATE_WEBHOOK_RATE=0 \
-    OMNIGATE_LOG=warn "$BIN/omnigate" serve --bind "127.0.0.1:$PORT" \
+    OMNIGATE_LOG=warn "$GATEWAY_BIN" serve --bind "127.0.0.1:$PORT" \
     --redis-url "redis://127.0.0.1:$1" --redis-prefix bench >"$WORK/gateway-$PORT.log" 2>&1 &
   PID=$!
   PIDS+=("$PID")
