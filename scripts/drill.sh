@@ -59,7 +59,7 @@ GATEWAY_PID=""
 declare -A CLUSTER_PIDS=()
 cleanup() {
   [ "$BASHPID" = "$$" ] || return 0
-  for pid in $REDIS_PID $GATEWAY_PID "${CLUSTER_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in $REDIS_PID $GATEWAY_PID ${CLUSTER_PIDS[@]+"${CLUSTER_PIDS[@]}"}; do kill -9 "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -149,6 +149,15 @@ gateway_up() {
 
 kill9() { kill -9 "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
+# Stops whatever the drill started (the gateway, Redis or the cluster's nodes).
+teardown() {
+  local pid
+  for pid in $GATEWAY_PID $REDIS_PID ${CLUSTER_PIDS[@]+"${CLUSTER_PIDS[@]}"}; do kill9 "$pid"; done
+  GATEWAY_PID=""
+  REDIS_PID=""
+  CLUSTER_PIDS=()
+}
+
 printf '\n%-20s %-9s %7s %7s %8s %6s %10s %8s %6s %8s\n' \
   "drill" "fsync" "sent" "2xx" "spooled" "5xx" "no answer" "missing" "twice" "drain s"
 
@@ -204,14 +213,26 @@ for fsync in $FSYNCS; do
         ;;
       cluster-*)
         victim=$(primary_of "${CLUSTER_PORTS[0]}" "$tenant")
+        if [ -z "$victim" ]; then
+          log "$drill: no primary serves $tenant's partition"
+          teardown
+          exit 1
+        fi
         for p in "${CLUSTER_PORTS[@]}"; do [ "$p" != "$victim" ] && ask=$p && break; done
         kill9 "${CLUSTER_PIDS[$victim]}"
+        promoted=""
         for _ in $(seq 1 300); do
           promoted=$(primary_of "$ask" "$tenant")
           [ -n "$promoted" ] && [ "$promoted" != "$victim" ] && break
+          promoted=""
           sleep 0.1
         done
-        [ "${DRILL_DEBUG:-}" ] && log "primary $victim killed; $promoted promoted"
+        if [ -z "$promoted" ]; then
+          log "$drill: no replica was promoted within 30 s"
+          teardown
+          exit 1
+        fi
+        [ -n "${DRILL_DEBUG:-}" ] && log "primary $victim killed; $promoted promoted"
         cluster_node "$victim" "$dir/cluster/node-$victim" "$fsync"
         ;;
     esac
@@ -219,6 +240,7 @@ for fsync in $FSYNCS; do
       log "$drill: the drill failed"
       cat "$dir/drill.err" >&2
       tail -n 20 "$WORK/gateway-$port.log" >&2 || true
+      teardown
       continue
     fi
     [ -n "${DRILL_DEBUG:-}" ] && cat "$dir/drill.err" >&2
@@ -227,11 +249,6 @@ for fsync in $FSYNCS; do
     printf '%-20s %-9s %7s %7s %8s %6s %10s %8s %6s %8s\n' "$drill" "$fsync" \
       "$(field sent)" "$(field ok2xx)" "$(field spooled)" "$(field err5xx)" \
       "$(field no_answer)" "$(field missing)" "$(field twice)" "$(field drain_s)"
-    kill9 "$GATEWAY_PID"
-    kill9 "$REDIS_PID"
-    for pid in "${CLUSTER_PIDS[@]}"; do kill9 "$pid"; done
-    GATEWAY_PID=""
-    REDIS_PID=""
-    CLUSTER_PIDS=()
+    teardown
   done
 done

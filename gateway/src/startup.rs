@@ -64,6 +64,7 @@ impl Gateway {
                 }
                 store.check_eviction_policy().await;
                 store.check_persistence().await;
+                store.check_replicas().await?;
                 tracing::info!(partitions = settings.partitions, "using Redis store");
                 if settings.spool_dir.is_none() {
                     tracing::warn!(

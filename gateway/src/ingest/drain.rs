@@ -69,7 +69,9 @@ async fn blocking<T: Send + 'static>(
 
 async fn run(state: Arc<AppState>, spool: Arc<Spool>, mut stop: watch::Receiver<bool>) {
     let mut retry = FIRST_RETRY;
-    let mut failures = 0;
+    // Outages and refusals of the record at the head of the spool, counted apart: only
+    // refusals can make it give way (outages are waited out).
+    let (mut outages, mut refusals) = (0u32, 0u32);
     let mut drain: Option<Drain> = None;
     loop {
         if *stop.borrow() {
@@ -145,7 +147,7 @@ async fn run(state: Arc<AppState>, spool: Arc<Spool>, mut stop: watch::Receiver<
                 state.metrics.spool.drained.inc();
                 settle(&spool, position).await;
                 spool.note_store_up();
-                (retry, failures) = (FIRST_RETRY, 0);
+                (retry, outages, refusals) = (FIRST_RETRY, 0, 0);
                 d.drained += 1;
                 tracing::debug!(source_id = %delivery.source_id, outcome = outcome.label().as_str(), "spooled delivery drained");
                 if d.logged.elapsed() >= PROGRESS_EVERY {
@@ -163,10 +165,11 @@ async fn run(state: Arc<AppState>, spool: Arc<Spool>, mut stop: watch::Receiver<
                 // Down, or (with wait_replicas) not yet confirmed by a replica: waited out
                 // however long it takes, as no fault of this record. New deliveries
                 // meanwhile go straight to the spool.
-                failures += 1;
+                outages += 1;
                 spool.note_store_down(retry.max(Duration::from_secs(1)));
-                if failures == 1 {
-                    tracing::warn!(reason = %e, waiting = spool.stats().records, "store still unavailable; the spool keeps its deliveries");
+                // Said at once, then about once a minute (retries reach 5 s apart).
+                if outages % 12 == 1 {
+                    tracing::warn!(reason = %e, attempts = outages, waiting = spool.stats().records, "store still unavailable; the spool keeps its deliveries");
                 }
                 if pause(&mut stop, retry).await {
                     return;
@@ -175,13 +178,13 @@ async fn run(state: Arc<AppState>, spool: Arc<Spool>, mut stop: watch::Receiver<
             }
             Err(e @ (Error::StoreRefused(_) | Error::Contended(_))) => {
                 // The store answers, and will not take this record.
-                failures += 1;
-                if failures >= ATTEMPTS_WHILE_UP {
-                    tracing::error!(error = %e, source_id = %delivery.source_id, attempts = failures, "the store answers but keeps refusing a spooled delivery; keeping it in quarantine");
+                refusals += 1;
+                if refusals >= ATTEMPTS_WHILE_UP {
+                    tracing::error!(error = %e, source_id = %delivery.source_id, attempts = refusals, "the store answers but keeps refusing a spooled delivery; keeping it in quarantine");
                     let why = format!("the store keeps refusing it: {e}");
                     if keep_refused(&state, &delivery, &why).await.is_ok() {
                         settle(&spool, position).await;
-                        (retry, failures) = (FIRST_RETRY, 0);
+                        (retry, outages, refusals) = (FIRST_RETRY, 0, 0);
                         continue;
                     }
                 }
@@ -194,7 +197,10 @@ async fn run(state: Arc<AppState>, spool: Arc<Spool>, mut stop: watch::Receiver<
                 // The pipeline refuses a delivery it once took: keep it, with why.
                 tracing::error!(error = %e, source_id = %delivery.source_id, "a spooled delivery was refused on drain; keeping it in quarantine");
                 match keep_refused(&state, &delivery, &e.to_string()).await {
-                    Ok(_) => settle(&spool, position).await,
+                    Ok(_) => {
+                        settle(&spool, position).await;
+                        (retry, outages, refusals) = (FIRST_RETRY, 0, 0);
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot quarantine the refused delivery yet");
                         if pause(&mut stop, retry).await {

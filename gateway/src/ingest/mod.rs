@@ -413,12 +413,13 @@ pub(crate) async fn pipeline(
             )))
         });
         match written {
-            Err(Error::StoreUnavailable(why) | Error::StoreRefused(why)) => {
+            Err(Error::StoreUnavailable(why)) => {
                 spool.note_store_down(STORE_DOWN_FOR);
                 Some(why)
             }
-            // Busy, not down: this delivery waits in the spool, the next ones do not.
-            Err(Error::Contended(why)) => Some(why),
+            // Busy or refusing this one, not down: this delivery waits in the spool, the
+            // next ones do not.
+            Err(Error::Contended(why) | Error::StoreRefused(why)) => Some(why),
             other => return other,
         }
     };

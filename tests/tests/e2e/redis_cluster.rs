@@ -35,7 +35,7 @@ fn start_cluster(replicas: usize) -> (Vec<RedisProcess>, String) {
                 "--cluster-config-file",
                 "nodes.conf",
                 "--cluster-node-timeout",
-                "1000",
+                "2000",
             ])
         })
         .collect();
@@ -124,6 +124,102 @@ async fn the_store_works_on_a_redis_cluster() {
         StatusCode::OK
     );
     assert_eq!(gw.tenant_events("cluster-shop", None).await.len(), 1);
+}
+
+/// The port of the replica of the primary on `primary`, as node `ask` sees the cluster.
+fn replica_of(ask: u16, primary: u16) -> Option<u16> {
+    let nodes = redis_cli(ask, &["cluster", "nodes"]);
+    let port = |addr: &str| addr.split(['@', ':']).nth(1)?.parse::<u16>().ok();
+    let rows: Vec<Vec<&str>> = nodes
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let id = rows.iter().find(|r| port(r[1]) == Some(primary))?[0];
+    rows.iter()
+        .find(|r| r[2].contains("slave") && r[3] == id)
+        .and_then(|r| port(r[1]))
+}
+
+/// Deliveries a primary acknowledged while its replica was cut off, then the primary
+/// killed and the replica promoted: without `WAIT` they are gone (the promoted replica never
+/// had them, and the old primary resynchronizes from it); with `wait_replicas = 1` they were
+/// never acknowledged as written, only spooled, and are all in the log once drained.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_no_replica_had_are_lost_in_a_failover_unless_the_gateway_waits_for_one() {
+    for wait_replicas in [0, 1] {
+        let (mut nodes, url) = start_cluster(1);
+        let store = RedisStore::connect(
+            &url,
+            RedisOptions {
+                prefix: unique_prefix(),
+                sealer: Some(test_sealer()),
+                timeout: Duration::from_secs(1),
+                wait_replicas,
+                ..RedisOptions::default()
+            },
+        )
+        .await
+        .expect("connect to the cluster");
+        let dir = spool_dir();
+        let (gw, source) = crate::spool::start_on(Arc::new(store), &dir).await;
+        let tag = format!("x{{{}}}", partition_of("drill-shop", 16));
+        let primary = primary_of(nodes[0].port, &tag).unwrap();
+        let replica = replica_of(nodes[0].port, primary).expect("the primary has a replica");
+        let at = |port: u16| nodes.iter().position(|n| n.port == port).unwrap();
+        let (p, r) = (at(primary), at(replica));
+        let mut answers = Vec::new();
+        let mut deliver = async |n: u64| {
+            let (h, b) = crate::spool::order(n, gw.clock.now());
+            let res = gw.deliver(&source, &h, &b).await;
+            let status = res.status();
+            answers.push((n, status, res.json::<serde_json::Value>().await.unwrap()));
+        };
+        for n in 0..5 {
+            deliver(n).await;
+        }
+        // The replica stopped, and its link closed by the primary: what the primary takes
+        // now cannot reach it (stopped alone, it would read the socket's buffer on waking).
+        nodes[r].signal("STOP");
+        redis_cli(primary, &["client", "kill", "type", "replica"]);
+        for n in 5..15 {
+            deliver(n).await;
+        }
+        nodes[p].kill();
+        nodes[r].signal("CONT");
+        let taken = redis_cli(replica, &["cluster", "failover", "takeover"]);
+        assert!(taken.contains("OK"), "takeover: {taken}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while primary_of(replica, &tag) != Some(replica) {
+            assert!(Instant::now() < deadline, "the replica was not promoted");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Back as the new primary's replica (its own unreplicated writes discarded).
+        nodes[p].restart();
+        for n in 15..20 {
+            deliver(n).await;
+        }
+
+        let refused: Vec<_> = answers
+            .iter()
+            .filter(|(_, s, _)| *s != StatusCode::ACCEPTED)
+            .collect();
+        assert!(refused.is_empty(), "answered other than 202: {refused:?}");
+        until_drained(&gw).await;
+        let seen = crate::spool::orders_in_log(&gw).await;
+        let lost: Vec<u64> = (0..20).filter(|n| !seen.contains_key(n)).collect();
+        if wait_replicas == 0 {
+            assert!(
+                !lost.is_empty() && lost.iter().all(|n| (5..15).contains(n)),
+                "without WAIT the deliveries the stopped replica missed are lost: {lost:?}"
+            );
+        } else {
+            assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+            assert!(seen.values().all(|c| *c == 1), "written twice: {seen:?}");
+            let spooled = answers.iter().filter(|(_, _, a)| a["spooled"] == true);
+            assert!(spooled.count() >= 10, "{answers:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// Drill (d): under a steady load of signed deliveries, the primary holding the shop's
@@ -232,9 +328,9 @@ async fn a_write_no_replica_confirmed_waits_in_the_spool_until_one_does() {
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(refused.headers().contains_key("retry-after"));
 
-    // Longer than the drainer's five tries while the store answers pings (0.1 + 0.2 + 0.4
-    // + 0.8 + 1.6 s): still spooled, nothing quarantined.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Longer than the drainer's five tries of a refused record would take (pauses of 0.1 +
+    // 0.2 + 0.4 + 0.8 s, plus each try's 150 ms WAIT): still spooled, nothing quarantined.
+    tokio::time::sleep(Duration::from_millis(4000)).await;
     let ready = gw.readyz().await;
     assert_eq!(ready["spool"]["records"], 1, "{ready}");
     let quarantined = gw.admin_json("/v1/quarantine").await;

@@ -26,6 +26,12 @@ impl Keys {
     }
 
     /// A delivery's dedupe mark (`<source>:<delivery key>`).
+    /// Written with every delivery when replicas must confirm it, so the `WAIT` that follows
+    /// covers the partition's earlier writes too (a duplicate writes nothing else).
+    pub(super) fn replication_fence(&self, partition: u32) -> String {
+        format!("{}:fence:{{{partition}}}", self.prefix)
+    }
+
     pub(super) fn delivery_mark(&self, partition: u32, dedupe_key: &str) -> String {
         format!("{}:seen:{{{partition}}}:{dedupe_key}", self.prefix)
     }

@@ -194,7 +194,7 @@ impl EventLog for RedisStore {
                 inv.arg(*name).arg(value.as_slice());
             }
         }
-        let reply = self.call_acknowledged(&inv).await?;
+        let reply = self.call_acknowledged(p, &inv).await?;
         match reply {
             Value::Nil => Ok(Appended::Duplicate),
             Value::Array(parts) if parts.len() == 2 && bytes(&parts[0]) == Some(b"conflict") => {

@@ -82,6 +82,9 @@ pub struct RedisStore {
     timeout: Duration,
     sealer: Option<Arc<Sealer>>,
     wait_replicas: u32,
+    /// Connections deliveries are written on when `wait_replicas` is set (else empty).
+    acked: Vec<Conn>,
+    acked_next: std::sync::atomic::AtomicUsize,
 }
 
 /// Connection settings of the Redis store.
@@ -128,6 +131,14 @@ impl RedisStore {
     /// single server is connected lazily and reconnected automatically after outages.
     pub async fn connect(url: &str, options: RedisOptions) -> StoreResult<Self> {
         let mut single = None;
+        // With `wait_replicas`, deliveries are written on connections of their own: a
+        // `WAIT` holds its connection until a replica answers.
+        let acked_pool = if options.wait_replicas > 0 {
+            replicated::POOL
+        } else {
+            0
+        };
+        let mut acked = Vec::with_capacity(acked_pool);
         let conn = if let Some(nodes) = url
             .strip_prefix("redis+cluster://")
             .or_else(|| url.strip_prefix("rediss+cluster://"))
@@ -147,6 +158,9 @@ impl RedisStore {
                 .response_timeout(options.timeout)
                 .build()
                 .map_err(|e| StoreError::Config(format!("redis cluster URL: {e}")))?;
+            for _ in 0..acked_pool {
+                acked.push(Conn::Cluster(client.get_async_connection().await?));
+            }
             Conn::Cluster(client.get_async_connection().await?)
         } else {
             let client = redis::Client::open(url)
@@ -157,10 +171,15 @@ impl RedisStore {
                 .set_response_timeout(Some(options.timeout))
                 .set_number_of_retries(2)
                 .set_max_delay(Duration::from_millis(500));
-            Conn::Single(
-                ConnectionManager::new_lazy_with_config(client, config)
-                    .map_err(|e| StoreError::Config(format!("redis: {e}")))?,
-            )
+            let manager = |client: redis::Client| {
+                ConnectionManager::new_lazy_with_config(client, config.clone())
+                    .map(Conn::Single)
+                    .map_err(|e| StoreError::Config(format!("redis: {e}")))
+            };
+            for _ in 0..acked_pool {
+                acked.push(manager(client.clone())?);
+            }
+            manager(client)?
         };
         Ok(RedisStore {
             conn,
@@ -172,6 +191,8 @@ impl RedisStore {
             timeout: options.timeout,
             sealer: options.sealer,
             wait_replicas: options.wait_replicas,
+            acked,
+            acked_next: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 

@@ -78,7 +78,7 @@ impl RedisStore {
         for (k, v) in fields(record) {
             inv.arg(k).arg(v);
         }
-        let reply = self.call_acknowledged(&inv).await?;
+        let reply = self.call_acknowledged(partition, &inv).await?;
         match reply {
             Value::Nil => Ok(Appended::Duplicate),
             Value::Array(parts) if parts.len() == 2 => {
