@@ -2,13 +2,16 @@
 
 use omnigate_schemas::api::{
     AckRequest, CreateInstallation, CreatePlugin, DeadLetters, InboxDelivery, InstallationView,
-    NackRequest, PluginCreated, Problem, PublishEvent, Published, PullRequest, PullResponse,
-    ReplayDead, Replayed, Settled,
+    NackRequest, PluginCreated, PluginView, Problem, PublishEvent, Published, PullRequest,
+    PullResponse, ReplayDead, Replayed, Settled,
 };
 use rand::Rng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::declared::Declared;
 
 /// What can go wrong calling the gateway.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,13 @@ impl Error {
             Error::Api { problem, .. } => problem.problem_type.rsplit('/').next(),
             _ => None,
         }
+    }
+
+    /// Whether trying the same call again cannot succeed: a 4xx other than 408 (timeout),
+    /// 409 (conflict) and 429 (rate limit). Transport errors and 5xx may pass.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Error::Api { status, .. }
+            if (400..500).contains(status) && !matches!(status, 408 | 409 | 429))
     }
 
     /// The stable cause of an API error, to match on
@@ -99,6 +109,7 @@ impl ClientBuilder {
             token: self.token,
             retries: self.retries,
             backoff: self.backoff,
+            declared: Arc::default(),
         })
     }
 }
@@ -112,6 +123,8 @@ pub struct Client {
     token: String,
     retries: u32,
     backoff: Duration,
+    /// What the plugin publishes, fetched once (see [`crate::declared`]).
+    declared: Arc<tokio::sync::OnceCell<Arc<Declared>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -154,6 +167,23 @@ impl Client {
     /// Publishing the plugin's own events.
     pub fn events(&self) -> Events<'_> {
         Events(self)
+    }
+
+    /// The plugin this client's key belongs to (`GET /v1/me`): its subscriptions and the
+    /// event types it publishes, with their schemas.
+    pub async fn me(&self) -> Result<PluginView, Error> {
+        self.send::<(), _>(reqwest::Method::GET, "/v1/me", None)
+            .await
+    }
+
+    /// The event types this plugin declared it publishes, with their schemas compiled:
+    /// fetched from `GET /v1/me` on first use, then kept for the client's life (a
+    /// registration changed meanwhile is seen by a new client).
+    pub async fn declared(&self) -> Result<Arc<Declared>, Error> {
+        self.declared
+            .get_or_try_init(|| async { Ok(Arc::new(Declared::new(&self.me().await?))) })
+            .await
+            .cloned()
     }
 
     /// Operator calls (the client must hold the admin token).

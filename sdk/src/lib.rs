@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 
 mod client;
+pub mod declared;
 mod runtime;
 pub mod state;
 #[cfg(feature = "testing")]

@@ -189,9 +189,34 @@ pub struct Tracked<T> {
     pub applied: std::collections::VecDeque<String>,
     /// Publications decided but not yet confirmed by the gateway.
     pub outbox: Vec<omnigate_schemas::api::PublishEvent>,
+    /// Publications the gateway refused for good, newest last (the last 100): kept, with
+    /// the gateway's answer, for you to fix and publish again.
+    #[serde(default)]
+    pub rejected: Vec<Rejected>,
+}
+
+/// A publication the gateway refused with a permanent error (a 4xx other than 408, 409
+/// and 429): it left the outbox so later events of the same key are not held up by it.
+///
+/// Recover by fixing what the answer names (the data, the declared schema, the plugin's
+/// installation scopes) and publishing `publication` again with the same idempotency key,
+/// then removing it from `rejected`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Rejected {
+    /// What was to be published, with its idempotency key.
+    pub publication: omnigate_schemas::api::PublishEvent,
+    /// The HTTP status the gateway answered.
+    pub status: u16,
+    /// The problem `type` slug (`validation`, `forbidden`, …).
+    pub problem_type: Option<String>,
+    /// The gateway's explanation.
+    pub detail: String,
+    /// When it was refused (RFC 3339, UTC).
+    pub rejected_at: String,
 }
 
 const REMEMBERED: usize = 20_000;
+const REJECTED_KEPT: usize = 100;
 
 /// Applies `event_id` to the document `key` once, with `change`, and publishes what
 /// `change` returned. The publications are saved in the document's outbox in the same
@@ -218,6 +243,14 @@ where
         let (mut t, version) = store.load(key).await?;
         if !t.applied.iter().any(|e| e == event_id) {
             let mut publish = change(&mut t.doc)?;
+            // Checked before anything is saved: a publication the gateway would refuse must
+            // not sit in the outbox, where every later event of this key would meet it.
+            if !publish.is_empty() {
+                let declared = client.declared().await?;
+                for p in &publish {
+                    declared.check(p)?;
+                }
+            }
             for (i, p) in publish.iter_mut().enumerate() {
                 // Keys make the publish idempotent across retries and processes.
                 p.idempotency_key
@@ -238,19 +271,63 @@ where
     if pending.is_empty() {
         return Ok(());
     }
-    // 2. Publish everything outstanding (also what a crashed handler left).
+    // 2. Publish everything outstanding (also what a crashed handler left), in order,
+    //    stopping at the first error that may pass; one refused for good is set aside.
+    let mut settled = std::collections::HashSet::new();
+    let mut rejected = Vec::new();
+    let mut transient = None;
     for p in &pending {
-        client.events().publish(p).await?;
+        match client.events().publish(p).await {
+            Ok(_) => {}
+            Err(e) if e.is_permanent() => {
+                tracing::error!(
+                    key, event_type = %p.event_type, tenant = %p.tenant, error = %e,
+                    "the gateway refused a publication for good; kept in `rejected`, \
+                     the outbox goes on"
+                );
+                rejected.push(Rejected::new(p, &e));
+            }
+            Err(e) => {
+                transient = Some(e);
+                break;
+            }
+        }
+        settled.insert(p.idempotency_key.clone());
     }
-    // 3. Clear what was published.
-    let done: std::collections::HashSet<Option<String>> =
-        pending.iter().map(|p| p.idempotency_key.clone()).collect();
-    for _ in 0..20 {
-        let (mut t, version) = store.load(key).await?;
-        t.outbox.retain(|p| !done.contains(&p.idempotency_key));
-        if store.save(key, &t, version).await? {
-            break;
+    // 3. Clear what was settled, keeping what was refused.
+    if !settled.is_empty() {
+        for attempt in 0.. {
+            if attempt == 20 {
+                return Err("the document kept changing under us".into());
+            }
+            let (mut t, version) = store.load(key).await?;
+            t.outbox.retain(|p| !settled.contains(&p.idempotency_key));
+            t.rejected.extend(rejected.iter().cloned());
+            let excess = t.rejected.len().saturating_sub(REJECTED_KEPT);
+            t.rejected.drain(..excess);
+            if store.save(key, &t, version).await? {
+                break;
+            }
         }
     }
-    Ok(())
+    match transient {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+impl Rejected {
+    fn new(publication: &omnigate_schemas::api::PublishEvent, e: &crate::Error) -> Self {
+        let status = match e {
+            crate::Error::Api { status, .. } => *status,
+            _ => 0,
+        };
+        Rejected {
+            publication: publication.clone(),
+            status,
+            problem_type: e.problem_type().map(str::to_string),
+            detail: e.to_string(),
+            rejected_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
 }

@@ -25,3 +25,101 @@ async fn redis_state_is_compare_and_set() {
     let (_, other): (BTreeMap<String, i64>, u64) = store.load("shop-b").await.unwrap();
     assert_eq!(other, 0, "per key");
 }
+
+/// `state::apply_once` with publications: one the gateway refuses for good is set aside in
+/// `rejected` (with the answer) instead of blocking every later event of the key; one that
+/// does not match its declared schema is refused before anything is saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_publication_is_set_aside_and_the_key_goes_on() {
+    use omnigate_sdk::api::PublishEvent;
+    use omnigate_sdk::state::{MemoryState, StateStore, Tracked, apply_once};
+    use serde_json::json;
+
+    let gw = omnigate_tests::Gateway::start(
+        omnigate_tests::redis_store(omnigate::store::Retention::default()).await,
+        chrono::Utc::now(),
+    )
+    .await;
+    let plugin = gw
+        .register_plugin(json!({
+            "name": "points",
+            "event_types": ["order.paid"],
+            "publishes": [{"type": "points.balance.changed", "schema": {
+                "type": "object", "required": ["points"],
+                "properties": {"points": {"type": "integer"}}}}]
+        }))
+        .await;
+    gw.install(
+        &plugin,
+        "points-shop",
+        json!(["events:read", "events:publish"]),
+    )
+    .await;
+    let client = omnigate_sdk::Client::builder(&gw.base, &plugin.key)
+        .retries(0)
+        .build()
+        .unwrap();
+    let store = MemoryState::default();
+    let publish = |points: serde_json::Value, subject: String| {
+        move |doc: &mut i64| {
+            *doc += 1;
+            Ok(vec![
+                serde_json::from_value::<PublishEvent>(json!({
+                    "tenant": "points-shop", "type": "points.balance.changed",
+                    "data": {"points": points}, "subject": subject}))
+                .unwrap(),
+            ])
+        }
+    };
+
+    // Passes the local check; the gateway refuses it (a subject over 200 characters): 422.
+    apply_once(
+        &store,
+        &client,
+        "c1",
+        "evt-1",
+        publish(json!(5), "x".repeat(201)),
+    )
+    .await
+    .expect("a publication refused for good is not the handler's failure");
+    let (t, _): (Tracked<i64>, u64) = store.load("c1").await.unwrap();
+    assert!(t.outbox.is_empty(), "{:?}", t.outbox);
+    assert_eq!(t.rejected.len(), 1);
+    assert_eq!(t.rejected[0].status, 422);
+    assert!(
+        t.rejected[0].detail.contains("subject"),
+        "{:?}",
+        t.rejected[0]
+    );
+
+    // The next event of the same key publishes as usual.
+    apply_once(
+        &store,
+        &client,
+        "c1",
+        "evt-2",
+        publish(json!(7), "customer/1".into()),
+    )
+    .await
+    .unwrap();
+    let published = gw
+        .tenant_events("points-shop", Some("points.balance.changed"))
+        .await;
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0]["data"], json!({"points": 7}));
+
+    // Data that does not match the declared schema never reaches the outbox.
+    let err = apply_once(
+        &store,
+        &client,
+        "c1",
+        "evt-3",
+        publish(json!("many"), "customer/1".into()),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("/points"), "{err}");
+    let (t, _): (Tracked<i64>, u64) = store.load("c1").await.unwrap();
+    assert_eq!(t.doc, 2, "the change of evt-3 was not saved");
+    assert!(t.outbox.is_empty() && !t.applied.contains(&"evt-3".to_string()));
+}
