@@ -37,8 +37,10 @@ pub enum Error {
     BodyTimeout { timeout_ms: u64 },
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    #[error("admin token missing or wrong")]
-    Unauthorized,
+    /// Which credential was missing or wrong, said as such: a plugin told about an admin
+    /// token would look in the wrong place.
+    #[error("{0}")]
+    Unauthorized(Credential),
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("{what} not found")]
@@ -77,6 +79,26 @@ pub enum Error {
     Config(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// The credential a 401 is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// `Authorization: Bearer <OMNIGATE_ADMIN_TOKEN>` on operator endpoints.
+    AdminToken,
+    /// `Authorization: Bearer <plugin API key>` on plugin endpoints.
+    PluginKey,
+}
+
+impl std::fmt::Display for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credential::AdminToken => "admin token missing or wrong",
+            Credential::PluginKey => {
+                "plugin API key missing, unknown, revoked or expired (Authorization: Bearer ogk_…)"
+            }
+        })
+    }
 }
 
 impl Error {
@@ -137,7 +159,7 @@ impl Error {
                 ProblemKind::PayloadTooLarge,
                 "Request body too large",
             ),
-            Unauthorized => (
+            Unauthorized(_) => (
                 StatusCode::UNAUTHORIZED,
                 ProblemKind::Unauthorized,
                 "Missing or invalid credentials",
@@ -258,7 +280,7 @@ impl ResponseError for Error {
             } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.max(&1).to_string()));
             }
-            Error::Unauthorized => {
+            Error::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
             Error::MethodNotAllowed { allowed, .. } => {
@@ -395,7 +417,11 @@ mod tests {
                 401,
                 "timestamp-outside-tolerance",
             ),
-            (Error::Unauthorized, 401, "unauthorized"),
+            (
+                Error::Unauthorized(Credential::AdminToken),
+                401,
+                "unauthorized",
+            ),
             (Error::not_found("plugin plg_x"), 404, "not-found"),
             (Error::Forbidden("not installed".into()), 403, "forbidden"),
             (

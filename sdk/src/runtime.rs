@@ -131,6 +131,10 @@ impl<H: Handler> Runtime<H> {
     }
 
     /// Runs until SIGINT or SIGTERM, then finishes in-flight work.
+    ///
+    /// Fails at once when the gateway refuses the plugin's key (401) or the plugin (403),
+    /// at start (`GET /v1/me`) or later (a key revoked while running): retrying cannot fix
+    /// a credential. Other failures (the gateway unreachable, 5xx) are retried.
     pub async fn run(self) -> Result<RuntimeStats, Error> {
         self.run_until(shutdown_signal()).await
     }
@@ -148,8 +152,19 @@ impl<H: Handler> Runtime<H> {
         let handled = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
         tokio::pin!(shutdown);
+        let me = self.client.me().await;
+        match &me {
+            Err(e) if refused_credentials(e) => {
+                tracing::error!(error = %e, "the gateway refuses this plugin's key: check OMNIGATE_API_KEY");
+                return Err(me.unwrap_err());
+            }
+            // Unreachable for now: the pulls below retry.
+            Err(e) => tracing::warn!(error = %e, "could not ask the gateway who this plugin is"),
+            Ok(p) => tracing::info!(plugin_id = %p.id, plugin = %p.name, "plugin authenticated"),
+        }
         let (acks, acker) = Acker::start(self.client.clone());
         tracing::info!(concurrency = self.concurrency, "plugin runtime started");
+        let mut refused = None;
         loop {
             // Take only as many as can start now, so none waits past its visibility.
             let free = permits.available_permits().clamp(1, self.batch);
@@ -176,6 +191,11 @@ impl<H: Handler> Runtime<H> {
             }
             let deliveries = match pulled {
                 Ok(d) => d,
+                Err(e) if refused_credentials(&e) => {
+                    tracing::error!(error = %e, "the gateway refuses this plugin's key; stopping");
+                    refused = Some(e);
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "pull failed; retrying");
                     tokio::select! {
@@ -246,8 +266,22 @@ impl<H: Handler> Runtime<H> {
             failed = stats.failed,
             "plugin runtime stopped"
         );
-        Ok(stats)
+        match refused {
+            Some(e) => Err(e),
+            None => Ok(stats),
+        }
     }
+}
+
+/// 401 (the key is unknown, revoked or expired) or 403 (the plugin may not do this).
+fn refused_credentials(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Api {
+            status: 401 | 403,
+            ..
+        }
+    )
 }
 
 /// Sends acknowledgements in batches: each call takes every receipt that finished while the

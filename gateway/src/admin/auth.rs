@@ -5,7 +5,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use std::future::{Ready, ready};
 use subtle::ConstantTimeEq;
 
-use crate::error::Error;
+use crate::error::{Credential, Error};
 use crate::state::AppState;
 
 /// Proof that the request carries the admin token.
@@ -33,7 +33,7 @@ impl FromRequest for Admin {
         ready(if ok {
             Ok(Admin)
         } else {
-            Err(Error::Unauthorized)
+            Err(Error::Unauthorized(Credential::AdminToken))
         })
     }
 }

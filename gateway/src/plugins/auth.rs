@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::registry::hash_key;
-use crate::error::Error;
+use crate::error::{Credential, Error};
 use crate::state::AppState;
 use crate::store::PluginRecord;
 
@@ -27,25 +27,25 @@ pub async fn authenticate(
 ) -> Result<PluginCaller, Error> {
     let key = authorization
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(Error::Unauthorized)?;
+        .ok_or(Error::Unauthorized(Credential::PluginKey))?;
     let hash = hash_key(key);
     let plugin_id = state
         .store
         .plugin_for_key(&hash)
         .await?
-        .ok_or(Error::Unauthorized)?;
+        .ok_or(Error::Unauthorized(Credential::PluginKey))?;
     let plugin = state
         .store
         .get_plugin(&plugin_id)
         .await?
-        .ok_or(Error::Unauthorized)?;
+        .ok_or(Error::Unauthorized(Credential::PluginKey))?;
     let now = state.now();
     let valid = plugin
         .keys
         .iter()
         .any(|k| k.hash == hash && k.expires_at.is_none_or(|at| at > now));
     if !valid {
-        return Err(Error::Unauthorized);
+        return Err(Error::Unauthorized(Credential::PluginKey));
     }
     Ok(PluginCaller { plugin })
 }

@@ -68,6 +68,25 @@ async fn plugins_get_a_key_once_and_keys_rotate_and_revoke() {
         StatusCode::UNAUTHORIZED,
         "a plugin is not admin"
     );
+    let as_admin: Value = as_admin.json().await.unwrap();
+    assert_eq!(as_admin["detail"], "admin token missing or wrong");
+
+    // Each 401 names the credential the endpoint wants.
+    let wrong_key: Value = gw
+        .http
+        .get(gw.url("/v1/me"))
+        .bearer_auth("ogk_wrong")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let detail = wrong_key["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("plugin API key") && !detail.contains("admin"),
+        "{detail}"
+    );
 
     // Rotation: both keys work during the grace period, only the new one after it.
     let rotated: Value = gw

@@ -221,3 +221,24 @@ async fn the_runtime_story_on_the_sdk_test_gateway() {
     }
     story(&gw.url, &flaky, &dead).await;
 }
+
+/// A wrong key is not something to retry: the runtime fails at once, saying so, instead of
+/// logging "retrying" forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_fails_fast_on_a_key_the_gateway_refuses() {
+    let f = payload_fixture("shopify/orders-create");
+    let gw = Gateway::start(redis_store(Retention::default()).await, fixture_time(&f)).await;
+    let client = Client::builder(&gw.base, "ogk_not_a_key_of_this_gateway")
+        .build()
+        .unwrap();
+    let run = Runtime::new(client, Recorder::default()).run_until(std::future::pending());
+    let err = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the runtime gave up instead of retrying")
+        .unwrap_err();
+    match &err {
+        omnigate_sdk::Error::Api { status, .. } => assert_eq!(*status, 401),
+        other => panic!("expected the gateway's 401, got {other}"),
+    }
+    assert!(err.to_string().contains("plugin API key"), "{err}");
+}
