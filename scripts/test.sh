@@ -63,6 +63,8 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+log "cargo doc of the SDK (-D warnings: no missing item, no broken link)"
+RUSTDOCFLAGS="-D warnings" cargo doc -p omnigate-sdk --all-features --no-deps --locked
 log "cargo test (Redis at $OMNIGATE_TEST_REDIS_URL)"
 cargo test --workspace --locked
 log "the API contract, checked by schemathesis"

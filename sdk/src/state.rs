@@ -69,6 +69,7 @@ where
 
 /// Documents in Redis: `<prefix>:<key>` holds `<version>|<json>`.
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub struct RedisState {
     conn: redis::aio::ConnectionManager,
     prefix: String,
@@ -86,7 +87,17 @@ return 1
 
 /// The store a plugin binary keeps its state in: Redis at the URL in environment variable
 /// `var` when it is set, otherwise memory, with a warning because memory is lost on exit.
+/// Keys are `<prefix>:<key>` (a trailing `:` on `prefix` is not doubled).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), omnigate_sdk::state::StateError> {
+/// use omnigate_sdk::state::{self, Tracked};
+/// let store = state::from_env::<Tracked<u64>>("LOYALTY_REDIS_URL", "loyalty").await?;
+/// # Ok(())
+/// # }
+/// ```
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub async fn from_env<T>(
     var: &str,
     prefix: &str,
@@ -107,13 +118,14 @@ where
 
 #[cfg(feature = "redis")]
 impl RedisState {
-    /// Connects to `url`; keys are prefixed with `prefix` (e.g. the plugin's name).
+    /// Connects to `url`; keys are `<prefix>:<key>` (e.g. `loyalty:shop-a`; a trailing `:`
+    /// on `prefix` is not doubled).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, StateError> {
         let backend = |e: redis::RedisError| StateError::Backend(e.to_string());
         let client = redis::Client::open(url).map_err(backend)?;
         Ok(RedisState {
             conn: client.get_connection_manager().await.map_err(backend)?,
-            prefix: prefix.to_string(),
+            prefix: prefix.trim_end_matches(':').to_string(),
         })
     }
 }

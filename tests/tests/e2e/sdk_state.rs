@@ -123,3 +123,21 @@ async fn a_refused_publication_is_set_aside_and_the_key_goes_on() {
     assert_eq!(t.doc, 2, "the change of evt-3 was not saved");
     assert!(t.outbox.is_empty() && !t.applied.contains(&"evt-3".to_string()));
 }
+
+/// `RedisState` keys are `<prefix>:<key>` whether or not the prefix ends in `:`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_state_keys_have_one_separator() {
+    let prefix = omnigate_tests::unique_prefix();
+    let store = RedisState::connect(&omnigate_tests::redis_url(), &format!("{prefix}:"))
+        .await
+        .unwrap();
+    assert!(store.save("shop-a", &5u32, 0).await.unwrap());
+    let client = redis::Client::open(omnigate_tests::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys, vec![format!("{prefix}:shop-a")]);
+}
