@@ -715,10 +715,12 @@ pub struct AckRequest {
     pub receipts: Vec<String>,
 }
 
-/// `POST /v1/inbox/nack`: hand these out again after `retry_after_ms` (default 0).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `POST /v1/inbox/nack`: hand these out again after `retry_after_ms` (default 0), or, with
+/// `dead: true`, move them to the dead letters at once (a failure no retry can fix). A
+/// `reason` is kept with each delivery, per attempt, and shown with its dead letter.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(example = json!({"receipts": ["1795384621392-0"], "retry_after_ms": 60000})))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"receipts": ["1795384621392-0"], "retry_after_ms": 60000, "reason": "CRM answered 503"})))]
 #[serde(deny_unknown_fields)]
 pub struct NackRequest {
     #[cfg_attr(feature = "openapi", schema(max_items = 1000, inline, value_type = Vec<ReceiptText>))]
@@ -727,6 +729,23 @@ pub struct NackRequest {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 86_400_000))]
     pub retry_after_ms: Option<u64>,
+    /// Why (at most 1000 characters): kept per attempt, shown with the dead letter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1000))]
+    pub reason: Option<String>,
+    /// Give up: to the dead letters now instead of after the last attempt.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dead: bool,
+}
+
+/// Why a delivery was handed back, on one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryFailure {
+    pub attempt: u64,
+    pub reason: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub at: String,
 }
 
 /// How many receipts were still pending (and so were acknowledged or nacked).
@@ -743,6 +762,10 @@ pub struct DeadLetterView {
     pub id: String,
     pub attempts: u64,
     pub event: Event,
+    /// The reasons the plugin gave when it handed the delivery back (the last 10), oldest
+    /// first; empty when it gave none (or let the visibility timeout run out).
+    #[serde(default)]
+    pub failures: Vec<DeliveryFailure>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

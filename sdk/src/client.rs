@@ -279,10 +279,45 @@ impl Inbox<'_> {
 
     /// Hands deliveries back, to come again after `retry_after`.
     pub async fn nack(&self, receipts: &[String], retry_after: Duration) -> Result<u64, Error> {
-        let body = NackRequest {
+        self.settle(NackRequest {
             receipts: receipts.to_vec(),
             retry_after_ms: Some(retry_after.as_millis() as u64),
-        };
+            ..NackRequest::default()
+        })
+        .await
+    }
+
+    /// Hands deliveries back, to come again after `retry_after`, saying why: the reason is
+    /// kept per attempt and shown with the dead letter if the delivery never succeeds
+    /// (at most 1000 characters; longer is cut).
+    pub async fn nack_because(
+        &self,
+        receipts: &[String],
+        retry_after: Duration,
+        reason: &str,
+    ) -> Result<u64, Error> {
+        self.settle(NackRequest {
+            receipts: receipts.to_vec(),
+            retry_after_ms: Some(retry_after.as_millis() as u64),
+            reason: Some(cut(reason)),
+            ..NackRequest::default()
+        })
+        .await
+    }
+
+    /// Gives up on deliveries no retry can fix: they move to the dead letters at once, with
+    /// the reason (replay them with [`Inbox::replay_dead`] once the cause is fixed).
+    pub async fn dead_letter(&self, receipts: &[String], reason: &str) -> Result<u64, Error> {
+        self.settle(NackRequest {
+            receipts: receipts.to_vec(),
+            reason: Some(cut(reason)),
+            dead: true,
+            ..NackRequest::default()
+        })
+        .await
+    }
+
+    async fn settle(&self, body: NackRequest) -> Result<u64, Error> {
         let res: Settled = self
             .0
             .send(reqwest::Method::POST, "/v1/inbox/nack", Some(&body))
@@ -334,6 +369,14 @@ impl Events<'_> {
         self.0
             .send(reqwest::Method::POST, "/v1/events", Some(&keyed))
             .await
+    }
+}
+
+/// A nack reason as the gateway takes it: at most 1000 characters.
+fn cut(reason: &str) -> String {
+    match reason.char_indices().nth(1000) {
+        Some((at, _)) => reason[..at].to_string(),
+        None => reason.to_string(),
     }
 }
 

@@ -107,7 +107,9 @@ pub use client::{Admin, Client, ClientBuilder, Error, Events, Inbox};
 pub use omnigate_schemas::api;
 pub use omnigate_schemas::events::{self, Data};
 pub use omnigate_schemas::{Address, Event, EventSource, LineRef, Money, Party};
-pub use runtime::{Delivery, Handler, HandlerError, HandlerResult, Runtime, RuntimeStats};
+pub use runtime::{
+    Delivery, Handler, HandlerError, HandlerResult, Permanent, Runtime, RuntimeStats,
+};
 
 // Every Rust block of the repository's README compiles as a doctest, so it cannot rot.
 #[cfg(doctest)]

@@ -13,10 +13,54 @@ use tokio::sync::Semaphore;
 
 use crate::client::{Client, Error};
 
-/// What a handler may fail with; the delivery comes back later.
+/// What a handler may fail with; the delivery comes back later (with the error as the
+/// attempt's reason), unless the error is [`Permanent`].
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 /// What a handler returns: `Ok` acknowledges the delivery, `Err` hands it back.
 pub type HandlerResult = Result<(), HandlerError>;
+
+/// A failure no retry can fix (the event lacks what the plugin needs, a bug): the runtime
+/// moves the delivery to the dead letters at once, with the reason, instead of retrying it.
+/// The gateway's permanent refusals ([`Error::is_permanent`], e.g. a 422 from a publish)
+/// count as such too.
+///
+/// ```
+/// use omnigate_sdk::{HandlerResult, Permanent};
+/// fn check(customer: Option<&str>) -> HandlerResult {
+///     let Some(_customer) = customer else {
+///         return Err(Permanent::new("the order has no customer to award points to").into());
+///     };
+///     Ok(())
+/// }
+/// assert!(check(None).is_err());
+/// ```
+#[derive(Debug)]
+pub struct Permanent(HandlerError);
+
+impl Permanent {
+    /// A permanent failure, for `reason`.
+    pub fn new(reason: impl Into<HandlerError>) -> Self {
+        Permanent(reason.into())
+    }
+}
+
+impl std::fmt::Display for Permanent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Permanent {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}
+
+/// Whether no retry can fix `e`.
+fn is_permanent(e: &HandlerError) -> bool {
+    e.downcast_ref::<Permanent>().is_some()
+        || e.downcast_ref::<Error>().is_some_and(Error::is_permanent)
+}
 
 /// One event handed to the handler.
 #[derive(Debug, Clone)]
@@ -231,6 +275,14 @@ impl<H: Handler> Runtime<H> {
                             let _ = acks.send(d.receipt.clone());
                             Ok(0)
                         }
+                        Err(e) if is_permanent(&e) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            tracing::error!(event_id = %d.event.id, attempt = d.attempt, error = %e, "handler failed for good; dead-lettered");
+                            client
+                                .inbox()
+                                .dead_letter(std::slice::from_ref(&d.receipt), &e.to_string())
+                                .await
+                        }
                         Err(e) => {
                             failed.fetch_add(1, Ordering::Relaxed);
                             let exp = d.attempt.saturating_sub(1).min(20) as u32;
@@ -238,7 +290,11 @@ impl<H: Handler> Runtime<H> {
                             tracing::warn!(event_id = %d.event.id, attempt = d.attempt, error = %e, retry_in = ?delay, "handler failed");
                             client
                                 .inbox()
-                                .nack(std::slice::from_ref(&d.receipt), delay)
+                                .nack_because(
+                                    std::slice::from_ref(&d.receipt),
+                                    delay,
+                                    &e.to_string(),
+                                )
                                 .await
                         }
                     };

@@ -81,7 +81,7 @@ pub async fn nack(
     state: web::Data<AppState>,
     body: crate::body::Body<NackRequest>,
 ) -> Result<HttpResponse> {
-    let settled = super::nack(&state, &caller.plugin, &body.receipts, body.retry_after_ms).await?;
+    let settled = super::nack(&state, &caller.plugin, &body).await?;
     Ok(HttpResponse::Ok().json(Settled { settled }))
 }
 

@@ -5,7 +5,7 @@
 pub mod handlers;
 
 use omnigate_schemas::Event;
-use omnigate_schemas::api::{DeadLetterView, InboxDelivery, Scope};
+use omnigate_schemas::api::{DeadLetterView, DeliveryFailure, InboxDelivery, NackRequest, Scope};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::normalize::time;
 use crate::plugins::redact::redact;
 use crate::state::AppState;
-use crate::store::{InboxEntry, InstallationRecord, PluginRecord, PullOptions, StreamId};
+use crate::store::{InboxEntry, InstallationRecord, Nack, PluginRecord, PullOptions, StreamId};
 
 pub const MAX_PULL: usize = 100;
 pub const MAX_WAIT_MS: u64 = 30_000;
@@ -151,24 +151,37 @@ pub async fn ack(state: &AppState, plugin: &PluginRecord, raw: &[String]) -> Res
     Ok(state.store.inbox_ack(&plugin.id, &receipts(raw)?).await?)
 }
 
-pub async fn nack(
-    state: &AppState,
-    plugin: &PluginRecord,
-    raw: &[String],
-    retry_after_ms: Option<u64>,
-) -> Result<u64> {
-    if retry_after_ms.is_some_and(|ms| ms > MAX_RETRY_AFTER_MS) {
+pub async fn nack(state: &AppState, plugin: &PluginRecord, req: &NackRequest) -> Result<u64> {
+    if req.retry_after_ms.is_some_and(|ms| ms > MAX_RETRY_AFTER_MS) {
         return Err(Error::validation(format!(
             "retry_after_ms must be at most {MAX_RETRY_AFTER_MS}"
         )));
     }
+    if req
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
+    {
+        return Err(Error::validation(format!(
+            "reason must be at most {MAX_REASON_CHARS} characters"
+        )));
+    }
     let visibility = state.settings.inbox_visibility();
-    let retry_after = Duration::from_millis(retry_after_ms.unwrap_or(0)).min(visibility);
+    let nack = Nack {
+        retry_after: Duration::from_millis(req.retry_after_ms.unwrap_or(0)).min(visibility),
+        visibility,
+        reason: req.reason.clone().filter(|r| !r.is_empty()),
+        at: time::format(state.now()),
+        dead: req.dead,
+    };
     Ok(state
         .store
-        .inbox_nack(&plugin.id, &receipts(raw)?, retry_after, visibility)
+        .inbox_nack(&plugin.id, &receipts(&req.receipts)?, &nack)
         .await?)
 }
+
+/// Longest `reason` a nack may give.
+pub const MAX_REASON_CHARS: usize = 1000;
 
 pub async fn dead_letters(
     state: &AppState,
@@ -176,7 +189,10 @@ pub async fn dead_letters(
     limit: usize,
 ) -> Result<Vec<DeadLetterView>> {
     let dead = state.store.dead_letters(&plugin.id, limit).await?;
-    let attempts: HashMap<StreamId, u64> = dead.iter().map(|d| (d.id, d.attempts)).collect();
+    let mut attempts: HashMap<StreamId, (u64, Vec<crate::store::Failure>)> = dead
+        .iter()
+        .map(|d| (d.id, (d.attempts, d.failures.clone())))
+        .collect();
     let items = dead
         .into_iter()
         .map(|d| (d.id, d.attempts, d.entry))
@@ -187,10 +203,21 @@ pub async fn dead_letters(
         .await?
         .shown
         .into_iter()
-        .map(|(id, _, event)| DeadLetterView {
-            id: id.to_string(),
-            attempts: attempts.get(&id).copied().unwrap_or(0),
-            event,
+        .map(|(id, _, event)| {
+            let (attempts, failures) = attempts.remove(&id).unwrap_or_default();
+            DeadLetterView {
+                id: id.to_string(),
+                attempts,
+                event,
+                failures: failures
+                    .into_iter()
+                    .map(|f| DeliveryFailure {
+                        attempt: f.attempt,
+                        reason: f.reason,
+                        at: f.at,
+                    })
+                    .collect(),
+            }
         })
         .collect())
 }

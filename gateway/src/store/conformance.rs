@@ -733,7 +733,11 @@ pub async fn nacked_deliveries_return_then_die_and_replay(store: Arc<dyn Store>)
     let visibility = Duration::from_millis(long);
     assert_eq!(
         store
-            .inbox_nack("plg_n", &[d1[0].receipt], Duration::ZERO, visibility)
+            .inbox_nack(
+                "plg_n",
+                &[d1[0].receipt],
+                &failed(visibility, "crm answered 503")
+            )
             .await
             .unwrap(),
         1
@@ -742,7 +746,11 @@ pub async fn nacked_deliveries_return_then_die_and_replay(store: Arc<dyn Store>)
     assert_eq!(d2.len(), 1, "a nack makes it due at once");
     assert_eq!(d2[0].attempt, 2);
     store
-        .inbox_nack("plg_n", &[d2[0].receipt], Duration::ZERO, visibility)
+        .inbox_nack(
+            "plg_n",
+            &[d2[0].receipt],
+            &failed(visibility, "crm still down"),
+        )
         .await
         .unwrap();
     // A third attempt would pass max_attempts 2: it moves to the dead letters instead.
@@ -757,6 +765,16 @@ pub async fn nacked_deliveries_return_then_die_and_replay(store: Arc<dyn Store>)
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 2);
     assert_eq!(dead[0].entry, inbox_entry(7));
+    let reasons: Vec<(u64, &str)> = dead[0]
+        .failures
+        .iter()
+        .map(|f| (f.attempt, f.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [(1, "crm answered 503"), (2, "crm still down")],
+        "each attempt's reason, kept with the dead letter"
+    );
     assert!(
         store
             .dead_letters("plg_other", 10)
@@ -773,6 +791,74 @@ pub async fn nacked_deliveries_return_then_die_and_replay(store: Arc<dyn Store>)
     assert_eq!(back[0].entry, inbox_entry(7));
 }
 
+/// A nack that hands deliveries back to come again at once, without a reason.
+fn retry_now(visibility: Duration) -> Nack {
+    Nack {
+        retry_after: Duration::ZERO,
+        visibility,
+        reason: None,
+        at: "2025-03-14T09:00:00Z".into(),
+        dead: false,
+    }
+}
+
+fn failed(visibility: Duration, reason: &str) -> Nack {
+    Nack {
+        reason: Some(reason.into()),
+        ..retry_now(visibility)
+    }
+}
+
+pub async fn a_delivery_given_up_on_is_a_dead_letter_at_once(store: Arc<dyn Store>) {
+    let long = 60_000;
+    store
+        .inbox_push("plg_g", &[inbox_entry(1), inbox_entry(2)])
+        .await
+        .unwrap();
+    let got = store.inbox_pull("plg_g", pull(2, long, 8)).await.unwrap();
+    let give_up = Nack {
+        dead: true,
+        ..failed(
+            Duration::from_millis(long),
+            "order 1 has no customer: cannot be fixed",
+        )
+    };
+    assert_eq!(
+        store
+            .inbox_nack("plg_g", &[got[0].receipt], &give_up)
+            .await
+            .unwrap(),
+        1
+    );
+    let dead = store.dead_letters("plg_g", 10).await.unwrap();
+    assert_eq!(dead.len(), 1, "dead at its first attempt, not its eighth");
+    assert_eq!(dead[0].entry, inbox_entry(1));
+    assert_eq!(dead[0].attempts, 1);
+    assert_eq!(dead[0].failures.len(), 1);
+    assert_eq!(
+        dead[0].failures[0].reason,
+        "order 1 has no customer: cannot be fixed"
+    );
+    assert_eq!(
+        store.inbox_ack("plg_g", &[got[0].receipt]).await.unwrap(),
+        0,
+        "no longer pending"
+    );
+    // The other delivery is untouched, and a second give-up of the first finds nothing.
+    assert_eq!(
+        store.inbox_ack("plg_g", &[got[1].receipt]).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .inbox_nack("plg_g", &[got[0].receipt], &give_up)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.dead_letters("plg_g", 10).await.unwrap().len(), 1);
+}
+
 pub async fn dead_letters_replay_by_id_leaves_the_others(store: Arc<dyn Store>) {
     let long = 60_000;
     let visibility = Duration::from_millis(long);
@@ -783,7 +869,7 @@ pub async fn dead_letters_replay_by_id_leaves_the_others(store: Arc<dyn Store>) 
     let first = store.inbox_pull("plg_r", pull(3, long, 1)).await.unwrap();
     let receipts: Vec<StreamId> = first.iter().map(|d| d.receipt).collect();
     store
-        .inbox_nack("plg_r", &receipts, Duration::ZERO, visibility)
+        .inbox_nack("plg_r", &receipts, &retry_now(visibility))
         .await
         .unwrap();
     // Past max_attempts 1: all three move to the dead letters.
@@ -907,12 +993,7 @@ pub async fn inboxes_and_dead_letters_are_capped(store: Arc<dyn Store>) {
     // which keep the newest three.
     let receipts: Vec<StreamId> = got.iter().map(|d| d.receipt).collect();
     store
-        .inbox_nack(
-            "plg_cap",
-            &receipts,
-            Duration::ZERO,
-            Duration::from_secs(60),
-        )
+        .inbox_nack("plg_cap", &receipts, &retry_now(Duration::from_secs(60)))
         .await
         .unwrap();
     assert!(
@@ -1109,6 +1190,7 @@ macro_rules! store_conformance {
             inbox_delivers_in_order_until_acknowledged: default,
             unacknowledged_deliveries_come_back_with_a_higher_attempt: default,
             nacked_deliveries_return_then_die_and_replay: default,
+            a_delivery_given_up_on_is_a_dead_letter_at_once: default,
             dead_letters_replay_by_id_leaves_the_others: default,
             replaying_many_dead_letters_moves_every_one: default,
             a_waiting_pull_returns_when_an_entry_arrives: default,
@@ -1248,6 +1330,11 @@ pub const CASES: &[Case] = &[
         name: "nacked_deliveries_return_then_die_and_replay",
         retention: default,
         run: |store| Box::pin(nacked_deliveries_return_then_die_and_replay(store)),
+    },
+    Case {
+        name: "a_delivery_given_up_on_is_a_dead_letter_at_once",
+        retention: default,
+        run: |store| Box::pin(a_delivery_given_up_on_is_a_dead_letter_at_once(store)),
     },
     Case {
         name: "dead_letters_replay_by_id_leaves_the_others",

@@ -132,6 +132,33 @@ struct Inbox {
     entries: Stream<InboxEntry>,
     group: Group,
     dead: Stream<DeadLetter>,
+    /// Why pending entries were handed back, until they are acknowledged or die.
+    failures: HashMap<StreamId, Vec<super::Failure>>,
+}
+
+impl Inbox {
+    /// Moves entry `id` (delivered `attempts` times) to the dead letters with its failures.
+    fn bury(&mut self, plugin_id: &str, id: StreamId, attempts: u64, dead_maxlen: u64) {
+        self.group.pending.remove(&id);
+        let failures = self.failures.remove(&id).unwrap_or_default();
+        let Some(entry) = self.entries.entries.remove(&id) else {
+            return;
+        };
+        self.dead.push(DeadLetter {
+            id: StreamId { ms: 0, seq: 0 },
+            attempts,
+            entry,
+            failures,
+        });
+        let trimmed = self.dead.trim(dead_maxlen);
+        if trimmed > 0 {
+            tracing::warn!(
+                plugin_id,
+                trimmed,
+                "dead letters over their cap: the oldest were removed"
+            );
+        }
+    }
 }
 
 #[derive(Default)]
@@ -193,21 +220,7 @@ impl MemoryStore {
             };
             let attempt = count + 1;
             if attempt > o.max_attempts {
-                inbox.group.pending.remove(&id);
-                inbox.entries.entries.remove(&id);
-                inbox.dead.push(DeadLetter {
-                    id: StreamId { ms: 0, seq: 0 },
-                    attempts: count,
-                    entry,
-                });
-                let trimmed = inbox.dead.trim(self.retention.dead_maxlen);
-                if trimmed > 0 {
-                    tracing::warn!(
-                        plugin_id,
-                        trimmed,
-                        "dead letters over their cap: the oldest were removed"
-                    );
-                }
+                inbox.bury(plugin_id, id, count, self.retention.dead_maxlen);
                 continue;
             }
             inbox
@@ -593,6 +606,12 @@ impl Inboxes for MemoryStore {
                 .map(|e| inbox.entries.push(e.clone()))
                 .collect();
             let trimmed = inbox.entries.trim(self.retention.inbox_maxlen);
+            if trimmed > 0 {
+                let Inbox {
+                    entries, failures, ..
+                } = inbox;
+                failures.retain(|id, _| entries.entries.contains_key(id));
+            }
             Pushed { ids, trimmed }
         };
         self.arrivals(plugin_id).notify_waiters();
@@ -633,6 +652,7 @@ impl Inboxes for MemoryStore {
         for r in receipts {
             if inbox.group.pending.remove(r).is_some() {
                 inbox.entries.entries.remove(r);
+                inbox.failures.remove(r);
                 acked += 1;
             }
         }
@@ -643,19 +663,33 @@ impl Inboxes for MemoryStore {
         &self,
         plugin_id: &str,
         receipts: &[StreamId],
-        retry_after: Duration,
-        _visibility: Duration,
+        nack: &super::Nack,
     ) -> StoreResult<u64> {
         let mut inner = self.lock();
         let Some(inbox) = inner.inboxes.get_mut(plugin_id) else {
             return Ok(0);
         };
-        let at = Instant::now() + retry_after;
+        let due_at = Instant::now() + nack.retry_after;
         let mut nacked = 0;
         for r in receipts {
-            if let Some((_, due)) = inbox.group.pending.get_mut(r) {
-                *due = at;
-                nacked += 1;
+            let Some((attempt, due)) = inbox.group.pending.get_mut(r) else {
+                continue;
+            };
+            nacked += 1;
+            let attempt = *attempt;
+            *due = due_at;
+            if let Some(reason) = &nack.reason {
+                let kept = inbox.failures.entry(*r).or_default();
+                kept.push(super::Failure {
+                    attempt,
+                    reason: reason.clone(),
+                    at: nack.at.clone(),
+                });
+                let excess = kept.len().saturating_sub(super::Failure::KEPT);
+                kept.drain(..excess);
+            }
+            if nack.dead {
+                inbox.bury(plugin_id, *r, attempt, self.retention.dead_maxlen);
             }
         }
         Ok(nacked)

@@ -347,12 +347,45 @@ pub struct Delivered {
     pub entry: InboxEntry,
 }
 
-/// An entry that failed `max_attempts` deliveries.
+/// An entry that failed `max_attempts` deliveries, or that its plugin gave up on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
     pub id: StreamId,
     pub attempts: u64,
     pub entry: InboxEntry,
+    /// Why the plugin handed it back, per attempt (the last [`Failure::KEPT`]).
+    pub failures: Vec<Failure>,
+}
+
+/// Why a plugin handed a delivery back: kept with the delivery until it is acknowledged,
+/// and with its dead letter after.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Failure {
+    /// The delivery attempt that failed.
+    pub attempt: u64,
+    pub reason: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+}
+
+impl Failure {
+    /// Failures kept per delivery, newest last.
+    pub const KEPT: usize = 10;
+}
+
+/// How a plugin hands deliveries back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nack {
+    /// When they may be handed out again.
+    pub retry_after: Duration,
+    /// The inbox's visibility timeout (what `retry_after` counts down from).
+    pub visibility: Duration,
+    /// Why, kept as a [`Failure`].
+    pub reason: Option<String>,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// Given up on: moved to the dead letters at once instead.
+    pub dead: bool,
 }
 
 /// How an inbox hands out entries.
@@ -616,14 +649,14 @@ pub trait Inboxes: Send + Sync {
     ) -> StoreResult<Vec<Delivered>>;
     /// Acknowledges (and removes) deliveries; returns how many were pending.
     async fn inbox_ack(&self, plugin_id: &str, receipts: &[StreamId]) -> StoreResult<u64>;
-    /// Makes deliveries available again after `retry_after` instead of the visibility
-    /// timeout; returns how many were pending.
+    /// Makes deliveries available again after `nack.retry_after` instead of the visibility
+    /// timeout (or, with `nack.dead`, moves them to the dead letters at once), keeping the
+    /// reason with each; returns how many were pending.
     async fn inbox_nack(
         &self,
         plugin_id: &str,
         receipts: &[StreamId],
-        retry_after: Duration,
-        visibility: Duration,
+        nack: &Nack,
     ) -> StoreResult<u64>;
     /// The oldest `limit` dead letters.
     async fn dead_letters(&self, plugin_id: &str, limit: usize) -> StoreResult<Vec<DeadLetter>>;

@@ -226,6 +226,15 @@ async fn failing_handlers_get_retries_then_dead_letters_then_replay() {
         let d = body["deliveries"][0].clone();
         assert!(d.is_object(), "a delivery: {body}");
         attempts.push(d["attempt"].as_u64().unwrap());
+        // A reason is at most 1000 characters.
+        let (status, problem) = gw
+            .plugin_call(
+                &p,
+                "/v1/inbox/nack",
+                json!({"receipts": [d["receipt"]], "reason": "x".repeat(1001)}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
         let (status, settled) = gw
             .plugin_call(&p, "/v1/inbox/nack", json!({"receipts": [d["receipt"]]}))
             .await;

@@ -4,7 +4,7 @@
 use omnigate::store::Retention;
 use omnigate_schemas::api::{CreateInstallation, CreatePlugin, Scope};
 use omnigate_sdk::testing::TestGateway;
-use omnigate_sdk::{Client, Data, Delivery, Handler, HandlerResult, Runtime};
+use omnigate_sdk::{Client, Data, Delivery, Handler, HandlerResult, Permanent, Runtime};
 use omnigate_tests::{Gateway, fixture_time, payload_fixture, redis_store};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,6 +15,8 @@ struct Recorder {
     seen: Mutex<Vec<(String, String, u64)>>,
     fail_paid: u64,
     always_fail: bool,
+    /// Fails every delivery for good (`Permanent`).
+    give_up: bool,
 }
 
 #[omnigate_sdk::async_trait]
@@ -25,6 +27,9 @@ impl Handler for Recorder {
             d.event.event_type.clone(),
             d.attempt,
         ));
+        if self.give_up {
+            return Err(Permanent::new("the order has no customer to write to").into());
+        }
         if self.always_fail {
             return Err("the plugin's backend is down".into());
         }
@@ -158,6 +163,43 @@ async fn story(url: &str, flaky_key: &str, dead_key: &str) {
     assert_eq!(dead[0].attempts, 3);
     assert_eq!(dead[0].event.event_type, "order.created");
     assert_eq!(dead[0].event.tenant, "sdk-shop-b");
+    let why: Vec<(u64, &str)> = dead[0]
+        .failures
+        .iter()
+        .map(|f| (f.attempt, f.reason.as_str()))
+        .collect();
+    let down = "the plugin's backend is down";
+    assert_eq!(
+        why,
+        [(1, down), (2, down), (3, down)],
+        "each attempt's reason"
+    );
+    assert_eq!(dead_client.inbox().replay_dead(None).await.unwrap(), 1);
+
+    // A failure no retry can fix is a dead letter at its first attempt, with its reason.
+    let giving_up = Arc::new(Recorder {
+        give_up: true,
+        ..Recorder::default()
+    });
+    let g = giving_up.clone();
+    let stats = run_until(dead_client.clone(), giving_up.clone(), move || {
+        !g.seen.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!((stats.handled, stats.failed), (0, 1));
+    let dead = dead_client
+        .inbox()
+        .dead_letters()
+        .await
+        .unwrap()
+        .dead_letters;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 1, "not retried");
+    assert_eq!(dead[0].failures.len(), 1);
+    assert_eq!(
+        dead[0].failures[0].reason,
+        "the order has no customer to write to"
+    );
     assert_eq!(dead_client.inbox().replay_dead(None).await.unwrap(), 1);
     let healthy = Arc::new(Recorder::default());
     let h = healthy.clone();

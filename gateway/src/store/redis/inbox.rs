@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use super::{CONSUMER, GROUP, RedisStore, corrupt, entries, field, group_entries, text};
 use crate::store::{
-    DeadLetter, Delivered, InboxEntry, Inboxes, PullOptions, Pushed, StoreError, StoreResult,
+    DeadLetter, Delivered, InboxEntry, Inboxes, Nack, PullOptions, Pushed, StoreError, StoreResult,
     StreamId,
 };
 
-/// KEYS[1] a plugin inbox, KEYS[2] its dead letters (one hash tag); ARGV: the consumer
-/// group, the consumer, the visibility (ms), how many to claim, the most attempts, the
-/// dead-letter cap (0 = none). Claims the deliveries whose visibility ran out with their
+/// KEYS[1] a plugin inbox, KEYS[2] its dead letters, KEYS[3] its failures (one hash tag);
+/// ARGV: the consumer group, the consumer, the visibility (ms), how many to claim, the most
+/// attempts, the dead-letter cap (0 = none). Claims the deliveries whose visibility ran out with their
 /// delivery counts; one past its last attempt is moved to the dead letters (acknowledged
 /// and deleted in the inbox) instead of handed out. One step, one round trip. Returns
 /// {{{id, attempt, fields}…}, moved, trimmed}.
@@ -41,9 +41,15 @@ for _, entry in ipairs(claimed) do
     for j = 1, #fields do letter[j] = fields[j] end
     letter[#letter + 1] = 'attempts'
     letter[#letter + 1] = attempt - 1
+    local failures = redis.call('HGET', KEYS[3], id)
+    if failures then
+      letter[#letter + 1] = 'failures'
+      letter[#letter + 1] = failures
+    end
     redis.call('XADD', KEYS[2], '*', unpack(letter))
     redis.call('XACK', KEYS[1], ARGV[1], id)
     redis.call('XDEL', KEYS[1], id)
+    redis.call('HDEL', KEYS[3], id)
     moved = moved + 1
   else
     out[#out + 1] = {id, attempt, fields}
@@ -76,7 +82,7 @@ for _, letter in ipairs(letters) do
   local fields = {}
   local f = letter[2]
   for j = 1, #f, 2 do
-    if f[j] ~= 'attempts' then
+    if f[j] ~= 'attempts' and f[j] ~= 'failures' then
       fields[#fields + 1] = f[j]
       fields[#fields + 1] = f[j + 1]
     end
@@ -91,7 +97,7 @@ return {trimmed, ids}
 "#;
 static UNBURY: LazyLock<Script> = LazyLock::new(|| Script::new(UNBURY_LUA));
 
-/// KEYS[1] a plugin inbox; ARGV: the consumer group, then receipts. Acknowledges each
+/// KEYS[1] a plugin inbox, KEYS[2] its failures; ARGV: the consumer group, then receipts. Acknowledges each
 /// receipt and deletes its entry, so an inbox holds only what is unfinished. A receipt
 /// whose `XACK` finds nothing pending is deleted only when the group was handed it before
 /// (its id is at or below the group's last-delivered id): an earlier acknowledgement whose
@@ -109,6 +115,7 @@ for i = 2, #ARGV do
   local id = ARGV[i]
   if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then
     redis.call('XDEL', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
     acked = acked + 1
   else
     if last_ms == nil then
@@ -125,12 +132,70 @@ for i = 2, #ARGV do
     local ms, seq = parse(id)
     if ms and (ms < last_ms or (ms == last_ms and seq <= last_seq)) then
       redis.call('XDEL', KEYS[1], id)
+      redis.call('HDEL', KEYS[2], id)
     end
   end
 end
 return acked
 "#;
 static ACK: LazyLock<Script> = LazyLock::new(|| Script::new(ACK_LUA));
+
+/// KEYS[1] a plugin inbox, KEYS[2] its dead letters, KEYS[3] its failures (one hash tag);
+/// ARGV: the consumer group, the consumer, the idle time (ms) that makes a delivery due
+/// after its retry delay, '1' to bury instead, the reason ('' for none), its time, the
+/// dead-letter cap (0 = none), then receipts. Per pending receipt: the reason is added to
+/// its failures (the last 10), then it is made due (XCLAIM … IDLE) or moved to the dead
+/// letters with its attempts and failures. Failures of entries gone some other way (the
+/// inbox cap) are dropped once the hash grows past 1000. Returns how many were pending.
+const NACK_LUA: &str = r#"
+local settled, buried = 0, 0
+for i = 8, #ARGV do
+  local id = ARGV[i]
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+  if #pending > 0 then
+    settled = settled + 1
+    local attempt = pending[1][4]
+    if ARGV[5] ~= '' then
+      local failures = {}
+      local kept = redis.call('HGET', KEYS[3], id)
+      if kept then failures = cjson.decode(kept) end
+      failures[#failures + 1] = {attempt = attempt, reason = ARGV[5], at = ARGV[6]}
+      while #failures > 10 do table.remove(failures, 1) end
+      redis.call('HSET', KEYS[3], id, cjson.encode(failures))
+    end
+    if ARGV[4] == '1' then
+      local found = redis.call('XRANGE', KEYS[1], id, id)
+      if #found > 0 then
+        local letter = {}
+        for j, v in ipairs(found[1][2]) do letter[j] = v end
+        letter[#letter + 1] = 'attempts'
+        letter[#letter + 1] = attempt
+        local failures = redis.call('HGET', KEYS[3], id)
+        if failures then
+          letter[#letter + 1] = 'failures'
+          letter[#letter + 1] = failures
+        end
+        redis.call('XADD', KEYS[2], '*', unpack(letter))
+        buried = buried + 1
+      end
+      redis.call('XACK', KEYS[1], ARGV[1], id)
+      redis.call('XDEL', KEYS[1], id)
+      redis.call('HDEL', KEYS[3], id)
+    else
+      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'IDLE', ARGV[3], 'JUSTID')
+    end
+  end
+end
+local cap = tonumber(ARGV[7])
+if cap > 0 and buried > 0 then redis.call('XTRIM', KEYS[2], 'MAXLEN', cap) end
+if redis.call('HLEN', KEYS[3]) > 1000 then
+  for _, id in ipairs(redis.call('HKEYS', KEYS[3])) do
+    if #redis.call('XRANGE', KEYS[1], id, id) == 0 then redis.call('HDEL', KEYS[3], id) end
+  end
+end
+return settled
+"#;
+static NACK: LazyLock<Script> = LazyLock::new(|| Script::new(NACK_LUA));
 
 /// Dead letters moved per script call: a replay of thousands never blocks Redis for long.
 const REPLAY_BATCH: usize = 500;
@@ -177,6 +242,7 @@ impl Inboxes for RedisStore {
         let mut inv = CLAIM.prepare_invoke();
         inv.key(&key)
             .key(self.keys.dead_letters(plugin_id))
+            .key(self.keys.inbox_failures(plugin_id))
             .arg(GROUP)
             .arg(CONSUMER)
             .arg(o.visibility.as_millis() as u64)
@@ -262,7 +328,9 @@ impl Inboxes for RedisStore {
             return Ok(0);
         }
         let mut inv = ACK.prepare_invoke();
-        inv.key(self.keys.inbox(plugin_id)).arg(GROUP);
+        inv.key(self.keys.inbox(plugin_id))
+            .key(self.keys.inbox_failures(plugin_id))
+            .arg(GROUP);
         for r in receipts {
             inv.arg(r.to_string());
         }
@@ -274,31 +342,36 @@ impl Inboxes for RedisStore {
         &self,
         plugin_id: &str,
         receipts: &[StreamId],
-        retry_after: Duration,
-        visibility: Duration,
+        nack: &Nack,
     ) -> StoreResult<u64> {
         if receipts.is_empty() {
             return Ok(0);
         }
         let key = self.keys.inbox(plugin_id);
-        let ids: Vec<String> = receipts.iter().map(StreamId::to_string).collect();
         // Pretend they have been idle long enough to come back after `retry_after`.
-        let idle = visibility.saturating_sub(retry_after).as_millis() as u64;
-        let claimed: Vec<String> = self
-            .with_group(
-                &key,
-                redis::cmd("XCLAIM")
-                    .arg(&key)
-                    .arg(GROUP)
-                    .arg(CONSUMER)
-                    .arg(0)
-                    .arg(&ids)
-                    .arg("IDLE")
-                    .arg(idle)
-                    .arg("JUSTID"),
-            )
-            .await?;
-        Ok(claimed.len() as u64)
+        let idle = nack.visibility.saturating_sub(nack.retry_after).as_millis() as u64;
+        let mut inv = NACK.prepare_invoke();
+        inv.key(&key)
+            .key(self.keys.dead_letters(plugin_id))
+            .key(self.keys.inbox_failures(plugin_id))
+            .arg(GROUP)
+            .arg(CONSUMER)
+            .arg(idle)
+            .arg(if nack.dead { "1" } else { "0" })
+            .arg(nack.reason.as_deref().unwrap_or(""))
+            .arg(&nack.at)
+            .arg(self.retention.dead_maxlen);
+        for r in receipts {
+            inv.arg(r.to_string());
+        }
+        let settled: i64 = match self.invoke(&inv).await {
+            Err(StoreError::Unavailable(msg)) if msg.contains("NOGROUP") => {
+                self.create_group(&key, GROUP).await?;
+                self.invoke(&inv).await?
+            }
+            other => other?,
+        };
+        Ok(settled.max(0) as u64)
     }
 
     async fn dead_letters(&self, plugin_id: &str, limit: usize) -> StoreResult<Vec<DeadLetter>> {
@@ -306,10 +379,16 @@ impl Inboxes for RedisStore {
             .await?
             .into_iter()
             .map(|(id, map)| {
+                let failures = match map.get("failures") {
+                    Some(_) => serde_json::from_str(&field(&map, "failures")?)
+                        .map_err(|e| corrupt(format!("dead letter failures: {e}")))?,
+                    None => Vec::new(),
+                };
                 Ok(DeadLetter {
                     id,
                     attempts: field(&map, "attempts")?.parse().unwrap_or(0),
                     entry: inbox_entry(&map)?,
+                    failures,
                 })
             })
             .collect()

@@ -297,12 +297,6 @@ impl RedisStore {
         }
     }
 
-    /// Runs `cmd`, creating the inbox's consumer group first if Redis says it is missing
-    /// (a new inbox, or Redis restarted without persistence).
-    async fn with_group<T: redis::FromRedisValue>(&self, key: &str, cmd: &Cmd) -> StoreResult<T> {
-        self.with_named_group(key, GROUP, cmd).await
-    }
-
     async fn with_named_group<T: redis::FromRedisValue>(
         &self,
         key: &str,
