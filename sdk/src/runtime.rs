@@ -114,6 +114,9 @@ impl<H: Handler> Handler for Arc<H> {
     }
 }
 
+/// How long a stop waits for a pull under way to answer before dropping it.
+const STOP_GRACE: Duration = Duration::from_millis(500);
+
 /// Counts of what the runtime did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeStats {
@@ -215,12 +218,19 @@ impl<H: Handler> Runtime<H> {
             let inbox = self.client.inbox();
             let pull = inbox.pull(free, self.wait);
             tokio::pin!(pull);
-            // A pull already sent is let finish even when stopping: the gateway has handed
-            // those deliveries to us, and dropping the answer would hide them until their
-            // visibility timeout. They are handed straight back instead.
+            // A pull under way when the stop comes gets a moment to answer (deliveries the
+            // gateway handed us are then handed straight back); a long-poll still waiting
+            // after it is dropped, so a stop takes at most that moment plus the handlers in
+            // flight. Anything the gateway handed out in a dropped answer comes back after
+            // its visibility timeout, as after a crash.
             let (pulled, stopping) = tokio::select! {
                 r = &mut pull => (r, false),
-                _ = &mut shutdown => (pull.await, true),
+                _ = &mut shutdown => {
+                    match tokio::time::timeout(STOP_GRACE, &mut pull).await {
+                        Ok(r) => (r, true),
+                        Err(_) => (Ok(Vec::new()), true),
+                    }
+                }
             };
             if stopping {
                 if let Ok(deliveries) = pulled

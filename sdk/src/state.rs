@@ -29,14 +29,28 @@ where
     async fn load(&self, key: &str) -> Result<(T, u64), StateError>;
     /// Saves unless someone saved since `version` was loaded; `false` means load again.
     async fn save(&self, key: &str, doc: &T, version: u64) -> Result<bool, StateError>;
+    /// Removes the document (a shop that uninstalled the plugin, a customer erased);
+    /// `true` if there was one. The next load starts over at a default document.
+    async fn delete(&self, key: &str) -> Result<bool, StateError>;
 }
 
-/// Documents in this process's memory.
-pub struct MemoryState(Mutex<HashMap<String, (u64, String)>>);
+/// A document in memory: its version, its JSON, and when it expires.
+type Stored = (u64, String, Option<std::time::Instant>);
 
-impl Default for MemoryState {
-    fn default() -> Self {
-        MemoryState(Mutex::new(HashMap::new()))
+/// Documents in this process's memory.
+#[derive(Default)]
+pub struct MemoryState {
+    docs: Mutex<HashMap<String, Stored>>,
+    ttl: Option<std::time::Duration>,
+}
+
+impl MemoryState {
+    /// Documents not saved for `ttl` are forgotten (as with [`RedisState::ttl`]).
+    pub fn with_ttl(ttl: std::time::Duration) -> Self {
+        MemoryState {
+            ttl: Some(ttl),
+            ..MemoryState::default()
+        }
     }
 }
 
@@ -46,9 +60,11 @@ where
     T: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
 {
     async fn load(&self, key: &str) -> Result<(T, u64), StateError> {
-        let docs = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        docs.retain(|_, (_, _, expires)| expires.is_none_or(|at| at > now));
         match docs.get(key) {
-            Some((v, json)) => Ok((
+            Some((v, json, _)) => Ok((
                 serde_json::from_str(json).map_err(|e| StateError::Corrupt(e.to_string()))?,
                 *v,
             )),
@@ -58,12 +74,20 @@ where
 
     async fn save(&self, key: &str, doc: &T, version: u64) -> Result<bool, StateError> {
         let json = serde_json::to_string(doc).map_err(|e| StateError::Corrupt(e.to_string()))?;
-        let mut docs = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if docs.get(key).map_or(0, |(v, _)| *v) != version {
+        let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        docs.retain(|_, (_, _, expires)| expires.is_none_or(|at| at > now));
+        if docs.get(key).map_or(0, |(v, _, _)| *v) != version {
             return Ok(false);
         }
-        docs.insert(key.to_string(), (version + 1, json));
+        let expires = self.ttl.map(|ttl| now + ttl);
+        docs.insert(key.to_string(), (version + 1, json, expires));
         Ok(true)
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StateError> {
+        let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(docs.remove(key).is_some())
     }
 }
 
@@ -73,6 +97,7 @@ where
 pub struct RedisState {
     conn: redis::aio::ConnectionManager,
     prefix: String,
+    ttl_ms: u64,
 }
 
 #[cfg(feature = "redis")]
@@ -81,7 +106,11 @@ local cur = redis.call('GET', KEYS[1])
 local version = 0
 if cur then version = tonumber(string.match(cur, '^(%d+)|')) end
 if version ~= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], (version + 1) .. '|' .. ARGV[2])
+if tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[1], (version + 1) .. '|' .. ARGV[2], 'PX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], (version + 1) .. '|' .. ARGV[2])
+end
 return 1
 "#;
 
@@ -126,7 +155,15 @@ impl RedisState {
         Ok(RedisState {
             conn: client.get_connection_manager().await.map_err(backend)?,
             prefix: prefix.trim_end_matches(':').to_string(),
+            ttl_ms: 0,
         })
+    }
+
+    /// Documents not saved for `ttl` expire (Redis `PX` on every save), so state of shops
+    /// and customers that went quiet does not grow forever. Default: kept until deleted.
+    pub fn ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.ttl_ms = ttl.as_millis().max(1) as u64;
+        self
     }
 }
 
@@ -164,10 +201,21 @@ where
             .key(format!("{}:{key}", self.prefix))
             .arg(version)
             .arg(json)
+            .arg(self.ttl_ms)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| StateError::Backend(e.to_string()))?;
         Ok(saved == 1)
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StateError> {
+        let mut conn = self.conn.clone();
+        let removed: i64 = redis::cmd("DEL")
+            .arg(format!("{}:{key}", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| StateError::Backend(e.to_string()))?;
+        Ok(removed == 1)
     }
 }
 
@@ -188,6 +236,27 @@ mod tests {
         );
         let (loaded, v): (Vec<u32>, u64) = store.load("shop").await.unwrap();
         assert_eq!((loaded, v), (vec![1], 1));
+        assert!(
+            StateStore::<Vec<u32>>::delete(&store, "shop")
+                .await
+                .unwrap()
+        );
+        let (gone, v): (Vec<u32>, u64) = store.load("shop").await.unwrap();
+        assert_eq!((gone, v), (vec![], 0), "deleted: starts over");
+        assert!(
+            !StateStore::<Vec<u32>>::delete(&store, "shop")
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn documents_expire_after_their_ttl() {
+        let store = MemoryState::with_ttl(std::time::Duration::from_nanos(1));
+        assert!(store.save("shop", &vec![1u32], 0).await.unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        let (doc, v): (Vec<u32>, u64) = store.load("shop").await.unwrap();
+        assert_eq!((doc, v), (vec![], 0));
     }
 }
 

@@ -284,3 +284,29 @@ async fn the_runtime_fails_fast_on_a_key_the_gateway_refuses() {
     }
     assert!(err.to_string().contains("plugin API key"), "{err}");
 }
+
+/// A stop (SIGTERM) does not wait out the long-poll under way (20 s by default): the
+/// runtime drops it after a moment and returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_does_not_wait_for_the_long_poll() {
+    let f = payload_fixture("shopify/orders-create");
+    let gw = Gateway::start(redis_store(Retention::default()).await, fixture_time(&f)).await;
+    let admin = Client::builder(&gw.base, omnigate_tests::ADMIN_TOKEN)
+        .build()
+        .unwrap();
+    let (_, key) = register(&admin, "Quiet", &["order.created"], "sdk-quiet-shop").await;
+    let client = Client::builder(&gw.base, &key).build().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(Runtime::new(client, Recorder::default()).run_until(async {
+        let _ = stopped.await;
+    }));
+    // Let it reach its first long-poll, which nothing will answer for 20 s.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.send(()).unwrap();
+    let stats = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the runtime stopped without waiting out its 20 s long-poll")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stats.handled, 0);
+}

@@ -141,3 +141,25 @@ async fn redis_state_keys_have_one_separator() {
         .unwrap();
     assert_eq!(keys, vec![format!("{prefix}:shop-a")]);
 }
+
+/// Deleting a document, and documents that expire when not saved for their TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_state_deletes_and_expires() {
+    let prefix = omnigate_tests::unique_prefix();
+    let store = RedisState::connect(&omnigate_tests::redis_url(), &prefix)
+        .await
+        .unwrap();
+    assert!(store.save("shop-a", &5u32, 0).await.unwrap());
+    assert!(StateStore::<u32>::delete(&store, "shop-a").await.unwrap());
+    let (doc, v): (u32, u64) = store.load("shop-a").await.unwrap();
+    assert_eq!((doc, v), (0, 0), "deleted: starts over");
+
+    let expiring = RedisState::connect(&omnigate_tests::redis_url(), &prefix)
+        .await
+        .unwrap()
+        .ttl(std::time::Duration::from_millis(1));
+    assert!(expiring.save("shop-b", &7u32, 0).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (doc, v): (u32, u64) = expiring.load("shop-b").await.unwrap();
+    assert_eq!((doc, v), (0, 0), "expired");
+}
