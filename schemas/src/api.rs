@@ -833,6 +833,40 @@ pub struct PublishEvent {
     pub idempotency_key: Option<String>,
 }
 
+impl PublishEvent {
+    /// A publication of `event_type` with `data` into `tenant`'s log; subject, time and
+    /// idempotency key take their defaults until set.
+    pub fn new(tenant: impl Into<String>, event_type: impl Into<String>, data: Value) -> Self {
+        PublishEvent {
+            tenant: tenant.into(),
+            event_type: event_type.into(),
+            data,
+            subject: None,
+            occurred_at: None,
+            idempotency_key: None,
+        }
+    }
+
+    /// What the event is about (`customer/123`); default `plugin/<plugin id>`.
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// When it happened (RFC 3339); default: when the gateway takes it.
+    pub fn occurred_at(mut self, at: impl Into<String>) -> Self {
+        self.occurred_at = Some(at.into());
+        self
+    }
+
+    /// Publishes once per plugin and shop for this key (e.g. `<event id>:points`), so a
+    /// retried handler does not publish twice.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Published {

@@ -64,13 +64,10 @@
 //!     async fn handle(&self, delivery: &Delivery, client: &Client) -> HandlerResult {
 //!         if let Data::OrderPaid(paid) = delivery.data()? {
 //!             let points = serde_json::json!({"points": 10, "order_id": paid.order_id});
-//!             let event: PublishEvent = serde_json::from_value(serde_json::json!({
-//!                 "tenant": delivery.event.tenant,
-//!                 "type": "loyalty.points.changed",
-//!                 "data": points,
+//!             let event = PublishEvent::new(&delivery.event.tenant, "loyalty.points.changed", points)
+//!                 .subject(format!("order/{}", paid.order_id))
 //!                 // Keyed on the event: a redelivery publishes nothing twice.
-//!                 "idempotency_key": format!("{}:points", delivery.event.id),
-//!             }))?;
+//!                 .idempotency_key(format!("{}:points", delivery.event.id));
 //!             client.events().publish(&event).await?;
 //!         }
 //!         Ok(())

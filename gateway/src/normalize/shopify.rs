@@ -386,12 +386,14 @@ fn shipment_updated(f: Obj<'_>) -> Result<Normalized, Rejection> {
     };
     let shipment_status = f.opt_str("shipment_status")?;
     let status = match shipment_status {
+        // Every status Shopify documents for fulfillments and fulfillment events.
         Some("label_printed" | "label_purchased" | "confirmed") => ShipmentStatus::LabelCreated,
-        Some("in_transit") => ShipmentStatus::InTransit,
+        Some("in_transit" | "carrier_picked_up") => ShipmentStatus::InTransit,
         Some("out_for_delivery") => ShipmentStatus::OutForDelivery,
         Some("attempted_delivery") => ShipmentStatus::Attempted,
         Some("ready_for_pickup") => ShipmentStatus::ReadyForPickup,
-        Some("delivered") => ShipmentStatus::Delivered,
+        // `picked_up`: the customer collected it (local pickup).
+        Some("delivered" | "picked_up") => ShipmentStatus::Delivered,
         Some("failure") => ShipmentStatus::Failed,
         Some("delayed") => ShipmentStatus::Delayed,
         Some(other) => return Err(f.err("shipment_status", &format!("{other:?} is not mapped"))),

@@ -289,6 +289,45 @@ fn shopify_guest_order_cancelled() {
     );
 }
 
+/// Every `shipment_status` Shopify documents (fulfillments and fulfillment events) maps to
+/// a canonical status; none is quarantined as unmapped.
+#[test]
+fn every_documented_shopify_shipment_status_is_mapped() {
+    let f = payload_fixture("shopify/fulfillments-update");
+    let body: Value = serde_json::from_slice(&f.body).unwrap();
+    let headers = crate::headers::Headers::default();
+    for (shopify, canonical) in [
+        ("label_printed", "label_created"),
+        ("label_purchased", "label_created"),
+        ("confirmed", "label_created"),
+        ("carrier_picked_up", "in_transit"),
+        ("in_transit", "in_transit"),
+        ("out_for_delivery", "out_for_delivery"),
+        ("delayed", "delayed"),
+        ("attempted_delivery", "attempted"),
+        ("ready_for_pickup", "ready_for_pickup"),
+        ("picked_up", "delivered"),
+        ("delivered", "delivered"),
+        ("failure", "failed"),
+    ] {
+        let mut body = body.clone();
+        body["shipment_status"] = json!(shopify);
+        let out = normalize(
+            Provider::Shopify,
+            Input {
+                topic: "fulfillments/update",
+                headers: &headers,
+                body: &Json::from(&body),
+                received_at: Utc::now(),
+                snapshot: None,
+            },
+        )
+        .unwrap_or_else(|r| panic!("{shopify}: {r:?}"));
+        assert_eq!(out.events.len(), 1, "{shopify}");
+        assert_eq!(out.events[0].data()["status"], canonical, "{shopify}");
+    }
+}
+
 #[test]
 fn shopify_customer_story() {
     let mut s = Story::default();

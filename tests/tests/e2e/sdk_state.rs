@@ -64,10 +64,12 @@ async fn a_refused_publication_is_set_aside_and_the_key_goes_on() {
         move |doc: &mut i64| {
             *doc += 1;
             Ok(vec![
-                serde_json::from_value::<PublishEvent>(json!({
-                    "tenant": "points-shop", "type": "points.balance.changed",
-                    "data": {"points": points}, "subject": subject}))
-                .unwrap(),
+                PublishEvent::new(
+                    "points-shop",
+                    "points.balance.changed",
+                    json!({"points": points}),
+                )
+                .subject(subject.clone()),
             ])
         }
     };
