@@ -16,7 +16,8 @@ use omnigate::config::Settings;
 use omnigate::providers::Credentials;
 use omnigate::startup::{Gateway, Stopper};
 use omnigate::verify::Scheme;
-use omnigate_schemas::api::{CreateInstallation, CreatePlugin, Provider, Scope};
+use omnigate_schemas::Event;
+use omnigate_schemas::api::{CreateInstallation, CreatePlugin, EventsPage, Provider, Scope};
 use serde_json::{Value, json};
 
 use crate::Client;
@@ -160,15 +161,18 @@ impl TestGateway {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
-    /// Sends the bundled sample for `topic` of the source's provider (`omnigate trigger
-    /// --list` shows them), with its times moved to now as a shop would send it.
-    pub async fn send_sample(&self, source: &TestSource, topic: &str) -> (u16, Value) {
-        let sample = omnigate::samples::SAMPLES
-            .iter()
-            .find(|s| s.provider == source.provider && s.topic == topic)
-            .unwrap_or_else(|| panic!("no bundled {} sample for {topic}", source.provider));
+    /// Sends a bundled sample of the source's provider, named as `omnigate trigger --list`
+    /// names it (`orders-paid`, `order.updated-completed`) or by its topic (`orders/paid`:
+    /// the first sample of it), with its times moved to now as a shop would send it.
+    pub async fn send_sample(&self, source: &TestSource, name: &str) -> (u16, Value) {
+        let sample = omnigate::samples::find(source.provider, name).unwrap_or_else(|| {
+            panic!(
+                "no bundled {} sample {name:?} (`omnigate trigger --list` lists them)",
+                source.provider
+            )
+        });
         let body = omnigate::samples::fresh_now(sample);
-        self.send(source, topic, &body).await
+        self.send(source, sample.topic, &body).await
     }
 
     /// Registers `registration` and installs it in `tenant` with `scopes`.
@@ -203,29 +207,39 @@ impl TestGateway {
         }
     }
 
-    /// The `data` of `tenant`'s logged events of `event_type`, oldest first.
-    pub async fn events(&self, tenant: &str, event_type: &str) -> Vec<Value> {
-        let page: Value = self
-            .http
-            .get(format!(
-                "{}/v1/tenants/{tenant}/events?type={event_type}",
+    /// `tenant`'s logged events of `event_type`, whole (id, subject, source, `data`, …),
+    /// oldest first: every page of them.
+    pub async fn events(&self, tenant: &str, event_type: &str) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut url = format!(
+                "{}/v1/tenants/{tenant}/events?type={event_type}&limit=1000",
                 self.url
-            ))
-            .bearer_auth(&self.admin_token)
-            .send()
-            .await
-            .expect("gateway reachable")
-            .json()
-            .await
-            .expect("an events page");
-        page["events"]
-            .as_array()
-            .map(|a| a.iter().map(|e| e["data"].clone()).collect())
-            .unwrap_or_default()
+            );
+            if let Some(a) = &after {
+                url.push_str(&format!("&after={a}"));
+            }
+            let page: EventsPage = self
+                .http
+                .get(url)
+                .bearer_auth(&self.admin_token)
+                .send()
+                .await
+                .expect("gateway reachable")
+                .json()
+                .await
+                .expect("an events page");
+            events.extend(page.events);
+            if page.done {
+                return events;
+            }
+            after = Some(page.next.expect("a page that is not the last has a next"));
+        }
     }
 
     /// Waits (up to 15 s) until `tenant` has at least `n` events of `event_type`.
-    pub async fn wait_for_events(&self, tenant: &str, event_type: &str, n: usize) -> Vec<Value> {
+    pub async fn wait_for_events(&self, tenant: &str, event_type: &str, n: usize) -> Vec<Event> {
         for _ in 0..150 {
             let got = self.events(tenant, event_type).await;
             if got.len() >= n {

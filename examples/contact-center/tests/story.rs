@@ -84,7 +84,7 @@ async fn timeline_and_the_unconfirmed_order_alert() {
     // Nine minutes after the order was placed: nothing. Eleven minutes: the unpaid order
     // raises one alert, the paid one none; sweeping again raises nothing more. (Samples are
     // sent with fresh times, so the clock follows the order's own.)
-    let placed: DateTime<Utc> = gw.events("slow-shop", "order.created").await[0]["placed_at"]
+    let placed: DateTime<Utc> = gw.events("slow-shop", "order.created").await[0].data["placed_at"]
         .as_str()
         .unwrap()
         .parse()
@@ -96,8 +96,8 @@ async fn timeline_and_the_unconfirmed_order_alert() {
     assert_eq!(cc.sweep(&client).await.unwrap(), 0);
     let slow_alerts = gw.events("slow-shop", "service.alert").await;
     assert_eq!(slow_alerts.len(), 1);
-    assert_eq!(slow_alerts[0]["kind"], "order_unconfirmed");
-    assert_eq!(slow_alerts[0]["order_id"], "5938201746113");
+    assert_eq!(slow_alerts[0].data["kind"], "order_unconfirmed");
+    assert_eq!(slow_alerts[0].data["order_id"], "5938201746113");
     assert!(
         gw.events("quick-shop", "service.alert").await.is_empty(),
         "paid in time: no alert"

@@ -64,16 +64,16 @@ async fn a_return_within_policy_is_approved_and_closed_after_the_refund() {
     let approved = gw
         .wait_for_events("maysternia", "returns.approved", 1)
         .await;
-    assert_eq!(approved[0]["return_id"], "8127364501");
-    assert_eq!(approved[0]["rule"], "within_policy");
-    assert_eq!(approved[0]["value"]["amount"], "385");
+    assert_eq!(approved[0].data["return_id"], "8127364501");
+    assert_eq!(approved[0].data["rule"], "within_policy");
+    assert_eq!(approved[0].data["value"]["amount"], "385");
     assert!(gw.events("maysternia", "returns.declined").await.is_empty());
 
     let (status, _) = gw.send_sample(&shop, "refunds/create").await;
     assert_eq!(status, 202);
     let closed = gw.wait_for_events("maysternia", "returns.closed", 1).await;
-    assert_eq!(closed[0]["return_id"], "8127364501");
-    assert_eq!(closed[0]["refunded"], true);
+    assert_eq!(closed[0].data["return_id"], "8127364501");
+    assert_eq!(closed[0].data["refunded"], true);
 
     let _ = stop.send(());
     task.await.unwrap().unwrap();

@@ -310,3 +310,43 @@ async fn a_stop_does_not_wait_for_the_long_poll() {
         .unwrap();
     assert_eq!(stats.handled, 0);
 }
+
+/// `TestGateway::events` gives whole events, every page of them; `send_sample` takes the
+/// names `omnigate trigger --list` prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_gateway_reads_every_page_and_knows_sample_names() {
+    use omnigate_schemas::api::{PublishEvent, PublishedType};
+    let gw = TestGateway::start().await;
+    let plugin = gw
+        .install(
+            &CreatePlugin {
+                name: "Counter".into(),
+                event_types: vec!["order.created".into()],
+                publishes: vec![PublishedType {
+                    event_type: "counter.ticked".into(),
+                    schema: serde_json::json!({"type": "object"}),
+                }],
+            },
+            "pages-shop",
+            &[Scope::EventsRead, Scope::EventsPublish],
+        )
+        .await;
+    for n in 0..150 {
+        let tick = PublishEvent::new("pages-shop", "counter.ticked", serde_json::json!({"n": n}));
+        plugin.client.events().publish(&tick).await.unwrap();
+    }
+    let ticks = gw.events("pages-shop", "counter.ticked").await;
+    assert_eq!(ticks.len(), 150, "past the first page of 100");
+    assert_eq!(ticks[149].data["n"], 149);
+    assert!(
+        ticks
+            .iter()
+            .all(|e| e.tenant == "pages-shop" && e.id.starts_with("evt_"))
+    );
+
+    let woo = gw.source("woocommerce", "pages-shop").await;
+    let (status, body) = gw.send_sample(&woo, "order.updated-completed").await;
+    assert_eq!(status, 202, "{body}");
+    let updated = gw.wait_for_events("pages-shop", "order.updated", 1).await;
+    assert_eq!(updated[0].source.topic, "order.updated");
+}
