@@ -44,11 +44,13 @@ impl Error {
         }
     }
 
-    /// Whether trying the same call again cannot succeed: a 4xx other than 408 (timeout),
-    /// 409 (conflict) and 429 (rate limit). Transport errors and 5xx may pass.
+    /// Whether trying the same call again cannot succeed: a 4xx other than 401 (a key
+    /// that rotation or an operator can fix), 404 (a proxy or a wrong URL rather than the
+    /// request), 408 (timeout), 409 (conflict) and 429 (rate limit). Transport errors and
+    /// 5xx may pass.
     pub fn is_permanent(&self) -> bool {
         matches!(self, Error::Api { status, .. }
-            if (400..500).contains(status) && !matches!(status, 408 | 409 | 429))
+            if (400..500).contains(status) && !matches!(status, 401 | 404 | 408 | 409 | 429))
     }
 
     /// The stable cause of an API error, to match on
@@ -409,5 +411,32 @@ impl Admin<'_> {
                 Some(installation),
             )
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16) -> Error {
+        Error::Api {
+            status,
+            problem: Box::new(
+                serde_json::from_value(serde_json::json!({
+                    "type": "https://omnigate.dev/problems/x", "title": "x", "status": status
+                }))
+                .unwrap(),
+            ),
+        }
+    }
+
+    #[test]
+    fn only_refusals_about_the_request_itself_are_permanent() {
+        for status in [400, 403, 413, 422] {
+            assert!(api(status).is_permanent(), "{status}");
+        }
+        for status in [401, 404, 408, 409, 429, 500, 503] {
+            assert!(!api(status).is_permanent(), "{status}");
+        }
     }
 }

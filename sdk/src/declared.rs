@@ -25,7 +25,12 @@ impl Declared {
             .publishes
             .iter()
             .map(|p| {
-                let validator = jsonschema::validator_for(&p.schema).map_err(|e| e.to_string());
+                // As the gateway compiles it: formats checked, no remote references.
+                let validator = jsonschema::options()
+                    .should_validate_formats(true)
+                    .offline()
+                    .build(&p.schema)
+                    .map_err(|e| e.to_string());
                 (p.event_type.clone(), validator)
             })
             .collect();

@@ -37,6 +37,17 @@ where
 /// A document in memory: its version, its JSON, and when it expires.
 type Stored = (u64, String, Option<std::time::Instant>);
 
+/// Drops `key`'s document if it expired (only the key asked for: a test store stays small).
+fn forget_if_expired(docs: &mut HashMap<String, Stored>, key: &str) {
+    let now = std::time::Instant::now();
+    if docs
+        .get(key)
+        .is_some_and(|(_, _, expires)| expires.is_some_and(|at| at <= now))
+    {
+        docs.remove(key);
+    }
+}
+
 /// Documents in this process's memory.
 #[derive(Default)]
 pub struct MemoryState {
@@ -61,8 +72,7 @@ where
 {
     async fn load(&self, key: &str) -> Result<(T, u64), StateError> {
         let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
-        let now = std::time::Instant::now();
-        docs.retain(|_, (_, _, expires)| expires.is_none_or(|at| at > now));
+        forget_if_expired(&mut docs, key);
         match docs.get(key) {
             Some((v, json, _)) => Ok((
                 serde_json::from_str(json).map_err(|e| StateError::Corrupt(e.to_string()))?,
@@ -75,8 +85,8 @@ where
     async fn save(&self, key: &str, doc: &T, version: u64) -> Result<bool, StateError> {
         let json = serde_json::to_string(doc).map_err(|e| StateError::Corrupt(e.to_string()))?;
         let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+        forget_if_expired(&mut docs, key);
         let now = std::time::Instant::now();
-        docs.retain(|_, (_, _, expires)| expires.is_none_or(|at| at > now));
         if docs.get(key).map_or(0, |(v, _, _)| *v) != version {
             return Ok(false);
         }
@@ -161,6 +171,8 @@ impl RedisState {
 
     /// Documents not saved for `ttl` expire (Redis `PX` on every save), so state of shops
     /// and customers that went quiet does not grow forever. Default: kept until deleted.
+    /// An expired [`Tracked`] document forgets which events it applied too: choose a TTL
+    /// longer than any redelivery or replay you would still want recognised.
     pub fn ttl(mut self, ttl: std::time::Duration) -> Self {
         self.ttl_ms = ttl.as_millis().max(1) as u64;
         self
@@ -329,7 +341,8 @@ where
             if !publish.is_empty() {
                 let declared = client.declared().await?;
                 for p in &publish {
-                    declared.check(p)?;
+                    // A bug in the plugin, not a passing failure: dead-lettered at once.
+                    declared.check(p).map_err(crate::Permanent::new)?;
                 }
             }
             for (i, p) in publish.iter_mut().enumerate() {
@@ -382,8 +395,17 @@ where
                 return Err("the document kept changing under us".into());
             }
             let (mut t, version) = store.load(key).await?;
+            // Set aside only what is still in the outbox: a concurrent handler of this key
+            // may have done it already.
+            let still: std::collections::HashSet<Option<String>> =
+                t.outbox.iter().map(|p| p.idempotency_key.clone()).collect();
+            t.rejected.extend(
+                rejected
+                    .iter()
+                    .filter(|r| still.contains(&r.publication.idempotency_key))
+                    .cloned(),
+            );
             t.outbox.retain(|p| !settled.contains(&p.idempotency_key));
-            t.rejected.extend(rejected.iter().cloned());
             let excess = t.rejected.len().saturating_sub(REJECTED_KEPT);
             t.rejected.drain(..excess);
             if store.save(key, &t, version).await? {

@@ -216,6 +216,7 @@ impl MemoryStore {
         for (id, count) in inbox.group.due(now, o.max) {
             let Some(entry) = inbox.entries.entries.get(&id).cloned() else {
                 inbox.group.pending.remove(&id);
+                inbox.failures.remove(&id);
                 continue;
             };
             let attempt = count + 1;

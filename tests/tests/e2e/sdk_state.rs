@@ -121,6 +121,10 @@ async fn a_refused_publication_is_set_aside_and_the_key_goes_on() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("/points"), "{err}");
+    assert!(
+        err.downcast_ref::<omnigate_sdk::Permanent>().is_some(),
+        "a publication that can never pass dead-letters the delivery at once"
+    );
     let (t, _): (Tracked<i64>, u64) = store.load("c1").await.unwrap();
     assert_eq!(t.doc, 2, "the change of evt-3 was not saved");
     assert!(t.outbox.is_empty() && !t.applied.contains(&"evt-3".to_string()));

@@ -146,7 +146,8 @@ static ACK: LazyLock<Script> = LazyLock::new(|| Script::new(ACK_LUA));
 /// dead-letter cap (0 = none), then receipts. Per pending receipt: the reason is added to
 /// its failures (the last 10), then it is made due (XCLAIM … IDLE) or moved to the dead
 /// letters with its attempts and failures. Failures of entries gone some other way (the
-/// inbox cap) are dropped once the hash grows past 1000. Returns how many were pending.
+/// inbox cap) are dropped when the hash has more fields than the inbox has entries (an O(1)
+/// test; the sweep runs only then). Returns how many were pending.
 const NACK_LUA: &str = r#"
 local settled, buried = 0, 0
 for i = 8, #ARGV do
@@ -188,7 +189,7 @@ for i = 8, #ARGV do
 end
 local cap = tonumber(ARGV[7])
 if cap > 0 and buried > 0 then redis.call('XTRIM', KEYS[2], 'MAXLEN', cap) end
-if redis.call('HLEN', KEYS[3]) > 1000 then
+if redis.call('HLEN', KEYS[3]) > redis.call('XLEN', KEYS[1]) then
   for _, id in ipairs(redis.call('HKEYS', KEYS[3])) do
     if #redis.call('XRANGE', KEYS[1], id, id) == 0 then redis.call('HDEL', KEYS[3], id) end
   end

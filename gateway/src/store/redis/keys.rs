@@ -84,13 +84,13 @@ impl Keys {
         format!("{}:inbox:{{{plugin_id}}}", self.prefix)
     }
 
-    /// A plugin's dead letters (stream), in its inbox's hash slot.
     /// Why pending deliveries were handed back (entry id → JSON list), until they are
-    /// acknowledged or die.
+    /// acknowledged or die; in the inbox's hash slot.
     pub(super) fn inbox_failures(&self, plugin_id: &str) -> String {
         format!("{}:failures:{{{plugin_id}}}", self.prefix)
     }
 
+    /// A plugin's dead letters (stream), in its inbox's hash slot.
     pub(super) fn dead_letters(&self, plugin_id: &str) -> String {
         format!("{}:dead:{{{plugin_id}}}", self.prefix)
     }
