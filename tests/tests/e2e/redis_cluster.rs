@@ -2,7 +2,9 @@
 //! must stay inside one hash slot, or the cluster refuses it (CROSSSLOT). And a failover:
 //! the primary holding a shop's partition killed under load, its replica promoted.
 
-use crate::spool::{assert_each_order_once, load_with_fault, metric, spool_dir, until_drained};
+use crate::spool::{
+    all_accepted, assert_each_order_once, load_with_fault, metric, spool_dir, until_drained,
+};
 use omnigate::clock::Clock;
 use omnigate::store::conformance::run_all;
 use omnigate::store::{RedisOptions, RedisStore, Retention, partition_of};
@@ -126,6 +128,29 @@ async fn the_store_works_on_a_redis_cluster() {
     assert_eq!(gw.tenant_events("cluster-shop", None).await.len(), 1);
 }
 
+/// A store on `url` whose deliveries wait for `wait_replicas` replicas, with its own prefix
+/// (or `prefix`, to share one between gateways) and a short timeout.
+async fn replicated_store(
+    url: &str,
+    wait_replicas: u32,
+    timeout: Duration,
+    prefix: Option<&str>,
+) -> Arc<dyn omnigate::store::Store> {
+    let store = RedisStore::connect(
+        url,
+        RedisOptions {
+            prefix: prefix.map_or_else(unique_prefix, str::to_string),
+            sealer: Some(test_sealer()),
+            timeout,
+            wait_replicas,
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .expect("connect to redis");
+    Arc::new(store)
+}
+
 /// The port of the replica of the primary on `primary`, as node `ask` sees the cluster.
 fn replica_of(ask: u16, primary: u16) -> Option<u16> {
     let nodes = redis_cli(ask, &["cluster", "nodes"]);
@@ -148,20 +173,9 @@ fn replica_of(ask: u16, primary: u16) -> Option<u16> {
 async fn writes_no_replica_had_are_lost_in_a_failover_unless_the_gateway_waits_for_one() {
     for wait_replicas in [0, 1] {
         let (mut nodes, url) = start_cluster(1);
-        let store = RedisStore::connect(
-            &url,
-            RedisOptions {
-                prefix: unique_prefix(),
-                sealer: Some(test_sealer()),
-                timeout: Duration::from_secs(1),
-                wait_replicas,
-                ..RedisOptions::default()
-            },
-        )
-        .await
-        .expect("connect to the cluster");
+        let store = replicated_store(&url, wait_replicas, Duration::from_secs(1), None).await;
         let dir = spool_dir();
-        let (gw, source) = crate::spool::start_on(Arc::new(store), &dir).await;
+        let (gw, source) = crate::spool::start_on(store, &dir).await;
         let tag = format!("x{{{}}}", partition_of("drill-shop", 16));
         let primary = primary_of(nodes[0].port, &tag).unwrap();
         let replica = replica_of(nodes[0].port, primary).expect("the primary has a replica");
@@ -199,11 +213,7 @@ async fn writes_no_replica_had_are_lost_in_a_failover_unless_the_gateway_waits_f
             deliver(n).await;
         }
 
-        let refused: Vec<_> = answers
-            .iter()
-            .filter(|(_, s, _)| *s != StatusCode::ACCEPTED)
-            .collect();
-        assert!(refused.is_empty(), "answered other than 202: {refused:?}");
+        let spooled = all_accepted(&answers);
         until_drained(&gw).await;
         let seen = crate::spool::orders_in_log(&gw).await;
         let lost: Vec<u64> = (0..20).filter(|n| !seen.contains_key(n)).collect();
@@ -215,8 +225,7 @@ async fn writes_no_replica_had_are_lost_in_a_failover_unless_the_gateway_waits_f
         } else {
             assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
             assert!(seen.values().all(|c| *c == 1), "written twice: {seen:?}");
-            let spooled = answers.iter().filter(|(_, _, a)| a["spooled"] == true);
-            assert!(spooled.count() >= 10, "{answers:?}");
+            assert!(spooled >= 10, "{answers:?}");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -229,20 +238,9 @@ async fn writes_no_replica_had_are_lost_in_a_failover_unless_the_gateway_waits_f
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_primary_killed_under_load_loses_no_acknowledged_delivery() {
     let (mut nodes, url) = start_cluster(1);
-    let store = RedisStore::connect(
-        &url,
-        RedisOptions {
-            prefix: unique_prefix(),
-            sealer: Some(test_sealer()),
-            timeout: Duration::from_secs(1),
-            wait_replicas: 1,
-            ..RedisOptions::default()
-        },
-    )
-    .await
-    .expect("connect to the cluster");
+    let store = replicated_store(&url, 1, Duration::from_secs(1), None).await;
     let dir = spool_dir();
-    let (gw, source) = crate::spool::start_on(Arc::new(store), &dir).await;
+    let (gw, source) = crate::spool::start_on(store, &dir).await;
     let gw = Arc::new(gw);
     // The partition's hash tag is all that decides its slot.
     let tag = format!("x{{{}}}", partition_of("drill-shop", 16));
@@ -267,15 +265,7 @@ async fn a_primary_killed_under_load_loses_no_acknowledged_delivery() {
         }
     })
     .await;
-    let refused: Vec<_> = answers
-        .iter()
-        .filter(|(_, status, _)| *status != StatusCode::ACCEPTED)
-        .collect();
-    assert!(refused.is_empty(), "answered other than 202: {refused:?}");
-    let spooled = answers
-        .iter()
-        .filter(|(_, _, a)| a["spooled"] == true)
-        .count();
+    let spooled = all_accepted(&answers);
     assert!(spooled > 0, "the failover took no time at all?");
 
     until_drained(&gw).await;
@@ -294,19 +284,7 @@ async fn a_primary_killed_under_load_loses_no_acknowledged_delivery() {
 async fn a_write_no_replica_confirmed_waits_in_the_spool_until_one_does() {
     let primary = RedisProcess::start();
     let store = |url: String| async move {
-        let store = RedisStore::connect(
-            &url,
-            RedisOptions {
-                prefix: "replicated".into(),
-                sealer: Some(test_sealer()),
-                timeout: Duration::from_millis(300),
-                wait_replicas: 1,
-                ..RedisOptions::default()
-            },
-        )
-        .await
-        .expect("connect");
-        Arc::new(store) as Arc<dyn omnigate::store::Store>
+        replicated_store(&url, 1, Duration::from_millis(300), Some("replicated")).await
     };
     let dir = spool_dir();
     let (gw, source) = crate::spool::start_on(store(primary.url()).await, &dir).await;

@@ -120,6 +120,20 @@ where
     answers
 }
 
+/// Asserts every delivery was answered 202 (written or spooled, never refused); how many
+/// were spooled.
+pub(crate) fn all_accepted(answers: &[(u64, StatusCode, Value)]) -> usize {
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(_, status, _)| *status != StatusCode::ACCEPTED)
+        .collect();
+    assert!(refused.is_empty(), "answered other than 202: {refused:?}");
+    answers
+        .iter()
+        .filter(|(_, _, a)| a["spooled"] == true)
+        .count()
+}
+
 /// After a drill: every one of orders `0..total` (all answered 2xx) is in the log once.
 pub(crate) async fn assert_each_order_once(gw: &Gateway, total: u64) {
     let seen = orders_in_log(gw).await;
@@ -189,15 +203,7 @@ async fn redis_killed_under_load_refuses_nothing_and_loses_nothing() {
         }
     })
     .await;
-    let refused: Vec<_> = answers
-        .iter()
-        .filter(|(_, status, _)| *status != StatusCode::ACCEPTED)
-        .collect();
-    assert!(refused.is_empty(), "answered other than 202: {refused:?}");
-    let spooled = answers
-        .iter()
-        .filter(|(_, _, a)| a["spooled"] == true)
-        .count();
+    let spooled = all_accepted(&answers);
     assert!(
         spooled > 0,
         "Redis was down from delivery {killed_at} on, yet nothing was spooled"

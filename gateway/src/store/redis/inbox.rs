@@ -13,6 +13,27 @@ use crate::store::{
     StreamId,
 };
 
+/// What a dead letter holds, said once for the scripts that bury (KEYS as theirs: the
+/// inbox, its dead letters, its failures; ARGV[1] the consumer group): entry `id`'s fields,
+/// its attempts and the failures kept for it; it leaves the inbox in the same step.
+const BURY_LUA: &str = r#"
+local function bury(id, fields, attempts)
+  local letter = {}
+  for j = 1, #fields do letter[j] = fields[j] end
+  letter[#letter + 1] = 'attempts'
+  letter[#letter + 1] = attempts
+  local failures = redis.call('HGET', KEYS[3], id)
+  if failures then
+    letter[#letter + 1] = 'failures'
+    letter[#letter + 1] = failures
+  end
+  redis.call('XADD', KEYS[2], '*', unpack(letter))
+  redis.call('XACK', KEYS[1], ARGV[1], id)
+  redis.call('XDEL', KEYS[1], id)
+  redis.call('HDEL', KEYS[3], id)
+end
+"#;
+
 /// KEYS[1] a plugin inbox, KEYS[2] its dead letters, KEYS[3] its failures (one hash tag);
 /// ARGV: the consumer group, the consumer, the visibility (ms), how many to claim, the most
 /// attempts, the dead-letter cap (0 = none). Claims the deliveries whose visibility ran out with their
@@ -37,19 +58,7 @@ for _, entry in ipairs(claimed) do
   local id, fields = entry[1], entry[2]
   local attempt = counts[id] or 2
   if attempt > max_attempts then
-    local letter = {}
-    for j = 1, #fields do letter[j] = fields[j] end
-    letter[#letter + 1] = 'attempts'
-    letter[#letter + 1] = attempt - 1
-    local failures = redis.call('HGET', KEYS[3], id)
-    if failures then
-      letter[#letter + 1] = 'failures'
-      letter[#letter + 1] = failures
-    end
-    redis.call('XADD', KEYS[2], '*', unpack(letter))
-    redis.call('XACK', KEYS[1], ARGV[1], id)
-    redis.call('XDEL', KEYS[1], id)
-    redis.call('HDEL', KEYS[3], id)
+    bury(id, fields, attempt - 1)
     moved = moved + 1
   else
     out[#out + 1] = {id, attempt, fields}
@@ -59,7 +68,7 @@ local cap = tonumber(ARGV[6])
 if cap > 0 and moved > 0 then trimmed = redis.call('XTRIM', KEYS[2], 'MAXLEN', cap) end
 return {out, moved, trimmed}
 "#;
-static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(CLAIM_LUA));
+static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(&[BURY_LUA, CLAIM_LUA].concat()));
 
 /// KEYS[1] a plugin inbox, KEYS[2] its dead letters (one hash tag); ARGV: the inbox cap
 /// (0 = none), then `oldest` and how many, or `ids` and the dead letters' stream ids. Each
@@ -167,21 +176,12 @@ for i = 8, #ARGV do
     if ARGV[4] == '1' then
       local found = redis.call('XRANGE', KEYS[1], id, id)
       if #found > 0 then
-        local letter = {}
-        for j, v in ipairs(found[1][2]) do letter[j] = v end
-        letter[#letter + 1] = 'attempts'
-        letter[#letter + 1] = attempt
-        local failures = redis.call('HGET', KEYS[3], id)
-        if failures then
-          letter[#letter + 1] = 'failures'
-          letter[#letter + 1] = failures
-        end
-        redis.call('XADD', KEYS[2], '*', unpack(letter))
+        bury(id, found[1][2], attempt)
         buried = buried + 1
+      else
+        redis.call('XACK', KEYS[1], ARGV[1], id)
+        redis.call('HDEL', KEYS[3], id)
       end
-      redis.call('XACK', KEYS[1], ARGV[1], id)
-      redis.call('XDEL', KEYS[1], id)
-      redis.call('HDEL', KEYS[3], id)
     else
       redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'IDLE', ARGV[3], 'JUSTID')
     end
@@ -196,7 +196,7 @@ if redis.call('HLEN', KEYS[3]) > redis.call('XLEN', KEYS[1]) then
 end
 return settled
 "#;
-static NACK: LazyLock<Script> = LazyLock::new(|| Script::new(NACK_LUA));
+static NACK: LazyLock<Script> = LazyLock::new(|| Script::new(&[BURY_LUA, NACK_LUA].concat()));
 
 /// Dead letters moved per script call: a replay of thousands never blocks Redis for long.
 const REPLAY_BATCH: usize = 500;
