@@ -8,13 +8,19 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 async fn me(gw: &Gateway, key: &str) -> StatusCode {
-    gw.http
+    me_answer(gw, key).await.0
+}
+
+/// `GET /v1/me` with `key`: the status and the JSON answer.
+async fn me_answer(gw: &Gateway, key: &str) -> (StatusCode, Value) {
+    let res = gw
+        .http
         .get(gw.url("/v1/me"))
         .bearer_auth(key)
         .send()
         .await
-        .unwrap()
-        .status()
+        .unwrap();
+    (res.status(), res.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,16 +78,7 @@ async fn plugins_get_a_key_once_and_keys_rotate_and_revoke() {
     assert_eq!(as_admin["detail"], "admin token missing or wrong");
 
     // Each 401 names the credential the endpoint wants.
-    let wrong_key: Value = gw
-        .http
-        .get(gw.url("/v1/me"))
-        .bearer_auth("ogk_wrong")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, wrong_key) = me_answer(&gw, "ogk_wrong").await;
     let detail = wrong_key["detail"].as_str().unwrap();
     assert!(
         detail.starts_with("plugin API key") && !detail.contains("admin"),
