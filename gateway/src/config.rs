@@ -54,11 +54,20 @@ pub struct TriggerArgs {
     #[arg(required_unless_present = "list")]
     pub topic: Option<String>,
     /// The source id to send to.
-    #[arg(long, required_unless_present = "list")]
+    #[arg(long, required_unless_present_any = ["list", "show"])]
     pub source: Option<String>,
     /// The source's signing secret (for `saleor`: an RSA private key, PEM).
-    #[arg(long, required_unless_present = "list", hide_env_values = true)]
+    #[arg(long, required_unless_present_any = ["list", "show"], hide_env_values = true)]
     pub secret: Option<String>,
+    /// Print the body that would be sent (after `--set`) and exit, sending nothing.
+    #[arg(long)]
+    pub show: bool,
+    /// Change a field of the body before it is signed: `path=value`, the path dotted for
+    /// nested objects (`shipment_status=delayed`, `billing.country=PL`), the value JSON
+    /// when it parses as JSON (`total_price="10.00"`, `line_items=[]`), else a string.
+    /// Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
     /// The gateway.
     #[arg(long, env = "OMNIGATE_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,

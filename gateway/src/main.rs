@@ -32,6 +32,18 @@ fn main() -> ExitCode {
                 print!("{}", omnigate::trigger::list());
                 return ExitCode::SUCCESS;
             }
+            if args.show {
+                return match omnigate::trigger::show(&args) {
+                    Ok(text) => {
+                        print!("{text}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
             match actix_web::rt::System::new().block_on(omnigate::trigger::run(&args)) {
                 Ok((status, body)) => {
                     println!("{status} {body}");

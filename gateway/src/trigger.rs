@@ -26,8 +26,9 @@ pub fn list() -> String {
     out
 }
 
-/// Signs and sends; returns the HTTP status and the answer's text.
-pub async fn run(args: &TriggerArgs) -> Result<(u16, String)> {
+/// The provider, the topic and the body a trigger sends: the bundled sample (times moved to
+/// now) or the file, with `--set` applied.
+pub fn body(args: &TriggerArgs) -> Result<(Provider, String, Vec<u8>)> {
     let need = |v: &Option<String>, what: &str| {
         v.clone()
             .ok_or_else(|| Error::Config(format!("{what} is required")))
@@ -54,6 +55,62 @@ pub async fn run(args: &TriggerArgs) -> Result<(u16, String)> {
             (s.topic.to_string(), crate::samples::fresh_now(s))
         }
     };
+    if args.set.is_empty() {
+        return Ok((provider, topic, body));
+    }
+    let mut json: Value = serde_json::from_slice(&body)
+        .map_err(|_| Error::Config("--set needs a JSON body".into()))?;
+    for assignment in &args.set {
+        set(&mut json, assignment)?;
+    }
+    let body = serde_json::to_vec(&json).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok((provider, topic, body))
+}
+
+/// Applies one `path=value` to `json`.
+fn set(json: &mut Value, assignment: &str) -> Result<()> {
+    let (path, raw) = assignment
+        .split_once('=')
+        .ok_or_else(|| Error::Config(format!("--set {assignment:?}: expected PATH=VALUE")))?;
+    let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+    let mut at = json;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let Value::Object(map) = at else {
+            return Err(Error::Config(format!(
+                "--set {path}: {part:?} is not inside an object"
+            )));
+        };
+        if parts.peek().is_none() {
+            map.insert(part.to_string(), value);
+            return Ok(());
+        }
+        at = map
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+    Err(Error::Config("--set needs a path".into()))
+}
+
+/// The `--show` text: the body that would be sent, pretty-printed when it is JSON.
+pub fn show(args: &TriggerArgs) -> Result<String> {
+    let (_, topic, body) = body(args)?;
+    let text = match serde_json::from_slice::<Value>(&body) {
+        Ok(json) => {
+            serde_json::to_string_pretty(&json).map_err(|e| Error::Internal(e.to_string()))?
+        }
+        Err(_) => String::from_utf8_lossy(&body).into_owned(),
+    };
+    Ok(format!("# topic: {topic}\n{text}\n"))
+}
+
+/// Signs and sends; returns the HTTP status and the answer's text.
+pub async fn run(args: &TriggerArgs) -> Result<(u16, String)> {
+    let need = |v: &Option<String>, what: &str| {
+        v.clone()
+            .ok_or_else(|| Error::Config(format!("{what} is required")))
+    };
+    let (provider, topic, body) = body(args)?;
     let now = chrono::Utc::now().timestamp();
     let delivery_id = format!("trigger-{}", uuid::Uuid::new_v4().simple());
     let headers = sign(&ProviderWebhook {
