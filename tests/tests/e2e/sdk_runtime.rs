@@ -91,6 +91,11 @@ async fn register(admin: &Client, name: &str, types: &[&str], tenant: &str) -> (
     (created.plugin.id, created.api_key)
 }
 
+/// The plugin's dead letters, oldest first.
+async fn dead_letters(client: &Client) -> Vec<omnigate_schemas::api::DeadLetterView> {
+    client.inbox().dead_letters().await.unwrap().dead_letters
+}
+
 /// The story, given a gateway URL where shop A's orders/create and orders/paid and shop
 /// B's orders/create were already acknowledged to the sender. "Flaky" is installed in shop A
 /// (order.*), "Dead" in shop B (order.created).
@@ -133,13 +138,7 @@ async fn story(url: &str, flaky_key: &str, dead_key: &str) {
     let watcher = dead_seen.clone();
     let poll = tokio::spawn(async move {
         for _ in 0..300 {
-            let n = probe
-                .inbox()
-                .dead_letters()
-                .await
-                .unwrap()
-                .dead_letters
-                .len();
+            let n = dead_letters(&probe).await.len();
             *watcher.lock().unwrap() = n;
             if n > 0 {
                 return;
@@ -153,12 +152,7 @@ async fn story(url: &str, flaky_key: &str, dead_key: &str) {
     })
     .await;
     poll.await.unwrap();
-    let dead = dead_client
-        .inbox()
-        .dead_letters()
-        .await
-        .unwrap()
-        .dead_letters;
+    let dead = dead_letters(&dead_client).await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 3);
     assert_eq!(dead[0].event.event_type, "order.created");
@@ -187,12 +181,7 @@ async fn story(url: &str, flaky_key: &str, dead_key: &str) {
     })
     .await;
     assert_eq!((stats.handled, stats.failed), (0, 1));
-    let dead = dead_client
-        .inbox()
-        .dead_letters()
-        .await
-        .unwrap()
-        .dead_letters;
+    let dead = dead_letters(&dead_client).await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 1, "not retried");
     assert_eq!(dead[0].failures.len(), 1);
