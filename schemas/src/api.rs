@@ -590,6 +590,30 @@ pub struct CreatePlugin {
     pub publishes: Vec<PublishedType>,
 }
 
+/// `PATCH /v1/plugins/{id}`: each field given replaces the registered one; the others stay.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "event_types": ["order.paid", "refund.created", "order.cancelled", "shipment.updated"]
+})))]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePlugin {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, pattern = r"\S")
+    )]
+    pub name: Option<String>,
+    /// Event types to receive, replacing the registered list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(inline, value_type = Option<Vec<SubscriptionText>>))]
+    pub event_types: Option<Vec<String>>,
+    /// Event types the plugin publishes, replacing the registered list. Namespaces already
+    /// claimed stay the plugin's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishes: Option<Vec<PublishedType>>,
+}
+
 /// An API key as the API shows it: never its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -611,6 +635,21 @@ pub struct PluginView {
     /// Keys that currently authenticate the plugin.
     pub keys: Vec<KeyInfo>,
     pub created_at: String,
+    /// What its inbox holds (on `GET /v1/plugins/{id}` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox: Option<InboxStats>,
+}
+
+/// What a plugin's inbox holds, read at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InboxStats {
+    /// Events routed to the plugin and not handed out yet.
+    pub waiting: u64,
+    /// Handed out and not acknowledged: being handled, or handed back to be retried.
+    pub in_flight: u64,
+    /// Dead letters (`GET /v1/inbox/dead`).
+    pub dead_letters: u64,
 }
 
 /// 201 of `POST /v1/plugins`: the plugin and its API key, shown only here.

@@ -76,6 +76,7 @@ mod tests {
                                "properties": {"points": {"type": "integer"}}}),
             }],
             keys: vec![],
+            inbox: None,
             created_at: "2025-03-14T09:00:00Z".into(),
         })
     }

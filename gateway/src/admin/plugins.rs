@@ -1,9 +1,9 @@
 //! Registering plugins, rotating and revoking their keys, installing them in shops.
 
-use actix_web::{HttpResponse, delete, get, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use omnigate_schemas::api::{
-    CreateInstallation, CreatePlugin, InstallationView, KeyCreated, PluginCreated, PluginView,
-    Problem, RotateKey,
+    CreateInstallation, CreatePlugin, InboxStats, InstallationView, KeyCreated, PluginCreated,
+    PluginView, Problem, RotateKey, UpdatePlugin,
 };
 
 use super::Admin;
@@ -21,6 +21,49 @@ async fn load(state: &AppState, id: &str) -> Result<PluginRecord> {
         .ok_or_else(|| Error::not_found(format!("plugin {id:?}")))
 }
 
+/// What the namespaces `plugin` subscribes to outside the catalog declare: its own from its
+/// record, the others' from the plugins that claimed them.
+async fn declared(state: &AppState, plugin: &PluginRecord) -> Result<registry::Declared> {
+    let own = registry::namespaces(plugin);
+    let mut out = registry::Declared::new();
+    for ns in registry::foreign_namespaces(&plugin.event_types) {
+        let publishes = if own.contains(&ns) {
+            plugin.publishes.clone()
+        } else {
+            let Some(owner) = state.store.namespace_owner(&ns).await? else {
+                continue;
+            };
+            match state.store.get_plugin(&owner).await? {
+                Some(p) => p.publishes,
+                None => continue,
+            }
+        };
+        let types = publishes
+            .into_iter()
+            .map(|p| p.event_type)
+            .filter(|t| registry::namespace(t) == ns)
+            .collect();
+        out.insert(ns, types);
+    }
+    Ok(out)
+}
+
+/// Claims the namespaces `plugin` publishes in: a conflict names the owner.
+async fn claim(state: &AppState, plugin: &PluginRecord) -> Result<()> {
+    // A namespace belongs to the first plugin that publishes in it, so no rival installed
+    // in the same shop can write events the others trust as that plugin's.
+    let taken = state
+        .store
+        .claim_namespaces(&plugin.id, &registry::namespaces(plugin))
+        .await?;
+    if let Some((namespace, owner)) = taken.first() {
+        return Err(Error::Conflict(format!(
+            "the namespace {namespace:?} belongs to plugin {owner}; publish in a namespace of your own"
+        )));
+    }
+    Ok(())
+}
+
 /// Register a plugin.
 ///
 /// The answer holds the plugin's API key: it is shown only here and stored hashed.
@@ -33,7 +76,7 @@ async fn load(state: &AppState, id: &str) -> Result<PluginRecord> {
         (status = 201, description = "Registered; keep the `api_key`", body = PluginCreated),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A published namespace belongs to another plugin", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid type names or schemas, or a published type in a canonical family (`order`, `shipment`, `refund`, `return`, `customer`, `stock`, `review`, `message`, `dispute`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid type names or schemas, a published type in a canonical family (`order`, `shipment`, `refund`, `return`, `customer`, `stock`, `review`, `message`, `dispute`), or a subscription that matches no type of the catalog or of any plugin's declarations (the detail names it and the closest known type)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/plugins")]
@@ -44,17 +87,8 @@ pub async fn create_plugin(
 ) -> Result<HttpResponse> {
     let now = state.now();
     let (plugin, api_key) = registry::create(body.into_inner(), now)?;
-    // A namespace belongs to the first plugin that publishes in it, so no rival installed
-    // in the same shop can write events the others trust as that plugin's.
-    let taken = state
-        .store
-        .claim_namespaces(&plugin.id, &registry::namespaces(&plugin))
-        .await?;
-    if let Some((namespace, owner)) = taken.first() {
-        return Err(Error::Conflict(format!(
-            "the namespace {namespace:?} belongs to plugin {owner}; publish in a namespace of your own"
-        )));
-    }
+    registry::check_subscriptions(&plugin.event_types, &declared(&state, &plugin).await?)?;
+    claim(&state, &plugin).await?;
     state.store.put_plugin(&plugin).await?;
     state
         .store
@@ -67,7 +101,7 @@ pub async fn create_plugin(
     }))
 }
 
-/// Read a plugin (without its keys' values).
+/// Read a plugin (without its keys' values), with what its inbox holds.
 #[utoipa::path(
     tag = "plugins",
     security(("admin_token" = [])),
@@ -85,6 +119,49 @@ pub async fn get_plugin(
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let plugin = load(&state, &id).await?;
+    let depth = state.store.inbox_depth(&plugin.id).await?;
+    let mut view = registry::view(&plugin, state.now());
+    view.inbox = Some(InboxStats {
+        waiting: depth.waiting,
+        in_flight: depth.in_flight,
+        dead_letters: depth.dead,
+    });
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Change a plugin's name, subscriptions or published types.
+///
+/// Each field given replaces the registered one; the others stay. Checked as at
+/// registration: every subscription must match a type of the catalog or of some plugin's
+/// declarations, and new published namespaces are claimed (namespaces claimed before stay
+/// the plugin's). The router takes new subscriptions into account within a second.
+#[utoipa::path(
+    tag = "plugins",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Plugin id")),
+    request_body = UpdatePlugin,
+    responses(
+        (status = 200, description = "The plugin as it now is", body = PluginView),
+        (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A published namespace belongs to another plugin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid name, type names or schemas, a published type in a canonical family, or a subscription that matches no known type", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/plugins/{id}")]
+pub async fn update_plugin(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: crate::body::Body<UpdatePlugin>,
+) -> Result<HttpResponse> {
+    let mut plugin = load(&state, &id).await?;
+    registry::update(&mut plugin, body.into_inner())?;
+    registry::check_subscriptions(&plugin.event_types, &declared(&state, &plugin).await?)?;
+    claim(&state, &plugin).await?;
+    state.store.put_plugin(&plugin).await?;
+    tracing::info!(plugin_id = %plugin.id, name = %plugin.name, "plugin updated");
     Ok(HttpResponse::Ok().json(registry::view(&plugin, state.now())))
 }
 

@@ -85,6 +85,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(admin::router::replay)
         .service(admin::plugins::create_plugin)
         .service(admin::plugins::get_plugin)
+        .service(admin::plugins::update_plugin)
         .service(admin::plugins::rotate_key)
         .service(admin::plugins::revoke_key)
         .service(admin::plugins::install)
@@ -266,6 +267,7 @@ mod tests {
             collected::<CreateSource>(),
             collected::<UpdateSource>(),
             collected::<CreatePlugin>(),
+            collected::<UpdatePlugin>(),
             collected::<RotateKey>(),
             collected::<CreateInstallation>(),
             collected::<PullRequest>(),

@@ -3,10 +3,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 use omnigate_schemas::api::{
-    CreateInstallation, CreatePlugin, InstallationView, KeyInfo, PluginView, RotateKey,
+    CreateInstallation, CreatePlugin, InstallationView, KeyInfo, PluginView, PublishedType,
+    RotateKey, UpdatePlugin,
 };
 use rand::Rng;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 use crate::normalize::time;
@@ -83,16 +85,16 @@ pub fn namespaces(plugin: &PluginRecord) -> Vec<String> {
     out
 }
 
-/// A plugin from an admin request, with its first key (returned once).
-pub fn create(req: CreatePlugin, now: DateTime<Utc>) -> Result<(PluginRecord, String)> {
-    let name = req.name.trim().to_string();
+fn check_name(name: &str) -> Result<String> {
+    let name = name.trim();
     if name.is_empty() || name.len() > 200 {
         return Err(Error::validation("name must be 1-200 characters"));
     }
-    for t in &req.event_types {
-        check_type_name(t, "event type")?;
-    }
-    for p in &req.publishes {
+    Ok(name.to_string())
+}
+
+fn check_publishes(publishes: &[PublishedType]) -> Result<()> {
+    for p in publishes {
         check_type_name(&p.event_type, "published type")?;
         if p.event_type.contains('*') {
             return Err(Error::validation("a published type is exact, not a family"));
@@ -113,6 +115,108 @@ pub fn create(req: CreatePlugin, now: DateTime<Utc>) -> Result<(PluginRecord, St
             .build(&p.schema)
             .map_err(|e| Error::validation(format!("schema of {}: {e}", p.event_type)))?;
     }
+    let mut types: Vec<&str> = publishes.iter().map(|p| p.event_type.as_str()).collect();
+    types.sort_unstable();
+    if let Some(twice) = types.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::validation(format!(
+            "{} is declared twice in publishes",
+            twice[0]
+        )));
+    }
+    Ok(())
+}
+
+/// Event types plugins declared, by namespace: what a subscription may name besides the
+/// catalog.
+pub type Declared = HashMap<String, Vec<String>>;
+
+/// The namespaces `event_types` name outside the catalog's families: those whose declared
+/// types [`check_subscriptions`] needs.
+pub fn foreign_namespaces(event_types: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = event_types
+        .iter()
+        .map(|t| namespace(t))
+        .filter(|ns| !RESERVED_FAMILIES.contains(ns))
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Every subscription must be able to match something: a catalog type or family, or a type
+/// (or family) some plugin declares it publishes. A typo is refused, naming the closest
+/// known type, instead of silently matching nothing.
+pub fn check_subscriptions(event_types: &[String], declared: &Declared) -> Result<()> {
+    let catalog = omnigate_schemas::catalog::EVENT_TYPES
+        .iter()
+        .map(|t| t.name);
+    let known: Vec<&str> = catalog
+        .chain(declared.values().flatten().map(String::as_str))
+        .collect();
+    for t in event_types {
+        check_type_name(t, "event type")?;
+        let matches = match t.strip_suffix(".*") {
+            Some(family) if !family.contains('*') => known
+                .iter()
+                .any(|k| k.strip_prefix(family).is_some_and(|r| r.starts_with('.'))),
+            Some(_) => false,
+            None if t.contains('*') => {
+                return Err(Error::validation(format!(
+                    "event type {t:?}: a family ends in `.*` (`order.*`) and has no other `*`"
+                )));
+            }
+            None => known.contains(&t.as_str()),
+        };
+        if matches {
+            continue;
+        }
+        let ns = namespace(t);
+        let why = if RESERVED_FAMILIES.contains(&ns) {
+            "is not in the catalog (GET /v1/event-types)".to_string()
+        } else if declared.contains_key(ns) {
+            format!("is not among the types declared in the namespace {ns:?}")
+        } else {
+            format!(
+                "names the namespace {ns:?}, in which no plugin declares it publishes; \
+                 register the publishing plugin first"
+            )
+        };
+        let hint = closest(t, &known)
+            .map(|k| format!("; did you mean {k:?}?"))
+            .unwrap_or_default();
+        return Err(Error::validation(format!("event type {t:?} {why}{hint}")));
+    }
+    Ok(())
+}
+
+/// The known type (or family, for a family) nearest to a typo, when one is near enough to
+/// be what was meant.
+fn closest(t: &str, known: &[&str]) -> Option<String> {
+    let candidates: Vec<String> = if t.ends_with(".*") {
+        known
+            .iter()
+            .filter_map(|k| k.rsplit_once('.').map(|(family, _)| format!("{family}.*")))
+            .collect()
+    } else {
+        known.iter().map(|k| k.to_string()).collect()
+    };
+    candidates
+        .into_iter()
+        .map(|k| (strsim::jaro_winkler(t, &k), k))
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+/// A plugin from an admin request, with its first key (returned once). Its subscriptions
+/// are checked by the caller ([`check_subscriptions`]), which knows what others declared.
+pub fn create(req: CreatePlugin, now: DateTime<Utc>) -> Result<(PluginRecord, String)> {
+    let name = check_name(&req.name)?;
+    for t in &req.event_types {
+        check_type_name(t, "event type")?;
+    }
+    check_publishes(&req.publishes)?;
     let (key, stored) = new_key(now);
     let plugin = PluginRecord {
         id: format!("plg_{}", random(14).to_ascii_lowercase()),
@@ -123,6 +227,24 @@ pub fn create(req: CreatePlugin, now: DateTime<Utc>) -> Result<(PluginRecord, St
         created_at: now,
     };
     Ok((plugin, key))
+}
+
+/// Applies a `PATCH`: each field given replaces the plugin's.
+pub fn update(plugin: &mut PluginRecord, req: UpdatePlugin) -> Result<()> {
+    if let Some(name) = req.name {
+        plugin.name = check_name(&name)?;
+    }
+    if let Some(publishes) = req.publishes {
+        check_publishes(&publishes)?;
+        plugin.publishes = publishes;
+    }
+    if let Some(event_types) = req.event_types {
+        for t in &event_types {
+            check_type_name(t, "event type")?;
+        }
+        plugin.event_types = event_types;
+    }
+    Ok(())
 }
 
 /// Adds a key. The others expire at `previous_expires_at` (default now + 24 h), or at once
@@ -186,6 +308,7 @@ pub fn view(plugin: &PluginRecord, now: DateTime<Utc>) -> PluginView {
             })
             .collect(),
         created_at: time::format(plugin.created_at),
+        inbox: None,
     }
 }
 
@@ -286,6 +409,66 @@ mod tests {
         let mut bad_schema = req(&["order.paid"]);
         bad_schema.publishes[0].schema = json!({"type": 12});
         assert!(create(bad_schema, t0()).is_err());
+    }
+
+    fn subscribe(types: &[&str], declared: &[(&str, &[&str])]) -> Result<()> {
+        let types: Vec<String> = types.iter().map(|s| s.to_string()).collect();
+        let declared: Declared = declared
+            .iter()
+            .map(|(ns, ts)| (ns.to_string(), ts.iter().map(|t| t.to_string()).collect()))
+            .collect();
+        check_subscriptions(&types, &declared)
+    }
+
+    fn refusal(types: &[&str], declared: &[(&str, &[&str])]) -> String {
+        match subscribe(types, declared) {
+            Err(Error::Validation { detail, .. }) => detail,
+            other => panic!("{types:?} was not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn subscriptions_name_catalog_types_or_declared_ones() {
+        let loyalty: (&str, &[&str]) = ("loyalty", &["loyalty.points.changed"]);
+        subscribe(&["order.paid", "order.*", "refund.created"], &[]).unwrap();
+        subscribe(&["loyalty.points.changed", "loyalty.*"], &[loyalty]).unwrap();
+        subscribe(&["loyalty.points.*"], &[loyalty]).unwrap();
+        assert!(
+            refusal(&["order.payed"], &[]).contains("did you mean \"order.paid\""),
+            "a typo names the type meant"
+        );
+        assert!(refusal(&["ordr.*"], &[]).contains("did you mean \"order.*\""));
+        assert!(refusal(&["loyalty.points.chnged"], &[loyalty]).contains("loyalty.points.changed"));
+        assert!(refusal(&["returns.approved"], &[]).contains("register the publishing plugin"));
+        assert!(refusal(&["loyalty.tiers.*"], &[loyalty]).contains("not among the types"));
+        assert!(refusal(&["order.*.paid"], &[]).contains("a family ends in"));
+    }
+
+    #[test]
+    fn an_update_replaces_only_what_it_names() {
+        let (mut plugin, _) = create(req(&["order.paid"]), t0()).unwrap();
+        let publishes = plugin.publishes.clone();
+        update(
+            &mut plugin,
+            UpdatePlugin {
+                event_types: Some(vec!["order.*".into()]),
+                ..UpdatePlugin::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(plugin.event_types, ["order.*"]);
+        assert_eq!(plugin.publishes, publishes);
+        assert_eq!(plugin.name, "Loyalty");
+        let twice = UpdatePlugin {
+            publishes: Some(vec![publishes[0].clone(), publishes[0].clone()]),
+            ..UpdatePlugin::default()
+        };
+        assert!(update(&mut plugin, twice).is_err());
+        let blank = UpdatePlugin {
+            name: Some("  ".into()),
+            ..UpdatePlugin::default()
+        };
+        assert!(update(&mut plugin, blank).is_err());
     }
 
     #[test]

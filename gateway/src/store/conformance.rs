@@ -655,9 +655,16 @@ pub async fn inbox_delivers_in_order_until_acknowledged(store: Arc<dyn Store>) {
         .inbox_push("plg_a", &[inbox_entry(1), inbox_entry(2), inbox_entry(3)])
         .await
         .unwrap();
+    let depth = |waiting, in_flight| InboxDepth {
+        waiting,
+        in_flight,
+        dead: 0,
+    };
+    assert_eq!(store.inbox_depth("plg_a").await.unwrap(), depth(3, 0));
     let first = store.inbox_pull("plg_a", pull(2, 60_000, 8)).await.unwrap();
     let ids: Vec<&str> = first.iter().map(|d| d.entry.event_id.as_str()).collect();
     assert_eq!(ids, ["evt_1", "evt_2"]);
+    assert_eq!(store.inbox_depth("plg_a").await.unwrap(), depth(1, 2));
     assert!(first.iter().all(|d| d.attempt == 1));
     assert_eq!(first[0].entry, inbox_entry(1));
     let second = store
@@ -679,6 +686,11 @@ pub async fn inbox_delivers_in_order_until_acknowledged(store: Arc<dyn Store>) {
         store.inbox_ack("plg_a", &receipts).await.unwrap(),
         0,
         "acked once"
+    );
+    assert_eq!(store.inbox_depth("plg_a").await.unwrap(), depth(0, 1));
+    assert_eq!(
+        store.inbox_depth("plg_none").await.unwrap(),
+        InboxDepth::default()
     );
     // Another plugin's inbox is another stream.
     assert!(
@@ -832,6 +844,14 @@ pub async fn a_delivery_given_up_on_is_a_dead_letter_at_once(store: Arc<dyn Stor
     );
     let dead = store.dead_letters("plg_g", 10).await.unwrap();
     assert_eq!(dead.len(), 1, "dead at its first attempt, not its eighth");
+    assert_eq!(
+        store.inbox_depth("plg_g").await.unwrap(),
+        InboxDepth {
+            waiting: 0,
+            in_flight: 1,
+            dead: 1
+        }
+    );
     assert_eq!(dead[0].entry, inbox_entry(1));
     assert_eq!(dead[0].attempts, 1);
     assert_eq!(dead[0].failures.len(), 1);
@@ -975,6 +995,15 @@ pub async fn namespaces_belong_to_their_first_plugin(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
+    assert_eq!(
+        store.namespace_owner("loyalty").await.unwrap().as_deref(),
+        Some("plg_a")
+    );
+    assert_eq!(
+        store.namespace_owner("returns").await.unwrap().as_deref(),
+        Some("plg_c")
+    );
+    assert_eq!(store.namespace_owner("nobody").await.unwrap(), None);
 }
 
 /// With inbox_maxlen 5 and dead_maxlen 3: the oldest go first, and the count says so.
@@ -1081,6 +1110,10 @@ pub async fn a_poison_log_entry_is_set_aside_with_its_reason(store: Arc<dyn Stor
 }
 
 pub async fn routers_take_each_log_entry_until_acknowledged(store: Arc<dyn Store>) {
+    assert_eq!(
+        store.route_progress(11).await.unwrap(),
+        RouteProgress::default()
+    );
     for n in 0..3 {
         written(
             store
@@ -1089,11 +1122,18 @@ pub async fn routers_take_each_log_entry_until_acknowledged(store: Arc<dyn Store
                 .unwrap(),
         );
     }
+    let progress = store.route_progress(11).await.unwrap();
+    assert_eq!(progress.unrouted, 3);
     let stale = Duration::from_millis(150);
     let first = store
         .route_pull(11, 2, stale, Duration::ZERO)
         .await
         .unwrap();
+    assert_eq!(
+        store.route_progress(11).await.unwrap().unrouted,
+        3,
+        "taken is not routed until acknowledged"
+    );
     let ids: Vec<&str> = first.iter().map(|e| e.record.event_id.as_str()).collect();
     assert_eq!(ids, ["evt_r_0", "evt_r_1"]);
     let second = store
@@ -1112,6 +1152,12 @@ pub async fn routers_take_each_log_entry_until_acknowledged(store: Arc<dyn Store
         .route_ack(11, &[first[0].cursor, second[0].cursor])
         .await
         .unwrap();
+    assert_eq!(store.route_progress(11).await.unwrap().unrouted, 1);
+    assert_eq!(
+        store.route_progress(11).await.unwrap().last,
+        Some(second[0].cursor),
+        "the last entry written"
+    );
     // The unacknowledged one (a router that died mid-way) is taken again once stale.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let again = store
@@ -1121,6 +1167,13 @@ pub async fn routers_take_each_log_entry_until_acknowledged(store: Arc<dyn Store
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].record.event_id, "evt_r_1");
     store.route_ack(11, &[again[0].cursor]).await.unwrap();
+    assert_eq!(
+        store.route_progress(11).await.unwrap(),
+        RouteProgress {
+            last: Some(second[0].cursor),
+            unrouted: 0
+        }
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(
         store

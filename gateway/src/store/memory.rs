@@ -9,10 +9,10 @@ use tokio::sync::Notify;
 
 use super::StoreResult;
 use super::{
-    Append, Appended, DeadLetter, Delivered, EventLog, InboxEntry, Inboxes, InstallationRecord,
-    LogEntry, LogRecord, PluginRecord, PullOptions, Pushed, Quarantine, QuarantineId,
-    QuarantineSummary, Registry, Retention, RouterDeadLetter, SourceRecord, Store,
-    StoredQuarantine, StoredSnapshot, StreamId, Write,
+    Append, Appended, DeadLetter, Delivered, EventLog, InboxDepth, InboxEntry, Inboxes,
+    InstallationRecord, LogEntry, LogRecord, PluginRecord, PullOptions, Pushed, Quarantine,
+    QuarantineId, QuarantineSummary, Registry, Retention, RouteProgress, RouterDeadLetter,
+    SourceRecord, Store, StoredQuarantine, StoredSnapshot, StreamId, Write,
 };
 
 struct Stream<T> {
@@ -358,6 +358,10 @@ impl Registry for MemoryStore {
         Ok(self.lock().keys.get(hash).cloned())
     }
 
+    async fn namespace_owner(&self, namespace: &str) -> StoreResult<Option<String>> {
+        Ok(self.lock().namespaces.get(namespace).cloned())
+    }
+
     async fn put_installation(&self, installation: &InstallationRecord) -> StoreResult<()> {
         self.lock()
             .installations
@@ -575,6 +579,25 @@ impl EventLog for MemoryStore {
             .unwrap_or_default())
     }
 
+    async fn route_progress(&self, partition: u32) -> StoreResult<RouteProgress> {
+        let inner = self.lock();
+        let Some(log) = inner.logs.get(&partition) else {
+            return Ok(RouteProgress::default());
+        };
+        let group = inner.routers.get(&partition);
+        let untaken = match group.and_then(|g| g.delivered_upto) {
+            Some(upto) => log
+                .entries
+                .range((std::ops::Bound::Excluded(upto), std::ops::Bound::Unbounded))
+                .count(),
+            None => log.entries.len(),
+        };
+        Ok(RouteProgress {
+            last: log.last,
+            unrouted: untaken as u64 + group.map_or(0, |g| g.pending.len() as u64),
+        })
+    }
+
     async fn route_dead_remove(&self, partition: u32, ids: &[StreamId]) -> StoreResult<u64> {
         let mut inner = self.lock();
         let Some(dead) = inner.router_dead.get_mut(&partition) else {
@@ -642,6 +665,19 @@ impl Inboxes for MemoryStore {
                 _ = tokio::time::sleep(tick) => {}
             }
         }
+    }
+
+    async fn inbox_depth(&self, plugin_id: &str) -> StoreResult<InboxDepth> {
+        let inner = self.lock();
+        let Some(inbox) = inner.inboxes.get(plugin_id) else {
+            return Ok(InboxDepth::default());
+        };
+        let in_flight = inbox.group.pending.len() as u64;
+        Ok(InboxDepth {
+            waiting: (inbox.entries.entries.len() as u64).saturating_sub(in_flight),
+            in_flight,
+            dead: inbox.dead.entries.len() as u64,
+        })
     }
 
     async fn inbox_ack(&self, plugin_id: &str, receipts: &[StreamId]) -> StoreResult<u64> {

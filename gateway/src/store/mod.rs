@@ -132,6 +132,27 @@ pub struct Pushed {
     pub trimmed: u64,
 }
 
+/// How far the router is behind on one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouteProgress {
+    /// The last entry ever written to the partition's log (`None`: none yet). It only
+    /// grows, so two equal readings mean nothing was written in between.
+    pub last: Option<StreamId>,
+    /// Log entries not routed yet: never taken by a router, or taken and not acknowledged.
+    pub unrouted: u64,
+}
+
+/// What one plugin inbox holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InboxDepth {
+    /// Entries never handed out.
+    pub waiting: u64,
+    /// Entries handed out and not acknowledged (being handled, or handed back to retry).
+    pub in_flight: u64,
+    /// Dead letters.
+    pub dead: u64,
+}
+
 /// The Redis store's options from the gateway settings. Fails without a secret key unless
 /// the settings ask for plaintext secrets ([`sealed::from_settings`]).
 pub fn redis_options(settings: &crate::config::Settings) -> StoreResult<RedisOptions> {
@@ -577,6 +598,8 @@ pub trait Registry: Send + Sync {
         plugin_id: &str,
         namespaces: &[String],
     ) -> StoreResult<Vec<(String, String)>>;
+    /// The plugin that claimed `namespace`, if one did.
+    async fn namespace_owner(&self, namespace: &str) -> StoreResult<Option<String>>;
 
     async fn put_installation(&self, installation: &InstallationRecord) -> StoreResult<()>;
     /// True when it existed.
@@ -632,6 +655,8 @@ pub trait EventLog: Send + Sync {
     ) -> StoreResult<Vec<RouterDeadLetter>>;
     /// Removes router dead letters (after they were delivered by hand); how many were there.
     async fn route_dead_remove(&self, partition: u32, ids: &[StreamId]) -> StoreResult<u64>;
+    /// How far the router is behind on `partition`.
+    async fn route_progress(&self, partition: u32) -> StoreResult<RouteProgress>;
 }
 
 /// Plugin inboxes and their dead letters.
@@ -663,6 +688,8 @@ pub trait Inboxes: Send + Sync {
     /// Moves dead letters (all, or those named; `ids` are distinct) back into the inbox as
     /// new entries, each in one step with its removal from the dead letters.
     async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> StoreResult<Pushed>;
+    /// What the plugin's inbox holds.
+    async fn inbox_depth(&self, plugin_id: &str) -> StoreResult<InboxDepth>;
 }
 
 /// Verified payloads that could not be mapped (written by [`EventLog::append`]).

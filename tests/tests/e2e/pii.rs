@@ -82,15 +82,16 @@ async fn plugins_without_customer_pii_get_no_free_text_urls_or_marked_fields() {
         "refund.created",
         "loyalty.*"
     ]);
+    // The publisher first: a subscription must name a type someone declares.
+    let loyalty = gw
+        .register_plugin(json!({"name": "Loyalty", "event_types": ["order.paid"],
+               "publishes": [{"type": "loyalty.member.joined", "schema": member_schema()}]}))
+        .await;
     let blind = gw
         .register_plugin(json!({"name": "Blind", "event_types": subscriptions}))
         .await;
     let trusted = gw
         .register_plugin(json!({"name": "Trusted", "event_types": subscriptions}))
-        .await;
-    let loyalty = gw
-        .register_plugin(json!({"name": "Loyalty", "event_types": ["order.paid"],
-               "publishes": [{"type": "loyalty.member.joined", "schema": member_schema()}]}))
         .await;
     gw.install(&blind, "pii-shop", json!(["events:read"])).await;
     gw.install(&trusted, "pii-shop", json!(["events:read", "customer_pii"]))

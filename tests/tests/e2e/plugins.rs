@@ -187,3 +187,123 @@ async fn operators_install_and_uninstall_plugins_per_shop() {
     assert_eq!(del("shop-a").await.unwrap().status(), StatusCode::NOT_FOUND);
     assert!(gw.store.installations("shop-a").await.unwrap().is_empty());
 }
+
+/// `method path` with the admin token and `body`: the status and the JSON answer.
+async fn admin_call(gw: &Gateway, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+    let res = gw.admin(method, path).json(&body).send().await.unwrap();
+    (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_typo_is_refused_by_name_and_a_registration_can_change() {
+    let shop = omnigate_tests::payload_fixture("shopify/orders-create");
+    let gw = Gateway::start(
+        redis_store(Retention::default()).await,
+        omnigate_tests::fixture_time(&shop),
+    )
+    .await;
+    let loyalty = gw
+        .register_plugin(json!({"name": "Loyalty", "event_types": ["order.paid"],
+            "publishes": [{"type": "loyalty.points.changed", "schema": {"type": "object"}}]}))
+        .await;
+
+    // A typo no longer registers a plugin that silently receives nothing.
+    for (types, named) in [
+        (json!(["order.payed"]), "did you mean \"order.paid\""),
+        (
+            json!(["return.*", "loyalty.points.changd"]),
+            "\"loyalty.points.changed\"",
+        ),
+        (json!(["ordres.*"]), "did you mean \"order.*\""),
+        (
+            json!(["nps.answered"]),
+            "register the publishing plugin first",
+        ),
+    ] {
+        let (status, problem) = admin_call(
+            &gw,
+            Method::POST,
+            "/v1/plugins",
+            json!({"name": "Returns", "event_types": types}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{types}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(named), "{types}: {detail}");
+    }
+    let returns = gw
+        .register_plugin(json!({"name": "Returns",
+            "event_types": ["return.*", "loyalty.points.changed"]}))
+        .await;
+    assert!(!returns.id.is_empty());
+
+    // The operator widens Loyalty's subscriptions: the next order reaches its inbox, and
+    // the plugin's page shows it waiting there.
+    gw.install(&loyalty, "shop-a", json!(["events:read"])).await;
+    let path = format!("/v1/plugins/{}", loyalty.id);
+    let (status, updated) = admin_call(
+        &gw,
+        Method::PATCH,
+        &path,
+        json!({"event_types": ["order.*", "refund.created"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["event_types"], json!(["order.*", "refund.created"]));
+    assert_eq!(
+        updated["name"], "Loyalty",
+        "what the PATCH does not name stays"
+    );
+    assert_eq!(updated["publishes"][0]["type"], "loyalty.points.changed");
+    let source = gw.source_for(&shop, "shop-a").await;
+    let res = gw.deliver_fixture(&source.id, &shop).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let mut inbox = Value::Null;
+    for _ in 0..50 {
+        inbox = gw.admin_json(&path).await["inbox"].clone();
+        if inbox["waiting"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        inbox,
+        json!({"waiting": 1, "in_flight": 0, "dead_letters": 0})
+    );
+
+    // New published types claim their namespace, as at registration.
+    let (status, _) = admin_call(
+        &gw,
+        Method::PATCH,
+        &path,
+        json!({"publishes": [
+            {"type": "loyalty.points.changed", "schema": {"type": "object"}},
+            {"type": "rewards.badge.earned", "schema": {"type": "object"}}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, problem) = admin_call(
+        &gw,
+        Method::PATCH,
+        &format!("/v1/plugins/{}", returns.id),
+        json!({"publishes": [{"type": "rewards.coupon.sent", "schema": {"type": "object"}}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    // Checked as at registration: a typo, an unknown field, an unknown plugin.
+    let (status, _) = admin_call(
+        &gw,
+        Method::PATCH,
+        &path,
+        json!({"event_types": ["refund.creatd"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, problem) = admin_call(&gw, Method::PATCH, &path, json!({"keys": []})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let (status, _) = admin_call(&gw, Method::PATCH, "/v1/plugins/plg_nope", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let shown = gw.admin_json(&path).await;
+    assert_eq!(shown["event_types"], json!(["order.*", "refund.created"]));
+    gw.stop().await;
+}

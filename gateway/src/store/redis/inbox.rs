@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::{CONSUMER, GROUP, RedisStore, corrupt, entries, field, group_entries, text};
 use crate::store::{
-    DeadLetter, Delivered, InboxEntry, Inboxes, Nack, PullOptions, Pushed, StoreError, StoreResult,
-    StreamId,
+    DeadLetter, Delivered, InboxDepth, InboxEntry, Inboxes, Nack, PullOptions, Pushed, StoreError,
+    StoreResult, StreamId,
 };
 
 /// What a dead letter holds, said once for the scripts that bury (KEYS as theirs: the
@@ -112,6 +112,17 @@ static UNBURY: LazyLock<Script> = LazyLock::new(|| Script::new(UNBURY_LUA));
 /// (its id is at or below the group's last-delivered id): an earlier acknowledgement whose
 /// answer was lost, not a delivery nobody has seen yet. Returns how many were acknowledged
 /// now.
+/// KEYS[1] a plugin inbox, KEYS[2] its dead letters; ARGV[1] the consumer group. Returns
+/// {entries in the inbox, of which handed out and not acknowledged, dead letters}, read at
+/// one instant.
+const DEPTH_LUA: &str = r#"
+local pending = 0
+local ok, summary = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1])
+if ok then pending = summary[1] end
+return {redis.call('XLEN', KEYS[1]), pending, redis.call('XLEN', KEYS[2])}
+"#;
+static DEPTH: LazyLock<Script> = LazyLock::new(|| Script::new(DEPTH_LUA));
+
 const ACK_LUA: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local function parse(id)
@@ -373,6 +384,19 @@ impl Inboxes for RedisStore {
             other => other?,
         };
         Ok(settled.max(0) as u64)
+    }
+
+    async fn inbox_depth(&self, plugin_id: &str) -> StoreResult<InboxDepth> {
+        let mut inv = DEPTH.prepare_invoke();
+        inv.key(self.keys.inbox(plugin_id))
+            .key(self.keys.dead_letters(plugin_id))
+            .arg(GROUP);
+        let (len, in_flight, dead): (u64, u64, u64) = self.invoke(&inv).await?;
+        Ok(InboxDepth {
+            waiting: len.saturating_sub(in_flight),
+            in_flight,
+            dead,
+        })
     }
 
     async fn dead_letters(&self, plugin_id: &str, limit: usize) -> StoreResult<Vec<DeadLetter>> {

@@ -10,8 +10,8 @@ use std::time::Duration;
 use super::replicated::ScriptCall;
 use super::{ROUTER, RedisStore, bytes, corrupt, entries, field, group_entries, text};
 use crate::store::{
-    Append, Appended, EventLog, LEGACY_SNAPSHOT_FIELD, LogEntry, LogRecord, RouterDeadLetter,
-    StoreResult, StoredSnapshot, StreamId, Write,
+    Append, Appended, EventLog, LEGACY_SNAPSHOT_FIELD, LogEntry, LogRecord, RouteProgress,
+    RouterDeadLetter, StoreResult, StoredSnapshot, StreamId, Write,
 };
 
 /// KEYS[1] delivery dedupe mark, KEYS[2] stream, KEYS[3..2+m] one mark per entry (m is 0
@@ -361,6 +361,17 @@ impl EventLog for RedisStore {
         self.router_dead(partition, limit).await
     }
 
+    async fn route_progress(&self, partition: u32) -> StoreResult<RouteProgress> {
+        let mut inv = PROGRESS.prepare_invoke();
+        inv.key(self.keys.log(partition)).arg(ROUTER);
+        let (last, unrouted): (String, u64) = self.invoke(&inv).await?;
+        let last = match last.as_str() {
+            "" | "0-0" => None,
+            id => Some(id.parse().map_err(|_| corrupt("bad last-generated-id"))?),
+        };
+        Ok(RouteProgress { last, unrouted })
+    }
+
     async fn route_dead_remove(&self, partition: u32, ids: &[StreamId]) -> StoreResult<u64> {
         if ids.is_empty() {
             return Ok(0);
@@ -395,6 +406,35 @@ impl EventLog for RedisStore {
 
 /// KEYS[1] a partition's router dead letters; ARGV: the cap (0 = none), then the dead
 /// letter's field/value pairs.
+/// KEYS[1] a partition log; ARGV[1] the router group. Returns {the last id ever added,
+/// entries not routed}: the group's pending entries plus its lag (counted from its last
+/// delivered id when Redis cannot say, after trimming; up to 10,000, which is "behind"
+/// enough for anyone asking), or the whole log before any router took anything.
+const PROGRESS_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'', 0} end
+local function fields(flat)
+  local f = {}
+  for j = 1, #flat, 2 do f[flat[j]] = flat[j + 1] end
+  return f
+end
+local last = fields(redis.call('XINFO', 'STREAM', KEYS[1]))['last-generated-id']
+local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+if ok then
+  for _, g in ipairs(groups) do
+    local f = fields(g)
+    if f['name'] == ARGV[1] then
+      local lag = f['lag']
+      if type(lag) ~= 'number' then
+        lag = #redis.call('XRANGE', KEYS[1], '(' .. f['last-delivered-id'], '+', 'COUNT', 10000)
+      end
+      return {last, tonumber(f['pending']) + lag}
+    end
+  end
+end
+return {last, redis.call('XLEN', KEYS[1])}
+"#;
+static PROGRESS: LazyLock<Script> = LazyLock::new(|| Script::new(PROGRESS_LUA));
+
 const ROUTE_BURY_LUA: &str = r#"
 redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
 local cap = tonumber(ARGV[1])

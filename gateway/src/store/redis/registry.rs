@@ -177,6 +177,15 @@ impl Registry for RedisStore {
             .await
     }
 
+    async fn namespace_owner(&self, namespace: &str) -> StoreResult<Option<String>> {
+        self.query(
+            redis::cmd("HGET")
+                .arg(self.keys.namespaces())
+                .arg(namespace),
+        )
+        .await
+    }
+
     async fn claim_namespaces(
         &self,
         plugin_id: &str,
