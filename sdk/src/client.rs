@@ -3,7 +3,7 @@
 use omnigate_schemas::api::{
     AckRequest, CreateInstallation, CreatePlugin, DeadLetters, InboxDelivery, InstallationView,
     NackRequest, PluginCreated, PluginView, Problem, PublishEvent, Published, PullRequest,
-    PullResponse, ReplayDead, Replayed, Settled,
+    PullResponse, ReplayDead, Replayed, Settled, UpdatePlugin,
 };
 use rand::Rng;
 use serde::Serialize;
@@ -395,6 +395,50 @@ impl Admin<'_> {
     pub async fn register_plugin(&self, plugin: &CreatePlugin) -> Result<PluginCreated, Error> {
         self.0
             .send(reqwest::Method::POST, "/v1/plugins", Some(plugin))
+            .await
+    }
+
+    /// A plugin's registration, with what its inbox holds (`inbox`).
+    pub async fn plugin(&self, plugin_id: &str) -> Result<PluginView, Error> {
+        self.0
+            .send::<(), _>(
+                reqwest::Method::GET,
+                &format!("/v1/plugins/{plugin_id}"),
+                None,
+            )
+            .await
+    }
+
+    /// Changes a plugin's name, subscriptions or published types: each field given
+    /// replaces the registered one (`PATCH /v1/plugins/{id}`).
+    ///
+    /// ```no_run
+    /// # async fn f(admin: omnigate_sdk::Client) -> Result<(), omnigate_sdk::Error> {
+    /// use omnigate_sdk::api::UpdatePlugin;
+    /// admin
+    ///     .admin()
+    ///     .update_plugin(
+    ///         "plg_…",
+    ///         &UpdatePlugin {
+    ///             event_types: Some(vec!["order.*".into(), "shipment.updated".into()]),
+    ///             ..UpdatePlugin::default()
+    ///         },
+    ///     )
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn update_plugin(
+        &self,
+        plugin_id: &str,
+        update: &UpdatePlugin,
+    ) -> Result<PluginView, Error> {
+        self.0
+            .send(
+                reqwest::Method::PATCH,
+                &format!("/v1/plugins/{plugin_id}"),
+                Some(update),
+            )
             .await
     }
 

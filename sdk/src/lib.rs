@@ -10,16 +10,42 @@
 //! * [`Data`]: every canonical event type as a Rust type, to `match` on.
 //! * [`state`]: a small compare-and-set document store for the plugin's own state
 //!   (memory, or Redis with the `redis` feature).
+//! * [`PluginEvent`]: the event types you publish as Rust types, their registered JSON
+//!   Schema derived from the type.
 //! * `testing` (feature): a real gateway in your test process.
 //!
 //! # The whole path
 //!
-//! **1. Register and install** (once, with the operator's admin token). The answer holds
-//! the plugin's API key, shown only this once.
+//! **1. Declare** the events the plugin publishes as Rust types ([`PluginEvent`]; add
+//! `schemars = "1"` to your dependencies): the JSON Schema the gateway checks them against
+//! is derived from the type.
+//!
+//! ```
+//! use omnigate_sdk::PluginEvent;
+//!
+//! /// Points a customer earned with an order.
+//! #[derive(serde::Serialize, schemars::JsonSchema)]
+//! pub struct PointsChanged {
+//!     pub order_id: String,
+//!     pub points: u32,
+//! }
+//!
+//! impl PluginEvent for PointsChanged {
+//!     const TYPE: &'static str = "loyalty.points.changed";
+//! }
+//! ```
+//!
+//! **2. Register and install** (once, with the operator's admin token). The answer holds
+//! the plugin's API key, shown only this once. Subscriptions must name catalog types
+//! (`GET /v1/event-types`) or types another plugin declares: a typo is refused, naming the
+//! type meant. [`Admin::update_plugin`] changes a registration later.
 //!
 //! ```no_run
-//! use omnigate_sdk::api::{CreateInstallation, CreatePlugin, PublishedType, Scope};
-//! use omnigate_sdk::Client;
+//! use omnigate_sdk::api::{CreateInstallation, CreatePlugin, Scope};
+//! use omnigate_sdk::{Client, PluginEvent};
+//! # #[derive(serde::Serialize, schemars::JsonSchema)]
+//! # struct PointsChanged { order_id: String, points: u32 }
+//! # impl PluginEvent for PointsChanged { const TYPE: &'static str = "loyalty.points.changed"; }
 //! # async fn register() -> Result<(), omnigate_sdk::Error> {
 //! let admin = Client::builder("http://127.0.0.1:8080", "the admin token").build()?;
 //! let created = admin
@@ -27,10 +53,7 @@
 //!     .register_plugin(&CreatePlugin {
 //!         name: "Loyalty".into(),
 //!         event_types: vec!["order.paid".into()],
-//!         publishes: vec![PublishedType {
-//!             event_type: "loyalty.points.changed".into(),
-//!             schema: serde_json::json!({"type": "object", "required": ["points"]}),
-//!         }],
+//!         publishes: vec![PointsChanged::declaration()],
 //!     })
 //!     .await?;
 //! admin
@@ -48,14 +71,16 @@
 //! # }
 //! ```
 //!
-//! **2. Handle** each event with a [`Handler`], run by the [`Runtime`] (the key from step
-//! 1 in `OMNIGATE_API_KEY`), and **3. publish** your own events with [`Events::publish`]
+//! **3. Handle** each event with a [`Handler`], run by the [`Runtime`] (the key from step
+//! 2 in `OMNIGATE_API_KEY`), and **4. publish** your own events with [`Events::publish`]
 //! — or, when the publication follows from a change of your state, with
 //! [`state::apply_once`], which saves both together so neither happens without the other.
 //!
 //! ```no_run
-//! use omnigate_sdk::api::PublishEvent;
-//! use omnigate_sdk::{Client, Data, Delivery, Handler, HandlerResult, Runtime};
+//! use omnigate_sdk::{Client, Data, Delivery, Handler, HandlerResult, PluginEvent, Runtime};
+//! # #[derive(serde::Serialize, schemars::JsonSchema)]
+//! # struct PointsChanged { order_id: String, points: u32 }
+//! # impl PluginEvent for PointsChanged { const TYPE: &'static str = "loyalty.points.changed"; }
 //!
 //! struct Loyalty;
 //!
@@ -63,8 +88,9 @@
 //! impl Handler for Loyalty {
 //!     async fn handle(&self, delivery: &Delivery, client: &Client) -> HandlerResult {
 //!         if let Data::OrderPaid(paid) = delivery.data()? {
-//!             let points = serde_json::json!({"points": 10, "order_id": paid.order_id});
-//!             let event = PublishEvent::new(&delivery.event.tenant, "loyalty.points.changed", points)
+//!             let points = PointsChanged { order_id: paid.order_id.clone(), points: 10 };
+//!             let event = points
+//!                 .publication(&delivery.event.tenant)?
 //!                 .subject(format!("order/{}", paid.order_id))
 //!                 // Keyed on the event: a redelivery publishes nothing twice.
 //!                 .idempotency_key(format!("{}:points", delivery.event.id));
@@ -81,9 +107,10 @@
 //! # }
 //! ```
 //!
-//! **4. Test** the plugin against a real gateway in the test process with the `testing`
-//! feature (see the `testing` module): connect a shop, send it a signed sample webhook as
-//! the provider would, and read what your plugin published.
+//! **5. Test** the plugin against a real gateway in the test process with the `testing`
+//! feature (see the `testing` module): register it with `gw.plugin(..).publishes::<T>()`,
+//! connect a shop, send it a signed sample webhook as the provider would, run the runtime,
+//! `gw.wait_idle()` (no sleeps), and read what your plugin published with `gw.events(..)`.
 //!
 //! Errors from the gateway are [`Error::Api`] with its RFC 9457 problem; a 4xx other than
 //! 408, 409 and 429 is [`Error::is_permanent`].
@@ -93,6 +120,7 @@
 
 mod client;
 pub mod declared;
+pub mod published;
 mod runtime;
 pub mod state;
 #[cfg(feature = "testing")]
@@ -104,9 +132,12 @@ pub use client::{Admin, Client, ClientBuilder, Error, Events, Inbox};
 pub use omnigate_schemas::api;
 pub use omnigate_schemas::events::{self, Data};
 pub use omnigate_schemas::{Address, Event, EventSource, LineRef, Money, Party};
+pub use published::PluginEvent;
 pub use runtime::{
     Delivery, Handler, HandlerError, HandlerResult, Permanent, Runtime, RuntimeStats,
 };
+/// The JSON Schema derive [`PluginEvent`] types use (`#[derive(schemars::JsonSchema)]`).
+pub use schemars;
 
 // Every Rust block of the repository's README compiles as a doctest, so it cannot rot.
 #[cfg(doctest)]

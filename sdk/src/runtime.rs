@@ -1,15 +1,18 @@
 //! The plugin runtime: long-polls the inbox in batches, runs the handler with bounded
-//! concurrency (in log order per subject), acknowledges successes, hands failures back with a growing delay, and on
-//! shutdown stops pulling and finishes what is in flight.
+//! concurrency (in log order per subject, also across a failure and its retry),
+//! acknowledges successes, hands failures back with a growing delay, and on shutdown stops
+//! pulling and finishes what is in flight.
 
 use omnigate_schemas::Event;
 use omnigate_schemas::api::InboxDelivery;
 use omnigate_schemas::events::Data;
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use crate::client::{Client, Error};
 
@@ -124,6 +127,87 @@ pub struct RuntimeStats {
     pub handled: u64,
     /// Handler failures (each handed back for a retry).
     pub failed: u64,
+    /// Deliveries handed back unhandled, to wait behind an earlier event of their subject
+    /// that failed and is coming back.
+    pub held: u64,
+}
+
+/// Subjects whose earlier event failed and is coming back for a retry: later events of the
+/// subject are handed back to come after it, so an order's `order.paid` is not handled
+/// before its `order.created` succeeded, even when `order.created` failed at first.
+#[derive(Default)]
+struct Holds(Mutex<HashMap<String, Hold>>);
+
+struct Hold {
+    /// The delivery being retried (its receipt stays the same across redeliveries).
+    receipt: String,
+    event_id: String,
+    /// When it is due back.
+    due: Instant,
+}
+
+impl Holds {
+    /// How long after its due time a retry may take to come back before the subject is
+    /// let go (the inbox may have dead-lettered it, or another runtime taken it).
+    const PATIENCE: Duration = Duration::from_secs(10);
+    /// How long after the held event a later one comes back.
+    const AFTER: Duration = Duration::from_millis(500);
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Hold>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn hold(&self, subject: &str, d: &Delivery, due: Instant) {
+        let mut holds = self.lock();
+        if holds.len() > 10_000 {
+            // Bounded: a runtime behind on that many subjects lets the oldest order go.
+            holds.clear();
+        }
+        holds.insert(
+            subject.to_string(),
+            Hold {
+                receipt: d.receipt.clone(),
+                event_id: d.event.id.clone(),
+                due,
+            },
+        );
+    }
+
+    /// The subject is free again once its held delivery succeeded or was given up on.
+    fn release(&self, subject: &str, receipt: &str) {
+        let mut holds = self.lock();
+        if holds.get(subject).is_some_and(|h| h.receipt == receipt) {
+            holds.remove(subject);
+        }
+    }
+
+    /// Whether `d` must wait behind an earlier event of its subject: for how long, and
+    /// which event it waits for.
+    fn wait_for(&self, d: &Delivery, now: Instant) -> Option<(Duration, String)> {
+        let mut holds = self.lock();
+        let hold = holds.get(&d.event.subject)?;
+        if hold.receipt == d.receipt {
+            return None;
+        }
+        if now > hold.due + Self::PATIENCE {
+            holds.remove(&d.event.subject);
+            return None;
+        }
+        Some((
+            hold.due.saturating_duration_since(now) + Self::AFTER,
+            hold.event_id.clone(),
+        ))
+    }
+
+    /// The next time a held delivery is due back, if one is still to come: a pull should
+    /// not wait past it, or that retry would wait for the long-poll to end.
+    fn next_due(&self, now: Instant) -> Option<Instant> {
+        self.lock()
+            .values()
+            .map(|h| h.due)
+            .filter(|d| *d > now)
+            .min()
+    }
 }
 
 /// Runs a [`Handler`] against the inbox.
@@ -198,6 +282,8 @@ impl<H: Handler> Runtime<H> {
             std::collections::HashMap::new();
         let handled = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
+        let held = Arc::new(AtomicU64::new(0));
+        let holds = Arc::new(Holds::default());
         tokio::pin!(shutdown);
         let me = self.client.me().await;
         match &me {
@@ -216,7 +302,11 @@ impl<H: Handler> Runtime<H> {
             // Take only as many as can start now, so none waits past its visibility.
             let free = permits.available_permits().clamp(1, self.batch);
             let inbox = self.client.inbox();
-            let pull = inbox.pull(free, self.wait);
+            let now = Instant::now();
+            let wait = holds
+                .next_due(now)
+                .map_or(self.wait, |due| (due - now).min(self.wait));
+            let pull = inbox.pull(free, wait);
             tokio::pin!(pull);
             // A pull under way when the stop comes gets a moment to answer (deliveries the
             // gateway handed us are then handed straight back); a long-poll still waiting
@@ -266,7 +356,8 @@ impl<H: Handler> Runtime<H> {
                 let (done, next) = tokio::sync::oneshot::channel::<()>();
                 let before = tails.insert(d.event.subject.clone(), next);
                 let (client, handler) = (self.client.clone(), self.handler.clone());
-                let (handled, failed) = (handled.clone(), failed.clone());
+                let (handled, failed, held) = (handled.clone(), failed.clone(), held.clone());
+                let holds = holds.clone();
                 let acks = acks.clone();
                 let (backoff, max_backoff) = (self.backoff, self.max_backoff);
                 tokio::spawn(async move {
@@ -277,15 +368,33 @@ impl<H: Handler> Runtime<H> {
                         let _ = before.await;
                     }
                     let d = Delivery::from(d);
+                    let subject = d.event.subject.clone();
+                    if let Some((delay, behind)) = holds.wait_for(&d, Instant::now()) {
+                        held.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(event_id = %d.event.id, %subject, %behind, "held behind an earlier event of its subject");
+                        let reason = format!(
+                            "waiting behind {behind}, an earlier event of {subject} being retried"
+                        );
+                        let settled = client
+                            .inbox()
+                            .nack_because(std::slice::from_ref(&d.receipt), delay, &reason)
+                            .await;
+                        if let Err(e) = settled {
+                            tracing::warn!(event_id = %d.event.id, error = %e, "could not hand back a held delivery");
+                        }
+                        return;
+                    }
                     let outcome = handler.handle(&d, &client).await;
                     let settled = match outcome {
                         Ok(()) => {
+                            holds.release(&subject, &d.receipt);
                             handled.fetch_add(1, Ordering::Relaxed);
                             // Acknowledged in batches with the others that finish meanwhile.
                             let _ = acks.send(d.receipt.clone());
                             Ok(0)
                         }
                         Err(e) if is_permanent(&e) => {
+                            holds.release(&subject, &d.receipt);
                             failed.fetch_add(1, Ordering::Relaxed);
                             tracing::error!(event_id = %d.event.id, attempt = d.attempt, error = %e, "handler failed for good; dead-lettered");
                             client
@@ -298,6 +407,9 @@ impl<H: Handler> Runtime<H> {
                             let exp = d.attempt.saturating_sub(1).min(20) as u32;
                             let delay = backoff.saturating_mul(2u32.pow(exp)).min(max_backoff);
                             tracing::warn!(event_id = %d.event.id, attempt = d.attempt, error = %e, retry_in = ?delay, "handler failed");
+                            // Set before this handler's turn ends, so the next delivery of
+                            // the subject (waiting for that turn) sees it.
+                            holds.hold(&subject, &d, Instant::now() + delay);
                             client
                                 .inbox()
                                 .nack_because(
@@ -326,10 +438,12 @@ impl<H: Handler> Runtime<H> {
         let stats = RuntimeStats {
             handled: handled.load(Ordering::Relaxed),
             failed: failed.load(Ordering::Relaxed),
+            held: held.load(Ordering::Relaxed),
         };
         tracing::info!(
             handled = stats.handled,
             failed = stats.failed,
+            held = stats.held,
             "plugin runtime stopped"
         );
         match refused {
@@ -421,6 +535,35 @@ mod tests {
                 data: serde_json::json!({}),
             },
         }
+    }
+
+    #[test]
+    fn a_subject_is_held_until_its_retry_succeeds_or_is_overdue() {
+        let holds = Holds::default();
+        let now = Instant::now();
+        let first = delivery("shopify", "src_1");
+        let mut later = first.clone();
+        later.receipt = "2-0".into();
+        holds.hold(&first.event.subject, &first, now + Duration::from_secs(2));
+        let (wait, behind) = holds.wait_for(&later, now).unwrap();
+        assert_eq!(wait, Duration::from_secs(2) + Holds::AFTER);
+        assert_eq!(behind, "evt_1");
+        assert!(
+            holds.wait_for(&first, now).is_none(),
+            "the retry itself goes"
+        );
+        assert_eq!(holds.next_due(now), Some(now + Duration::from_secs(2)));
+        // A retry that never came back (dead-lettered, taken elsewhere) lets go in time.
+        let overdue = now + Duration::from_secs(3) + Holds::PATIENCE;
+        assert!(holds.wait_for(&later, overdue).is_none());
+        holds.hold(&first.event.subject, &first, now);
+        holds.release(&first.event.subject, &later.receipt);
+        assert!(
+            holds.wait_for(&later, now).is_some(),
+            "only its own success frees it"
+        );
+        holds.release(&first.event.subject, &first.receipt);
+        assert!(holds.wait_for(&later, now).is_none());
     }
 
     #[test]

@@ -9,18 +9,27 @@
 //! let plugin = gw.plugin("Loyalty", &["order.paid"], "shop-a").await;
 //! let source = gw.source("shopify", "shop-a").await;
 //! gw.send_sample(&source, "orders/paid").await;
+//! // Run the plugin's `Runtime` with `plugin.client` meanwhile; then, without a sleep:
+//! gw.wait_idle().await;
 //! # }
 //! ```
 
 use omnigate::config::Settings;
 use omnigate::providers::Credentials;
 use omnigate::startup::{Gateway, Stopper};
+use omnigate::store::Store;
 use omnigate::verify::Scheme;
 use omnigate_schemas::Event;
-use omnigate_schemas::api::{CreateInstallation, CreatePlugin, EventsPage, Provider, Scope};
+use omnigate_schemas::api::{
+    CreateInstallation, CreatePlugin, EventsPage, Provider, PublishedType, Scope,
+};
 use serde_json::{Value, json};
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::Client;
+use crate::{Client, PluginEvent};
 
 /// A connected test shop: its id, provider and signing secret.
 #[derive(Debug, Clone)]
@@ -50,6 +59,8 @@ pub struct TestGateway {
     pub admin_token: String,
     http: reqwest::Client,
     server: Stopper,
+    store: Arc<dyn Store>,
+    partitions: u32,
 }
 
 impl TestGateway {
@@ -78,11 +89,15 @@ impl TestGateway {
         let url = format!("http://{}", running.addr());
         // The tweak may have set another token (or none, and the gateway made one up).
         let admin_token = running.state().admin_token().to_string();
+        let store = running.state().store.clone();
+        let partitions = running.state().settings.partitions;
         TestGateway {
             url,
             admin_token,
             http: reqwest::Client::new(),
             server: running.spawn(),
+            store,
+            partitions,
         }
     }
 
@@ -251,20 +266,130 @@ impl TestGateway {
     }
 
     /// Registers a plugin subscribed to `event_types` and installs it in `tenant` with
-    /// every scope.
-    pub async fn plugin(&self, name: &str, event_types: &[&str], tenant: &str) -> TestPlugin {
-        let registration = CreatePlugin {
-            name: name.into(),
-            event_types: event_types.iter().map(|s| s.to_string()).collect(),
-            publishes: Vec::new(),
+    /// every scope, once awaited; before that, [`PluginSetup::publishes`] declares the
+    /// types it publishes.
+    ///
+    /// ```no_run
+    /// # use omnigate_sdk::PluginEvent;
+    /// # #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// # struct PointsChanged { balance: i64 }
+    /// # impl PluginEvent for PointsChanged { const TYPE: &'static str = "loyalty.points.changed"; }
+    /// # async fn t(gw: omnigate_sdk::testing::TestGateway) {
+    /// let plugin = gw
+    ///     .plugin("Loyalty", &["order.paid"], "shop-a")
+    ///     .publishes::<PointsChanged>()
+    ///     .await;
+    /// # }
+    /// ```
+    pub fn plugin(&self, name: &str, event_types: &[&str], tenant: &str) -> PluginSetup<'_> {
+        PluginSetup {
+            gateway: self,
+            registration: CreatePlugin {
+                name: name.into(),
+                event_types: event_types.iter().map(|s| s.to_string()).collect(),
+                publishes: Vec::new(),
+            },
+            tenant: tenant.into(),
+            scopes: vec![Scope::EventsRead, Scope::EventsPublish, Scope::CustomerPii],
+        }
+    }
+
+    /// Waits until the gateway is idle: every logged event routed, and every plugin's
+    /// inbox empty (each delivery handled and acknowledged, or dead-lettered; one handed
+    /// back for a retry is waited for). Run your plugins' runtimes meanwhile: a story then
+    /// needs no sleeps. Panics after 30 s, naming what is still busy.
+    pub async fn wait_idle(&self) {
+        self.wait_idle_for(Duration::from_secs(30)).await
+    }
+
+    /// [`wait_idle`](Self::wait_idle), panicking after `limit`.
+    pub async fn wait_idle_for(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut busy = String::new();
+        while tokio::time::Instant::now() < deadline {
+            match self.busy().await {
+                None => return,
+                Some(what) => busy = what,
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the gateway was not idle after {limit:?}: {busy}");
+    }
+
+    /// What keeps the gateway busy, if anything. Idle means: nothing unrouted, no inbox
+    /// holding anything, and no event logged meanwhile (a plugin that published and then
+    /// acknowledged between the two readings of the logs is caught by the second).
+    async fn busy(&self) -> Option<String> {
+        let progress = || async {
+            let mut out = Vec::new();
+            for p in 0..self.partitions {
+                out.push(self.store.route_progress(p).await.expect("store readable"));
+            }
+            out
         };
-        let scopes = [Scope::EventsRead, Scope::EventsPublish, Scope::CustomerPii];
-        self.install(&registration, tenant, &scopes).await
+        let before = progress().await;
+        if let Some((p, r)) = before.iter().enumerate().find(|(_, r)| r.unrouted > 0) {
+            return Some(format!(
+                "partition {p} has {} event(s) not routed yet",
+                r.unrouted
+            ));
+        }
+        for id in self.store.plugin_ids().await.expect("store readable") {
+            let depth = self.store.inbox_depth(&id).await.expect("store readable");
+            if depth.waiting + depth.in_flight > 0 {
+                return Some(format!(
+                    "plugin {id} has {} delivery(ies) waiting and {} in flight \
+                     (is its runtime running?)",
+                    depth.waiting, depth.in_flight
+                ));
+            }
+        }
+        (progress().await != before).then(|| "events were logged meanwhile".to_string())
     }
 
     /// Stops the server and its router.
     pub async fn stop(self) {
         self.server.stop().await;
+    }
+}
+
+/// A plugin about to be registered and installed ([`TestGateway::plugin`]); `.await` it.
+pub struct PluginSetup<'a> {
+    gateway: &'a TestGateway,
+    registration: CreatePlugin,
+    tenant: String,
+    scopes: Vec<Scope>,
+}
+
+impl PluginSetup<'_> {
+    /// Declares that the plugin publishes `T`, with the JSON Schema derived from it.
+    pub fn publishes<T: PluginEvent>(self) -> Self {
+        self.declares(T::declaration())
+    }
+
+    /// Declares a published type with a hand-written schema.
+    pub fn declares(mut self, published: PublishedType) -> Self {
+        self.registration.publishes.push(published);
+        self
+    }
+
+    /// Installs it with these scopes instead of every scope.
+    pub fn scopes(mut self, scopes: &[Scope]) -> Self {
+        self.scopes = scopes.to_vec();
+        self
+    }
+}
+
+impl<'a> IntoFuture for PluginSetup<'a> {
+    type Output = TestPlugin;
+    type IntoFuture = Pin<Box<dyn Future<Output = TestPlugin> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            self.gateway
+                .install(&self.registration, &self.tenant, &self.scopes)
+                .await
+        })
     }
 }
 

@@ -580,11 +580,20 @@ pub async fn plugins_keys_and_installations(store: Arc<dyn Store>) {
         created_at: now,
     };
     assert_eq!(store.get_plugin("plg_1").await.unwrap(), None);
+    assert!(store.plugin_ids().await.unwrap().is_empty());
     store.put_plugin(&plugin).await.unwrap();
     assert_eq!(
         store.get_plugin("plg_1").await.unwrap(),
         Some(plugin.clone())
     );
+    store
+        .put_plugin(&PluginRecord {
+            id: "plg_0".into(),
+            ..plugin.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.plugin_ids().await.unwrap(), ["plg_0", "plg_1"]);
 
     assert_eq!(store.plugin_for_key(&"ab".repeat(32)).await.unwrap(), None);
     store.put_key(&"ab".repeat(32), "plg_1").await.unwrap();

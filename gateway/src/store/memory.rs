@@ -321,6 +321,12 @@ impl Registry for MemoryStore {
         Ok(self.lock().plugins.get(id).cloned())
     }
 
+    async fn plugin_ids(&self) -> StoreResult<Vec<String>> {
+        let mut ids: Vec<String> = self.lock().plugins.keys().cloned().collect();
+        ids.sort();
+        Ok(ids)
+    }
+
     async fn put_key(&self, hash: &str, plugin_id: &str) -> StoreResult<()> {
         self.lock()
             .keys

@@ -585,6 +585,8 @@ pub trait Registry: Send + Sync {
 
     async fn put_plugin(&self, plugin: &PluginRecord) -> StoreResult<()>;
     async fn get_plugin(&self, id: &str) -> StoreResult<Option<PluginRecord>>;
+    /// Every registered plugin's id, sorted.
+    async fn plugin_ids(&self) -> StoreResult<Vec<String>>;
     /// Indexes an API key's hash to its plugin.
     async fn put_key(&self, hash: &str, plugin_id: &str) -> StoreResult<()>;
     async fn delete_key(&self, hash: &str) -> StoreResult<()>;

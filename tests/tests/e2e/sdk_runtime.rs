@@ -4,8 +4,11 @@
 use omnigate::store::Retention;
 use omnigate_schemas::api::{CreateInstallation, CreatePlugin, Scope};
 use omnigate_sdk::testing::TestGateway;
-use omnigate_sdk::{Client, Data, Delivery, Handler, HandlerResult, Permanent, Runtime};
+use omnigate_sdk::{
+    Client, Data, Delivery, Handler, HandlerResult, Permanent, PluginEvent, Runtime, RuntimeStats,
+};
 use omnigate_tests::{Gateway, fixture_time, payload_fixture, redis_store};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -338,4 +341,164 @@ async fn the_test_gateway_reads_every_page_and_knows_sample_names() {
     assert_eq!(status, 202, "{body}");
     let updated = gw.wait_for_events("pages-shop", "order.updated", 1).await;
     assert_eq!(updated[0].source.topic, "order.updated");
+}
+
+/// Records the order in which it handles events; fails each order's `order.created` at its
+/// first attempt.
+#[derive(Default)]
+struct FailsCreatedOnce {
+    handled: Mutex<Vec<(String, u64, bool)>>,
+}
+
+#[omnigate_sdk::async_trait]
+impl Handler for FailsCreatedOnce {
+    async fn handle(&self, d: &Delivery, _client: &Client) -> HandlerResult {
+        let fail = d.event.event_type == "order.created" && d.attempt == 1;
+        self.handled
+            .lock()
+            .unwrap()
+            .push((d.event.event_type.clone(), d.attempt, !fail));
+        if fail {
+            return Err("the CRM did not answer".into());
+        }
+        Ok(())
+    }
+}
+
+/// `runtime` runs until the gateway is idle, then stops; its stats.
+async fn run_until_idle<H: Handler>(gw: &TestGateway, runtime: Runtime<H>) -> RuntimeStats {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(runtime.run_until(async {
+        let _ = stopped.await;
+    }));
+    gw.wait_idle().await;
+    let _ = stop.send(());
+    task.await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_stays_in_order_across_a_failure_and_its_retry() {
+    let gw = TestGateway::start().await;
+    let plugin = gw
+        .plugin("Ordered", &["order.created", "order.paid"], "order-shop")
+        .await;
+    let shop = gw.source("shopify", "order-shop").await;
+    for topic in ["orders/create", "orders/paid"] {
+        let (status, body) = gw.send_sample(&shop, topic).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let handler = Arc::new(FailsCreatedOnce::default());
+    let runtime = Runtime::new(plugin.client.clone(), handler.clone())
+        .concurrency(4)
+        .wait(Duration::from_secs(5))
+        .retry_backoff(Duration::from_millis(100), Duration::from_millis(100));
+    let stats = run_until_idle(&gw, runtime).await;
+
+    // order.paid waited for order.created's retry instead of overtaking it.
+    let handled = handler.handled.lock().unwrap().clone();
+    let kinds: Vec<(&str, bool)> = handled.iter().map(|(t, _, ok)| (t.as_str(), *ok)).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("order.created", false),
+            ("order.created", true),
+            ("order.paid", true)
+        ],
+        "{handled:?}"
+    );
+    assert_eq!((stats.handled, stats.failed), (2, 1));
+    assert!(stats.held >= 1, "{stats:?}");
+    assert!(
+        plugin
+            .client
+            .inbox()
+            .dead_letters()
+            .await
+            .unwrap()
+            .dead_letters
+            .is_empty()
+    );
+}
+
+/// The points a customer earned, as the Loyalty plugin publishes them.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct PointsChanged {
+    order_id: String,
+    points: u32,
+}
+
+impl PluginEvent for PointsChanged {
+    const TYPE: &'static str = "loyalty.points.changed";
+}
+
+struct Loyalty;
+
+#[omnigate_sdk::async_trait]
+impl Handler for Loyalty {
+    async fn handle(&self, d: &Delivery, client: &Client) -> HandlerResult {
+        if let Data::OrderPaid(paid) = d.data()? {
+            let points = PointsChanged {
+                order_id: paid.order_id.clone(),
+                points: 10,
+            };
+            let event = points
+                .publication(&d.event.tenant)?
+                .subject(format!("order/{}", paid.order_id))
+                .idempotency_key(format!("{}:points", d.event.id));
+            client.events().publish(&event).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts what it receives.
+#[derive(Default)]
+struct Counter(AtomicUsize);
+
+#[omnigate_sdk::async_trait]
+impl Handler for Counter {
+    async fn handle(&self, _: &Delivery, _: &Client) -> HandlerResult {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A publication declared from a Rust type, received by another plugin: the story waits
+/// for both plugins to be done with `wait_idle`, not with sleeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_publication_reaches_its_subscriber_and_the_story_waits_without_sleeping() {
+    let gw = TestGateway::start().await;
+    let loyalty = gw
+        .plugin("Loyalty", &["order.paid"], "typed-shop")
+        .publishes::<PointsChanged>()
+        .await;
+    let declared = loyalty.client.me().await.unwrap().publishes;
+    assert_eq!(declared, [PointsChanged::declaration()]);
+    let crm = gw
+        .plugin("CRM", &["loyalty.points.changed"], "typed-shop")
+        .await;
+    let shop = gw.source("shopify", "typed-shop").await;
+    let (status, body) = gw.send_sample(&shop, "orders/paid").await;
+    assert_eq!(status, 202, "{body}");
+
+    let counter = Arc::new(Counter::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let a = tokio::spawn(
+        Runtime::new(loyalty.client.clone(), Loyalty).run_until(until_stopped(stopped.clone())),
+    );
+    let b = tokio::spawn(
+        Runtime::new(crm.client.clone(), counter.clone()).run_until(until_stopped(stopped)),
+    );
+    gw.wait_idle().await;
+    stop.send(true).unwrap();
+    assert_eq!(a.await.unwrap().unwrap().handled, 1);
+    assert_eq!(b.await.unwrap().unwrap().handled, 1);
+    assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+    let published = gw.events("typed-shop", "loyalty.points.changed").await;
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].data["points"], 10);
+    assert!(published[0].subject.starts_with("order/"));
 }

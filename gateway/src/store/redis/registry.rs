@@ -153,6 +153,14 @@ impl Registry for RedisStore {
         self.hget_json(self.keys.plugins(), id).await
     }
 
+    async fn plugin_ids(&self) -> StoreResult<Vec<String>> {
+        let mut ids: Vec<String> = self
+            .query(redis::cmd("HKEYS").arg(self.keys.plugins()))
+            .await?;
+        ids.sort();
+        Ok(ids)
+    }
+
     async fn put_key(&self, hash: &str, plugin_id: &str) -> StoreResult<()> {
         let _: i64 = self
             .query(
