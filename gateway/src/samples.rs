@@ -472,6 +472,7 @@ mod tests {
                     body: &body,
                     received_at: Utc::now(),
                     snapshot: None,
+                    shop_locale: None,
                 })
                 .unwrap_or_else(|e| panic!("{} {}: {e}", s.provider, s.topic));
             let types: Vec<&str> = out.events.iter().map(|e| e.event_type).collect();

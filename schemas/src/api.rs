@@ -96,6 +96,14 @@ pub struct SourceOptions {
     /// verified by public keys never falls back to a shared secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legacy_hmac: Option<bool>,
+    /// The shop's language (a BCP 47 tag: `uk`, `pl`, `en-US`): shipment and return events
+    /// whose order says none carry it as their `locale`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$", max_length = 35)
+    )]
+    pub locale: Option<String>,
 }
 
 /// `POST /v1/sources`.

@@ -277,6 +277,11 @@ pub struct OrderFulfilled {
 pub struct ShipmentCreated {
     pub shipment_id: String,
     pub order_id: String,
+    /// The order's number as the shop shows it (`#1001`), when the gateway knows the order.
+    pub order_number: Option<String>,
+    /// The language to write to the customer in: the order's, else the source's
+    /// `options.locale`.
+    pub locale: Option<String>,
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
     pub tracking_url: Option<String>,
@@ -305,6 +310,11 @@ pub enum ShipmentStatus {
 pub struct ShipmentUpdated {
     pub shipment_id: String,
     pub order_id: String,
+    /// The order's number as the shop shows it (`#1001`), when the gateway knows the order.
+    pub order_number: Option<String>,
+    /// The language to write to the customer in: the order's, else the source's
+    /// `options.locale`.
+    pub locale: Option<String>,
     pub status: ShipmentStatus,
     pub eta: Option<String>,
     pub status_at: String,
@@ -347,10 +357,16 @@ pub struct ReturnLine {
 }
 
 /// `data` of `return.requested`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReturnRequested {
     pub return_id: String,
     pub order_id: String,
+    /// The order's number as the shop shows it (`#1001`), when the gateway knows the order.
+    pub order_number: Option<String>,
+    /// The language to write to the customer in: the order's, else the source's
+    /// `options.locale`.
+    pub locale: Option<String>,
     pub lines: Vec<ReturnLine>,
     pub requested_at: String,
     pub customer: Party,
@@ -373,6 +389,11 @@ pub enum ReturnStatus {
 pub struct ReturnUpdated {
     pub return_id: String,
     pub order_id: String,
+    /// The order's number as the shop shows it (`#1001`), when the gateway knows the order.
+    pub order_number: Option<String>,
+    /// The language to write to the customer in: the order's, else the source's
+    /// `options.locale`.
+    pub locale: Option<String>,
     pub status: ReturnStatus,
     pub updated_at: Option<String>,
     pub provider_status: Option<Value>,

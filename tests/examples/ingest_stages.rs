@@ -70,6 +70,7 @@ fn main() {
         body: &body,
         received_at: chrono::Utc::now(),
         snapshot: None,
+        shop_locale: None,
     };
     let mut events = Vec::new();
     total += time("normalize (+ snapshot)", || {

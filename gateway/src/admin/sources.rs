@@ -19,7 +19,25 @@ use crate::verify::Scheme;
 pub const DEFAULT_ROTATION_GRACE: Duration = Duration::hours(24);
 const MAX_TOLERANCE_S: u64 = 86_400;
 
+/// A BCP 47 language tag, as far as a shop's language needs one: a 2-3 letter language,
+/// then subtags (`en-US`, `sr-Latn-RS`).
+fn is_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let language = parts.next().unwrap_or_default();
+    tag.len() <= 35
+        && (2..=3).contains(&language.len())
+        && language.bytes().all(|b| b.is_ascii_alphabetic())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 fn check_options(source: &SourceRecord) -> Result<()> {
+    if let Some(locale) = &source.options.locale
+        && !is_language_tag(locale)
+    {
+        return Err(Error::validation(format!(
+            "options.locale {locale:?} is not a language tag (`uk`, `pl`, `en-US`)"
+        )));
+    }
     if source
         .options
         .tolerance_s
@@ -430,6 +448,22 @@ mod tests {
             ..Default::default()
         });
         assert!(create(wrong_option, t0()).is_err());
+        for locale in ["", "english", "en_US", "e", "en-", "uk-UA-toolongsubtag"] {
+            let mut bad_locale = shopify(OLD);
+            bad_locale.options = Some(SourceOptions {
+                locale: Some(locale.into()),
+                ..Default::default()
+            });
+            assert!(create(bad_locale, t0()).is_err(), "{locale:?}");
+        }
+        for locale in ["uk", "pl", "en-US", "sr-Latn-RS"] {
+            let mut good = shopify(OLD);
+            good.options = Some(SourceOptions {
+                locale: Some(locale.into()),
+                ..Default::default()
+            });
+            assert!(create(good, t0()).is_ok(), "{locale:?}");
+        }
         let s = create(shopify(OLD), t0()).unwrap();
         let only_expiry = UpdateSource {
             expires_at: Some("2025-03-14T10:00:00Z".into()),

@@ -228,22 +228,35 @@ fn past_dedupe_window(state: &AppState, d: &SpooledDelivery) -> bool {
     age.num_seconds() > 0 && age.num_seconds() as u64 > state.settings.dedupe_ttl_secs
 }
 
-fn origin(d: &SpooledDelivery) -> Origin<'_> {
+fn origin<'a>(d: &'a SpooledDelivery, shop_locale: Option<&'a str>) -> Origin<'a> {
     Origin {
         source_id: &d.source_id,
         tenant: &d.tenant,
         provider: providers::of(d.provider),
+        shop_locale,
     }
 }
 
-/// Runs one spooled delivery through the pipeline as of when it arrived.
+/// Runs one spooled delivery through the pipeline as of when it arrived (with its source's
+/// options as they are now: the spool keeps no copy of them).
 pub async fn drain_one(state: &AppState, d: &SpooledDelivery) -> Result<Outcome> {
     let headers: Headers = d.headers.iter().collect();
-    pipeline(state, &origin(d), &headers, &d.body, d.received_at, None).await
+    let source = state.source(&d.source_id).await?;
+    let locale = source.as_ref().and_then(|s| s.options.locale.as_deref());
+    pipeline(
+        state,
+        &origin(d, locale),
+        &headers,
+        &d.body,
+        d.received_at,
+        None,
+    )
+    .await
 }
 
 async fn keep_refused(state: &AppState, d: &SpooledDelivery, why: &str) -> Result<Outcome> {
-    let origin = origin(d);
+    // Kept as received: nothing is mapped, so the shop's locale plays no part.
+    let origin = origin(d, None);
     let headers: Headers = d.headers.iter().collect();
     let parsed = Json::parse(&d.body).ok();
     let identity = identity::identify(origin.provider, &headers, parsed.as_ref(), &d.body);

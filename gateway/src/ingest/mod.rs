@@ -92,6 +92,7 @@ struct Webhook<'a> {
     received_at: DateTime<Utc>,
     /// How long the delivery and the facts it proves are remembered.
     remember: std::time::Duration,
+    shop_locale: Option<&'a str>,
 }
 
 /// The id of an event derived from a fact (`refund:53140`) rather than from a delivery:
@@ -152,6 +153,7 @@ fn build_events(
         body: d.body,
         received_at: d.received_at,
         snapshot: prior,
+        shop_locale: d.shop_locale,
     })?;
     let source = EventSource {
         id: d.source_id.to_string(),
@@ -349,6 +351,7 @@ pub async fn ingest(
         source_id: &source.id,
         tenant: &source.tenant,
         provider,
+        shop_locale: source.options.locale.as_deref(),
     };
     pipeline(state, &origin, &headers, body, now, state.spool.as_deref()).await
 }
@@ -359,6 +362,8 @@ pub struct Origin<'a> {
     pub source_id: &'a str,
     pub tenant: &'a str,
     pub provider: &'static Descriptor,
+    /// The source's `options.locale`.
+    pub shop_locale: Option<&'a str>,
 }
 
 /// A store failure sends the deliveries of the next second straight to the spool instead
@@ -472,6 +477,7 @@ async fn write(
                 body: value,
                 received_at: now,
                 remember,
+                shop_locale: origin.shop_locale,
             };
             map_and_append(state, &delivery, partition, &key).await?
         }
@@ -685,6 +691,8 @@ pub async fn replay(state: &AppState, id: QuarantineId) -> Result<Vec<String>> {
         Json::parse(&r.body).map_err(|e| Error::ReplayFailed(format!("body is not JSON: {e}")))?;
     let mut identity = identify(provider, &headers, Some(&body), &r.body);
     identity.topic = r.topic.clone().or(identity.topic);
+    // The source as it is now (it may have been deleted since: then no shop locale).
+    let source = state.source(&r.source_id).await?;
     let delivery = Webhook {
         source_id: &r.source_id,
         tenant: &r.tenant,
@@ -694,6 +702,7 @@ pub async fn replay(state: &AppState, id: QuarantineId) -> Result<Vec<String>> {
         body: &body,
         received_at: r.received_at,
         remember: state.settings.dedupe_ttl(),
+        shop_locale: source.as_ref().and_then(|s| s.options.locale.as_deref()),
     };
     // Its own mark: the delivery's mark was set when it was quarantined.
     let replay_key = format!("{}:replay", r.dedupe_key);

@@ -162,6 +162,7 @@ fn run_all_topics_with(
                 body,
                 received_at: Utc::now(),
                 snapshot,
+                shop_locale: None,
             },
         );
         if let Err(rejection) = result {
@@ -241,6 +242,7 @@ fn an_extended_year_in_triggered_at_is_no_panic() {
                     body: &Json::from(&body),
                     received_at: Utc::now(),
                     snapshot: None,
+                    shop_locale: None,
                 },
             );
         }

@@ -192,6 +192,28 @@ pub struct Input<'a> {
     pub received_at: DateTime<Utc>,
     /// The last snapshot kept under [`Normalizer::snapshot_key`], if any.
     pub snapshot: Option<&'a Snapshot>,
+    /// The source's `options.locale`: the shop's language, for events whose order says none.
+    pub shop_locale: Option<&'a str>,
+}
+
+/// What a shipment or return event says of its order beyond its id, so a plugin can write
+/// to the customer without keeping orders itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderContext {
+    pub order_number: Option<String>,
+    pub locale: Option<String>,
+}
+
+impl OrderContext {
+    /// From the kept order snapshot (`snapshot`), the shop's locale filling the gap.
+    pub fn of(snapshot: Option<&Snapshot>, shop_locale: Option<&str>) -> OrderContext {
+        OrderContext {
+            order_number: snapshot.and_then(|s| s.order_number.clone()),
+            locale: snapshot
+                .and_then(|s| s.locale.clone())
+                .or(shop_locale.map(str::to_string)),
+        }
+    }
 }
 
 /// What a normalizer produces.

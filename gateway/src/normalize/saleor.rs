@@ -42,7 +42,7 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
         "ORDER_FULLY_PAID" => vec![order_paid(need_order()?, issued)?],
         "ORDER_CANCELLED" => vec![order_cancelled(need_order()?, issued)?],
         "ORDER_FULFILLED" => vec![order_fulfilled(need_order()?, issued)?],
-        "FULFILLMENT_CREATED" => vec![fulfillment_created(body, issued)?],
+        "FULFILLMENT_CREATED" => vec![fulfillment_created(body, issued, input.shop_locale)?],
         "ORDER_REFUNDED" | "ORDER_FULLY_REFUNDED" => {
             return order_refunded(need_order()?, issued, input.snapshot.cloned());
         }
@@ -252,7 +252,13 @@ fn order_fulfilled(o: Obj<'_>, issued: DateTime<Utc>) -> Result<Normalized, Reje
     )
 }
 
-fn fulfillment_created(body: Obj<'_>, issued: DateTime<Utc>) -> Result<Normalized, Rejection> {
+/// What `FULFILLMENT_CREATED` says of its order: Saleor sends the order with it, so its
+/// number and language come from the payload itself (when the subscription asks for them).
+fn fulfillment_created(
+    body: Obj<'_>,
+    issued: DateTime<Utc>,
+    shop_locale: Option<&str>,
+) -> Result<Normalized, Rejection> {
     let f = body
         .opt_obj("fulfillment")?
         .ok_or_else(|| body.err("fulfillment", "required object is missing"))?;
@@ -260,7 +266,13 @@ fn fulfillment_created(body: Obj<'_>, issued: DateTime<Utc>) -> Result<Normalize
     let order = body
         .opt_obj("order")?
         .ok_or_else(|| body.err("order", "required object is missing"))?;
-    let order_id = order.obj().id("id")?;
+    let order = order.obj();
+    let order_id = order.id("id")?;
+    let order_number = order.opt_id("number")?;
+    let locale = match order.opt_str("languageCodeEnum")? {
+        Some(l) => Some(l.to_ascii_lowercase()),
+        None => shop_locale.map(str::to_string),
+    };
     let shipped_at = f.opt_time("created")?.unwrap_or(issued);
     let lines = f
         .objects("lines")?
@@ -291,6 +303,8 @@ fn fulfillment_created(body: Obj<'_>, issued: DateTime<Utc>) -> Result<Normalize
         shipped_at: time::format(shipped_at),
         destination: None,
         order_id: order_id.clone(),
+        order_number,
+        locale,
     };
     Normalized::new(
         types::SHIPMENT_CREATED,

@@ -19,7 +19,9 @@ use serde_json::{Value, json};
 
 use super::fields::{Obj, full_name};
 use super::snapshot::Snapshot;
-use super::{Input, Normalized, Output, Rejection, id_text, money, time, unknown_topic};
+use super::{
+    Input, Normalized, OrderContext, Output, Rejection, id_text, money, time, unknown_topic,
+};
 
 /// Order fields that change on every save and say nothing by themselves.
 const VOLATILE: &[&str] = &["updated_at"];
@@ -28,9 +30,15 @@ const REDACT_WITHIN_DAYS: i64 = 30;
 
 /// Orders are kept to diff `orders/updated`; a return reads its order for the customer.
 pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
+    // Fulfillments and returns read their order's snapshot for what they say of the order
+    // (number, language); only order topics write it.
     let order_id = match topic {
         t if t.starts_with("orders/") => id_text(body.get("id")),
-        "returns/request" => id_text(body.get("order")?.get("id")),
+        t if t.starts_with("fulfillments/") => id_text(body.get("order_id")),
+        t if t.starts_with("returns/") => match body.get("order") {
+            Some(order) => id_text(order.get("id")),
+            None => id_text(body.get("order_id")),
+        },
         _ => None,
     }?;
     Some(format!("order:{order_id}"))
@@ -48,8 +56,8 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
         "orders/paid" => with_order_state(input, o, prior, order_paid(o)?),
         "orders/cancelled" => with_order_state(input, o, prior, order_cancelled(o)?),
         "orders/fulfilled" => with_order_state(input, o, prior, order_fulfilled(o)?),
-        "fulfillments/create" => Ok(Output::events(vec![shipment_created(o)?])),
-        "fulfillments/update" => Ok(Output::events(vec![shipment_updated(o)?])),
+        "fulfillments/create" => Ok(Output::events(vec![shipment_created(o, context(input))?])),
+        "fulfillments/update" => Ok(Output::events(vec![shipment_updated(o, context(input))?])),
         "refunds/create" => Ok(Output::events(vec![refund_created(o)?])),
         "returns/request" => Ok(Output::events(vec![return_requested(o, input, prior)?])),
         t if t.starts_with("returns/") => Ok(Output::events(vec![return_updated(o, input)?])),
@@ -83,7 +91,22 @@ fn order_snapshot(
         Some(c) => c.obj().opt_id("id")?,
         None => prior.and_then(|p| p.customer_id.clone()),
     };
+    snap.order_number = match o.opt_str("name")? {
+        Some(name) => Some(name.to_string()),
+        None => o
+            .opt_id("order_number")?
+            .or_else(|| prior.and_then(|p| p.order_number.clone())),
+    };
+    snap.locale = match o.opt_str("customer_locale")? {
+        Some(locale) => Some(locale.to_string()),
+        None => prior.and_then(|p| p.locale.clone()),
+    };
     Ok(snap)
+}
+
+/// What the kept order snapshot says of the order a fulfillment or return belongs to.
+fn context(input: Input<'_>) -> OrderContext {
+    OrderContext::of(input.snapshot, input.shop_locale)
 }
 
 /// Keeps the order snapshot current for the dedicated order topics, so a later
@@ -338,7 +361,7 @@ fn order_fulfilled(o: Obj<'_>) -> Result<Normalized, Rejection> {
     )
 }
 
-fn shipment_created(f: Obj<'_>) -> Result<Normalized, Rejection> {
+fn shipment_created(f: Obj<'_>, order: OrderContext) -> Result<Normalized, Rejection> {
     let order_id = f.id("order_id")?;
     let shipped_at = f.time("created_at")?;
     let data = ShipmentCreated {
@@ -357,6 +380,8 @@ fn shipment_created(f: Obj<'_>) -> Result<Normalized, Rejection> {
             .map(|a| address(a.obj()))
             .transpose()?,
         order_id: order_id.clone(),
+        order_number: order.order_number,
+        locale: order.locale,
     };
     Normalized::new(
         types::SHIPMENT_CREATED,
@@ -378,7 +403,7 @@ fn tracking(f: Obj<'_>, one: &str, many: &str) -> Result<Option<String>, Rejecti
     })
 }
 
-fn shipment_updated(f: Obj<'_>) -> Result<Normalized, Rejection> {
+fn shipment_updated(f: Obj<'_>, order: OrderContext) -> Result<Normalized, Rejection> {
     let order_id = f.id("order_id")?;
     let status_at = match f.opt_time("updated_at")? {
         Some(t) => t,
@@ -412,6 +437,8 @@ fn shipment_updated(f: Obj<'_>) -> Result<Normalized, Rejection> {
         tracking_url: tracking(f, "tracking_url", "tracking_urls")?,
         provider_status: Some(json!(shipment_status.or(f.opt_str("status")?))),
         order_id: order_id.clone(),
+        order_number: order.order_number,
+        locale: order.locale,
     };
     Normalized::new(
         types::SHIPMENT_UPDATED,
@@ -544,8 +571,11 @@ fn return_requested(
             })
         })
         .collect::<Result<Vec<_>, Rejection>>()?;
+    let order = context(input);
     let data = ReturnRequested {
         order_id: return_order_id(r)?,
+        order_number: order.order_number,
+        locale: order.locale,
         lines,
         requested_at: time::format(requested_at),
         customer: Party {
@@ -573,8 +603,11 @@ fn return_updated(r: Obj<'_>, input: Input<'_>) -> Result<Normalized, Rejection>
         other => return Err(unknown_topic(Provider::Shopify, other)),
     };
     let at = triggered_at(input);
+    let order = context(input);
     let data = ReturnUpdated {
         order_id: return_order_id(r)?,
+        order_number: order.order_number,
+        locale: order.locale,
         status,
         updated_at: Some(time::format(at)),
         provider_status: r.opt_str("status")?.map(|s| json!(s)),

@@ -18,6 +18,10 @@ pub struct Snapshot {
     pub refunds: Vec<String>,
     pub customer_id: Option<String>,
     pub stock: Option<i64>,
+    /// The order's number as the shop shows it, and its customer's language: what
+    /// shipment and return events carry of their order.
+    pub order_number: Option<String>,
+    pub locale: Option<String>,
     /// Read from the layout of earlier versions (a `version|json` string): its values are
     /// kept, its field fingerprints are not comparable, so a diff against it says
     /// `changed_known: false`.
@@ -159,13 +163,15 @@ impl Snapshot {
 
     /// The fields the store keeps; the packed fingerprints and the texts move, uncopied.
     pub fn into_fields(self) -> Vec<(&'static str, Vec<u8>)> {
-        let mut out = Vec::with_capacity(7);
+        let mut out = Vec::with_capacity(9);
         out.push(("f", self.fields.0));
         let text = [
             ("m", self.modified),
             ("s", self.status),
             ("p", self.paid_at),
             ("c", self.customer_id),
+            ("n", self.order_number),
+            ("l", self.locale),
         ];
         for (name, value) in text {
             if let Some(v) = value {
@@ -216,6 +222,8 @@ impl Snapshot {
                 "s" => snap.status = Some(text(value)?),
                 "p" => snap.paid_at = Some(text(value)?),
                 "c" => snap.customer_id = Some(text(value)?),
+                "n" => snap.order_number = Some(text(value)?),
+                "l" => snap.locale = Some(text(value)?),
                 "r" => {
                     let mut input = value.as_slice();
                     while !input.is_empty() {

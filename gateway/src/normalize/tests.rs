@@ -24,6 +24,8 @@ fn snapshot_key(provider: Provider, topic: &str, body: &Value) -> Option<String>
 struct Story {
     snapshots: HashMap<String, Snapshot>,
     validators: Option<crate::validate::Validators>,
+    /// The source's `options.locale`.
+    shop_locale: Option<&'static str>,
 }
 
 impl Story {
@@ -46,6 +48,7 @@ impl Story {
                 body: &Json::from(&body),
                 received_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
                 snapshot: key.as_ref().and_then(|k| self.snapshots.get(k)),
+                shop_locale: self.shop_locale,
             },
         )
         .unwrap_or_else(|e| panic!("{fixture}: {e}"));
@@ -320,6 +323,7 @@ fn every_documented_shopify_shipment_status_is_mapped() {
                 body: &Json::from(&body),
                 received_at: Utc::now(),
                 snapshot: None,
+                shop_locale: None,
             },
         )
         .unwrap_or_else(|r| panic!("{shopify}: {r:?}"));
@@ -525,6 +529,7 @@ fn rejections_name_the_field() {
         body: &body,
         received_at: Utc::now(),
         snapshot: None,
+        shop_locale: None,
     };
     let err = normalize(Provider::Shopify, input("orders/create")).unwrap_err();
     assert!(err.reason().starts_with("line_items[1].price:"), "{err}");
@@ -605,6 +610,7 @@ fn never_panics_on_odd_shapes() {
                             body: &Json::from(body),
                             received_at: Utc::now(),
                             snapshot: kept.as_ref(),
+                            shop_locale: None,
                         },
                     );
                 }
@@ -632,6 +638,7 @@ fn every_mapped_topic_has_a_payload_schema_and_a_normalizer() {
                 body: &Json::Object(Default::default()),
                 received_at: Utc::now(),
                 snapshot: None,
+                shop_locale: None,
             },
         );
         if let Err(e) = err {
@@ -694,6 +701,7 @@ fn stripe_charge_refunded_becomes_refund_created_once() {
             body: &Json::from(&refund_event),
             received_at: Utc::now(),
             snapshot: s.snapshots.get(&key),
+            shop_locale: None,
         },
     )
     .unwrap();
@@ -713,6 +721,7 @@ fn stripe_payments_without_an_order_link_are_rejected_by_name() {
             body: &Json::from(&body),
             received_at: Utc::now(),
             snapshot: None,
+            shop_locale: None,
         },
     )
     .unwrap_err();
@@ -752,6 +761,7 @@ fn sample(provider: Provider, topic: &str) -> Vec<Normalized> {
             body: &Json::from(&body),
             received_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
             snapshot: None,
+            shop_locale: None,
         },
     )
     .unwrap()
@@ -840,4 +850,54 @@ fn saleor_float_money_becomes_exact_strings() {
         r.fact.as_deref(),
         Some("refund:T3JkZXI6MmQ0ZjY5YjItN2E0Ny00ZjQ3LWE3YjgtMDFhYzI4OTVjOGEx:refunded:39.95")
     );
+}
+
+#[test]
+fn shipments_and_returns_carry_their_order_s_number_and_language() {
+    let mut story = Story {
+        shop_locale: Some("pl"),
+        ..Story::default()
+    };
+    story.one(Provider::Shopify, "shopify/orders-create");
+    for fixture in [
+        "shopify/fulfillments-create",
+        "shopify/fulfillments-update",
+        "shopify/returns-request",
+    ] {
+        let e = story.one(Provider::Shopify, fixture);
+        assert_eq!(e.data()["order_number"], "#3108", "{fixture}");
+        assert_eq!(
+            e.data()["locale"],
+            "uk",
+            "{fixture}: the order's, not the shop's"
+        );
+    }
+
+    // Without the order (never sent, or its snapshot expired), the shop's language fills in,
+    // and no number is made up.
+    let mut alone = Story {
+        shop_locale: Some("pl"),
+        ..Story::default()
+    };
+    let e = alone.one(Provider::Shopify, "shopify/fulfillments-create");
+    assert_eq!(e.data()["locale"], "pl");
+    assert!(e.data().get("order_number").is_none());
+    let e = Story::default().one(Provider::Shopify, "shopify/fulfillments-update");
+    assert!(e.data().get("locale").is_none());
+}
+
+#[test]
+fn a_snapshot_keeps_the_order_number_and_language() {
+    let snap = Snapshot {
+        order_number: Some("#3108".into()),
+        locale: Some("uk".into()),
+        ..Snapshot::default()
+    };
+    let fields: Vec<(String, Vec<u8>)> = snap
+        .clone()
+        .into_fields()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    assert_eq!(Snapshot::from_fields(&fields), Some(snap));
 }

@@ -768,3 +768,61 @@ async fn a_full_quarantine_refuses_instead_of_evicting_until_an_entry_is_discard
         StatusCode::ACCEPTED
     );
 }
+
+/// A plugin writing to the customer about a parcel needs the order's number and language,
+/// which Shopify's fulfillment webhook does not carry: the gateway adds them from the order
+/// it kept, or the shop's language (`options.locale`) when it never saw the order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shipment_says_its_order_s_number_and_language() {
+    let order = payload_fixture("shopify/orders-create");
+    let shipped = payload_fixture("shopify/fulfillments-create");
+    let first = fixture_time(&order).min(fixture_time(&shipped));
+    let gw = Gateway::start(redis_store(Retention::default()).await, first).await;
+    let source = |tenant: &'static str| {
+        gw.create_source(json!({"tenant": tenant, "provider": "shopify",
+            "secret": order.secret, "options": {"locale": "pl"}}))
+    };
+    let known = source("known-order-shop").await;
+    for f in [&order, &shipped] {
+        let res = gw.deliver_fixture(&known.id, f).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    let unknown = source("unknown-order-shop").await;
+    let res = gw.deliver_fixture(&unknown.id, &shipped).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+
+    let gw = &gw;
+    let data = |tenant| async move {
+        gw.tenant_events(tenant, Some("shipment.created")).await[0]["data"].clone()
+    };
+    let with_order = data("known-order-shop").await;
+    assert_eq!(with_order["order_number"], "#3108");
+    assert_eq!(
+        with_order["locale"], "uk",
+        "the customer's language, not the shop's"
+    );
+    let without = data("unknown-order-shop").await;
+    assert_eq!(without["locale"], "pl");
+    assert!(without.get("order_number").is_none(), "{without}");
+
+    let (status, problem) = {
+        let res = gw
+            .admin(Method::POST, "/v1/sources")
+            .json(
+                &json!({"tenant": "t", "provider": "shopify", "secret": "0123456789abcdef0123",
+                          "options": {"locale": "english"}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json::<Value>().await.unwrap())
+    };
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 1, "{problem}");
+    assert!(
+        problem["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("/options")
+    );
+}
