@@ -211,6 +211,19 @@ impl Stopper {
             drain.stop().await;
         }
     }
+
+    /// Stops at once: connections are closed without waiting for them (idle keep-alive
+    /// connections would hold a graceful stop for its whole timeout), then the router and
+    /// the spool drainer stop. For tests and tools, not for a gateway taking traffic.
+    pub async fn stop_now(self) {
+        self.handle.stop(false).await;
+        if let Some(router) = self.router {
+            router.stop().await;
+        }
+        if let Some(drain) = self.drain {
+            drain.stop().await;
+        }
+    }
 }
 
 /// A wrong URL should fail at start-up, not on the first webhook.

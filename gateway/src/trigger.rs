@@ -67,8 +67,8 @@ pub fn body(args: &TriggerArgs) -> Result<(Provider, String, Vec<u8>)> {
     Ok((provider, topic, body))
 }
 
-/// Applies one `path=value` to `json`.
-fn set(json: &mut Value, assignment: &str) -> Result<()> {
+/// Applies one `path=value` to `json` (a dotted path; the value as JSON, else as a string).
+pub fn set(json: &mut Value, assignment: &str) -> Result<()> {
     let (path, raw) = assignment
         .split_once('=')
         .ok_or_else(|| Error::Config(format!("--set {assignment:?}: expected PATH=VALUE")))?;

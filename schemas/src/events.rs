@@ -21,7 +21,10 @@ pub struct Event {
     /// RFC 3339 UTC: when the gateway received the delivery.
     pub received_at: String,
     pub source: EventSource,
-    /// `order/<id>`, `customer/<id>` or `return/<id>`.
+    /// What the event is about, so a plugin can keep one subject's events in order:
+    /// `order/<id>` for orders, their shipments and refunds, `return/<id>` for returns,
+    /// `customer/<id>` for customers, `product/<id>` for stock; a plugin's own events name
+    /// theirs.
     pub subject: String,
     /// Type-specific payload; see the event type's JSON Schema.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
@@ -130,6 +133,50 @@ pub enum PaymentState {
     Authorized,
     Paid,
     Cod,
+}
+
+/// The name each value has in the event's JSON (`out_for_delivery`), and `Display` printing
+/// it; `ALL` lists the values.
+macro_rules! wire_names {
+    ($($ty:ident { $($variant:ident => $name:literal),* $(,)? })*) => {$(
+        impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),*];
+
+            /// The value as the event's JSON spells it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+
+wire_names! {
+    OrderStatus {
+        Pending => "pending", Processing => "processing", OnHold => "on_hold",
+        Completed => "completed", Cancelled => "cancelled", Refunded => "refunded",
+        Failed => "failed",
+    }
+    PaymentState { Pending => "pending", Authorized => "authorized", Paid => "paid", Cod => "cod" }
+    ShipmentStatus {
+        LabelCreated => "label_created", InTransit => "in_transit",
+        OutForDelivery => "out_for_delivery", Delayed => "delayed", Attempted => "attempted",
+        ReadyForPickup => "ready_for_pickup", Delivered => "delivered", Returned => "returned",
+        Failed => "failed",
+    }
+    RefundStatus { Pending => "pending", Succeeded => "succeeded", Failed => "failed" }
+    ReturnStatus {
+        Approved => "approved", Declined => "declined", InTransit => "in_transit",
+        Received => "received", Closed => "closed", Cancelled => "cancelled",
+    }
 }
 
 /// `data` of `order.created`.
@@ -290,6 +337,7 @@ pub struct ShipmentCreated {
     pub destination: Option<Address>,
 }
 
+/// Where a parcel is; `as_str()` and `Display` give the name the event's JSON uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ShipmentStatus {
@@ -324,6 +372,7 @@ pub struct ShipmentUpdated {
     pub provider_status: Option<Value>,
 }
 
+/// How a refund went; `as_str()` and `Display` give the name the event's JSON uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundStatus {
@@ -372,6 +421,7 @@ pub struct ReturnRequested {
     pub customer: Party,
 }
 
+/// Where a return stands; `as_str()` and `Display` give the name the event's JSON uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReturnStatus {
@@ -593,6 +643,25 @@ catalog! {
 mod tests {
     use super::*;
     use crate::catalog;
+
+    /// `as_str` spells each value as serde writes it.
+    #[test]
+    fn wire_names_are_the_json_names() {
+        fn check<T: Serialize + Copy>(all: &[T], name: fn(T) -> &'static str) {
+            for v in all {
+                assert_eq!(serde_json::to_value(v).unwrap(), name(*v));
+            }
+        }
+        check(OrderStatus::ALL, OrderStatus::as_str);
+        check(PaymentState::ALL, PaymentState::as_str);
+        check(ShipmentStatus::ALL, ShipmentStatus::as_str);
+        check(RefundStatus::ALL, RefundStatus::as_str);
+        check(ReturnStatus::ALL, ReturnStatus::as_str);
+        assert_eq!(
+            ShipmentStatus::OutForDelivery.to_string(),
+            "out_for_delivery"
+        );
+    }
 
     /// Every schema example is an `Event` whose `data` deserialises into the type's Rust
     /// struct and serialises back to the same JSON: the two cannot drift apart.

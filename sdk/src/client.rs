@@ -2,8 +2,8 @@
 
 use omnigate_schemas::api::{
     AckRequest, CreateInstallation, CreatePlugin, DeadLetters, InboxDelivery, InstallationView,
-    NackRequest, PluginCreated, PluginView, Problem, PublishEvent, Published, PullRequest,
-    PullResponse, ReplayDead, Replayed, Settled, UpdatePlugin,
+    LogReplayed, NackRequest, PluginCreated, PluginView, Problem, PublishEvent, Published,
+    PullRequest, PullResponse, ReplayDead, ReplayLog, Replayed, Settled, UpdatePlugin,
 };
 use rand::Rng;
 use serde::Serialize;
@@ -33,6 +33,9 @@ pub enum Error {
     /// The client could not be built.
     #[error("configuration: {0}")]
     Config(String),
+    /// A spawned runtime ended without an answer: its tokio runtime shut down first.
+    #[error("the runtime task was cancelled")]
+    Cancelled,
 }
 
 impl Error {
@@ -331,6 +334,15 @@ impl Inbox<'_> {
     pub async fn dead_letters(&self) -> Result<DeadLetters, Error> {
         self.0
             .send::<(), _>(reqwest::Method::GET, "/v1/inbox/dead", None)
+            .await
+    }
+
+    /// Delivers `tenant`'s logged events from `from` (RFC 3339) again, also those from
+    /// before the installation, up to `limit` per call (at most 10,000): call again with
+    /// `after: next` until `done` (`POST /v1/inbox/replay`).
+    pub async fn replay(&self, request: &ReplayLog) -> Result<LogReplayed, Error> {
+        self.0
+            .send(reqwest::Method::POST, "/v1/inbox/replay", Some(request))
             .await
     }
 

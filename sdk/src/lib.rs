@@ -134,7 +134,7 @@ pub use omnigate_schemas::events::{self, Data};
 pub use omnigate_schemas::{Address, Event, EventSource, LineRef, Money, Party};
 pub use published::PluginEvent;
 pub use runtime::{
-    Delivery, Handler, HandlerError, HandlerResult, Permanent, Runtime, RuntimeStats,
+    Delivery, Handler, HandlerError, HandlerResult, Permanent, Running, Runtime, RuntimeStats,
 };
 /// The JSON Schema derive [`PluginEvent`] types use (`#[derive(schemars::JsonSchema)]`).
 pub use schemars;

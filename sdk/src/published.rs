@@ -61,8 +61,9 @@ pub trait PluginEvent: Serialize + JsonSchema {
     }
 
     /// A publication of this event into `tenant`'s log; subject, time and idempotency key
-    /// take their defaults until set ([`PublishEvent::subject`] …). Fails only when `Self`
-    /// cannot be serialised as JSON (a map with non-string keys).
+    /// take their defaults until set ([`PublishEvent::subject`] …). Fails (a
+    /// [`serde_json::Error`], which `?` turns into a [`HandlerError`](crate::HandlerError))
+    /// only when `Self` cannot be serialised as JSON: a map with non-string keys.
     fn publication(&self, tenant: &str) -> Result<PublishEvent, serde_json::Error> {
         Ok(PublishEvent::new(
             tenant,

@@ -270,6 +270,16 @@ impl<H: Handler> Runtime<H> {
         self.run_until(shutdown_signal()).await
     }
 
+    /// Runs in the background until [`Running::stop`]: for a program (or test) that runs
+    /// several plugins, or does other work meanwhile.
+    pub fn spawn(self) -> Running {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(self.run_until(async {
+            let _ = stopped.await;
+        }));
+        Running { stop, task }
+    }
+
     /// Runs until `shutdown` completes, then finishes in-flight work.
     pub async fn run_until(
         self,
@@ -449,6 +459,25 @@ impl<H: Handler> Runtime<H> {
         match refused {
             Some(e) => Err(e),
             None => Ok(stats),
+        }
+    }
+}
+
+/// A runtime running in the background ([`Runtime::spawn`]).
+pub struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<RuntimeStats, Error>>,
+}
+
+impl Running {
+    /// Stops it as a SIGTERM would (finishing what is in flight); what it did, or why it
+    /// stopped early (a key the gateway refused).
+    pub async fn stop(self) -> Result<RuntimeStats, Error> {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(Error::Cancelled),
         }
     }
 }

@@ -101,7 +101,8 @@ where
     }
 }
 
-/// Documents in Redis: `<prefix>:<key>` holds `<version>|<json>`.
+/// Documents in Redis: `<prefix>:<key>` holds `<version>|<json>`. Needs the `redis`
+/// feature.
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub struct RedisState {
@@ -126,7 +127,8 @@ return 1
 
 /// The store a plugin binary keeps its state in: Redis at the URL in environment variable
 /// `var` when it is set, otherwise memory, with a warning because memory is lost on exit.
-/// Keys are `<prefix>:<key>` (a trailing `:` on `prefix` is not doubled).
+/// Keys are `<prefix>:<key>` (a trailing `:` on `prefix` is not doubled). Needs the
+/// `redis` feature (`omnigate-sdk = { version = "…", features = ["redis"] }`).
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), omnigate_sdk::state::StateError> {
@@ -316,6 +318,14 @@ const REJECTED_KEPT: usize = 100;
 /// compare-and-set as the change, then published (idempotently, keyed), then cleared: so
 /// what is published always matches what was saved, even with concurrent handlers, several
 /// plugin processes or a crash in between.
+///
+/// - `change` may run more than once: again on a fresh copy of the document whenever
+///   another handler saved it first (a compare-and-set conflict). Keep it free of side
+///   effects; only what it returns is published, and only from the run that was saved.
+/// - A publication without an idempotency key gets `<event_id>:<n>` (its place in the
+///   list), so publishing it again after a crash or a retry is harmless.
+/// - `key` is yours to choose and is not scoped for you: put the tenant in it
+///   (`"shop-a:order:1001"`) when documents must not be shared between shops.
 pub async fn apply_once<T, F>(
     store: &dyn StateStore<Tracked<T>>,
     client: &crate::Client,

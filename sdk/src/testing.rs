@@ -1,16 +1,27 @@
 //! A real Omnigate gateway inside your test process (embedded memory store, free port), with
-//! helpers to connect a shop, send it signed webhooks as the provider would, and register
-//! and install your plugin.
+//! helpers to connect a shop, send it signed webhooks as the provider would, register and
+//! install your plugin, run it until the gateway is idle, and read what it published. Needs
+//! the `testing` feature (as a dev-dependency:
+//! `omnigate-sdk = { version = "…", features = ["testing"] }`).
 //!
 //! ```no_run
+//! # struct Loyalty;
+//! # #[omnigate_sdk::async_trait]
+//! # impl omnigate_sdk::Handler for Loyalty {
+//! #     async fn handle(&self, _: &omnigate_sdk::Delivery, _: &omnigate_sdk::Client) -> omnigate_sdk::HandlerResult { Ok(()) }
+//! # }
 //! # async fn t() {
+//! use omnigate_sdk::Runtime;
 //! use omnigate_sdk::testing::TestGateway;
 //! let gw = TestGateway::start().await;
 //! let plugin = gw.plugin("Loyalty", &["order.paid"], "shop-a").await;
-//! let source = gw.source("shopify", "shop-a").await;
-//! gw.send_sample(&source, "orders/paid").await;
-//! // Run the plugin's `Runtime` with `plugin.client` meanwhile; then, without a sleep:
-//! gw.wait_idle().await;
+//! let shop = gw.source("shopify", "shop-a").await;
+//! let (status, _) = gw.send_sample(&shop, "orders-paid").await;
+//! assert_eq!(status, 202);
+//! // Runs the plugin until every event is handled: no sleeps.
+//! let stats = gw.run_until_idle(Runtime::new(plugin.client.clone(), Loyalty)).await;
+//! assert_eq!(stats.handled, 1);
+//! let events = gw.events("shop-a", "loyalty.points.changed").await;
 //! # }
 //! ```
 
@@ -180,13 +191,41 @@ impl TestGateway {
     /// names it (`orders-paid`, `order.updated-completed`) or by its topic (`orders/paid`:
     /// the first sample of it), with its times moved to now as a shop would send it.
     pub async fn send_sample(&self, source: &TestSource, name: &str) -> (u16, Value) {
+        self.send_sample_with(source, name, &[]).await
+    }
+
+    /// [`send_sample`](Self::send_sample) with fields changed first, each `PATH=VALUE` as
+    /// `omnigate trigger --set` takes it (a dotted path; the value is JSON, else a string).
+    ///
+    /// ```no_run
+    /// # async fn t(gw: omnigate_sdk::testing::TestGateway, shop: omnigate_sdk::testing::TestSource) {
+    /// let (status, _) = gw
+    ///     .send_sample_with(&shop, "fulfillments-update", &["shipment_status=delayed"])
+    ///     .await;
+    /// assert_eq!(status, 202);
+    /// # }
+    /// ```
+    pub async fn send_sample_with(
+        &self,
+        source: &TestSource,
+        name: &str,
+        set: &[&str],
+    ) -> (u16, Value) {
         let sample = omnigate::samples::find(source.provider, name).unwrap_or_else(|| {
             panic!(
                 "no bundled {} sample {name:?} (`omnigate trigger --list` lists them)",
                 source.provider
             )
         });
-        let body = omnigate::samples::fresh_now(sample);
+        let mut body = omnigate::samples::fresh_now(sample);
+        if !set.is_empty() {
+            let mut json: Value = serde_json::from_slice(&body).expect("a JSON sample");
+            for assignment in set {
+                omnigate::trigger::set(&mut json, assignment)
+                    .unwrap_or_else(|e| panic!("{assignment:?}: {e}"));
+            }
+            body = serde_json::to_vec(&json).expect("JSON");
+        }
         self.send(source, sample.topic, &body).await
     }
 
@@ -347,9 +386,23 @@ impl TestGateway {
         (progress().await != before).then(|| "events were logged meanwhile".to_string())
     }
 
-    /// Stops the server and its router.
+    /// Stops the server (at once: connections still open are closed) and its router.
     pub async fn stop(self) {
-        self.server.stop().await;
+        self.server.stop_now().await;
+    }
+
+    /// Runs `runtime` until the gateway is idle ([`wait_idle`](Self::wait_idle)), then
+    /// stops it; what it did. For several plugins at once, [`Runtime::spawn`] each, then
+    /// `wait_idle`, then stop them.
+    ///
+    /// [`Runtime::spawn`]: crate::Runtime::spawn
+    pub async fn run_until_idle<H: crate::Handler>(
+        &self,
+        runtime: crate::Runtime<H>,
+    ) -> crate::RuntimeStats {
+        let running = runtime.spawn();
+        self.wait_idle().await;
+        running.stop().await.expect("the runtime ran")
     }
 }
 

@@ -21,6 +21,15 @@ async fn load(state: &AppState, id: &str) -> Result<PluginRecord> {
         .ok_or_else(|| Error::not_found(format!("plugin {id:?}")))
 }
 
+/// How often a change is applied again on a plugin that moved under it.
+const CHANGE_ATTEMPTS: usize = 5;
+
+fn changed_concurrently(id: &str) -> Error {
+    Error::Conflict(format!(
+        "plugin {id:?} kept changing while this call changed it; try again"
+    ))
+}
+
 /// What the namespaces `plugin` subscribes to outside the catalog declare: its own from its
 /// record, the others' from the plugins that claimed them.
 async fn declared(state: &AppState, plugin: &PluginRecord) -> Result<registry::Declared> {
@@ -145,7 +154,7 @@ pub async fn get_plugin(
         (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A published namespace belongs to another plugin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A published namespace belongs to another plugin, or the plugin kept changing under concurrent calls (try again)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid name, type names or schemas, a published type in a canonical family, or a subscription that matches no known type", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -156,13 +165,20 @@ pub async fn update_plugin(
     id: web::Path<String>,
     body: crate::body::Body<UpdatePlugin>,
 ) -> Result<HttpResponse> {
-    let mut plugin = load(&state, &id).await?;
-    registry::update(&mut plugin, body.into_inner())?;
-    registry::check_subscriptions(&plugin.event_types, &declared(&state, &plugin).await?)?;
-    claim(&state, &plugin).await?;
-    state.store.put_plugin(&plugin).await?;
-    tracing::info!(plugin_id = %plugin.id, name = %plugin.name, "plugin updated");
-    Ok(HttpResponse::Ok().json(registry::view(&plugin, state.now())))
+    let update = body.into_inner();
+    // Compare-and-set: a key rotated (or another change made) meanwhile is kept.
+    for _ in 0..CHANGE_ATTEMPTS {
+        let before = load(&state, &id).await?;
+        let mut plugin = before.clone();
+        registry::update(&mut plugin, update.clone())?;
+        registry::check_subscriptions(&plugin.event_types, &declared(&state, &plugin).await?)?;
+        claim(&state, &plugin).await?;
+        if state.store.replace_plugin(&before, &plugin).await? {
+            tracing::info!(plugin_id = %plugin.id, name = %plugin.name, "plugin updated");
+            return Ok(HttpResponse::Ok().json(registry::view(&plugin, state.now())));
+        }
+    }
+    Err(changed_concurrently(&id))
 }
 
 /// Issue a new API key.
@@ -179,6 +195,7 @@ pub async fn update_plugin(
         (status = 201, description = "The new key, shown only here", body = KeyCreated),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The plugin kept changing under concurrent calls; try again", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Both revoke_previous and previous_expires_at given", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -190,20 +207,29 @@ pub async fn rotate_key(
     body: crate::body::Body<RotateKey>,
 ) -> Result<HttpResponse> {
     let now = state.now();
-    let mut plugin = load(&state, &id).await?;
-    let (stored, api_key) = registry::rotate(&mut plugin, body.into_inner(), now)?;
-    let gone = registry::prune_keys(&mut plugin, now);
-    // Index the new key before saving, drop the dead ones after: no window without a key.
-    state.store.put_key(&stored.hash, &plugin.id).await?;
-    state.store.put_plugin(&plugin).await?;
-    for hash in gone {
-        state.store.delete_key(&hash).await?;
+    let request = body.into_inner();
+    for _ in 0..CHANGE_ATTEMPTS {
+        let before = load(&state, &id).await?;
+        let mut plugin = before.clone();
+        let (stored, api_key) = registry::rotate(&mut plugin, request.clone(), now)?;
+        let gone = registry::prune_keys(&mut plugin, now);
+        // Index the new key before saving, drop the dead ones after: no window without a key.
+        state.store.put_key(&stored.hash, &plugin.id).await?;
+        if !state.store.replace_plugin(&before, &plugin).await? {
+            // Never saved: its hash must not stay indexed.
+            state.store.delete_key(&stored.hash).await?;
+            continue;
+        }
+        for hash in gone {
+            state.store.delete_key(&hash).await?;
+        }
+        tracing::info!(plugin_id = %plugin.id, key_id = %stored.id, "plugin key issued");
+        return Ok(HttpResponse::Created().json(KeyCreated {
+            key_id: stored.id,
+            api_key,
+        }));
     }
-    tracing::info!(plugin_id = %plugin.id, key_id = %stored.id, "plugin key issued");
-    Ok(HttpResponse::Created().json(KeyCreated {
-        key_id: stored.id,
-        api_key,
-    }))
+    Err(changed_concurrently(&id))
 }
 
 /// Revoke one API key at once.
@@ -218,6 +244,7 @@ pub async fn rotate_key(
         (status = 204, description = "Revoked"),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such plugin or key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The plugin kept changing under concurrent calls; try again", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/v1/plugins/{id}/keys/{key_id}")]
@@ -227,13 +254,19 @@ pub async fn revoke_key(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     let (id, key_id) = path.into_inner();
-    let mut plugin = load(&state, &id).await?;
-    let hash = registry::revoke(&mut plugin, &key_id)
-        .ok_or_else(|| Error::not_found(format!("key {key_id:?}")))?;
-    state.store.put_plugin(&plugin).await?;
-    state.store.delete_key(&hash).await?;
-    tracing::info!(plugin_id = %plugin.id, %key_id, "plugin key revoked");
-    Ok(HttpResponse::NoContent().finish())
+    for _ in 0..CHANGE_ATTEMPTS {
+        let before = load(&state, &id).await?;
+        let mut plugin = before.clone();
+        let hash = registry::revoke(&mut plugin, &key_id)
+            .ok_or_else(|| Error::not_found(format!("key {key_id:?}")))?;
+        if !state.store.replace_plugin(&before, &plugin).await? {
+            continue;
+        }
+        state.store.delete_key(&hash).await?;
+        tracing::info!(plugin_id = %plugin.id, %key_id, "plugin key revoked");
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    Err(changed_concurrently(&id))
 }
 
 /// Install a plugin in a shop.

@@ -594,6 +594,27 @@ pub async fn plugins_keys_and_installations(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(store.plugin_ids().await.unwrap(), ["plg_0", "plg_1"]);
+    // Compare-and-set: only over the record as it is.
+    let renamed = PluginRecord {
+        name: "Loyalty+".into(),
+        ..plugin.clone()
+    };
+    assert!(store.replace_plugin(&plugin, &renamed).await.unwrap());
+    let stale = PluginRecord {
+        name: "Loyalty (stale)".into(),
+        ..plugin.clone()
+    };
+    assert!(!store.replace_plugin(&plugin, &stale).await.unwrap());
+    assert_eq!(
+        store.get_plugin("plg_1").await.unwrap(),
+        Some(renamed.clone())
+    );
+    let gone = PluginRecord {
+        id: "plg_gone".into(),
+        ..plugin.clone()
+    };
+    assert!(!store.replace_plugin(&gone, &gone).await.unwrap());
+    assert!(store.replace_plugin(&renamed, &plugin).await.unwrap());
 
     assert_eq!(store.plugin_for_key(&"ab".repeat(32)).await.unwrap(), None);
     store.put_key(&"ab".repeat(32), "plg_1").await.unwrap();

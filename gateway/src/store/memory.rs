@@ -321,6 +321,15 @@ impl Registry for MemoryStore {
         Ok(self.lock().plugins.get(id).cloned())
     }
 
+    async fn replace_plugin(&self, old: &PluginRecord, new: &PluginRecord) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        if inner.plugins.get(&old.id) != Some(old) {
+            return Ok(false);
+        }
+        inner.plugins.insert(new.id.clone(), new.clone());
+        Ok(true)
+    }
+
     async fn plugin_ids(&self) -> StoreResult<Vec<String>> {
         let mut ids: Vec<String> = self.lock().plugins.keys().cloned().collect();
         ids.sort();

@@ -585,6 +585,9 @@ pub trait Registry: Send + Sync {
 
     async fn put_plugin(&self, plugin: &PluginRecord) -> StoreResult<()>;
     async fn get_plugin(&self, id: &str) -> StoreResult<Option<PluginRecord>>;
+    /// Saves `new` in place of `old` only if the plugin is still `old` (compare-and-set):
+    /// `false` when someone changed it since it was read, or removed it.
+    async fn replace_plugin(&self, old: &PluginRecord, new: &PluginRecord) -> StoreResult<bool>;
     /// Every registered plugin's id, sorted.
     async fn plugin_ids(&self) -> StoreResult<Vec<String>>;
     /// Indexes an API key's hash to its plugin.

@@ -307,3 +307,35 @@ async fn a_subscription_typo_is_refused_by_name_and_a_registration_can_change() 
     assert_eq!(shown["event_types"], json!(["order.*", "refund.created"]));
     gw.stop().await;
 }
+
+/// Operators rotating keys at the same moment (two admins, two gateway processes) each get
+/// a key that works: no rotation saves over another's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_key_rotations_lose_no_key() {
+    let t0 = Utc.with_ymd_and_hms(2025, 3, 14, 9, 0, 0).unwrap();
+    let gw = Gateway::start(redis_store(Retention::default()).await, t0).await;
+    let plugin = gw
+        .register_plugin(json!({"name": "Busy", "event_types": ["order.*"]}))
+        .await;
+    let path = format!("/v1/plugins/{}/keys", plugin.id);
+    let rotations = (0..8).map(|_| admin_call(&gw, Method::POST, &path, json!({})));
+    let answers = futures_util::future::join_all(rotations).await;
+    let issued: Vec<String> = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CREATED)
+        .map(|(_, body)| body["api_key"].as_str().unwrap().to_string())
+        .collect();
+    for (status, body) in &answers {
+        assert!(
+            *status == StatusCode::CREATED || *status == StatusCode::CONFLICT,
+            "{status} {body}"
+        );
+    }
+    assert!(!issued.is_empty());
+    for key in issued.iter().chain([&plugin.key]) {
+        assert_eq!(me(&gw, key).await, StatusCode::OK, "every issued key works");
+    }
+    let shown = gw.admin_json(&format!("/v1/plugins/{}", plugin.id)).await;
+    assert_eq!(shown["keys"].as_array().unwrap().len(), issued.len() + 1);
+    gw.stop().await;
+}

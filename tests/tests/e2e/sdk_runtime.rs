@@ -5,7 +5,7 @@ use omnigate::store::Retention;
 use omnigate_schemas::api::{CreateInstallation, CreatePlugin, Scope};
 use omnigate_sdk::testing::TestGateway;
 use omnigate_sdk::{
-    Client, Data, Delivery, Handler, HandlerResult, Permanent, PluginEvent, Runtime, RuntimeStats,
+    Client, Data, Delivery, Handler, HandlerResult, Permanent, PluginEvent, Runtime,
 };
 use omnigate_tests::{Gateway, fixture_time, payload_fixture, redis_store};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -365,17 +365,6 @@ impl Handler for FailsCreatedOnce {
     }
 }
 
-/// `runtime` runs until the gateway is idle, then stops; its stats.
-async fn run_until_idle<H: Handler>(gw: &TestGateway, runtime: Runtime<H>) -> RuntimeStats {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(runtime.run_until(async {
-        let _ = stopped.await;
-    }));
-    gw.wait_idle().await;
-    let _ = stop.send(());
-    task.await.unwrap().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_stays_in_order_across_a_failure_and_its_retry() {
     let gw = TestGateway::start().await;
@@ -392,7 +381,7 @@ async fn an_order_stays_in_order_across_a_failure_and_its_retry() {
         .concurrency(4)
         .wait(Duration::from_secs(5))
         .retry_backoff(Duration::from_millis(100), Duration::from_millis(100));
-    let stats = run_until_idle(&gw, runtime).await;
+    let stats = gw.run_until_idle(runtime).await;
 
     // order.paid waited for order.created's retry instead of overtaking it.
     let handled = handler.handled.lock().unwrap().clone();
@@ -482,20 +471,16 @@ async fn a_typed_publication_reaches_its_subscriber_and_the_story_waits_without_
     assert_eq!(status, 202, "{body}");
 
     let counter = Arc::new(Counter::default());
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let a = tokio::spawn(
-        Runtime::new(loyalty.client.clone(), Loyalty).run_until(until_stopped(stopped.clone())),
-    );
-    let b = tokio::spawn(
-        Runtime::new(crm.client.clone(), counter.clone()).run_until(until_stopped(stopped)),
-    );
+    let wait = Duration::from_secs(5);
+    let a = Runtime::new(loyalty.client.clone(), Loyalty)
+        .wait(wait)
+        .spawn();
+    let b = Runtime::new(crm.client.clone(), counter.clone())
+        .wait(wait)
+        .spawn();
     gw.wait_idle().await;
-    stop.send(true).unwrap();
-    assert_eq!(a.await.unwrap().unwrap().handled, 1);
-    assert_eq!(b.await.unwrap().unwrap().handled, 1);
+    assert_eq!(a.stop().await.unwrap().handled, 1);
+    assert_eq!(b.stop().await.unwrap().handled, 1);
     assert_eq!(counter.0.load(Ordering::SeqCst), 1);
     let published = gw.events("typed-shop", "loyalty.points.changed").await;
     assert_eq!(published.len(), 1);

@@ -11,15 +11,16 @@ use crate::store::{
     InstallationRecord, PluginRecord, Registry, SourceRecord, StoreError, StoreResult,
 };
 
-/// KEYS[1] the sources hash; ARGV: source id, the value read, the value to write. Writes
-/// only when the stored value is still the one read, so re-sealing a source never undoes
-/// a change another process made meanwhile. Returns 1 when written, 0 when it moved on.
-const REPLACE_SOURCE_LUA: &str = r#"
+/// KEYS[1] a configuration hash (sources, plugins); ARGV: the field (an id), the value
+/// read, the value to write. Writes only when the stored value is still the one read, so
+/// neither re-sealing a source nor an admin change undoes a change another call or process
+/// made meanwhile. Returns 1 when written, 0 when it moved on.
+const REPLACE_FIELD_LUA: &str = r#"
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 "#;
-static REPLACE_SOURCE: LazyLock<Script> = LazyLock::new(|| Script::new(REPLACE_SOURCE_LUA));
+static REPLACE_FIELD: LazyLock<Script> = LazyLock::new(|| Script::new(REPLACE_FIELD_LUA));
 
 /// KEYS[1] the namespace owners hash; ARGV[1] the plugin, ARGV[2..] namespaces. Claims
 /// them all unless one is owned by another plugin; returns {namespace, owner, …} of those.
@@ -93,7 +94,7 @@ impl RedisStore {
             let resealed = sealer.seal_source(&sealer.open_source(stored)?)?;
             let json = serde_json::to_string(&resealed)
                 .map_err(|e| StoreError::Internal(e.to_string()))?;
-            let mut inv = REPLACE_SOURCE.prepare_invoke();
+            let mut inv = REPLACE_FIELD.prepare_invoke();
             inv.key(self.keys.sources()).arg(id).arg(&raw).arg(json);
             let written: i64 = self.invoke(&inv).await?;
             if written == 1 {
@@ -151,6 +152,27 @@ impl Registry for RedisStore {
 
     async fn get_plugin(&self, id: &str) -> StoreResult<Option<PluginRecord>> {
         self.hget_json(self.keys.plugins(), id).await
+    }
+
+    async fn replace_plugin(&self, old: &PluginRecord, new: &PluginRecord) -> StoreResult<bool> {
+        // Compared as records, written only over the very bytes read: a record stored by
+        // an earlier version (other formatting) still compares equal.
+        let raw: Option<String> = self
+            .query(redis::cmd("HGET").arg(self.keys.plugins()).arg(&old.id))
+            .await?;
+        let Some(raw) = raw else {
+            return Ok(false);
+        };
+        let stored: PluginRecord =
+            serde_json::from_str(&raw).map_err(|e| corrupt(format!("{}: {e}", old.id)))?;
+        if stored != *old {
+            return Ok(false);
+        }
+        let json = serde_json::to_string(new).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let mut inv = REPLACE_FIELD.prepare_invoke();
+        inv.key(self.keys.plugins()).arg(&new.id).arg(raw).arg(json);
+        let replaced: i64 = self.invoke(&inv).await?;
+        Ok(replaced == 1)
     }
 
     async fn plugin_ids(&self) -> StoreResult<Vec<String>> {
