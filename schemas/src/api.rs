@@ -783,6 +783,10 @@ pub struct NackRequest {
     /// Give up: to the dead letters now instead of after the last attempt.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dead: bool,
+    /// Not tried: hand it back without counting the attempt (it waits behind an earlier
+    /// event of its subject that is being retried); no reason is kept. Not with `dead`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub defer: bool,
 }
 
 /// Why a delivery was handed back, on one attempt.

@@ -310,6 +310,19 @@ impl Inbox<'_> {
         .await
     }
 
+    /// Hands deliveries back untried, to come again after `retry_after` without counting
+    /// an attempt (they wait behind an earlier event of their subject): however long the
+    /// wait, they are not dead-lettered for it.
+    pub async fn defer(&self, receipts: &[String], retry_after: Duration) -> Result<u64, Error> {
+        self.settle(NackRequest {
+            receipts: receipts.to_vec(),
+            retry_after_ms: Some(retry_after.as_millis() as u64),
+            defer: true,
+            ..NackRequest::default()
+        })
+        .await
+    }
+
     /// Gives up on deliveries no retry can fix: they move to the dead letters at once, with
     /// the reason (replay them with [`Inbox::replay_dead`] once the cause is fixed).
     pub async fn dead_letter(&self, receipts: &[String], reason: &str) -> Result<u64, Error> {

@@ -132,80 +132,136 @@ pub struct RuntimeStats {
     pub held: u64,
 }
 
-/// Subjects whose earlier event failed and is coming back for a retry: later events of the
-/// subject are handed back to come after it, so an order's `order.paid` is not handled
-/// before its `order.created` succeeded, even when `order.created` failed at first.
+/// Subjects (per shop) whose earlier event failed and is coming back for a retry: later
+/// events of the subject are handed back untried to come after it, so an order's
+/// `order.paid` is not handled before its `order.created` succeeded, even when
+/// `order.created` failed at first; and those handed back go in log order before anything
+/// newer of the subject.
 #[derive(Default)]
 struct Holds(Mutex<HashMap<String, Hold>>);
 
+#[derive(Default)]
 struct Hold {
-    /// The delivery being retried (its receipt stays the same across redeliveries).
-    receipt: String,
-    event_id: String,
-    /// When it is due back.
-    due: Instant,
+    /// The delivery being retried (its receipt stays the same across redeliveries), its
+    /// event id, and when it is due back.
+    retrying: Option<(String, String, Instant)>,
+    /// Deliveries handed back to wait, by log position: their receipt and when each is due
+    /// back.
+    waiting: std::collections::BTreeMap<(u64, u64), (String, Instant)>,
+}
+
+/// A receipt's place in the log (`<ms>-<seq>`); an unreadable one sorts last.
+fn position(receipt: &str) -> (u64, u64) {
+    receipt
+        .split_once('-')
+        .and_then(|(ms, seq)| Some((ms.parse().ok()?, seq.parse().ok()?)))
+        .unwrap_or((u64::MAX, u64::MAX))
+}
+
+/// Holds are per shop: two shops' `order/1001` are different orders.
+fn subject_key(d: &Delivery) -> String {
+    format!("{}\u{0}{}", d.event.tenant, d.event.subject)
 }
 
 impl Holds {
-    /// How long after its due time a retry may take to come back before the subject is
-    /// let go (the inbox may have dead-lettered it, or another runtime taken it).
+    /// How long after its due time a delivery may take to come back before it is no longer
+    /// waited for (the inbox may have dead-lettered it, or another runtime taken it).
     const PATIENCE: Duration = Duration::from_secs(10);
-    /// How long after the held event a later one comes back.
+    /// How long after the delivery it waits behind a held one comes back.
     const AFTER: Duration = Duration::from_millis(500);
+    /// Subjects held at most; past it every hold is dropped (their order is no longer
+    /// kept, their deliveries are not lost).
+    const MAX: usize = 10_000;
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Hold>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn hold(&self, subject: &str, d: &Delivery, due: Instant) {
+    /// `d` failed and comes back at `due`: its subject's later deliveries wait for it.
+    fn hold(&self, d: &Delivery, due: Instant) {
         let mut holds = self.lock();
-        if holds.len() > 10_000 {
-            // Bounded: a runtime behind on that many subjects lets the oldest order go.
+        if holds.len() >= Self::MAX {
             holds.clear();
         }
-        holds.insert(
-            subject.to_string(),
-            Hold {
-                receipt: d.receipt.clone(),
-                event_id: d.event.id.clone(),
-                due,
-            },
-        );
+        let hold = holds.entry(subject_key(d)).or_default();
+        hold.waiting.remove(&position(&d.receipt));
+        hold.retrying = Some((d.receipt.clone(), d.event.id.clone(), due));
     }
 
-    /// The subject is free again once its held delivery succeeded or was given up on.
-    fn release(&self, subject: &str, receipt: &str) {
+    /// `d` succeeded or was given up on: it no longer holds anything up.
+    fn release(&self, d: &Delivery) {
+        let key = subject_key(d);
         let mut holds = self.lock();
-        if holds.get(subject).is_some_and(|h| h.receipt == receipt) {
-            holds.remove(subject);
+        let Some(hold) = holds.get_mut(&key) else {
+            return;
+        };
+        if hold
+            .retrying
+            .as_ref()
+            .is_some_and(|(r, ..)| *r == d.receipt)
+        {
+            hold.retrying = None;
+        }
+        hold.waiting.remove(&position(&d.receipt));
+        if hold.retrying.is_none() && hold.waiting.is_empty() {
+            holds.remove(&key);
         }
     }
 
-    /// Whether `d` must wait behind an earlier event of its subject: for how long, and
-    /// which event it waits for.
+    /// Whether `d` must wait (handed back untried): for how long, and behind which event.
+    /// It goes when it is the held delivery itself, or when nothing of its subject is held
+    /// and nothing handed back before it is still to come.
     fn wait_for(&self, d: &Delivery, now: Instant) -> Option<(Duration, String)> {
+        let key = subject_key(d);
         let mut holds = self.lock();
-        let hold = holds.get(&d.event.subject)?;
-        if hold.receipt == d.receipt {
-            return None;
+        let hold = holds.get_mut(&key)?;
+        let overdue = |due: Instant| now > due + Self::PATIENCE;
+        if hold
+            .retrying
+            .as_ref()
+            .is_some_and(|(_, _, due)| overdue(*due))
+        {
+            hold.retrying = None;
         }
-        if now > hold.due + Self::PATIENCE {
-            holds.remove(&d.event.subject);
-            return None;
+        hold.waiting.retain(|_, (_, due)| !overdue(*due));
+        let me = position(&d.receipt);
+        let behind = match &hold.retrying {
+            Some((receipt, _, _)) if *receipt == d.receipt => None,
+            Some((_, event_id, due)) => Some((*due, event_id.clone())),
+            None => hold
+                .waiting
+                .range(..me)
+                .next()
+                .map(|(_, (receipt, due))| (*due, format!("the delivery {receipt}"))),
+        };
+        match behind {
+            Some((due, what)) => {
+                let back = due.max(now) + Self::AFTER;
+                hold.waiting.insert(me, (d.receipt.clone(), back));
+                Some((back - now, what))
+            }
+            None => {
+                hold.waiting.remove(&me);
+                if hold.retrying.is_none() && hold.waiting.is_empty() {
+                    holds.remove(&key);
+                }
+                None
+            }
         }
-        Some((
-            hold.due.saturating_duration_since(now) + Self::AFTER,
-            hold.event_id.clone(),
-        ))
     }
 
     /// The next time a held delivery is due back, if one is still to come: a pull should
-    /// not wait past it, or that retry would wait for the long-poll to end.
+    /// not wait past it, or it would wait for the long-poll to end.
     fn next_due(&self, now: Instant) -> Option<Instant> {
         self.lock()
             .values()
-            .map(|h| h.due)
-            .filter(|d| *d > now)
+            .flat_map(|h| {
+                h.retrying
+                    .iter()
+                    .map(|(_, _, due)| *due)
+                    .chain(h.waiting.values().map(|(_, due)| *due))
+            })
+            .filter(|due| *due > now)
             .min()
     }
 }
@@ -270,8 +326,9 @@ impl<H: Handler> Runtime<H> {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Runs in the background until [`Running::stop`]: for a program (or test) that runs
-    /// several plugins, or does other work meanwhile.
+    /// Runs in the background until [`Running::stop`] (or until the [`Running`] is
+    /// dropped, which stops it the same way without waiting for it): for a program (or
+    /// test) that runs several plugins, or does other work meanwhile. Keep the handle.
     pub fn spawn(self) -> Running {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(self.run_until(async {
@@ -364,7 +421,8 @@ impl<H: Handler> Runtime<H> {
                     tails.clear();
                 }
                 let (done, next) = tokio::sync::oneshot::channel::<()>();
-                let before = tails.insert(d.event.subject.clone(), next);
+                let before =
+                    tails.insert(format!("{}\u{0}{}", d.event.tenant, d.event.subject), next);
                 let (client, handler) = (self.client.clone(), self.handler.clone());
                 let (handled, failed, held) = (handled.clone(), failed.clone(), held.clone());
                 let holds = holds.clone();
@@ -378,16 +436,13 @@ impl<H: Handler> Runtime<H> {
                         let _ = before.await;
                     }
                     let d = Delivery::from(d);
-                    let subject = d.event.subject.clone();
                     if let Some((delay, behind)) = holds.wait_for(&d, Instant::now()) {
                         held.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(event_id = %d.event.id, %subject, %behind, "held behind an earlier event of its subject");
-                        let reason = format!(
-                            "waiting behind {behind}, an earlier event of {subject} being retried"
-                        );
+                        tracing::debug!(event_id = %d.event.id, subject = %d.event.subject, %behind, retry_in = ?delay, "held behind an earlier event of its subject");
+                        // Untried: this costs the delivery no attempt.
                         let settled = client
                             .inbox()
-                            .nack_because(std::slice::from_ref(&d.receipt), delay, &reason)
+                            .defer(std::slice::from_ref(&d.receipt), delay)
                             .await;
                         if let Err(e) = settled {
                             tracing::warn!(event_id = %d.event.id, error = %e, "could not hand back a held delivery");
@@ -397,14 +452,14 @@ impl<H: Handler> Runtime<H> {
                     let outcome = handler.handle(&d, &client).await;
                     let settled = match outcome {
                         Ok(()) => {
-                            holds.release(&subject, &d.receipt);
+                            holds.release(&d);
                             handled.fetch_add(1, Ordering::Relaxed);
                             // Acknowledged in batches with the others that finish meanwhile.
                             let _ = acks.send(d.receipt.clone());
                             Ok(0)
                         }
                         Err(e) if is_permanent(&e) => {
-                            holds.release(&subject, &d.receipt);
+                            holds.release(&d);
                             failed.fetch_add(1, Ordering::Relaxed);
                             tracing::error!(event_id = %d.event.id, attempt = d.attempt, error = %e, "handler failed for good; dead-lettered");
                             client
@@ -419,7 +474,7 @@ impl<H: Handler> Runtime<H> {
                             tracing::warn!(event_id = %d.event.id, attempt = d.attempt, error = %e, retry_in = ?delay, "handler failed");
                             // Set before this handler's turn ends, so the next delivery of
                             // the subject (waiting for that turn) sees it.
-                            holds.hold(&subject, &d, Instant::now() + delay);
+                            holds.hold(&d, Instant::now() + delay);
                             client
                                 .inbox()
                                 .nack_because(
@@ -463,7 +518,8 @@ impl<H: Handler> Runtime<H> {
     }
 }
 
-/// A runtime running in the background ([`Runtime::spawn`]).
+/// A runtime running in the background ([`Runtime::spawn`]); dropping it stops the runtime.
+#[must_use = "dropping it stops the runtime"]
 pub struct Running {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<RuntimeStats, Error>>,
@@ -566,14 +622,21 @@ mod tests {
         }
     }
 
+    /// Delivery `n` of the log (receipt `100-n`) with event id `evt_n`, in `tenant`.
+    fn nth(n: u64, tenant: &str) -> Delivery {
+        let mut d = delivery("shopify", "src_1");
+        d.receipt = format!("100-{n}");
+        d.event.id = format!("evt_{n}");
+        d.event.tenant = tenant.into();
+        d
+    }
+
     #[test]
     fn a_subject_is_held_until_its_retry_succeeds_or_is_overdue() {
         let holds = Holds::default();
         let now = Instant::now();
-        let first = delivery("shopify", "src_1");
-        let mut later = first.clone();
-        later.receipt = "2-0".into();
-        holds.hold(&first.event.subject, &first, now + Duration::from_secs(2));
+        let (first, later) = (nth(1, "shop"), nth(2, "shop"));
+        holds.hold(&first, now + Duration::from_secs(2));
         let (wait, behind) = holds.wait_for(&later, now).unwrap();
         assert_eq!(wait, Duration::from_secs(2) + Holds::AFTER);
         assert_eq!(behind, "evt_1");
@@ -582,17 +645,34 @@ mod tests {
             "the retry itself goes"
         );
         assert_eq!(holds.next_due(now), Some(now + Duration::from_secs(2)));
-        // A retry that never came back (dead-lettered, taken elsewhere) lets go in time.
+        // Another shop's order/1 is another order.
+        assert!(holds.wait_for(&nth(7, "other-shop"), now).is_none());
+        // A retry that never came back (dead-lettered, taken elsewhere) is not waited for.
         let overdue = now + Duration::from_secs(3) + Holds::PATIENCE;
         assert!(holds.wait_for(&later, overdue).is_none());
-        holds.hold(&first.event.subject, &first, now);
-        holds.release(&first.event.subject, &later.receipt);
+    }
+
+    #[test]
+    fn what_was_held_goes_before_anything_newer_of_its_subject() {
+        let holds = Holds::default();
+        let now = Instant::now();
+        let (e1, e2, e3) = (nth(1, "shop"), nth(2, "shop"), nth(3, "shop"));
+        holds.hold(&e1, now + Duration::from_secs(1));
+        assert!(holds.wait_for(&e2, now).is_some(), "held behind e1");
+        // e1's retry succeeds; e2 is still on its way back when e3 arrives: e3 waits too.
+        assert!(holds.wait_for(&e1, now).is_none());
+        holds.release(&e1);
+        let (_, behind) = holds.wait_for(&e3, now).expect("e3 must not overtake e2");
+        assert_eq!(behind, "the delivery 100-2");
+        // e2 comes back and goes; then e3 does.
+        assert!(holds.wait_for(&e2, now).is_none());
+        holds.release(&e2);
+        assert!(holds.wait_for(&e3, now).is_none());
+        holds.release(&e3);
         assert!(
-            holds.wait_for(&later, now).is_some(),
-            "only its own success frees it"
+            holds.0.lock().unwrap().is_empty(),
+            "nothing kept once all went"
         );
-        holds.release(&first.event.subject, &first.receipt);
-        assert!(holds.wait_for(&later, now).is_none());
     }
 
     #[test]

@@ -333,8 +333,8 @@ impl TestGateway {
         }
     }
 
-    /// Waits until the gateway is idle: every logged event routed, and every plugin's
-    /// inbox empty (each delivery handled and acknowledged, or dead-lettered; one handed
+    /// Waits until the gateway is idle: every logged event routed, and the inbox of every
+    /// plugin in its store (also those registered by other means than this helper) empty (each delivery handled and acknowledged, or dead-lettered; one handed
     /// back for a retry is waited for). Run your plugins' runtimes meanwhile: a story then
     /// needs no sleeps. Panics after 30 s, naming what is still busy.
     pub async fn wait_idle(&self) {

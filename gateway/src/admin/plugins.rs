@@ -30,12 +30,16 @@ fn changed_concurrently(id: &str) -> Error {
     ))
 }
 
-/// What the namespaces `plugin` subscribes to outside the catalog declare: its own from its
-/// record, the others' from the plugins that claimed them.
-async fn declared(state: &AppState, plugin: &PluginRecord) -> Result<registry::Declared> {
+/// What the namespaces `event_types` name outside the catalog declare: `plugin`'s own from
+/// its record, the others' from the plugins that claimed them.
+async fn declared(
+    state: &AppState,
+    plugin: &PluginRecord,
+    event_types: &[String],
+) -> Result<registry::Declared> {
     let own = registry::namespaces(plugin);
     let mut out = registry::Declared::new();
-    for ns in registry::foreign_namespaces(&plugin.event_types) {
+    for ns in registry::foreign_namespaces(event_types) {
         let publishes = if own.contains(&ns) {
             plugin.publishes.clone()
         } else {
@@ -96,7 +100,8 @@ pub async fn create_plugin(
 ) -> Result<HttpResponse> {
     let now = state.now();
     let (plugin, api_key) = registry::create(body.into_inner(), now)?;
-    registry::check_subscriptions(&plugin.event_types, &declared(&state, &plugin).await?)?;
+    let types = &plugin.event_types;
+    registry::check_subscriptions(types, &declared(&state, &plugin, types).await?)?;
     claim(&state, &plugin).await?;
     state.store.put_plugin(&plugin).await?;
     state
@@ -171,7 +176,13 @@ pub async fn update_plugin(
         let before = load(&state, &id).await?;
         let mut plugin = before.clone();
         registry::update(&mut plugin, update.clone())?;
-        registry::check_subscriptions(&plugin.event_types, &declared(&state, &plugin).await?)?;
+        // Only new subscriptions: one that matched when it was made stays, even if its
+        // publisher has since dropped the type (a rename must not fail for it).
+        let new: Vec<String> = (plugin.event_types.iter())
+            .filter(|t| !before.event_types.contains(t))
+            .cloned()
+            .collect();
+        registry::check_subscriptions(&new, &declared(&state, &plugin, &new).await?)?;
         claim(&state, &plugin).await?;
         if state.store.replace_plugin(&before, &plugin).await? {
             tracing::info!(plugin_id = %plugin.id, name = %plugin.name, "plugin updated");

@@ -166,6 +166,11 @@ pub async fn nack(state: &AppState, plugin: &PluginRecord, req: &NackRequest) ->
             "reason must be at most {MAX_REASON_CHARS} characters"
         )));
     }
+    if req.dead && req.defer {
+        return Err(Error::validation(
+            "give dead (give up) or defer (not tried), not both",
+        ));
+    }
     let visibility = state.settings.inbox_visibility();
     let nack = Nack {
         retry_after: Duration::from_millis(req.retry_after_ms.unwrap_or(0)).min(visibility),
@@ -173,6 +178,7 @@ pub async fn nack(state: &AppState, plugin: &PluginRecord, req: &NackRequest) ->
         reason: req.reason.clone().filter(|r| !r.is_empty()),
         at: time::format(state.now()),
         dead: req.dead,
+        defer: req.defer,
     };
     Ok(state
         .store

@@ -165,9 +165,7 @@ fn order_created(o: Obj<'_>) -> Result<Normalized, Rejection> {
                 Some(b) => full_name(b.obj().opt_str("firstName")?, b.obj().opt_str("lastName")?),
                 None => None,
             },
-            locale: o
-                .opt_str("languageCodeEnum")?
-                .map(|l| l.to_ascii_lowercase()),
+            locale: o.opt_str("languageCodeEnum")?.map(language_tag),
         },
         shipping_address: o
             .opt_obj("shippingAddress")?
@@ -252,6 +250,27 @@ fn order_fulfilled(o: Obj<'_>, issued: DateTime<Utc>) -> Result<Normalized, Reje
     )
 }
 
+/// Saleor's `LanguageCodeEnum` (`EN_US`, `ZH_HANS`, `FR`) as a BCP 47 tag (`en-US`,
+/// `zh-Hans`, `fr`), as Shopify's locales and a source's `options.locale` are written.
+fn language_tag(code: &str) -> String {
+    code.split(['_', '-'])
+        .enumerate()
+        .map(|(i, part)| match (i, part.len()) {
+            (0, _) => part.to_ascii_lowercase(),
+            (_, 4) => {
+                let (first, rest) = part.split_at(1);
+                format!(
+                    "{}{}",
+                    first.to_ascii_uppercase(),
+                    rest.to_ascii_lowercase()
+                )
+            }
+            _ => part.to_ascii_uppercase(),
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 /// What `FULFILLMENT_CREATED` says of its order: Saleor sends the order with it, so its
 /// number and language come from the payload itself (when the subscription asks for them).
 fn fulfillment_created(
@@ -270,7 +289,7 @@ fn fulfillment_created(
     let order_id = order.id("id")?;
     let order_number = order.opt_id("number")?;
     let locale = match order.opt_str("languageCodeEnum")? {
-        Some(l) => Some(l.to_ascii_lowercase()),
+        Some(l) => Some(language_tag(l)),
         None => shop_locale.map(str::to_string),
     };
     let shipped_at = f.opt_time("created")?.unwrap_or(issued);
@@ -388,7 +407,7 @@ fn customer(
         phone: None,
         first_name: u.opt_str("firstName")?.map(str::to_string),
         last_name: u.opt_str("lastName")?.map(str::to_string),
-        locale: u.opt_str("languageCode")?.map(|l| l.to_ascii_lowercase()),
+        locale: u.opt_str("languageCode")?.map(language_tag),
         marketing_consent: None,
         default_address: u
             .opt_obj("defaultShippingAddress")?
@@ -404,4 +423,20 @@ fn customer(
         format!("customer/{customer_id}"),
         &data,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn saleor_language_codes_become_language_tags() {
+        for (code, tag) in [
+            ("FR", "fr"),
+            ("EN_US", "en-US"),
+            ("ZH_HANS", "zh-Hans"),
+            ("SR_LATN_RS", "sr-Latn-RS"),
+            ("UK", "uk"),
+        ] {
+            assert_eq!(super::language_tag(code), tag);
+        }
+    }
 }

@@ -841,6 +841,7 @@ fn retry_now(visibility: Duration) -> Nack {
         reason: None,
         at: "2025-03-14T09:00:00Z".into(),
         dead: false,
+        defer: false,
     }
 }
 
@@ -852,6 +853,23 @@ fn failed(visibility: Duration, reason: &str) -> Nack {
 }
 
 pub async fn a_delivery_given_up_on_is_a_dead_letter_at_once(store: Arc<dyn Store>) {
+    // Deferred (not tried, waiting behind another delivery) as often as it takes, a
+    // delivery keeps its attempt count and never dies of it.
+    store.inbox_push("plg_d", &[inbox_entry(9)]).await.unwrap();
+    let defer = Nack {
+        defer: true,
+        ..failed(Duration::from_millis(60_000), "not kept")
+    };
+    for _ in 0..4 {
+        let got = store.inbox_pull("plg_d", pull(1, 60_000, 2)).await.unwrap();
+        assert_eq!(got.len(), 1, "deferred, not dead");
+        assert_eq!(got[0].attempt, 1, "a deferral is no attempt");
+        store
+            .inbox_nack("plg_d", &[got[0].receipt], &defer)
+            .await
+            .unwrap();
+    }
+    assert!(store.dead_letters("plg_d", 10).await.unwrap().is_empty());
     let long = 60_000;
     store
         .inbox_push("plg_g", &[inbox_entry(1), inbox_entry(2)])

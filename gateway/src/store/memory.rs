@@ -728,8 +728,13 @@ impl Inboxes for MemoryStore {
                 continue;
             };
             nacked += 1;
-            let attempt = *attempt;
             *due = due_at;
+            if nack.defer {
+                // The next hand-out counts it again: as if this one never happened.
+                *attempt = attempt.saturating_sub(1);
+                continue;
+            }
+            let attempt = *attempt;
             if let Some(reason) = &nack.reason {
                 let kept = inbox.failures.entry(*r).or_default();
                 kept.push(super::Failure {

@@ -138,7 +138,9 @@ pub struct RouteProgress {
     /// The last entry ever written to the partition's log (`None`: none yet). It only
     /// grows, so two equal readings mean nothing was written in between.
     pub last: Option<StreamId>,
-    /// Log entries not routed yet: never taken by a router, or taken and not acknowledged.
+    /// Log entries not routed yet: never taken by a router, or taken and not acknowledged
+    /// (exact while Redis tracks the router group's lag; after trimming made it lose
+    /// track, those never taken are counted up to 100).
     pub unrouted: u64,
 }
 
@@ -407,6 +409,9 @@ pub struct Nack {
     pub at: String,
     /// Given up on: moved to the dead letters at once instead.
     pub dead: bool,
+    /// Not tried: handed back without counting the attempt (it waits behind another
+    /// delivery), and without a reason kept.
+    pub defer: bool,
 }
 
 /// How an inbox hands out entries.

@@ -6,12 +6,15 @@ use std::collections::HashMap;
 
 use super::pii::PluginPlans;
 
-/// Validators of plugins' declared event schemas, compiled once per (plugin, type, schema),
-/// and their redaction plans (what they mark `x-pii`), compiled once per (plugin, type).
+/// A validator and the schema it was compiled from.
+type Compiled = (Value, std::sync::Arc<jsonschema::Validator>);
+
+/// Validators of plugins' declared event schemas, compiled once per (plugin, type), and
+/// again when the registered schema changed (one entry per type, however often it changes);
+/// and their redaction plans (what they mark `x-pii`), kept the same way.
 #[derive(Default)]
 pub struct PluginSchemas {
-    compiled:
-        std::sync::Mutex<HashMap<(String, String, String), std::sync::Arc<jsonschema::Validator>>>,
+    compiled: std::sync::Mutex<HashMap<(String, String), Compiled>>,
     plans: PluginPlans,
 }
 
@@ -22,23 +25,19 @@ impl PluginSchemas {
         declared: &omnigate_schemas::api::PublishedType,
         data: &Value,
     ) -> std::result::Result<(), String> {
-        let key = (
-            plugin_id.to_string(),
-            declared.event_type.clone(),
-            declared.schema.to_string(),
-        );
+        let key = (plugin_id.to_string(), declared.event_type.clone());
         let validator = {
             let mut compiled = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
             match compiled.get(&key) {
-                Some(v) => v.clone(),
-                None => {
+                Some((schema, v)) if *schema == declared.schema => v.clone(),
+                _ => {
                     let v = jsonschema::options()
                         .should_validate_formats(true)
                         .offline()
                         .build(&declared.schema)
                         .map_err(|e| e.to_string())?;
                     let v = std::sync::Arc::new(v);
-                    compiled.insert(key, v.clone());
+                    compiled.insert(key, (declared.schema.clone(), v.clone()));
                     v
                 }
             }

@@ -290,6 +290,28 @@ async fn a_subscription_typo_is_refused_by_name_and_a_registration_can_change() 
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    // Loyalty stops publishing points: Returns' subscription to them stays, and does not
+    // stop Returns from being changed otherwise.
+    let (status, _) = admin_call(
+        &gw,
+        Method::PATCH,
+        &path,
+        json!({"publishes": [{"type": "rewards.badge.earned", "schema": {"type": "object"}}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, renamed) = admin_call(
+        &gw,
+        Method::PATCH,
+        &format!("/v1/plugins/{}", returns.id),
+        json!({"name": "Returns desk"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(
+        renamed["event_types"],
+        json!(["return.*", "loyalty.points.changed"])
+    );
     // Checked as at registration: a typo, an unknown field, an unknown plugin.
     let (status, _) = admin_call(
         &gw,

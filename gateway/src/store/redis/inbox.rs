@@ -162,7 +162,8 @@ static ACK: LazyLock<Script> = LazyLock::new(|| Script::new(ACK_LUA));
 
 /// KEYS[1] a plugin inbox, KEYS[2] its dead letters, KEYS[3] its failures (one hash tag);
 /// ARGV: the consumer group, the consumer, the idle time (ms) that makes a delivery due
-/// after its retry delay, '1' to bury instead, the reason ('' for none), its time, the
+/// after its retry delay, '1' to bury instead ('2' to defer: made due with its delivery
+/// count taken back, no reason kept), the reason ('' for none), its time, the
 /// dead-letter cap (0 = none), then receipts. Per pending receipt: the reason is added to
 /// its failures (the last 10), then it is made due (XCLAIM … IDLE) or moved to the dead
 /// letters with its attempts and failures. Failures of entries gone some other way (the
@@ -176,7 +177,11 @@ for i = 8, #ARGV do
   if #pending > 0 then
     settled = settled + 1
     local attempt = pending[1][4]
-    if ARGV[5] ~= '' then
+    if ARGV[4] == '2' then
+      -- Not tried: the next hand-out counts this attempt again.
+      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'IDLE', ARGV[3],
+        'RETRYCOUNT', math.max(attempt - 1, 0), 'JUSTID')
+    elseif ARGV[5] ~= '' then
       local failures = {}
       local kept = redis.call('HGET', KEYS[3], id)
       if kept then failures = cjson.decode(kept) end
@@ -184,7 +189,9 @@ for i = 8, #ARGV do
       while #failures > 10 do table.remove(failures, 1) end
       redis.call('HSET', KEYS[3], id, cjson.encode(failures))
     end
-    if ARGV[4] == '1' then
+    if ARGV[4] == '2' then
+      -- made due above
+    elseif ARGV[4] == '1' then
       local found = redis.call('XRANGE', KEYS[1], id, id)
       if #found > 0 then
         bury(id, found[1][2], attempt)
@@ -369,7 +376,11 @@ impl Inboxes for RedisStore {
             .arg(GROUP)
             .arg(CONSUMER)
             .arg(idle)
-            .arg(if nack.dead { "1" } else { "0" })
+            .arg(match (nack.dead, nack.defer) {
+                (true, _) => "1",
+                (false, true) => "2",
+                (false, false) => "0",
+            })
             .arg(nack.reason.as_deref().unwrap_or(""))
             .arg(&nack.at)
             .arg(self.retention.dead_maxlen);

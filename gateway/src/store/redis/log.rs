@@ -408,8 +408,9 @@ impl EventLog for RedisStore {
 /// letter's field/value pairs.
 /// KEYS[1] a partition log; ARGV[1] the router group. Returns {the last id ever added,
 /// entries not routed}: the group's pending entries plus its lag (counted from its last
-/// delivered id when Redis cannot say, after trimming; up to 10,000, which is "behind"
-/// enough for anyone asking), or the whole log before any router took anything.
+/// delivered id when Redis cannot say, after trimming: then at most 100 are counted, which
+/// says "behind" without reading a long backlog inside a script), or the whole log before
+/// any router took anything.
 const PROGRESS_LUA: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'', 0} end
 local function fields(flat)
@@ -425,7 +426,7 @@ if ok then
     if f['name'] == ARGV[1] then
       local lag = f['lag']
       if type(lag) ~= 'number' then
-        lag = #redis.call('XRANGE', KEYS[1], '(' .. f['last-delivered-id'], '+', 'COUNT', 10000)
+        lag = #redis.call('XRANGE', KEYS[1], '(' .. f['last-delivered-id'], '+', 'COUNT', 100)
       end
       return {last, tonumber(f['pending']) + lag}
     end
