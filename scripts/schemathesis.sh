@@ -93,7 +93,14 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "404", "409",
 # revoke_previous and previous_expires_at exclude each other (422 when both are given).
 [[operations]]
 include-path-regex = "^/v1/plugins/[^/]+/keys$"
-checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "404", "422"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "404", "409", "422"]
+
+# Each subscription must match a type of the catalog or of some plugin's declarations
+# (422 naming the closest known type otherwise): a rule about the registry's contents, not
+# the body's shape, so a schema cannot say it.
+[[operations]]
+include-path-regex = "^/v1/plugins(/[^/]+)?$"
+checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "404", "409", "422"]
 
 # A long-poll answers when a delivery arrives or its wait_ms (up to 30 s) is over: slow by
 # design, so it may take up to its longest wait.

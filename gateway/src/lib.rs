@@ -25,6 +25,7 @@ pub mod limits;
 pub mod normalize;
 pub mod plugins;
 pub mod providers;
+pub mod push;
 pub mod router;
 pub mod samples;
 pub mod sign;

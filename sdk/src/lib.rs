@@ -121,6 +121,7 @@
 mod client;
 pub mod declared;
 pub mod published;
+pub mod push;
 mod runtime;
 pub mod state;
 #[cfg(feature = "testing")]
