@@ -13,7 +13,7 @@ const FLOORS: &[&[&str]] = &[
     &["startup", "trigger"],
     &["http"],
     &["admin", "inbox", "ingest"],
-    &["plugins", "router"],
+    &["plugins", "router", "push"],
     &["state", "body"],
     &["limits", "telemetry"],
     // The HTTP error sits above the store and verification: they say what went wrong in

@@ -62,19 +62,33 @@ async fn declared(
 }
 
 /// Claims the namespaces `plugin` publishes in: a conflict names the owner.
-async fn claim(state: &AppState, plugin: &PluginRecord) -> Result<()> {
+/// Claims the namespaces `plugin` publishes in: a conflict names the owner. Returns those
+/// that were nobody's before, to give back if the change is then not saved.
+async fn claim(state: &AppState, plugin: &PluginRecord) -> Result<Vec<String>> {
+    let wanted = registry::namespaces(plugin);
+    let mut fresh = Vec::new();
+    for ns in &wanted {
+        if state.store.namespace_owner(ns).await?.is_none() {
+            fresh.push(ns.clone());
+        }
+    }
     // A namespace belongs to the first plugin that publishes in it, so no rival installed
     // in the same shop can write events the others trust as that plugin's.
-    let taken = state
-        .store
-        .claim_namespaces(&plugin.id, &registry::namespaces(plugin))
-        .await?;
+    let taken = state.store.claim_namespaces(&plugin.id, &wanted).await?;
     if let Some((namespace, owner)) = taken.first() {
         return Err(Error::Conflict(format!(
             "the namespace {namespace:?} belongs to plugin {owner}; publish in a namespace of your own"
         )));
     }
-    Ok(())
+    Ok(fresh)
+}
+
+/// Gives back namespaces claimed for a change that was not saved, so they do not stay
+/// with a plugin that does not publish there (or does not exist).
+async fn unclaim(state: &AppState, plugin_id: &str, fresh: &[String]) {
+    if let Err(e) = state.store.release_namespaces(plugin_id, fresh).await {
+        tracing::warn!(plugin_id, error = %e, "claimed namespaces could not be given back");
+    }
 }
 
 /// Register a plugin.
@@ -102,8 +116,11 @@ pub async fn create_plugin(
     let (plugin, api_key) = registry::create(body.into_inner(), now)?;
     let types = &plugin.event_types;
     registry::check_subscriptions(types, &declared(&state, &plugin, types).await?)?;
-    claim(&state, &plugin).await?;
-    state.store.put_plugin(&plugin).await?;
+    let fresh = claim(&state, &plugin).await?;
+    if let Err(e) = state.store.put_plugin(&plugin).await {
+        unclaim(&state, &plugin.id, &fresh).await;
+        return Err(e.into());
+    }
     state
         .store
         .put_key(&plugin.keys[0].hash, &plugin.id)
@@ -183,10 +200,17 @@ pub async fn update_plugin(
             .cloned()
             .collect();
         registry::check_subscriptions(&new, &declared(&state, &plugin, &new).await?)?;
-        claim(&state, &plugin).await?;
-        if state.store.replace_plugin(&before, &plugin).await? {
-            tracing::info!(plugin_id = %plugin.id, name = %plugin.name, "plugin updated");
-            return Ok(HttpResponse::Ok().json(registry::view(&plugin, state.now())));
+        let fresh = claim(&state, &plugin).await?;
+        match state.store.replace_plugin(&before, &plugin).await {
+            Ok(true) => {
+                tracing::info!(plugin_id = %plugin.id, name = %plugin.name, "plugin updated");
+                return Ok(HttpResponse::Ok().json(registry::view(&plugin, state.now())));
+            }
+            Ok(false) => unclaim(&state, &plugin.id, &fresh).await,
+            Err(e) => {
+                unclaim(&state, &plugin.id, &fresh).await;
+                return Err(e.into());
+            }
         }
     }
     Err(changed_concurrently(&id))

@@ -1052,6 +1052,16 @@ pub async fn namespaces_belong_to_their_first_plugin(store: Arc<dyn Store>) {
         Some("plg_c")
     );
     assert_eq!(store.namespace_owner("nobody").await.unwrap(), None);
+    // Released: only what the plugin holds.
+    store
+        .release_namespaces("plg_c", &ns(&["returns", "loyalty"]))
+        .await
+        .unwrap();
+    assert_eq!(store.namespace_owner("returns").await.unwrap(), None);
+    assert_eq!(
+        store.namespace_owner("loyalty").await.unwrap().as_deref(),
+        Some("plg_a")
+    );
 }
 
 /// With inbox_maxlen 5 and dead_maxlen 3: the oldest go first, and the count says so.

@@ -373,6 +373,20 @@ impl Registry for MemoryStore {
         Ok(self.lock().keys.get(hash).cloned())
     }
 
+    async fn release_namespaces(&self, plugin_id: &str, namespaces: &[String]) -> StoreResult<()> {
+        let mut inner = self.lock();
+        for ns in namespaces {
+            if inner
+                .namespaces
+                .get(ns)
+                .is_some_and(|owner| owner == plugin_id)
+            {
+                inner.namespaces.remove(ns);
+            }
+        }
+        Ok(())
+    }
+
     async fn namespace_owner(&self, namespace: &str) -> StoreResult<Option<String>> {
         Ok(self.lock().namespaces.get(namespace).cloned())
     }

@@ -608,6 +608,9 @@ pub trait Registry: Send + Sync {
         plugin_id: &str,
         namespaces: &[String],
     ) -> StoreResult<Vec<(String, String)>>;
+    /// Gives back those of `namespaces` that `plugin_id` holds (a claim made for a change
+    /// that was then not saved).
+    async fn release_namespaces(&self, plugin_id: &str, namespaces: &[String]) -> StoreResult<()>;
     /// The plugin that claimed `namespace`, if one did.
     async fn namespace_owner(&self, namespace: &str) -> StoreResult<Option<String>>;
 

@@ -40,6 +40,16 @@ return taken
 "#;
 static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(CLAIM_LUA));
 
+/// KEYS[1] the namespace owners hash; ARGV[1] the plugin, ARGV[2..] namespaces. Removes
+/// those the plugin owns, and only those.
+const RELEASE_LUA: &str = r#"
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
+end
+return 0
+"#;
+static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LUA));
+
 impl RedisStore {
     /// Every source id, read with HSCAN so a large hash never blocks Redis.
     pub async fn source_ids(&self) -> StoreResult<Vec<String>> {
@@ -205,6 +215,19 @@ impl Registry for RedisStore {
     async fn plugin_for_key(&self, hash: &str) -> StoreResult<Option<String>> {
         self.query(redis::cmd("HGET").arg(self.keys.api_keys()).arg(hash))
             .await
+    }
+
+    async fn release_namespaces(&self, plugin_id: &str, namespaces: &[String]) -> StoreResult<()> {
+        if namespaces.is_empty() {
+            return Ok(());
+        }
+        let mut inv = RELEASE.prepare_invoke();
+        inv.key(self.keys.namespaces()).arg(plugin_id);
+        for ns in namespaces {
+            inv.arg(ns);
+        }
+        let _: i64 = self.invoke(&inv).await?;
+        Ok(())
     }
 
     async fn namespace_owner(&self, namespace: &str) -> StoreResult<Option<String>> {
