@@ -204,12 +204,7 @@ impl Stopper {
     /// Drains requests in flight, then stops the router and the spool drainer.
     pub async fn stop(self) {
         self.handle.stop(true).await;
-        if let Some(router) = self.router {
-            router.stop().await;
-        }
-        if let Some(drain) = self.drain {
-            drain.stop().await;
-        }
+        self.stop_workers().await;
     }
 
     /// Stops at once: connections are closed without waiting for them (idle keep-alive
@@ -217,6 +212,10 @@ impl Stopper {
     /// the spool drainer stop. For tests and tools, not for a gateway taking traffic.
     pub async fn stop_now(self) {
         self.handle.stop(false).await;
+        self.stop_workers().await;
+    }
+
+    async fn stop_workers(self) {
         if let Some(router) = self.router {
             router.stop().await;
         }
