@@ -772,7 +772,7 @@ pub struct AckRequest {
 pub struct NackRequest {
     #[cfg_attr(feature = "openapi", schema(max_items = 1000, inline, value_type = Vec<ReceiptText>))]
     pub receipts: Vec<String>,
-    /// At most a day (86400000).
+    /// At most a day (86400000); longer than the visibility timeout is fine.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 86_400_000))]
     pub retry_after_ms: Option<u64>,

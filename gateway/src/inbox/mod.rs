@@ -173,7 +173,7 @@ pub async fn nack(state: &AppState, plugin: &PluginRecord, req: &NackRequest) ->
     }
     let visibility = state.settings.inbox_visibility();
     let nack = Nack {
-        retry_after: Duration::from_millis(req.retry_after_ms.unwrap_or(0)).min(visibility),
+        retry_after: Duration::from_millis(req.retry_after_ms.unwrap_or(0)),
         visibility,
         reason: req.reason.clone().filter(|r| !r.is_empty()),
         at: time::format(state.now()),

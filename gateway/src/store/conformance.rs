@@ -833,6 +833,104 @@ pub async fn nacked_deliveries_return_then_die_and_replay(store: Arc<dyn Store>)
     assert_eq!(back[0].entry, inbox_entry(7));
 }
 
+pub async fn a_nack_may_postpone_past_the_visibility_timeout(store: Arc<dyn Store>) {
+    // Push delivery backs off for hours while the visibility timeout stays short (it is
+    // how soon a crashed pusher's deliveries come back).
+    store.inbox_push("plg_l", &[inbox_entry(1)]).await.unwrap();
+    let o = pull(10, 100, 8);
+    let d1 = store.inbox_pull("plg_l", o).await.unwrap();
+    assert_eq!(d1.len(), 1);
+    let later = Nack {
+        retry_after: Duration::from_millis(700),
+        ..failed(o.visibility, "endpoint answered 500")
+    };
+    store
+        .inbox_nack("plg_l", &[d1[0].receipt], &later)
+        .await
+        .unwrap();
+    // Several visibility periods pass: it is not handed out, and not counted.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(
+            store.inbox_pull("plg_l", o).await.unwrap().is_empty(),
+            "handed out before it was due"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let d2 = store.inbox_pull("plg_l", o).await.unwrap();
+    assert_eq!(d2.len(), 1, "due after its delay");
+    assert_eq!(d2[0].receipt, d1[0].receipt);
+    assert_eq!(d2[0].attempt, 2, "waiting counted no attempt");
+    store.inbox_ack("plg_l", &[d2[0].receipt]).await.unwrap();
+    assert_eq!(
+        store.inbox_depth("plg_l").await.unwrap(),
+        InboxDepth::default()
+    );
+}
+
+pub async fn subjects_are_held_by_one_delivery_at_a_time(store: Arc<dyn Store>) {
+    let entries: Vec<InboxEntry> = (1..=3).map(inbox_entry).collect();
+    store.inbox_push("plg_h", &entries).await.unwrap();
+    let o = pull(10, 60_000, 8);
+    let d = store.inbox_pull("plg_h", o).await.unwrap();
+    let (a, b, c) = (d[0].receipt, d[1].receipt, d[2].receipt);
+    let order = |id: StreamId| ("shop-a\0order/1".to_string(), id);
+    let other = ("shop-a\0order/2".to_string(), c);
+    // The first takes the subject; the second waits (its holder is out: zero); another
+    // subject is free; taking it again is idempotent.
+    let got = store
+        .hold_subjects("plg_h", &[order(a), order(b), other.clone()])
+        .await
+        .unwrap();
+    assert_eq!(got, [None, Some(Duration::ZERO), None]);
+    assert_eq!(
+        store.hold_subjects("plg_h", &[order(a)]).await.unwrap(),
+        [None]
+    );
+    // The holder fails and is due in a minute: the second is told how long to wait.
+    let later = Nack {
+        retry_after: Duration::from_secs(60),
+        ..failed(o.visibility, "endpoint answered 500")
+    };
+    store.inbox_nack("plg_h", &[a], &later).await.unwrap();
+    let wait = store.hold_subjects("plg_h", &[order(b)]).await.unwrap()[0].expect("still held");
+    assert!(
+        wait > Duration::from_secs(50) && wait <= Duration::from_secs(60),
+        "{wait:?}"
+    );
+    // Releasing for another delivery frees nothing; the holder's release frees it.
+    store.release_subjects("plg_h", &[order(b)]).await.unwrap();
+    assert!(store.hold_subjects("plg_h", &[order(b)]).await.unwrap()[0].is_some());
+    store.release_subjects("plg_h", &[order(a)]).await.unwrap();
+    assert_eq!(
+        store.hold_subjects("plg_h", &[order(b)]).await.unwrap(),
+        [None]
+    );
+    // A holder that left the inbox (acknowledged here) holds nothing any more.
+    store.inbox_ack("plg_h", &[b]).await.unwrap();
+    assert_eq!(
+        store.hold_subjects("plg_h", &[order(a)]).await.unwrap(),
+        [None]
+    );
+
+    let health = EndpointHealth {
+        consecutive_failures: 3,
+        last_error: Some("HTTP 503: busy".into()),
+        failing_since: Some(Utc.with_ymd_and_hms(2025, 3, 14, 9, 0, 0).unwrap()),
+        ..EndpointHealth::default()
+    };
+    assert!(store.push_health("plg_h").await.unwrap().is_empty());
+    store
+        .put_push_health("plg_h", "https://crm.example/hooks", &health)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.push_health("plg_h").await.unwrap(),
+        [("https://crm.example/hooks".to_string(), health)]
+    );
+    assert!(store.push_health("plg_other").await.unwrap().is_empty());
+}
+
 /// A nack that hands deliveries back to come again at once, without a reason.
 fn retry_now(visibility: Duration) -> Nack {
     Nack {
@@ -1302,6 +1400,8 @@ macro_rules! store_conformance {
             unacknowledged_deliveries_come_back_with_a_higher_attempt: default,
             nacked_deliveries_return_then_die_and_replay: default,
             a_delivery_given_up_on_is_a_dead_letter_at_once: default,
+            a_nack_may_postpone_past_the_visibility_timeout: default,
+            subjects_are_held_by_one_delivery_at_a_time: default,
             dead_letters_replay_by_id_leaves_the_others: default,
             replaying_many_dead_letters_moves_every_one: default,
             a_waiting_pull_returns_when_an_entry_arrives: default,
@@ -1446,6 +1546,16 @@ pub const CASES: &[Case] = &[
         name: "a_delivery_given_up_on_is_a_dead_letter_at_once",
         retention: default,
         run: |store| Box::pin(a_delivery_given_up_on_is_a_dead_letter_at_once(store)),
+    },
+    Case {
+        name: "a_nack_may_postpone_past_the_visibility_timeout",
+        retention: default,
+        run: |store| Box::pin(a_nack_may_postpone_past_the_visibility_timeout(store)),
+    },
+    Case {
+        name: "subjects_are_held_by_one_delivery_at_a_time",
+        retention: default,
+        run: |store| Box::pin(subjects_are_held_by_one_delivery_at_a_time(store)),
     },
     Case {
         name: "dead_letters_replay_by_id_leaves_the_others",

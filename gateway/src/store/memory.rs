@@ -134,12 +134,20 @@ struct Inbox {
     dead: Stream<DeadLetter>,
     /// Why pending entries were handed back, until they are acknowledged or die.
     failures: HashMap<StreamId, Vec<super::Failure>>,
+    /// Which delivery holds each subject (push delivery).
+    holds: HashMap<String, StreamId>,
+    /// When entries handed back with a delay fall due (as Redis keeps them apart from the
+    /// visibility timeout of deliveries out now).
+    due: HashMap<StreamId, Instant>,
+    /// How each push endpoint is doing, by URL.
+    health: BTreeMap<String, super::EndpointHealth>,
 }
 
 impl Inbox {
     /// Moves entry `id` (delivered `attempts` times) to the dead letters with its failures.
     fn bury(&mut self, plugin_id: &str, id: StreamId, attempts: u64, dead_maxlen: u64) {
         self.group.pending.remove(&id);
+        self.due.remove(&id);
         let failures = self.failures.remove(&id).unwrap_or_default();
         let Some(entry) = self.entries.entries.remove(&id) else {
             return;
@@ -219,6 +227,7 @@ impl MemoryStore {
                 inbox.failures.remove(&id);
                 continue;
             };
+            inbox.due.remove(&id);
             let attempt = count + 1;
             if attempt > o.max_attempts {
                 inbox.bury(plugin_id, id, count, self.retention.dead_maxlen);
@@ -719,6 +728,7 @@ impl Inboxes for MemoryStore {
             if inbox.group.pending.remove(r).is_some() {
                 inbox.entries.entries.remove(r);
                 inbox.failures.remove(r);
+                inbox.due.remove(r);
                 acked += 1;
             }
         }
@@ -743,6 +753,9 @@ impl Inboxes for MemoryStore {
             };
             nacked += 1;
             *due = due_at;
+            if !nack.retry_after.is_zero() {
+                inbox.due.insert(*r, due_at);
+            }
             if nack.defer {
                 // The next hand-out counts it again: as if this one never happened.
                 *attempt = attempt.saturating_sub(1);
@@ -764,6 +777,78 @@ impl Inboxes for MemoryStore {
             }
         }
         Ok(nacked)
+    }
+
+    async fn hold_subjects(
+        &self,
+        plugin_id: &str,
+        items: &[(String, StreamId)],
+    ) -> StoreResult<Vec<Option<Duration>>> {
+        let mut inner = self.lock();
+        let inbox = inner.inboxes.entry(plugin_id.to_string()).or_default();
+        let now = Instant::now();
+        let mut out = Vec::with_capacity(items.len());
+        for (subject, id) in items {
+            let holder = inbox.holds.get(subject).copied();
+            match holder {
+                Some(h) if h != *id && inbox.entries.entries.contains_key(&h) => {
+                    let due = inbox.due.get(&h).copied();
+                    out.push(Some(
+                        due.map_or(Duration::ZERO, |d| d.saturating_duration_since(now)),
+                    ));
+                }
+                _ => {
+                    inbox.holds.insert(subject.clone(), *id);
+                    out.push(None);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn release_subjects(
+        &self,
+        plugin_id: &str,
+        items: &[(String, StreamId)],
+    ) -> StoreResult<()> {
+        let mut inner = self.lock();
+        if let Some(inbox) = inner.inboxes.get_mut(plugin_id) {
+            for (subject, id) in items {
+                if inbox.holds.get(subject) == Some(id) {
+                    inbox.holds.remove(subject);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn put_push_health(
+        &self,
+        plugin_id: &str,
+        endpoint: &str,
+        health: &super::EndpointHealth,
+    ) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let inbox = inner.inboxes.entry(plugin_id.to_string()).or_default();
+        inbox.health.insert(endpoint.to_string(), health.clone());
+        Ok(())
+    }
+
+    async fn push_health(
+        &self,
+        plugin_id: &str,
+    ) -> StoreResult<Vec<(String, super::EndpointHealth)>> {
+        let inner = self.lock();
+        Ok(inner
+            .inboxes
+            .get(plugin_id)
+            .map(|i| {
+                i.health
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     async fn dead_letters(&self, plugin_id: &str, limit: usize) -> StoreResult<Vec<DeadLetter>> {

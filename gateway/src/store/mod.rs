@@ -399,7 +399,8 @@ impl Failure {
 /// How a plugin hands deliveries back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nack {
-    /// When they may be handed out again.
+    /// When they may be handed out again; longer than `visibility` is fine (push delivery
+    /// backs off for hours).
     pub retry_after: Duration,
     /// The inbox's visibility timeout (what `retry_after` counts down from).
     pub visibility: Duration,
@@ -703,6 +704,49 @@ pub trait Inboxes: Send + Sync {
     async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> StoreResult<Pushed>;
     /// What the plugin's inbox holds.
     async fn inbox_depth(&self, plugin_id: &str) -> StoreResult<InboxDepth>;
+    /// Takes each `(subject, receipt)` pair's subject for that delivery, so that no other
+    /// delivery of the subject goes out meanwhile, in any process (push delivery keeps an
+    /// order's events in order across retries). Per pair: `None` when granted (the subject
+    /// was free, already this delivery's, or held by a delivery no longer in the inbox),
+    /// else how long until the delivery holding it is due again (zero: it is out now).
+    async fn hold_subjects(
+        &self,
+        plugin_id: &str,
+        items: &[(String, StreamId)],
+    ) -> StoreResult<Vec<Option<Duration>>>;
+    /// Frees the subjects these deliveries hold; a subject another delivery holds stays.
+    async fn release_subjects(
+        &self,
+        plugin_id: &str,
+        items: &[(String, StreamId)],
+    ) -> StoreResult<()>;
+    /// Records how a plugin's push endpoint is doing, shared by every gateway process.
+    async fn put_push_health(
+        &self,
+        plugin_id: &str,
+        endpoint: &str,
+        health: &EndpointHealth,
+    ) -> StoreResult<()>;
+    /// Every endpoint's health recorded for the plugin, by URL.
+    async fn push_health(&self, plugin_id: &str) -> StoreResult<Vec<(String, EndpointHealth)>>;
+}
+
+/// How a push endpoint is doing, as the pushers record it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointHealth {
+    /// Since when every push failed (`None`: the last one succeeded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Failures in a row.
+    #[serde(default)]
+    pub consecutive_failures: u64,
+    /// The last failure: status or error, and a short excerpt of the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success_at: Option<DateTime<Utc>>,
 }
 
 /// Verified payloads that could not be mapped (written by [`EventLog::append`]).

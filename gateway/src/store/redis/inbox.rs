@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use super::{CONSUMER, GROUP, RedisStore, corrupt, entries, field, group_entries, text};
 use crate::store::{
-    DeadLetter, Delivered, InboxDepth, InboxEntry, Inboxes, Nack, PullOptions, Pushed, StoreError,
-    StoreResult, StreamId,
+    DeadLetter, Delivered, EndpointHealth, InboxDepth, InboxEntry, Inboxes, Nack, PullOptions,
+    Pushed, StoreError, StoreResult, StreamId,
 };
 
 /// What a dead letter holds, said once for the scripts that bury (KEYS as theirs: the
-/// inbox, its dead letters, its failures; ARGV[1] the consumer group): entry `id`'s fields,
+/// inbox, its dead letters, its failures, its due times; ARGV[1] the consumer group): entry `id`'s fields,
 /// its attempts and the failures kept for it; it leaves the inbox in the same step.
 const BURY_LUA: &str = r#"
 local function bury(id, fields, attempts)
@@ -31,15 +31,18 @@ local function bury(id, fields, attempts)
   redis.call('XACK', KEYS[1], ARGV[1], id)
   redis.call('XDEL', KEYS[1], id)
   redis.call('HDEL', KEYS[3], id)
+  redis.call('HDEL', KEYS[4], id)
 end
 "#;
 
-/// KEYS[1] a plugin inbox, KEYS[2] its dead letters, KEYS[3] its failures (one hash tag);
-/// ARGV: the consumer group, the consumer, the visibility (ms), how many to claim, the most
-/// attempts, the dead-letter cap (0 = none). Claims the deliveries whose visibility ran out with their
-/// delivery counts; one past its last attempt is moved to the dead letters (acknowledged
-/// and deleted in the inbox) instead of handed out. One step, one round trip. Returns
-/// {{{id, attempt, fields}…}, moved, trimmed}.
+/// KEYS[1] a plugin inbox, KEYS[2] its dead letters, KEYS[3] its failures, KEYS[4] its due
+/// times (one hash tag); ARGV: the consumer group, the consumer, the visibility (ms), how
+/// many to claim, the most attempts, the dead-letter cap (0 = none), now (Unix ms). Claims
+/// the deliveries whose visibility ran out with their delivery counts; one handed back for
+/// longer than the visibility is put back, its count unchanged, until it is due; one past
+/// its last attempt is moved to the dead letters (acknowledged and deleted in the inbox)
+/// instead of handed out. One step, one round trip. Returns {{{id, attempt, fields}…},
+/// moved, trimmed}.
 const CLAIM_LUA: &str = r#"
 local claimed = {}
 -- Redis 6.2 lists an entry deleted while pending as nil; 7 leaves it out.
@@ -54,13 +57,21 @@ for _, row in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], lo, hi, 10000)) do
   counts[row[1]] = row[4]
 end
 local max_attempts = tonumber(ARGV[5])
+local visibility, now = tonumber(ARGV[3]), tonumber(ARGV[7])
 for _, entry in ipairs(claimed) do
   local id, fields = entry[1], entry[2]
   local attempt = counts[id] or 2
-  if attempt > max_attempts then
+  local due = tonumber(redis.call('HGET', KEYS[4], id) or '0')
+  if due > now then
+    -- Not due yet: back for another visibility period at most, as if never claimed.
+    local idle = visibility - math.min(due - now, visibility)
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'IDLE', idle,
+      'RETRYCOUNT', math.max(attempt - 1, 0), 'JUSTID')
+  elseif attempt > max_attempts then
     bury(id, fields, attempt - 1)
     moved = moved + 1
   else
+    if due > 0 then redis.call('HDEL', KEYS[4], id) end
     out[#out + 1] = {id, attempt, fields}
   end
 end
@@ -106,7 +117,8 @@ return {trimmed, ids}
 "#;
 static UNBURY: LazyLock<Script> = LazyLock::new(|| Script::new(UNBURY_LUA));
 
-/// KEYS[1] a plugin inbox, KEYS[2] its failures; ARGV: the consumer group, then receipts. Acknowledges each
+/// KEYS[1] a plugin inbox, KEYS[2] its failures, KEYS[3] its due times; ARGV: the consumer
+/// group, then receipts. Acknowledges each
 /// receipt and deletes its entry, so an inbox holds only what is unfinished. A receipt
 /// whose `XACK` finds nothing pending is deleted only when the group was handed it before
 /// (its id is at or below the group's last-delivered id): an earlier acknowledgement whose
@@ -136,6 +148,7 @@ for i = 2, #ARGV do
   if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then
     redis.call('XDEL', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
     acked = acked + 1
   else
     if last_ms == nil then
@@ -153,6 +166,7 @@ for i = 2, #ARGV do
     if ms and (ms < last_ms or (ms == last_ms and seq <= last_seq)) then
       redis.call('XDEL', KEYS[1], id)
       redis.call('HDEL', KEYS[2], id)
+      redis.call('HDEL', KEYS[3], id)
     end
   end
 end
@@ -160,23 +174,30 @@ return acked
 "#;
 static ACK: LazyLock<Script> = LazyLock::new(|| Script::new(ACK_LUA));
 
-/// KEYS[1] a plugin inbox, KEYS[2] its dead letters, KEYS[3] its failures (one hash tag);
-/// ARGV: the consumer group, the consumer, the idle time (ms) that makes a delivery due
-/// after its retry delay, '1' to bury instead ('2' to defer: made due with its delivery
-/// count taken back, no reason kept), the reason ('' for none), its time, the
-/// dead-letter cap (0 = none), then receipts. Per pending receipt: the reason is added to
-/// its failures (the last 10), then it is made due (XCLAIM … IDLE) or moved to the dead
-/// letters with its attempts and failures. Failures of entries gone some other way (the
-/// inbox cap) are dropped when the hash has more fields than the inbox has entries (an O(1)
-/// test; the sweep runs only then). Returns how many were pending.
+/// KEYS[1] a plugin inbox, KEYS[2] its dead letters, KEYS[3] its failures, KEYS[4] its due
+/// times (one hash tag); ARGV: the consumer group, the consumer, the idle time (ms) that
+/// makes a delivery due after its retry delay (0 when the delay is longer than the
+/// visibility), '1' to bury instead ('2' to defer: made due with its delivery count taken
+/// back, no reason kept), the reason ('' for none), its time, the dead-letter cap (0 =
+/// none), when it falls due (Unix ms, '0' at once), then receipts. Per pending receipt:
+/// the reason is added to its failures (the last 10), its due time recorded, then it is
+/// made due (XCLAIM … IDLE) or moved to the dead letters with its attempts and failures.
+/// Failures and due times of entries gone some other way (the inbox cap) are dropped when
+/// a hash has more fields than the inbox has entries (an O(1) test; the sweep runs only
+/// then). Returns how many were pending.
 const NACK_LUA: &str = r#"
 local settled, buried = 0, 0
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   local id = ARGV[i]
   local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
   if #pending > 0 then
     settled = settled + 1
     local attempt = pending[1][4]
+    if ARGV[8] ~= '0' and ARGV[4] ~= '1' then
+      redis.call('HSET', KEYS[4], id, ARGV[8])
+    else
+      redis.call('HDEL', KEYS[4], id)
+    end
     if ARGV[4] == '2' then
       -- Not tried: the next hand-out counts this attempt again.
       redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'IDLE', ARGV[3],
@@ -207,14 +228,63 @@ for i = 8, #ARGV do
 end
 local cap = tonumber(ARGV[7])
 if cap > 0 and buried > 0 then redis.call('XTRIM', KEYS[2], 'MAXLEN', cap) end
-if redis.call('HLEN', KEYS[3]) > redis.call('XLEN', KEYS[1]) then
-  for _, id in ipairs(redis.call('HKEYS', KEYS[3])) do
-    if #redis.call('XRANGE', KEYS[1], id, id) == 0 then redis.call('HDEL', KEYS[3], id) end
+local len = redis.call('XLEN', KEYS[1])
+for k = 3, 4 do
+  if redis.call('HLEN', KEYS[k]) > len then
+    for _, id in ipairs(redis.call('HKEYS', KEYS[k])) do
+      if #redis.call('XRANGE', KEYS[1], id, id) == 0 then redis.call('HDEL', KEYS[k], id) end
+    end
   end
 end
 return settled
 "#;
 static NACK: LazyLock<Script> = LazyLock::new(|| Script::new(&[BURY_LUA, NACK_LUA].concat()));
+
+/// KEYS[1] a plugin inbox, KEYS[2] its subject holds, KEYS[3] its due times (one hash tag);
+/// ARGV: now (Unix ms), then subject and entry id pairs. Per pair: the subject is taken for
+/// the entry (-1) when free, already the entry's, or held by an entry no longer in the
+/// inbox; else the answer is the ms until the holder is due again (0: out now). Holds of
+/// entries gone another way are swept when there are more holds than entries. Returns the
+/// answers in order.
+const HOLD_LUA: &str = r#"
+local now, out = tonumber(ARGV[1]), {}
+for i = 2, #ARGV, 2 do
+  local subject, id = ARGV[i], ARGV[i + 1]
+  local holder = redis.call('HGET', KEYS[2], subject)
+  if not holder or holder == id or #redis.call('XRANGE', KEYS[1], holder, holder) == 0 then
+    redis.call('HSET', KEYS[2], subject, id)
+    out[#out + 1] = -1
+  else
+    local due = tonumber(redis.call('HGET', KEYS[3], holder) or '0')
+    out[#out + 1] = math.max(due - now, 0)
+  end
+end
+if redis.call('HLEN', KEYS[2]) > redis.call('XLEN', KEYS[1]) + 100 then
+  local fields = redis.call('HGETALL', KEYS[2])
+  for j = 1, #fields, 2 do
+    if #redis.call('XRANGE', KEYS[1], fields[j + 1], fields[j + 1]) == 0 then
+      redis.call('HDEL', KEYS[2], fields[j])
+    end
+  end
+end
+return out
+"#;
+static HOLD: LazyLock<Script> = LazyLock::new(|| Script::new(HOLD_LUA));
+
+/// KEYS[1] a plugin's subject holds; ARGV: subject and entry id pairs. Frees each subject
+/// the entry named with it holds.
+const RELEASE_LUA: &str = r#"
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
+end
+return 0
+"#;
+static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LUA));
+
+/// Now, in Unix milliseconds, for due times shared by every gateway process.
+fn now_ms() -> u64 {
+    chrono::Utc::now().timestamp_millis().max(0) as u64
+}
 
 /// Dead letters moved per script call: a replay of thousands never blocks Redis for long.
 const REPLAY_BATCH: usize = 500;
@@ -262,12 +332,14 @@ impl Inboxes for RedisStore {
         inv.key(&key)
             .key(self.keys.dead_letters(plugin_id))
             .key(self.keys.inbox_failures(plugin_id))
+            .key(self.keys.inbox_due(plugin_id))
             .arg(GROUP)
             .arg(CONSUMER)
             .arg(o.visibility.as_millis() as u64)
             .arg(o.max)
             .arg(o.max_attempts)
-            .arg(self.retention.dead_maxlen);
+            .arg(self.retention.dead_maxlen)
+            .arg(now_ms());
         let reply: Value = match self.invoke(&inv).await {
             Err(StoreError::Unavailable(msg)) if msg.contains("NOGROUP") => {
                 self.create_group(&key, GROUP).await?;
@@ -349,6 +421,7 @@ impl Inboxes for RedisStore {
         let mut inv = ACK.prepare_invoke();
         inv.key(self.keys.inbox(plugin_id))
             .key(self.keys.inbox_failures(plugin_id))
+            .key(self.keys.inbox_due(plugin_id))
             .arg(GROUP);
         for r in receipts {
             inv.arg(r.to_string());
@@ -370,9 +443,15 @@ impl Inboxes for RedisStore {
         // Pretend they have been idle long enough to come back after `retry_after`.
         let idle = nack.visibility.saturating_sub(nack.retry_after).as_millis() as u64;
         let mut inv = NACK.prepare_invoke();
+        let due = if nack.retry_after.is_zero() {
+            0
+        } else {
+            now_ms() + nack.retry_after.as_millis() as u64
+        };
         inv.key(&key)
             .key(self.keys.dead_letters(plugin_id))
             .key(self.keys.inbox_failures(plugin_id))
+            .key(self.keys.inbox_due(plugin_id))
             .arg(GROUP)
             .arg(CONSUMER)
             .arg(idle)
@@ -383,7 +462,8 @@ impl Inboxes for RedisStore {
             })
             .arg(nack.reason.as_deref().unwrap_or(""))
             .arg(&nack.at)
-            .arg(self.retention.dead_maxlen);
+            .arg(self.retention.dead_maxlen)
+            .arg(due);
         for r in receipts {
             inv.arg(r.to_string());
         }
@@ -454,6 +534,75 @@ impl Inboxes for RedisStore {
             },
         }
         Ok(pushed)
+    }
+
+    async fn hold_subjects(
+        &self,
+        plugin_id: &str,
+        items: &[(String, StreamId)],
+    ) -> StoreResult<Vec<Option<Duration>>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = HOLD.prepare_invoke();
+        inv.key(self.keys.inbox(plugin_id))
+            .key(self.keys.subject_holds(plugin_id))
+            .key(self.keys.inbox_due(plugin_id))
+            .arg(now_ms());
+        for (subject, id) in items {
+            inv.arg(subject).arg(id.to_string());
+        }
+        let answers: Vec<i64> = self.invoke(&inv).await?;
+        if answers.len() != items.len() {
+            return Err(corrupt("subject hold reply has the wrong length"));
+        }
+        Ok(answers
+            .into_iter()
+            .map(|ms| (ms >= 0).then(|| Duration::from_millis(ms as u64)))
+            .collect())
+    }
+
+    async fn release_subjects(
+        &self,
+        plugin_id: &str,
+        items: &[(String, StreamId)],
+    ) -> StoreResult<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut inv = RELEASE.prepare_invoke();
+        inv.key(self.keys.subject_holds(plugin_id));
+        for (subject, id) in items {
+            inv.arg(subject).arg(id.to_string());
+        }
+        let _: i64 = self.invoke(&inv).await?;
+        Ok(())
+    }
+
+    async fn put_push_health(
+        &self,
+        plugin_id: &str,
+        endpoint: &str,
+        health: &EndpointHealth,
+    ) -> StoreResult<()> {
+        self.hset_json(self.keys.push_health(plugin_id), endpoint, health)
+            .await
+    }
+
+    async fn push_health(&self, plugin_id: &str) -> StoreResult<Vec<(String, EndpointHealth)>> {
+        let raw: Vec<(String, String)> = self
+            .query(redis::cmd("HGETALL").arg(self.keys.push_health(plugin_id)))
+            .await?;
+        let mut out = raw
+            .into_iter()
+            .map(|(url, json)| {
+                serde_json::from_str(&json)
+                    .map(|h| (url, h))
+                    .map_err(|e| corrupt(format!("push health of {plugin_id}: {e}")))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 }
 

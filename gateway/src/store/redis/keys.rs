@@ -90,6 +90,23 @@ impl Keys {
         format!("{}:failures:{{{plugin_id}}}", self.prefix)
     }
 
+    /// When deliveries handed back fall due (entry id → Unix ms), for delays longer than
+    /// the visibility timeout; in the inbox's hash slot.
+    pub(super) fn inbox_due(&self, plugin_id: &str) -> String {
+        format!("{}:due:{{{plugin_id}}}", self.prefix)
+    }
+
+    /// Which delivery holds each subject of a push plugin's inbox (hash: tenant and
+    /// subject → entry id), in the inbox's hash slot.
+    pub(super) fn subject_holds(&self, plugin_id: &str) -> String {
+        format!("{}:holds:{{{plugin_id}}}", self.prefix)
+    }
+
+    /// How a push plugin's endpoints are doing (hash: URL → JSON).
+    pub(super) fn push_health(&self, plugin_id: &str) -> String {
+        format!("{}:pushhealth:{{{plugin_id}}}", self.prefix)
+    }
+
     /// A plugin's dead letters (stream), in its inbox's hash slot.
     pub(super) fn dead_letters(&self, plugin_id: &str) -> String {
         format!("{}:dead:{{{plugin_id}}}", self.prefix)
@@ -149,6 +166,9 @@ mod tests {
             (k.router_dead(3), "og:routerdead:{3}"),
             (k.inbox("plg_a"), "og:inbox:{plg_a}"),
             (k.dead_letters("plg_a"), "og:dead:{plg_a}"),
+            (k.inbox_due("plg_a"), "og:due:{plg_a}"),
+            (k.subject_holds("plg_a"), "og:holds:{plg_a}"),
+            (k.push_health("plg_a"), "og:pushhealth:{plg_a}"),
             (k.sources(), "og:cfg:sources"),
             (k.plugins(), "og:cfg:plugins"),
             (k.api_keys(), "og:cfg:keys"),
