@@ -277,6 +277,119 @@ pub struct Settings {
     /// so unknown ids cost no store round trip each.
     #[arg(long, env = "OMNIGATE_UNKNOWN_SOURCE_CACHE_MS", default_value_t = 2000)]
     pub unknown_source_cache_ms: u64,
+
+    /// Run push delivery (pushers for every push plugin) in this process. Every process
+    /// that runs it shares the work through the inboxes' consumer groups.
+    #[arg(long, env = "OMNIGATE_PUSH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub push: bool,
+
+    /// Let push URLs be `http` and point at loopback, private and link-local addresses
+    /// (local development and tests only: it lets whoever registers a plugin make the
+    /// gateway send requests inside its own network).
+    #[arg(long, env = "OMNIGATE_PUSH_ALLOW_PRIVATE")]
+    pub push_allow_private: bool,
+
+    /// How long a push may take to connect, in milliseconds.
+    #[arg(
+        long,
+        env = "OMNIGATE_PUSH_CONNECT_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
+    pub push_connect_timeout_ms: u64,
+
+    /// How long a push may take in all (connect, send, answer), in milliseconds; past it,
+    /// it counts as failed and is retried.
+    #[arg(long, env = "OMNIGATE_PUSH_TIMEOUT_MS", default_value_t = 15_000)]
+    pub push_timeout_ms: u64,
+
+    /// The waits between push attempts after a failure, comma-separated (`500ms`, `5s`,
+    /// `5m`, `2h`); one more attempt than waits, then the delivery is a dead letter. Each
+    /// wait is jittered by up to ±10 %. The default spreads 8 attempts over about 27 hours.
+    #[arg(
+        long,
+        env = "OMNIGATE_PUSH_RETRY_SCHEDULE",
+        default_value = "5s,5m,30m,2h,5h,10h,10h"
+    )]
+    pub push_retry_schedule: RetrySchedule,
+
+    /// An endpoint whose pushes have all failed for this long is marked failing: it gets
+    /// one probe at a time, `--push-probe-interval-ms` apart, until one succeeds. In seconds.
+    #[arg(long, env = "OMNIGATE_PUSH_BREAKER_AFTER_SECS", default_value_t = 300)]
+    pub push_breaker_after_secs: u64,
+
+    /// How often a failing endpoint is probed, in milliseconds.
+    #[arg(
+        long,
+        env = "OMNIGATE_PUSH_PROBE_INTERVAL_MS",
+        default_value_t = 30_000
+    )]
+    pub push_probe_interval_ms: u64,
+}
+
+/// The waits between push attempts (`5s,5m,30m`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySchedule(pub Vec<Duration>);
+
+impl std::str::FromStr for RetrySchedule {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let waits = text
+            .split(',')
+            .map(|part| {
+                let part = part.trim();
+                let split = part
+                    .find(|c: char| !c.is_ascii_digit())
+                    .ok_or_else(|| format!("{part:?} has no unit (ms, s, m, h)"))?;
+                let (n, unit) = part.split_at(split);
+                let n: u64 = n
+                    .parse()
+                    .map_err(|_| format!("{part:?} does not start with a number"))?;
+                let ms = match unit {
+                    "ms" => n,
+                    "s" => n * 1000,
+                    "m" => n * 60_000,
+                    "h" => n * 3_600_000,
+                    _ => return Err(format!("{part:?}: the unit is ms, s, m or h")),
+                };
+                if ms > 86_400_000 {
+                    return Err(format!("{part:?}: a wait is at most a day"));
+                }
+                Ok(Duration::from_millis(ms))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        if waits.len() > 20 {
+            return Err("at most 20 waits".into());
+        }
+        Ok(RetrySchedule(waits))
+    }
+}
+
+impl std::fmt::Display for RetrySchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|d| {
+                let ms = d.as_millis();
+                match ms {
+                    ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+                    ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+                    ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
+                    ms => format!("{ms}ms"),
+                }
+            })
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        "5s,5m,30m,2h,5h,10h,10h"
+            .parse()
+            .expect("the default schedule parses")
+    }
 }
 
 impl Settings {
@@ -342,6 +455,13 @@ impl Default for Settings {
             redis_blocking_pool: 64,
             redis_wait_replicas: 0,
             unknown_source_cache_ms: 2000,
+            push: true,
+            push_allow_private: false,
+            push_connect_timeout_ms: 5_000,
+            push_timeout_ms: 15_000,
+            push_retry_schedule: RetrySchedule::default(),
+            push_breaker_after_secs: 300,
+            push_probe_interval_ms: 30_000,
         }
     }
 }
@@ -364,6 +484,29 @@ mod tests {
         }
         assert_eq!(d.partitions, 16);
         assert_eq!(d.dedupe_ttl(), Duration::from_secs(259_200));
+    }
+
+    #[test]
+    fn retry_schedules_read_and_print_in_units() {
+        let s: RetrySchedule = "500ms, 5s,5m,2h".parse().unwrap();
+        assert_eq!(
+            s.0,
+            [
+                Duration::from_millis(500),
+                Duration::from_secs(5),
+                Duration::from_secs(300),
+                Duration::from_secs(7200)
+            ]
+        );
+        assert_eq!(s.to_string(), "500ms,5s,5m,2h");
+        let total: Duration = RetrySchedule::default().0.iter().sum();
+        assert!(
+            total > Duration::from_secs(24 * 3600),
+            "about a day: {total:?}"
+        );
+        for bad in ["5", "5d", "x5s", "25h", ""] {
+            assert!(bad.parse::<RetrySchedule>().is_err(), "{bad:?}");
+        }
     }
 }
 

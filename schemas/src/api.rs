@@ -596,6 +596,101 @@ pub struct CreatePlugin {
     pub event_types: Vec<String>,
     #[serde(default)]
     pub publishes: Vec<PublishedType>,
+    /// How the plugin receives its events: pulled from its inbox (the default) or pushed
+    /// to its URL, signed per Standard Webhooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+}
+
+/// How a plugin receives its events: `pull` (it long-polls `POST /v1/inbox/pull`) or
+/// `push` (the gateway POSTs each event to `url`, signed per Standard Webhooks with the
+/// plugin's `whsec_` signing secret). A plugin is one or the other; both keep the same
+/// inbox, retries, dead letters and replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "mode": "push", "url": "https://loyalty.example.com/omnigate/webhooks", "max_in_flight": 10
+})))]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    pub mode: DeliveryMode,
+    /// Where pushes go (`push` only): `https`, a public host, no credentials or fragment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048, format = "uri"))]
+    pub url: Option<String>,
+    /// Most pushes in flight at once per gateway process (`push` only; default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
+    pub max_in_flight: Option<u32>,
+}
+
+/// See [`Delivery`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMode {
+    #[default]
+    Pull,
+    Push,
+}
+
+/// How a push plugin's delivery is set up and doing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryView {
+    pub mode: DeliveryMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
+    /// Paused by an operator (`POST /v1/plugins/{id}/delivery/pause`): events wait in the
+    /// inbox until it is resumed. RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub paused_at: Option<String>,
+    /// Signing secrets that currently sign pushes (ids and dates only; during a rotation's
+    /// grace period each push carries a signature by each).
+    #[serde(default)]
+    pub signing_secrets: Vec<KeyInfo>,
+    /// Each endpoint pushes went to (the plugin's URL, and installations' own URLs), with
+    /// its health (on `GET /v1/plugins/{id}` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<EndpointStatus>,
+}
+
+/// How one push endpoint is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EndpointStatus {
+    pub url: String,
+    pub status: EndpointState,
+    /// Failures in a row.
+    pub consecutive_failures: u64,
+    /// RFC 3339: since when every push failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub failing_since: Option<String>,
+    /// The last failure: the status or error, and a short excerpt of the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub last_error_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub last_success_at: Option<String>,
+}
+
+/// `healthy`: pushes succeed (or few failed); `failing`: every push failed for longer than
+/// the breaker's threshold, so it gets one probe at a time, spaced out, until one
+/// succeeds; `paused`: an operator paused delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointState {
+    Healthy,
+    Failing,
+    Paused,
 }
 
 /// `PATCH /v1/plugins/{id}`: each field given replaces the registered one; the others stay.
@@ -620,6 +715,21 @@ pub struct UpdatePlugin {
     /// claimed stay the plugin's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publishes: Option<Vec<PublishedType>>,
+    /// How it receives events. Switching to `push` creates a signing secret (in the
+    /// answer, once); changing the URL keeps the secret; back to `pull` drops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+}
+
+/// 200 of `PATCH /v1/plugins/{id}`: the plugin, and the signing secret when the change
+/// created one (switching to push), shown only here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PluginUpdated {
+    #[serde(flatten)]
+    pub plugin: PluginView,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<String>,
 }
 
 /// An API key as the API shows it: never its value.
@@ -646,6 +756,9 @@ pub struct PluginView {
     /// What its inbox holds (on `GET /v1/plugins/{id}` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inbox: Option<InboxStats>,
+    /// How it receives events (absent: pulled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryView>,
 }
 
 /// What a plugin's inbox holds, read at one instant.
@@ -668,6 +781,18 @@ pub struct PluginCreated {
     pub plugin: PluginView,
     /// Shown once; stored hashed.
     pub api_key: String,
+    /// A push plugin's signing secret (`whsec_…`), shown once: what its endpoint verifies
+    /// pushes with (Standard Webhooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<String>,
+}
+
+/// A new signing secret of a push plugin, shown only here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SigningSecretCreated {
+    pub secret_id: String,
+    pub signing_secret: String,
 }
 
 /// `POST /v1/plugins/{id}/keys`: a new key; the others stay valid until
@@ -707,6 +832,10 @@ pub struct CreateInstallation {
     )]
     pub tenant: String,
     pub scopes: Vec<Scope>,
+    /// A push plugin's endpoint for this shop, instead of the plugin's URL (same rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048, format = "uri"))]
+    pub push_url: Option<String>,
 }
 
 /// A plugin installed in a shop.
@@ -717,6 +846,8 @@ pub struct InstallationView {
     pub tenant: String,
     pub scopes: Vec<Scope>,
     pub installed_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_url: Option<String>,
 }
 
 /// `POST /v1/inbox/pull`.

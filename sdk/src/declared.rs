@@ -77,6 +77,7 @@ mod tests {
             }],
             keys: vec![],
             inbox: None,
+            delivery: None,
             created_at: "2025-03-14T09:00:00Z".into(),
         })
     }

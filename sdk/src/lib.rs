@@ -54,6 +54,7 @@
 //!         name: "Loyalty".into(),
 //!         event_types: vec!["order.paid".into()],
 //!         publishes: vec![PointsChanged::declaration()],
+//!         delivery: None,
 //!     })
 //!     .await?;
 //! admin
@@ -63,6 +64,7 @@
 //!         &CreateInstallation {
 //!             tenant: "shop-a".into(),
 //!             scopes: vec![Scope::EventsRead, Scope::EventsPublish],
+//!             push_url: None,
 //!         },
 //!     )
 //!     .await?;

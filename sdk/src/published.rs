@@ -27,6 +27,7 @@
 //!     name: "Loyalty".into(),
 //!     event_types: vec!["order.paid".into()],
 //!     publishes: vec![PointsChanged::declaration()],
+//!     delivery: None,
 //! };
 //! // An `Option` is optional; everything else is required.
 //! let schema = &registration.publishes[0].schema;
@@ -100,6 +101,7 @@ mod tests {
             keys: vec![],
             created_at: "2025-03-14T09:00:00Z".into(),
             inbox: None,
+            delivery: None,
         })
     }
 

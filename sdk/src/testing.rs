@@ -249,6 +249,7 @@ impl TestGateway {
                 &CreateInstallation {
                     tenant: tenant.into(),
                     scopes: scopes.to_vec(),
+                    push_url: None,
                 },
             )
             .await
@@ -327,6 +328,7 @@ impl TestGateway {
                 name: name.into(),
                 event_types: event_types.iter().map(|s| s.to_string()).collect(),
                 publishes: Vec::new(),
+                delivery: None,
             },
             tenant: tenant.into(),
             scopes: vec![Scope::EventsRead, Scope::EventsPublish, Scope::CustomerPii],

@@ -72,6 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             name: "latency probe".into(),
             event_types: vec!["order.created".into()],
             publishes: vec![],
+            delivery: None,
         })
         .await?;
     admin
@@ -81,6 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &CreateInstallation {
                 tenant: args.tenant.clone(),
                 scopes: vec![Scope::EventsRead, Scope::CustomerPii],
+                push_url: None,
             },
         )
         .await?;

@@ -38,6 +38,7 @@ pub fn registration() -> CreatePlugin {
                 "order_id": {"type": ["string", "null"]}, "customer_id": {"type": ["string", "null"]},
                 "detail": {"type": "string"}}}),
         }],
+        delivery: None,
     }
 }
 

@@ -29,6 +29,7 @@ async fn timeline_and_the_unconfirmed_order_alert() {
                 &CreateInstallation {
                     tenant: tenant.into(),
                     scopes: vec![Scope::EventsRead, Scope::EventsPublish, Scope::CustomerPii],
+                    push_url: None,
                 },
             )
             .await

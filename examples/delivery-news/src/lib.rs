@@ -102,6 +102,7 @@ pub fn registration() -> CreatePlugin {
         name: "Delivery news".into(),
         event_types: SUBSCRIPTIONS.iter().map(|t| t.to_string()).collect(),
         publishes: vec![NoticeRequested::declaration()],
+        delivery: None,
     }
 }
 

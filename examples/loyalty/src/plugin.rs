@@ -67,6 +67,7 @@ pub fn registration() -> CreatePlugin {
                 ),
             },
         ],
+        delivery: None,
     }
 }
 

@@ -47,6 +47,7 @@ pub fn registration() -> CreatePlugin {
         .map(String::from)
         .to_vec(),
         publishes,
+        delivery: None,
     }
 }
 

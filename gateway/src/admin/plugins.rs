@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use omnigate_schemas::api::{
     CreateInstallation, CreatePlugin, InboxStats, InstallationView, KeyCreated, PluginCreated,
-    PluginView, Problem, RotateKey, UpdatePlugin,
+    PluginUpdated, PluginView, Problem, RotateKey, SigningSecretCreated, UpdatePlugin,
 };
 
 use super::Admin;
@@ -100,10 +100,10 @@ async fn unclaim(state: &AppState, plugin_id: &str, fresh: &[String]) {
     request_body = CreatePlugin,
     responses(
         (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
-        (status = 201, description = "Registered; keep the `api_key`", body = PluginCreated),
+        (status = 201, description = "Registered; keep the `api_key` (and a push plugin's `signing_secret`): they are shown only here", body = PluginCreated),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A published namespace belongs to another plugin", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid type names or schemas, a published type in a canonical family (`order`, `shipment`, `refund`, `return`, `customer`, `stock`, `review`, `message`, `dispute`), or a subscription that matches no type of the catalog or of any plugin's declarations (the detail names it and the closest known type)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A push URL that is not https or not public, invalid type names or schemas, a published type in a canonical family (`order`, `shipment`, `refund`, `return`, `customer`, `stock`, `review`, `message`, `dispute`), or a subscription that matches no type of the catalog or of any plugin's declarations (the detail names it and the closest known type)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/plugins")]
@@ -113,7 +113,9 @@ pub async fn create_plugin(
     body: crate::body::Body<CreatePlugin>,
 ) -> Result<HttpResponse> {
     let now = state.now();
-    let (plugin, api_key) = registry::create(body.into_inner(), now)?;
+    let allow_private = state.settings.push_allow_private;
+    let (plugin, api_key, signing_secret) =
+        registry::create(body.into_inner(), allow_private, now)?;
     let types = &plugin.event_types;
     registry::check_subscriptions(types, &declared(&state, &plugin, types).await?)?;
     let fresh = claim(&state, &plugin).await?;
@@ -129,10 +131,12 @@ pub async fn create_plugin(
     Ok(HttpResponse::Created().json(PluginCreated {
         plugin: registry::view(&plugin, now),
         api_key,
+        signing_secret,
     }))
 }
 
-/// Read a plugin (without its keys' values), with what its inbox holds.
+/// Read a plugin (without its keys' values), with what its inbox holds and, for a push
+/// plugin, how each endpoint is doing.
 #[utoipa::path(
     tag = "plugins",
     security(("admin_token" = [])),
@@ -151,18 +155,25 @@ pub async fn get_plugin(
 ) -> Result<HttpResponse> {
     let plugin = load(&state, &id).await?;
     let depth = state.store.inbox_depth(&plugin.id).await?;
-    let mut view = registry::view(&plugin, state.now());
+    let now = state.now();
+    let mut view = registry::view(&plugin, now);
     view.inbox = Some(InboxStats {
         waiting: depth.waiting,
         in_flight: depth.in_flight,
         dead_letters: depth.dead,
     });
+    if let (Some(delivery), Some(push)) = (view.delivery.as_mut(), plugin.push.as_ref()) {
+        let health = state.store.push_health(&plugin.id).await?;
+        let breaker = crate::push::health::Breaker::from_settings(&state.settings);
+        delivery.endpoints = crate::push::health::statuses(push, health, &breaker, now);
+    }
     Ok(HttpResponse::Ok().json(view))
 }
 
-/// Change a plugin's name, subscriptions or published types.
+/// Change a plugin's name, subscriptions, published types or delivery.
 ///
-/// Each field given replaces the registered one; the others stay. Checked as at
+/// Each field given replaces the registered one; the others stay. Switching delivery to
+/// `push` answers with the new signing secret, shown only then. Checked as at
 /// registration: every subscription must match a type of the catalog or of some plugin's
 /// declarations, and new published namespaces are claimed (namespaces claimed before stay
 /// the plugin's). The router takes new subscriptions into account within a second.
@@ -172,12 +183,12 @@ pub async fn get_plugin(
     params(("id" = String, Path, description = "Plugin id")),
     request_body = UpdatePlugin,
     responses(
-        (status = 200, description = "The plugin as it now is", body = PluginView),
+        (status = 200, description = "The plugin as it now is (with `signing_secret` when it became a push plugin)", body = PluginUpdated),
         (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A published namespace belongs to another plugin, or the plugin kept changing under concurrent calls (try again)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid name, type names or schemas, a published type in a canonical family, or a subscription that matches no known type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A push URL that is not https or not public, invalid name, type names or schemas, a published type in a canonical family, or a subscription that matches no known type", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/v1/plugins/{id}")]
@@ -192,7 +203,9 @@ pub async fn update_plugin(
     for _ in 0..CHANGE_ATTEMPTS {
         let before = load(&state, &id).await?;
         let mut plugin = before.clone();
-        registry::update(&mut plugin, update.clone())?;
+        let allow_private = state.settings.push_allow_private;
+        let signing_secret =
+            registry::update(&mut plugin, update.clone(), allow_private, state.now())?;
         // Only new subscriptions: one that matched when it was made stays, even if its
         // publisher has since dropped the type (a rename must not fail for it).
         let new: Vec<String> = (plugin.event_types.iter())
@@ -204,7 +217,10 @@ pub async fn update_plugin(
         match state.store.replace_plugin(&before, &plugin).await {
             Ok(true) => {
                 tracing::info!(plugin_id = %plugin.id, name = %plugin.name, "plugin updated");
-                return Ok(HttpResponse::Ok().json(registry::view(&plugin, state.now())));
+                return Ok(HttpResponse::Ok().json(PluginUpdated {
+                    plugin: registry::view(&plugin, state.now()),
+                    signing_secret,
+                }));
             }
             Ok(false) => unclaim(&state, &plugin.id, &fresh).await,
             Err(e) => {
@@ -304,12 +320,125 @@ pub async fn revoke_key(
     Err(changed_concurrently(&id))
 }
 
+/// Issue a new signing secret for a push plugin.
+///
+/// Until `previous_expires_at` (default: 24 hours) every push carries a signature by each
+/// secret (Standard Webhooks lists them space-separated), so the endpoint can switch to the
+/// new secret at any moment; `revoke_previous` stops the others at once.
+#[utoipa::path(
+    tag = "plugins",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Plugin id")),
+    request_body = RotateKey,
+    responses(
+        (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "The new secret, shown only here", body = SigningSecretCreated),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The plugin kept changing under concurrent calls; try again", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The plugin pulls its events, or both revoke_previous and previous_expires_at given", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/plugins/{id}/signing-secrets")]
+pub async fn rotate_signing_secret(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: crate::body::Body<RotateKey>,
+) -> Result<HttpResponse> {
+    let now = state.now();
+    let request = body.into_inner();
+    for _ in 0..CHANGE_ATTEMPTS {
+        let before = load(&state, &id).await?;
+        let mut plugin = before.clone();
+        let (stored, signing_secret) =
+            registry::rotate_signing_secret(&mut plugin, request.clone(), now)?;
+        if !state.store.replace_plugin(&before, &plugin).await? {
+            continue;
+        }
+        tracing::info!(plugin_id = %plugin.id, secret_id = %stored.id, "signing secret issued");
+        return Ok(HttpResponse::Created().json(SigningSecretCreated {
+            secret_id: stored.id,
+            signing_secret,
+        }));
+    }
+    Err(changed_concurrently(&id))
+}
+
+/// Pauses or resumes a push plugin's delivery.
+async fn set_paused(state: &AppState, id: &str, pause: bool) -> Result<HttpResponse> {
+    let now = state.now();
+    for _ in 0..CHANGE_ATTEMPTS {
+        let before = load(state, id).await?;
+        let mut plugin = before.clone();
+        let paused_at = match before.push.as_ref().and_then(|p| p.paused_at) {
+            Some(since) if pause => Some(since),
+            _ => pause.then_some(now),
+        };
+        registry::set_paused(&mut plugin, paused_at)?;
+        if plugin != before && !state.store.replace_plugin(&before, &plugin).await? {
+            continue;
+        }
+        tracing::info!(plugin_id = %plugin.id, paused = pause, "push delivery {}", if pause { "paused" } else { "resumed" });
+        return Ok(HttpResponse::Ok().json(registry::view(&plugin, now)));
+    }
+    Err(changed_concurrently(id))
+}
+
+/// Pause a push plugin's delivery.
+///
+/// Events keep arriving in its inbox and wait there (its cap still applies); pushes in
+/// flight finish. Every gateway process stops pushing within a few seconds.
+#[utoipa::path(
+    tag = "plugins",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Plugin id")),
+    responses(
+        (status = 200, description = "The plugin, paused", body = PluginView),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The plugin kept changing under concurrent calls; try again", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The plugin pulls its events", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/plugins/{id}/delivery/pause")]
+pub async fn pause_delivery(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    set_paused(&state, &id, true).await
+}
+
+/// Resume a push plugin's delivery; what waited goes out in order.
+#[utoipa::path(
+    tag = "plugins",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Plugin id")),
+    responses(
+        (status = 200, description = "The plugin, delivering", body = PluginView),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The plugin kept changing under concurrent calls; try again", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The plugin pulls its events", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/plugins/{id}/delivery/resume")]
+pub async fn resume_delivery(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    set_paused(&state, &id, false).await
+}
+
 /// Install a plugin in a shop.
 ///
 /// Scopes: `events:read` (receive the subscribed events), `events:publish` (publish the
 /// plugin's own types), `customer_pii` (see personal data: contact data, addresses, free
 /// text, tracking and attachment URLs, and whatever a plugin's schema marks `x-pii`).
-/// Installing again replaces the scopes.
+/// Installing again replaces the scopes. A push plugin may be given its own endpoint for
+/// this shop (`push_url`).
 #[utoipa::path(
     tag = "plugins",
     security(("admin_token" = [])),
@@ -320,7 +449,7 @@ pub async fn revoke_key(
         (status = 201, description = "Installed", body = InstallationView),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid tenant, or a `push_url` that is not https or not public (or given for a plugin that pulls)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/plugins/{id}/installations")]
@@ -331,7 +460,9 @@ pub async fn install(
     body: crate::body::Body<CreateInstallation>,
 ) -> Result<HttpResponse> {
     let plugin = load(&state, &id).await?;
-    let installation = registry::installation(&plugin.id, body.into_inner(), state.now())?;
+    let allow_private = state.settings.push_allow_private;
+    let installation =
+        registry::installation(&plugin, body.into_inner(), allow_private, state.now())?;
     state.store.put_installation(&installation).await?;
     tracing::info!(plugin_id = %plugin.id, tenant = %installation.tenant, "plugin installed");
     Ok(HttpResponse::Created().json(registry::installation_view(&installation)))

@@ -1,3 +1,9 @@
-//! Push delivery to plugin endpoints: where pushes may go ([`target`]).
+//! Push delivery's parts: where pushes may go ([`target`]), how they are signed
+//! ([`signature`]), when a failed one is tried again ([`schedule`]) and how endpoints are
+//! doing ([`health`]). The pushers themselves, which need the inboxes, are
+//! [`crate::pusher`].
 
+pub mod health;
+pub mod schedule;
+pub mod signature;
 pub mod target;

@@ -578,6 +578,18 @@ pub async fn plugins_keys_and_installations(store: Arc<dyn Store>) {
             expires_at: None,
         }],
         created_at: now,
+        // A push plugin: its signing secret round-trips (sealed at rest in Redis).
+        push: Some(PushRecord {
+            url: "https://loyalty.example.com/hooks".into(),
+            max_in_flight: 10,
+            secrets: vec![SigningSecret {
+                id: "whs_1".into(),
+                value: SecretValue::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+                created_at: now,
+                expires_at: None,
+            }],
+            paused_at: None,
+        }),
     };
     assert_eq!(store.get_plugin("plg_1").await.unwrap(), None);
     assert!(store.plugin_ids().await.unwrap().is_empty());
@@ -635,6 +647,7 @@ pub async fn plugins_keys_and_installations(store: Arc<dyn Store>) {
         tenant: tenant.into(),
         scopes: vec![Scope::EventsRead],
         installed_at: now,
+        push_url: None,
     };
     store
         .put_installation(&install("plg_2", "shop-a"))
@@ -912,6 +925,56 @@ pub async fn subjects_are_held_by_one_delivery_at_a_time(store: Arc<dyn Store>) 
         store.hold_subjects("plg_h", &[order(a)]).await.unwrap(),
         [None]
     );
+
+    // Behind a holder being retried, the earliest refused delivery goes next, whichever
+    // comes back first.
+    let more: Vec<InboxEntry> = (4..=6).map(inbox_entry).collect();
+    store.inbox_push("plg_h", &more).await.unwrap();
+    let d = store.inbox_pull("plg_h", o).await.unwrap();
+    let (e4, e5, e6) = (d[0].receipt, d[1].receipt, d[2].receipt);
+    let s = |id: StreamId| ("shop-a\0order/9".to_string(), id);
+    assert_eq!(
+        store.hold_subjects("plg_h", &[s(e4)]).await.unwrap(),
+        [None]
+    );
+    store.inbox_nack("plg_h", &[e4], &later).await.unwrap();
+    assert!(store.hold_subjects("plg_h", &[s(e6)]).await.unwrap()[0].is_some());
+    assert!(store.hold_subjects("plg_h", &[s(e5)]).await.unwrap()[0].is_some());
+    store.inbox_ack("plg_h", &[e4]).await.unwrap();
+    assert!(
+        store.hold_subjects("plg_h", &[s(e6)]).await.unwrap()[0].is_some(),
+        "e5 was refused first: e6 waits for it"
+    );
+    assert_eq!(
+        store.hold_subjects("plg_h", &[s(e5)]).await.unwrap(),
+        [None]
+    );
+    assert!(store.hold_subjects("plg_h", &[s(e6)]).await.unwrap()[0].is_some());
+    store.inbox_ack("plg_h", &[e5]).await.unwrap();
+    assert_eq!(
+        store.hold_subjects("plg_h", &[s(e6)]).await.unwrap(),
+        [None]
+    );
+
+    // A touched delivery stays handed out for another visibility period.
+    let short = pull(10, 200, 8);
+    store.inbox_push("plg_h", &[inbox_entry(7)]).await.unwrap();
+    let d7 = store.inbox_pull("plg_h", short).await.unwrap();
+    assert_eq!(d7.len(), 1);
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    store
+        .inbox_touch("plg_h", &[d7[0].receipt], short.visibility)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(
+        store.inbox_pull("plg_h", short).await.unwrap().is_empty(),
+        "touched: not handed out again yet"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = store.inbox_pull("plg_h", short).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempt, 2, "touching counted no attempt");
 
     let health = EndpointHealth {
         consecutive_failures: 3,

@@ -134,8 +134,9 @@ struct Inbox {
     dead: Stream<DeadLetter>,
     /// Why pending entries were handed back, until they are acknowledged or die.
     failures: HashMap<StreamId, Vec<super::Failure>>,
-    /// Which delivery holds each subject (push delivery).
+    /// Which delivery holds each subject (push delivery), and the earliest refused it.
     holds: HashMap<String, StreamId>,
+    waiters: HashMap<String, StreamId>,
     /// When entries handed back with a delay fall due (as Redis keeps them apart from the
     /// visibility timeout of deliveries out now).
     due: HashMap<StreamId, Instant>,
@@ -787,23 +788,59 @@ impl Inboxes for MemoryStore {
         let mut inner = self.lock();
         let inbox = inner.inboxes.entry(plugin_id.to_string()).or_default();
         let now = Instant::now();
+        let wait_for = |inbox: &Inbox, id: &StreamId| {
+            inbox
+                .due
+                .get(id)
+                .map_or(Duration::ZERO, |d| d.saturating_duration_since(now))
+        };
         let mut out = Vec::with_capacity(items.len());
         for (subject, id) in items {
+            let present = |inbox: &Inbox, h: &StreamId| inbox.entries.entries.contains_key(h);
+            let mut waiter = inbox.waiters.get(subject).copied();
+            if waiter.is_some_and(|w| w != *id && !present(inbox, &w)) {
+                inbox.waiters.remove(subject);
+                waiter = None;
+            }
             let holder = inbox.holds.get(subject).copied();
             match holder {
-                Some(h) if h != *id && inbox.entries.entries.contains_key(&h) => {
-                    let due = inbox.due.get(&h).copied();
-                    out.push(Some(
-                        due.map_or(Duration::ZERO, |d| d.saturating_duration_since(now)),
-                    ));
+                Some(h) if h != *id && present(inbox, &h) => {
+                    if waiter.is_none_or(|w| *id < w) {
+                        inbox.waiters.insert(subject.clone(), *id);
+                    }
+                    out.push(Some(wait_for(inbox, &h)));
                 }
-                _ => {
-                    inbox.holds.insert(subject.clone(), *id);
-                    out.push(None);
-                }
+                _ => match waiter {
+                    Some(w) if w != *id && w < *id => out.push(Some(wait_for(inbox, &w))),
+                    _ => {
+                        inbox.holds.insert(subject.clone(), *id);
+                        if waiter == Some(*id) {
+                            inbox.waiters.remove(subject);
+                        }
+                        out.push(None);
+                    }
+                },
             }
         }
         Ok(out)
+    }
+
+    async fn inbox_touch(
+        &self,
+        plugin_id: &str,
+        receipts: &[StreamId],
+        visibility: Duration,
+    ) -> StoreResult<()> {
+        let mut inner = self.lock();
+        if let Some(inbox) = inner.inboxes.get_mut(plugin_id) {
+            let until = Instant::now() + visibility;
+            for r in receipts {
+                if let Some((_, due)) = inbox.group.pending.get_mut(r) {
+                    *due = until;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn release_subjects(

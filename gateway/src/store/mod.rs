@@ -322,6 +322,40 @@ pub struct PluginRecord {
     pub publishes: Vec<PublishedType>,
     pub keys: Vec<StoredKey>,
     pub created_at: DateTime<Utc>,
+    /// Push delivery (`None`: the plugin pulls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushRecord>,
+}
+
+/// A push plugin's endpoint and signing secrets, as stored (secrets sealed in Redis).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRecord {
+    pub url: String,
+    pub max_in_flight: u32,
+    /// Newest first; during a rotation's grace period each push is signed by each.
+    pub secrets: Vec<SigningSecret>,
+    /// Set while an operator has delivery paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<DateTime<Utc>>,
+}
+
+impl PushRecord {
+    /// Secrets that sign pushes at `now`, newest first.
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&SigningSecret> {
+        self.secrets
+            .iter()
+            .filter(|s| s.expires_at.is_none_or(|at| at > now))
+            .collect()
+    }
+}
+
+/// One `whsec_` signing secret of a push plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningSecret {
+    pub id: String,
+    pub value: SecretValue,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A plugin installed in a shop.
@@ -331,6 +365,9 @@ pub struct InstallationRecord {
     pub tenant: String,
     pub scopes: Vec<Scope>,
     pub installed_at: DateTime<Utc>,
+    /// A push plugin's endpoint for this shop, instead of the plugin's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_url: Option<String>,
 }
 
 /// One canonical event as appended to a log partition.
@@ -707,13 +744,23 @@ pub trait Inboxes: Send + Sync {
     /// Takes each `(subject, receipt)` pair's subject for that delivery, so that no other
     /// delivery of the subject goes out meanwhile, in any process (push delivery keeps an
     /// order's events in order across retries). Per pair: `None` when granted (the subject
-    /// was free, already this delivery's, or held by a delivery no longer in the inbox),
-    /// else how long until the delivery holding it is due again (zero: it is out now).
+    /// was free, already this delivery's, or held by a delivery no longer in the inbox, and
+    /// no earlier delivery was refused it and still waits), else how long until the
+    /// delivery in its way is due again (zero: it is out now). The earliest delivery
+    /// refused a subject is remembered and goes next.
     async fn hold_subjects(
         &self,
         plugin_id: &str,
         items: &[(String, StreamId)],
     ) -> StoreResult<Vec<Option<Duration>>>;
+    /// Keeps deliveries handed out for another `visibility` (a pusher still has them
+    /// queued behind another delivery of their subject), without counting an attempt.
+    async fn inbox_touch(
+        &self,
+        plugin_id: &str,
+        receipts: &[StreamId],
+        visibility: Duration,
+    ) -> StoreResult<()>;
     /// Frees the subjects these deliveries hold; a subject another delivery holds stays.
     async fn release_subjects(
         &self,

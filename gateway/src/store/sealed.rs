@@ -19,7 +19,7 @@ use std::fmt;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-use super::{RedisStore, SecretValue, SourceRecord, Store};
+use super::{PluginRecord, RedisStore, SecretValue, SourceRecord, Store};
 use super::{StoreError, StoreResult};
 use crate::config::{KeyText, Settings};
 
@@ -237,6 +237,42 @@ pub fn seal_source(sealer: Option<&Sealer>, source: &SourceRecord) -> StoreResul
         Some(sealer) => sealer.seal_source(source),
         None => Ok(source.clone()),
     }
+}
+
+/// The form of `plugin` to store: its push signing secrets sealed for it (with the
+/// sealer; as they are in the insecure plaintext mode).
+pub fn seal_plugin(sealer: Option<&Sealer>, plugin: &PluginRecord) -> StoreResult<PluginRecord> {
+    let mut sealed = plugin.clone();
+    if let (Some(sealer), Some(push)) = (sealer, sealed.push.as_mut()) {
+        for secret in &mut push.secrets {
+            secret.value = SecretValue::new(sealer.seal(&plugin.id, secret.value.expose())?);
+        }
+    }
+    Ok(sealed)
+}
+
+/// A stored plugin with its push signing secrets opened; a sealed one without a sealer is
+/// an error naming the missing key.
+pub fn open_plugin(sealer: Option<&Sealer>, mut plugin: PluginRecord) -> StoreResult<PluginRecord> {
+    let id = plugin.id.clone();
+    let Some(push) = plugin.push.as_mut() else {
+        return Ok(plugin);
+    };
+    for secret in &mut push.secrets {
+        let text = secret.value.expose();
+        let opened = match sealer {
+            Some(sealer) => sealer.open(&id, text)?,
+            None if text.starts_with(SEALED_PREFIX) => {
+                return Err(StoreError::Config(format!(
+                    "the signing secrets of {id} are sealed, but no OMNIGATE_SECRET_KEY is set \
+                     to open them"
+                )));
+            }
+            None => continue,
+        };
+        secret.value = SecretValue::new(opened);
+    }
+    Ok(plugin)
 }
 
 /// The parts of a sealed value; `None` for legacy plaintext.

@@ -77,6 +77,7 @@ async fn register(admin: &Client, name: &str, types: &[&str], tenant: &str) -> (
             name: name.into(),
             event_types: types.iter().map(|s| s.to_string()).collect(),
             publishes: Vec::new(),
+            delivery: None,
         })
         .await
         .unwrap();
@@ -87,6 +88,7 @@ async fn register(admin: &Client, name: &str, types: &[&str], tenant: &str) -> (
             &CreateInstallation {
                 tenant: tenant.into(),
                 scopes: vec![Scope::EventsRead],
+                push_url: None,
             },
         )
         .await
@@ -318,6 +320,7 @@ async fn the_test_gateway_reads_every_page_and_knows_sample_names() {
                     event_type: "counter.ticked".into(),
                     schema: serde_json::json!({"type": "object"}),
                 }],
+                delivery: None,
             },
             "pages-shop",
             &[Scope::EventsRead, Scope::EventsPublish],

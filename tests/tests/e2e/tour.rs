@@ -74,6 +74,7 @@ async fn install(admin: &Client, registration: omnigate_schemas::api::CreatePlug
             &CreateInstallation {
                 tenant: TENANT.into(),
                 scopes: vec![Scope::EventsRead, Scope::EventsPublish, Scope::CustomerPii],
+                push_url: None,
             },
         )
         .await

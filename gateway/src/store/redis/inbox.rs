@@ -241,30 +241,52 @@ return settled
 static NACK: LazyLock<Script> = LazyLock::new(|| Script::new(&[BURY_LUA, NACK_LUA].concat()));
 
 /// KEYS[1] a plugin inbox, KEYS[2] its subject holds, KEYS[3] its due times (one hash tag);
-/// ARGV: now (Unix ms), then subject and entry id pairs. Per pair: the subject is taken for
-/// the entry (-1) when free, already the entry's, or held by an entry no longer in the
-/// inbox; else the answer is the ms until the holder is due again (0: out now). Holds of
-/// entries gone another way are swept when there are more holds than entries. Returns the
-/// answers in order.
+/// ARGV: now (Unix ms), then subject and entry id pairs. A subject's field names the entry
+/// holding it; its field + "\1" the earliest entry refused it, which goes next. Per pair:
+/// the subject is taken for the entry (-1) when its holder is absent, the entry itself or
+/// no longer in the inbox, and no earlier entry waits for it; else the entry is remembered
+/// as waiting if it is the earliest, and the answer is the ms until the one in its way is
+/// due again (0: out now). Holds of entries gone another way are swept when there are many
+/// more holds than entries. Returns the answers in order.
 const HOLD_LUA: &str = r#"
 local now, out = tonumber(ARGV[1]), {}
+local function present(id)
+  return id and #redis.call('XRANGE', KEYS[1], id, id) > 0
+end
+local function before(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+local function wait_for(id)
+  local due = tonumber(redis.call('HGET', KEYS[3], id) or '0')
+  return math.max(due - now, 0)
+end
 for i = 2, #ARGV, 2 do
   local subject, id = ARGV[i], ARGV[i + 1]
+  local next_key = subject .. '\1'
   local holder = redis.call('HGET', KEYS[2], subject)
-  if not holder or holder == id or #redis.call('XRANGE', KEYS[1], holder, holder) == 0 then
-    redis.call('HSET', KEYS[2], subject, id)
-    out[#out + 1] = -1
+  local waiter = redis.call('HGET', KEYS[2], next_key)
+  if waiter and waiter ~= id and not present(waiter) then
+    redis.call('HDEL', KEYS[2], next_key)
+    waiter = nil
+  end
+  if holder and holder ~= id and present(holder) then
+    if not waiter or before(id, waiter) then redis.call('HSET', KEYS[2], next_key, id) end
+    out[#out + 1] = wait_for(holder)
+  elseif waiter and waiter ~= id and before(waiter, id) then
+    out[#out + 1] = wait_for(waiter)
   else
-    local due = tonumber(redis.call('HGET', KEYS[3], holder) or '0')
-    out[#out + 1] = math.max(due - now, 0)
+    redis.call('HSET', KEYS[2], subject, id)
+    if waiter == id then redis.call('HDEL', KEYS[2], next_key) end
+    out[#out + 1] = -1
   end
 end
-if redis.call('HLEN', KEYS[2]) > redis.call('XLEN', KEYS[1]) + 100 then
+if redis.call('HLEN', KEYS[2]) > 2 * redis.call('XLEN', KEYS[1]) + 100 then
   local fields = redis.call('HGETALL', KEYS[2])
   for j = 1, #fields, 2 do
-    if #redis.call('XRANGE', KEYS[1], fields[j + 1], fields[j + 1]) == 0 then
-      redis.call('HDEL', KEYS[2], fields[j])
-    end
+    if not present(fields[j + 1]) then redis.call('HDEL', KEYS[2], fields[j]) end
   end
 end
 return out
@@ -560,6 +582,30 @@ impl Inboxes for RedisStore {
             .into_iter()
             .map(|ms| (ms >= 0).then(|| Duration::from_millis(ms as u64)))
             .collect())
+    }
+
+    async fn inbox_touch(
+        &self,
+        plugin_id: &str,
+        receipts: &[StreamId],
+        _visibility: Duration,
+    ) -> StoreResult<()> {
+        if receipts.is_empty() {
+            return Ok(());
+        }
+        // Idle time 0: the visibility timeout counts again from now. JUSTID keeps the
+        // delivery count as it is.
+        let mut cmd = redis::cmd("XCLAIM");
+        cmd.arg(self.keys.inbox(plugin_id))
+            .arg(GROUP)
+            .arg(CONSUMER)
+            .arg(0);
+        for r in receipts {
+            cmd.arg(r.to_string());
+        }
+        cmd.arg("JUSTID");
+        let _: Value = self.query(&cmd).await?;
+        Ok(())
     }
 
     async fn release_subjects(

@@ -156,12 +156,16 @@ impl Registry for RedisStore {
     }
 
     async fn put_plugin(&self, plugin: &PluginRecord) -> StoreResult<()> {
-        self.hset_json(self.keys.plugins(), &plugin.id, plugin)
+        let stored = sealed::seal_plugin(self.sealer.as_deref(), plugin)?;
+        self.hset_json(self.keys.plugins(), &plugin.id, &stored)
             .await
     }
 
     async fn get_plugin(&self, id: &str) -> StoreResult<Option<PluginRecord>> {
-        self.hget_json(self.keys.plugins(), id).await
+        let stored: Option<PluginRecord> = self.hget_json(self.keys.plugins(), id).await?;
+        stored
+            .map(|p| sealed::open_plugin(self.sealer.as_deref(), p))
+            .transpose()
     }
 
     async fn replace_plugin(&self, old: &PluginRecord, new: &PluginRecord) -> StoreResult<bool> {
@@ -175,10 +179,12 @@ impl Registry for RedisStore {
         };
         let stored: PluginRecord =
             serde_json::from_str(&raw).map_err(|e| corrupt(format!("{}: {e}", old.id)))?;
-        if stored != *old {
+        // Sealing is randomised: compared opened.
+        if sealed::open_plugin(self.sealer.as_deref(), stored)? != *old {
             return Ok(false);
         }
-        let json = serde_json::to_string(new).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let new = sealed::seal_plugin(self.sealer.as_deref(), new)?;
+        let json = serde_json::to_string(&new).map_err(|e| StoreError::Internal(e.to_string()))?;
         let mut inv = REPLACE_FIELD.prepare_invoke();
         inv.key(self.keys.plugins()).arg(&new.id).arg(raw).arg(json);
         let replaced: i64 = self.invoke(&inv).await?;
