@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 const FLOORS: &[&[&str]] = &[
     &["startup", "trigger"],
     &["http"],
-    &["admin", "inbox", "ingest"],
+    &["admin", "inbox", "ingest", "pusher"],
     &["plugins", "router", "push"],
     &["state", "body"],
     &["limits", "telemetry"],

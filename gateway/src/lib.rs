@@ -26,6 +26,7 @@ pub mod normalize;
 pub mod plugins;
 pub mod providers;
 pub mod push;
+pub mod pusher;
 pub mod router;
 pub mod samples;
 pub mod sign;

@@ -23,6 +23,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::ingest::drain::DrainHandle;
+use crate::pusher::PushersHandle;
 use crate::router::RouterHandle;
 use crate::state::AppState;
 use crate::store::{MemoryStore, RedisStore, Retention, Store, redis_options};
@@ -126,17 +127,19 @@ impl Gateway {
     /// `listener`. Nothing runs until the returned server is awaited or spawned.
     pub fn serve(self, listener: TcpListener) -> Result<Running> {
         let settings = &self.state.settings;
-        let (workers, route) = (settings.workers, settings.router);
+        let (workers, route, push) = (settings.workers, settings.router, settings.push);
         let http = crate::http::serve(self.state.clone(), listener, workers)
             .map_err(|e| Error::Config(format!("cannot serve: {e}")))?;
         let router = route.then(|| crate::router::spawn(self.state.clone().into_inner()));
         let drain = crate::ingest::drain::spawn(self.state.clone().into_inner());
+        let pushers = push.then(|| crate::pusher::spawn(self.state.clone().into_inner()));
         Ok(Running {
             addr: http.addr,
             handle: http.handle,
             server: http.server,
             router,
             drain,
+            pushers,
             state: self.state,
         })
     }
@@ -149,6 +152,7 @@ pub struct Running {
     server: Server,
     router: Option<RouterHandle>,
     drain: Option<DrainHandle>,
+    pushers: Option<PushersHandle>,
     state: web::Data<AppState>,
 }
 
@@ -162,15 +166,15 @@ impl Running {
     }
 
     /// Serves until the server stops (SIGINT or SIGTERM drain it); then lets the router
-    /// finish its batch and the spool drainer its delivery.
+    /// finish its batch, the spool drainer its delivery and the pushers their pushes.
     pub async fn run(self) -> Result<()> {
         let served = self.server.await;
-        if let Some(router) = self.router {
-            router.stop().await;
-        }
-        if let Some(drain) = self.drain {
-            drain.stop().await;
-        }
+        let workers = Workers {
+            router: self.router,
+            drain: self.drain,
+            pushers: self.pushers,
+        };
+        workers.stop().await;
         served.map_err(|e| Error::Internal(e.to_string()))
     }
 
@@ -182,13 +186,38 @@ impl Running {
             server,
             router,
             drain,
+            pushers,
             ..
         } = self;
         tokio::spawn(server);
         Stopper {
             handle,
-            router,
-            drain,
+            workers: Workers {
+                router,
+                drain,
+                pushers,
+            },
+        }
+    }
+}
+
+/// The background work of a gateway process.
+struct Workers {
+    router: Option<RouterHandle>,
+    drain: Option<DrainHandle>,
+    pushers: Option<PushersHandle>,
+}
+
+impl Workers {
+    async fn stop(self) {
+        if let Some(router) = self.router {
+            router.stop().await;
+        }
+        if let Some(drain) = self.drain {
+            drain.stop().await;
+        }
+        if let Some(pushers) = self.pushers {
+            pushers.stop().await;
         }
     }
 }
@@ -196,8 +225,7 @@ impl Running {
 /// Stops a gateway started with [`Running::spawn`].
 pub struct Stopper {
     handle: ServerHandle,
-    router: Option<RouterHandle>,
-    drain: Option<DrainHandle>,
+    workers: Workers,
 }
 
 impl Stopper {
@@ -216,12 +244,7 @@ impl Stopper {
     }
 
     async fn stop_workers(self) {
-        if let Some(router) = self.router {
-            router.stop().await;
-        }
-        if let Some(drain) = self.drain {
-            drain.stop().await;
-        }
+        self.workers.stop().await;
     }
 }
 

@@ -167,6 +167,48 @@ pub struct Metrics {
     pub router_dead_letters: IntCounter,
     pub inbox_trimmed: IntCounterVec,
     pub spool: SpoolMetrics,
+    pub push: PushMetrics,
+}
+
+/// Push delivery: attempts by outcome and how long each took.
+pub struct PushMetrics {
+    /// Answered 2xx: acknowledged.
+    pub delivered: IntCounter,
+    /// Failed and scheduled again.
+    pub retried: IntCounter,
+    /// Failed its last attempt: a dead letter.
+    pub dead: IntCounter,
+    pub seconds: Histogram,
+}
+
+impl PushMetrics {
+    fn new() -> (Self, IntCounterVec) {
+        let attempts = IntCounterVec::new(
+            Opts::new(
+                "omnigate_push_attempts_total",
+                "Pushes to plugin endpoints by outcome (delivered, retried, dead)",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "omnigate_push_duration_seconds",
+                "Time one push took, from connecting to the answer",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0,
+            ]),
+        )
+        .expect("valid metric");
+        let push = PushMetrics {
+            delivered: attempts.with_label_values(&["delivered"]),
+            retried: attempts.with_label_values(&["retried"]),
+            dead: attempts.with_label_values(&["dead"]),
+            seconds,
+        };
+        (push, attempts)
+    }
 }
 
 /// The local spool: how much waits, since when, and how fast it drains.
@@ -302,8 +344,11 @@ impl Metrics {
             .map(|p| ingest_seconds.with_label_values(&[p]))
             .collect();
         let spool = SpoolMetrics::new();
+        let (push, push_attempts) = PushMetrics::new();
         for c in [
-            Box::new(inbox_trimmed.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(push_attempts) as Box<dyn prometheus::core::Collector>,
+            Box::new(push.seconds.clone()),
+            Box::new(inbox_trimmed.clone()),
             Box::new(spool.records.clone()),
             Box::new(spool.bytes.clone()),
             Box::new(spool.oldest_age_seconds.clone()),
@@ -330,6 +375,7 @@ impl Metrics {
             router_dead_letters,
             inbox_trimmed,
             spool,
+            push,
         }
     }
 

@@ -53,16 +53,16 @@ async fn installation(
 }
 
 /// What a plugin may see of some inbox deliveries or dead letters.
-struct Presented {
-    shown: Vec<(StreamId, u64, Event)>,
+pub(crate) struct Presented {
+    pub shown: Vec<(StreamId, u64, Event)>,
     /// Ids of those from shops it left (or may no longer read): the caller decides what
     /// becomes of them, as only it knows which stream the ids belong to.
-    hidden: Vec<StreamId>,
+    pub hidden: Vec<StreamId>,
 }
 
 /// Events as this plugin may see them: nothing from shops it left, no PII without the
-/// `customer_pii` scope.
-async fn present(
+/// `customer_pii` scope. Pulled or pushed, a plugin sees the same.
+pub(crate) async fn present(
     state: &AppState,
     plugin: &PluginRecord,
     items: Vec<(StreamId, u64, InboxEntry)>,
@@ -100,6 +100,14 @@ pub async fn pull(
     if !(1..=MAX_PULL).contains(&max) {
         return Err(Error::validation(format!(
             "max must be between 1 and {MAX_PULL}"
+        )));
+    }
+    if plugin.push.is_some() {
+        return Err(Error::Conflict(format!(
+            "plugin {:?} is delivered by push to its URL; it does not pull (switch it to \
+             pull with PATCH /v1/plugins/{{id}} to pull, or use `omnigate forward` with a \
+             pull plugin for local development)",
+            plugin.id
         )));
     }
     let wait = wait_ms.unwrap_or(0);

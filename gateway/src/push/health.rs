@@ -74,8 +74,8 @@ pub fn statuses(
         .collect()
 }
 
-/// How often an unchanged state is written again (a success's time, a failure count):
-/// state changes are written at once.
+/// How often a success is written again (its time) while nothing else changed; a recovery
+/// and every failure are written at once.
 const REFRESH: Duration = Duration::from_secs(5);
 
 /// One process's record of one endpoint.
@@ -106,14 +106,14 @@ impl Tracker {
         self.due(recovered)
     }
 
-    /// Records a failure (`error` already short); true when the store should be told.
+    /// Records a failure (`error` already short); the store is told of every one (a
+    /// failed push costs far more than the write, and operators read the count).
     pub fn failure(&mut self, error: String, now: DateTime<Utc>) -> bool {
-        let first = self.health.failing_since.is_none();
         self.health.failing_since.get_or_insert(now);
         self.health.consecutive_failures += 1;
         self.health.last_error = Some(error);
         self.health.last_error_at = Some(now);
-        self.due(first)
+        self.due(true)
     }
 
     fn due(&mut self, changed: bool) -> bool {
@@ -160,14 +160,8 @@ mod tests {
     #[test]
     fn the_breaker_opens_after_failing_for_the_threshold_and_closes_on_success() {
         let mut tr = Tracker::default();
-        assert!(
-            tr.failure("HTTP 500".into(), t(0)),
-            "the first failure is written"
-        );
-        assert!(
-            !tr.failure("HTTP 500".into(), t(1)),
-            "a repeat waits for the refresh"
-        );
+        assert!(tr.failure("HTTP 500".into(), t(0)), "failures are written");
+        assert!(tr.failure("HTTP 500".into(), t(1)));
         assert!(!BREAKER.is_open(&tr.health, t(59)));
         assert!(tr.may_send(&BREAKER, t(59)));
         assert!(BREAKER.is_open(&tr.health, t(60)));
@@ -178,9 +172,10 @@ mod tests {
         );
         assert_eq!(tr.health.consecutive_failures, 2);
         assert!(tr.success(t(70)), "a recovery is written at once");
+        assert!(!tr.success(t(71)), "another success waits for the refresh");
         assert!(!BREAKER.is_open(&tr.health, t(70)));
         assert!(tr.may_send(&BREAKER, t(71)));
-        assert_eq!(tr.health.last_success_at, Some(t(70)));
+        assert_eq!(tr.health.last_success_at, Some(t(71)));
         assert_eq!(
             tr.health.last_error.as_deref(),
             Some("HTTP 500"),

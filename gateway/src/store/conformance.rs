@@ -958,21 +958,21 @@ pub async fn subjects_are_held_by_one_delivery_at_a_time(store: Arc<dyn Store>) 
 
     // A touched delivery stays handed out for another visibility period.
     let short = pull(10, 200, 8);
-    store.inbox_push("plg_h", &[inbox_entry(7)]).await.unwrap();
-    let d7 = store.inbox_pull("plg_h", short).await.unwrap();
+    store.inbox_push("plg_t", &[inbox_entry(7)]).await.unwrap();
+    let d7 = store.inbox_pull("plg_t", short).await.unwrap();
     assert_eq!(d7.len(), 1);
     tokio::time::sleep(Duration::from_millis(120)).await;
     store
-        .inbox_touch("plg_h", &[d7[0].receipt], short.visibility)
+        .inbox_touch("plg_t", &[d7[0].receipt], short.visibility)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
     assert!(
-        store.inbox_pull("plg_h", short).await.unwrap().is_empty(),
+        store.inbox_pull("plg_t", short).await.unwrap().is_empty(),
         "touched: not handed out again yet"
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let again = store.inbox_pull("plg_h", short).await.unwrap();
+    let again = store.inbox_pull("plg_t", short).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempt, 2, "touching counted no attempt");
 

@@ -10,6 +10,7 @@ mod openapi;
 mod pii;
 mod plugin_delivery;
 mod plugins;
+mod push_delivery;
 mod redis_cluster;
 mod redis_outage;
 mod router_retry;
