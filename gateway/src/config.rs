@@ -32,6 +32,30 @@ pub enum Command {
     /// Manage the source secrets stored in Redis.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// For plugin development: pull a (pull) plugin's inbox and forward each delivery to a
+    /// local URL, signed exactly as push delivery signs, acknowledging on 2xx; one line per
+    /// delivery. Like `stripe listen --forward-to`.
+    Forward(ForwardArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ForwardArgs {
+    /// The plugin's API key (`ogk_…`).
+    #[arg(long, env = "OMNIGATE_PLUGIN_KEY", hide_env_values = true)]
+    pub key: String,
+    /// Where to forward (`http://localhost:3000/webhooks`).
+    #[arg(long)]
+    pub to: String,
+    /// The signing secret to sign with (`whsec_…`); without it one is made for this run
+    /// and printed, for your receiver to verify with.
+    #[arg(long, env = "OMNIGATE_FORWARD_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// The gateway.
+    #[arg(long, env = "OMNIGATE_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// How long one forward may take, in milliseconds.
+    #[arg(long, default_value_t = 15_000)]
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// From the edge down. A module may use modules on its own floor (without a cycle) and on
 /// the floors below.
 const FLOORS: &[&[&str]] = &[
-    &["startup", "trigger"],
+    &["startup", "trigger", "forward"],
     &["http"],
     &["admin", "inbox", "ingest", "pusher"],
     &["plugins", "router", "push"],

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 #[cfg(any(test, feature = "testing"))]
 pub mod fixtures;
+pub mod forward;
 pub mod headers;
 pub mod http;
 pub mod ids;

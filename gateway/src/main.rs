@@ -1,6 +1,7 @@
 //! The `omnigate` binary: parses the command line and dispatches. `serve` runs the gateway
 //! (assembled by `omnigate::startup`), `openapi` prints the spec, `topics` the mapped
-//! topics, `trigger` sends a signed sample, `secrets rewrap` re-seals stored secrets.
+//! topics, `trigger` sends a signed sample, `secrets rewrap` re-seals stored secrets,
+//! `forward` brings a plugin's events to a receiver on the developer's machine.
 
 use clap::Parser;
 use omnigate::config::{Cli, Command, SecretsCommand, Settings};
@@ -53,6 +54,25 @@ fn main() -> ExitCode {
                         ExitCode::FAILURE
                     }
                 }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Forward(args) => {
+            let run = async {
+                let (secret, note) = omnigate::forward::secret(&args)?;
+                if let Some(note) = note {
+                    println!("{note}");
+                }
+                let stop = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                omnigate::forward::run(&args, &secret, |line| println!("{line}"), stop).await
+            };
+            match actix_web::rt::System::new().block_on(run) {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
                     ExitCode::FAILURE

@@ -532,3 +532,87 @@ async fn pushes_never_go_inside_the_gateways_network_unless_allowed() {
     assert!(receiver.got().is_empty());
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn omnigate_forward_brings_a_pull_plugins_events_to_a_local_receiver() {
+    let receiver = Receiver::start();
+    let gw = gateway("100ms").await;
+    let plugin = gw
+        .register_plugin(json!({"name": "In development", "event_types": ["order.*"]}))
+        .await;
+    gw.install(&plugin, "shop-a", json!(["events:read"])).await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    receiver.secret(secret);
+    // The receiver's first answer is a crash: forwarded again, then acknowledged; the
+    // order's next event waits for it.
+    let crash = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    receiver.answer(move |_, _| {
+        if crash.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            500
+        } else {
+            204
+        }
+    });
+    let args = omnigate::config::ForwardArgs {
+        key: plugin.key.clone(),
+        to: receiver.url.clone(),
+        secret: Some(secret.into()),
+        url: gw.base.clone(),
+        timeout_ms: 5_000,
+    };
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let printed = lines.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let forwarding = tokio::spawn(async move {
+        omnigate::forward::run(
+            &args,
+            secret,
+            move |line| printed.lock().unwrap().push(line),
+            async {
+                let _ = stopped.await;
+            },
+        )
+        .await
+    });
+    send_orders(&gw).await;
+    // Retried 5 s after the failure.
+    let got = receiver
+        .wait_for("both forwarded", |g| delivered(g).len() >= 2)
+        .await;
+    let sequence: Vec<(&str, u16)> = got
+        .iter()
+        .map(|g| (g.event_type.as_str(), g.answered))
+        .collect();
+    assert_eq!(
+        sequence,
+        [
+            ("order.created", 500),
+            ("order.created", 204),
+            ("order.paid", 204)
+        ],
+        "{got:#?}"
+    );
+    assert!(
+        got.iter().all(|g| g.verified == [true]),
+        "signed as pushes are"
+    );
+    let _ = stop.send(());
+    forwarding.await.unwrap().unwrap();
+    let lines = lines.lock().unwrap().clone();
+    assert!(lines[0].starts_with("Forwarding events from"), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("  500  order.created") && l.contains("again in 5 s")),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("  204  ")).count(),
+        2,
+        "{lines:#?}"
+    );
+    let view = gw.admin_json(&format!("/v1/plugins/{}", plugin.id)).await;
+    assert_eq!(view["inbox"]["waiting"], 0, "{view:#}");
+    assert_eq!(view["inbox"]["in_flight"], 0, "all acknowledged: {view:#}");
+    gw.stop().await;
+}
