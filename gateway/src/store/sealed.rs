@@ -19,7 +19,7 @@ use std::fmt;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-use super::{PluginRecord, RedisStore, SecretValue, SourceRecord, Store};
+use super::{PluginRecord, RedisStore, Registry, SecretValue, SourceRecord, Store};
 use super::{StoreError, StoreResult};
 use crate::config::{KeyText, Settings};
 
@@ -368,15 +368,24 @@ pub struct RewrapReport {
     pub resealed_sources: usize,
     /// Secrets re-sealed: plaintext ones and those sealed with a previous key.
     pub resealed_secrets: usize,
+    /// Push plugins' signing secrets re-sealed, in how many plugins.
+    pub resealed_signing_secrets: usize,
+    pub resealed_plugins: usize,
 }
 
 impl fmt::Display for RewrapReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "re-sealed {} secrets in {} of {} sources with key {}; every source secret is now \
-             sealed with it, so OMNIGATE_SECRET_KEY_PREVIOUS can be dropped",
-            self.resealed_secrets, self.resealed_sources, self.sources, self.key_id
+            "re-sealed {} secrets in {} of {} sources and {} signing secrets in {} push plugins \
+             with key {}; every stored secret is now sealed with it, so \
+             OMNIGATE_SECRET_KEY_PREVIOUS can be dropped",
+            self.resealed_secrets,
+            self.resealed_sources,
+            self.sources,
+            self.resealed_signing_secrets,
+            self.resealed_plugins,
+            self.key_id
         )
     }
 }
@@ -400,6 +409,12 @@ pub async fn rewrap(store: &RedisStore) -> StoreResult<RewrapReport> {
                 report.resealed_secrets += n;
             }
             None => {}
+        }
+    }
+    for id in store.plugin_ids().await? {
+        if let Some(n @ 1..) = store.reseal_plugin(&id).await? {
+            report.resealed_plugins += 1;
+            report.resealed_signing_secrets += n;
         }
     }
     Ok(report)

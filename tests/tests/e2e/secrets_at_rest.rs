@@ -205,8 +205,20 @@ async fn rewrap_seals_plaintext_secrets_and_rotates_keys() {
         .create_source(json!({"tenant": "rewrap-shop", "provider": "shopify", "secret": secret}))
         .await
         .id;
+    // And a push plugin's signing secret, which is sealed the same way.
+    let res = gw
+        .admin(reqwest::Method::POST, "/v1/plugins")
+        .json(&json!({"name": "CRM", "event_types": ["order.*"],
+                      "delivery": {"mode": "push", "url": "https://crm.example.com/hooks"}}))
+        .send()
+        .await
+        .unwrap();
+    let created: serde_json::Value = res.json().await.unwrap();
+    let plugin_id = created["id"].as_str().unwrap().to_string();
+    let signing = created["signing_secret"].as_str().unwrap().to_string();
     gw.stop().await;
     assert!(contains(&raw_redis(&prefix).await, &secret));
+    assert!(contains(&raw_redis(&prefix).await, &signing[6..]));
 
     // A keyed store still reads the legacy plaintext, and rewrap seals it.
     let a = Arc::new(Sealer::new(KEY_A, &[] as &[&str]).unwrap());
@@ -222,8 +234,13 @@ async fn rewrap_seals_plaintext_secrets_and_rotates_keys() {
         ),
         (1, 1, 1)
     );
+    assert_eq!(
+        (report.resealed_plugins, report.resealed_signing_secrets),
+        (1, 1)
+    );
     assert_eq!(report.key_id, a.key_id());
     assert!(!contains(&raw_redis(&prefix).await, &secret));
+    assert!(!contains(&raw_redis(&prefix).await, &signing[6..]));
     assert_eq!(store_a.get_source(&id).await.unwrap().unwrap(), before);
     // Running it again changes nothing.
     let again = sealed::rewrap(&store_a).await.unwrap();
@@ -237,6 +254,7 @@ async fn rewrap_seals_plaintext_secrets_and_rotates_keys() {
     };
     let report = sealed::rewrap_with_settings(&rotating).await.unwrap();
     assert_eq!((report.resealed_sources, report.resealed_secrets), (1, 1));
+    assert_eq!(report.resealed_signing_secrets, 1);
     assert!(
         report
             .to_string()
@@ -247,6 +265,12 @@ async fn rewrap_seals_plaintext_secrets_and_rotates_keys() {
     let b = Arc::new(Sealer::new(KEY_B, &[] as &[&str]).unwrap());
     let store_b = redis_store_with(&url, &prefix, Retention::default(), Some(b.clone())).await;
     assert_eq!(store_b.get_source(&id).await.unwrap().unwrap(), before);
+    let plugin = store_b.get_plugin(&plugin_id).await.unwrap().unwrap();
+    assert_eq!(plugin.push.unwrap().secrets[0].value.expose(), signing);
+    assert!(
+        store_a.get_plugin(&plugin_id).await.is_err(),
+        "the old key opens nothing"
+    );
     let err = store_a.get_source(&id).await.unwrap_err().to_string();
     assert!(err.contains(b.key_id()), "{err}");
     // A plaintext-mode store refuses sealed secrets instead of using them as secrets.

@@ -116,6 +116,46 @@ impl RedisStore {
         )))
     }
 
+    /// Re-seals one push plugin's signing secrets with the current key, as
+    /// [`Self::reseal_source`] does for a source: how many were re-sealed, `None` when the
+    /// plugin is gone.
+    pub async fn reseal_plugin(&self, id: &str) -> StoreResult<Option<usize>> {
+        let sealer = self.sealer.as_deref().ok_or_else(|| {
+            StoreError::Config("re-sealing secrets needs OMNIGATE_SECRET_KEY".into())
+        })?;
+        for _ in 0..5 {
+            let raw: Option<String> = self
+                .query(redis::cmd("HGET").arg(self.keys.plugins()).arg(id))
+                .await?;
+            let Some(raw) = raw else {
+                return Ok(None);
+            };
+            let stored: PluginRecord =
+                serde_json::from_str(&raw).map_err(|e| corrupt(format!("plugin {id}: {e}")))?;
+            let stale = stored.push.as_ref().map_or(0, |p| {
+                (p.secrets.iter())
+                    .filter(|s| !sealer.is_current(s.value.expose()))
+                    .count()
+            });
+            if stale == 0 {
+                return Ok(Some(0));
+            }
+            let opened = sealed::open_plugin(Some(sealer), stored)?;
+            let resealed = sealed::seal_plugin(Some(sealer), &opened)?;
+            let json = serde_json::to_string(&resealed)
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            let mut inv = REPLACE_FIELD.prepare_invoke();
+            inv.key(self.keys.plugins()).arg(id).arg(&raw).arg(json);
+            let written: i64 = self.invoke(&inv).await?;
+            if written == 1 {
+                return Ok(Some(stale));
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "plugin {id} kept changing while it was re-sealed; run the rewrap again"
+        )))
+    }
+
     async fn raw_source(&self, id: &str) -> StoreResult<Option<String>> {
         self.query(redis::cmd("HGET").arg(self.keys.sources()).arg(id))
             .await
