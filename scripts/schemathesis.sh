@@ -11,18 +11,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 SCHEMATHESIS_VERSION=4.32.5
-VENV=target/checkers
-if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
-  log "installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
-  if ! python3 -m venv "$VENV" 2>/dev/null; then
-    # Debian's own python3 keeps venv in a package of its own.
-    if [ "$(id -u)" -eq 0 ]; then as_root=(); else as_root=(sudo); fi
-    "${as_root[@]}" apt-get update -qq
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-    python3 -m venv "$VENV"
-  fi
-  "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
-fi
+VENV=$CHECKERS_VENV
+checker_install "schemathesis==$SCHEMATHESIS_VERSION"
 
 cargo build -q -p omnigate --locked
 

@@ -2,7 +2,8 @@
 # The README's test command. On a new machine it installs redis-server (apt-get) when
 # missing, starts it on a free port for the run, checks formatting and lints, runs the whole
 # test suite against it, stops it again, and checks the API contract with schemathesis
-# (installed with pip into target/checkers when missing). Exits non-zero on any failure.
+# (installed with pip into target/checkers when missing, with the standardwebhooks library the
+# push tests verify with). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,6 +66,10 @@ log "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo doc of the SDK (-D warnings: no missing item, no broken link)"
 RUSTDOCFLAGS="-D warnings" cargo doc -p omnigate-sdk --all-features --no-deps --locked
+# Pushed requests are verified by the Standard Webhooks reference library, as a Python
+# plugin's endpoint would (tests/python/push_receiver.py).
+checker_install "standardwebhooks==1.0.0"
+export OMNIGATE_TEST_PYTHON="$PWD/$CHECKERS_VENV/bin/python"
 log "cargo test (Redis at $OMNIGATE_TEST_REDIS_URL)"
 cargo test --workspace --locked
 log "the API contract, checked by schemathesis"
