@@ -82,7 +82,12 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "404", "409",
 
 # revoke_previous and previous_expires_at exclude each other (422 when both are given).
 [[operations]]
-include-path-regex = "^/v1/plugins/[^/]+/keys$"
+include-path-regex = "^/v1/plugins/[^/]+/(keys|signing-secrets)$"
+checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "404", "409", "422"]
+
+# A push_url must be https and public (422 otherwise): checked on the URL, not its shape.
+[[operations]]
+include-path-regex = "^/v1/plugins/[^/]+/installations$"
 checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "404", "409", "422"]
 
 # Each subscription must match a type of the catalog or of some plugin's declarations

@@ -16,8 +16,8 @@ fn main() -> ExitCode {
     omnigate::telemetry::init(cli.log_format, &cli.log);
     match cli.command {
         Command::Openapi => {
-            let spec = omnigate::http::openapi();
-            match spec.to_pretty_json() {
+            let spec = omnigate::http::openapi_document();
+            match serde_json::to_string_pretty(&spec) {
                 Ok(text) => {
                     println!("{text}");
                     ExitCode::SUCCESS

@@ -325,13 +325,19 @@ impl Worker {
                 }
             }
         }
-        // Pushes in flight get a moment to finish; the rest come back after the
-        // visibility timeout.
+        // Pushes in flight get a moment to finish; one cut off comes back after the
+        // visibility timeout (as after a crash).
         let grace = Duration::from_millis(shared.state.settings.push_timeout_ms)
             .min(Duration::from_secs(5));
         let _ =
             tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         tasks.abort_all();
+        // What was queued and never tried goes back at once, costing no attempt.
+        let untried: Vec<StreamId> = lock(&shared.queues)
+            .drain()
+            .flat_map(|(_, q)| q.into_iter().map(|j| j.receipt))
+            .collect();
+        shared.hand_back(&untried, Duration::ZERO, None, true).await;
     }
 }
 
@@ -373,6 +379,19 @@ impl Shared {
                     queues.remove(&subject).map(Vec::from).unwrap_or_default()
                 };
                 let receipts: Vec<StreamId> = rest.iter().map(|j| j.receipt).collect();
+                // The earliest of them is recorded as waiting for the subject, so nothing
+                // pulled meanwhile (here or in another process) overtakes them.
+                if let Some(first) = receipts.first() {
+                    let plugin_id = self.plugin.borrow().id.clone();
+                    if let Err(e) = self
+                        .state
+                        .store
+                        .hold_subjects(&plugin_id, &[(subject.clone(), *first)])
+                        .await
+                    {
+                        tracing::warn!(plugin_id, error = %e, "cannot record the next delivery of a subject");
+                    }
+                }
                 // Just after the one in their way, so it goes first.
                 self.hand_back(&receipts, wait + Duration::from_millis(50), None, true)
                     .await;
@@ -423,6 +442,8 @@ impl Shared {
         self.settled.notify_one();
     }
 
+    /// Where `tenant`'s events go: its installation's own URL, else the plugin's; `None`
+    /// when that cannot be read now.
     async fn endpoint(&self, plugin: &PluginRecord, tenant: &str) -> Option<String> {
         let default = plugin.push.as_ref()?.url.clone();
         if let Some((at, url)) = lock(&self.installations).get(tenant)
@@ -436,8 +457,9 @@ impl Shared {
                 .find(|i| i.plugin_id == plugin.id)
                 .and_then(|i| i.push_url),
             Err(e) => {
+                // Never the default URL instead: the shop's events may not belong there.
                 tracing::warn!(plugin_id = %plugin.id, tenant, error = %e, "cannot read the installation's push URL");
-                None
+                return None;
             }
         };
         lock(&self.installations).insert(tenant.to_string(), (Instant::now(), own.clone()));
@@ -474,7 +496,6 @@ impl Shared {
             }
         }
         let Some(url) = self.endpoint(&plugin, &job.event.tenant).await else {
-            self.release(&plugin.id, &hold).await;
             self.hand_back(&[job.receipt], REFRESH, None, true).await;
             return Flow::Blocked(REFRESH);
         };
@@ -486,9 +507,9 @@ impl Shared {
             .or_default()
             .may_send(&self.breaker, now);
         if !may_send {
-            // The endpoint is failing: deliveries wait for its next probe, untried.
+            // The endpoint is failing: deliveries wait for its next probe, untried, each
+            // keeping its subject so nothing later of it goes first.
             let wait = self.breaker.probe_interval;
-            self.release(&plugin.id, &hold).await;
             self.hand_back(&[job.receipt], wait, None, true).await;
             return Flow::Blocked(wait);
         }

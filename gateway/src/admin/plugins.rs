@@ -335,8 +335,8 @@ pub async fn revoke_key(
         (status = 201, description = "The new secret, shown only here", body = SigningSecretCreated),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The plugin kept changing under concurrent calls; try again", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The plugin pulls its events, or both revoke_previous and previous_expires_at given", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The plugin pulls its events (it has no signing secret), or it kept changing under concurrent calls (try again)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Both revoke_previous and previous_expires_at given", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/plugins/{id}/signing-secrets")]
@@ -397,8 +397,7 @@ async fn set_paused(state: &AppState, id: &str, pause: bool) -> Result<HttpRespo
         (status = 200, description = "The plugin, paused", body = PluginView),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The plugin kept changing under concurrent calls; try again", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The plugin pulls its events", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The plugin pulls its events (nothing to pause), or it kept changing under concurrent calls (try again)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/plugins/{id}/delivery/pause")]
@@ -419,8 +418,7 @@ pub async fn pause_delivery(
         (status = 200, description = "The plugin, delivering", body = PluginView),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The plugin kept changing under concurrent calls; try again", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The plugin pulls its events", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The plugin pulls its events (nothing to pause), or it kept changing under concurrent calls (try again)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/plugins/{id}/delivery/resume")]
@@ -449,7 +447,8 @@ pub async fn resume_delivery(
         (status = 201, description = "Installed", body = InstallationView),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid tenant, or a `push_url` that is not https or not public (or given for a plugin that pulls)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A `push_url` for a plugin that pulls its events", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid tenant, or a `push_url` that is not https or not public", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/plugins/{id}/installations")]

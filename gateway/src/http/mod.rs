@@ -3,6 +3,7 @@
 //! reaches a handler, the docs page, and the server.
 
 pub mod meta;
+pub mod webhooks;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
@@ -107,7 +108,15 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(meta::metrics);
 }
 
-/// The OpenAPI document, as served at `/openapi.json` and written by `omnigate openapi`.
+/// The whole OpenAPI document, as served at `/openapi.json` and written by `omnigate
+/// openapi`: the routes' operations ([`openapi`]) and the pushed requests' `webhooks`.
+pub fn openapi_document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(openapi()).expect("the OpenAPI document is JSON");
+    webhooks::add_to(&mut doc);
+    doc
+}
+
+/// The routes' part of the OpenAPI document (everything but `webhooks`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     App::new()
         .into_utoipa_app()
@@ -183,11 +192,12 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let (app, api) = App::new()
+    let (app, _) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(routes)
         .split_for_parts();
+    let api = openapi_document();
     app.app_data(state)
         .app_data(
             web::JsonConfig::default()
@@ -201,7 +211,7 @@ pub fn app(
         .app_data(
             web::PathConfig::default().error_handler(|e, _| Error::not_found(e.to_string()).into()),
         )
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+        .service(SwaggerUi::new("/docs/{_:.*}").external_url_unchecked("/openapi.json", api))
         .route(
             "/docs",
             web::get().to(|| async {

@@ -365,7 +365,7 @@ pub fn update(
 fn push_of(plugin: &mut PluginRecord) -> Result<&mut PushRecord> {
     let id = plugin.id.clone();
     plugin.push.as_mut().ok_or_else(|| {
-        Error::validation(format!(
+        Error::Conflict(format!(
             "plugin {id:?} pulls its events: only push plugins have signing secrets and \
              delivery to pause"
         ))
@@ -513,7 +513,7 @@ pub fn installation(
     scopes.dedup();
     let push_url = match req.push_url {
         Some(_) if plugin.push.is_none() => {
-            return Err(Error::validation(format!(
+            return Err(Error::Conflict(format!(
                 "push_url is for push plugins; plugin {:?} pulls its events",
                 plugin.id
             )));

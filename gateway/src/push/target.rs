@@ -86,6 +86,11 @@ pub fn is_forbidden(addr: IpAddr) -> bool {
                 // 64:ff9b::/96 NAT64 (reaches IPv4, private ranges included), 2001:db8::/32
                 // documentation, ::/96 IPv4-compatible (deprecated)
                 || (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4])
+                // 64:ff9b:1::/48 local-use NAT64, 2002::/16 6to4 and 2001::/32 Teredo: all
+                // carry an IPv4 address that may be a private one
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+                || s[0] == 0x2002
+                || (s[0] == 0x2001 && s[1] == 0)
                 || (s[0] == 0x2001 && s[1] == 0x0db8)
                 || (s[0..6] == [0; 6] && !v6.is_loopback())
         }
@@ -189,6 +194,9 @@ mod tests {
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
             "2001:db8::1",
+            "2002:a00:1::1",
+            "2001:0:4136:e378::1",
+            "64:ff9b:1::a00:1",
         ] {
             assert!(is_forbidden(bad.parse().unwrap()), "{bad}");
         }

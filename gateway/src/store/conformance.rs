@@ -940,6 +940,11 @@ pub async fn subjects_are_held_by_one_delivery_at_a_time(store: Arc<dyn Store>) 
     store.inbox_nack("plg_h", &[e4], &later).await.unwrap();
     assert!(store.hold_subjects("plg_h", &[s(e6)]).await.unwrap()[0].is_some());
     assert!(store.hold_subjects("plg_h", &[s(e5)]).await.unwrap()[0].is_some());
+    assert_eq!(
+        store.hold_subjects("plg_h", &[s(e4)]).await.unwrap(),
+        [None],
+        "the holder back from its retry keeps the subject, whoever waits"
+    );
     store.inbox_ack("plg_h", &[e4]).await.unwrap();
     assert!(
         store.hold_subjects("plg_h", &[s(e6)]).await.unwrap()[0].is_some(),

@@ -811,7 +811,9 @@ impl Inboxes for MemoryStore {
                     out.push(Some(wait_for(inbox, &h)));
                 }
                 _ => match waiter {
-                    Some(w) if w != *id && w < *id => out.push(Some(wait_for(inbox, &w))),
+                    Some(w) if holder != Some(*id) && w != *id && w < *id => {
+                        out.push(Some(wait_for(inbox, &w)))
+                    }
                     _ => {
                         inbox.holds.insert(subject.clone(), *id);
                         if waiter == Some(*id) {
@@ -835,6 +837,11 @@ impl Inboxes for MemoryStore {
         if let Some(inbox) = inner.inboxes.get_mut(plugin_id) {
             let until = Instant::now() + visibility;
             for r in receipts {
+                // One handed back with a delay keeps it (as in Redis, where the delay is
+                // kept apart from the visibility timeout).
+                if inbox.due.contains_key(r) {
+                    continue;
+                }
                 if let Some((_, due)) = inbox.group.pending.get_mut(r) {
                     *due = until;
                 }

@@ -36,7 +36,7 @@ end
 "#;
 
 /// KEYS[1] a plugin inbox, KEYS[2] its dead letters, KEYS[3] its failures, KEYS[4] its due
-/// times (one hash tag); ARGV: the consumer group, the consumer, the visibility (ms), how
+/// times, KEYS[5] where the claim scan goes on (one hash tag); ARGV: the consumer group, the consumer, the visibility (ms), how
 /// many to claim, the most attempts, the dead-letter cap (0 = none), now (Unix ms). Claims
 /// the deliveries whose visibility ran out with their delivery counts; one handed back for
 /// longer than the visibility is put back, its count unchanged, until it is due; one past
@@ -46,7 +46,12 @@ end
 const CLAIM_LUA: &str = r#"
 local claimed = {}
 -- Redis 6.2 lists an entry deleted while pending as nil; 7 leaves it out.
-for _, entry in ipairs(redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', ARGV[4])[2]) do
+-- The scan goes on where the last one stopped (XAUTOCLAIM looks at COUNT x 10 pending
+-- entries at most), so entries waiting far into the future at the front cannot hide due
+-- ones behind them.
+local scan = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], redis.call('GET', KEYS[5]) or '0-0', 'COUNT', ARGV[4])
+redis.call('SET', KEYS[5], scan[1])
+for _, entry in ipairs(scan[2]) do
   if type(entry) == 'table' then claimed[#claimed + 1] = entry end
 end
 local out, moved, trimmed = {}, 0, 0
@@ -275,7 +280,7 @@ for i = 2, #ARGV, 2 do
   if holder and holder ~= id and present(holder) then
     if not waiter or before(id, waiter) then redis.call('HSET', KEYS[2], next_key, id) end
     out[#out + 1] = wait_for(holder)
-  elseif waiter and waiter ~= id and before(waiter, id) then
+  elseif holder ~= id and waiter and waiter ~= id and before(waiter, id) then
     out[#out + 1] = wait_for(waiter)
   else
     redis.call('HSET', KEYS[2], subject, id)
@@ -355,6 +360,7 @@ impl Inboxes for RedisStore {
             .key(self.keys.dead_letters(plugin_id))
             .key(self.keys.inbox_failures(plugin_id))
             .key(self.keys.inbox_due(plugin_id))
+            .key(self.keys.claim_cursor(plugin_id))
             .arg(GROUP)
             .arg(CONSUMER)
             .arg(o.visibility.as_millis() as u64)

@@ -96,6 +96,11 @@ impl Keys {
         format!("{}:due:{{{plugin_id}}}", self.prefix)
     }
 
+    /// Where the inbox's claim scan goes on (string: a stream id).
+    pub(super) fn claim_cursor(&self, plugin_id: &str) -> String {
+        format!("{}:claimcursor:{{{plugin_id}}}", self.prefix)
+    }
+
     /// Which delivery holds each subject of a push plugin's inbox (hash: tenant and
     /// subject → entry id), in the inbox's hash slot.
     pub(super) fn subject_holds(&self, plugin_id: &str) -> String {
@@ -168,6 +173,7 @@ mod tests {
             (k.dead_letters("plg_a"), "og:dead:{plg_a}"),
             (k.inbox_due("plg_a"), "og:due:{plg_a}"),
             (k.subject_holds("plg_a"), "og:holds:{plg_a}"),
+            (k.claim_cursor("plg_a"), "og:claimcursor:{plg_a}"),
             (k.push_health("plg_a"), "og:pushhealth:{plg_a}"),
             (k.sources(), "og:cfg:sources"),
             (k.plugins(), "og:cfg:plugins"),

@@ -1,0 +1,152 @@
+//! The OpenAPI 3.1 `webhooks` section: what push delivery sends a plugin's endpoint, one
+//! entry per canonical event type, with the type's JSON Schema, an example and the
+//! Standard Webhooks signature headers, so a developer in any language can generate a
+//! receiver's types from `/openapi.json`.
+//!
+//! The event schemas are JSON Schema 2020-12 documents that refer to the shared shapes in
+//! `common.schema.json` and to `$defs` of their own; here each definition becomes a
+//! component (`common.Money`, `order.paid.Data`) and every `$ref` points at it, so the
+//! document stands alone.
+
+use omnigate_schemas::catalog::{COMMON, EVENT_TYPES};
+use serde_json::{Map, Value, json};
+
+/// Adds `webhooks` and the event schemas' components to a serialised OpenAPI document.
+pub fn add_to(doc: &mut Value) {
+    let mut components = Map::new();
+    let mut webhooks = Map::new();
+    let common: Value =
+        serde_json::from_str(COMMON.text).expect("the catalog's common schema is JSON");
+    hoist("common", &common, &mut components);
+    for t in EVENT_TYPES {
+        let schema: Value = serde_json::from_str(t.schema.text).expect("catalog schemas are JSON");
+        let example = schema["examples"][0].clone();
+        let root = hoist(t.name, &schema, &mut components);
+        components.insert(t.name.to_string(), root);
+        webhooks.insert(t.name.to_string(), entry(t.name, t.description, &example));
+    }
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        schemas.extend(components);
+    }
+    doc["webhooks"] = Value::Object(webhooks);
+}
+
+/// Moves `schema`'s `$defs` into `components` as `<prefix>.<name>` and returns the schema
+/// without them, every reference rewritten.
+fn hoist(prefix: &str, schema: &Value, components: &mut Map<String, Value>) -> Value {
+    let mut schema = schema.clone();
+    let Some(object) = schema.as_object_mut() else {
+        return schema;
+    };
+    object.remove("$schema");
+    object.remove("$id");
+    if let Some(Value::Object(defs)) = object.remove("$defs") {
+        for (name, def) in defs {
+            let mut def = def;
+            rewrite(prefix, &mut def);
+            components.insert(format!("{prefix}.{name}"), def);
+        }
+    }
+    rewrite(prefix, &mut schema);
+    schema
+}
+
+fn rewrite(prefix: &str, value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get_mut("$ref") {
+                if let Some(name) = r.strip_prefix("common.schema.json#/$defs/") {
+                    *r = format!("#/components/schemas/common.{name}");
+                } else if let Some(name) = r.strip_prefix("#/$defs/") {
+                    *r = format!("#/components/schemas/{prefix}.{name}");
+                }
+            }
+            for v in map.values_mut() {
+                rewrite(prefix, v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite(prefix, v)),
+        _ => {}
+    }
+}
+
+fn header(name: &str, description: &str, example: &str) -> Value {
+    json!({
+        "name": name,
+        "in": "header",
+        "required": true,
+        "description": description,
+        "schema": {"type": "string"},
+        "example": example,
+    })
+}
+
+fn entry(event_type: &str, description: &str, example: &Value) -> Value {
+    let mut media = json!({"schema": {"$ref": format!("#/components/schemas/{event_type}")}});
+    if !example.is_null() {
+        media["example"] = example.clone();
+    }
+    json!({
+        "post": {
+            "operationId": format!("push.{event_type}"),
+            "summary": format!("A pushed {event_type} event"),
+            "description": format!(
+                "{description}\n\nSent to a push plugin's URL (or its installation's \
+                 `push_url`) when it subscribed to `{event_type}`. The body is the event \
+                 exactly as `POST /v1/inbox/pull` would hand it out (without personal data \
+                 unless the installation has `customer_pii`). Verify the signature over the \
+                 raw body bytes with the plugin's signing secret (any Standard Webhooks \
+                 library), dedupe on `webhook-id`, and answer 2xx to acknowledge; anything \
+                 else is retried on the push schedule and then becomes a dead letter."
+            ),
+            "tags": ["push"],
+            "security": [],
+            "parameters": [
+                header("webhook-id", "The event id: the same on every attempt.", "evt_01J9ZQ4XG1V7C4W8M6T2P3R5KA"),
+                header("webhook-timestamp", "When this attempt was signed, Unix seconds; refuse ones more than 5 minutes away.", "1748938543"),
+                header("webhook-signature", "Space-separated `v1,<base64 HMAC-SHA256>` over `<webhook-id>.<webhook-timestamp>.<body>`, keyed with the base64-decoded part of the `whsec_` secret; one per valid secret during a rotation.", "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="),
+                header("omnigate-event-type", "The event's type.", event_type),
+                header("omnigate-attempt", "1 on the first attempt, growing with each retry.", "1"),
+            ],
+            "requestBody": {"required": true, "content": {"application/json": media}},
+            "responses": {
+                "2XX": {"description": "Acknowledged: not sent again."},
+                "429": {"description": "Retried after `Retry-After` (seconds or an HTTP date) when that is later than the schedule's next wait."},
+                "default": {"description": "Not acknowledged: retried on the schedule, then a dead letter."}
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_catalog_type_has_a_webhook_whose_references_resolve() {
+        let mut doc = json!({"components": {"schemas": {}}});
+        add_to(&mut doc);
+        let webhooks = doc["webhooks"].as_object().unwrap();
+        assert_eq!(webhooks.len(), EVENT_TYPES.len());
+        let text = doc.to_string();
+        assert!(
+            !text.contains("common.schema.json"),
+            "no external reference is left"
+        );
+        assert!(!text.contains("\"#/$defs/"), "no local reference is left");
+        // Every reference names a component that exists.
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for r in text.split("\"#/components/schemas/").skip(1) {
+            let name = &r[..r.find('"').unwrap()];
+            assert!(
+                schemas.contains_key(name),
+                "{name} is referred to but missing"
+            );
+        }
+        let paid = &webhooks["order.paid"]["post"];
+        assert_eq!(
+            paid["requestBody"]["content"]["application/json"]["example"]["type"],
+            "order.paid"
+        );
+    }
+}
