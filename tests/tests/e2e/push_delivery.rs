@@ -195,6 +195,20 @@ async fn send_orders(gw: &Gateway) {
     }
 }
 
+/// `GET /v1/plugins/{id}` once `pred` holds of it, or as it is after 10 s (the caller's
+/// assertions then say what is wrong).
+async fn plugin_when(gw: &Gateway, id: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let mut plugin = Value::Null;
+    for _ in 0..200 {
+        plugin = gw.admin_json(&format!("/v1/plugins/{id}")).await;
+        if pred(&plugin) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    plugin
+}
+
 fn delivered(got: &[Received]) -> Vec<&str> {
     got.iter()
         .filter(|g| (200..300).contains(&g.answered))
@@ -218,14 +232,10 @@ async fn pushed_events_verify_with_the_secret_and_arrive_in_order() {
     assert!(got.iter().all(|g| g.attempt == 1));
 
     // Acknowledged: the inbox is empty, the endpoint healthy with its last success.
-    let mut plugin = Value::Null;
-    for _ in 0..100 {
-        plugin = gw.admin_json(&format!("/v1/plugins/{id}")).await;
-        if plugin["inbox"]["in_flight"] == 0 && plugin["inbox"]["waiting"] == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let plugin = plugin_when(&gw, &id, |p| {
+        p["inbox"]["in_flight"] == 0 && p["inbox"]["waiting"] == 0
+    })
+    .await;
     assert_eq!(
         plugin["inbox"],
         json!({"waiting": 0, "in_flight": 0, "dead_letters": 0})
@@ -366,14 +376,7 @@ async fn pause_holds_events_and_resume_sends_them() {
     // Let every pusher see the pause.
     tokio::time::sleep(Duration::from_secs(3)).await;
     send_orders(&gw).await;
-    let mut plugin = Value::Null;
-    for _ in 0..100 {
-        plugin = gw.admin_json(&format!("/v1/plugins/{id}")).await;
-        if plugin["inbox"]["waiting"] == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let plugin = plugin_when(&gw, &id, |p| p["inbox"]["waiting"] == 2).await;
     assert_eq!(plugin["inbox"]["waiting"], 2, "{plugin:#}");
     assert_eq!(plugin["delivery"]["endpoints"][0]["status"], "paused");
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -509,14 +512,10 @@ async fn pushes_never_go_inside_the_gateways_network_unless_allowed() {
     let inside = format!("https://localhost:{port}/hooks");
     let (id, _) = push_plugin(&gw, &inside).await;
     send_orders(&gw).await;
-    let mut plugin = Value::Null;
-    for _ in 0..200 {
-        plugin = gw.admin_json(&format!("/v1/plugins/{id}")).await;
-        if plugin["delivery"]["endpoints"][0]["last_error"].is_string() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let plugin = plugin_when(&gw, &id, |p| {
+        p["delivery"]["endpoints"][0]["last_error"].is_string()
+    })
+    .await;
     let endpoint = &plugin["delivery"]["endpoints"][0];
     assert!(
         endpoint["last_error"]
