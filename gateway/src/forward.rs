@@ -88,7 +88,7 @@ pub async fn run(
         let pulled: PullResponse = serde_json::from_value(pulled)
             .map_err(|e| Error::Internal(format!("the gateway's pull answer: {e}")))?;
         for d in pulled.deliveries {
-            let subject = format!("{}\u{0}{}", d.event.tenant, d.event.subject);
+            let subject = crate::pusher::subject_key(&d.event);
             let now = std::time::Instant::now();
             let wait = match blocked.get(&subject) {
                 // Behind a failed delivery of its subject: it comes again just after that.

@@ -22,9 +22,9 @@ use tokio::task::JoinHandle;
 use crate::push::health::{Breaker, Tracker};
 use crate::push::schedule;
 use crate::push::send::{self, ClientOptions, Outcome, Push};
-use crate::push::signature::Signer;
+use crate::push::signature::{BadSecret, Signer};
 use crate::state::AppState;
-use crate::store::{Nack, PluginRecord, PullOptions, StoreResult, StreamId};
+use crate::store::{Nack, PluginRecord, PullOptions, PushRecord, StoreResult, StreamId};
 
 /// How often the set of push plugins (and their settings) is read again.
 const REFRESH: Duration = Duration::from_secs(2);
@@ -148,10 +148,9 @@ struct Job {
     event: Event,
 }
 
-impl Job {
-    fn subject(&self) -> String {
-        format!("{}\u{0}{}", self.event.tenant, self.event.subject)
-    }
+/// What order is kept per: an event's shop and subject (`order/123`).
+pub fn subject_key(event: &Event) -> String {
+    format!("{}\u{0}{}", event.tenant, event.subject)
 }
 
 /// What became of a subject's delivery.
@@ -177,6 +176,8 @@ struct Shared {
     in_flight: Semaphore,
     trackers: Mutex<HashMap<String, Tracker>>,
     installations: Mutex<HashMap<String, (Instant, Option<String>)>>,
+    /// The signer of the last set of valid secrets (by id).
+    signer: Mutex<Option<(Vec<String>, Arc<Signer>)>>,
     breaker: Breaker,
 }
 
@@ -203,6 +204,7 @@ impl Worker {
                 in_flight: Semaphore::new(max_in_flight as usize),
                 trackers: Mutex::new(HashMap::new()),
                 installations: Mutex::new(HashMap::new()),
+                signer: Mutex::new(None),
                 breaker,
             }),
         }
@@ -313,7 +315,7 @@ impl Worker {
                     attempt,
                     event,
                 };
-                let subject = job.subject();
+                let subject = subject_key(&job.event);
                 lock(&shared.held).insert(receipt);
                 let mut queues = lock(&shared.queues);
                 match queues.get_mut(&subject) {
@@ -513,12 +515,7 @@ impl Shared {
             self.hand_back(&[job.receipt], wait, None, true).await;
             return Flow::Blocked(wait);
         }
-        let secrets: Vec<&str> = push
-            .signing_secrets(now)
-            .into_iter()
-            .map(|s| s.value.expose())
-            .collect();
-        let signer = match Signer::new(&secrets) {
+        let signer = match self.signer(push, now) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(plugin_id = %plugin.id, error = %e, "the plugin's signing secret is unusable; rotate it");
@@ -613,6 +610,27 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// The signer of the secrets valid at `now`, decoded once per set of secrets rather
+    /// than once per push.
+    fn signer(
+        &self,
+        push: &PushRecord,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Arc<Signer>, BadSecret> {
+        let valid = push.signing_secrets(now);
+        let ids: Vec<String> = valid.iter().map(|s| s.id.clone()).collect();
+        let mut cached = lock(&self.signer);
+        if let Some((cached_ids, signer)) = cached.as_ref()
+            && *cached_ids == ids
+        {
+            return Ok(signer.clone());
+        }
+        let secrets: Vec<&str> = valid.iter().map(|s| s.value.expose()).collect();
+        let signer = Arc::new(Signer::new(&secrets)?);
+        *cached = Some((ids, signer.clone()));
+        Ok(signer)
     }
 
     async fn release(&self, plugin_id: &str, hold: &[(String, StreamId)]) {
