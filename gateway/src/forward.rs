@@ -150,6 +150,16 @@ async fn forward_one(
             ));
             Ok(true)
         }
+        Outcome::Refused { status, error } => {
+            let body =
+                json!({"receipts": [d.receipt], "dead": true, "reason": send::excerpt(&error)});
+            call(api, gateway, &args.key, "/v1/inbox/nack", body).await?;
+            line(format!(
+                "{at}  {status}  {}  {}  ({ms} ms) {error}; dead letter (the endpoint said no retry can fix it)",
+                d.event.event_type, d.event.id
+            ));
+            Ok(true)
+        }
         Outcome::Failed { status, error, .. } => {
             let wait = retry_wait(d.attempt);
             hand_back(api, gateway, &args.key, d, wait, Some(error.clone()), false).await?;

@@ -569,6 +569,17 @@ impl Shared {
                 self.note(&plugin.id, &url, |t| t.success(now)).await;
                 Flow::Next
             }
+            Outcome::Refused { status, error } => {
+                // The endpoint answered as its code meant to: it is healthy.
+                self.note(&plugin.id, &url, |t| t.success(now)).await;
+                state.metrics.push.dead.inc();
+                tracing::warn!(plugin_id = %plugin.id, event_id = %job.event.id, attempt = job.attempt, status, %error, "the endpoint refused the event for good: dead letter");
+                self.bury(&plugin.id, job, format!("{url}: {error}"), now)
+                    .await;
+                self.release(&plugin.id, &hold).await;
+                self.forget(&[job.receipt]);
+                Flow::Next
+            }
             Outcome::Failed {
                 error, retry_after, ..
             } => {
@@ -588,27 +599,34 @@ impl Shared {
                     None => {
                         state.metrics.push.dead.inc();
                         tracing::warn!(plugin_id = %plugin.id, event_id = %job.event.id, attempt = job.attempt, %error, "push failed its last attempt: dead letter");
-                        let nack = Nack {
-                            retry_after: Duration::ZERO,
-                            visibility: state.settings.inbox_visibility(),
-                            reason: Some(reason),
-                            at: crate::normalize::time::format(now),
-                            dead: true,
-                            defer: false,
-                        };
-                        if let Err(e) = state
-                            .store
-                            .inbox_nack(&plugin.id, &[job.receipt], &nack)
-                            .await
-                        {
-                            tracing::warn!(plugin_id = %plugin.id, error = %e, "cannot bury a push");
-                        }
+                        self.bury(&plugin.id, job, reason, now).await;
                         self.release(&plugin.id, &hold).await;
                         self.forget(&[job.receipt]);
                         Flow::Next
                     }
                 }
             }
+        }
+    }
+
+    /// Moves a delivery to the dead letters, with the reason of its last attempt.
+    async fn bury(&self, plugin_id: &str, job: &Job, reason: String, now: chrono::DateTime<Utc>) {
+        let nack = Nack {
+            retry_after: Duration::ZERO,
+            visibility: self.state.settings.inbox_visibility(),
+            reason: Some(reason),
+            at: crate::normalize::time::format(now),
+            dead: true,
+            defer: false,
+        };
+        if let Err(e) = self
+            .state
+            .store
+            .inbox_nack(plugin_id, &[job.receipt], &nack)
+            .await
+        {
+            // It comes back after the visibility timeout and is tried again.
+            tracing::warn!(plugin_id, error = %e, "cannot bury a push");
         }
     }
 

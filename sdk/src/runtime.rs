@@ -60,7 +60,7 @@ impl std::error::Error for Permanent {
 }
 
 /// Whether no retry can fix `e`.
-fn is_permanent(e: &HandlerError) -> bool {
+pub(crate) fn is_permanent(e: &HandlerError) -> bool {
     e.downcast_ref::<Permanent>().is_some()
         || e.downcast_ref::<Error>().is_some_and(Error::is_permanent)
 }
@@ -68,9 +68,9 @@ fn is_permanent(e: &HandlerError) -> bool {
 /// One event handed to the handler.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    /// What the runtime acknowledges for you.
+    /// What the runtime acknowledges for you (pushed: the event id).
     pub receipt: String,
-    /// 1 on the first delivery; grows with each redelivery.
+    /// 1 on the first delivery; grows with each redelivery (pushed: `omnigate-attempt`).
     pub attempt: u64,
     /// The canonical (or plugin) event.
     pub event: Event,
@@ -578,7 +578,7 @@ impl Acker {
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -60,6 +60,19 @@ pub struct TestPlugin {
     pub id: String,
     /// A client holding the plugin's API key.
     pub client: Client,
+    /// A push plugin's `whsec_…` signing secret ([`PluginSetup::push_to`]).
+    pub signing_secret: Option<String>,
+}
+
+impl TestPlugin {
+    /// A verifier of the requests pushed to this plugin (a push plugin only).
+    pub fn verifier(&self) -> crate::push::Verifier {
+        crate::push::Verifier::new(&[self
+            .signing_secret
+            .as_deref()
+            .expect("a push plugin (PluginSetup::push_to) has a signing secret")])
+        .expect("the gateway's secret is well formed")
+    }
 }
 
 /// A running in-process gateway; see the module docs.
@@ -87,6 +100,8 @@ impl TestGateway {
         let mut settings = Settings {
             admin_token: Some("test-admin-token".to_string()),
             workers: Some(1),
+            // A push plugin under test listens on 127.0.0.1, over plain http.
+            push_allow_private: true,
             ..Settings::default()
         };
         tweak(&mut settings);
@@ -259,6 +274,7 @@ impl TestGateway {
             client: Client::builder(&self.url, created.api_key)
                 .build()
                 .expect("client"),
+            signing_secret: created.signing_secret,
         }
     }
 
@@ -425,6 +441,18 @@ impl PluginSetup<'_> {
     /// Declares a published type with a hand-written schema.
     pub fn declares(mut self, published: PublishedType) -> Self {
         self.registration.publishes.push(published);
+        self
+    }
+
+    /// Registers it for push delivery to `url` (e.g. `http://127.0.0.1:<port>/` of a
+    /// [`push::Server`](crate::push::Server) under test: the test gateway allows private
+    /// addresses). The [`TestPlugin`] then holds its signing secret.
+    pub fn push_to(mut self, url: &str) -> Self {
+        self.registration.delivery = Some(omnigate_schemas::api::Delivery {
+            mode: omnigate_schemas::api::DeliveryMode::Push,
+            url: Some(url.into()),
+            max_in_flight: None,
+        });
         self
     }
 

@@ -1,6 +1,8 @@
 //! Loyalty and NPS, an Omnigate plugin. See README.md.
 
 use loyalty::{plugin, rules};
+use omnigate_sdk::api::{Delivery, DeliveryMode};
+use omnigate_sdk::push::Server;
 use omnigate_sdk::state::{self, StateStore, Tracked};
 use omnigate_sdk::{Client, Runtime};
 use rust_decimal::Decimal;
@@ -51,17 +53,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    if std::env::args().nth(1).as_deref() == Some("registration") {
-        println!("{}", serde_json::to_string_pretty(&plugin::registration())?);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("registration") {
+        let mut registration = plugin::registration();
+        // `registration --push-url https://…`: the gateway pushes events there.
+        if let [_, flag, url] = args.as_slice()
+            && flag == "--push-url"
+        {
+            registration.delivery = Some(Delivery {
+                mode: DeliveryMode::Push,
+                url: Some(url.clone()),
+                max_in_flight: None,
+            });
+        }
+        println!("{}", serde_json::to_string_pretty(&registration)?);
         return Ok(());
     }
-    let client = Client::from_env()?;
     let books: Arc<dyn StateStore<Tracked<rules::Book>>> =
         state::from_env("LOYALTY_REDIS_URL", "loyalty:book").await?;
     let handler = plugin::Loyalty {
         policy: policy()?,
         books,
     };
-    Runtime::new(client, handler).concurrency(4).run().await?;
+    if std::env::var_os("OMNIGATE_SIGNING_SECRET").is_some() {
+        // A push plugin: the gateway POSTs each event to OMNIGATE_LISTEN (127.0.0.1:3000).
+        Server::from_env(handler)?.concurrency(4).run().await?;
+    } else {
+        Runtime::new(Client::from_env()?, handler)
+            .concurrency(4)
+            .run()
+            .await?;
+    }
     Ok(())
 }

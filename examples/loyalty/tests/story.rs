@@ -3,16 +3,24 @@
 
 use loyalty::plugin::{Loyalty, NPS_ANSWERED, registration};
 use loyalty::rules::Policy;
-use omnigate_sdk::Runtime;
-use omnigate_sdk::api::{PublishEvent, Scope};
+use omnigate_sdk::api::{Delivery, DeliveryMode, PublishEvent, Scope};
+use omnigate_sdk::push::Server;
 use omnigate_sdk::state::MemoryState;
 use omnigate_sdk::testing::TestGateway;
+use omnigate_sdk::{Client, Runtime};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
+fn loyalty() -> Loyalty {
+    Loyalty {
+        policy: Policy::default(),
+        books: Arc::new(MemoryState::default()),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn points_tiers_and_nps_for_one_customer() {
+async fn points_tiers_and_nps_for_one_customer_pulled() {
     let gw = TestGateway::start().await;
     let plugin = gw
         .install(
@@ -21,20 +29,44 @@ async fn points_tiers_and_nps_for_one_customer() {
             &[Scope::EventsRead, Scope::EventsPublish],
         )
         .await;
-    let client = plugin.client.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let runtime = Runtime::new(
-        client.clone(),
-        Loyalty {
-            policy: Policy::default(),
-            books: Arc::new(MemoryState::default()),
-        },
-    )
-    .wait(Duration::from_millis(200));
-    let task = tokio::spawn(runtime.run_until(async {
-        let _ = stopped.await;
-    }));
+    let running = Runtime::new(plugin.client.clone(), loyalty())
+        .wait(Duration::from_millis(200))
+        .spawn();
+    story(&gw, &plugin.client).await;
+    let stats = running.stop().await.unwrap();
+    assert!(stats.handled >= 5);
+}
 
+/// The same plugin, registered for push delivery: the gateway POSTs each event to the
+/// SDK's push server, which runs the same handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn points_tiers_and_nps_for_one_customer_pushed() {
+    let gw = TestGateway::start().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut pushed = registration();
+    pushed.delivery = Some(Delivery {
+        mode: DeliveryMode::Push,
+        url: Some(format!("http://{}/", listener.local_addr().unwrap())),
+        max_in_flight: None,
+    });
+    let plugin = gw
+        .install(
+            &pushed,
+            "maysternia",
+            &[Scope::EventsRead, Scope::EventsPublish],
+        )
+        .await;
+    let serving = Server::new(plugin.client.clone(), plugin.verifier(), loyalty())
+        .serve(listener)
+        .unwrap();
+    story(&gw, &plugin.client).await;
+    let stats = serving.stop().await;
+    assert!(stats.handled >= 5, "{stats:?}");
+}
+
+/// Order, payment and delivery → points, tier and a survey request; the answer → NPS; a
+/// refund → points taken back, once.
+async fn story(gw: &TestGateway, client: &Client) {
     let shop = gw.source("shopify", "maysternia").await;
     for sample in ["orders-create", "orders-paid", "fulfillments-update"] {
         let (status, body) = gw.send_sample(&shop, sample).await;
@@ -85,8 +117,4 @@ async fn points_tiers_and_nps_for_one_customer() {
             .len(),
         2
     );
-
-    let _ = stop.send(());
-    let stats = task.await.unwrap().unwrap();
-    assert!(stats.handled >= 5);
 }

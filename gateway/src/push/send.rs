@@ -13,6 +13,11 @@ use super::target::{self, Resolver};
 /// Most bytes of an answer read (the rest is dropped with the connection).
 pub const MAX_ANSWER_BYTES: usize = 4096;
 
+/// A receiver's way to say that no retry can fix a delivery (it lacks what the plugin
+/// needs): this header on a 4xx answer makes the delivery a dead letter at once. Opt-in
+/// and explicit, so a receiver's ordinary 4xx (a bug, a deploy under way) is still retried.
+pub const DEAD_LETTER_HEADER: &str = "omnigate-dead-letter";
+
 /// How pushes connect.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientOptions {
@@ -65,6 +70,8 @@ pub struct Push<'a> {
 pub enum Outcome {
     /// Answered 2xx: acknowledged.
     Delivered { status: u16 },
+    /// A 4xx with [`DEAD_LETTER_HEADER`]: the receiver says no retry can fix it.
+    Refused { status: u16, error: String },
     /// Anything else: to be tried again. `error` is short and safe to keep and show.
     Failed {
         status: Option<u16>,
@@ -109,6 +116,7 @@ pub async fn send(
     } else {
         None
     };
+    let refused = status.is_client_error() && response.headers().contains_key(DEAD_LETTER_HEADER);
     let location = response
         .headers()
         .get(reqwest::header::LOCATION)
@@ -128,15 +136,23 @@ pub async fn send(
             ),
         )
     } else {
-        Outcome::Failed {
-            status: Some(status.as_u16()),
-            error: match answer {
-                Ok(text) if !text.is_empty() => {
-                    format!("HTTP {}: {}", status.as_u16(), excerpt(&text))
-                }
-                _ => format!("HTTP {status}"),
-            },
-            retry_after,
+        let error = match answer {
+            Ok(text) if !text.is_empty() => {
+                format!("HTTP {}: {}", status.as_u16(), excerpt(&text))
+            }
+            _ => format!("HTTP {status}"),
+        };
+        if refused {
+            Outcome::Refused {
+                status: status.as_u16(),
+                error,
+            }
+        } else {
+            Outcome::Failed {
+                status: Some(status.as_u16()),
+                error,
+                retry_after,
+            }
         }
     };
     (outcome, started.elapsed())

@@ -11,6 +11,7 @@ mod pii;
 mod plugin_delivery;
 mod plugins;
 mod push_delivery;
+mod push_sdk;
 mod redis_cluster;
 mod redis_outage;
 mod router_retry;
