@@ -7,16 +7,18 @@
 # 200 (a delivery the gateway already had): only the few requests connections still had in
 # flight when their thread's share ran out.
 #
-# Profiles (BENCH_PROFILES, default "shopify mixed rate fsync plugin"):
+# Profiles (BENCH_PROFILES, default "shopify mixed rate fsync plugin push"):
 #   shopify  distinct signed 8 KB Shopify orders/create, each order sent once per round
 #   mixed    order stories of Shopify, WooCommerce, Stripe, Saleor, Standard Webhooks
 #   rate     the gateway at half its measured peak (paced client): latency off the limit
 #   fsync    the shopify profile on a Redis with appendonly + appendfsync always
 #   plugin   webhook → plugin handler latency through the SDK runtime at BENCH_PLUGIN_RATE/s
+#   push     webhook → push endpoint latency (the SDK push server) at BENCH_PLUGIN_RATE/s, then
+#            how fast a burst of BENCH_PUSH_BURST unpaced webhooks is pushed
 #   soak     (opt-in) half the peak rate for BENCH_SOAK_SECS, RSS sampled every round
 #
 # Knobs: BENCH_REQUESTS (40000 per round), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64),
-# BENCH_THREADS (2), BENCH_PLUGIN_RATE (1000), BENCH_PLUGIN_EVENTS (10000),
+# BENCH_THREADS (2), BENCH_PLUGIN_RATE (1000), BENCH_PLUGIN_EVENTS (10000), BENCH_PUSH_BURST (20000),
 # BENCH_SOAK_SECS (600), BENCH_PERF (a directory: the first gateway round of each profile is
 # recorded there with `perf record -g`, for `perf report -i`), BENCH_GATEWAY_BIN (another
 # `omnigate` binary to measure, e.g. an older commit's, for a before/after). Needs apt-get for wrk and redis-server when they are missing.
@@ -24,13 +26,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-PROFILES=${BENCH_PROFILES:-"shopify mixed rate fsync plugin"}
+PROFILES=${BENCH_PROFILES:-"shopify mixed rate fsync plugin push"}
 REQUESTS=${BENCH_REQUESTS:-40000}
 ROUNDS=${BENCH_ROUNDS:-3}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 PLUGIN_RATE=${BENCH_PLUGIN_RATE:-1000}
 PLUGIN_EVENTS=${BENCH_PLUGIN_EVENTS:-10000}
+PUSH_BURST=${BENCH_PUSH_BURST:-20000}
 SOAK_SECS=${BENCH_SOAK_SECS:-600}
 BARE_PASSES=${BENCH_BARE_PASSES:-4}
 PERF_DIR=${BENCH_PERF:-}
@@ -98,12 +101,14 @@ start_redis() {
   wait_port "$PORT"
 }
 
-# start_gateway REDIS_PORT
+# start_gateway REDIS_PORT [VAR=value…]
 start_gateway() {
+  local redis=$1
+  shift
   PORT=$(free_port)
-  OMNIGATE_SECRET_KEY=$(head -c 32 /dev/urandom | base64) OMNIGATE_WEBHOOK_RATE=0 \
-    OMNIGATE_LOG=warn "$GATEWAY_BIN" serve --bind "127.0.0.1:$PORT" \
-    --redis-url "redis://127.0.0.1:$1" --redis-prefix bench >"$WORK/gateway-$PORT.log" 2>&1 &
+  env OMNIGATE_SECRET_KEY="$(head -c 32 /dev/urandom | base64)" OMNIGATE_WEBHOOK_RATE=0 \
+    OMNIGATE_LOG=warn "$@" "$GATEWAY_BIN" serve --bind "127.0.0.1:$PORT" \
+    --redis-url "redis://127.0.0.1:$redis" --redis-prefix bench >"$WORK/gateway-$PORT.log" 2>&1 &
   PID=$!
   PIDS+=("$PID")
   wait_port "$PORT"
@@ -254,8 +259,8 @@ for profile in $PROFILES; do
       start_gateway "$PORT"
       P_PORT=$PORT P_PID=$PID
       presign shopify "$((PLUGIN_EVENTS + 1500))" "$P_PORT" "$WORK/plugin.tsv"
-      "$BIN/omnigate-plugin-probe" --gateway "http://127.0.0.1:$P_PORT" --events "$PLUGIN_EVENTS" \
-        --warmup 1000 --idle-secs 5 --ready-file "$WORK/probe.ready" >"$WORK/probe.out" 2>"$WORK/probe.log" &
+      "$BIN/omnigate-plugin-probe" --gateway "http://127.0.0.1:$P_PORT" \
+        --warmup 1000 --ready-file "$WORK/probe.ready" >"$WORK/probe.out" 2>"$WORK/probe.log" &
       PROBE_PID=$!
       PIDS+=("$PROBE_PID")
       for _ in $(seq 1 100); do [ -f "$WORK/probe.ready" ] && break; sleep 0.1; done
@@ -266,6 +271,35 @@ for profile in $PROFILES; do
       else
         echo "the probe failed:" >&2
         cat "$WORK/probe.log" >&2
+      fi
+      ;;
+    push)
+      start_redis push --appendonly no
+      # The SDK push server listens on 127.0.0.1, over plain http.
+      start_gateway "$PORT" OMNIGATE_PUSH_ALLOW_PRIVATE=true
+      PU_PORT=$PORT PU_PID=$PID
+      paced=$((PLUGIN_EVENTS + 1500))
+      presign shopify "$((paced + PUSH_BURST))" "$PU_PORT" "$WORK/push-all.tsv"
+      head -n "$paced" "$WORK/push-all.tsv" >"$WORK/push-paced.tsv"
+      tail -n +"$((paced + 1))" "$WORK/push-all.tsv" >"$WORK/push-burst.tsv"
+      "$BIN/omnigate-plugin-probe" --gateway "http://127.0.0.1:$PU_PORT" --push "127.0.0.1:$(free_port)" \
+        --bursts 2 --warmup 1000 --ready-file "$WORK/push.ready" >"$WORK/push.out" 2>"$WORK/push.log" &
+      PUSH_PID=$!
+      PIDS+=("$PUSH_PID")
+      for _ in $(seq 1 100); do [ -f "$WORK/push.ready" ] && break; sleep 0.1; done
+      # Every gateway process looks for new push plugins every 2 s.
+      sleep 3
+      header "webhook → push endpoint (SDK push server), $PLUGIN_RATE webhooks/s offered"
+      round "omnigate serve + push @ $PLUGIN_RATE/s" "$PU_PORT" "$PU_PID" "$WORK/push-paced.tsv" "$PLUGIN_RATE"
+      for _ in $(seq 1 600); do [ "$(wc -l <"$WORK/push.out")" -ge 1 ] && break; sleep 0.1; done
+      sed -n '1s/^PROBE /pushed, handler latency: /p' "$WORK/push.out"
+      header "a burst of $PUSH_BURST webhooks, unpaced: how fast they are pushed"
+      round "omnigate serve + push, unpaced" "$PU_PORT" "$PU_PID" "$WORK/push-burst.tsv"
+      if wait "$PUSH_PID" && [ "$(wc -l <"$WORK/push.out")" -ge 2 ]; then
+        sed -n '2s/^PROBE /pushed (per_s: events pushed per second): /p' "$WORK/push.out"
+      else
+        echo "the push probe failed:" >&2
+        cat "$WORK/push.log" >&2
       fi
       ;;
     soak)

@@ -509,9 +509,39 @@ impl Shared {
             .or_default()
             .may_send(&self.breaker, now);
         if !may_send {
-            // The endpoint is failing: deliveries wait for its next probe, untried, each
-            // keeping its subject so nothing later of it goes first.
-            let wait = self.breaker.probe_interval;
+            // Deferrals cost no attempt, so without this an endpoint down for a week would
+            // keep its events waiting for a week: past the schedule's span, never tried,
+            // it is a dead letter like one whose attempts ran out. Its age is from the inbox
+            // entry (a replay starts afresh), by the wall clock the entry id was made with.
+            let span = schedule::span(&state.settings.push_retry_schedule);
+            let age = Duration::from_millis(wall_ms().saturating_sub(job.receipt.ms));
+            if age > span {
+                let failing = lock(&self.trackers).get(&url).map(|t| {
+                    let h = &t.health;
+                    let since = h.failing_since.map(crate::normalize::time::format);
+                    (
+                        since.unwrap_or_default(),
+                        h.last_error.clone().unwrap_or_default(),
+                    )
+                });
+                let (since, last) = failing.unwrap_or_default();
+                state.metrics.push.dead.inc();
+                tracing::warn!(plugin_id = %plugin.id, event_id = %job.event.id, ?age, "not pushed within the retry schedule's span: dead letter");
+                let reason = format!(
+                    "{url}: not delivered within {}: the endpoint has been failing since {since} (last error: {last})",
+                    schedule::describe(span)
+                );
+                self.bury(&plugin.id, job, reason, now).await;
+                self.release(&plugin.id, &hold).await;
+                self.forget(&[job.receipt]);
+                return Flow::Next;
+            }
+            // The endpoint is failing: deliveries wait for its next probe (or the end of
+            // their span), untried, each keeping its subject so nothing later of it goes
+            // first.
+            let wait = (span - age)
+                .max(HELD_RECHECK)
+                .min(self.breaker.probe_interval);
             self.hand_back(&[job.receipt], wait, None, true).await;
             return Flow::Blocked(wait);
         }
@@ -675,4 +705,11 @@ impl Shared {
             tracing::warn!(plugin_id, error = %e, "cannot record push endpoint health");
         }
     }
+}
+
+/// Milliseconds since the epoch by the wall clock, as stream entry ids count them.
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

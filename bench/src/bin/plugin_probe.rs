@@ -1,15 +1,22 @@
-//! A plugin on the SDK runtime that measures how long an event takes from the gateway
-//! receiving its webhook (`received_at`, stamped by the gateway on the same machine) to the
-//! plugin's handler holding it. `scripts/bench.sh` starts it, sends webhooks with `wrk` at a
-//! fixed rate, and reads the figures it prints when it has handled `--events` events.
+//! A plugin on the SDK that measures how long an event takes from the gateway receiving its
+//! webhook (`received_at`, stamped by the gateway on the same machine) to the plugin's
+//! handler holding it: pulled through the SDK runtime, or (`--push ADDR`) pushed by the
+//! gateway to the SDK's push server. `scripts/bench.sh` starts it, sends webhooks with `wrk`,
+//! and reads one `PROBE` line per burst of events (a burst ends when none came for
+//! `--gap-ms`): how many, the handler latency p50/p99/max, and the rate they were handled
+//! at.
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use hdrhistogram::Histogram;
-use omnigate_schemas::api::{CreateInstallation, CreatePlugin, Scope};
+use omnigate_schemas::api::{
+    CreateInstallation, CreatePlugin, Delivery as Mode, DeliveryMode, Scope,
+};
+use omnigate_sdk::push::Server;
 use omnigate_sdk::{Client, Delivery, Handler, HandlerResult, Runtime};
 use std::sync::Mutex;
-use tokio::sync::Notify;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -22,43 +29,84 @@ struct Args {
     admin_token: String,
     #[arg(long, default_value = "bench-shop")]
     tenant: String,
-    /// Events to measure before printing the figures and stopping.
-    #[arg(long, default_value_t = 20_000)]
-    events: u64,
     /// Events handled before measuring starts.
     #[arg(long, default_value_t = 1_000)]
     warmup: u64,
-    /// File created once the plugin is registered and pulling.
+    /// Bursts to measure before stopping.
+    #[arg(long, default_value_t = 1)]
+    bursts: u32,
+    /// A burst ends when no event came for this long.
+    #[arg(long, default_value_t = 1_000)]
+    gap_ms: u64,
+    /// Be a push plugin: serve pushes on this address (the gateway must allow private
+    /// push URLs).
+    #[arg(long)]
+    push: Option<std::net::SocketAddr>,
+    /// Most pushes in flight per gateway process (push only).
+    #[arg(long, default_value_t = 100)]
+    max_in_flight: u32,
+    /// File created once the plugin is registered and receiving.
     #[arg(long)]
     ready_file: Option<std::path::PathBuf>,
     /// Print what was measured and stop when no event came for this long.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 30)]
     idle_secs: u64,
 }
 
+/// The events of one burst.
+struct Burst {
+    latency_us: Histogram<u64>,
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
 struct Probe {
-    latency_us: Mutex<Histogram<u64>>,
-    seen: std::sync::atomic::AtomicU64,
+    burst: Mutex<Burst>,
+    seen: AtomicU64,
     warmup: u64,
-    target: u64,
-    done: Notify,
 }
 
 #[async_trait::async_trait]
 impl Handler for Probe {
     async fn handle(&self, d: &Delivery, _: &Client) -> HandlerResult {
         let now = Utc::now();
-        let n = self.seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
         if n > self.warmup {
             let received: DateTime<Utc> = d.event.received_at.parse()?;
             let us = (now - received).num_microseconds().unwrap_or(0).max(0) as u64;
-            let mut h = self.latency_us.lock().unwrap_or_else(|p| p.into_inner());
-            h.record(us.max(1)).ok();
-            if h.len() >= self.target {
-                self.done.notify_one();
-            }
+            let mut b = self.burst.lock().unwrap_or_else(|p| p.into_inner());
+            b.latency_us.record(us.max(1)).ok();
+            let at = Instant::now();
+            b.first.get_or_insert(at);
+            b.last = Some(at);
         }
         Ok(())
+    }
+}
+
+impl Probe {
+    /// The burst's figures once it is over (nothing for `gap`), and a fresh burst.
+    fn take_if_over(&self, gap: Duration) -> Option<String> {
+        let mut b = self.burst.lock().unwrap_or_else(|p| p.into_inner());
+        let (first, last) = (b.first?, b.last?);
+        if last.elapsed() < gap {
+            return None;
+        }
+        let h = &b.latency_us;
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        let secs = (last - first).as_secs_f64().max(1e-3);
+        let line = format!(
+            "PROBE events={} per_s={:.0} p50_ms={:.2} p99_ms={:.2} max_ms={:.2}",
+            h.len(),
+            h.len() as f64 / secs,
+            ms(0.5),
+            ms(0.99),
+            h.max() as f64 / 1000.0
+        );
+        b.latency_us.reset();
+        b.first = None;
+        b.last = None;
+        Some(line)
     }
 }
 
@@ -66,13 +114,22 @@ impl Handler for Probe {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let admin = Client::builder(&args.gateway, &args.admin_token).build()?;
+    let listener = args.push.map(std::net::TcpListener::bind).transpose()?;
+    let delivery = match &listener {
+        Some(l) => Some(Mode {
+            mode: DeliveryMode::Push,
+            url: Some(format!("http://{}/", l.local_addr()?)),
+            max_in_flight: Some(args.max_in_flight),
+        }),
+        None => None,
+    };
     let plugin = admin
         .admin()
         .register_plugin(&CreatePlugin {
             name: "latency probe".into(),
             event_types: vec!["order.created".into()],
             publishes: vec![],
-            delivery: None,
+            delivery,
         })
         .await?;
     admin
@@ -88,46 +145,63 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let client = Client::builder(&args.gateway, &plugin.api_key).build()?;
     let probe = std::sync::Arc::new(Probe {
-        latency_us: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
+        burst: Mutex::new(Burst {
+            latency_us: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+            first: None,
+            last: None,
+        }),
         seen: Default::default(),
         warmup: args.warmup,
-        target: args.events,
-        done: Notify::new(),
     });
+    // Pulled or pushed, the same handler.
+    let mut pulling = None;
+    let mut serving = None;
+    match listener {
+        Some(listener) => {
+            let secret = plugin
+                .signing_secret
+                .ok_or("a push registration answers with a signing secret")?;
+            let verifier = omnigate_sdk::push::Verifier::new(&[secret])?;
+            serving = Some(
+                Server::new(client, verifier, probe.clone())
+                    .concurrency(args.max_in_flight as usize)
+                    .serve(listener)?,
+            );
+        }
+        None => {
+            pulling = Some(
+                Runtime::new(client, probe.clone())
+                    .concurrency(64)
+                    .batch(100)
+                    .spawn(),
+            );
+        }
+    }
     if let Some(path) = &args.ready_file {
         std::fs::write(path, &plugin.plugin.id)?;
     }
-    let runtime = Runtime::new(client, probe.clone())
-        .concurrency(64)
-        .batch(100);
-    let done = probe.clone();
-    let idle = std::time::Duration::from_secs(args.idle_secs);
-    runtime
-        .run_until(async move {
-            // Measured enough, or the webhooks stopped coming (fewer than asked for).
-            let mut last = 0;
-            loop {
-                tokio::select! {
-                    _ = done.done.notified() => return,
-                    _ = tokio::time::sleep(idle) => {
-                        let seen = done.seen.load(std::sync::atomic::Ordering::Relaxed);
-                        if seen > 0 && seen == last {
-                            return;
-                        }
-                        last = seen;
-                    }
-                }
-            }
-        })
-        .await?;
-    let h = probe.latency_us.lock().unwrap_or_else(|p| p.into_inner());
-    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    println!(
-        "PROBE events={} p50_ms={:.2} p99_ms={:.2} max_ms={:.2}",
-        h.len(),
-        ms(0.5),
-        ms(0.99),
-        h.max() as f64 / 1000.0
-    );
+    let gap = Duration::from_millis(args.gap_ms);
+    let idle = Duration::from_secs(args.idle_secs);
+    let (mut printed, mut last_seen, mut quiet_since) = (0, 0, Instant::now());
+    while printed < args.bursts {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(line) = probe.take_if_over(gap) {
+            println!("{line}");
+            printed += 1;
+        }
+        let seen = probe.seen.load(Ordering::Relaxed);
+        if seen != last_seen {
+            (last_seen, quiet_since) = (seen, Instant::now());
+        } else if quiet_since.elapsed() > idle {
+            eprintln!("no event for {idle:?} after {seen} events; stopping");
+            break;
+        }
+    }
+    if let Some(running) = pulling {
+        running.stop().await?;
+    }
+    if let Some(serving) = serving {
+        serving.stop().await;
+    }
     Ok(())
 }

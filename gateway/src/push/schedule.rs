@@ -32,6 +32,34 @@ pub fn attempts(schedule: &RetrySchedule) -> u64 {
     schedule.0.len() as u64 + 1
 }
 
+/// The longest a delivery can take through every attempt of `schedule` (each wait at its
+/// jittered longest): a delivery older than this that was never tried, because its
+/// endpoint was failing, is past what the schedule promised and becomes a dead letter.
+pub fn span(schedule: &RetrySchedule) -> Duration {
+    schedule.0.iter().map(|w| jitter(*w, 1.0)).sum()
+}
+
+/// `27h 30m`, `5m`, `330ms`: a span as an operator reads it.
+pub fn describe(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = Vec::new();
+    if h > 0 {
+        out.push(format!("{h}h"));
+    }
+    if m > 0 {
+        out.push(format!("{m}m"));
+    }
+    if s > 0 && h == 0 {
+        out.push(format!("{s}s"));
+    }
+    out.join(" ")
+}
+
 /// `base` moved by `unit` (in -1..=1) times 10 %.
 fn jitter(base: Duration, unit: f64) -> Duration {
     base.mul_f64(1.0 + 0.1 * unit.clamp(-1.0, 1.0))
@@ -50,6 +78,18 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_span_is_every_wait_at_its_longest() {
+        let schedule: RetrySchedule = "5s,5m,30m,2h,5h,10h,10h".parse().unwrap();
+        let span = span(&schedule);
+        // 27 h 35 m 5 s of waits, plus 10 % jitter at most.
+        assert_eq!(span.as_secs(), 109_235);
+        assert_eq!(describe(span), "30h 20m");
+        assert_eq!(describe(Duration::from_millis(330)), "330ms");
+        assert_eq!(describe(Duration::from_secs(65)), "1m 5s");
+    }
+
     use chrono::TimeZone;
 
     #[test]

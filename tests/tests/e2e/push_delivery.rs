@@ -396,6 +396,70 @@ async fn pause_holds_events_and_resume_sends_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_endpoint_is_probed_and_what_waits_past_the_schedule_is_buried() {
+    let receiver = Receiver::start();
+    receiver.answer(|_, _| 503);
+    let created = payload_fixture("shopify/orders-create");
+    // Failing at the first failure; one probe a minute; two 1 s waits: a 2.2 s span.
+    let gw = Gateway::start_with(
+        redis_store(Retention::default()).await,
+        fixture_time(&created),
+        |s| {
+            s.push_allow_private = true;
+            s.push_retry_schedule = "1s,1s".parse().unwrap();
+            s.push_breaker_after_secs = 0;
+            s.push_probe_interval_ms = 60_000;
+        },
+    )
+    .await;
+    let (p, secret) = push_plugin_with_key(&gw, &receiver.url).await;
+    receiver.secret(&secret);
+    send_orders(&gw).await;
+    let mut letters = Vec::new();
+    for _ in 0..300 {
+        let res = gw
+            .http
+            .get(gw.url("/v1/inbox/dead"))
+            .bearer_auth(&p.key)
+            .send()
+            .await
+            .unwrap();
+        let body: Value = res.json().await.unwrap();
+        letters = body["dead_letters"].as_array().unwrap().clone();
+        if letters.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(letters.len(), 2, "both events buried: {letters:#?}");
+    // The creation was tried, then probed once; the breaker kept it (and the payment
+    // behind it) from a third try, and the schedule's span ran out.
+    let got = receiver.got();
+    assert_eq!(
+        got.iter().map(|g| g.attempt).collect::<Vec<_>>(),
+        [1, 2],
+        "{got:#?}"
+    );
+    assert!(got.iter().all(|g| g.event_type == "order.created"));
+    for letter in &letters {
+        let reasons = letter["failures"].as_array().unwrap();
+        let last = reasons.last().unwrap()["reason"].as_str().unwrap();
+        assert!(
+            last.contains("not delivered within 2s")
+                && last.contains("the endpoint has been failing since")
+                && last.contains("HTTP 503"),
+            "{letter:#}"
+        );
+    }
+    let plugin = gw.admin_json(&format!("/v1/plugins/{}", p.id)).await;
+    assert_eq!(
+        plugin["delivery"]["endpoints"][0]["status"], "failing",
+        "{plugin:#}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_secret_signs_next_to_the_old_one_until_the_old_is_revoked() {
     let receiver = Receiver::start();
     let gw = gateway("100ms").await;
