@@ -3,9 +3,7 @@
 //! one `v1,` entry per signing secret, space-separated, so a receiver holding either secret
 //! of a rotation verifies.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use hmac::{KeyInit, Mac};
+use omnigate_schemas::standard_webhooks;
 
 /// A signing secret that is not `whsec_` + base64 (only a corrupt record has one).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,10 +27,12 @@ impl Signer {
         let keys = secrets
             .iter()
             .map(|s| {
-                let text = s.as_ref();
-                STANDARD
-                    .decode(text.strip_prefix("whsec_").ok_or(BadSecret)?)
-                    .map_err(|_| BadSecret)
+                let s = s.as_ref();
+                // The gateway made every secret it signs with: the prefix is always there.
+                s.starts_with("whsec_")
+                    .then(|| standard_webhooks::key(s))
+                    .flatten()
+                    .ok_or(BadSecret)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Signer { keys })
@@ -41,24 +41,11 @@ impl Signer {
     /// The three headers for `body` sent as message `id` at `timestamp` (Unix seconds).
     pub fn headers(&self, id: &str, timestamp: i64, body: &[u8]) -> [(&'static str, String); 3] {
         let ts = timestamp.to_string();
-        let signatures: Vec<String> = self
-            .keys
-            .iter()
-            .map(|key| {
-                let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key)
-                    .expect("HMAC takes a key of any length");
-                mac.update(id.as_bytes());
-                mac.update(b".");
-                mac.update(ts.as_bytes());
-                mac.update(b".");
-                mac.update(body);
-                format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
-            })
-            .collect();
+        let signature = standard_webhooks::header(&self.keys, id, &ts, body);
         [
             ("webhook-id", id.to_string()),
             ("webhook-timestamp", ts),
-            ("webhook-signature", signatures.join(" ")),
+            ("webhook-signature", signature),
         ]
     }
 }

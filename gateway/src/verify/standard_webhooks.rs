@@ -3,21 +3,17 @@
 //! both directions. The key is the base64 after `whsec_`, or (option `key_encoding: raw`,
 //! BigCommerce) the secret's own bytes.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use omnigate_schemas::api::KeyEncoding;
+use omnigate_schemas::standard_webhooks;
 
-use super::{SignedRequest, ct_eq, hmac_sha256, malformed, mismatch, missing};
+use super::{SignedRequest, malformed, mismatch, missing};
 use super::{VerifyError, VerifyResult};
 
 /// The HMAC key a secret stands for, or `None` when it is not valid base64.
 pub(super) fn key(secret: &str, encoding: KeyEncoding) -> Option<Vec<u8>> {
     match encoding {
         KeyEncoding::Raw => Some(secret.as_bytes().to_vec()),
-        KeyEncoding::Base64 => {
-            let text = secret.strip_prefix("whsec_").unwrap_or(secret);
-            STANDARD.decode(text).ok().filter(|k| !k.is_empty())
-        }
+        KeyEncoding::Base64 => standard_webhooks::key(secret),
     }
 }
 
@@ -43,22 +39,9 @@ pub(super) fn verify(
         .parse()
         .map_err(|_| malformed("webhook-timestamp out of range"))?;
 
-    let given: Vec<Vec<u8>> = signatures
-        .split(' ')
-        .filter_map(|entry| entry.split_once(','))
-        .filter(|(version, _)| *version == "v1")
-        .filter_map(|(_, value)| STANDARD.decode(value).ok())
-        .collect();
-    if given.is_empty() {
-        return Err(malformed("no v1 signature"));
-    }
-    let matched = secrets.iter().filter_map(|s| key(s, encoding)).any(|k| {
-        let expected = hmac_sha256(
-            &k,
-            &[msg_id.as_bytes(), b".", stamp.as_bytes(), b".", req.body],
-        );
-        given.iter().any(|g| ct_eq(&expected, g))
-    });
+    let keys: Vec<Vec<u8>> = secrets.iter().filter_map(|s| key(s, encoding)).collect();
+    let matched = standard_webhooks::matches(&keys, msg_id, stamp, req.body, signatures)
+        .map_err(|_| malformed("no v1 signature"))?;
     if !matched {
         return Err(mismatch());
     }

@@ -33,11 +33,8 @@ mod server;
 #[cfg_attr(docsrs, doc(cfg(feature = "push-server")))]
 pub use server::{DEAD_LETTER_HEADER, Server, Serving};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use hmac::{KeyInit, Mac};
+use omnigate_schemas::standard_webhooks;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use subtle::ConstantTimeEq;
 
 /// Why a pushed request was refused. Answer it with a 4xx; say no more to the sender.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,14 +78,7 @@ impl Verifier {
     pub fn new<S: AsRef<str>>(secrets: &[S]) -> Result<Verifier, PushError> {
         let keys = secrets
             .iter()
-            .map(|s| {
-                let text = s.as_ref().strip_prefix("whsec_").unwrap_or(s.as_ref());
-                STANDARD
-                    .decode(text)
-                    .ok()
-                    .filter(|k| !k.is_empty())
-                    .ok_or(PushError::BadSecret)
-            })
+            .map(|s| standard_webhooks::key(s.as_ref()).ok_or(PushError::BadSecret))
             .collect::<Result<Vec<_>, _>>()?;
         if keys.is_empty() {
             return Err(PushError::BadSecret);
@@ -153,28 +143,8 @@ impl Verifier {
         let ts: i64 = timestamp
             .parse()
             .map_err(|_| PushError::Malformed("webhook-timestamp is out of range"))?;
-        let given: Vec<Vec<u8>> = signature
-            .split(' ')
-            .filter_map(|entry| entry.split_once(','))
-            .filter(|(version, _)| *version == "v1")
-            .filter_map(|(_, value)| STANDARD.decode(value).ok())
-            .collect();
-        if given.is_empty() {
-            return Err(PushError::Malformed("no v1 signature"));
-        }
-        let matched = self.keys.iter().any(|key| {
-            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key)
-                .expect("HMAC takes a key of any length");
-            mac.update(id.as_bytes());
-            mac.update(b".");
-            mac.update(timestamp.as_bytes());
-            mac.update(b".");
-            mac.update(body);
-            let expected = mac.finalize().into_bytes();
-            given
-                .iter()
-                .any(|g| bool::from(expected.as_slice().ct_eq(g.as_slice())))
-        });
+        let matched = standard_webhooks::matches(&self.keys, id, timestamp, body, signature)
+            .map_err(|_| PushError::Malformed("no v1 signature"))?;
         if !matched {
             return Err(PushError::Mismatch);
         }
@@ -237,7 +207,11 @@ mod tests {
     #[test]
     fn rotation_accepts_either_secret_and_a_changed_byte_fails() {
         let old = "whsec_BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY=";
-        let new = format!("whsec_{}", STANDARD.encode([7u8; 32]));
+        use base64::Engine as _;
+        let new = format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+        );
         let body = br#"{"type":"order.placed","data":{"id":"order_01J9","total":"54.90"}}"#;
         let (id, ts, sig) = (
             "msg_2yR7fQ1mZk4VbS0cNq8tXe3Jw5A",
