@@ -111,24 +111,25 @@ pub const SAMPLES: &[Sample] = &[
         ["order.created"]
     ),
     // On a shop that has seen the order before, these are order.paid, order.fulfilled and
-    // refund.created + order.updated; alone, the order's first state is unknown.
+    // refund.created + order.updated; alone (no kept state), each tells every fact its body
+    // shows, besides order.updated.
     sample!(
         Woocommerce,
         "order.updated",
         "woocommerce/order.updated-processing.json",
-        ["order.updated"]
+        ["order.paid", "order.updated"]
     ),
     sample!(
         Woocommerce,
         "order.updated",
         "woocommerce/order.updated-completed.json",
-        ["order.updated"]
+        ["order.paid", "order.fulfilled", "order.updated"]
     ),
     sample!(
         Woocommerce,
         "order.updated",
         "woocommerce/order.updated-refunded.json",
-        ["refund.created", "order.updated"]
+        ["refund.created", "order.paid", "order.updated"]
     ),
     sample!(
         Stripe,
@@ -438,7 +439,7 @@ mod tests {
     #[test]
     fn samples_are_found_by_name_or_topic() {
         let s = find(Provider::Woocommerce, "order.updated-refunded").unwrap();
-        assert_eq!(s.events, ["refund.created", "order.updated"]);
+        assert_eq!(s.events, ["refund.created", "order.paid", "order.updated"]);
         assert_eq!(
             find(Provider::Shopify, "orders/create").unwrap().name,
             "orders-create.json"

@@ -280,7 +280,8 @@ pub const MAPPINGS: &[Mapping] = {
             S,
             "orders/updated",
             "order",
-            "order.updated (fields changed since the kept snapshot)",
+            "order.updated (fields changed since the kept snapshot; without one, also the \
+             order.paid, order.fulfilled, order.cancelled its body shows)",
         ),
         m(S, "orders/paid", "order", "order.paid"),
         m(S, "orders/cancelled", "order", "order.cancelled"),
@@ -336,7 +337,8 @@ pub const MAPPINGS: &[Mapping] = {
             "order.updated",
             "order",
             "diffed against the kept order: order.paid, order.fulfilled, order.cancelled, \
-             refund.created per new refund, else order.updated",
+             refund.created per new refund, else order.updated (without a kept order: the \
+             facts its body shows, and order.updated)",
         ),
         m(W, "customer.created", "customer", "customer.created"),
         m(W, "customer.updated", "customer", "customer.updated"),

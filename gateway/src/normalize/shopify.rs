@@ -1,7 +1,10 @@
 //! Shopify REST webhooks. Bodies follow the REST resource of `X-Shopify-API-Version`;
 //! integer ids become strings and shop-offset times become UTC. A dedicated topic always
 //! wins: nothing is derived from `orders/create` or `orders/updated` that Shopify sends
-//! under its own topic (`orders/paid`, `orders/cancelled`, `orders/fulfilled`).
+//! under its own topic (`orders/paid`, `orders/cancelled`, `orders/fulfilled`), except by an
+//! `orders/updated` for an order without a kept snapshot (connected mid-life, or the
+//! snapshot expired): it tells the facts its body shows, with the ids the dedicated topics
+//! give them (once per order), so whichever comes first is kept and the other adds nothing.
 
 use crate::json::Json;
 use chrono::{DateTime, Duration, Utc};
@@ -150,7 +153,7 @@ fn order_updated(
         Some(p) if !p.legacy => (snap.changed_since(p), true),
         _ => (Vec::new(), false),
     };
-    let events = if known && changed.is_empty() {
+    let mut events = if known && changed.is_empty() {
         Vec::new()
     } else {
         let data = OrderUpdated {
@@ -172,10 +175,32 @@ fn order_updated(
             &data,
         )?]
     };
+    if prior.is_none() {
+        events.extend(facts_shown(o)?);
+    }
     Ok(Output {
         events,
         snapshot: Some(snap),
     })
+}
+
+/// What an order's body shows on its own: paid (also when since refunded), fulfilled,
+/// cancelled, in the order they happen.
+fn facts_shown(o: Obj<'_>) -> Result<Vec<Normalized>, Rejection> {
+    let mut facts = Vec::new();
+    if matches!(
+        o.opt_str("financial_status")?,
+        Some("paid" | "partially_refunded" | "refunded")
+    ) {
+        facts.push(order_paid(o)?);
+    }
+    if o.opt_str("fulfillment_status")? == Some("fulfilled") {
+        facts.push(order_fulfilled(o)?);
+    }
+    if o.opt_time("cancelled_at")?.is_some() {
+        facts.push(order_cancelled(o)?);
+    }
+    Ok(facts)
 }
 
 fn provider_status(o: Obj<'_>) -> Result<Value, Rejection> {

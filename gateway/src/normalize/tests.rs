@@ -269,7 +269,9 @@ fn shopify_order_story() {
 
 #[test]
 fn shopify_updates_without_a_snapshot_say_so() {
-    let updated = Story::default().one(Provider::Shopify, "shopify/orders-updated");
+    let events = Story::default().run(Provider::Shopify, "shopify/orders-updated");
+    let updated = &events[0];
+    assert_eq!(updated.event_type, "order.updated");
     assert_eq!(updated.data()["changed"], json!([]));
     assert_eq!(updated.data()["changed_known"], false);
     // And a return without the order kept has no customer.
@@ -511,9 +513,86 @@ fn woocommerce_order_story() {
 fn woocommerce_refund_without_snapshot() {
     let events = Story::default().run(Provider::Woocommerce, "woocommerce/order.updated-refunded");
     let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
-    assert_eq!(types, ["refund.created", "order.updated"]);
+    assert_eq!(types, ["refund.created", "order.paid", "order.updated"]);
     assert_eq!(events[0].data()["amount"], money("320.99", "PLN"));
-    assert_eq!(events[1].data()["changed_known"], false);
+    assert_eq!(events[2].data()["changed_known"], false);
+}
+
+/// Connected mid-life (or the snapshot expired): an update still tells the facts its body
+/// shows, with the ids a kept snapshot would have given them, besides `order.updated`.
+#[test]
+fn woocommerce_facts_without_a_snapshot() {
+    let fixture = payload_fixture("woocommerce/order.updated-refunded");
+    let body: Value = serde_json::from_slice(&fixture.body).unwrap();
+    let run = |status: &str, paid: bool| {
+        let mut b = body.clone();
+        b["status"] = json!(status);
+        b["refunds"] = json!([]);
+        if !paid {
+            b["date_paid"] = Value::Null;
+            b["date_paid_gmt"] = Value::Null;
+        }
+        let out = normalize(
+            Provider::Woocommerce,
+            Input {
+                topic: "order.updated",
+                headers: &Headers::new(),
+                body: &Json::from(&b),
+                received_at: Utc::now(),
+                snapshot: None,
+                shop_locale: None,
+            },
+        )
+        .unwrap();
+        out.events
+            .iter()
+            .map(|e| (e.event_type, e.fact_key()))
+            .collect::<Vec<_>>()
+    };
+    fn types(v: &[(&'static str, String)]) -> Vec<&'static str> {
+        v.iter().map(|(t, _)| *t).collect()
+    }
+    assert_eq!(
+        types(&run("cancelled", false)),
+        ["order.cancelled", "order.updated"]
+    );
+    assert_eq!(
+        types(&run("completed", true)),
+        ["order.paid", "order.fulfilled", "order.updated"]
+    );
+    assert_eq!(
+        types(&run("processing", true)),
+        ["order.paid", "order.updated"]
+    );
+    assert_eq!(types(&run("on-hold", false)), ["order.updated"]);
+    // The same facts a story with the snapshot kept would tell: the same ids.
+    let id = body["id"].to_string();
+    let facts = run("completed", true);
+    assert_eq!(facts[0].1, format!("order:{id}:paid"));
+    assert_eq!(facts[1].1, format!("order:{id}:fulfilled"));
+}
+
+/// Shopify: an `orders/updated` without a snapshot tells what its body shows, with the id
+/// the dedicated topic gives the same fact, so whichever arrives first is kept once.
+#[test]
+fn shopify_facts_without_a_snapshot_share_the_dedicated_topics_ids() {
+    let updated = Story::default().run(Provider::Shopify, "shopify/orders-updated");
+    let paid = Story::default().one(Provider::Shopify, "shopify/orders-paid");
+    let derived = updated
+        .iter()
+        .find(|e| e.event_type == "order.paid")
+        .expect("a paid order's update tells order.paid");
+    assert_eq!(derived.subject, paid.subject);
+    assert_eq!(derived.fact_key(), paid.fact_key());
+    // With the order kept, an update says only what changed.
+    let mut story = Story::default();
+    story.run(Provider::Shopify, "shopify/orders-create");
+    let types: Vec<&str> = story
+        .run(Provider::Shopify, "shopify/orders-updated")
+        .iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert!(!types.contains(&"order.paid"), "{types:?}");
 }
 
 #[test]

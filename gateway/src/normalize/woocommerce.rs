@@ -5,8 +5,10 @@
 //! then, not as of the event). So `order.updated` is diffed against the last snapshot kept
 //! per order: a new `date_paid_gmt` is `order.paid`, a move to `completed` is
 //! `order.fulfilled`, to `cancelled` is `order.cancelled`, each new `refunds[]` entry is
-//! `refund.created`; any other change is `order.updated`. Derived events carry the fact they report, so the same fact
-//! derived twice gets the same event id.
+//! `refund.created`; any other change is `order.updated`. Without a kept snapshot (the
+//! gateway was connected mid-life, or the snapshot expired) the facts the body shows on its
+//! own are told (paid, completed, cancelled, each refund) besides `order.updated`. Derived
+//! events carry the fact they report, so the same fact derived twice gets the same event id.
 
 use crate::json::Json;
 use chrono::{DateTime, Utc};
@@ -143,10 +145,11 @@ fn order_updated(
         );
     }
 
-    // Without a kept snapshot nothing is known to be new, except refunds (each has an id).
+    // Without a kept snapshot (connected mid-life, or the snapshot expired) the body still
+    // shows facts on its own: paid, completed, cancelled. Each has a fact id, so one told
+    // before is kept once.
     let known = prior.is_some();
     if let Some(paid_at) = gmt(o, "date_paid_gmt")?
-        && known
         && was.paid_at.is_none()
     {
         let data = OrderPaid {
@@ -162,7 +165,7 @@ fn order_updated(
         );
         status_told |= matches!(status_now, "processing" | "on-hold");
     }
-    if known && status_changed && status_now == "completed" {
+    if status_changed && status_now == "completed" {
         let fulfilled_at = gmt(o, "date_completed_gmt")?.unwrap_or(modified);
         let data = OrderFulfilled {
             fulfilled_at: time::format(fulfilled_at),
@@ -175,7 +178,7 @@ fn order_updated(
         );
         status_told = true;
     }
-    if known && status_changed && status_now == "cancelled" {
+    if status_changed && status_now == "cancelled" {
         let data = OrderCancelled {
             cancelled_at: time::format(modified),
             // WooCommerce does not say who cancelled.
@@ -195,7 +198,8 @@ fn order_updated(
         .as_ref()
         .filter(|p| !p.legacy)
         .map(|p| snap.changed_since(p));
-    let untold_status = status_changed && !status_told;
+    // Without a snapshot, the update is told too: what else changed is unknown.
+    let untold_status = (status_changed && !status_told) || !known;
     let untold_change = events.is_empty() && changed.as_ref().is_none_or(|c| !c.is_empty());
     if untold_status || untold_change {
         let data = OrderUpdated {
