@@ -282,8 +282,11 @@ for profile in $PROFILES; do
       presign shopify "$((paced + PUSH_BURST))" "$PU_PORT" "$WORK/push-all.tsv"
       head -n "$paced" "$WORK/push-all.tsv" >"$WORK/push-paced.tsv"
       tail -n +"$((paced + 1))" "$WORK/push-all.tsv" >"$WORK/push-burst.tsv"
+      # One PROBE line per burst of events (a burst ends after 2 s without one); the
+      # probe stops 8 s after the last event.
       "$BIN/omnigate-plugin-probe" --gateway "http://127.0.0.1:$PU_PORT" --push "127.0.0.1:$(free_port)" \
-        --bursts 2 --warmup 1000 --ready-file "$WORK/push.ready" >"$WORK/push.out" 2>"$WORK/push.log" &
+        --bursts 0 --gap-ms 2000 --idle-secs 8 --warmup 1000 --ready-file "$WORK/push.ready" \
+        >"$WORK/push.out" 2>"$WORK/push.log" &
       PUSH_PID=$!
       PIDS+=("$PUSH_PID")
       for _ in $(seq 1 100); do [ -f "$WORK/push.ready" ] && break; sleep 0.1; done
@@ -291,12 +294,14 @@ for profile in $PROFILES; do
       sleep 3
       header "webhook → push endpoint (SDK push server), $PLUGIN_RATE webhooks/s offered"
       round "omnigate serve + push @ $PLUGIN_RATE/s" "$PU_PORT" "$PU_PID" "$WORK/push-paced.tsv" "$PLUGIN_RATE"
-      for _ in $(seq 1 600); do [ "$(wc -l <"$WORK/push.out")" -ge 1 ] && break; sleep 0.1; done
-      sed -n '1s/^PROBE /pushed, handler latency: /p' "$WORK/push.out"
+      for _ in $(seq 1 100); do [ "$(wc -l <"$WORK/push.out")" -ge 1 ] && break; sleep 0.1; done
+      sleep 2.5
+      paced_lines=$(wc -l <"$WORK/push.out")
+      sed -n "1,${paced_lines}s/^PROBE /pushed, handler latency: /p" "$WORK/push.out"
       header "a burst of $PUSH_BURST webhooks, unpaced: how fast they are pushed"
       round "omnigate serve + push, unpaced" "$PU_PORT" "$PU_PID" "$WORK/push-burst.tsv"
-      if wait "$PUSH_PID" && [ "$(wc -l <"$WORK/push.out")" -ge 2 ]; then
-        sed -n '2s/^PROBE /pushed (per_s: events pushed per second): /p' "$WORK/push.out"
+      if wait "$PUSH_PID"; then
+        sed -n "$((paced_lines + 1)),\$s/^PROBE /pushed (per_s: events pushed per second): /p" "$WORK/push.out"
       else
         echo "the push probe failed:" >&2
         cat "$WORK/push.log" >&2

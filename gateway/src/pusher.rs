@@ -219,6 +219,7 @@ impl Worker {
         let mut tasks = tokio::task::JoinSet::new();
         let mut plugin_rx = shared.plugin.clone();
         let mut capacity = shared.in_flight.available_permits();
+        let mut paused = false;
         loop {
             if *stop.borrow() {
                 break;
@@ -241,6 +242,12 @@ impl Worker {
             let Some(push) = plugin.push.as_ref() else {
                 break;
             };
+            if paused && push.paused_at.is_none() {
+                // Resumed: the endpoints' health was reset; forget what this process saw.
+                lock(&shared.trackers).clear();
+                shared.load_health(&plugin_id).await;
+            }
+            paused = push.paused_at.is_some();
             let wanted = push.max_in_flight as usize;
             if wanted > capacity {
                 shared.in_flight.add_permits(wanted - capacity);
@@ -513,25 +520,28 @@ impl Shared {
             // keep its events waiting for a week: past the schedule's span, never tried,
             // it is a dead letter like one whose attempts ran out. Its age is from the inbox
             // entry (a replay starts afresh), by the wall clock the entry id was made with.
+            // Only when the endpoint too has been failing that long: a delivery queued
+            // long before a short outage still gets its tries.
             let span = schedule::span(&state.settings.push_retry_schedule);
             let age = Duration::from_millis(wall_ms().saturating_sub(job.receipt.ms));
-            if age > span {
-                let failing = lock(&self.trackers).get(&url).map(|t| {
-                    let h = &t.health;
-                    let since = h.failing_since.map(crate::normalize::time::format);
-                    (
-                        since.unwrap_or_default(),
-                        h.last_error.clone().unwrap_or_default(),
-                    )
-                });
-                let (since, last) = failing.unwrap_or_default();
-                state.metrics.push.dead.inc();
+            let (failing_since, last) = lock(&self.trackers)
+                .get(&url)
+                .map(|t| (t.health.failing_since, t.health.last_error.clone()))
+                .unwrap_or_default();
+            let failing_for = failing_since
+                .and_then(|since| (now - since).to_std().ok())
+                .unwrap_or_default();
+            if age.min(failing_for) > span {
+                let since = failing_since.map(crate::normalize::time::format);
+                let (since, last) = (since.unwrap_or_default(), last.unwrap_or_default());
                 tracing::warn!(plugin_id = %plugin.id, event_id = %job.event.id, ?age, "not pushed within the retry schedule's span: dead letter");
                 let reason = format!(
                     "{url}: not delivered within {}: the endpoint has been failing since {since} (last error: {last})",
                     schedule::describe(span)
                 );
-                self.bury(&plugin.id, job, reason, now).await;
+                if !self.bury(&plugin.id, job, reason, now).await {
+                    return Flow::Blocked(HELD_RECHECK);
+                }
                 self.release(&plugin.id, &hold).await;
                 self.forget(&[job.receipt]);
                 return Flow::Next;
@@ -539,7 +549,8 @@ impl Shared {
             // The endpoint is failing: deliveries wait for its next probe (or the end of
             // their span), untried, each keeping its subject so nothing later of it goes
             // first.
-            let wait = (span - age)
+            let wait = span
+                .saturating_sub(age.min(failing_for))
                 .max(HELD_RECHECK)
                 .min(self.breaker.probe_interval);
             self.hand_back(&[job.receipt], wait, None, true).await;
@@ -602,10 +613,13 @@ impl Shared {
             Outcome::Refused { status, error } => {
                 // The endpoint answered as its code meant to: it is healthy.
                 self.note(&plugin.id, &url, |t| t.success(now)).await;
-                state.metrics.push.dead.inc();
                 tracing::warn!(plugin_id = %plugin.id, event_id = %job.event.id, attempt = job.attempt, status, %error, "the endpoint refused the event for good: dead letter");
-                self.bury(&plugin.id, job, format!("{url}: {error}"), now)
-                    .await;
+                if !self
+                    .bury(&plugin.id, job, format!("{url}: {error}"), now)
+                    .await
+                {
+                    return Flow::Blocked(HELD_RECHECK);
+                }
                 self.release(&plugin.id, &hold).await;
                 self.forget(&[job.receipt]);
                 Flow::Next
@@ -627,9 +641,10 @@ impl Shared {
                         Flow::Blocked(wait)
                     }
                     None => {
-                        state.metrics.push.dead.inc();
                         tracing::warn!(plugin_id = %plugin.id, event_id = %job.event.id, attempt = job.attempt, %error, "push failed its last attempt: dead letter");
-                        self.bury(&plugin.id, job, reason, now).await;
+                        if !self.bury(&plugin.id, job, reason, now).await {
+                            return Flow::Blocked(HELD_RECHECK);
+                        }
                         self.release(&plugin.id, &hold).await;
                         self.forget(&[job.receipt]);
                         Flow::Next
@@ -639,8 +654,16 @@ impl Shared {
         }
     }
 
-    /// Moves a delivery to the dead letters, with the reason of its last attempt.
-    async fn bury(&self, plugin_id: &str, job: &Job, reason: String, now: chrono::DateTime<Utc>) {
+    /// Moves a delivery to the dead letters, with the reason of its last attempt. False when
+    /// the store refused: the delivery keeps its subject and comes back after the visibility
+    /// timeout, to be judged again.
+    async fn bury(
+        &self,
+        plugin_id: &str,
+        job: &Job,
+        reason: String,
+        now: chrono::DateTime<Utc>,
+    ) -> bool {
         let nack = Nack {
             retry_after: Duration::ZERO,
             visibility: self.state.settings.inbox_visibility(),
@@ -649,14 +672,22 @@ impl Shared {
             dead: true,
             defer: false,
         };
-        if let Err(e) = self
+        match self
             .state
             .store
             .inbox_nack(plugin_id, &[job.receipt], &nack)
             .await
         {
-            // It comes back after the visibility timeout and is tried again.
-            tracing::warn!(plugin_id, error = %e, "cannot bury a push");
+            Ok(_) => {
+                self.state.metrics.push.dead.inc();
+                true
+            }
+            Err(e) => {
+                tracing::warn!(plugin_id, error = %e, "cannot bury a push; it comes back");
+                // Not kept visible by this worker: back after the visibility timeout.
+                self.forget(&[job.receipt]);
+                false
+            }
         }
     }
 

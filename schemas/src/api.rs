@@ -6,6 +6,19 @@ use std::collections::BTreeMap;
 
 use crate::events::Event;
 
+/// The answer header a push endpoint sets to say that no retry can fix a delivery (it lacks
+/// what the plugin needs): `omnigate-dead-letter: true` on a 4xx other than 401, 404, 408,
+/// 409 and 429 (which a retry may well fix) makes it a dead letter at once.
+pub const DEAD_LETTER_HEADER: &str = "omnigate-dead-letter";
+
+/// Whether a push answer with `status` and `omnigate-dead-letter: <value>` asks for a dead
+/// letter at once.
+pub fn asks_for_dead_letter(status: u16, value: Option<&str>) -> bool {
+    (400..500).contains(&status)
+        && !matches!(status, 401 | 404 | 408 | 409 | 429)
+        && value.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
 /// Shop engines and marketplaces a source can be connected to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -1123,5 +1136,23 @@ mod problem_kind_tests {
             ProblemKind::from_type_uri("https://omnigate.dev/problems/no-such-thing"),
             None
         );
+    }
+}
+
+#[cfg(test)]
+mod dead_letter_tests {
+    use super::asks_for_dead_letter;
+
+    #[test]
+    fn only_an_explicit_true_on_a_lasting_4xx_asks_for_a_dead_letter() {
+        assert!(asks_for_dead_letter(422, Some("true")));
+        assert!(asks_for_dead_letter(400, Some(" TRUE ")));
+        assert!(!asks_for_dead_letter(422, Some("false")));
+        assert!(!asks_for_dead_letter(422, None));
+        for fixable in [401, 404, 408, 409, 429] {
+            assert!(!asks_for_dead_letter(fixable, Some("true")), "{fixable}");
+        }
+        assert!(!asks_for_dead_letter(500, Some("true")));
+        assert!(!asks_for_dead_letter(302, Some("true")));
     }
 }

@@ -32,7 +32,7 @@ struct Args {
     /// Events handled before measuring starts.
     #[arg(long, default_value_t = 1_000)]
     warmup: u64,
-    /// Bursts to measure before stopping.
+    /// Bursts to measure before stopping (0: until no event came for `--idle-secs`).
     #[arg(long, default_value_t = 1)]
     bursts: u32,
     /// A burst ends when no event came for this long.
@@ -58,6 +58,9 @@ struct Burst {
     latency_us: Histogram<u64>,
     first: Option<Instant>,
     last: Option<Instant>,
+    /// Event ids handled, to tell redeliveries (at least once) from events.
+    ids: std::collections::HashSet<String>,
+    again: u64,
 }
 
 struct Probe {
@@ -75,6 +78,10 @@ impl Handler for Probe {
             let received: DateTime<Utc> = d.event.received_at.parse()?;
             let us = (now - received).num_microseconds().unwrap_or(0).max(0) as u64;
             let mut b = self.burst.lock().unwrap_or_else(|p| p.into_inner());
+            if !b.ids.insert(d.event.id.clone()) {
+                b.again += 1;
+                return Ok(());
+            }
             b.latency_us.record(us.max(1)).ok();
             let at = Instant::now();
             b.first.get_or_insert(at);
@@ -96,8 +103,9 @@ impl Probe {
         let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
         let secs = (last - first).as_secs_f64().max(1e-3);
         let line = format!(
-            "PROBE events={} per_s={:.0} p50_ms={:.2} p99_ms={:.2} max_ms={:.2}",
+            "PROBE events={} redelivered={} per_s={:.0} p50_ms={:.2} p99_ms={:.2} max_ms={:.2}",
             h.len(),
+            b.again,
             h.len() as f64 / secs,
             ms(0.5),
             ms(0.99),
@@ -106,6 +114,7 @@ impl Probe {
         b.latency_us.reset();
         b.first = None;
         b.last = None;
+        b.again = 0;
         Some(line)
     }
 }
@@ -149,6 +158,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             latency_us: Histogram::new_with_bounds(1, 60_000_000, 3)?,
             first: None,
             last: None,
+            ids: Default::default(),
+            again: 0,
         }),
         seen: Default::default(),
         warmup: args.warmup,
@@ -183,7 +194,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gap = Duration::from_millis(args.gap_ms);
     let idle = Duration::from_secs(args.idle_secs);
     let (mut printed, mut last_seen, mut quiet_since) = (0, 0, Instant::now());
-    while printed < args.bursts {
+    while args.bursts == 0 || printed < args.bursts {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if let Some(line) = probe.take_if_over(gap) {
             println!("{line}");
@@ -193,6 +204,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if seen != last_seen {
             (last_seen, quiet_since) = (seen, Instant::now());
         } else if quiet_since.elapsed() > idle {
+            if let Some(line) = probe.take_if_over(Duration::ZERO) {
+                println!("{line}");
+            }
             eprintln!("no event for {idle:?} after {seen} events; stopping");
             break;
         }

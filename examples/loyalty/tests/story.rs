@@ -3,7 +3,7 @@
 
 use loyalty::plugin::{Loyalty, NPS_ANSWERED, registration};
 use loyalty::rules::Policy;
-use omnigate_sdk::api::{Delivery, DeliveryMode, PublishEvent, Scope};
+use omnigate_sdk::api::{Delivery, DeliveryMode, PublishEvent, ReplayLog, Scope};
 use omnigate_sdk::push::Server;
 use omnigate_sdk::state::MemoryState;
 use omnigate_sdk::testing::TestGateway;
@@ -110,11 +110,39 @@ async fn story(gw: &TestGateway, client: &Client) {
     assert_eq!(points[1].data["delta"], -385);
     assert_eq!(points[1].data["balance"], 1915);
     assert_eq!(points[1].data["tier"], "silver");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every event of the shop is delivered again (a replay, as after a lost database):
+    // the plugin handles each a second time and publishes nothing twice.
+    let (mut after, mut total) = (None, 0);
+    loop {
+        let replayed = client
+            .inbox()
+            .replay(&ReplayLog {
+                tenant: "maysternia".into(),
+                from: "2000-01-01T00:00:00Z".into(),
+                limit: None,
+                after: after.take(),
+            })
+            .await
+            .unwrap();
+        total += replayed.replayed;
+        if replayed.done {
+            break;
+        }
+        after = replayed.next;
+    }
+    assert!(
+        total >= 5,
+        "every event of the story delivered again: {total}"
+    );
+    gw.wait_idle().await;
     assert_eq!(
         gw.events("maysternia", "loyalty.points.changed")
             .await
             .len(),
         2
+    );
+    assert_eq!(
+        gw.events("maysternia", "loyalty.nps.updated").await.len(),
+        1
     );
 }

@@ -376,6 +376,17 @@ async fn set_paused(state: &AppState, id: &str, pause: bool) -> Result<HttpRespo
             _ => pause.then_some(now),
         };
         registry::set_paused(&mut plugin, paused_at)?;
+        let resuming = !pause && before.push.as_ref().is_some_and(|p| p.paused_at.is_some());
+        if resuming {
+            // A resumed endpoint starts afresh: the operator says it is fixed, so its
+            // breaker closes and what waited is tried (written before the record, which is
+            // what tells the pushers to reload it).
+            for (url, mut health) in state.store.push_health(id).await? {
+                health.failing_since = None;
+                health.consecutive_failures = 0;
+                state.store.put_push_health(id, &url, &health).await?;
+            }
+        }
         if plugin != before && !state.store.replace_plugin(&before, &plugin).await? {
             continue;
         }

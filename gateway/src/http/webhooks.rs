@@ -113,8 +113,8 @@ fn entry(event_type: &str, description: &str, example: &Value) -> Value {
                 "2XX": {"description": "Acknowledged: not sent again."},
                 "429": {"description": "Retried after `Retry-After` (seconds or an HTTP date) when that is later than the schedule's next wait."},
                 "4XX": {
-                    "description": "Retried like any failure, unless the answer carries `omnigate-dead-letter`: then no retry can fix it and it becomes a dead letter at once, with the answer's excerpt as the reason.",
-                    "headers": {"omnigate-dead-letter": {"description": "Present (any value): do not retry.", "schema": {"type": "string"}, "example": "true"}}
+                    "description": "Retried like any failure, unless the answer carries `omnigate-dead-letter: true` (and is not 401, 404, 408, 409 or 429, which a retry may fix): then no retry can fix it and it becomes a dead letter at once, with the answer's excerpt as the reason.",
+                    "headers": {"omnigate-dead-letter": {"description": "`true`: do not retry.", "schema": {"type": "string", "enum": ["true"]}, "example": "true"}}
                 },
                 "default": {"description": "Not acknowledged: retried on the schedule, then a dead letter."}
             }

@@ -13,10 +13,9 @@ use super::target::{self, Resolver};
 /// Most bytes of an answer read (the rest is dropped with the connection).
 pub const MAX_ANSWER_BYTES: usize = 4096;
 
-/// A receiver's way to say that no retry can fix a delivery (it lacks what the plugin
-/// needs): this header on a 4xx answer makes the delivery a dead letter at once. Opt-in
-/// and explicit, so a receiver's ordinary 4xx (a bug, a deploy under way) is still retried.
-pub const DEAD_LETTER_HEADER: &str = "omnigate-dead-letter";
+/// A receiver's way to say that no retry can fix a delivery: opt-in and explicit, so a
+/// receiver's ordinary 4xx (a bug, a deploy under way) is still retried.
+pub use omnigate_schemas::api::DEAD_LETTER_HEADER;
 
 /// How pushes connect.
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +69,8 @@ pub struct Push<'a> {
 pub enum Outcome {
     /// Answered 2xx: acknowledged.
     Delivered { status: u16 },
-    /// A 4xx with [`DEAD_LETTER_HEADER`]: the receiver says no retry can fix it.
+    /// A 4xx with `omnigate-dead-letter: true` ([`DEAD_LETTER_HEADER`]): the receiver says
+    /// no retry can fix it.
     Refused { status: u16, error: String },
     /// Anything else: to be tried again. `error` is short and safe to keep and show.
     Failed {
@@ -116,7 +116,13 @@ pub async fn send(
     } else {
         None
     };
-    let refused = status.is_client_error() && response.headers().contains_key(DEAD_LETTER_HEADER);
+    let refused = omnigate_schemas::api::asks_for_dead_letter(
+        status.as_u16(),
+        response
+            .headers()
+            .get(DEAD_LETTER_HEADER)
+            .and_then(|v| v.to_str().ok()),
+    );
     let location = response
         .headers()
         .get(reqwest::header::LOCATION)

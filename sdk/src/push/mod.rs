@@ -36,7 +36,8 @@ pub use server::{DEAD_LETTER_HEADER, Server, Serving};
 use omnigate_schemas::standard_webhooks;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Why a pushed request was refused. Answer it with a 4xx; say no more to the sender.
+/// Why a pushed request was refused. Answer it with a 4xx (the gateway shows the answer's
+/// first 200 characters as the endpoint's last error, which helps its operator).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PushError {
     /// A secret is not `whsec_` followed by base64.
@@ -102,7 +103,11 @@ impl Verifier {
         headers: &reqwest::header::HeaderMap,
         body: &[u8],
     ) -> Result<(), PushError> {
-        // A header that is not ASCII counts as missing.
+        for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+            if headers.get(name).is_some_and(|v| v.to_str().is_err()) {
+                return Err(PushError::Malformed("a header is not ASCII"));
+            }
+        }
         self.verify_with(|name| headers.get(name).and_then(|v| v.to_str().ok()), body)
     }
 

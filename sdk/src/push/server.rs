@@ -12,18 +12,20 @@ use super::{PushError, Verifier};
 use crate::client::{Client, Error};
 use crate::runtime::{Delivery, Handler, HandlerError, RuntimeStats, is_permanent};
 
-/// The answer header that tells the gateway no retry can fix a delivery: on a 4xx it
-/// moves the delivery to the plugin's dead letters at once, with the answer's excerpt as
-/// the reason. [`Server`] sets it for a handler's [`Permanent`](crate::Permanent) error; a
-/// receiver in another language may set it too.
-pub const DEAD_LETTER_HEADER: &str = "omnigate-dead-letter";
+/// The answer header that tells the gateway no retry can fix a delivery:
+/// `omnigate-dead-letter: true` on a 4xx (other than 401, 404, 408, 409 and 429) moves the
+/// delivery to the plugin's dead letters at once, with the answer's excerpt as the reason.
+/// [`Server`] sets it for a handler's [`Permanent`](crate::Permanent) error; a receiver in
+/// another language may set it too.
+pub use omnigate_schemas::api::DEAD_LETTER_HEADER;
 
 /// Runs a [`Handler`] for the events a gateway pushes (a plugin registered with
 /// `delivery: {"mode": "push", "url": …}`), the way [`Runtime`](crate::Runtime) runs it
 /// for pulled ones, so one plugin code base can run either way.
 ///
 /// Every `POST` (to any path: the registered URL decides) is checked with the
-/// [`Verifier`] over its raw body (401 when it fails), parsed as an [`Event`] and handed to
+/// [`Verifier`] over its raw body (401 when the signature fails, 400 when a signature
+/// header is missing or malformed), parsed as an [`Event`] and handed to
 /// the handler as a [`Delivery`] whose `receipt` is the event id and whose `attempt` is the
 /// gateway's `omnigate-attempt`. The handler's `Ok` answers 204 (acknowledged); an error
 /// answers 500 with the error as the problem's detail, and the gateway pushes the event
@@ -80,6 +82,8 @@ pub struct Serving {
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     stats: Arc<Counters>,
+    permits: Arc<Semaphore>,
+    concurrency: usize,
 }
 
 #[derive(Default)]
@@ -109,7 +113,8 @@ impl Serving {
         self.stats.snapshot()
     }
 
-    /// Stops accepting, lets the requests under way finish, and says what it did.
+    /// Stops accepting, lets the requests under way finish (and the handlers of requests
+    /// the gateway gave up on), and says what it did.
     pub async fn stop(self) -> RuntimeStats {
         self.handle.stop(true).await;
         match self.task.await {
@@ -117,6 +122,11 @@ impl Serving {
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             _ => {}
         }
+        // Every handler holds a turn until it ends.
+        if let Ok(all) = self.permits.acquire_many(self.concurrency as u32).await {
+            all.forget();
+        }
+        self.permits.close();
         self.stats.snapshot()
     }
 }
@@ -126,8 +136,11 @@ struct Shared<H> {
     client: Client,
     verifier: Verifier,
     handler: Arc<H>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     stats: Arc<Counters>,
+    /// The program's runtime: handlers run there, as under [`Runtime`](crate::Runtime),
+    /// not on the HTTP workers' own single-threaded ones.
+    runtime: tokio::runtime::Handle,
 }
 
 impl<H: Handler> Server<H> {
@@ -215,13 +228,18 @@ impl<H: Handler> Server<H> {
     pub fn serve(self, listener: std::net::TcpListener) -> Result<Serving, Error> {
         let unusable = |e: std::io::Error| Error::Config(format!("cannot serve pushes: {e}"));
         let addr = listener.local_addr().map_err(unusable)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::Config("push::Server::serve must be called inside a Tokio runtime".into())
+        })?;
         let stats = Arc::new(Counters::default());
+        let permits = Arc::new(Semaphore::new(self.concurrency));
         let shared = web::Data::new(Shared {
             client: self.client,
             verifier: self.verifier,
             handler: self.handler,
-            permits: Semaphore::new(self.concurrency),
+            permits: permits.clone(),
             stats: stats.clone(),
+            runtime,
         });
         let max_body = self.max_body;
         let server = actix_web::HttpServer::new(move || {
@@ -231,6 +249,9 @@ impl<H: Handler> Server<H> {
                 .default_service(web::to(receive::<H>))
         })
         .workers(self.workers)
+        // Longer than the gateway keeps an idle connection (60 s): it never sends on one
+        // this side has just closed.
+        .keep_alive(std::time::Duration::from_secs(75))
         .max_connections(1024)
         .shutdown_timeout(30)
         .disable_signals()
@@ -244,6 +265,8 @@ impl<H: Handler> Server<H> {
             handle,
             task,
             stats,
+            permits,
+            concurrency: self.concurrency,
         })
     }
 }
@@ -282,17 +305,21 @@ async fn receive<H: Handler>(
         attempt,
         event,
     };
-    let Ok(_turn) = shared.permits.acquire().await else {
+    let Ok(turn) = shared.permits.clone().acquire_owned().await else {
         return problem(StatusCode::SERVICE_UNAVAILABLE, "stopping");
     };
     let (client, handler) = (shared.client.clone(), shared.handler.clone());
-    // Its own task: a handler runs to its end even if the gateway hangs up (timeout), and
-    // a panic becomes a 500 instead of a dropped connection.
-    let outcome = tokio::spawn(async move {
-        let outcome = handler.handle(&delivery, &client).await;
-        (delivery, outcome)
-    })
-    .await;
+    // Its own task, holding its turn: a handler runs to its end even if the gateway hangs
+    // up (its timeout), still counted against `concurrency`; a panic becomes a 500
+    // instead of a dropped connection.
+    let outcome = shared
+        .runtime
+        .spawn(async move {
+            let _turn = turn;
+            let outcome = handler.handle(&delivery, &client).await;
+            (delivery, outcome)
+        })
+        .await;
     let (delivery, outcome) = match outcome {
         Ok(done) => done,
         Err(e) => {

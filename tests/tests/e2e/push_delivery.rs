@@ -415,8 +415,17 @@ async fn a_failing_endpoint_is_probed_and_what_waits_past_the_schedule_is_buried
     let (p, secret) = push_plugin_with_key(&gw, &receiver.url).await;
     receiver.secret(&secret);
     send_orders(&gw).await;
+    // Tried, then probed once; the breaker keeps everything else waiting untried.
+    receiver
+        .wait_for("the first try and the probe", |g| g.len() >= 2)
+        .await;
     let mut letters = Vec::new();
     for _ in 0..300 {
+        // The endpoint has been failing longer than the span only once the gateway's clock
+        // says so (the deliveries' own age is by the wall clock).
+        let paid = payload_fixture("shopify/orders-paid");
+        gw.clock
+            .set(fixture_time(&paid) + chrono::Duration::seconds(60));
         let res = gw
             .http
             .get(gw.url("/v1/inbox/dead"))
