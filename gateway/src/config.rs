@@ -348,6 +348,13 @@ pub struct Settings {
         default_value_t = 30_000
     )]
     pub push_probe_interval_ms: u64,
+
+    /// Proxies in front of the gateway (CIDRs, comma-separated, e.g. `10.0.0.0/8`). A
+    /// request from one of them is taken to come from the address it names in
+    /// `X-Forwarded-For` (the nearest one not itself trusted); from anywhere else the
+    /// header is ignored, so it cannot be forged past a source's `allow_cidrs`.
+    #[arg(long, env = "OMNIGATE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The waits between push attempts (`5s,5m,30m`).
@@ -486,6 +493,7 @@ impl Default for Settings {
             push_retry_schedule: RetrySchedule::default(),
             push_breaker_after_secs: 300,
             push_probe_interval_ms: 30_000,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -20,7 +20,9 @@ const FLOORS: &[&[&str]] = &[
     // their own terms, and `error.rs` alone decides what a client is answered.
     &["error", "validate", "samples", "sign", "providers"],
     &["store", "spool", "verify", "normalize"],
-    &["config", "clock", "headers", "ids", "fixtures", "json"],
+    &[
+        "config", "clock", "headers", "ids", "fixtures", "json", "peer",
+    ],
 ];
 
 /// Module → the modules it uses, with a file that shows each use.

@@ -24,6 +24,7 @@ pub mod json;
 mod layers;
 pub mod limits;
 pub mod normalize;
+pub mod peer;
 pub mod plugins;
 pub mod providers;
 pub mod push;

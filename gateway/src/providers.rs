@@ -42,6 +42,18 @@ pub enum Tolerance {
     DedupeWindow,
 }
 
+/// How a provider wants its deliveries answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// 202 with what was written; 200 for a duplicate or a handshake.
+    Standard,
+    /// Ozon counts only a 200 with `{"result": true}`, and wants its `TYPE_PING` answered
+    /// with `{"version", "name", "time"}`.
+    Ozon,
+    /// Mercado Libre counts only a 200.
+    Ok200,
+}
+
 /// What a source verifies deliveries with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credentials {
@@ -78,6 +90,7 @@ pub struct Descriptor {
     /// id, or a captured signature could be re-sent with other bytes to fill it.
     pub quarantine_by_signed_id: bool,
     pub normalizer: &'static Normalizer,
+    pub answer: Answer,
 }
 
 impl Descriptor {
@@ -105,7 +118,7 @@ pub fn of(provider: Provider) -> &'static Descriptor {
 }
 
 /// Every row spells out every field: a new provider cannot inherit another's scheme.
-pub static PROVIDERS: [Descriptor; 9] = [
+pub static PROVIDERS: [Descriptor; 11] = [
     Descriptor {
         provider: Provider::Shopify,
         scheme: Scheme::Shopify,
@@ -121,6 +134,7 @@ pub static PROVIDERS: [Descriptor; 9] = [
         tolerance: Tolerance::Signature,
         quarantine_by_signed_id: false,
         normalizer: &normalize::SHOPIFY,
+        answer: Answer::Standard,
     },
     Descriptor {
         provider: Provider::Woocommerce,
@@ -137,6 +151,7 @@ pub static PROVIDERS: [Descriptor; 9] = [
         tolerance: Tolerance::Signature,
         quarantine_by_signed_id: false,
         normalizer: &normalize::WOOCOMMERCE,
+        answer: Answer::Standard,
     },
     Descriptor {
         provider: Provider::StandardWebhooks,
@@ -152,6 +167,7 @@ pub static PROVIDERS: [Descriptor; 9] = [
         tolerance: Tolerance::Signature,
         quarantine_by_signed_id: false,
         normalizer: &normalize::BRIDGE,
+        answer: Answer::Standard,
     },
     Descriptor {
         provider: Provider::Stripe,
@@ -167,6 +183,7 @@ pub static PROVIDERS: [Descriptor; 9] = [
         tolerance: Tolerance::Signature,
         quarantine_by_signed_id: false,
         normalizer: &normalize::STRIPE,
+        answer: Answer::Standard,
     },
     Descriptor {
         provider: Provider::Github,
@@ -182,6 +199,7 @@ pub static PROVIDERS: [Descriptor; 9] = [
         tolerance: Tolerance::Signature,
         quarantine_by_signed_id: false,
         normalizer: &normalize::GITHUB,
+        answer: Answer::Standard,
     },
     Descriptor {
         provider: Provider::Bigcommerce,
@@ -197,6 +215,7 @@ pub static PROVIDERS: [Descriptor; 9] = [
         tolerance: Tolerance::Signature,
         quarantine_by_signed_id: false,
         normalizer: &normalize::BIGCOMMERCE,
+        answer: Answer::Standard,
     },
     Descriptor {
         provider: Provider::Etsy,
@@ -212,6 +231,7 @@ pub static PROVIDERS: [Descriptor; 9] = [
         tolerance: Tolerance::Signature,
         quarantine_by_signed_id: false,
         normalizer: &normalize::ETSY,
+        answer: Answer::Standard,
     },
     Descriptor {
         provider: Provider::Ecwid,
@@ -228,6 +248,7 @@ pub static PROVIDERS: [Descriptor; 9] = [
         tolerance: Tolerance::DedupeWindow,
         quarantine_by_signed_id: true,
         normalizer: &normalize::ECWID,
+        answer: Answer::Standard,
     },
     Descriptor {
         provider: Provider::Saleor,
@@ -244,6 +265,42 @@ pub static PROVIDERS: [Descriptor; 9] = [
         tolerance: Tolerance::Signature,
         quarantine_by_signed_id: false,
         normalizer: &normalize::SALEOR,
+        answer: Answer::Standard,
+    },
+    Descriptor {
+        provider: Provider::Ozon,
+        scheme: Scheme::UrlSecret,
+        credentials: Credentials::Secret,
+        topic: Field::Body("message_type"),
+        // Posting notifications carry no event id: a delivery is its body.
+        delivery_id: Field::Absent,
+        signs_timestamp: false,
+        delivery_id_signed: false,
+        signed_time: &["changed_state_date", "in_process_at", "created_at", "time"],
+        upper_case_topic: false,
+        handshake: Handshake::Topic("TYPE_PING"),
+        tolerance: Tolerance::Signature,
+        quarantine_by_signed_id: false,
+        normalizer: &normalize::OZON,
+        answer: Answer::Ozon,
+    },
+    Descriptor {
+        provider: Provider::MercadoLibre,
+        scheme: Scheme::UrlSecret,
+        credentials: Credentials::Secret,
+        topic: Field::Body("topic"),
+        // The URL secret vouches for the whole body: `_id` is the notification, the same
+        // on every retry (whose `attempts` and `sent` change).
+        delivery_id: Field::Body("_id"),
+        signs_timestamp: false,
+        delivery_id_signed: true,
+        signed_time: &["received", "sent"],
+        upper_case_topic: false,
+        handshake: Handshake::None,
+        tolerance: Tolerance::Signature,
+        quarantine_by_signed_id: false,
+        normalizer: &normalize::MERCADOLIBRE,
+        answer: Answer::Ok200,
     },
 ];
 

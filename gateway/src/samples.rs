@@ -294,6 +294,66 @@ pub const SAMPLES: &[Sample] = &[
         "standard-webhooks/delivery.created.json",
         ["shipment.updated"]
     ),
+    sample!(
+        Ozon,
+        "TYPE_NEW_POSTING",
+        "ozon/TYPE_NEW_POSTING.json",
+        ["order.created"]
+    ),
+    sample!(
+        Ozon,
+        "TYPE_POSTING_CANCELLED",
+        "ozon/TYPE_POSTING_CANCELLED.json",
+        ["order.cancelled"]
+    ),
+    sample!(
+        Ozon,
+        "TYPE_STATE_CHANGED",
+        "ozon/TYPE_STATE_CHANGED.json",
+        ["shipment.updated"]
+    ),
+    sample!(
+        Ozon,
+        "TYPE_CUTOFF_DATE_CHANGED",
+        "ozon/TYPE_CUTOFF_DATE_CHANGED.json",
+        ["order.updated"]
+    ),
+    sample!(
+        Ozon,
+        "TYPE_STOCKS_CHANGED",
+        "ozon/TYPE_STOCKS_CHANGED.json",
+        ["stock.changed"]
+    ),
+    sample!(
+        Ozon,
+        "TYPE_NEW_MESSAGE",
+        "ozon/TYPE_NEW_MESSAGE.json",
+        ["message.received"]
+    ),
+    sample!(
+        MercadoLibre,
+        "orders_v2",
+        "mercadolibre/orders_v2.json",
+        ["order.updated"]
+    ),
+    sample!(
+        MercadoLibre,
+        "shipments",
+        "mercadolibre/shipments.json",
+        ["shipment.updated"]
+    ),
+    sample!(
+        MercadoLibre,
+        "items",
+        "mercadolibre/items.json",
+        ["stock.changed"]
+    ),
+    sample!(
+        MercadoLibre,
+        "questions",
+        "mercadolibre/questions.json",
+        ["message.received"]
+    ),
 ];
 
 /// The sample called `name` (file stem, e.g. `orders-create`) or, failing that, the first

@@ -148,8 +148,20 @@ pub fn sign(d: &ProviderWebhook<'_>) -> Result<Vec<(String, String)>> {
                 STANDARD.encode(mac(d.secret.as_bytes(), &[signed.as_bytes()])),
             ));
         }
+        // Unsigned: the secret goes in the URL (`webhook_path`), the body says the rest.
+        Provider::Ozon | Provider::MercadoLibre => {}
     }
     Ok(headers)
+}
+
+/// Where a provider posts a source's deliveries: `/v1/webhooks/{id}`, or for a provider
+/// that signs nothing `/v1/webhooks/{id}/{secret}`.
+pub fn webhook_path(provider: Provider, source_id: &str, secret: &str) -> String {
+    if crate::providers::of(provider).scheme == crate::verify::Scheme::UrlSecret {
+        format!("/v1/webhooks/{source_id}/{secret}")
+    } else {
+        format!("/v1/webhooks/{source_id}")
+    }
 }
 
 /// An RSA private key in PKCS#8, PEM or base64 DER: what signs Saleor deliveries here.
@@ -232,7 +244,11 @@ mod tests {
     fn what_is_signed_verifies_and_tampering_does_not() {
         let body = br#"{"id":1,"eventId":"e-1","eventCreated":1700000000,"type":"x"}"#;
         for provider in Provider::ALL {
-            if provider == Provider::Saleor {
+            // Saleor has its own tests; unsigned providers sign nothing to tamper with
+            // (their URL secret is tested in `verify::url_secret`).
+            if provider == Provider::Saleor
+                || crate::providers::of(provider).scheme == crate::verify::Scheme::UrlSecret
+            {
                 continue;
             }
             let secret = match provider {
@@ -252,6 +268,7 @@ mod tests {
             };
             let headers: Headers = sign(&d).unwrap().into_iter().collect();
             let req = SignedRequest {
+                url_secret: None,
                 headers: &headers,
                 body,
                 now: 1_700_000_010,
@@ -273,6 +290,7 @@ mod tests {
                 br#"{"id":2,"eventId":"e-1","eventCreated":1700000000,"type":"x"}"#
             };
             let req = SignedRequest {
+                url_secret: None,
                 body: tampered,
                 ..req
             };
@@ -307,6 +325,7 @@ mod saleor_tests {
         assert_eq!(headers.get("saleor-event"), Some("order_created"));
         let keys = jwks::parse(&saleor_jwks(TEST_SALEOR_KEY).unwrap()).unwrap();
         let req = SignedRequest {
+            url_secret: None,
             headers: &headers,
             body,
             now: 0,
@@ -320,6 +339,7 @@ mod saleor_tests {
         assert!(verify_with_keys(Scheme::Saleor, enc, &req, &[], &other).is_err());
         let changed = br#"{"issuedAt": "2025-06-01T10:00:00+00:00","order":{"id":"T3JkZXI6MQ=="}}"#;
         let req2 = SignedRequest {
+            url_secret: None,
             body: changed,
             ..req
         };
@@ -333,6 +353,7 @@ mod saleor_tests {
         let sig = hex::encode(mac(b"legacy-secret", &[body]));
         let headers: Headers = [("Saleor-Signature", sig.as_str())].into_iter().collect();
         let req = SignedRequest {
+            url_secret: None,
             headers: &headers,
             body,
             now: 0,
@@ -360,6 +381,7 @@ mod saleor_tests {
             let sig = format!("{h}..AAAA");
             let headers: Headers = [("Saleor-Signature", sig.as_str())].into_iter().collect();
             let req = SignedRequest {
+                url_secret: None,
                 headers: &headers,
                 body,
                 now: 0,

@@ -88,6 +88,7 @@ pub enum WebhookOutcome {
     Handshake,
     SourceNotFound,
     InvalidSignature,
+    SenderNotAllowed,
     Stale,
     TooLarge,
     BodyTimeout,
@@ -98,7 +99,7 @@ pub enum WebhookOutcome {
 }
 
 impl WebhookOutcome {
-    pub const ALL: [WebhookOutcome; 14] = [
+    pub const ALL: [WebhookOutcome; 15] = [
         Self::Accepted,
         Self::Duplicate,
         Self::Quarantined,
@@ -106,6 +107,7 @@ impl WebhookOutcome {
         Self::Handshake,
         Self::SourceNotFound,
         Self::InvalidSignature,
+        Self::SenderNotAllowed,
         Self::Stale,
         Self::TooLarge,
         Self::BodyTimeout,
@@ -124,6 +126,7 @@ impl WebhookOutcome {
             Self::Handshake => "handshake",
             Self::SourceNotFound => "source_not_found",
             Self::InvalidSignature => "invalid_signature",
+            Self::SenderNotAllowed => "sender_not_allowed",
             Self::Stale => "stale",
             Self::TooLarge => "too_large",
             Self::BodyTimeout => "body_timeout",

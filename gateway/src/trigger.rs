@@ -113,9 +113,10 @@ pub async fn run(args: &TriggerArgs) -> Result<(u16, String)> {
     let (provider, topic, body) = body(args)?;
     let now = chrono::Utc::now().timestamp();
     let delivery_id = format!("trigger-{}", uuid::Uuid::new_v4().simple());
+    let secret = need(&args.secret, "--secret")?;
     let headers = sign(&ProviderWebhook {
         provider,
-        secret: &need(&args.secret, "--secret")?,
+        secret: &secret,
         key_encoding: KeyEncoding::Base64,
         topic: &topic,
         body: &body,
@@ -123,9 +124,9 @@ pub async fn run(args: &TriggerArgs) -> Result<(u16, String)> {
         delivery_id: &delivery_id,
     })?;
     let url = format!(
-        "{}/v1/webhooks/{}",
+        "{}{}",
         args.url.trim_end_matches('/'),
-        need(&args.source, "--source")?
+        crate::sign::webhook_path(provider, &need(&args.source, "--source")?, &secret)
     );
     let mut req = reqwest::Client::new().post(&url).body(body);
     for (k, v) in headers {

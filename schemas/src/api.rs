@@ -33,10 +33,15 @@ pub enum Provider {
     Etsy,
     Ecwid,
     Saleor,
+    /// Unsigned: the secret is in the webhook URL.
+    Ozon,
+    /// Unsigned: the secret is in the webhook URL.
+    #[serde(rename = "mercadolibre")]
+    MercadoLibre,
 }
 
 impl Provider {
-    pub const ALL: [Provider; 9] = [
+    pub const ALL: [Provider; 11] = [
         Provider::Shopify,
         Provider::Woocommerce,
         Provider::StandardWebhooks,
@@ -46,6 +51,8 @@ impl Provider {
         Provider::Etsy,
         Provider::Ecwid,
         Provider::Saleor,
+        Provider::Ozon,
+        Provider::MercadoLibre,
     ];
 
     /// The wire name (`standard-webhooks`).
@@ -60,6 +67,8 @@ impl Provider {
             Provider::Etsy => "etsy",
             Provider::Ecwid => "ecwid",
             Provider::Saleor => "saleor",
+            Provider::Ozon => "ozon",
+            Provider::MercadoLibre => "mercadolibre",
         }
     }
 }
@@ -117,6 +126,12 @@ pub struct SourceOptions {
         schema(pattern = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$", max_length = 35)
     )]
     pub locale: Option<String>,
+    /// `ozon` and `mercadolibre` (unsigned): the networks deliveries may come from (CIDR,
+    /// e.g. `195.34.21.0/24`; at most 32). Without it any address that knows the URL may
+    /// send. Behind a proxy, see `OMNIGATE_TRUSTED_PROXIES`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 32))]
+    pub allow_cidrs: Option<Vec<String>>,
 }
 
 /// `POST /v1/sources`.
@@ -139,6 +154,9 @@ pub struct CreateSource {
     pub provider: Provider,
     /// The signing secret, exactly as the provider shows it (at least 16 bytes). Write-only.
     /// Required for every HMAC scheme; a `saleor` source verified by its JWKS takes none.
+    /// For the unsigned `ozon` and `mercadolibre` it is the secret in the webhook URL
+    /// (16–128 of `A-Za-z0-9_-`); without one the gateway makes one, shown once in
+    /// `webhook_path`.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(min_length = 16, max_length = 1024))]
     pub secret: Option<String>,
@@ -202,7 +220,9 @@ pub struct SourceView {
     pub provider: Provider,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Where the provider must POST its webhooks.
+    /// Where the provider must POST its webhooks. For the unsigned `ozon` and
+    /// `mercadolibre` the path ends in the URL secret, shown only in the answer that set it
+    /// (creation, or a PATCH with a new `secret`); elsewhere it ends in `{url_secret}`.
     pub webhook_path: String,
     pub options: SourceOptions,
     /// The secrets that currently verify deliveries, newest first (values are write-only).

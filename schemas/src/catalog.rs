@@ -161,6 +161,26 @@ pub const PROVIDER_SCHEMAS: &[ProviderSchema] = &[
         schema: embedded!("providers/ecwid/event.schema.json"),
     },
     ProviderSchema {
+        provider: "ozon",
+        resource: "posting",
+        schema: embedded!("providers/ozon/posting.schema.json"),
+    },
+    ProviderSchema {
+        provider: "ozon",
+        resource: "stocks",
+        schema: embedded!("providers/ozon/stocks.schema.json"),
+    },
+    ProviderSchema {
+        provider: "ozon",
+        resource: "message",
+        schema: embedded!("providers/ozon/message.schema.json"),
+    },
+    ProviderSchema {
+        provider: "mercadolibre",
+        resource: "notification",
+        schema: embedded!("providers/mercadolibre/notification.schema.json"),
+    },
+    ProviderSchema {
         provider: "etsy",
         resource: "event",
         schema: embedded!("providers/etsy/event.schema.json"),

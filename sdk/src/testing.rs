@@ -192,7 +192,11 @@ impl TestGateway {
         .expect("signable");
         let mut req = self
             .http
-            .post(format!("{}/v1/webhooks/{}", self.url, source.id))
+            .post(format!(
+                "{}{}",
+                self.url,
+                omnigate::sign::webhook_path(source.provider, &source.id, &source.secret)
+            ))
             .body(body.to_vec());
         for (k, v) in headers {
             req = req.header(k, v);

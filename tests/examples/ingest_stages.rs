@@ -36,6 +36,7 @@ fn main() {
     let mut total = Duration::ZERO;
     total += time("verify (HMAC-SHA256)", || {
         let req = SignedRequest {
+            url_secret: None,
             headers: &headers,
             body: &f.body,
             now: 0,

@@ -238,6 +238,20 @@ impl Gateway {
         .await
     }
 
+    /// POSTs raw bytes with headers to a webhook path (`/v1/webhooks/…`).
+    pub async fn deliver_to(
+        &self,
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> reqwest::Response {
+        let mut req = self.http.post(self.url(path)).body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.send().await.unwrap()
+    }
+
     /// POSTs raw bytes with headers to a source's webhook path.
     pub async fn deliver(
         &self,

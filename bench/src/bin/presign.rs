@@ -146,7 +146,7 @@ async fn connect(args: &Args, provider: Provider) -> Result<Source, Box<dyn std:
         .await?;
     let id = created["id"].as_str().ok_or("no source id in the answer")?;
     Ok(Source {
-        path: format!("/v1/webhooks/{id}"),
+        path: omnigate::sign::webhook_path(provider, id, &secret),
         secret,
     })
 }

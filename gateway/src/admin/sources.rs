@@ -69,6 +69,21 @@ fn check_options(source: &SourceRecord) -> Result<()> {
         // `https` is required by the handlers, which know whether development allows http.
         crate::verify::jwks::check_url(url, true)?;
     }
+    if let Some(cidrs) = &o.allow_cidrs {
+        if provider.scheme != Scheme::UrlSecret {
+            return Err(Error::validation(
+                "options.allow_cidrs applies to unsigned sources (ozon, mercadolibre) only: \
+                 a signed source is judged by its signature",
+            ));
+        }
+        if cidrs.is_empty() || cidrs.len() > 32 {
+            return Err(Error::validation(
+                "options.allow_cidrs holds 1 to 32 networks (leave it out to allow any sender)",
+            ));
+        }
+        crate::peer::parse_cidrs(cidrs)
+            .map_err(|e| Error::validation(format!("options.allow_cidrs: {e}")))?;
+    }
     check_saleor_scheme(source)?;
     if source.name.as_ref().is_some_and(|n| n.len() > 200) {
         return Err(Error::validation("name must be at most 200 characters"));
@@ -120,7 +135,12 @@ fn check_saleor_scheme(source: &SourceRecord) -> Result<()> {
 pub fn create(req: CreateSource, now: DateTime<Utc>) -> Result<SourceRecord> {
     let tenant = Tenant::parse(req.tenant)?;
     let options = req.options.unwrap_or_default();
-    let secret = req.secret;
+    let unsigned = crate::providers::of(req.provider).scheme == Scheme::UrlSecret;
+    // An unsigned provider is given a URL secret when none was chosen.
+    let secret = match req.secret {
+        None if unsigned => Some(verify::url_secret::generate()),
+        secret => secret,
+    };
     let source = SourceRecord {
         id: source_id::generate(),
         tenant: tenant.into_inner(),
@@ -214,14 +234,19 @@ pub fn update(
     Ok(source)
 }
 
-/// The API view: no secret values, only the secrets that verify now.
+/// The API view: no secret values, only the secrets that verify now. An unsigned source's
+/// path ends in `{url_secret}`: see [`view_with_secret`].
 pub fn view(source: &SourceRecord, now: DateTime<Utc>) -> SourceView {
+    let unsigned = crate::providers::of(source.provider).scheme == Scheme::UrlSecret;
     SourceView {
         id: source.id.clone(),
         tenant: source.tenant.clone(),
         provider: source.provider,
         name: source.name.clone(),
-        webhook_path: format!("/v1/webhooks/{}", source.id),
+        webhook_path: match unsigned {
+            true => format!("/v1/webhooks/{}/{{url_secret}}", source.id),
+            false => format!("/v1/webhooks/{}", source.id),
+        },
         options: source.options.clone(),
         secrets: source
             .secrets
@@ -235,6 +260,18 @@ pub fn view(source: &SourceRecord, now: DateTime<Utc>) -> SourceView {
         created_at: time::format(source.created_at),
         updated_at: time::format(source.updated_at),
     }
+}
+
+/// The view answered when a secret was just set: an unsigned source's webhook path then
+/// carries its current URL secret (the only time it is shown).
+pub fn view_with_secret(source: &SourceRecord, now: DateTime<Utc>) -> SourceView {
+    let mut view = view(source, now);
+    if crate::providers::of(source.provider).scheme == Scheme::UrlSecret
+        && let Some(current) = source.secrets.first()
+    {
+        view.webhook_path = format!("/v1/webhooks/{}/{}", source.id, current.value.expose());
+    }
+    view
 }
 
 /// `options.jwks_url` is `https`, unless this gateway runs with `--jwks-allow-http`.
@@ -259,7 +296,9 @@ async fn load(state: &AppState, id: &str) -> Result<SourceRecord> {
 /// Connect a shop.
 ///
 /// The secret is the provider's signing secret, exactly as the provider shows it. It is
-/// never returned. Point the provider's webhook at `webhook_path`.
+/// never returned. Point the provider's webhook at `webhook_path`. A provider that signs
+/// nothing (`ozon`, `mercadolibre`) gets a secret in its URL instead (made here unless
+/// given): this answer's `webhook_path` is the only one that shows it.
 #[utoipa::path(
     tag = "sources",
     security(("admin_token" = [])),
@@ -283,7 +322,7 @@ pub async fn create_source(
     state.store.put_source(&source).await?;
     state.forget_source(&source.id);
     tracing::info!(source_id = %source.id, tenant = %source.tenant, provider = %source.provider, "source created");
-    Ok(HttpResponse::Created().json(view(&source, now)))
+    Ok(HttpResponse::Created().json(view_with_secret(&source, now)))
 }
 
 /// Read a source (without its secrets).
@@ -339,7 +378,10 @@ pub async fn update_source(
     state.store.put_source(&source).await?;
     state.forget_source(&source.id);
     tracing::info!(source_id = %source.id, rotated, "source updated");
-    Ok(HttpResponse::Ok().json(view(&source, now)))
+    Ok(HttpResponse::Ok().json(match rotated {
+        true => view_with_secret(&source, now),
+        false => view(&source, now),
+    }))
 }
 
 /// Disconnect a shop. Its events stay in the tenant log.

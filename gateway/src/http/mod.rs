@@ -73,6 +73,7 @@ impl Modify for Security {
 
 fn routes(cfg: &mut ServiceConfig) {
     cfg.service(ingest::handler::receive)
+        .service(ingest::handler::receive_with_secret)
         .service(admin::sources::create_source)
         .service(admin::sources::get_source)
         .service(admin::sources::update_source)

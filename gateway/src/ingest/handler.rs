@@ -8,9 +8,10 @@ use omnigate_schemas::api::{
 };
 use std::time::Instant;
 
-use super::{Outcome, ingest};
+use super::{Call, Outcome, ingest};
 use crate::error::{Error, Result};
 use crate::headers::Headers;
+use crate::providers::Answer;
 use crate::state::AppState;
 use crate::telemetry::WebhookOutcome;
 use omnigate_schemas::api::Provider;
@@ -76,6 +77,55 @@ pub async fn receive(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse> {
+    handle(state, source_id.into_inner(), None, req, payload).await
+}
+
+/// Receive a webhook from a provider that signs nothing (Ozon, Mercado Libre).
+///
+/// The URL carries the source's secret (shown once, when it was set), compared in constant
+/// time; a source's `allow_cidrs` also limits where deliveries may come from (403
+/// otherwise). Answered as the provider expects: Ozon 200 `{"result": true}` (its
+/// `TYPE_PING` with `{"version", "name", "time"}`), Mercado Libre 200.
+#[utoipa::path(
+    tag = "ingest",
+    params(
+        ("source_id" = String, Path, description = "The source's id"),
+        ("url_secret" = String, Path, description = "The source's URL secret"),
+    ),
+    request_body(
+        content = Object,
+        content_type = "application/json",
+        description = "The provider's notification body",
+    ),
+    responses(
+        (status = 200, description = "Written (`event_ids`, with Ozon's `result: true`), already received, quarantined, spooled, or Ozon's ping answered (`version`, `name`, `time`)", body = Object),
+        (status = 401, description = "Wrong URL secret", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The sender's address is not in the source's `allow_cidrs`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown source, or a source that is signed (post to its path without a secret)", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive in time", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The source sends faster than `OMNIGATE_WEBHOOK_RATE`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store could not confirm the write; retry", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/webhooks/{source_id}/{url_secret}")]
+pub async fn receive_with_secret(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    let (source_id, url_secret) = path.into_inner();
+    handle(state, source_id, Some(url_secret), req, payload).await
+}
+
+async fn handle(
+    state: web::Data<AppState>,
+    source_id: String,
+    url_secret: Option<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
     let started = Instant::now();
     let span = tracing::Span::current();
     span.record("source_id", source_id.as_str());
@@ -83,13 +133,13 @@ pub async fn receive(
     // the cache of unknown ids.
     if !crate::ids::source_id::is_valid(&source_id) {
         record(&state, &span, None, WebhookOutcome::SourceNotFound, started);
-        return Err(Error::SourceNotFound(source_id.into_inner()));
+        return Err(Error::SourceNotFound(source_id));
     }
     let source = match state.source(&source_id).await {
         Ok(Some(s)) => s,
         Ok(None) => {
             record(&state, &span, None, WebhookOutcome::SourceNotFound, started);
-            return Err(Error::SourceNotFound(source_id.into_inner()));
+            return Err(Error::SourceNotFound(source_id));
         }
         Err(e) => {
             state
@@ -109,6 +159,32 @@ pub async fn receive(
     };
     let provider = Some(source.provider);
     span.record("provider", source.provider.as_str());
+    let descriptor = crate::providers::of(source.provider);
+    let unsigned = descriptor.scheme == crate::verify::Scheme::UrlSecret;
+    if url_secret.is_some() && !unsigned {
+        // Only unsigned sources have a secret path: the shape says nothing about others.
+        record(
+            &state,
+            &span,
+            provider,
+            WebhookOutcome::SourceNotFound,
+            started,
+        );
+        return Err(Error::SourceNotFound(source_id));
+    }
+    let sender = req.peer_addr().map(|peer| {
+        crate::peer::client_ip(
+            peer.ip(),
+            req.headers()
+                .get_all("x-forwarded-for")
+                .filter_map(|v| v.to_str().ok()),
+            &state.settings.trusted_proxies,
+        )
+    });
+    let call = Call {
+        url_secret: url_secret.as_deref(),
+        sender,
+    };
 
     let timeout_ms = state.settings.body_timeout_ms;
     let read = read_body(&req, payload, state.settings.body_limit_bytes);
@@ -118,13 +194,13 @@ pub async fn receive(
         Err(_) => Err(Error::BodyTimeout { timeout_ms }),
     };
     let result = match body {
-        Ok(body) => ingest(&state, &source, Headers::from(req.headers()), &body).await,
+        Ok(body) => ingest(&state, &source, Headers::from(req.headers()), &body, call).await,
         Err(e) => Err(e),
     };
     match result {
         Ok(outcome) => {
             record(&state, &span, provider, outcome.label(), started);
-            Ok(respond(outcome))
+            Ok(respond(outcome, descriptor.answer, state.now()))
         }
         Err(e) => {
             let label = match &e {
@@ -139,6 +215,10 @@ pub async fn receive(
                 Error::StaleDelivery { .. } => {
                     tracing::warn!("webhook rejected: signed body older than the window");
                     WebhookOutcome::Stale
+                }
+                Error::Forbidden(reason) => {
+                    tracing::warn!(%reason, "webhook refused: sender address");
+                    WebhookOutcome::SenderNotAllowed
                 }
                 Error::PayloadTooLarge { .. } => WebhookOutcome::TooLarge,
                 Error::BodyTimeout { .. } => WebhookOutcome::BodyTimeout,
@@ -171,7 +251,36 @@ fn record(
         .webhook(provider, outcome, started.elapsed().as_secs_f64());
 }
 
-fn respond(outcome: Outcome) -> HttpResponse {
+/// Ozon's answer: what Omnigate answers anyone, with the `result: true` Ozon looks for,
+/// always 200 (Ozon counts nothing else as received).
+fn respond(outcome: Outcome, answer: Answer, now: chrono::DateTime<chrono::Utc>) -> HttpResponse {
+    if answer == Answer::Standard {
+        return respond_standard(outcome);
+    }
+    if answer == Answer::Ozon && matches!(outcome, Outcome::Handshake) {
+        return HttpResponse::Ok().json(serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "name": "omnigate",
+            "time": crate::normalize::time::format(now),
+        }));
+    }
+    let mut body = match outcome {
+        Outcome::Accepted(event_ids) => serde_json::json!({"event_ids": event_ids}),
+        Outcome::Duplicate => serde_json::json!({"duplicate": true}),
+        Outcome::Quarantined { id, reason } => {
+            tracing::warn!(quarantine_id = %id, reason = %reason.split(':').next().unwrap_or(""), "webhook quarantined");
+            serde_json::json!({"quarantined": true, "quarantine_id": id.to_string()})
+        }
+        Outcome::Spooled => serde_json::json!({"spooled": true}),
+        Outcome::Handshake => serde_json::json!({"handshake": true}),
+    };
+    if answer == Answer::Ozon {
+        body["result"] = serde_json::Value::Bool(true);
+    }
+    HttpResponse::Ok().json(body)
+}
+
+fn respond_standard(outcome: Outcome) -> HttpResponse {
     match outcome {
         Outcome::Accepted(event_ids) => {
             HttpResponse::build(StatusCode::ACCEPTED).json(Accepted { event_ids })

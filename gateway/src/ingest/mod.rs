@@ -300,11 +300,21 @@ async fn map_and_append(
 
 /// Runs one delivery through the pipeline. `Err` is an HTTP error answer; a payload that
 /// verified but cannot be mapped is `Ok(Outcome::Quarantined)`.
+/// What the request itself says beside its headers and body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Call<'a> {
+    /// The secret in the webhook URL (unsigned providers).
+    pub url_secret: Option<&'a str>,
+    /// Who sent it (the peer, or behind trusted proxies the address they forwarded for).
+    pub sender: Option<std::net::IpAddr>,
+}
+
 pub async fn ingest(
     state: &AppState,
     source: &SourceRecord,
     headers: Headers,
     body: &[u8],
+    call: Call<'_>,
 ) -> Result<Outcome> {
     let provider = providers::of(source.provider);
     if provider.handshake == Handshake::WoocommerceFormPing
@@ -325,6 +335,7 @@ pub async fn ingest(
                 Tolerance::DedupeWindow => state.settings.dedupe_ttl_secs,
                 Tolerance::Signature => state.settings.signature_tolerance_secs,
             }),
+        url_secret: call.url_secret,
     };
     // A Saleor source verifies either its JWKS or, when it opted in, the legacy HMAC:
     // never both, so a JWS source cannot be downgraded to a shared secret.
@@ -344,6 +355,21 @@ pub async fn ingest(
         &secrets,
         &rsa,
     )?;
+    // Checked after the secret, so a stranger learns nothing about the list.
+    if let Some(list) = &source.options.allow_cidrs {
+        let cidrs = crate::peer::parse_cidrs(list).map_err(Error::Internal)?;
+        let allowed = call
+            .sender
+            .is_some_and(|ip| crate::peer::allowed(ip, &cidrs));
+        if !allowed {
+            let from = call
+                .sender
+                .map_or("an unknown address".into(), |ip| ip.to_string());
+            return Err(Error::Forbidden(format!(
+                "deliveries from {from} are not in this source's allow_cidrs"
+            )));
+        }
+    }
     // Only verified deliveries spend the source's budget: unsigned junk sent to a known
     // webhook URL cannot use it up and get the shop's real deliveries refused.
     state.limits.webhook(&source.id)?;

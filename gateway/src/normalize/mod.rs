@@ -8,7 +8,9 @@ pub mod consistency;
 mod ecwid;
 mod etsy;
 mod fields;
+mod mercadolibre;
 pub mod money;
+mod ozon;
 mod pending;
 mod saleor;
 mod shopify;
@@ -271,8 +273,8 @@ const fn m(
 /// test), and a topic not listed here goes to quarantine.
 pub const MAPPINGS: &[Mapping] = {
     use Provider::{
-        Bigcommerce as B, Ecwid as E, Etsy as Y, Saleor as L, Shopify as S, StandardWebhooks as X,
-        Stripe as T, Woocommerce as W,
+        Bigcommerce as B, Ecwid as E, Etsy as Y, MercadoLibre as M, Ozon as O, Saleor as L,
+        Shopify as S, StandardWebhooks as X, Stripe as T, Woocommerce as W,
     };
     &[
         m(S, "orders/create", "order", "order.created"),
@@ -489,6 +491,60 @@ pub const MAPPINGS: &[Mapping] = {
         m(X, "payment.refunded", "event", "refund.created (thin)"),
         m(X, "customer.created", "event", "customer.created (thin)"),
         m(X, "customer.updated", "event", "customer.updated (thin)"),
+        m(
+            O,
+            "TYPE_NEW_POSTING",
+            "posting",
+            "order.created (thin; the posting is the order)",
+        ),
+        m(
+            O,
+            "TYPE_POSTING_CANCELLED",
+            "posting",
+            "order.cancelled (thin)",
+        ),
+        m(
+            O,
+            "TYPE_STATE_CHANGED",
+            "posting",
+            "shipment.updated (thin, `new_state`)",
+        ),
+        m(
+            O,
+            "TYPE_CUTOFF_DATE_CHANGED",
+            "posting",
+            "order.updated (thin)",
+        ),
+        m(
+            O,
+            "TYPE_DELIVERY_DATE_CHANGED",
+            "posting",
+            "order.updated (thin)",
+        ),
+        m(
+            O,
+            "TYPE_STOCKS_CHANGED",
+            "stocks",
+            "stock.changed per item and warehouse (present − reserved)",
+        ),
+        m(O, "TYPE_NEW_MESSAGE", "message", "message.received (chat)"),
+        m(M, "orders_v2", "notification", "order.updated (thin)"),
+        m(M, "shipments", "notification", "shipment.updated (thin)"),
+        m(M, "items", "notification", "stock.changed (thin)"),
+        m(M, "questions", "notification", "message.received (thin)"),
+        m(M, "messages", "notification", "message.received (thin)"),
+        m(
+            M,
+            "payments",
+            "notification",
+            "quarantined with the reason until enrichment (names no order until read)",
+        ),
+        m(
+            M,
+            "claims",
+            "notification",
+            "quarantined with the reason until enrichment (names no order until read)",
+        ),
     ]
 };
 
@@ -582,6 +638,18 @@ pub const ECWID: Normalizer = Normalizer {
     check_topic: any_topic,
     snapshot_key: no_snapshot,
     map: ecwid::normalize,
+    creates: &[],
+};
+pub const OZON: Normalizer = Normalizer {
+    check_topic: any_topic,
+    snapshot_key: no_snapshot,
+    map: ozon::normalize,
+    creates: &[],
+};
+pub const MERCADOLIBRE: Normalizer = Normalizer {
+    check_topic: any_topic,
+    snapshot_key: no_snapshot,
+    map: mercadolibre::normalize,
     creates: &[],
 };
 /// GitHub: verified (its `ping` is answered) but mapped to nothing yet, so every topic is

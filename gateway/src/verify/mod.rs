@@ -11,6 +11,7 @@ mod saleor;
 mod shopify;
 mod standard_webhooks;
 mod stripe;
+pub mod url_secret;
 mod woocommerce;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -59,6 +60,9 @@ pub struct SignedRequest<'a> {
     pub now: i64,
     /// Replay window for schemes that sign a timestamp.
     pub tolerance_s: u64,
+    /// The secret in the webhook URL (`/v1/webhooks/{id}/{secret}`), for unsigned
+    /// providers.
+    pub url_secret: Option<&'a str>,
 }
 
 /// How a provider signs its deliveries (several providers share one: BigCommerce and Etsy
@@ -82,6 +86,8 @@ pub enum Scheme {
     Ecwid,
     /// Saleor: a detached JWS by the shop's public keys, or (opted in) the deprecated HMAC.
     Saleor,
+    /// No signature (Ozon, Mercado Libre): a secret in the webhook URL.
+    UrlSecret,
 }
 
 /// Verifies `req` by `scheme` against any of `secrets`.
@@ -116,6 +122,7 @@ pub fn verify_with_keys(
         Scheme::Github => github::verify(req, secrets),
         Scheme::Ecwid => ecwid::verify(req, secrets),
         Scheme::Saleor => saleor::verify(req, secrets, rsa),
+        Scheme::UrlSecret => url_secret::verify(req, secrets),
     }
 }
 
@@ -132,6 +139,9 @@ pub fn check_secret(scheme: Scheme, key_encoding: KeyEncoding, secret: &str) -> 
         return Err(VerifyError::invalid(format!(
             "secret must be at most {MAX_SECRET_BYTES} bytes"
         )));
+    }
+    if scheme == Scheme::UrlSecret {
+        return url_secret::check(secret);
     }
     let standard = scheme == Scheme::StandardWebhooks;
     let key_len = if standard && key_encoding == KeyEncoding::Base64 {

@@ -45,6 +45,7 @@ fn every_signature_vector_gets_the_expected_verdict() {
             let (provider, encoding) = scheme(&v.scheme);
             let headers: Headers = v.headers.iter().collect();
             let req = SignedRequest {
+                url_secret: None,
                 headers: &headers,
                 body: v.body.as_bytes(),
                 // Schemes without a signed timestamp never look at the clock.
@@ -74,6 +75,7 @@ fn every_signed_fixture_payload_verifies_and_fails_when_tampered() {
         for f in fixtures {
             let (provider, encoding) = scheme(&f.scheme);
             let mut req = SignedRequest {
+                url_secret: None,
                 headers: &f.headers,
                 body: &f.body,
                 now: f.verify_at_unix.unwrap_or(0),
@@ -123,6 +125,7 @@ fn rotation_accepts_any_current_secret() {
         .into_iter()
         .collect();
     let req = SignedRequest {
+        url_secret: None,
         headers: &headers,
         body,
         now: 0,
@@ -157,6 +160,7 @@ fn stale_timestamps_have_their_own_error() {
     .into_iter()
     .collect();
     let mut req = SignedRequest {
+        url_secret: None,
         headers: &headers,
         body,
         now: 1300,
@@ -227,7 +231,7 @@ mod never_panics {
                 &crate::sign::saleor_jwks(crate::samples::SALEOR_TEST_KEY).unwrap(),
             )
             .unwrap();
-            let req = SignedRequest { headers: &headers, body: &body, now, tolerance_s };
+            let req = SignedRequest { headers: &headers, body: &body, now, tolerance_s, url_secret: None };
             for provider in omnigate_schemas::api::Provider::ALL {
                 for enc in [KeyEncoding::Base64, KeyEncoding::Raw] {
                     let _ = verify_with_keys(crate::providers::of(provider).scheme, enc, &req, &["sixteen-byte-key"], &keys);

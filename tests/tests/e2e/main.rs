@@ -24,3 +24,4 @@ mod spool;
 mod store_conformance;
 mod tour;
 mod trigger;
+mod unsigned_sources;
