@@ -355,6 +355,15 @@ pub struct Settings {
     /// header is ignored, so it cannot be forged past a source's `allow_cidrs`.
     #[arg(long, env = "OMNIGATE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Run the pollers (Allegro sources) in this process. Processes share them: each
+    /// source is polled by one process at a time, which holds its lease.
+    #[arg(long, env = "OMNIGATE_POLL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub poll: bool,
+
+    /// Let poll sources' `api_base` and `token_url` be `http` (local fakes and tests only).
+    #[arg(long, env = "OMNIGATE_POLL_ALLOW_HTTP")]
+    pub poll_allow_http: bool,
 }
 
 /// The waits between push attempts (`5s,5m,30m`).
@@ -494,6 +503,8 @@ impl Default for Settings {
             push_breaker_after_secs: 300,
             push_probe_interval_ms: 30_000,
             trusted_proxies: Vec::new(),
+            poll: true,
+            poll_allow_http: false,
         }
     }
 }

@@ -26,6 +26,8 @@ pub mod limits;
 pub mod normalize;
 pub mod peer;
 pub mod plugins;
+pub mod poll;
+pub mod poller;
 pub mod providers;
 pub mod push;
 pub mod pusher;

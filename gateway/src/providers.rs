@@ -11,6 +11,11 @@ use omnigate_schemas::api::Provider;
 use crate::normalize::{self, Normalizer};
 use crate::verify::Scheme;
 
+/// The headers a poller gives each change it read: its topic, and its id at the provider
+/// (what a change read twice is de-duplicated by).
+pub const POLL_TOPIC_HEADER: &str = "x-omnigate-poll-topic";
+pub const POLL_CHANGE_HEADER: &str = "x-omnigate-poll-change";
+
 /// Where a delivery names something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -62,6 +67,9 @@ pub enum Credentials {
     /// The shop's public keys (JWKS), or with `options.legacy_hmac` a shared secret: never
     /// both (Saleor).
     PublicKeysOrLegacySecret,
+    /// API credentials the gateway polls with (Allegro's OAuth client and refresh token):
+    /// the source takes no webhooks.
+    Api,
 }
 
 /// One provider.
@@ -118,7 +126,7 @@ pub fn of(provider: Provider) -> &'static Descriptor {
 }
 
 /// Every row spells out every field: a new provider cannot inherit another's scheme.
-pub static PROVIDERS: [Descriptor; 11] = [
+pub static PROVIDERS: [Descriptor; 12] = [
     Descriptor {
         provider: Provider::Shopify,
         scheme: Scheme::Shopify,
@@ -301,6 +309,25 @@ pub static PROVIDERS: [Descriptor; 11] = [
         quarantine_by_signed_id: false,
         normalizer: &normalize::MERCADOLIBRE,
         answer: Answer::Ok200,
+    },
+    Descriptor {
+        provider: Provider::Allegro,
+        // Nothing arrives by HTTP: the poller reads the API over TLS with the shop's
+        // token and vouches for what it read, with headers of its own.
+        scheme: Scheme::Polled,
+        credentials: Credentials::Api,
+        topic: Field::Header(&[POLL_TOPIC_HEADER]),
+        // The journal entry's id: a page read again adds nothing.
+        delivery_id: Field::Header(&[POLL_CHANGE_HEADER]),
+        signs_timestamp: true,
+        delivery_id_signed: true,
+        signed_time: &[],
+        upper_case_topic: false,
+        handshake: Handshake::None,
+        tolerance: Tolerance::Signature,
+        quarantine_by_signed_id: false,
+        normalizer: &normalize::ALLEGRO,
+        answer: Answer::Standard,
     },
 ];
 

@@ -150,6 +150,11 @@ pub fn sign(d: &ProviderWebhook<'_>) -> Result<Vec<(String, String)>> {
         }
         // Unsigned: the secret goes in the URL (`webhook_path`), the body says the rest.
         Provider::Ozon | Provider::MercadoLibre => {}
+        Provider::Allegro => {
+            return Err(Error::validation(
+                "allegro sources are polled: nothing is sent to them",
+            ));
+        }
     }
     Ok(headers)
 }
@@ -210,6 +215,22 @@ mod tests {
         let body =
             br#"{"id":"d-1","eventId":"d-1","eventCreated":1700000000,"type":"orders/create"}"#;
         for provider in Provider::ALL {
+            if crate::providers::of(provider).scheme == crate::verify::Scheme::Polled {
+                // Nothing is sent to a polled source: signing one is refused.
+                assert!(
+                    sign(&ProviderWebhook {
+                        provider,
+                        secret: "x",
+                        key_encoding: KeyEncoding::Base64,
+                        topic: "BOUGHT",
+                        body,
+                        now: 0,
+                        delivery_id: "d-1",
+                    })
+                    .is_err()
+                );
+                continue;
+            }
             let secret = match provider {
                 Provider::Saleor => TEST_SALEOR_KEY,
                 _ => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
@@ -247,7 +268,10 @@ mod tests {
             // Saleor has its own tests; unsigned providers sign nothing to tamper with
             // (their URL secret is tested in `verify::url_secret`).
             if provider == Provider::Saleor
-                || crate::providers::of(provider).scheme == crate::verify::Scheme::UrlSecret
+                || matches!(
+                    crate::providers::of(provider).scheme,
+                    crate::verify::Scheme::UrlSecret | crate::verify::Scheme::Polled
+                )
             {
                 continue;
             }

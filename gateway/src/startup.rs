@@ -23,6 +23,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::ingest::drain::DrainHandle;
+use crate::poller::PollersHandle;
 use crate::pusher::PushersHandle;
 use crate::router::RouterHandle;
 use crate::state::AppState;
@@ -127,12 +128,18 @@ impl Gateway {
     /// `listener`. Nothing runs until the returned server is awaited or spawned.
     pub fn serve(self, listener: TcpListener) -> Result<Running> {
         let settings = &self.state.settings;
-        let (workers, route, push) = (settings.workers, settings.router, settings.push);
+        let (workers, route, push, poll) = (
+            settings.workers,
+            settings.router,
+            settings.push,
+            settings.poll,
+        );
         let http = crate::http::serve(self.state.clone(), listener, workers)
             .map_err(|e| Error::Config(format!("cannot serve: {e}")))?;
         let router = route.then(|| crate::router::spawn(self.state.clone().into_inner()));
         let drain = crate::ingest::drain::spawn(self.state.clone().into_inner());
         let pushers = push.then(|| crate::pusher::spawn(self.state.clone().into_inner()));
+        let pollers = poll.then(|| crate::poller::spawn(self.state.clone().into_inner()));
         Ok(Running {
             addr: http.addr,
             handle: http.handle,
@@ -140,6 +147,7 @@ impl Gateway {
             router,
             drain,
             pushers,
+            pollers,
             state: self.state,
         })
     }
@@ -153,6 +161,7 @@ pub struct Running {
     router: Option<RouterHandle>,
     drain: Option<DrainHandle>,
     pushers: Option<PushersHandle>,
+    pollers: Option<PollersHandle>,
     state: web::Data<AppState>,
 }
 
@@ -173,6 +182,7 @@ impl Running {
             router: self.router,
             drain: self.drain,
             pushers: self.pushers,
+            pollers: self.pollers,
         };
         workers.stop().await;
         served.map_err(|e| Error::Internal(e.to_string()))
@@ -187,6 +197,7 @@ impl Running {
             router,
             drain,
             pushers,
+            pollers,
             ..
         } = self;
         tokio::spawn(server);
@@ -196,6 +207,7 @@ impl Running {
                 router,
                 drain,
                 pushers,
+                pollers,
             },
         }
     }
@@ -206,6 +218,7 @@ struct Workers {
     router: Option<RouterHandle>,
     drain: Option<DrainHandle>,
     pushers: Option<PushersHandle>,
+    pollers: Option<PollersHandle>,
 }
 
 impl Workers {
@@ -215,6 +228,9 @@ impl Workers {
         }
         if let Some(drain) = self.drain {
             drain.stop().await;
+        }
+        if let Some(pollers) = self.pollers {
+            pollers.stop().await;
         }
         if let Some(pushers) = self.pushers {
             pushers.stop().await;

@@ -171,6 +171,8 @@ pub struct Metrics {
     pub inbox_trimmed: IntCounterVec,
     pub spool: SpoolMetrics,
     pub push: PushMetrics,
+    /// Changes the pollers read from providers and wrote.
+    pub poll_changes: IntCounter,
 }
 
 /// Push delivery: attempts by outcome and how long each took.
@@ -348,8 +350,14 @@ impl Metrics {
             .collect();
         let spool = SpoolMetrics::new();
         let (push, push_attempts) = PushMetrics::new();
+        let poll_changes = IntCounter::new(
+            "omnigate_poll_changes_total",
+            "Changes the pollers read from marketplaces' APIs and wrote",
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(push_attempts) as Box<dyn prometheus::core::Collector>,
+            Box::new(poll_changes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(push_attempts),
             Box::new(push.seconds.clone()),
             Box::new(inbox_trimmed.clone()),
             Box::new(spool.records.clone()),
@@ -377,6 +385,7 @@ impl Metrics {
             log_retention_held,
             router_dead_letters,
             inbox_trimmed,
+            poll_changes,
             spool,
             push,
         }

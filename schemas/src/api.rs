@@ -35,13 +35,15 @@ pub enum Provider {
     Saleor,
     /// Unsigned: the secret is in the webhook URL.
     Ozon,
+    /// Polled: the order event journal, with OAuth.
+    Allegro,
     /// Unsigned: the secret is in the webhook URL.
     #[serde(rename = "mercadolibre")]
     MercadoLibre,
 }
 
 impl Provider {
-    pub const ALL: [Provider; 11] = [
+    pub const ALL: [Provider; 12] = [
         Provider::Shopify,
         Provider::Woocommerce,
         Provider::StandardWebhooks,
@@ -53,6 +55,7 @@ impl Provider {
         Provider::Saleor,
         Provider::Ozon,
         Provider::MercadoLibre,
+        Provider::Allegro,
     ];
 
     /// The wire name (`standard-webhooks`).
@@ -69,6 +72,7 @@ impl Provider {
             Provider::Saleor => "saleor",
             Provider::Ozon => "ozon",
             Provider::MercadoLibre => "mercadolibre",
+            Provider::Allegro => "allegro",
         }
     }
 }
@@ -132,6 +136,89 @@ pub struct SourceOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(max_items = 32))]
     pub allow_cidrs: Option<Vec<String>>,
+    /// Poll sources: the provider API's base URL, when not its production one (Allegro's
+    /// sandbox `https://api.allegro.pl.allegrosandbox.pl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = "uri", max_length = 2048))]
+    pub api_base: Option<String>,
+    /// Poll sources: the OAuth token endpoint, when not the provider's production one
+    /// (Allegro's sandbox `https://allegro.pl.allegrosandbox.pl/auth/oauth/token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = "uri", max_length = 2048))]
+    pub token_url: Option<String>,
+    /// Poll sources: seconds between polls once caught up (default 30, 5 to 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 5, maximum = 3600))]
+    pub poll_interval_secs: Option<u64>,
+    /// Poll sources: read the changes from this time on (RFC 3339) at the first poll;
+    /// by default only what happens from the source's creation on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub start_from: Option<String>,
+}
+
+/// How a source's changes reach the gateway.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum SourceMode {
+    /// The provider posts webhooks to `webhook_path`.
+    #[default]
+    Push,
+    /// The gateway reads the provider's API (`allegro`).
+    Poll,
+}
+
+/// What a poll source's API needs. Write-only: sealed at rest, never returned.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PollCredentials {
+    /// Allegro: the application's client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Allegro: the application's client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// Allegro: a refresh token from the shop owner's authorization of the application
+    /// (the gateway keeps the newer ones Allegro hands out with every refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for PollCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the values.
+        f.debug_struct("PollCredentials")
+            .field("client_id", &self.client_id.as_ref().map(|_| "***"))
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// Where a poll source got to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PollProgress {
+    /// Whether a gateway process holds the source's poll lease now.
+    pub polling: bool,
+    /// Where the next read starts (the provider's event id or modification time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub last_success_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub last_error_at: Option<String>,
+    /// Seconds between the newest change read and now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<u64>,
+    /// Changes read and turned into events so far.
+    pub changes: u64,
 }
 
 /// `POST /v1/sources`.
@@ -164,6 +251,13 @@ pub struct CreateSource {
     pub name: Option<String>,
     #[serde(default)]
     pub options: Option<SourceOptions>,
+    /// `poll` for providers the gateway reads (`allegro`; the default for them); `push`
+    /// (the default) for the others.
+    #[serde(default)]
+    pub mode: Option<SourceMode>,
+    /// A poll source's API credentials (instead of `secret`).
+    #[serde(default)]
+    pub credentials: Option<PollCredentials>,
 }
 
 /// `PATCH /v1/sources/{id}`. A new `secret` becomes current; the previous current secret
@@ -188,6 +282,9 @@ pub struct UpdateSource {
     pub expires_at: Option<String>,
     #[serde(default)]
     pub options: Option<SourceOptions>,
+    /// A poll source's new API credentials (they replace the old ones at once).
+    #[serde(default)]
+    pub credentials: Option<PollCredentials>,
 }
 
 /// A secret as the API shows it: never its value.
@@ -227,6 +324,12 @@ pub struct SourceView {
     pub options: SourceOptions,
     /// The secrets that currently verify deliveries, newest first (values are write-only).
     pub secrets: Vec<SecretInfo>,
+    /// `push` (webhooks) or `poll` (the gateway reads the provider's API).
+    #[serde(default)]
+    pub mode: SourceMode,
+    /// A poll source's progress: cursor, last success, last error, lag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollProgress>,
     pub created_at: String,
     pub updated_at: String,
 }

@@ -161,6 +161,11 @@ pub const PROVIDER_SCHEMAS: &[ProviderSchema] = &[
         schema: embedded!("providers/ecwid/event.schema.json"),
     },
     ProviderSchema {
+        provider: "allegro",
+        resource: "order-event",
+        schema: embedded!("providers/allegro/order-event.schema.json"),
+    },
+    ProviderSchema {
         provider: "ozon",
         resource: "posting",
         schema: embedded!("providers/ozon/posting.schema.json"),

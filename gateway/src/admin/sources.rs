@@ -3,7 +3,9 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Duration, Utc};
-use omnigate_schemas::api::{CreateSource, Problem, SecretInfo, SourceView, UpdateSource};
+use omnigate_schemas::api::{
+    CreateSource, PollCredentials, Problem, SecretInfo, SourceMode, SourceView, UpdateSource,
+};
 
 use super::Admin;
 use crate::error::{Error, Result};
@@ -84,9 +86,88 @@ fn check_options(source: &SourceRecord) -> Result<()> {
         crate::peer::parse_cidrs(cidrs)
             .map_err(|e| Error::validation(format!("options.allow_cidrs: {e}")))?;
     }
+    check_poll_options(source)?;
     check_saleor_scheme(source)?;
     if source.name.as_ref().is_some_and(|n| n.len() > 200) {
         return Err(Error::validation("name must be at most 200 characters"));
+    }
+    Ok(())
+}
+
+/// Poll options belong to poll sources, within their bounds.
+fn check_poll_options(source: &SourceRecord) -> Result<()> {
+    let o = &source.options;
+    let polled = crate::providers::of(source.provider).credentials == Credentials::Api;
+    let given = o.api_base.is_some()
+        || o.token_url.is_some()
+        || o.poll_interval_secs.is_some()
+        || o.start_from.is_some();
+    if given && !polled {
+        return Err(Error::validation(
+            "options.api_base, token_url, poll_interval_secs and start_from apply to poll \
+             sources (allegro) only",
+        ));
+    }
+    if o.poll_interval_secs
+        .is_some_and(|s| !(1..=3600).contains(&s))
+    {
+        return Err(Error::validation(
+            "options.poll_interval_secs must be 1 to 3600",
+        ));
+    }
+    if let Some(t) = &o.start_from
+        && time::rfc3339(t).is_none()
+    {
+        return Err(Error::validation(format!(
+            "options.start_from {t:?} is not an RFC 3339 time"
+        )));
+    }
+    for url in [&o.api_base, &o.token_url].into_iter().flatten() {
+        // `https` is required by the handlers, which know whether tests allow http.
+        crate::poll::check_url(url, true)
+            .map_err(|e| Error::validation(format!("options: {e}")))?;
+    }
+    if polled {
+        let credentials = poll_credentials(source)?;
+        let missing: Vec<&str> = [
+            ("client_id", &credentials.client_id),
+            ("client_secret", &credentials.client_secret),
+            ("refresh_token", &credentials.refresh_token),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.as_deref().is_none_or(|v| v.trim().is_empty()))
+        .map(|(k, _)| k)
+        .collect();
+        if !missing.is_empty() {
+            return Err(Error::validation(format!(
+                "credentials.{} required for {} sources",
+                missing.join(", credentials."),
+                source.provider
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A poll source's credentials, kept as its one secret.
+fn poll_credentials(source: &SourceRecord) -> Result<PollCredentials> {
+    let Some(secret) = source.secrets.first() else {
+        return Err(Error::validation(format!(
+            "credentials are required for {} sources (client_id, client_secret, refresh_token)",
+            source.provider
+        )));
+    };
+    serde_json::from_str(secret.value.expose())
+        .map_err(|_| Error::validation("credentials cannot be read"))
+}
+
+/// `options.api_base` and `token_url` are `https`, unless this gateway runs with
+/// `OMNIGATE_POLL_ALLOW_HTTP` (local fakes).
+fn check_poll_urls(source: &SourceRecord, state: &AppState) -> Result<()> {
+    let o = &source.options;
+    for url in [&o.api_base, &o.token_url].into_iter().flatten() {
+        crate::poll::check_url(url, state.settings.poll_allow_http)
+            .map_err(|e| Error::validation(format!("options: {e}")))?;
     }
     Ok(())
 }
@@ -95,6 +176,9 @@ fn check_options(source: &SourceRecord) -> Result<()> {
 /// or, only when it opted in, the legacy HMAC secret; every other source has a secret.
 fn check_saleor_scheme(source: &SourceRecord) -> Result<()> {
     let o = &source.options;
+    if crate::providers::of(source.provider).credentials == Credentials::Api {
+        return Ok(());
+    }
     let has_keys = o.jwks.is_some() || o.jwks_url.is_some();
     let legacy = o.legacy_hmac == Some(true);
     if crate::providers::of(source.provider).credentials == Credentials::Secret {
@@ -135,11 +219,42 @@ fn check_saleor_scheme(source: &SourceRecord) -> Result<()> {
 pub fn create(req: CreateSource, now: DateTime<Utc>) -> Result<SourceRecord> {
     let tenant = Tenant::parse(req.tenant)?;
     let options = req.options.unwrap_or_default();
-    let unsigned = crate::providers::of(req.provider).scheme == Scheme::UrlSecret;
-    // An unsigned provider is given a URL secret when none was chosen.
-    let secret = match req.secret {
-        None if unsigned => Some(verify::url_secret::generate()),
-        secret => secret,
+    let descriptor = crate::providers::of(req.provider);
+    let unsigned = descriptor.scheme == Scheme::UrlSecret;
+    let polled = descriptor.credentials == Credentials::Api;
+    match (req.mode, polled) {
+        (Some(SourceMode::Push), true) => {
+            return Err(Error::validation(format!(
+                "{} sources are polled: mode must be poll (or left out)",
+                req.provider
+            )));
+        }
+        (Some(SourceMode::Poll), false) => {
+            return Err(Error::validation(format!(
+                "{} sources push webhooks: mode poll is for allegro",
+                req.provider
+            )));
+        }
+        _ => {}
+    }
+    if polled && req.secret.is_some() {
+        return Err(Error::validation(
+            "a poll source takes credentials, not a secret",
+        ));
+    }
+    if !polled && req.credentials.is_some() {
+        return Err(Error::validation(
+            "credentials are for poll sources (allegro); this provider signs with a secret",
+        ));
+    }
+    let secret = match (req.secret, req.credentials) {
+        // A poll source keeps its credentials as its one secret, sealed like the others.
+        (_, Some(credentials)) => {
+            Some(serde_json::to_string(&credentials).map_err(|e| Error::Internal(e.to_string()))?)
+        }
+        // An unsigned provider is given a URL secret when none was chosen.
+        (None, None) if unsigned => Some(verify::url_secret::generate()),
+        (secret, None) => secret,
     };
     let source = SourceRecord {
         id: source_id::generate(),
@@ -160,7 +275,7 @@ pub fn create(req: CreateSource, now: DateTime<Utc>) -> Result<SourceRecord> {
     };
     // Which scheme first: "this source takes no secret" says more than "too short".
     check_options(&source)?;
-    if let Some(secret) = &secret {
+    if let Some(secret) = secret.as_ref().filter(|_| !polled) {
         verify::check_secret(
             crate::providers::of(source.provider).scheme,
             source.options.key_encoding.unwrap_or_default(),
@@ -189,6 +304,21 @@ pub fn update(
             source.secrets.clear();
         }
         source.options = options;
+    }
+    if let Some(credentials) = req.credentials {
+        if crate::providers::of(source.provider).credentials != Credentials::Api {
+            return Err(Error::validation(
+                "credentials are for poll sources (allegro)",
+            ));
+        }
+        // New credentials (a new authorization) replace the old ones at once.
+        source.secrets = vec![StoredSecret {
+            value: SecretValue::new(
+                serde_json::to_string(&credentials).map_err(|e| Error::Internal(e.to_string()))?,
+            ),
+            created_at: now,
+            expires_at: None,
+        }];
     }
     let expires_at = req
         .expires_at
@@ -247,6 +377,11 @@ pub fn view(source: &SourceRecord, now: DateTime<Utc>) -> SourceView {
             true => format!("/v1/webhooks/{}/{{url_secret}}", source.id),
             false => format!("/v1/webhooks/{}", source.id),
         },
+        mode: match crate::poller::is_polled(source) {
+            true => SourceMode::Poll,
+            false => SourceMode::Push,
+        },
+        poll: None,
         options: source.options.clone(),
         secrets: source
             .secrets
@@ -319,6 +454,7 @@ pub async fn create_source(
     let now = state.now();
     let source = create(body.into_inner(), now)?;
     check_jwks_url(&source, &state)?;
+    check_poll_urls(&source, &state)?;
     state.store.put_source(&source).await?;
     state.forget_source(&source.id);
     tracing::info!(source_id = %source.id, tenant = %source.tenant, provider = %source.provider, "source created");
@@ -343,7 +479,16 @@ pub async fn get_source(
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let source = load(&state, &id).await?;
-    Ok(HttpResponse::Ok().json(view(&source, state.now())))
+    let mut shown = view(&source, state.now());
+    if crate::poller::is_polled(&source) {
+        let st = state.store.poll_state(&source.id).await?;
+        let interval = source
+            .options
+            .poll_interval_secs
+            .unwrap_or(crate::poller::DEFAULT_INTERVAL_SECS);
+        shown.poll = Some(crate::poller::progress(st.as_ref(), interval));
+    }
+    Ok(HttpResponse::Ok().json(shown))
 }
 
 /// Rename a source, change its options, or rotate its secret.
@@ -375,6 +520,7 @@ pub async fn update_source(
     let rotated = body.secret.is_some();
     let source = update(load(&state, &id).await?, body.into_inner(), now)?;
     check_jwks_url(&source, &state)?;
+    check_poll_urls(&source, &state)?;
     state.store.put_source(&source).await?;
     state.forget_source(&source.id);
     tracing::info!(source_id = %source.id, rotated, "source updated");
@@ -429,6 +575,8 @@ mod tests {
             secret: Some(secret.into()),
             name: None,
             options: None,
+            mode: None,
+            credentials: None,
         }
     }
 
@@ -560,6 +708,8 @@ mod tests {
             secret: secret.map(str::to_string),
             name: None,
             options: Some(serde_json::from_value(options).unwrap()),
+            mode: None,
+            credentials: None,
         }
     }
 

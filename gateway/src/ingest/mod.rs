@@ -347,6 +347,9 @@ pub async fn ingest(
             (saleor_keys(state, source, &headers).await?, Vec::new())
         }
         Credentials::Secret => (Vec::new(), secrets),
+        // Refused by its scheme: a poll source takes no webhooks (its secret is its API
+        // credentials, never a signing key).
+        Credentials::Api => (Vec::new(), Vec::new()),
     };
     verify::verify_with_keys(
         provider.scheme,

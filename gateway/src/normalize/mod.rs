@@ -2,6 +2,7 @@
 //! (topic, headers, parsed body). Anything that cannot be mapped is a [`Rejection`] whose
 //! reason names the field; the pipeline quarantines the payload with it.
 
+mod allegro;
 mod bigcommerce;
 mod bridge;
 pub mod consistency;
@@ -273,8 +274,8 @@ const fn m(
 /// test), and a topic not listed here goes to quarantine.
 pub const MAPPINGS: &[Mapping] = {
     use Provider::{
-        Bigcommerce as B, Ecwid as E, Etsy as Y, MercadoLibre as M, Ozon as O, Saleor as L,
-        Shopify as S, StandardWebhooks as X, Stripe as T, Woocommerce as W,
+        Allegro as A, Bigcommerce as B, Ecwid as E, Etsy as Y, MercadoLibre as M, Ozon as O,
+        Saleor as L, Shopify as S, StandardWebhooks as X, Stripe as T, Woocommerce as W,
     };
     &[
         m(S, "orders/create", "order", "order.created"),
@@ -528,6 +529,39 @@ pub const MAPPINGS: &[Mapping] = {
             "stock.changed per item and warehouse (present − reserved)",
         ),
         m(O, "TYPE_NEW_MESSAGE", "message", "message.received (chat)"),
+        m(
+            A,
+            "BOUGHT",
+            "order-event",
+            "order.created (every Allegro event tells it, once per order)",
+        ),
+        m(A, "FILLED_IN", "order-event", "order.updated"),
+        m(A, "BUYER_MODIFIED", "order-event", "order.updated"),
+        m(
+            A,
+            "READY_FOR_PROCESSING",
+            "order-event",
+            "order.paid (with `payment.finishedAt`; else order.updated)",
+        ),
+        m(
+            A,
+            "BUYER_CANCELLED",
+            "order-event",
+            "order.cancelled (`customer`)",
+        ),
+        m(
+            A,
+            "AUTO_CANCELLED",
+            "order-event",
+            "order.cancelled (`payment`)",
+        ),
+        m(
+            A,
+            "FULFILLMENT_STATUS_CHANGED",
+            "order-event",
+            "SENT: shipment.created; READY_FOR_PICKUP, PICKED_UP (+ order.fulfilled), RETURNED: \
+             shipment.updated; CANCELLED: order.cancelled; else order.updated",
+        ),
         m(M, "orders_v2", "notification", "order.updated (thin)"),
         m(M, "shipments", "notification", "shipment.updated (thin)"),
         m(M, "items", "notification", "stock.changed (thin)"),
@@ -638,6 +672,12 @@ pub const ECWID: Normalizer = Normalizer {
     check_topic: any_topic,
     snapshot_key: no_snapshot,
     map: ecwid::normalize,
+    creates: &[],
+};
+pub const ALLEGRO: Normalizer = Normalizer {
+    check_topic: any_topic,
+    snapshot_key: no_snapshot,
+    map: allegro::normalize,
     creates: &[],
 };
 pub const OZON: Normalizer = Normalizer {

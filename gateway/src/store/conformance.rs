@@ -90,7 +90,9 @@ pub async fn sources_round_trip(store: Arc<dyn Store>) {
     changed.name = None;
     store.put_source(&changed).await.unwrap();
     assert_eq!(store.get_source("src_x").await.unwrap(), Some(changed));
+    assert_eq!(store.source_ids().await.unwrap(), ["src_x"]);
     assert!(store.delete_source("src_x").await.unwrap());
+    assert!(store.source_ids().await.unwrap().is_empty());
     assert!(!store.delete_source("src_x").await.unwrap());
     assert_eq!(store.get_source("src_x").await.unwrap(), None);
 }
@@ -1435,6 +1437,64 @@ pub fn small() -> Retention {
     }
 }
 
+/// One process polls a source at a time: the lease is taken while free, renewed by its
+/// holder, refused to others until it lapses, and only its holder writes the poll state
+/// (tokens included, which come back as they were written).
+pub async fn a_poll_lease_has_one_holder_who_alone_writes_the_state(store: Arc<dyn Store>) {
+    let short = Duration::from_millis(300);
+    assert!(store.poll_lease("src_p", "a", short).await.unwrap());
+    assert!(
+        store.poll_lease("src_p", "a", short).await.unwrap(),
+        "renewed"
+    );
+    assert!(
+        !store.poll_lease("src_p", "b", short).await.unwrap(),
+        "held by a"
+    );
+    assert!(store.poll_state("src_p").await.unwrap().is_none());
+    let state = PollState {
+        cursor: Some("MTEzMjQzODU3NjkzMzQ1".into()),
+        changes: 3,
+        access_token: Some(SecretValue::new("access-token-1")),
+        refresh_token: Some(SecretValue::new("refresh-token-1")),
+        ..PollState::default()
+    };
+    assert!(store.put_poll_state("src_p", "a", &state).await.unwrap());
+    assert!(
+        !store
+            .put_poll_state("src_p", "b", &PollState::default())
+            .await
+            .unwrap(),
+        "only the holder writes"
+    );
+    assert_eq!(
+        store.poll_state("src_p").await.unwrap(),
+        Some(state.clone())
+    );
+    // The holder stops renewing (it died): another takes over after the TTL.
+    tokio::time::sleep(short + Duration::from_millis(100)).await;
+    assert!(
+        !store
+            .put_poll_state("src_p", "a", &PollState::default())
+            .await
+            .unwrap(),
+        "a lapsed lease writes nothing"
+    );
+    assert!(
+        store.poll_lease("src_p", "b", short).await.unwrap(),
+        "taken over"
+    );
+    assert!(!store.poll_lease("src_p", "a", short).await.unwrap());
+    // A release by someone else changes nothing; by the holder, frees it at once.
+    store.release_poll_lease("src_p", "a").await.unwrap();
+    assert!(!store.poll_lease("src_p", "c", short).await.unwrap());
+    store.release_poll_lease("src_p", "b").await.unwrap();
+    assert!(store.poll_lease("src_p", "c", short).await.unwrap());
+    assert_eq!(store.poll_state("src_p").await.unwrap(), Some(state));
+    // Leases are per source.
+    assert!(store.poll_lease("src_q", "a", short).await.unwrap());
+}
+
 /// One `#[tokio::test]` per conformance case, in the module where it is invoked, each on a
 /// fresh store from `$make` (a `Fn(Retention) -> impl Future<Output = Arc<dyn Store>>`):
 ///
@@ -1475,6 +1535,7 @@ macro_rules! store_conformance {
             a_waiting_pull_returns_when_an_entry_arrives: default,
             routers_take_each_log_entry_until_acknowledged: default,
             a_poison_log_entry_is_set_aside_with_its_reason: default,
+            a_poll_lease_has_one_holder_who_alone_writes_the_state: default,
         );
     };
     (@cases $make:expr; $($case:ident: $retention:ident,)*) => {
@@ -1649,6 +1710,15 @@ pub const CASES: &[Case] = &[
         name: "a_poison_log_entry_is_set_aside_with_its_reason",
         retention: default,
         run: |store| Box::pin(a_poison_log_entry_is_set_aside_with_its_reason(store)),
+    },
+    Case {
+        name: "a_poll_lease_has_one_holder_who_alone_writes_the_state",
+        retention: default,
+        run: |store| {
+            Box::pin(a_poll_lease_has_one_holder_who_alone_writes_the_state(
+                store,
+            ))
+        },
     },
 ];
 

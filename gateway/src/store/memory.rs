@@ -189,6 +189,9 @@ struct Inner {
     /// Hands out router dead letters' ids, as a stream would.
     router_dead_ids: Stream<()>,
     appends: u64,
+    /// Poll leases: source → (holder, until).
+    poll_leases: HashMap<String, (String, Instant)>,
+    poll_states: HashMap<String, super::PollState>,
 }
 
 pub struct MemoryStore {
@@ -338,6 +341,12 @@ impl Registry for MemoryStore {
         }
         inner.plugins.insert(new.id.clone(), new.clone());
         Ok(true)
+    }
+
+    async fn source_ids(&self) -> StoreResult<Vec<String>> {
+        let mut ids: Vec<String> = self.lock().sources.keys().cloned().collect();
+        ids.sort();
+        Ok(ids)
     }
 
     async fn plugin_ids(&self) -> StoreResult<Vec<String>> {
@@ -944,6 +953,57 @@ impl Inboxes for MemoryStore {
             self.arrivals(plugin_id).notify_waiters();
         }
         Ok(pushed)
+    }
+}
+
+#[async_trait]
+impl super::Pollers for MemoryStore {
+    async fn poll_lease(&self, source_id: &str, holder: &str, ttl: Duration) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let lease = inner.poll_leases.get(source_id);
+        let free = lease.is_none_or(|(h, until)| *until <= now || h == holder);
+        if free {
+            inner
+                .poll_leases
+                .insert(source_id.to_string(), (holder.to_string(), now + ttl));
+        }
+        Ok(free)
+    }
+
+    async fn release_poll_lease(&self, source_id: &str, holder: &str) -> StoreResult<()> {
+        let mut inner = self.lock();
+        if inner
+            .poll_leases
+            .get(source_id)
+            .is_some_and(|(h, _)| h == holder)
+        {
+            inner.poll_leases.remove(source_id);
+        }
+        Ok(())
+    }
+
+    async fn poll_state(&self, source_id: &str) -> StoreResult<Option<super::PollState>> {
+        Ok(self.lock().poll_states.get(source_id).cloned())
+    }
+
+    async fn put_poll_state(
+        &self,
+        source_id: &str,
+        holder: &str,
+        state: &super::PollState,
+    ) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let held = inner
+            .poll_leases
+            .get(source_id)
+            .is_some_and(|(h, until)| h == holder && *until > Instant::now());
+        if held {
+            inner
+                .poll_states
+                .insert(source_id.to_string(), state.clone());
+        }
+        Ok(held)
     }
 }
 

@@ -610,7 +610,9 @@ pub enum Appended {
 
 /// The store as the gateway uses it: one value with every capability.
 #[async_trait]
-pub trait Store: Registry + EventLog + Inboxes + Quarantine + Send + Sync + 'static {
+pub trait Store:
+    Registry + EventLog + Inboxes + Quarantine + Pollers + Send + Sync + 'static
+{
     /// `"redis"` or `"memory"`.
     fn kind(&self) -> &'static str;
 
@@ -625,6 +627,8 @@ pub trait Registry: Send + Sync {
     async fn get_source(&self, id: &str) -> StoreResult<Option<SourceRecord>>;
     /// True when it existed.
     async fn delete_source(&self, id: &str) -> StoreResult<bool>;
+    /// Every source's id, sorted.
+    async fn source_ids(&self) -> StoreResult<Vec<String>>;
 
     async fn put_plugin(&self, plugin: &PluginRecord) -> StoreResult<()>;
     async fn get_plugin(&self, id: &str) -> StoreResult<Option<PluginRecord>>;
@@ -794,6 +798,68 @@ pub struct EndpointHealth {
     pub last_error_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_success_at: Option<DateTime<Utc>>,
+}
+
+/// Where a poll source got to: its cursor, its progress for operators, and the provider's
+/// OAuth tokens (sealed at rest like source secrets).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollState {
+    /// Where the next read starts (Allegro: the last event id; Prom.ua and Rozetka: the
+    /// last modification time read, with the ids seen at it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// When the newest change read happened at the provider: while `behind`, `now -` this
+    /// is the lag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_change_at: Option<DateTime<Utc>>,
+    /// The last poll left pages unread.
+    #[serde(default)]
+    pub behind: bool,
+    /// Changes turned into events so far.
+    #[serde(default)]
+    pub changes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<SecretValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_expires_at: Option<DateTime<Utc>>,
+    /// The latest refresh token (Allegro hands out a new one with every refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<SecretValue>,
+    /// Which credentials the refresh token descends from (a digest of the refresh token
+    /// the operator gave): new credentials from a PATCH win over the stored token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_marker: Option<String>,
+    /// The process that last polled it (`host:pid:random`) and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub polled_at: Option<DateTime<Utc>>,
+}
+
+/// Pollers: which process polls a source (a lease, taken over when its holder stops
+/// renewing it), and the source's poll state, written only by the lease's holder.
+#[async_trait]
+pub trait Pollers: Send + Sync {
+    /// Takes the source's poll lease for `holder`, or renews it if `holder` has it: true
+    /// when `holder` holds it for `ttl` from now.
+    async fn poll_lease(&self, source_id: &str, holder: &str, ttl: Duration) -> StoreResult<bool>;
+    /// Gives the lease up if `holder` has it.
+    async fn release_poll_lease(&self, source_id: &str, holder: &str) -> StoreResult<()>;
+    async fn poll_state(&self, source_id: &str) -> StoreResult<Option<PollState>>;
+    /// Saves the state only while `holder` holds the lease (a poller that lost it, paused
+    /// past its lease, cannot write over its successor): false when it does not.
+    async fn put_poll_state(
+        &self,
+        source_id: &str,
+        holder: &str,
+        state: &PollState,
+    ) -> StoreResult<bool>;
 }
 
 /// Verified payloads that could not be mapped (written by [`EventLog::append`]).

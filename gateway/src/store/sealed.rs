@@ -19,7 +19,7 @@ use std::fmt;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-use super::{PluginRecord, RedisStore, Registry, SecretValue, SourceRecord, Store};
+use super::{PluginRecord, PollState, RedisStore, Registry, SecretValue, SourceRecord, Store};
 use super::{StoreError, StoreResult};
 use crate::config::{KeyText, Settings};
 
@@ -237,6 +237,58 @@ pub fn seal_source(sealer: Option<&Sealer>, source: &SourceRecord) -> StoreResul
         Some(sealer) => sealer.seal_source(source),
         None => Ok(source.clone()),
     }
+}
+
+/// The context a source's poll tokens are sealed for: not the source's own (a token moved
+/// into its secrets does not open there).
+fn poll_context(source_id: &str) -> String {
+    format!("poll:{source_id}")
+}
+
+/// The form of a poll state to store: its OAuth tokens sealed.
+pub fn seal_poll(
+    sealer: Option<&Sealer>,
+    source_id: &str,
+    state: &PollState,
+) -> StoreResult<PollState> {
+    let mut sealed = state.clone();
+    if let Some(sealer) = sealer {
+        let context = poll_context(source_id);
+        for token in [&mut sealed.access_token, &mut sealed.refresh_token]
+            .into_iter()
+            .flatten()
+        {
+            *token = SecretValue::new(sealer.seal(&context, token.expose())?);
+        }
+    }
+    Ok(sealed)
+}
+
+/// A stored poll state with its tokens opened.
+pub fn open_poll(
+    sealer: Option<&Sealer>,
+    source_id: &str,
+    mut state: PollState,
+) -> StoreResult<PollState> {
+    let context = poll_context(source_id);
+    for token in [&mut state.access_token, &mut state.refresh_token]
+        .into_iter()
+        .flatten()
+    {
+        let text = token.expose();
+        let opened = match sealer {
+            Some(sealer) => sealer.open(&context, text)?,
+            None if text.starts_with(SEALED_PREFIX) => {
+                return Err(StoreError::Config(format!(
+                    "the poll tokens of {source_id} are sealed, but no OMNIGATE_SECRET_KEY is \
+                     set to open them"
+                )));
+            }
+            None => continue,
+        };
+        *token = SecretValue::new(opened);
+    }
+    Ok(state)
 }
 
 /// The form of `plugin` to store: its push signing secrets sealed for it (with the

@@ -88,6 +88,8 @@ pub enum Scheme {
     Saleor,
     /// No signature (Ozon, Mercado Libre): a secret in the webhook URL.
     UrlSecret,
+    /// Read by the gateway's poller (Allegro): no webhook is ever accepted.
+    Polled,
 }
 
 /// Verifies `req` by `scheme` against any of `secrets`.
@@ -123,6 +125,10 @@ pub fn verify_with_keys(
         Scheme::Ecwid => ecwid::verify(req, secrets),
         Scheme::Saleor => saleor::verify(req, secrets, rsa),
         Scheme::UrlSecret => url_secret::verify(req, secrets),
+        Scheme::Polled => Err(VerifyError::InvalidSignature(
+            "this source is polled: the gateway reads the provider's API, it takes no webhooks"
+                .into(),
+        )),
     }
 }
 

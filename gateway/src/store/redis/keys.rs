@@ -117,6 +117,17 @@ impl Keys {
         format!("{}:dead:{{{plugin_id}}}", self.prefix)
     }
 
+    /// Which process polls a source (string: the holder, with a TTL), in the slot of the
+    /// source's poll state.
+    pub(super) fn poll_lease(&self, source_id: &str) -> String {
+        format!("{}:polllease:{{{source_id}}}", self.prefix)
+    }
+
+    /// A poll source's cursor, progress and OAuth tokens (string: JSON, tokens sealed).
+    pub(super) fn poll_state(&self, source_id: &str) -> String {
+        format!("{}:poll:{{{source_id}}}", self.prefix)
+    }
+
     /// Source configurations (hash: id → JSON, secrets sealed).
     pub(super) fn sources(&self) -> String {
         format!("{}:cfg:sources", self.prefix)
@@ -175,6 +186,8 @@ mod tests {
             (k.subject_holds("plg_a"), "og:holds:{plg_a}"),
             (k.claim_cursor("plg_a"), "og:claimcursor:{plg_a}"),
             (k.push_health("plg_a"), "og:pushhealth:{plg_a}"),
+            (k.poll_lease("src_1"), "og:polllease:{src_1}"),
+            (k.poll_state("src_1"), "og:poll:{src_1}"),
             (k.sources(), "og:cfg:sources"),
             (k.plugins(), "og:cfg:plugins"),
             (k.api_keys(), "og:cfg:keys"),

@@ -10,6 +10,7 @@ pub mod durability;
 mod inbox;
 mod keys;
 mod log;
+mod polls;
 mod quarantine;
 mod registry;
 mod replicated;

@@ -231,6 +231,14 @@ impl Registry for RedisStore {
         Ok(replaced == 1)
     }
 
+    async fn source_ids(&self) -> StoreResult<Vec<String>> {
+        let mut ids: Vec<String> = self
+            .query(redis::cmd("HKEYS").arg(self.keys.sources()))
+            .await?;
+        ids.sort();
+        Ok(ids)
+    }
+
     async fn plugin_ids(&self) -> StoreResult<Vec<String>> {
         let mut ids: Vec<String> = self
             .query(redis::cmd("HKEYS").arg(self.keys.plugins()))

@@ -1,0 +1,386 @@
+//! The pollers: every gateway process (unless `OMNIGATE_POLL=false`) looks for poll
+//! sources (Allegro) and polls each one it can take the lease of, so exactly one process
+//! polls a source at a time; a process that dies stops renewing its lease and another
+//! takes the source over within the lease's lifetime. A poller reads changes from the
+//! source's cursor ([`crate::poll`]), writes each through the webhook pipeline (dedupe,
+//! log, router, inboxes, quarantine, spool), and saves the cursor after the changes it
+//! covers are written: a page read again after a crash adds nothing, as every change is
+//! de-duplicated by its provider id. The state (cursor, progress, tokens) is written only
+//! while the lease is held.
+
+use chrono::Utc;
+use omnigate_schemas::api::{PollCredentials, PollProgress, Provider};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::headers::Headers;
+use crate::ingest::{Origin, pipeline};
+use crate::poll::allegro::{self, Allegro};
+use crate::poll::{Change, PollError, client};
+use crate::providers::{Credentials, POLL_CHANGE_HEADER, POLL_TOPIC_HEADER};
+use crate::state::AppState;
+use crate::store::{PollState, SourceRecord};
+
+/// How long a lease lasts without renewal: the longest a dead poller keeps a source.
+pub const LEASE_TTL: Duration = Duration::from_secs(30);
+/// How often a poller renews its lease (and looks whether to poll).
+const RENEW: Duration = Duration::from_secs(5);
+/// How often the set of poll sources is read again.
+const SCAN: Duration = Duration::from_secs(2);
+/// The wait after a failure other than a rate limit.
+const BACKOFF: Duration = Duration::from_secs(30);
+/// Saved this often within a page, so a crash re-reads little.
+const SAVE_EVERY: usize = 20;
+/// The poll interval when the source sets none.
+pub const DEFAULT_INTERVAL_SECS: u64 = 30;
+
+/// Stops the pollers when told to.
+pub struct PollersHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl PollersHandle {
+    /// Stops polling: each poller finishes the change it is writing and gives its lease up.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the supervisor, which runs a poller for each poll source this process holds.
+pub fn spawn(state: Arc<AppState>) -> PollersHandle {
+    let (stop, watch) = watch::channel(false);
+    let task = tokio::spawn(supervise(state, watch));
+    PollersHandle { stop, task }
+}
+
+/// Whether `source` is read by a poller.
+pub fn is_polled(source: &SourceRecord) -> bool {
+    crate::providers::of(source.provider).credentials == Credentials::Api
+}
+
+async fn supervise(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let http = match client() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "pollers cannot start: no HTTP client");
+            return;
+        }
+    };
+    let holder = format!("{}:{:08x}", std::process::id(), rand::random::<u32>());
+    let (poller_stop, poller_watch) = watch::channel(false);
+    let mut pollers: HashMap<String, JoinHandle<()>> = HashMap::new();
+    loop {
+        pollers.retain(|_, task| !task.is_finished());
+        match state.store.source_ids().await {
+            Ok(ids) => {
+                for id in ids {
+                    if pollers.contains_key(&id) {
+                        continue;
+                    }
+                    let Ok(Some(source)) = state.store.get_source(&id).await else {
+                        continue;
+                    };
+                    if !is_polled(&source) {
+                        continue;
+                    }
+                    match state.store.poll_lease(&id, &holder, LEASE_TTL).await {
+                        Ok(true) => {
+                            tracing::info!(source_id = %id, provider = %source.provider, "poller started");
+                            let task = tokio::spawn(run(
+                                state.clone(),
+                                http.clone(),
+                                id.clone(),
+                                holder.clone(),
+                                poller_watch.clone(),
+                            ));
+                            pollers.insert(id, task);
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(source_id = %id, error = %e, "cannot take a poll lease")
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                state
+                    .metrics
+                    .store_errors
+                    .with_label_values(&["poll"])
+                    .inc();
+                tracing::warn!(error = %e, "cannot list the sources to poll; retrying");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SCAN) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    let _ = poller_stop.send(true);
+    for (_, task) in pollers {
+        let _ = task.await;
+    }
+}
+
+/// Polls one source while this process holds its lease.
+async fn run(
+    state: Arc<AppState>,
+    http: reqwest::Client,
+    source_id: String,
+    holder: String,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut next = Instant::now();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        match state.store.poll_lease(&source_id, &holder, LEASE_TTL).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(source_id, "poll lease lost to another process; stopping");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(source_id, error = %e, "cannot renew the poll lease");
+            }
+        }
+        if Instant::now() >= next {
+            match state.store.get_source(&source_id).await {
+                Ok(Some(source)) if is_polled(&source) => {
+                    let wait = poll_once(&state, &http, &source, &holder).await;
+                    next = Instant::now() + wait;
+                }
+                Ok(_) => {
+                    tracing::info!(source_id, "source deleted; poller stopped");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(source_id, error = %e, "cannot read the source");
+                    next = Instant::now() + RENEW;
+                }
+            }
+        }
+        let nap = next.saturating_duration_since(Instant::now()).min(RENEW);
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    if let Err(e) = state.store.release_poll_lease(&source_id, &holder).await {
+        tracing::warn!(source_id, error = %e, "cannot give the poll lease up; it lapses");
+    }
+}
+
+/// One poll: a page of changes written, the state saved. The wait until the next one.
+async fn poll_once(
+    state: &AppState,
+    http: &reqwest::Client,
+    source: &SourceRecord,
+    holder: &str,
+) -> Duration {
+    let interval = Duration::from_secs(
+        source
+            .options
+            .poll_interval_secs
+            .unwrap_or(DEFAULT_INTERVAL_SECS),
+    );
+    let mut st = match state.store.poll_state(&source.id).await {
+        Ok(s) => s.unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(source_id = %source.id, error = %e, "cannot read the poll state");
+            return RENEW;
+        }
+    };
+    st.holder = Some(holder.to_string());
+    let wait = match poll_page(state, http, source, holder, &mut st).await {
+        Ok(more) => {
+            st.last_success_at = Some(Utc::now());
+            st.last_error = None;
+            st.behind = more;
+            if more { Duration::ZERO } else { interval }
+        }
+        Err(e) => {
+            let wait = match &e {
+                PollError::RateLimited(wait) => *wait,
+                _ => BACKOFF.max(interval),
+            };
+            tracing::warn!(source_id = %source.id, error = %e, retry_in = ?wait, "poll failed");
+            st.last_error = Some(e.to_string());
+            st.last_error_at = Some(Utc::now());
+            wait
+        }
+    };
+    st.polled_at = Some(Utc::now());
+    save(state, source, holder, &st).await;
+    wait
+}
+
+async fn save(state: &AppState, source: &SourceRecord, holder: &str, st: &PollState) -> bool {
+    match state.store.put_poll_state(&source.id, holder, st).await {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::warn!(source_id = %source.id, "the poll lease lapsed: state not saved");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(source_id = %source.id, error = %e, "cannot save the poll state");
+            false
+        }
+    }
+}
+
+/// Reads and writes one page; true when more are waiting.
+async fn poll_page(
+    state: &AppState,
+    http: &reqwest::Client,
+    source: &SourceRecord,
+    holder: &str,
+    st: &mut PollState,
+) -> Result<bool, PollError> {
+    let credentials = credentials(source)?;
+    let now = Utc::now();
+    let start_from = match source.options.start_from.as_deref() {
+        Some(t) => Some(crate::normalize::time::rfc3339(t).ok_or_else(|| {
+            PollError::Config(format!("options.start_from {t:?} is not an RFC 3339 time"))
+        })?),
+        None => None,
+    };
+    let (api_base, token_url) = urls(source, state.settings.poll_allow_http)?;
+    let page = match source.provider {
+        Provider::Allegro => {
+            let api = Allegro {
+                http,
+                api_base: &api_base,
+                token_url: &token_url,
+                credentials: &credentials,
+            };
+            if api.ensure_token(st, now).await? && !save(state, source, holder, st).await {
+                // The rotated refresh token must be kept before it is used.
+                return Err(PollError::Provider(
+                    "the refreshed token could not be saved; retrying".into(),
+                ));
+            }
+            let mut refreshed = false;
+            let page = api.page(st, start_from, now, &mut refreshed).await;
+            if refreshed && !save(state, source, holder, st).await {
+                return Err(PollError::Provider(
+                    "the refreshed token could not be saved; retrying".into(),
+                ));
+            }
+            page?
+        }
+        other => return Err(PollError::Config(format!("{other} sources are not polled"))),
+    };
+    let mut written = 0;
+    for change in &page.changes {
+        write(state, source, change).await?;
+        st.cursor = Some(change.cursor.clone());
+        st.changes += 1;
+        if let Some(at) = change.occurred_at {
+            st.last_change_at = Some(st.last_change_at.map_or(at, |l| l.max(at)));
+        }
+        written += 1;
+        if written % SAVE_EVERY == 0 {
+            save(state, source, holder, st).await;
+        }
+    }
+    if let Some(cursor) = page.cursor {
+        st.cursor = Some(cursor);
+    }
+    if written > 0 {
+        tracing::info!(source_id = %source.id, changes = written, more = page.more, "polled");
+    }
+    state.metrics.poll_changes.inc_by(written as u64);
+    Ok(page.more)
+}
+
+/// One change through the webhook pipeline: dedupe on its provider id, log, quarantine.
+async fn write(state: &AppState, source: &SourceRecord, change: &Change) -> Result<(), PollError> {
+    let mut headers = Headers::new();
+    headers.insert(POLL_TOPIC_HEADER, &change.topic);
+    headers.insert(POLL_CHANGE_HEADER, &change.id);
+    let origin = Origin {
+        source_id: &source.id,
+        tenant: &source.tenant,
+        provider: crate::providers::of(source.provider),
+        shop_locale: source.options.locale.as_deref(),
+    };
+    pipeline(
+        state,
+        &origin,
+        &headers,
+        &change.body,
+        state.now(),
+        state.spool.as_deref(),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| PollError::Provider(format!("change {} could not be written: {e}", change.id)))
+}
+
+/// The source's API credentials (its one stored secret).
+fn credentials(source: &SourceRecord) -> Result<PollCredentials, PollError> {
+    let secret = source
+        .secrets
+        .first()
+        .ok_or_else(|| PollError::Config("the source has no credentials".into()))?;
+    serde_json::from_str(secret.value.expose())
+        .map_err(|_| PollError::Config("the source's credentials cannot be read".into()))
+}
+
+/// The API base and token URL the source uses.
+fn urls(source: &SourceRecord, allow_http: bool) -> Result<(String, String), PollError> {
+    let (api, token) = match source.provider {
+        Provider::Allegro => (allegro::API_BASE, allegro::TOKEN_URL),
+        other => return Err(PollError::Config(format!("{other} sources are not polled"))),
+    };
+    let api = source
+        .options
+        .api_base
+        .clone()
+        .unwrap_or_else(|| api.into());
+    let token = source
+        .options
+        .token_url
+        .clone()
+        .unwrap_or_else(|| token.into());
+    for url in [&api, &token] {
+        crate::poll::check_url(url, allow_http).map_err(PollError::Config)?;
+    }
+    Ok((api, token))
+}
+
+/// What `GET /v1/sources/{id}` shows of a poll source.
+pub fn progress(st: Option<&PollState>, interval_secs: u64) -> PollProgress {
+    let Some(st) = st else {
+        return PollProgress::default();
+    };
+    let now = Utc::now();
+    let fresh = Duration::from_secs(interval_secs.max(DEFAULT_INTERVAL_SECS) * 3) + LEASE_TTL;
+    PollProgress {
+        polling: st
+            .polled_at
+            .and_then(|at| (now - at).to_std().ok())
+            .is_some_and(|ago| ago < fresh),
+        cursor: st.cursor.clone(),
+        last_success_at: st.last_success_at.map(crate::normalize::time::format),
+        last_error: st.last_error.clone(),
+        last_error_at: st.last_error_at.map(crate::normalize::time::format),
+        // Caught up: no lag, however long ago the last change happened.
+        lag_seconds: match st.behind {
+            true => st
+                .last_change_at
+                .and_then(|at| (now - at).to_std().ok())
+                .map(|d| d.as_secs()),
+            false => st.last_success_at.map(|_| 0),
+        },
+        changes: st.changes,
+    }
+}
