@@ -361,6 +361,11 @@ pub struct Settings {
     #[arg(long, env = "OMNIGATE_POLL", default_value_t = true, action = clap::ArgAction::Set)]
     pub poll: bool,
 
+    /// How long a poll lease lasts without renewal, in milliseconds: the longest a source
+    /// waits for another process after its poller's process died.
+    #[arg(long, env = "OMNIGATE_POLL_LEASE_MS", default_value_t = 30_000, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(500..=600_000))]
+    pub poll_lease_ms: u64,
+
     /// Let poll sources' `api_base` and `token_url` be `http` (local fakes and tests only).
     #[arg(long, env = "OMNIGATE_POLL_ALLOW_HTTP")]
     pub poll_allow_http: bool,
@@ -504,6 +509,7 @@ impl Default for Settings {
             push_probe_interval_ms: 30_000,
             trusted_proxies: Vec::new(),
             poll: true,
+            poll_lease_ms: 30_000,
             poll_allow_http: false,
         }
     }

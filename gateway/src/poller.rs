@@ -25,9 +25,8 @@ use crate::providers::{Credentials, POLL_CHANGE_HEADER, POLL_TOPIC_HEADER};
 use crate::state::AppState;
 use crate::store::{PollState, SourceRecord};
 
-/// How long a lease lasts without renewal: the longest a dead poller keeps a source.
-pub const LEASE_TTL: Duration = Duration::from_secs(30);
-/// How often a poller renews its lease (and looks whether to poll).
+/// How often a poller looks whether to poll (its lease is renewed more often, see
+/// [`renew_every`]).
 const RENEW: Duration = Duration::from_secs(5);
 /// How often the set of poll sources is read again.
 const SCAN: Duration = Duration::from_secs(2);
@@ -50,6 +49,18 @@ impl PollersHandle {
         let _ = self.stop.send(true);
         let _ = self.task.await;
     }
+
+    /// Stops at once, as a killed process would: nothing is finished or given back, and
+    /// the leases lapse (tests of a takeover).
+    pub async fn abort(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// How often a held lease is renewed: a third of its lifetime.
+fn renew_every(lease: Duration) -> Duration {
+    (lease / 3).max(Duration::from_millis(100))
 }
 
 /// Starts the supervisor, which runs a poller for each poll source this process holds.
@@ -73,14 +84,21 @@ async fn supervise(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
         }
     };
     let holder = format!("{}:{:08x}", std::process::id(), rand::random::<u32>());
+    let lease = Duration::from_millis(state.settings.poll_lease_ms);
     let (poller_stop, poller_watch) = watch::channel(false);
-    let mut pollers: HashMap<String, JoinHandle<()>> = HashMap::new();
+    // Owned here: aborting the supervisor aborts every poller with it.
+    let mut pollers: tokio::task::JoinSet<String> = tokio::task::JoinSet::new();
+    let mut running: std::collections::HashSet<String> = Default::default();
     loop {
-        pollers.retain(|_, task| !task.is_finished());
+        while let Some(done) = pollers.try_join_next() {
+            if let Ok(id) = done {
+                running.remove(&id);
+            }
+        }
         match state.store.source_ids().await {
             Ok(ids) => {
                 for id in ids {
-                    if pollers.contains_key(&id) {
+                    if running.contains(&id) {
                         continue;
                     }
                     let Ok(Some(source)) = state.store.get_source(&id).await else {
@@ -89,17 +107,17 @@ async fn supervise(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
                     if !is_polled(&source) {
                         continue;
                     }
-                    match state.store.poll_lease(&id, &holder, LEASE_TTL).await {
+                    match state.store.poll_lease(&id, &holder, lease).await {
                         Ok(true) => {
                             tracing::info!(source_id = %id, provider = %source.provider, "poller started");
-                            let task = tokio::spawn(run(
+                            pollers.spawn(run(
                                 state.clone(),
                                 http.clone(),
                                 id.clone(),
                                 holder.clone(),
                                 poller_watch.clone(),
                             ));
-                            pollers.insert(id, task);
+                            running.insert(id);
                         }
                         Ok(false) => {}
                         Err(e) => {
@@ -123,43 +141,49 @@ async fn supervise(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
         }
     }
     let _ = poller_stop.send(true);
-    for (_, task) in pollers {
-        let _ = task.await;
-    }
+    while pollers.join_next().await.is_some() {}
 }
 
-/// Polls one source while this process holds its lease.
+/// Polls one source while this process holds its lease; the lease is renewed alongside a
+/// poll under way (a slow provider does not cost it), and a poll is dropped the moment the
+/// lease is lost (what it wrote stays; its state write is refused).
 async fn run(
     state: Arc<AppState>,
     http: reqwest::Client,
     source_id: String,
     holder: String,
     mut stop: watch::Receiver<bool>,
-) {
+) -> String {
+    let lease = Duration::from_millis(state.settings.poll_lease_ms);
+    let renew = renew_every(lease);
     let mut next = Instant::now();
-    loop {
+    'polling: loop {
         if *stop.borrow() {
             break;
         }
-        match state.store.poll_lease(&source_id, &holder, LEASE_TTL).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(source_id, "poll lease lost to another process; stopping");
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(source_id, error = %e, "cannot renew the poll lease");
-            }
+        if !keep_lease(&state, &source_id, &holder, lease).await {
+            return source_id;
         }
         if Instant::now() >= next {
             match state.store.get_source(&source_id).await {
                 Ok(Some(source)) if is_polled(&source) => {
-                    let wait = poll_once(&state, &http, &source, &holder).await;
+                    let poll = poll_once(&state, &http, &source, &holder);
+                    tokio::pin!(poll);
+                    let wait = loop {
+                        tokio::select! {
+                            wait = &mut poll => break wait,
+                            _ = tokio::time::sleep(renew) => {
+                                if !keep_lease(&state, &source_id, &holder, lease).await {
+                                    return source_id;
+                                }
+                            }
+                        }
+                    };
                     next = Instant::now() + wait;
                 }
                 Ok(_) => {
                     tracing::info!(source_id, "source deleted; poller stopped");
-                    break;
+                    break 'polling;
                 }
                 Err(e) => {
                     tracing::warn!(source_id, error = %e, "cannot read the source");
@@ -167,7 +191,10 @@ async fn run(
                 }
             }
         }
-        let nap = next.saturating_duration_since(Instant::now()).min(RENEW);
+        let nap = next
+            .saturating_duration_since(Instant::now())
+            .min(RENEW)
+            .min(renew);
         tokio::select! {
             _ = tokio::time::sleep(nap) => {}
             _ = stop.changed() => {}
@@ -175,6 +202,23 @@ async fn run(
     }
     if let Err(e) = state.store.release_poll_lease(&source_id, &holder).await {
         tracing::warn!(source_id, error = %e, "cannot give the poll lease up; it lapses");
+    }
+    source_id
+}
+
+/// Renews the lease; false when another process has it now.
+async fn keep_lease(state: &AppState, source_id: &str, holder: &str, lease: Duration) -> bool {
+    match state.store.poll_lease(source_id, holder, lease).await {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::warn!(source_id, "poll lease lost to another process; stopping");
+            false
+        }
+        Err(e) => {
+            // The store is down: keep going; the state write is fenced anyway.
+            tracing::warn!(source_id, error = %e, "cannot renew the poll lease");
+            true
+        }
     }
 }
 
@@ -201,8 +245,8 @@ async fn poll_once(
     st.holder = Some(holder.to_string());
     let wait = match poll_page(state, http, source, holder, &mut st).await {
         Ok(more) => {
+            // The last error stays, with its time, for the operator to compare.
             st.last_success_at = Some(Utc::now());
-            st.last_error = None;
             st.behind = more;
             if more { Duration::ZERO } else { interval }
         }
@@ -253,7 +297,8 @@ async fn poll_page(
         None => None,
     };
     let (api_base, token_url) = urls(source, state.settings.poll_allow_http)?;
-    let page = match source.provider {
+    let mut written = 0;
+    let cursor = match source.provider {
         Provider::Allegro => {
             let api = Allegro {
                 http,
@@ -268,39 +313,58 @@ async fn poll_page(
                 ));
             }
             let mut refreshed = false;
-            let page = api.page(st, start_from, now, &mut refreshed).await;
-            if refreshed && !save(state, source, holder, st).await {
-                return Err(PollError::Provider(
-                    "the refreshed token could not be saved; retrying".into(),
-                ));
+            let page = api.entries(st, start_from, now, &mut refreshed).await;
+            keep_token(state, source, holder, st, &mut refreshed).await?;
+            let page = page?;
+            let mut forms = HashMap::new();
+            // Each entry's form is read just before it is written, so a crash loses at
+            // most what was read since the last save, and that is read again.
+            for entry in &page.changes {
+                let change = api.change(st, entry, &mut forms, now, &mut refreshed).await;
+                keep_token(state, source, holder, st, &mut refreshed).await?;
+                let change = change?;
+                write(state, source, &change).await?;
+                st.cursor = Some(change.cursor.clone());
+                st.changes += 1;
+                if let Some(at) = change.occurred_at {
+                    st.last_change_at = Some(st.last_change_at.map_or(at, |l| l.max(at)));
+                }
+                written += 1;
+                if written % SAVE_EVERY == 0 {
+                    save(state, source, holder, st).await;
+                }
             }
-            page?
+            (page.cursor, page.more)
         }
         other => return Err(PollError::Config(format!("{other} sources are not polled"))),
     };
-    let mut written = 0;
-    for change in &page.changes {
-        write(state, source, change).await?;
-        st.cursor = Some(change.cursor.clone());
-        st.changes += 1;
-        if let Some(at) = change.occurred_at {
-            st.last_change_at = Some(st.last_change_at.map_or(at, |l| l.max(at)));
-        }
-        written += 1;
-        if written % SAVE_EVERY == 0 {
-            save(state, source, holder, st).await;
-        }
-    }
-    if let Some(cursor) = page.cursor {
+    let (cursor, more) = cursor;
+    if let Some(cursor) = cursor {
         st.cursor = Some(cursor);
     }
     if written > 0 {
-        tracing::info!(source_id = %source.id, changes = written, more = page.more, "polled");
+        tracing::info!(source_id = %source.id, changes = written, more, "polled");
     }
     state.metrics.poll_changes.inc_by(written as u64);
-    Ok(page.more)
+    Ok(more)
 }
 
+/// Saves the state at once when a refresh rotated the token (the old refresh token no
+/// longer works: losing the new one would lock the source out).
+async fn keep_token(
+    state: &AppState,
+    source: &SourceRecord,
+    holder: &str,
+    st: &PollState,
+    refreshed: &mut bool,
+) -> Result<(), PollError> {
+    if std::mem::take(refreshed) && !save(state, source, holder, st).await {
+        return Err(PollError::Provider(
+            "the refreshed token could not be saved; retrying".into(),
+        ));
+    }
+    Ok(())
+}
 /// One change through the webhook pipeline: dedupe on its provider id, log, quarantine.
 async fn write(state: &AppState, source: &SourceRecord, change: &Change) -> Result<(), PollError> {
     let mut headers = Headers::new();
@@ -363,7 +427,7 @@ pub fn progress(st: Option<&PollState>, interval_secs: u64) -> PollProgress {
         return PollProgress::default();
     };
     let now = Utc::now();
-    let fresh = Duration::from_secs(interval_secs.max(DEFAULT_INTERVAL_SECS) * 3) + LEASE_TTL;
+    let fresh = Duration::from_secs(interval_secs.max(DEFAULT_INTERVAL_SECS) * 3 + 60);
     PollProgress {
         polling: st
             .polled_at

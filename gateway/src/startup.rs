@@ -259,6 +259,17 @@ impl Stopper {
         self.stop_workers().await;
     }
 
+    /// Stops as a killed process would: connections are dropped and the pollers are
+    /// aborted without giving their leases back (another process takes their sources over
+    /// once the leases lapse); the other workers stop as usual. For tests of a takeover.
+    pub async fn crash(mut self) {
+        self.handle.stop(false).await;
+        if let Some(pollers) = self.workers.pollers.take() {
+            pollers.abort().await;
+        }
+        self.stop_workers().await;
+    }
+
     async fn stop_workers(self) {
         self.workers.stop().await;
     }

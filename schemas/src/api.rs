@@ -146,9 +146,9 @@ pub struct SourceOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(format = "uri", max_length = 2048))]
     pub token_url: Option<String>,
-    /// Poll sources: seconds between polls once caught up (default 30, 5 to 3600).
+    /// Poll sources: seconds between polls once caught up (default 30, 1 to 3600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(minimum = 5, maximum = 3600))]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3600))]
     pub poll_interval_secs: Option<u64>,
     /// Poll sources: read the changes from this time on (RFC 3339) at the first poll;
     /// by default only what happens from the source's creation on.

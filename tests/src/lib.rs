@@ -145,6 +145,11 @@ impl Gateway {
         }
     }
 
+    /// Stops as a killed process would: its pollers give nothing back (takeover tests).
+    pub async fn crash(self) {
+        self.server.crash().await;
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

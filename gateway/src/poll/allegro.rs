@@ -22,6 +22,16 @@ pub const PAGE: usize = 100;
 /// A token is refreshed when it has less than this left.
 const EARLY: chrono::Duration = chrono::Duration::minutes(5);
 
+/// One journal entry, before its checkout form is read.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: String,
+    pub kind: String,
+    pub form_id: String,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub raw: Value,
+}
+
 pub struct Allegro<'a> {
     pub http: &'a reqwest::Client,
     pub api_base: &'a str,
@@ -175,16 +185,16 @@ impl Allegro<'_> {
         ))
     }
 
-    /// The next page of changes after `state.cursor`. Without a cursor the journal is read
+    /// The next journal entries after `state.cursor`. Without a cursor the journal is read
     /// from its oldest entry when `start_from` is given (entries before it are skipped),
     /// else only from its newest entry on. `refreshed` is set when the token changed.
-    pub async fn page(
+    pub async fn entries(
         &self,
         state: &mut PollState,
         start_from: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
         refreshed: &mut bool,
-    ) -> Result<Page, PollError> {
+    ) -> Result<Page<Entry>, PollError> {
         if state.cursor.is_none() && start_from.is_none() {
             let stats = self
                 .get(state, "/order/event-stats", now, refreshed)
@@ -205,15 +215,14 @@ impl Allegro<'_> {
             );
         }
         let answer = self.get(state, &path, now, refreshed).await?;
-        let entries = answer["events"]
+        let listed = answer["events"]
             .as_array()
             .ok_or_else(|| PollError::Provider("GET /order/events: no events array".into()))?;
         let mut page = Page {
-            more: entries.len() >= PAGE,
+            more: listed.len() >= PAGE,
             ..Page::default()
         };
-        let mut forms: HashMap<String, Value> = HashMap::new();
-        for entry in entries {
+        for entry in listed {
             let (Some(id), Some(kind)) = (entry["id"].as_str(), entry["type"].as_str()) else {
                 return Err(PollError::Provider(
                     "GET /order/events: an entry without id or type".into(),
@@ -231,30 +240,49 @@ impl Allegro<'_> {
                     "journal entry {id} names no checkout form"
                 )));
             };
-            if !forms.contains_key(form_id) {
-                let escaped = percent_encoding::utf8_percent_encode(
-                    form_id,
-                    percent_encoding::NON_ALPHANUMERIC,
-                );
-                let form = self
-                    .get(
-                        state,
-                        &format!("/order/checkout-forms/{escaped}"),
-                        now,
-                        refreshed,
-                    )
-                    .await?;
-                forms.insert(form_id.to_string(), form);
-            }
-            let body = json!({"event": entry, "checkoutForm": forms[form_id]});
-            page.changes.push(Change {
-                topic: kind.to_string(),
+            page.changes.push(Entry {
                 id: id.to_string(),
-                body: serde_json::to_vec(&body).map_err(|e| PollError::Provider(e.to_string()))?,
+                kind: kind.to_string(),
+                form_id: form_id.to_string(),
                 occurred_at,
-                cursor: id.to_string(),
+                raw: entry.clone(),
             });
         }
         Ok(page)
+    }
+
+    /// The change an entry stands for: the entry with its checkout form (read once per
+    /// form and page, through `forms`).
+    pub async fn change(
+        &self,
+        state: &mut PollState,
+        entry: &Entry,
+        forms: &mut HashMap<String, Value>,
+        now: DateTime<Utc>,
+        refreshed: &mut bool,
+    ) -> Result<Change, PollError> {
+        if !forms.contains_key(&entry.form_id) {
+            let escaped = percent_encoding::utf8_percent_encode(
+                &entry.form_id,
+                percent_encoding::NON_ALPHANUMERIC,
+            );
+            let form = self
+                .get(
+                    state,
+                    &format!("/order/checkout-forms/{escaped}"),
+                    now,
+                    refreshed,
+                )
+                .await?;
+            forms.insert(entry.form_id.clone(), form);
+        }
+        let body = json!({"event": entry.raw, "checkoutForm": forms[&entry.form_id]});
+        Ok(Change {
+            topic: entry.kind.clone(),
+            id: entry.id.clone(),
+            body: serde_json::to_vec(&body).map_err(|e| PollError::Provider(e.to_string()))?,
+            occurred_at: entry.occurred_at,
+            cursor: entry.id.clone(),
+        })
     }
 }

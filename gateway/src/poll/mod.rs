@@ -23,14 +23,24 @@ pub struct Change {
     pub cursor: String,
 }
 
-/// A page of changes.
-#[derive(Debug, Default)]
-pub struct Page {
-    pub changes: Vec<Change>,
+/// A page of what a feed lists (changes, or entries still to be read in full).
+#[derive(Debug)]
+pub struct Page<T> {
+    pub changes: Vec<T>,
     /// More are waiting right after this page.
     pub more: bool,
-    /// Where to start next time when the page held no change (the feed's head).
+    /// Where the page ends (also past entries that were skipped, or the feed's head).
     pub cursor: Option<String>,
+}
+
+impl<T> Default for Page<T> {
+    fn default() -> Self {
+        Page {
+            changes: Vec::new(),
+            more: false,
+            cursor: None,
+        }
+    }
 }
 
 /// Why a poll failed; each says what the operator can do.

@@ -3,6 +3,7 @@
 //! its own.
 
 mod admin_api;
+mod allegro_poller;
 mod exhaustion;
 mod inbox_correctness;
 mod ingest_story;
