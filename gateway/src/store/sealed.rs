@@ -423,20 +423,23 @@ pub struct RewrapReport {
     /// Push plugins' signing secrets re-sealed, in how many plugins.
     pub resealed_signing_secrets: usize,
     pub resealed_plugins: usize,
+    /// Poll sources' OAuth tokens re-sealed.
+    pub resealed_poll_tokens: usize,
 }
 
 impl fmt::Display for RewrapReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "re-sealed {} secrets in {} of {} sources and {} signing secrets in {} push plugins \
-             with key {}; every stored secret is now sealed with it, so \
+            "re-sealed {} secrets in {} of {} sources, {} signing secrets in {} push plugins \
+             and {} poll tokens with key {}; every stored secret is now sealed with it, so \
              OMNIGATE_SECRET_KEY_PREVIOUS can be dropped",
             self.resealed_secrets,
             self.resealed_sources,
             self.sources,
             self.resealed_signing_secrets,
             self.resealed_plugins,
+            self.resealed_poll_tokens,
             self.key_id
         )
     }
@@ -453,6 +456,7 @@ pub async fn rewrap(store: &RedisStore) -> StoreResult<RewrapReport> {
         ..RewrapReport::default()
     };
     for id in store.source_ids().await? {
+        report.resealed_poll_tokens += store.reseal_poll_state(&id).await?;
         match store.reseal_source(&id).await? {
             Some(0) => report.sources += 1,
             Some(n) => {

@@ -5,7 +5,7 @@
 use chrono::{TimeZone, Utc};
 use omnigate::config::Settings;
 use omnigate::store::sealed::{self, Sealer};
-use omnigate::store::{Registry, Retention, Store, redis_options};
+use omnigate::store::{PollState, Pollers, Registry, Retention, SecretValue, Store, redis_options};
 use omnigate_tests::{
     Gateway, RedisProcess, TEST_SECRET_KEY, redis_store_with, redis_store_with_prefix, redis_url,
     unique_prefix,
@@ -217,8 +217,23 @@ async fn rewrap_seals_plaintext_secrets_and_rotates_keys() {
     let plugin_id = created["id"].as_str().unwrap().to_string();
     let signing = created["signing_secret"].as_str().unwrap().to_string();
     gw.stop().await;
+    // And a poll source's OAuth tokens, as a poller keeps them.
+    let plain = redis_store_with(&url, &prefix, Retention::default(), None).await;
+    let tokens = PollState {
+        cursor: Some("E0042".into()),
+        access_token: Some(SecretValue::new("allegro-access-token-plain")),
+        refresh_token: Some(SecretValue::new("allegro-refresh-token-plain")),
+        ..PollState::default()
+    };
+    let lease = std::time::Duration::from_secs(60);
+    assert!(plain.poll_lease(&id, "test", lease).await.unwrap());
+    assert!(plain.put_poll_state(&id, "test", &tokens).await.unwrap());
     assert!(contains(&raw_redis(&prefix).await, &secret));
     assert!(contains(&raw_redis(&prefix).await, &signing[6..]));
+    assert!(contains(
+        &raw_redis(&prefix).await,
+        "allegro-refresh-token-plain"
+    ));
 
     // A keyed store still reads the legacy plaintext, and rewrap seals it.
     let a = Arc::new(Sealer::new(KEY_A, &[] as &[&str]).unwrap());
@@ -238,9 +253,15 @@ async fn rewrap_seals_plaintext_secrets_and_rotates_keys() {
         (report.resealed_plugins, report.resealed_signing_secrets),
         (1, 1)
     );
+    assert_eq!(report.resealed_poll_tokens, 2);
     assert_eq!(report.key_id, a.key_id());
     assert!(!contains(&raw_redis(&prefix).await, &secret));
     assert!(!contains(&raw_redis(&prefix).await, &signing[6..]));
+    assert!(!contains(
+        &raw_redis(&prefix).await,
+        "allegro-refresh-token-plain"
+    ));
+    assert_eq!(store_a.poll_state(&id).await.unwrap(), Some(tokens.clone()));
     assert_eq!(store_a.get_source(&id).await.unwrap().unwrap(), before);
     // Running it again changes nothing.
     let again = sealed::rewrap(&store_a).await.unwrap();
@@ -255,6 +276,7 @@ async fn rewrap_seals_plaintext_secrets_and_rotates_keys() {
     let report = sealed::rewrap_with_settings(&rotating).await.unwrap();
     assert_eq!((report.resealed_sources, report.resealed_secrets), (1, 1));
     assert_eq!(report.resealed_signing_secrets, 1);
+    assert_eq!(report.resealed_poll_tokens, 2);
     assert!(
         report
             .to_string()
@@ -267,6 +289,7 @@ async fn rewrap_seals_plaintext_secrets_and_rotates_keys() {
     assert_eq!(store_b.get_source(&id).await.unwrap().unwrap(), before);
     let plugin = store_b.get_plugin(&plugin_id).await.unwrap().unwrap();
     assert_eq!(plugin.push.unwrap().secrets[0].value.expose(), signing);
+    assert_eq!(store_b.poll_state(&id).await.unwrap(), Some(tokens));
     assert!(
         store_a.get_plugin(&plugin_id).await.is_err(),
         "the old key opens nothing"

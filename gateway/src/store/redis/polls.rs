@@ -45,6 +45,57 @@ return 1
 "#;
 static PUT: LazyLock<Script> = LazyLock::new(|| Script::new(PUT_LUA));
 
+/// KEYS[1] the state; ARGV[1] the value read, ARGV[2] the new one.
+const SWAP_LUA: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"#;
+static SWAP: LazyLock<Script> = LazyLock::new(|| Script::new(SWAP_LUA));
+
+impl RedisStore {
+    /// Re-seals a poll state's tokens with the current key (`omnigate secrets rewrap`),
+    /// compare-and-set against a poller writing meanwhile: how many tokens it re-sealed.
+    pub async fn reseal_poll_state(&self, source_id: &str) -> StoreResult<usize> {
+        let Some(sealer) = self.sealer() else {
+            return Ok(0);
+        };
+        for _ in 0..5 {
+            let raw: Option<String> = self
+                .query(redis::cmd("GET").arg(self.keys.poll_state(source_id)))
+                .await?;
+            let Some(raw) = raw else {
+                return Ok(0);
+            };
+            let stored: PollState = serde_json::from_str(&raw)
+                .map_err(|e| StoreError::Corrupt(format!("poll state of {source_id}: {e}")))?;
+            let stale = [&stored.access_token, &stored.refresh_token]
+                .into_iter()
+                .flatten()
+                .filter(|t| !sealer.is_current(t.expose()))
+                .count();
+            if stale == 0 {
+                return Ok(0);
+            }
+            let opened = open_poll(Some(sealer), source_id, stored)?;
+            let json = serde_json::to_string(&seal_poll(Some(sealer), source_id, &opened)?)
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            let mut inv = SWAP.prepare_invoke();
+            inv.key(self.keys.poll_state(source_id)).arg(&raw).arg(json);
+            let swapped: i64 = self.invoke(&inv).await?;
+            if swapped == 1 {
+                return Ok(stale);
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "the poll state of {source_id} kept changing while it was re-sealed; run the \
+             rewrap again"
+        )))
+    }
+}
+
 #[async_trait]
 impl Pollers for RedisStore {
     async fn poll_lease(&self, source_id: &str, holder: &str, ttl: Duration) -> StoreResult<bool> {
