@@ -97,6 +97,11 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "404", "409",
 include-path-regex = "^/v1/plugins(/[^/]+)?$"
 checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "404", "409", "422"]
 
+# dead (give up) and defer (not tried) exclude each other: 422 when both are true.
+[[operations]]
+include-path = "/v1/inbox/nack"
+checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "404", "409", "422", "429"]
+
 # A long-poll answers when a delivery arrives or its wait_ms (up to 30 s) is over: slow by
 # design, so it may take up to its longest wait.
 [[operations]]

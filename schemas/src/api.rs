@@ -760,6 +760,17 @@ pub struct Delivery {
     pub max_in_flight: Option<u32>,
 }
 
+impl Delivery {
+    /// Push delivery to `url`, with the default `max_in_flight`.
+    pub fn push(url: impl Into<String>) -> Delivery {
+        Delivery {
+            mode: DeliveryMode::Push,
+            url: Some(url.into()),
+            max_in_flight: None,
+        }
+    }
+}
+
 /// See [`Delivery`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

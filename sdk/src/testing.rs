@@ -452,11 +452,7 @@ impl PluginSetup<'_> {
     /// [`push::Server`](crate::push::Server) under test: the test gateway allows private
     /// addresses). The [`TestPlugin`] then holds its signing secret.
     pub fn push_to(mut self, url: &str) -> Self {
-        self.registration.delivery = Some(omnigate_schemas::api::Delivery {
-            mode: omnigate_schemas::api::DeliveryMode::Push,
-            url: Some(url.into()),
-            max_in_flight: None,
-        });
+        self.registration.delivery = Some(omnigate_schemas::api::Delivery::push(url));
         self
     }
 

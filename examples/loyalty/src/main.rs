@@ -1,10 +1,8 @@
 //! Loyalty and NPS, an Omnigate plugin. See README.md.
 
 use loyalty::{plugin, rules};
-use omnigate_sdk::api::{Delivery, DeliveryMode};
-use omnigate_sdk::push::Server;
+use omnigate_sdk::api::Delivery;
 use omnigate_sdk::state::{self, StateStore, Tracked};
-use omnigate_sdk::{Client, Runtime};
 use rust_decimal::Decimal;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -60,11 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if let [_, flag, url] = args.as_slice()
             && flag == "--push-url"
         {
-            registration.delivery = Some(Delivery {
-                mode: DeliveryMode::Push,
-                url: Some(url.clone()),
-                max_in_flight: None,
-            });
+            registration.delivery = Some(Delivery::push(url));
         }
         println!("{}", serde_json::to_string_pretty(&registration)?);
         return Ok(());
@@ -75,14 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         policy: policy()?,
         books,
     };
-    if std::env::var_os("OMNIGATE_SIGNING_SECRET").is_some() {
-        // A push plugin: the gateway POSTs each event to OMNIGATE_LISTEN (127.0.0.1:3000).
-        Server::from_env(handler)?.concurrency(4).run().await?;
-    } else {
-        Runtime::new(Client::from_env()?, handler)
-            .concurrency(4)
-            .run()
-            .await?;
-    }
+    // Pushed (OMNIGATE_SIGNING_SECRET set: served on OMNIGATE_LISTEN) or pulled.
+    omnigate_sdk::push::run_from_env(handler, 4).await?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use loyalty::plugin::{Loyalty, NPS_ANSWERED, registration};
 use loyalty::rules::Policy;
-use omnigate_sdk::api::{Delivery, DeliveryMode, PublishEvent, ReplayLog, Scope};
+use omnigate_sdk::api::{Delivery, PublishEvent, ReplayLog, Scope};
 use omnigate_sdk::push::Server;
 use omnigate_sdk::state::MemoryState;
 use omnigate_sdk::testing::TestGateway;
@@ -44,11 +44,10 @@ async fn points_tiers_and_nps_for_one_customer_pushed() {
     let gw = TestGateway::start().await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut pushed = registration();
-    pushed.delivery = Some(Delivery {
-        mode: DeliveryMode::Push,
-        url: Some(format!("http://{}/", listener.local_addr().unwrap())),
-        max_in_flight: None,
-    });
+    pushed.delivery = Some(Delivery::push(format!(
+        "http://{}/",
+        listener.local_addr().unwrap()
+    )));
     let plugin = gw
         .install(
             &pushed,

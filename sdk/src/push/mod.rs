@@ -31,7 +31,7 @@
 mod server;
 #[cfg(feature = "push-server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "push-server")))]
-pub use server::{DEAD_LETTER_HEADER, Server, Serving};
+pub use server::{DEAD_LETTER_HEADER, Server, Serving, run_from_env};
 
 use omnigate_schemas::standard_webhooks;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

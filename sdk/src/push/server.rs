@@ -367,3 +367,26 @@ fn problem(status: StatusCode, detail: &str) -> HttpResponse {
             "detail": detail,
         }))
 }
+
+/// Runs `handler` as the plugin is registered: behind a push [`Server`] when
+/// `OMNIGATE_SIGNING_SECRET` is set (a push registration; see [`Server::from_env`]),
+/// otherwise pulled by a [`Runtime`](crate::Runtime) ([`Client::from_env`]). One binary
+/// then serves either registration; `concurrency` is handlers at once either way. Until
+/// SIGINT or SIGTERM.
+pub async fn run_from_env<H: Handler>(
+    handler: H,
+    concurrency: usize,
+) -> Result<RuntimeStats, Error> {
+    let pushed = std::env::var("OMNIGATE_SIGNING_SECRET").is_ok_and(|v| !v.trim().is_empty());
+    if pushed {
+        Server::from_env(handler)?
+            .concurrency(concurrency)
+            .run()
+            .await
+    } else {
+        crate::Runtime::new(Client::from_env()?, handler)
+            .concurrency(concurrency)
+            .run()
+            .await
+    }
+}
