@@ -89,6 +89,8 @@ async fn supervise(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
     // Owned here: aborting the supervisor aborts every poller with it.
     let mut pollers: tokio::task::JoinSet<String> = tokio::task::JoinSet::new();
     let mut running: std::collections::HashSet<String> = Default::default();
+    // A source's provider never changes: one read says whether it is polled.
+    let mut pushed: std::collections::HashSet<String> = Default::default();
     loop {
         while let Some(done) = pollers.try_join_next() {
             if let Ok(id) = done {
@@ -97,14 +99,16 @@ async fn supervise(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
         }
         match state.store.source_ids().await {
             Ok(ids) => {
+                pushed.retain(|id| ids.binary_search(id).is_ok());
                 for id in ids {
-                    if running.contains(&id) {
+                    if running.contains(&id) || pushed.contains(&id) {
                         continue;
                     }
                     let Ok(Some(source)) = state.store.get_source(&id).await else {
                         continue;
                     };
                     if !is_polled(&source) {
+                        pushed.insert(id);
                         continue;
                     }
                     match state.store.poll_lease(&id, &holder, lease).await {
