@@ -27,6 +27,18 @@ pub fn init(format: LogFormat, filter: &str) {
     };
 }
 
+/// The path as logs show it: the secret of an unsigned source's webhook URL
+/// (`/v1/webhooks/{id}/{secret}`) is a credential, so it is masked.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/v1/webhooks/") {
+        Some(rest) if rest.contains('/') => {
+            let id = rest.split('/').next().unwrap_or_default();
+            std::borrow::Cow::Owned(format!("/v1/webhooks/{id}/***"))
+        }
+        _ => std::borrow::Cow::Borrowed(path),
+    }
+}
+
 /// One span per request: method, path, client, request id and status, plus the webhook's
 /// source, provider and outcome, recorded by the ingest handler. Leaner than
 /// tracing-actix-web's own root span, which matches the route a second time (a regex per
@@ -39,7 +51,7 @@ impl RootSpanBuilder for RequestSpan {
         let span = tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
-            http.target = %request.path(),
+            http.target = %loggable_path(request.path()),
             http.client_ip = tracing::field::Empty,
             http.user_agent = tracing::field::Empty,
             http.status_code = tracing::field::Empty,
@@ -414,6 +426,16 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_url_secrets_are_masked_in_logs() {
+        assert_eq!(
+            loggable_path("/v1/webhooks/src_1/s3cret-0123456789abcdef"),
+            "/v1/webhooks/src_1/***"
+        );
+        assert_eq!(loggable_path("/v1/webhooks/src_1"), "/v1/webhooks/src_1");
+        assert_eq!(loggable_path("/v1/sources/src_1"), "/v1/sources/src_1");
+    }
 
     #[test]
     fn each_delivery_counts_under_its_provider_and_outcome() {
