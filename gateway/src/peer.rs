@@ -12,7 +12,7 @@ pub fn client_ip<'a>(
     forwarded_for: impl Iterator<Item = &'a str>,
     trusted: &[IpNet],
 ) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&unmapped(*ip)));
     if !is_trusted(&peer) {
         return peer;
     }
@@ -31,12 +31,18 @@ pub fn client_ip<'a>(
     sender
 }
 
-/// Whether `ip` is in any of `cidrs` (IPv4-mapped IPv6 addresses count as IPv4).
-pub fn allowed(ip: IpAddr, cidrs: &[IpNet]) -> bool {
-    let ip = match ip {
+/// An IPv4-mapped IPv6 address (`::ffff:10.0.0.2`, what a socket bound to `[::]` sees)
+/// as the IPv4 address it is.
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
-    };
+    }
+}
+
+/// Whether `ip` is in any of `cidrs` (IPv4-mapped IPv6 addresses count as IPv4).
+pub fn allowed(ip: IpAddr, cidrs: &[IpNet]) -> bool {
+    let ip = unmapped(ip);
     cidrs.iter().any(|net| net.contains(&ip))
 }
 

@@ -32,6 +32,8 @@ const RENEW: Duration = Duration::from_secs(5);
 const SCAN: Duration = Duration::from_secs(2);
 /// The wait after a failure other than a rate limit.
 const BACKOFF: Duration = Duration::from_secs(30);
+/// The wait after the provider refused the credentials, unless the source changes.
+const CREDENTIALS_BACKOFF: Duration = Duration::from_secs(900);
 /// Saved this often within a page, so a crash re-reads little.
 const SAVE_EVERY: usize = 20;
 /// The poll interval when the source sets none.
@@ -88,20 +90,26 @@ async fn supervise(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
     let (poller_stop, poller_watch) = watch::channel(false);
     // Owned here: aborting the supervisor aborts every poller with it.
     let mut pollers: tokio::task::JoinSet<String> = tokio::task::JoinSet::new();
-    let mut running: std::collections::HashSet<String> = Default::default();
+    // Which source each task polls, also to free it when the task panicked.
+    let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
     // A source's provider never changes: one read says whether it is polled.
     let mut pushed: std::collections::HashSet<String> = Default::default();
     loop {
-        while let Some(done) = pollers.try_join_next() {
-            if let Ok(id) = done {
-                running.remove(&id);
-            }
+        while let Some(done) = pollers.try_join_next_with_id() {
+            let task = match done {
+                Ok((task, _)) => task,
+                Err(e) => {
+                    tracing::error!(error = %e, "a poller failed; its source is polled again");
+                    e.id()
+                }
+            };
+            running.remove(&task);
         }
         match state.store.source_ids().await {
             Ok(ids) => {
                 pushed.retain(|id| ids.binary_search(id).is_ok());
                 for id in ids {
-                    if running.contains(&id) || pushed.contains(&id) {
+                    if running.values().any(|r| *r == id) || pushed.contains(&id) {
                         continue;
                     }
                     let Ok(Some(source)) = state.store.get_source(&id).await else {
@@ -114,14 +122,14 @@ async fn supervise(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
                     match state.store.poll_lease(&id, &holder, lease).await {
                         Ok(true) => {
                             tracing::info!(source_id = %id, provider = %source.provider, "poller started");
-                            pollers.spawn(run(
+                            let task = pollers.spawn(run(
                                 state.clone(),
                                 http.clone(),
                                 id.clone(),
                                 holder.clone(),
                                 poller_watch.clone(),
                             ));
-                            running.insert(id);
+                            running.insert(task.id(), id);
                         }
                         Ok(false) => {}
                         Err(e) => {
@@ -161,6 +169,11 @@ async fn run(
     let lease = Duration::from_millis(state.settings.poll_lease_ms);
     let renew = renew_every(lease);
     let mut next = Instant::now();
+    // The state is read once, when the lease is taken, and then kept here: a refreshed
+    // token whose save failed is not lost by reading the old one again.
+    let mut kept: Option<PollState> = None;
+    // A source changed by the operator (new credentials) is polled at once.
+    let mut seen_update = None;
     'polling: loop {
         if *stop.borrow() {
             break;
@@ -168,31 +181,55 @@ async fn run(
         if !keep_lease(&state, &source_id, &holder, lease).await {
             return source_id;
         }
+        let source = match state.store.get_source(&source_id).await {
+            Ok(Some(source)) if is_polled(&source) => source,
+            Ok(_) => {
+                tracing::info!(source_id, "source deleted; poller stopped");
+                break 'polling;
+            }
+            Err(e) => {
+                tracing::warn!(source_id, error = %e, "cannot read the source");
+                next = next.max(Instant::now() + RENEW);
+                tokio::select! {
+                    _ = tokio::time::sleep(RENEW.min(renew)) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+        };
+        if seen_update.is_some_and(|at| at != source.updated_at) {
+            next = Instant::now();
+        }
+        seen_update = Some(source.updated_at);
         if Instant::now() >= next {
-            match state.store.get_source(&source_id).await {
-                Ok(Some(source)) if is_polled(&source) => {
-                    let poll = poll_once(&state, &http, &source, &holder);
-                    tokio::pin!(poll);
-                    let wait = loop {
-                        tokio::select! {
-                            wait = &mut poll => break wait,
-                            _ = tokio::time::sleep(renew) => {
-                                if !keep_lease(&state, &source_id, &holder, lease).await {
-                                    return source_id;
-                                }
+            if kept.is_none() {
+                match state.store.poll_state(&source_id).await {
+                    Ok(st) => kept = Some(st.unwrap_or_default()),
+                    Err(e) => tracing::warn!(source_id, error = %e, "cannot read the poll state"),
+                }
+            }
+            if let Some(st) = kept.as_mut() {
+                let poll = poll_once(&state, &http, &source, &holder, st);
+                tokio::pin!(poll);
+                let wait = loop {
+                    tokio::select! {
+                        wait = &mut poll => break Some(wait),
+                        _ = tokio::time::sleep(renew) => {
+                            if !keep_lease(&state, &source_id, &holder, lease).await {
+                                return source_id;
                             }
                         }
-                    };
-                    next = Instant::now() + wait;
+                        // Stopping: what the poll wrote stays, what it read since its last
+                        // save is read again by the next holder and adds nothing.
+                        _ = stop.changed() => break None,
+                    }
+                };
+                match wait {
+                    Some(wait) => next = Instant::now() + wait,
+                    None => break 'polling,
                 }
-                Ok(_) => {
-                    tracing::info!(source_id, "source deleted; poller stopped");
-                    break 'polling;
-                }
-                Err(e) => {
-                    tracing::warn!(source_id, error = %e, "cannot read the source");
-                    next = Instant::now() + RENEW;
-                }
+            } else {
+                next = Instant::now() + RENEW;
             }
         }
         let nap = next
@@ -232,6 +269,7 @@ async fn poll_once(
     http: &reqwest::Client,
     source: &SourceRecord,
     holder: &str,
+    st: &mut PollState,
 ) -> Duration {
     let interval = Duration::from_secs(
         source
@@ -239,15 +277,8 @@ async fn poll_once(
             .poll_interval_secs
             .unwrap_or(DEFAULT_INTERVAL_SECS),
     );
-    let mut st = match state.store.poll_state(&source.id).await {
-        Ok(s) => s.unwrap_or_default(),
-        Err(e) => {
-            tracing::warn!(source_id = %source.id, error = %e, "cannot read the poll state");
-            return RENEW;
-        }
-    };
     st.holder = Some(holder.to_string());
-    let wait = match poll_page(state, http, source, holder, &mut st).await {
+    let wait = match poll_page(state, http, source, holder, st).await {
         Ok(more) => {
             // The last error stays, with its time, for the operator to compare.
             st.last_success_at = Some(Utc::now());
@@ -257,6 +288,9 @@ async fn poll_once(
         Err(e) => {
             let wait = match &e {
                 PollError::RateLimited(wait) => *wait,
+                // Retrying cannot fix a refused token: wait for the operator's new
+                // credentials (a change of the source is polled at once).
+                PollError::Credentials(_) => CREDENTIALS_BACKOFF,
                 _ => BACKOFF.max(interval),
             };
             tracing::warn!(source_id = %source.id, error = %e, retry_in = ?wait, "poll failed");
@@ -266,7 +300,7 @@ async fn poll_once(
         }
     };
     st.polled_at = Some(Utc::now());
-    save(state, source, holder, &st).await;
+    save(state, source, holder, st).await;
     wait
 }
 
@@ -310,6 +344,20 @@ async fn poll_page(
                 token_url: &token_url,
                 credentials: &credentials,
             };
+            // A refresh spends the refresh token: only the lease's holder may, or two
+            // processes would each keep a different one.
+            if !state
+                .store
+                .poll_lease(
+                    &source.id,
+                    holder,
+                    Duration::from_millis(state.settings.poll_lease_ms),
+                )
+                .await
+                .map_err(|e| PollError::Provider(format!("cannot renew the poll lease: {e}")))?
+            {
+                return Err(PollError::Provider("the poll lease was lost".into()));
+            }
             if api.ensure_token(st, now).await? && !save(state, source, holder, st).await {
                 // The rotated refresh token must be kept before it is used.
                 return Err(PollError::Provider(
@@ -380,17 +428,12 @@ async fn write(state: &AppState, source: &SourceRecord, change: &Change) -> Resu
         provider: crate::providers::of(source.provider),
         shop_locale: source.options.locale.as_deref(),
     };
-    pipeline(
-        state,
-        &origin,
-        &headers,
-        &change.body,
-        state.now(),
-        state.spool.as_deref(),
-    )
-    .await
-    .map(|_| ())
-    .map_err(|e| PollError::Provider(format!("change {} could not be written: {e}", change.id)))
+    // No spool: a change the store cannot take now is read again from the cursor, in
+    // order, rather than parked in a local file the cursor would move past.
+    pipeline(state, &origin, &headers, &change.body, state.now(), None)
+        .await
+        .map(|_| ())
+        .map_err(|e| PollError::Provider(format!("change {} could not be written: {e}", change.id)))
 }
 
 /// The source's API credentials (its one stored secret).

@@ -174,10 +174,11 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, Error> {
             allowed,
         });
     }
+    // An unsigned source's URL secret is never echoed (the detail is logged too).
     Err(Error::not_found(format!(
         "route {} {}",
         req.method(),
-        req.path()
+        crate::telemetry::loggable_path(req.path())
     )))
 }
 

@@ -302,6 +302,9 @@ fn fulfillment(
         },
         None => None,
     };
+    // The form is read as it is now: entries read late (a catch-up) all see the latest
+    // status, so each fulfilment status is a fact of its own, told once.
+    let fact = |status: &str| format!("allegro:{order_id}:fulfillment:{status}");
     let moved = |status: ShipmentStatus| -> Result<Normalized, Rejection> {
         let data = ShipmentUpdated {
             shipment_id: order_id.to_string(),
@@ -316,31 +319,32 @@ fn fulfillment(
             tracking_url: None,
             provider_status: Some(provider_status.clone()),
         };
-        Normalized::new(types::SHIPMENT_UPDATED, at, subject.clone(), &data)
+        Ok(
+            Normalized::new(types::SHIPMENT_UPDATED, at, subject.clone(), &data)?
+                .with_fact(fact(&status.to_string())),
+        )
+    };
+    // A parcel past SENT was sent, also when the entry saying so was read too late to see
+    // it (shipment.created is once per shipment).
+    let sent = || -> Result<Normalized, Rejection> {
+        let data = ShipmentCreated {
+            // One parcel per checkout form as far as the form tells.
+            shipment_id: order_id.to_string(),
+            order_id: order_id.to_string(),
+            order_number: Some(order_id.to_string()),
+            locale: None,
+            carrier: None,
+            tracking_number: None,
+            tracking_url: None,
+            lines: lines(form)?,
+            shipped_at: time::format(at),
+            destination: destination.clone(),
+        };
+        Normalized::new(types::SHIPMENT_CREATED, at, subject.clone(), &data)
     };
     Ok(match state.as_deref() {
-        Some("SENT") => {
-            let data = ShipmentCreated {
-                // One parcel per checkout form as far as the form tells.
-                shipment_id: order_id.to_string(),
-                order_id: order_id.to_string(),
-                order_number: Some(order_id.to_string()),
-                locale: None,
-                carrier: None,
-                tracking_number: None,
-                tracking_url: None,
-                lines: lines(form)?,
-                shipped_at: time::format(at),
-                destination,
-            };
-            vec![Normalized::new(
-                types::SHIPMENT_CREATED,
-                at,
-                subject,
-                &data,
-            )?]
-        }
-        Some("READY_FOR_PICKUP") => vec![moved(ShipmentStatus::ReadyForPickup)?],
+        Some("SENT") => vec![sent()?],
+        Some("READY_FOR_PICKUP") => vec![sent()?, moved(ShipmentStatus::ReadyForPickup)?],
         Some("PICKED_UP") => {
             let fulfilled = OrderFulfilled {
                 order_id: order_id.to_string(),
@@ -348,11 +352,12 @@ fn fulfillment(
                 fully: true,
             };
             vec![
+                sent()?,
                 moved(ShipmentStatus::Delivered)?,
                 Normalized::new(types::ORDER_FULFILLED, at, subject.clone(), &fulfilled)?,
             ]
         }
-        Some("RETURNED") => vec![moved(ShipmentStatus::Returned)?],
+        Some("RETURNED") => vec![sent()?, moved(ShipmentStatus::Returned)?],
         Some("CANCELLED") => {
             let data = OrderCancelled {
                 order_id: order_id.to_string(),

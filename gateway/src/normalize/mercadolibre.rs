@@ -2,8 +2,8 @@
 //! sent, received}`. Nothing is signed (the source's URL carries a secret) and nothing but
 //! the resource's path is said, so each becomes a thin event naming it (`enrichment:
 //! "pending"`), under the subject of what the path names; with the seller's API token the
-//! enricher reads the resource and tells the rest. Payments and claims name no order until
-//! they are read, so without enrichment they stay in quarantine with that reason.
+//! enricher would read the resource and tell the rest (not built yet). Payments and claims
+//! name no order until they are read, so they stay in quarantine with that reason.
 
 use omnigate_schemas::api::Provider;
 use omnigate_schemas::events::{PendingData, types};
@@ -58,8 +58,8 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
         ),
         "payments" | "claims" => {
             return Err(Rejection::new(format!(
-                "mercadolibre topic {:?} names no order until {resource} is read: give the \
-                 source the seller's API token (options.api) to have it enriched",
+                "mercadolibre topic {:?} names no order until {resource} is read from \
+                 Mercado Libre's API, which this gateway does not do yet",
                 input.topic
             )));
         }

@@ -105,18 +105,21 @@ impl Allegro<'_> {
             )));
         }
         let text = res.text().await.unwrap_or_default();
+        // Only the OAuth error code is kept: an error body may echo what was sent.
+        let code = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(excerpt))
+            .unwrap_or_else(|| "no error code".into());
         if status.as_u16() == 400 || status.as_u16() == 401 {
             // invalid_grant: revoked, expired (3 months unused) or already used.
             return Err(PollError::Credentials(format!(
-                "Allegro refused the refresh token (HTTP {status}: {}): authorize the \
-                 application again and PATCH the source's credentials",
-                excerpt(&text)
+                "Allegro refused the refresh token (HTTP {status}, {code}): authorize the \
+                 application again and PATCH the source's credentials"
             )));
         }
         if !status.is_success() {
             return Err(PollError::Provider(format!(
-                "Allegro's token endpoint answered HTTP {status}: {}",
-                excerpt(&text)
+                "Allegro's token endpoint answered HTTP {status} ({code})"
             )));
         }
         let token: Value = serde_json::from_str(&text)
@@ -124,7 +127,11 @@ impl Allegro<'_> {
         let access = token["access_token"].as_str().ok_or_else(|| {
             PollError::Provider("Allegro's token answer has no access_token".into())
         })?;
-        let lifetime = token["expires_in"].as_i64().unwrap_or(3600);
+        // Whatever Allegro says (12 h), kept within a minute and a day.
+        let lifetime = token["expires_in"]
+            .as_i64()
+            .unwrap_or(3600)
+            .clamp(60, 86_400);
         state.access_token = Some(SecretValue::new(access));
         state.access_expires_at = Some(now + chrono::Duration::seconds(lifetime));
         if let Some(next) = token["refresh_token"].as_str() {
@@ -157,7 +164,14 @@ impl Allegro<'_> {
                 .await
                 .map_err(|e| PollError::Provider(format!("cannot reach Allegro: {e}")))?;
             let status = res.status();
-            if status.as_u16() == 401 && attempt == 0 {
+            if status.as_u16() == 401 {
+                if attempt > 0 {
+                    return Err(PollError::Credentials(
+                        "Allegro refused a freshly refreshed token: check the application's \
+                         scopes (allegro:api:orders:read)"
+                            .into(),
+                    ));
+                }
                 // Expired early or revoked: one refresh, then the request again.
                 self.refresh(state, now).await?;
                 *refreshed = true;
@@ -235,11 +249,8 @@ impl Allegro<'_> {
             if start_from.is_some_and(|from| occurred_at.is_some_and(|at| at < from)) {
                 continue;
             }
-            let Some(form_id) = entry["order"]["checkoutForm"]["id"].as_str() else {
-                return Err(PollError::Provider(format!(
-                    "journal entry {id} names no checkout form"
-                )));
-            };
+            // An entry naming no form is written anyway, and kept in quarantine.
+            let form_id = entry["order"]["checkoutForm"]["id"].as_str().unwrap_or("");
             page.changes.push(Entry {
                 id: id.to_string(),
                 kind: kind.to_string(),
@@ -262,18 +273,22 @@ impl Allegro<'_> {
         refreshed: &mut bool,
     ) -> Result<Change, PollError> {
         if !forms.contains_key(&entry.form_id) {
-            let escaped = percent_encoding::utf8_percent_encode(
-                &entry.form_id,
-                percent_encoding::NON_ALPHANUMERIC,
-            );
-            let form = self
-                .get(
-                    state,
-                    &format!("/order/checkout-forms/{escaped}"),
-                    now,
-                    refreshed,
-                )
-                .await?;
+            let form = if entry.form_id.is_empty() {
+                Value::Null
+            } else {
+                let escaped = percent_encoding::utf8_percent_encode(
+                    &entry.form_id,
+                    percent_encoding::NON_ALPHANUMERIC,
+                );
+                let path = format!("/order/checkout-forms/{escaped}");
+                match self.get(state, &path, now, refreshed).await {
+                    Ok(form) => form,
+                    // Gone: the entry is written without it and kept in quarantine with
+                    // the reason, so one entry cannot stop the source.
+                    Err(PollError::Provider(e)) if e.contains("HTTP 404") => Value::Null,
+                    Err(e) => return Err(e),
+                }
+            };
             forms.insert(entry.form_id.clone(), form);
         }
         let body = json!({"event": entry.raw, "checkoutForm": forms[&entry.form_id]});

@@ -85,6 +85,8 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
+        // A redirect would carry a refresh token (a form body) somewhere nobody configured.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Omnigate/", env!("CARGO_PKG_VERSION")))
         .build()
 }

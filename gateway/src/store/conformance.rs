@@ -1493,6 +1493,16 @@ pub async fn a_poll_lease_has_one_holder_who_alone_writes_the_state(store: Arc<d
     assert_eq!(store.poll_state("src_p").await.unwrap(), Some(state));
     // Leases are per source.
     assert!(store.poll_lease("src_q", "a", short).await.unwrap());
+    // Deleting a source takes its poll state (its tokens) and its lease with it.
+    store.delete_source("src_p").await.unwrap();
+    assert_eq!(store.poll_state("src_p").await.unwrap(), None);
+    assert!(
+        !store
+            .put_poll_state("src_p", "c", &PollState::default())
+            .await
+            .unwrap(),
+        "a poller still running cannot write it back"
+    );
 }
 
 /// One `#[tokio::test]` per conformance case, in the module where it is invoked, each on a

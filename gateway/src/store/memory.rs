@@ -320,7 +320,10 @@ impl Registry for MemoryStore {
     }
 
     async fn delete_source(&self, id: &str) -> StoreResult<bool> {
-        Ok(self.lock().sources.remove(id).is_some())
+        let mut inner = self.lock();
+        inner.poll_leases.remove(id);
+        inner.poll_states.remove(id);
+        Ok(inner.sources.remove(id).is_some())
     }
 
     async fn put_plugin(&self, plugin: &PluginRecord) -> StoreResult<()> {

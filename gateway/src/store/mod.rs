@@ -835,7 +835,7 @@ pub struct PollState {
     /// the operator gave): new credentials from a PATCH win over the stored token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_marker: Option<String>,
-    /// The process that last polled it (`host:pid:random`) and when.
+    /// The process that last polled it (`pid:random`) and when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -376,9 +376,36 @@ async fn an_allegro_shop_is_polled_from_its_journal_and_each_fact_told_once() {
     let paid = gw.tenant_events("sklep-herbata", Some("order.paid")).await;
     assert_eq!(paid[0]["data"]["paid_at"], "2026-11-30T10:05:00Z");
 
-    // Nothing comes twice when the journal is read again from the start.
+    // An entry whose checkout form is gone does not stop the source: it is kept in
+    // quarantine with the reason, and the journal goes on.
+    fake.journal.lock().unwrap().push(json!({
+        "id": "E0006", "type": "BOUGHT", "occurredAt": "2026-11-30T13:00:00.000Z",
+        "order": {"checkoutForm": {"id": "order-gone"}}
+    }));
+    fake.add(
+        "E0007",
+        "BUYER_CANCELLED",
+        form("order-a", true, "SENT"),
+        "2026-11-30T13:05:00.000Z",
+    );
+    let source = progress_when(&gw, &id, |p| p["cursor"] == "E0007").await;
+    assert_eq!(source["poll"]["cursor"], "E0007", "{source:#}");
+    let quarantine = gw.admin_json("/v1/quarantine").await;
+    let entries = quarantine["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{quarantine:#}");
+    assert_eq!(entries[0]["provider"], "allegro");
+    assert!(
+        entries[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("checkoutForm"),
+        "{quarantine:#}"
+    );
+    assert_eq!(types_when(&gw, 6).await.len(), 6, "order-a's cancellation");
+
+    // Nothing comes twice on the following polls.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(types_when(&gw, 5).await.len(), 5);
+    assert_eq!(types_when(&gw, 6).await.len(), 6);
 
     // A poll source takes no webhooks.
     let res = gw.deliver(&id, &[], b"{}").await;

@@ -192,6 +192,15 @@ impl Registry for RedisStore {
         let n: i64 = self
             .query(redis::cmd("HDEL").arg(self.keys.sources()).arg(id))
             .await?;
+        // A poll source's tokens go with it; without its lease a poller still running
+        // cannot write them back.
+        let _: i64 = self
+            .query(
+                redis::cmd("DEL")
+                    .arg(self.keys.poll_lease(id))
+                    .arg(self.keys.poll_state(id)),
+            )
+            .await?;
         Ok(n > 0)
     }
 
