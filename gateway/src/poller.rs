@@ -1,5 +1,5 @@
 //! The pollers: every gateway process (unless `OMNIGATE_POLL=false`) looks for poll
-//! sources (Allegro) and polls each one it can take the lease of, so exactly one process
+//! sources (Allegro, Prom.ua) and polls each one it can take the lease of, so exactly one process
 //! polls a source at a time; a process that dies stops renewing its lease and another
 //! takes the source over within the lease's lifetime. A poller reads changes from the
 //! source's cursor ([`crate::poll`]), writes each through the webhook pipeline (dedupe,
@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use crate::headers::Headers;
 use crate::ingest::{Origin, pipeline};
 use crate::poll::allegro::{self, Allegro};
+use crate::poll::prom::{self, Prom};
 use crate::poll::{Change, PollError, client};
 use crate::providers::{Credentials, POLL_CHANGE_HEADER, POLL_TOPIC_HEADER};
 use crate::state::AppState;
@@ -376,7 +377,9 @@ async fn poll_page(
                 keep_token(state, source, holder, st, &mut refreshed).await?;
                 let change = change?;
                 write(state, source, &change).await?;
-                st.cursor = Some(change.cursor.clone());
+                st.cursor = Some(change.cursor.clone())
+                    .filter(|c| !c.is_empty())
+                    .or(st.cursor.take());
                 st.changes += 1;
                 if let Some(at) = change.occurred_at {
                     st.last_change_at = Some(st.last_change_at.map_or(at, |l| l.max(at)));
@@ -386,6 +389,25 @@ async fn poll_page(
                     save(state, source, holder, st).await;
                 }
             }
+            (page.cursor, page.more)
+        }
+        Provider::Prom => {
+            let api = Prom {
+                http,
+                api_base: &api_base,
+                credentials: &credentials,
+            };
+            let page = api.changes(st.cursor.as_deref(), start_from, now).await?;
+            for change in &page.changes {
+                write(state, source, change).await?;
+                st.changes += 1;
+                written += 1;
+                if written % SAVE_EVERY == 0 {
+                    save(state, source, holder, st).await;
+                }
+            }
+            // Orders carry no modification time: the lag is to the window read.
+            st.last_change_at = Some(now);
             (page.cursor, page.more)
         }
         other => return Err(PollError::Config(format!("{other} sources are not polled"))),
@@ -450,6 +472,8 @@ fn credentials(source: &SourceRecord) -> Result<PollCredentials, PollError> {
 fn urls(source: &SourceRecord, allow_http: bool) -> Result<(String, String), PollError> {
     let (api, token) = match source.provider {
         Provider::Allegro => (allegro::API_BASE, allegro::TOKEN_URL),
+        // No token endpoint: the API token is given once.
+        Provider::Prom => (prom::API_BASE, prom::API_BASE),
         other => return Err(PollError::Config(format!("{other} sources are not polled"))),
     };
     let api = source

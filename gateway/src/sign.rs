@@ -150,10 +150,11 @@ pub fn sign(d: &ProviderWebhook<'_>) -> Result<Vec<(String, String)>> {
         }
         // Unsigned: the secret goes in the URL (`webhook_path`), the body says the rest.
         Provider::Ozon | Provider::MercadoLibre => {}
-        Provider::Allegro => {
-            return Err(Error::validation(
-                "allegro sources are polled: nothing is sent to them",
-            ));
+        Provider::Allegro | Provider::Prom => {
+            return Err(Error::validation(format!(
+                "{} sources are polled: nothing is sent to them",
+                d.provider
+            )));
         }
     }
     Ok(headers)

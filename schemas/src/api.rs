@@ -37,13 +37,15 @@ pub enum Provider {
     Ozon,
     /// Polled: the order event journal, with OAuth.
     Allegro,
+    /// Polled: orders by modification time, with the shop's API token.
+    Prom,
     /// Unsigned: the secret is in the webhook URL.
     #[serde(rename = "mercadolibre")]
     MercadoLibre,
 }
 
 impl Provider {
-    pub const ALL: [Provider; 12] = [
+    pub const ALL: [Provider; 13] = [
         Provider::Shopify,
         Provider::Woocommerce,
         Provider::StandardWebhooks,
@@ -56,6 +58,7 @@ impl Provider {
         Provider::Ozon,
         Provider::MercadoLibre,
         Provider::Allegro,
+        Provider::Prom,
     ];
 
     /// The wire name (`standard-webhooks`).
@@ -73,6 +76,7 @@ impl Provider {
             Provider::Ozon => "ozon",
             Provider::MercadoLibre => "mercadolibre",
             Provider::Allegro => "allegro",
+            Provider::Prom => "prom",
         }
     }
 }
@@ -165,7 +169,7 @@ pub enum SourceMode {
     /// The provider posts webhooks to `webhook_path`.
     #[default]
     Push,
-    /// The gateway reads the provider's API (`allegro`).
+    /// The gateway reads the provider's API (`allegro`, `prom`).
     Poll,
 }
 
@@ -184,6 +188,9 @@ pub struct PollCredentials {
     /// (the gateway keeps the newer ones Allegro hands out with every refresh).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// Prom.ua: the shop's API token (settings → API tokens, with access to orders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 impl std::fmt::Debug for PollCredentials {
@@ -193,6 +200,7 @@ impl std::fmt::Debug for PollCredentials {
             .field("client_id", &self.client_id.as_ref().map(|_| "***"))
             .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
             .field("refresh_token", &self.refresh_token.as_ref().map(|_| "***"))
+            .field("token", &self.token.as_ref().map(|_| "***"))
             .finish()
     }
 }

@@ -166,6 +166,11 @@ pub const PROVIDER_SCHEMAS: &[ProviderSchema] = &[
         schema: embedded!("providers/allegro/order-event.schema.json"),
     },
     ProviderSchema {
+        provider: "prom",
+        resource: "order",
+        schema: embedded!("providers/prom/order.schema.json"),
+    },
+    ProviderSchema {
         provider: "ozon",
         resource: "posting",
         schema: embedded!("providers/ozon/posting.schema.json"),

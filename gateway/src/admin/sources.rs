@@ -105,7 +105,7 @@ fn check_poll_options(source: &SourceRecord) -> Result<()> {
     if given && !polled {
         return Err(Error::validation(
             "options.api_base, token_url, poll_interval_secs and start_from apply to poll \
-             sources (allegro) only",
+             sources (allegro, prom) only",
         ));
     }
     if o.poll_interval_secs
@@ -129,15 +129,19 @@ fn check_poll_options(source: &SourceRecord) -> Result<()> {
     }
     if polled {
         let credentials = poll_credentials(source)?;
-        let missing: Vec<&str> = [
-            ("client_id", &credentials.client_id),
-            ("client_secret", &credentials.client_secret),
-            ("refresh_token", &credentials.refresh_token),
-        ]
-        .into_iter()
-        .filter(|(_, v)| v.as_deref().is_none_or(|v| v.trim().is_empty()))
-        .map(|(k, _)| k)
-        .collect();
+        let needed = match source.provider {
+            omnigate_schemas::api::Provider::Prom => vec![("token", &credentials.token)],
+            _ => vec![
+                ("client_id", &credentials.client_id),
+                ("client_secret", &credentials.client_secret),
+                ("refresh_token", &credentials.refresh_token),
+            ],
+        };
+        let missing: Vec<&str> = needed
+            .into_iter()
+            .filter(|(_, v)| v.as_deref().is_none_or(|v| v.trim().is_empty()))
+            .map(|(k, _)| k)
+            .collect();
         if !missing.is_empty() {
             return Err(Error::validation(format!(
                 "credentials.{} required for {} sources",
@@ -153,7 +157,7 @@ fn check_poll_options(source: &SourceRecord) -> Result<()> {
 fn poll_credentials(source: &SourceRecord) -> Result<PollCredentials> {
     let Some(secret) = source.secrets.first() else {
         return Err(Error::validation(format!(
-            "credentials are required for {} sources (client_id, client_secret, refresh_token)",
+            "credentials are required for {} sources (allegro: client_id, client_secret, refresh_token; prom: token)",
             source.provider
         )));
     };
@@ -231,7 +235,7 @@ pub fn create(req: CreateSource, now: DateTime<Utc>) -> Result<SourceRecord> {
         }
         (Some(SourceMode::Poll), false) => {
             return Err(Error::validation(format!(
-                "{} sources push webhooks: mode poll is for allegro",
+                "{} sources push webhooks: mode poll is for allegro and prom",
                 req.provider
             )));
         }
@@ -244,7 +248,7 @@ pub fn create(req: CreateSource, now: DateTime<Utc>) -> Result<SourceRecord> {
     }
     if !polled && req.credentials.is_some() {
         return Err(Error::validation(
-            "credentials are for poll sources (allegro); this provider signs with a secret",
+            "credentials are for poll sources (allegro, prom); this provider signs with a secret",
         ));
     }
     let secret = match (req.secret, req.credentials) {
@@ -308,7 +312,7 @@ pub fn update(
     if let Some(credentials) = req.credentials {
         if crate::providers::of(source.provider).credentials != Credentials::Api {
             return Err(Error::validation(
-                "credentials are for poll sources (allegro)",
+                "credentials are for poll sources (allegro, prom)",
             ));
         }
         // New credentials (a new authorization) replace the old ones at once.

@@ -13,6 +13,7 @@ mod mercadolibre;
 pub mod money;
 mod ozon;
 mod pending;
+mod prom;
 mod saleor;
 mod shopify;
 pub mod snapshot;
@@ -275,7 +276,7 @@ const fn m(
 pub const MAPPINGS: &[Mapping] = {
     use Provider::{
         Allegro as A, Bigcommerce as B, Ecwid as E, Etsy as Y, MercadoLibre as M, Ozon as O,
-        Saleor as L, Shopify as S, StandardWebhooks as X, Stripe as T, Woocommerce as W,
+        Prom as P, Saleor as L, Shopify as S, StandardWebhooks as X, Stripe as T, Woocommerce as W,
     };
     &[
         m(S, "orders/create", "order", "order.created"),
@@ -562,6 +563,13 @@ pub const MAPPINGS: &[Mapping] = {
             "SENT: shipment.created; READY_FOR_PICKUP, PICKED_UP (+ order.fulfilled), RETURNED: \
              shipment.updated; CANCELLED: order.cancelled; else order.updated",
         ),
+        m(
+            P,
+            "order",
+            "order",
+            "first seen: order.created; status paid: order.paid, delivered: order.fulfilled, \
+             canceled: order.cancelled; else order.updated (diffed against the kept order)",
+        ),
         m(M, "orders_v2", "notification", "order.updated (thin)"),
         m(M, "shipments", "notification", "shipment.updated (thin)"),
         m(M, "items", "notification", "stock.changed (thin)"),
@@ -678,6 +686,12 @@ pub const ALLEGRO: Normalizer = Normalizer {
     check_topic: any_topic,
     snapshot_key: no_snapshot,
     map: allegro::normalize,
+    creates: &[],
+};
+pub const PROM: Normalizer = Normalizer {
+    check_topic: any_topic,
+    snapshot_key: prom::snapshot_key,
+    map: prom::normalize,
     creates: &[],
 };
 pub const OZON: Normalizer = Normalizer {

@@ -3,6 +3,7 @@
 //! poller per source and writes the changes through the same pipeline as webhooks.
 
 pub mod allegro;
+pub mod prom;
 
 use std::time::Duration;
 

@@ -11,6 +11,7 @@ mod openapi;
 mod pii;
 mod plugin_delivery;
 mod plugins;
+mod prom_poller;
 mod push_delivery;
 mod push_sdk;
 mod redis_cluster;
