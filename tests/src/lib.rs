@@ -298,6 +298,26 @@ impl Gateway {
     }
 
     /// Every event of a tenant's log, following `next` until a page says `done`.
+    /// The types of `tenant`'s events, sorted, once there are at least `n` (or as they
+    /// are after 20 s: the caller's assertion then says what is missing).
+    pub async fn event_types_when(&self, tenant: &str, n: usize) -> Vec<String> {
+        let mut types = Vec::new();
+        for _ in 0..200 {
+            types = self
+                .tenant_events(tenant, None)
+                .await
+                .iter()
+                .map(|e| e["type"].as_str().unwrap_or_default().to_string())
+                .collect();
+            if types.len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        types.sort();
+        types
+    }
+
     pub async fn tenant_events(&self, tenant: &str, event_type: Option<&str>) -> Vec<Value> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;

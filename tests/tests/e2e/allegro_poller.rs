@@ -260,24 +260,6 @@ async fn progress_when(gw: &Gateway, id: &str, pred: impl Fn(&Value) -> bool) ->
     source
 }
 
-async fn types_when(gw: &Gateway, n: usize) -> Vec<String> {
-    let mut types = Vec::new();
-    for _ in 0..200 {
-        types = gw
-            .tenant_events("sklep-herbata", None)
-            .await
-            .iter()
-            .map(|e| e["type"].as_str().unwrap().to_string())
-            .collect();
-        if types.len() >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    types.sort();
-    types
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allegro_shop_is_polled_from_its_journal_and_each_fact_told_once() {
     let (fake, base) = Allegro::start();
@@ -331,7 +313,7 @@ async fn an_allegro_shop_is_polled_from_its_journal_and_each_fact_told_once() {
         "2026-11-30T12:00:00.000Z",
     );
 
-    let types = types_when(&gw, 5).await;
+    let types = gw.event_types_when("sklep-herbata", 5).await;
     assert_eq!(
         types,
         [
@@ -401,11 +383,15 @@ async fn an_allegro_shop_is_polled_from_its_journal_and_each_fact_told_once() {
             .contains("checkoutForm"),
         "{quarantine:#}"
     );
-    assert_eq!(types_when(&gw, 6).await.len(), 6, "order-a's cancellation");
+    assert_eq!(
+        gw.event_types_when("sklep-herbata", 6).await.len(),
+        6,
+        "order-a's cancellation"
+    );
 
     // Nothing comes twice on the following polls.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(types_when(&gw, 6).await.len(), 6);
+    assert_eq!(gw.event_types_when("sklep-herbata", 6).await.len(), 6);
 
     // A poll source takes no webhooks.
     let res = gw.deliver(&id, &[], b"{}").await;
@@ -438,7 +424,7 @@ async fn a_poller_killed_mid_page_is_taken_over_and_nothing_is_told_twice() {
         );
     }
     // The first process writes 24 orders (its cursor saved after the 20th), then dies.
-    assert_eq!(types_when(&first, 24).await.len(), 24);
+    assert_eq!(first.event_types_when("sklep-herbata", 24).await.len(), 24);
     let source = progress_when(&first, &id, |p| p["cursor"] == "E0020").await;
     assert_eq!(source["poll"]["cursor"], "E0020", "{source:#}");
     first.crash().await;

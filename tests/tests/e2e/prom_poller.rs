@@ -100,24 +100,6 @@ fn order(id: i64, status: &str) -> Value {
     })
 }
 
-async fn types_when(gw: &Gateway, n: usize) -> Vec<String> {
-    let mut types = Vec::new();
-    for _ in 0..200 {
-        types = gw
-            .tenant_events("prom-shop", None)
-            .await
-            .iter()
-            .map(|e| e["type"].as_str().unwrap().to_string())
-            .collect();
-        if types.len() >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    types.sort();
-    types
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prom_shop_is_polled_and_each_status_told_once() {
     let (fake, base) = Prom::start();
@@ -151,7 +133,7 @@ async fn a_prom_shop_is_polled_and_each_status_told_once() {
     fake.save(order(101, "pending"));
     fake.save(order(102, "paid"));
     fake.save(order(103, "delivered"));
-    let types = types_when(&gw, 5).await;
+    let types = gw.event_types_when("prom-shop", 5).await;
     assert_eq!(
         types,
         [
@@ -177,9 +159,9 @@ async fn a_prom_shop_is_polled_and_each_status_told_once() {
     // Order 101 is paid, then cancelled by the buyer: each status once, then nothing more
     // while the window is read again and again.
     fake.save(order(101, "paid"));
-    assert_eq!(types_when(&gw, 6).await.len(), 6);
+    assert_eq!(gw.event_types_when("prom-shop", 6).await.len(), 6);
     fake.save(order(101, "canceled"));
-    let types = types_when(&gw, 7).await;
+    let types = gw.event_types_when("prom-shop", 7).await;
     assert_eq!(types.iter().filter(|t| *t == "order.paid").count(), 2);
     assert_eq!(types.iter().filter(|t| *t == "order.cancelled").count(), 1);
     let cancelled = gw.tenant_events("prom-shop", Some("order.cancelled")).await;
@@ -187,7 +169,7 @@ async fn a_prom_shop_is_polled_and_each_status_told_once() {
     assert_eq!(cancelled[0]["data"]["refund_expected"], true);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(
-        types_when(&gw, 7).await.len(),
+        gw.event_types_when("prom-shop", 7).await.len(),
         7,
         "a window read again adds nothing"
     );
