@@ -172,15 +172,21 @@ async fn handle(
         );
         return Err(Error::SourceNotFound(source_id));
     }
-    let sender = req.peer_addr().map(|peer| {
-        crate::peer::client_ip(
-            peer.ip(),
-            req.headers()
-                .get_all("x-forwarded-for")
-                .filter_map(|v| v.to_str().ok()),
-            &state.settings.trusted_proxies,
-        )
-    });
+    // Only a source with an allow-list asks who sent it: the rest pay nothing for it.
+    let sender = source
+        .options
+        .allow_cidrs
+        .as_ref()
+        .and(req.peer_addr())
+        .map(|peer| {
+            crate::peer::client_ip(
+                peer.ip(),
+                req.headers()
+                    .get_all("x-forwarded-for")
+                    .filter_map(|v| v.to_str().ok()),
+                &state.settings.trusted_proxies,
+            )
+        });
     let call = Call {
         url_secret: url_secret.as_deref(),
         sender,
