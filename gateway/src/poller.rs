@@ -1,5 +1,5 @@
 //! The pollers: every gateway process (unless `OMNIGATE_POLL=false`) looks for poll
-//! sources (Allegro, Prom.ua) and polls each one it can take the lease of, so exactly one process
+//! sources (Allegro, Prom.ua, Rozetka) and polls each one it can take the lease of, so exactly one process
 //! polls a source at a time; a process that dies stops renewing its lease and another
 //! takes the source over within the lease's lifetime. A poller reads changes from the
 //! source's cursor ([`crate::poll`]), writes each through the webhook pipeline (dedupe,
@@ -21,6 +21,7 @@ use crate::headers::Headers;
 use crate::ingest::{Origin, pipeline};
 use crate::poll::allegro::{self, Allegro};
 use crate::poll::prom::{self, Prom};
+use crate::poll::rozetka::{self, Rozetka};
 use crate::poll::{Change, PollError, client};
 use crate::providers::{Credentials, POLL_CHANGE_HEADER, POLL_TOPIC_HEADER};
 use crate::state::AppState;
@@ -410,6 +411,24 @@ async fn poll_page(
             st.last_change_at = Some(now);
             (page.cursor, page.more)
         }
+        Provider::Rozetka => {
+            let api = Rozetka {
+                http,
+                api_base: &api_base,
+                credentials: &credentials,
+            };
+            // The session it may have made is kept with the cursor, sealed.
+            let page = api.changes(st, start_from, now).await?;
+            for change in &page.changes {
+                write(state, source, change).await?;
+                st.changes += 1;
+                if let Some(at) = change.occurred_at {
+                    st.last_change_at = Some(st.last_change_at.map_or(at, |l| l.max(at)));
+                }
+                written += 1;
+            }
+            (page.cursor, page.more)
+        }
         other => return Err(PollError::Config(format!("{other} sources are not polled"))),
     };
     let (cursor, more) = cursor;
@@ -474,6 +493,8 @@ fn urls(source: &SourceRecord, allow_http: bool) -> Result<(String, String), Pol
         Provider::Allegro => (allegro::API_BASE, allegro::TOKEN_URL),
         // No token endpoint: the API token is given once.
         Provider::Prom => (prom::API_BASE, prom::API_BASE),
+        // The session is made at the API's own `/sites`.
+        Provider::Rozetka => (rozetka::API_BASE, rozetka::API_BASE),
         other => return Err(PollError::Config(format!("{other} sources are not polled"))),
     };
     let api = source

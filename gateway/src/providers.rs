@@ -126,7 +126,7 @@ pub fn of(provider: Provider) -> &'static Descriptor {
 }
 
 /// Every row spells out every field: a new provider cannot inherit another's scheme.
-pub static PROVIDERS: [Descriptor; 13] = [
+pub static PROVIDERS: [Descriptor; 14] = [
     Descriptor {
         provider: Provider::Shopify,
         scheme: Scheme::Shopify,
@@ -346,6 +346,25 @@ pub static PROVIDERS: [Descriptor; 13] = [
         tolerance: Tolerance::Signature,
         quarantine_by_signed_id: false,
         normalizer: &normalize::PROM,
+        answer: Answer::Standard,
+    },
+    Descriptor {
+        provider: Provider::Rozetka,
+        // Read by the poller, as Allegro.
+        scheme: Scheme::Polled,
+        credentials: Credentials::Api,
+        topic: Field::Header(&[POLL_TOPIC_HEADER]),
+        // The order's id and its `changed` time: its version, so an order read again
+        // unchanged adds nothing.
+        delivery_id: Field::Header(&[POLL_CHANGE_HEADER]),
+        signs_timestamp: true,
+        delivery_id_signed: true,
+        signed_time: &[],
+        upper_case_topic: false,
+        handshake: Handshake::None,
+        tolerance: Tolerance::Signature,
+        quarantine_by_signed_id: false,
+        normalizer: &normalize::ROZETKA,
         answer: Answer::Standard,
     },
 ];

@@ -150,7 +150,7 @@ pub fn sign(d: &ProviderWebhook<'_>) -> Result<Vec<(String, String)>> {
         }
         // Unsigned: the secret goes in the URL (`webhook_path`), the body says the rest.
         Provider::Ozon | Provider::MercadoLibre => {}
-        Provider::Allegro | Provider::Prom => {
+        Provider::Allegro | Provider::Prom | Provider::Rozetka => {
             return Err(Error::validation(format!(
                 "{} sources are polled: nothing is sent to them",
                 d.provider

@@ -39,13 +39,15 @@ pub enum Provider {
     Allegro,
     /// Polled: orders by modification time, with the shop's API token.
     Prom,
+    /// Polled: orders by modification time, with a seller account's session.
+    Rozetka,
     /// Unsigned: the secret is in the webhook URL.
     #[serde(rename = "mercadolibre")]
     MercadoLibre,
 }
 
 impl Provider {
-    pub const ALL: [Provider; 13] = [
+    pub const ALL: [Provider; 14] = [
         Provider::Shopify,
         Provider::Woocommerce,
         Provider::StandardWebhooks,
@@ -59,6 +61,7 @@ impl Provider {
         Provider::MercadoLibre,
         Provider::Allegro,
         Provider::Prom,
+        Provider::Rozetka,
     ];
 
     /// The wire name (`standard-webhooks`).
@@ -77,6 +80,7 @@ impl Provider {
             Provider::MercadoLibre => "mercadolibre",
             Provider::Allegro => "allegro",
             Provider::Prom => "prom",
+            Provider::Rozetka => "rozetka",
         }
     }
 }
@@ -169,7 +173,7 @@ pub enum SourceMode {
     /// The provider posts webhooks to `webhook_path`.
     #[default]
     Push,
-    /// The gateway reads the provider's API (`allegro`, `prom`).
+    /// The gateway reads the provider's API (`allegro`, `prom`, `rozetka`).
     Poll,
 }
 
@@ -191,6 +195,13 @@ pub struct PollCredentials {
     /// Prom.ua: the shop's API token (settings → API tokens, with access to orders).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Rozetka: the seller account's login (a manager of the shop with access to orders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Rozetka: that account's password, as typed (the gateway base64-encodes it for
+    /// Rozetka's login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
 }
 
 impl std::fmt::Debug for PollCredentials {
@@ -201,6 +212,8 @@ impl std::fmt::Debug for PollCredentials {
             .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
             .field("refresh_token", &self.refresh_token.as_ref().map(|_| "***"))
             .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("username", &self.username.as_ref().map(|_| "***"))
+            .field("password", &self.password.as_ref().map(|_| "***"))
             .finish()
     }
 }

@@ -171,6 +171,11 @@ pub const PROVIDER_SCHEMAS: &[ProviderSchema] = &[
         schema: embedded!("providers/prom/order.schema.json"),
     },
     ProviderSchema {
+        provider: "rozetka",
+        resource: "order",
+        schema: embedded!("providers/rozetka/order.schema.json"),
+    },
+    ProviderSchema {
         provider: "ozon",
         resource: "posting",
         schema: embedded!("providers/ozon/posting.schema.json"),

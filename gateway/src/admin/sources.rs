@@ -105,7 +105,7 @@ fn check_poll_options(source: &SourceRecord) -> Result<()> {
     if given && !polled {
         return Err(Error::validation(
             "options.api_base, token_url, poll_interval_secs and start_from apply to poll \
-             sources (allegro, prom) only",
+             sources (allegro, prom, rozetka) only",
         ));
     }
     if o.poll_interval_secs
@@ -131,6 +131,10 @@ fn check_poll_options(source: &SourceRecord) -> Result<()> {
         let credentials = poll_credentials(source)?;
         let needed = match source.provider {
             omnigate_schemas::api::Provider::Prom => vec![("token", &credentials.token)],
+            omnigate_schemas::api::Provider::Rozetka => vec![
+                ("username", &credentials.username),
+                ("password", &credentials.password),
+            ],
             _ => vec![
                 ("client_id", &credentials.client_id),
                 ("client_secret", &credentials.client_secret),
@@ -157,7 +161,7 @@ fn check_poll_options(source: &SourceRecord) -> Result<()> {
 fn poll_credentials(source: &SourceRecord) -> Result<PollCredentials> {
     let Some(secret) = source.secrets.first() else {
         return Err(Error::validation(format!(
-            "credentials are required for {} sources (allegro: client_id, client_secret, refresh_token; prom: token)",
+            "credentials are required for {} sources (allegro: client_id, client_secret, refresh_token; prom: token; rozetka: username, password)",
             source.provider
         )));
     };
@@ -235,7 +239,7 @@ pub fn create(req: CreateSource, now: DateTime<Utc>) -> Result<SourceRecord> {
         }
         (Some(SourceMode::Poll), false) => {
             return Err(Error::validation(format!(
-                "{} sources push webhooks: mode poll is for allegro and prom",
+                "{} sources push webhooks: mode poll is for allegro, prom and rozetka",
                 req.provider
             )));
         }
@@ -248,7 +252,7 @@ pub fn create(req: CreateSource, now: DateTime<Utc>) -> Result<SourceRecord> {
     }
     if !polled && req.credentials.is_some() {
         return Err(Error::validation(
-            "credentials are for poll sources (allegro, prom); this provider signs with a secret",
+            "credentials are for poll sources (allegro, prom, rozetka); this provider signs with a secret",
         ));
     }
     let secret = match (req.secret, req.credentials) {
@@ -312,7 +316,7 @@ pub fn update(
     if let Some(credentials) = req.credentials {
         if crate::providers::of(source.provider).credentials != Credentials::Api {
             return Err(Error::validation(
-                "credentials are for poll sources (allegro, prom)",
+                "credentials are for poll sources (allegro, prom, rozetka)",
             ));
         }
         // New credentials (a new authorization) replace the old ones at once.

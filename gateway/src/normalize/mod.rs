@@ -14,6 +14,7 @@ pub mod money;
 mod ozon;
 mod pending;
 mod prom;
+mod rozetka;
 mod saleor;
 mod shopify;
 pub mod snapshot;
@@ -276,7 +277,8 @@ const fn m(
 pub const MAPPINGS: &[Mapping] = {
     use Provider::{
         Allegro as A, Bigcommerce as B, Ecwid as E, Etsy as Y, MercadoLibre as M, Ozon as O,
-        Prom as P, Saleor as L, Shopify as S, StandardWebhooks as X, Stripe as T, Woocommerce as W,
+        Prom as P, Rozetka as R, Saleor as L, Shopify as S, StandardWebhooks as X, Stripe as T,
+        Woocommerce as W,
     };
     &[
         m(S, "orders/create", "order", "order.created"),
@@ -570,6 +572,14 @@ pub const MAPPINGS: &[Mapping] = {
             "first seen: order.created; status paid: order.paid, delivered: order.fulfilled, \
              canceled: order.cancelled; else order.updated (diffed against the kept order)",
         ),
+        m(
+            R,
+            "order",
+            "order",
+            "first seen: order.created; status group 3: order.cancelled, group 2: \
+             order.fulfilled; payment status paid: order.paid; a waybill (ttn): \
+             shipment.created; else order.updated (diffed against the kept order)",
+        ),
         m(M, "orders_v2", "notification", "order.updated (thin)"),
         m(M, "shipments", "notification", "shipment.updated (thin)"),
         m(M, "items", "notification", "stock.changed (thin)"),
@@ -686,6 +696,12 @@ pub const ALLEGRO: Normalizer = Normalizer {
     check_topic: any_topic,
     snapshot_key: no_snapshot,
     map: allegro::normalize,
+    creates: &[],
+};
+pub const ROZETKA: Normalizer = Normalizer {
+    check_topic: any_topic,
+    snapshot_key: rozetka::snapshot_key,
+    map: rozetka::normalize,
     creates: &[],
 };
 pub const PROM: Normalizer = Normalizer {

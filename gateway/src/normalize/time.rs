@@ -30,6 +30,24 @@ pub fn naive_utc(text: &str) -> Option<DateTime<Utc>> {
         .and_then(bounded)
 }
 
+/// Ukraine's zone (Rozetka's times).
+pub const KYIV: chrono_tz::Tz = chrono_tz::Europe::Kyiv;
+
+/// `2019-07-25 11:49:32`, wall-clock time in `zone` (Rozetka writes Kyiv time without
+/// saying so). A time the clock skips in spring does not exist: none; one it passes twice
+/// in autumn is taken at its first passing.
+pub fn naive_in(text: &str, zone: chrono_tz::Tz) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    let naive = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())?;
+    naive
+        .and_local_timezone(zone)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .and_then(bounded)
+}
+
 /// `Tue, 18 Feb 2025 11:02:23 +0000`.
 pub fn rfc2822(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc2822(text.trim())
@@ -62,6 +80,27 @@ pub fn format(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kyiv_wall_clock_follows_summer_time() {
+        let kyiv = chrono_tz::Europe::Kyiv;
+        assert_eq!(
+            naive_in("2019-07-25 11:49:32", kyiv).map(format).as_deref(),
+            Some("2019-07-25T08:49:32Z"),
+            "summer: UTC+3"
+        );
+        assert_eq!(
+            naive_in("2026-11-30 10:00:00", kyiv).map(format).as_deref(),
+            Some("2026-11-30T08:00:00Z"),
+            "winter: UTC+2"
+        );
+        assert_eq!(
+            naive_in("2026-03-29 03:30:00", kyiv),
+            None,
+            "skipped in spring"
+        );
+        assert_eq!(naive_in("yesterday", kyiv), None);
+    }
 
     #[test]
     fn offsets_become_utc() {

@@ -1,9 +1,10 @@
-//! Reading marketplaces that push nothing (Allegro): each provider's API client turns the
+//! Reading marketplaces that push nothing (Allegro, Prom.ua, Rozetka): each provider's API client turns the
 //! provider's change feed into [`Change`]s, read from a cursor; [`crate::poller`] runs one
 //! poller per source and writes the changes through the same pipeline as webhooks.
 
 pub mod allegro;
 pub mod prom;
+pub mod rozetka;
 
 use std::time::Duration;
 

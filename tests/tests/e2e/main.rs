@@ -17,6 +17,7 @@ mod push_sdk;
 mod redis_cluster;
 mod redis_outage;
 mod router_retry;
+mod rozetka_poller;
 mod samples;
 mod sdk_runtime;
 mod sdk_state;
