@@ -356,7 +356,7 @@ pub struct Settings {
     #[arg(long, env = "OMNIGATE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
-    /// Run the pollers (Allegro sources) in this process. Processes share them: each
+    /// Run the pollers (Allegro, Prom.ua and Rozetka sources) in this process. Processes share them: each
     /// source is polled by one process at a time, which holds its lease.
     #[arg(long, env = "OMNIGATE_POLL", default_value_t = true, action = clap::ArgAction::Set)]
     pub poll: bool,
@@ -366,9 +366,20 @@ pub struct Settings {
     #[arg(long, env = "OMNIGATE_POLL_LEASE_MS", default_value_t = 30_000, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(500..=600_000))]
     pub poll_lease_ms: u64,
 
-    /// Let poll sources' `api_base` and `token_url` be `http` (local fakes and tests only).
+    /// Let poll sources' `api_base` and `token_url`, and thin sources' `options.api.base_url`,
+    /// be `http` (local fakes and tests only).
     #[arg(long, env = "OMNIGATE_POLL_ALLOW_HTTP")]
     pub poll_allow_http: bool,
+
+    /// Run the enricher in this process: it reads back the resources thin events name
+    /// (sources with API credentials). Processes share the work.
+    #[arg(long, env = "OMNIGATE_ENRICH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enrich: bool,
+
+    /// The enricher's first wait before reading a failed resource again, in milliseconds;
+    /// each later wait is three times longer, at most an hour.
+    #[arg(long, env = "OMNIGATE_ENRICH_RETRY_MS", default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(10..=3_600_000))]
+    pub enrich_retry_ms: u64,
 }
 
 /// The waits between push attempts (`5s,5m,30m`).
@@ -511,6 +522,8 @@ impl Default for Settings {
             poll: true,
             poll_lease_ms: 30_000,
             poll_allow_http: false,
+            enrich: true,
+            enrich_retry_ms: 10_000,
         }
     }
 }

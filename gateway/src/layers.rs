@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 const FLOORS: &[&[&str]] = &[
     &["startup", "trigger", "forward"],
     &["http"],
-    &["admin", "inbox", "ingest", "pusher", "poller"],
-    &["plugins", "router", "push", "poll"],
+    &["admin", "inbox", "enricher", "pusher", "poller", "router"],
+    &["ingest", "plugins", "push", "poll", "enrich"],
     &["state", "body"],
     &["limits", "telemetry"],
     // The HTTP error sits above the store and verification: they say what went wrong in

@@ -10,6 +10,8 @@ pub mod admin;
 pub mod body;
 pub mod clock;
 pub mod config;
+pub mod enrich;
+pub mod enricher;
 pub mod error;
 #[cfg(any(test, feature = "testing"))]
 pub mod fixtures;

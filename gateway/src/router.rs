@@ -325,7 +325,36 @@ async fn targets(
     Ok(out)
 }
 
-/// The inbox entries one log entry becomes: one per installed, subscribed plugin.
+/// Whether a log entry is a thin event of a source whose resources the gateway reads: the
+/// enricher's, as well as the plugins'.
+async fn to_enrich(state: &AppState, r: &crate::store::LogRecord) -> StoreResult<bool> {
+    #[derive(Deserialize)]
+    struct Source<'a> {
+        #[serde(borrow)]
+        id: std::borrow::Cow<'a, str>,
+    }
+    #[derive(Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow)]
+        source: Source<'a>,
+    }
+    // Most events are not thin: a look at the bytes first, the parse only for those.
+    if !r.json.contains(r#""enrichment":"pending""#) {
+        return Ok(false);
+    }
+    let Ok(head) = serde_json::from_str::<Head>(&r.json) else {
+        return Ok(false);
+    };
+    match state.source(&head.source.id).await {
+        Ok(source) => Ok(source.is_some_and(|s| s.api_credentials.is_some())),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "the source of a thin event cannot be read: {e}"
+        ))),
+    }
+}
+
+/// The inbox entries one log entry becomes: one per installed, subscribed plugin (and
+/// the enricher's, for a thin event it reads back).
 async fn route(
     state: &AppState,
     cache: &mut HashMap<String, (Instant, Arc<Targets>)>,
@@ -334,6 +363,17 @@ async fn route(
     let r = &entry.record;
     let targets = targets(state, cache, &r.tenant).await?;
     let mut out = Vec::new();
+    if to_enrich(state, r).await? {
+        out.push((
+            crate::enrich::INBOX.to_string(),
+            InboxEntry {
+                event_id: r.event_id.clone(),
+                tenant: r.tenant.clone(),
+                event_type: r.event_type.clone(),
+                json: r.json.clone(),
+            },
+        ));
+    }
     if targets.is_empty() {
         return Ok(out);
     }

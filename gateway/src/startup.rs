@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::enricher::EnricherHandle;
 use crate::error::{Error, Result};
 use crate::ingest::drain::DrainHandle;
 use crate::poller::PollersHandle;
@@ -128,11 +129,12 @@ impl Gateway {
     /// `listener`. Nothing runs until the returned server is awaited or spawned.
     pub fn serve(self, listener: TcpListener) -> Result<Running> {
         let settings = &self.state.settings;
-        let (workers, route, push, poll) = (
+        let (workers, route, push, poll, enrich) = (
             settings.workers,
             settings.router,
             settings.push,
             settings.poll,
+            settings.enrich,
         );
         let http = crate::http::serve(self.state.clone(), listener, workers)
             .map_err(|e| Error::Config(format!("cannot serve: {e}")))?;
@@ -140,6 +142,7 @@ impl Gateway {
         let drain = crate::ingest::drain::spawn(self.state.clone().into_inner());
         let pushers = push.then(|| crate::pusher::spawn(self.state.clone().into_inner()));
         let pollers = poll.then(|| crate::poller::spawn(self.state.clone().into_inner()));
+        let enricher = enrich.then(|| crate::enricher::spawn(self.state.clone().into_inner()));
         Ok(Running {
             addr: http.addr,
             handle: http.handle,
@@ -148,6 +151,7 @@ impl Gateway {
             drain,
             pushers,
             pollers,
+            enricher,
             state: self.state,
         })
     }
@@ -162,6 +166,7 @@ pub struct Running {
     drain: Option<DrainHandle>,
     pushers: Option<PushersHandle>,
     pollers: Option<PollersHandle>,
+    enricher: Option<EnricherHandle>,
     state: web::Data<AppState>,
 }
 
@@ -183,6 +188,7 @@ impl Running {
             drain: self.drain,
             pushers: self.pushers,
             pollers: self.pollers,
+            enricher: self.enricher,
         };
         workers.stop().await;
         served.map_err(|e| Error::Internal(e.to_string()))
@@ -198,6 +204,7 @@ impl Running {
             drain,
             pushers,
             pollers,
+            enricher,
             ..
         } = self;
         tokio::spawn(server);
@@ -208,6 +215,7 @@ impl Running {
                 drain,
                 pushers,
                 pollers,
+                enricher,
             },
         }
     }
@@ -219,6 +227,7 @@ struct Workers {
     drain: Option<DrainHandle>,
     pushers: Option<PushersHandle>,
     pollers: Option<PollersHandle>,
+    enricher: Option<EnricherHandle>,
 }
 
 impl Workers {
@@ -231,6 +240,9 @@ impl Workers {
         }
         if let Some(pollers) = self.pollers {
             pollers.stop().await;
+        }
+        if let Some(enricher) = self.enricher {
+            enricher.stop().await;
         }
         if let Some(pushers) = self.pushers {
             pushers.stop().await;

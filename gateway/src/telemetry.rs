@@ -185,6 +185,9 @@ pub struct Metrics {
     pub push: PushMetrics,
     /// Changes the pollers read from providers and wrote.
     pub poll_changes: IntCounter,
+    /// Thin events the enricher settled, by outcome (`enriched`, `skipped`, `retried`,
+    /// `waited`, `failed`).
+    pub enrichment: IntCounterVec,
 }
 
 /// Push delivery: attempts by outcome and how long each took.
@@ -367,8 +370,18 @@ impl Metrics {
             "Changes the pollers read from marketplaces' APIs and wrote",
         )
         .expect("valid metric");
+        let enrichment = IntCounterVec::new(
+            prometheus::Opts::new(
+                "omnigate_enrichment_total",
+                "Thin events the enricher settled, by outcome: enriched, skipped (nothing to \
+                 read), retried, waited (budget or rate limit), failed (a dead letter)",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(poll_changes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(enrichment.clone()),
             Box::new(push_attempts),
             Box::new(push.seconds.clone()),
             Box::new(inbox_trimmed.clone()),
@@ -398,6 +411,7 @@ impl Metrics {
             router_dead_letters,
             inbox_trimmed,
             poll_changes,
+            enrichment,
             spool,
             push,
         }

@@ -158,11 +158,53 @@ pub struct SourceOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3600))]
     pub poll_interval_secs: Option<u64>,
+    /// Thin push sources (`bigcommerce`, `etsy`, `mercadolibre`): where the gateway reads
+    /// the full resource a thin event names, with the `credentials` given beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiAccess>,
     /// Poll sources: read the changes from this time on (RFC 3339) at the first poll;
     /// by default only what happens from the source's creation on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub start_from: Option<String>,
+}
+
+/// Where a thin source's resources are read (the token is in the source's write-only
+/// `credentials`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ApiAccess {
+    /// `bigcommerce`: the store hash (`stores/{store_hash}` in its API's paths).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9]{1,64}$"))]
+    pub store_hash: Option<String>,
+    /// The API's base URL when not the provider's production one (a sandbox, a local
+    /// fake): `https` unless the gateway allows `http` (`OMNIGATE_POLL_ALLOW_HTTP`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Reads a minute this source's enrichment may make in each gateway process
+    /// (default 60, 1 to 6000); more wait their turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 6000))]
+    pub per_minute: Option<u32>,
+}
+
+/// How a thin source's enrichment is doing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnrichmentProgress {
+    /// Reads that failed in a row (0 once one succeeds).
+    pub consecutive_failures: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub last_success_at: Option<String>,
+    /// The last failure (kept after a recovery, to compare with the success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub last_error_at: Option<String>,
 }
 
 /// How a source's changes reach the gateway.
@@ -276,7 +318,8 @@ pub struct CreateSource {
     /// (the default) for the others.
     #[serde(default)]
     pub mode: Option<SourceMode>,
-    /// A poll source's API credentials (instead of `secret`).
+    /// A poll source's API credentials (instead of `secret`), or a thin source's API
+    /// token (beside `secret`, with `options.api`). Write-only.
     #[serde(default)]
     pub credentials: Option<PollCredentials>,
 }
@@ -303,7 +346,8 @@ pub struct UpdateSource {
     pub expires_at: Option<String>,
     #[serde(default)]
     pub options: Option<SourceOptions>,
-    /// A poll source's new API credentials (they replace the old ones at once).
+    /// A poll source's new API credentials, or a thin source's new API token (they
+    /// replace the old ones at once).
     #[serde(default)]
     pub credentials: Option<PollCredentials>,
 }
@@ -351,6 +395,9 @@ pub struct SourceView {
     /// A poll source's progress: cursor, last success, last error, lag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll: Option<PollProgress>,
+    /// A thin source with `options.api`: how reading its resources is doing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrichment: Option<EnrichmentProgress>,
     pub created_at: String,
     pub updated_at: String,
 }

@@ -87,6 +87,7 @@ fn check_options(source: &SourceRecord) -> Result<()> {
             .map_err(|e| Error::validation(format!("options.allow_cidrs: {e}")))?;
     }
     check_poll_options(source)?;
+    check_api(source)?;
     check_saleor_scheme(source)?;
     if source.name.as_ref().is_some_and(|n| n.len() > 200) {
         return Err(Error::validation("name must be at most 200 characters"));
@@ -173,7 +174,11 @@ fn poll_credentials(source: &SourceRecord) -> Result<PollCredentials> {
 /// `OMNIGATE_POLL_ALLOW_HTTP` (local fakes).
 fn check_poll_urls(source: &SourceRecord, state: &AppState) -> Result<()> {
     let o = &source.options;
-    for url in [&o.api_base, &o.token_url].into_iter().flatten() {
+    let api_base = o.api.as_ref().and_then(|a| a.base_url.as_ref());
+    for url in [o.api_base.as_ref(), o.token_url.as_ref(), api_base]
+        .into_iter()
+        .flatten()
+    {
         crate::poll::check_url(url, state.settings.poll_allow_http)
             .map_err(|e| Error::validation(format!("options: {e}")))?;
     }
@@ -223,6 +228,84 @@ fn check_saleor_scheme(source: &SourceRecord) -> Result<()> {
     }
 }
 
+const CREDENTIALS_FOR: &str = "credentials are for poll sources (allegro, prom, rozetka) \
+     and for thin sources whose resources the gateway reads (bigcommerce, etsy, \
+     mercadolibre); this provider signs with a secret";
+
+/// A thin source's API credentials as they are kept (`None`: none given, which ends the
+/// enrichment).
+fn api_credentials(credentials: PollCredentials) -> Result<Option<SecretValue>> {
+    if credentials == PollCredentials::default() {
+        return Ok(None);
+    }
+    let json = serde_json::to_string(&credentials).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(Some(SecretValue::new(json)))
+}
+
+/// `options.api` and `credentials` of a thin source: what its provider's API needs.
+fn check_api(source: &SourceRecord) -> Result<()> {
+    let api = source.options.api.as_ref();
+    let enrichable = crate::normalize::enrichable(source.provider);
+    if api.is_some() && !enrichable {
+        return Err(Error::validation(
+            "options.api applies to thin sources whose resources the gateway reads \
+             (bigcommerce, etsy, mercadolibre)",
+        ));
+    }
+    if let Some(api) = api {
+        if api.per_minute.is_some_and(|n| !(1..=6000).contains(&n)) {
+            return Err(Error::validation(
+                "options.api.per_minute must be 1 to 6000",
+            ));
+        }
+        if let Some(url) = &api.base_url {
+            crate::poll::check_url(url, true)
+                .map_err(|e| Error::validation(format!("options.api.base_url: {e}")))?;
+        }
+        if let Some(hash) = &api.store_hash
+            && (hash.is_empty()
+                || hash.len() > 64
+                || !hash.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            return Err(Error::validation(
+                "options.api.store_hash is the store hash of the API path (letters and digits)",
+            ));
+        }
+    }
+    let Some(stored) = &source.api_credentials else {
+        return Ok(());
+    };
+    let credentials: PollCredentials = serde_json::from_str(stored.expose())
+        .map_err(|_| Error::validation("credentials cannot be read"))?;
+    let needed: &[(&str, &Option<String>)] = match source.provider {
+        omnigate_schemas::api::Provider::Etsy => &[
+            ("client_id", &credentials.client_id),
+            ("token", &credentials.token),
+        ],
+        _ => &[("token", &credentials.token)],
+    };
+    let missing: Vec<&str> = needed
+        .iter()
+        .filter(|(_, v)| v.as_deref().is_none_or(|v| v.trim().is_empty()))
+        .map(|(k, _)| *k)
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::validation(format!(
+            "credentials.{} required to read {} resources",
+            missing.join(", credentials."),
+            source.provider
+        )));
+    }
+    if source.provider == omnigate_schemas::api::Provider::Bigcommerce
+        && api.and_then(|a| a.store_hash.as_ref()).is_none()
+    {
+        return Err(Error::validation(
+            "options.api.store_hash is required to read bigcommerce resources",
+        ));
+    }
+    Ok(())
+}
+
 /// A new source from an admin request.
 pub fn create(req: CreateSource, now: DateTime<Utc>) -> Result<SourceRecord> {
     let tenant = Tenant::parse(req.tenant)?;
@@ -250,12 +333,15 @@ pub fn create(req: CreateSource, now: DateTime<Utc>) -> Result<SourceRecord> {
             "a poll source takes credentials, not a secret",
         ));
     }
-    if !polled && req.credentials.is_some() {
-        return Err(Error::validation(
-            "credentials are for poll sources (allegro, prom, rozetka); this provider signs with a secret",
-        ));
+    let enriched = crate::normalize::enrichable(req.provider);
+    if !polled && !enriched && req.credentials.is_some() {
+        return Err(Error::validation(CREDENTIALS_FOR));
     }
-    let secret = match (req.secret, req.credentials) {
+    let (poll_credentials, api_credentials) = match req.credentials {
+        Some(c) if polled => (Some(c), None),
+        other => (None, other.map(api_credentials).transpose()?.flatten()),
+    };
+    let secret = match (req.secret, poll_credentials) {
         // A poll source keeps its credentials as its one secret, sealed like the others.
         (_, Some(credentials)) => {
             Some(serde_json::to_string(&credentials).map_err(|e| Error::Internal(e.to_string()))?)
@@ -278,6 +364,7 @@ pub fn create(req: CreateSource, now: DateTime<Utc>) -> Result<SourceRecord> {
                 expires_at: None,
             })
             .collect(),
+        api_credentials,
         created_at: now,
         updated_at: now,
     };
@@ -313,11 +400,14 @@ pub fn update(
         }
         source.options = options;
     }
-    if let Some(credentials) = req.credentials {
+    if let Some(credentials) = req.credentials.clone()
+        && crate::normalize::enrichable(source.provider)
+    {
+        // New API credentials replace the old ones; empty ones end the enrichment.
+        source.api_credentials = api_credentials(credentials)?;
+    } else if let Some(credentials) = req.credentials {
         if crate::providers::of(source.provider).credentials != Credentials::Api {
-            return Err(Error::validation(
-                "credentials are for poll sources (allegro, prom, rozetka)",
-            ));
+            return Err(Error::validation(CREDENTIALS_FOR));
         }
         // New credentials (a new authorization) replace the old ones at once.
         source.secrets = vec![StoredSecret {
@@ -390,6 +480,7 @@ pub fn view(source: &SourceRecord, now: DateTime<Utc>) -> SourceView {
             false => SourceMode::Push,
         },
         poll: None,
+        enrichment: None,
         options: source.options.clone(),
         secrets: source
             .secrets
@@ -495,6 +586,9 @@ pub async fn get_source(
             .poll_interval_secs
             .unwrap_or(crate::poller::DEFAULT_INTERVAL_SECS);
         shown.poll = Some(crate::poller::progress(st.as_ref(), interval));
+    }
+    if source.api_credentials.is_some() {
+        shown.enrichment = Some(crate::enricher::progress(&state, &source.id).await?);
     }
     Ok(HttpResponse::Ok().json(shown))
 }

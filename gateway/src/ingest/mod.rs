@@ -165,37 +165,100 @@ fn build_events(
     let records = output
         .events
         .into_iter()
-        .map(|n| {
-            let schema_version = omnigate_schemas::catalog::event_type(n.event_type)
-                .map(|t| t.schema_version)
-                .ok_or_else(|| Rejection::new(format!("{} is not cataloged", n.event_type)))?;
-            let id = fact_event_id(d.source_id, &n.fact_key());
-            let envelope = Envelope {
-                id: &id,
-                event_type: n.event_type,
-                schema_version,
-                tenant: d.tenant,
-                occurred_at: &normalize::time::format(n.occurred_at),
-                received_at: &received_at,
-                source: &source,
-                subject: &n.subject,
-                data: &n.data,
-            };
-            let encode = |e: serde_json::Error| Rejection::new(format!("cannot encode event: {e}"));
-            // Serialized once; the schema check reads these very bytes.
-            let json = serde_json::to_string(&envelope).map_err(encode)?;
-            state
-                .validators
-                .check_event(n.event_type, &Json::parse_str(&json).map_err(encode)?)?;
-            Ok(LogRecord {
-                event_id: id,
-                tenant: d.tenant.to_string(),
-                event_type: n.event_type.to_string(),
-                json,
-            })
-        })
+        .map(|n| record(state, d.source_id, d.tenant, &source, &received_at, n))
         .collect::<Result<Vec<_>, Rejection>>()?;
     Ok((records, output.snapshot))
+}
+
+/// One event as the log keeps it: its id from the fact it reports, its envelope serialized
+/// once and checked against its type's schema.
+fn record(
+    state: &AppState,
+    source_id: &str,
+    tenant: &str,
+    source: &EventSource,
+    received_at: &str,
+    n: normalize::Normalized,
+) -> Result<LogRecord, Rejection> {
+    let schema_version = omnigate_schemas::catalog::event_type(n.event_type)
+        .map(|t| t.schema_version)
+        .ok_or_else(|| Rejection::new(format!("{} is not cataloged", n.event_type)))?;
+    let id = fact_event_id(source_id, &n.fact_key());
+    let envelope = Envelope {
+        id: &id,
+        event_type: n.event_type,
+        schema_version,
+        tenant,
+        occurred_at: &normalize::time::format(n.occurred_at),
+        received_at,
+        source,
+        subject: &n.subject,
+        data: &n.data,
+    };
+    let encode = |e: serde_json::Error| Rejection::new(format!("cannot encode event: {e}"));
+    // Serialized once; the schema check reads these very bytes.
+    let json = serde_json::to_string(&envelope).map_err(encode)?;
+    state
+        .validators
+        .check_event(n.event_type, &Json::parse_str(&json).map_err(encode)?)?;
+    Ok(LogRecord {
+        event_id: id,
+        tenant: tenant.to_string(),
+        event_type: n.event_type.to_string(),
+        json,
+    })
+}
+
+/// What became of the full events read back for a thin event.
+#[derive(Debug)]
+pub enum Enriched {
+    /// Written (or already in the log): their ids.
+    Written(Vec<String>),
+    /// They do not pass their schemas: the reason.
+    Rejected(Rejection),
+}
+
+/// Appends the full events the enricher read back for the thin event `thin_id` (of
+/// `topic`), in one step keyed by the thin event: reading it again adds nothing, and each
+/// fact the events report is kept once.
+pub async fn append_enriched(
+    state: &AppState,
+    source: &SourceRecord,
+    thin_id: &str,
+    topic: &str,
+    events: Vec<normalize::Normalized>,
+) -> Result<Enriched> {
+    let meta = EventSource {
+        id: source.id.clone(),
+        provider: source.provider.to_string(),
+        topic: topic.to_string(),
+        delivery_id: Some(format!("enriched:{thin_id}")),
+    };
+    let received_at = normalize::time::format(state.now());
+    let records = match events
+        .into_iter()
+        .map(|n| record(state, &source.id, &source.tenant, &meta, &received_at, n))
+        .collect::<Result<Vec<_>, Rejection>>()
+    {
+        Ok(records) => records,
+        Err(rejection) => return Ok(Enriched::Rejected(rejection)),
+    };
+    let ids: Vec<String> = records.iter().map(|r| r.event_id.clone()).collect();
+    if records.is_empty() {
+        return Ok(Enriched::Written(ids));
+    }
+    append(
+        state,
+        Append {
+            partition: partition_of(&source.tenant, state.settings.partitions),
+            dedupe_key: store_key(&source.id, &format!("enriched:{thin_id}")),
+            dedupe_ttl: state.settings.dedupe_ttl(),
+            write: Write::Events(records),
+            snapshot: None,
+        },
+    )
+    .await?;
+    Ok(Enriched::Written(ids))
 }
 
 /// How often a delivery is re-diffed when its resource's snapshot changes under it (several

@@ -7,6 +7,7 @@ mod bigcommerce;
 mod bridge;
 pub mod consistency;
 mod ecwid;
+pub mod enriched;
 mod etsy;
 mod fields;
 mod mercadolibre;
@@ -31,6 +32,8 @@ use std::borrow::Cow;
 use crate::headers::Headers;
 use crate::json::Json;
 use snapshot::Snapshot;
+
+pub use enriched::enrichable;
 
 /// Why a verified payload could not become events.
 #[derive(Debug, Clone, PartialEq, Eq)]

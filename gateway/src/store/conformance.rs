@@ -78,6 +78,7 @@ pub async fn sources_round_trip(store: Arc<dyn Store>) {
             created_at: now,
             expires_at: None,
         }],
+        api_credentials: Some(SecretValue::new(r#"{"token":"api&<>"}"#)),
         created_at: now,
         updated_at: now,
     };

@@ -288,6 +288,10 @@ pub struct SourceRecord {
     pub options: SourceOptions,
     /// Newest first.
     pub secrets: Vec<StoredSecret>,
+    /// A thin source's API credentials ([`omnigate_schemas::api::PollCredentials`] as
+    /// JSON), sealed at rest like its secrets; read by the enricher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_credentials: Option<SecretValue>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

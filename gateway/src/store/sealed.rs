@@ -189,7 +189,21 @@ impl Sealer {
         for secret in &mut sealed.secrets {
             secret.value = SecretValue::new(self.seal(&source.id, secret.value.expose())?);
         }
+        if let Some(api) = &mut sealed.api_credentials {
+            *api = SecretValue::new(self.seal(&api_context(&source.id), api.expose())?);
+        }
         Ok(sealed)
+    }
+
+    /// How many of a stored source's sealed values are not sealed with the current key.
+    pub fn stale_in_source(&self, source: &SourceRecord) -> usize {
+        source
+            .secrets
+            .iter()
+            .map(|s| &s.value)
+            .chain(&source.api_credentials)
+            .filter(|v| !self.is_current(v.expose()))
+            .count()
     }
 
     /// `source` as stored, with every secret opened.
@@ -197,7 +211,9 @@ impl Sealer {
         if source
             .secrets
             .iter()
-            .any(|s| !s.value.expose().starts_with(SEALED_PREFIX))
+            .map(|s| &s.value)
+            .chain(&source.api_credentials)
+            .any(|v| !v.expose().starts_with(SEALED_PREFIX))
         {
             tracing::warn!(
                 source_id = %source.id,
@@ -206,6 +222,10 @@ impl Sealer {
         }
         for secret in &mut source.secrets {
             secret.value = SecretValue::new(self.open(&source.id, secret.value.expose())?);
+        }
+        let context = api_context(&source.id);
+        if let Some(api) = &mut source.api_credentials {
+            *api = SecretValue::new(self.open(&context, api.expose())?);
         }
         Ok(source)
     }
@@ -221,7 +241,9 @@ pub fn open_source(sealer: Option<&Sealer>, source: SourceRecord) -> StoreResult
     if source
         .secrets
         .iter()
-        .any(|s| s.value.expose().starts_with(SEALED_PREFIX))
+        .map(|s| &s.value)
+        .chain(&source.api_credentials)
+        .any(|v| v.expose().starts_with(SEALED_PREFIX))
     {
         return Err(StoreError::Config(format!(
             "the secrets of {} are sealed, but no OMNIGATE_SECRET_KEY is set to open them",
@@ -237,6 +259,12 @@ pub fn seal_source(sealer: Option<&Sealer>, source: &SourceRecord) -> StoreResul
         Some(sealer) => sealer.seal_source(source),
         None => Ok(source.clone()),
     }
+}
+
+/// The context a thin source's API credentials are sealed for: not the source's own (its
+/// API token moved into its secrets does not open there).
+fn api_context(source_id: &str) -> String {
+    format!("api:{source_id}")
 }
 
 /// The context a source's poll tokens are sealed for: not the source's own (a token moved
@@ -546,6 +574,23 @@ mod tests {
         // A fresh nonce each time: the same secret never seals to the same text.
         assert_ne!(s.seal("src_1", "x").unwrap(), s.seal("src_1", "x").unwrap());
         assert!(s.is_current(&sealed));
+    }
+
+    #[test]
+    fn api_credentials_are_sealed_apart_from_the_secrets() {
+        let s = sealer(KEY_A, &[]);
+        let mut source = source("src_1", &["whsec-signing-secret"]);
+        source.api_credentials = Some(SecretValue::new(r#"{"token":"api-token-1"}"#));
+        let stored = s.seal_source(&source).unwrap();
+        let api = stored.api_credentials.as_ref().unwrap().expose();
+        assert!(api.starts_with("sealed:") && !api.contains("api-token-1"));
+        assert_eq!(s.stale_in_source(&stored), 0);
+        assert_eq!(s.stale_in_source(&source), 2, "both are plaintext");
+        // Sealed for the API, it does not open as the source's webhook secret.
+        assert!(s.open("src_1", api).is_err());
+        let opened = s.open_source(stored).unwrap();
+        assert_eq!(opened.api_credentials, source.api_credentials);
+        assert_eq!(opened.secrets, source.secrets);
     }
 
     #[test]

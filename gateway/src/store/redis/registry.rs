@@ -93,11 +93,7 @@ impl RedisStore {
             };
             let stored: SourceRecord =
                 serde_json::from_str(&raw).map_err(|e| corrupt(format!("source {id}: {e}")))?;
-            let stale = stored
-                .secrets
-                .iter()
-                .filter(|s| !sealer.is_current(s.value.expose()))
-                .count();
+            let stale = sealer.stale_in_source(&stored);
             if stale == 0 {
                 return Ok(Some(0));
             }

@@ -1,0 +1,257 @@
+//! Reading a thin event's resource back from its provider's API, with the source's API
+//! credentials: BigCommerce (`X-Auth-Token`, `stores/{store_hash}/v2/orders/{id}` and its
+//! products, or the shipment), Etsy (`x-api-key` and an OAuth bearer token, the receipt the
+//! event names) and Mercado Libre (a bearer token, the order the notification names). Only
+//! the API's own host is ever asked: a path named in a body is joined to the configured
+//! base, never followed elsewhere.
+
+use omnigate_schemas::api::{ApiAccess, PollCredentials, Provider};
+use omnigate_schemas::events::types;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+use crate::normalize::enriched::Thin;
+use crate::poll::{excerpt, retry_after};
+
+/// The enricher's inbox, where the router copies the thin events to read back (not a
+/// plugin id: those are `plg_…`).
+pub const INBOX: &str = "_enricher";
+
+const BIGCOMMERCE: &str = "https://api.bigcommerce.com";
+const ETSY: &str = "https://openapi.etsy.com";
+const MERCADOLIBRE: &str = "https://api.mercadolibre.com";
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The provider asks us to slow down: read again after this long (not a failure).
+    #[error("rate limited by the provider; reading again in {0:?}")]
+    RateLimited(Duration),
+    /// Worth trying again later: the provider failed, was unreachable, or refused the
+    /// credentials (which the operator may fix).
+    #[error("{0}")]
+    Retry(String),
+    /// Trying again will not help: the resource is gone, or the event names none.
+    #[error("{0}")]
+    Gone(String),
+}
+
+/// What a source reads its resources with.
+pub struct Access<'a> {
+    pub provider: Provider,
+    pub api: Option<&'a ApiAccess>,
+    pub credentials: &'a PollCredentials,
+}
+
+/// The thin event's `resource_url`, as the enricher has it.
+pub struct Named<'a> {
+    pub thin: Thin<'a>,
+    pub resource_url: Option<&'a str>,
+}
+
+fn base<'a>(access: &'a Access<'_>, default: &'a str) -> &'a str {
+    access
+        .api
+        .and_then(|a| a.base_url.as_deref())
+        .unwrap_or(default)
+        .trim_end_matches('/')
+}
+
+fn token<'a>(access: &Access<'a>) -> Result<&'a str, ReadError> {
+    access
+        .credentials
+        .token
+        .as_deref()
+        .ok_or_else(|| ReadError::Retry("credentials.token is missing".into()))
+}
+
+/// Reads the resource `named` names (`None`: this event type is not read back).
+pub async fn read(
+    http: &reqwest::Client,
+    access: &Access<'_>,
+    named: &Named<'_>,
+) -> Result<Option<Value>, ReadError> {
+    let thin = &named.thin;
+    match access.provider {
+        Provider::Bigcommerce => {
+            let hash = access
+                .api
+                .and_then(|a| a.store_hash.as_deref())
+                .ok_or_else(|| ReadError::Retry("options.api.store_hash is missing".into()))?;
+            let root = format!("{}/stores/{hash}/v2", base(access, BIGCOMMERCE));
+            let get = |path: String| {
+                http.get(format!("{root}{path}"))
+                    .header("X-Auth-Token", token(access).unwrap_or_default())
+                    .header(reqwest::header::ACCEPT, "application/json")
+            };
+            token(access)?;
+            let order_id = thin
+                .order_id
+                .ok_or_else(|| ReadError::Gone("the event names no order".into()))?;
+            if thin.event_type == types::SHIPMENT_CREATED {
+                let Some(shipment) = thin.shipment_id else {
+                    return Err(ReadError::Gone("the event names no shipment".into()));
+                };
+                let path = format!(
+                    "/orders/{}/shipments/{}",
+                    segment(order_id)?,
+                    segment(shipment)?
+                );
+                let shipment = fetch(get(path), "the shipment").await?;
+                return Ok(Some(json!({"shipment": shipment})));
+            }
+            if !thin.event_type.starts_with("order.") {
+                return Ok(None);
+            }
+            let order = fetch(get(format!("/orders/{}", segment(order_id)?)), "the order").await?;
+            // An order without products answers 204 (no body): none.
+            let products = fetch(
+                get(format!("/orders/{}/products", segment(order_id)?)),
+                "the order's products",
+            )
+            .await
+            .or_else(|e| match e {
+                ReadError::Gone(_) => Ok(Value::Array(Vec::new())),
+                other => Err(other),
+            })?;
+            Ok(Some(json!({"order": order, "products": products})))
+        }
+        Provider::Etsy => {
+            let key = access
+                .credentials
+                .client_id
+                .as_deref()
+                .ok_or_else(|| ReadError::Retry("credentials.client_id is missing".into()))?;
+            let path = resource_path(named.resource_url, "/v3/application/shops/", ETSY)?;
+            let req = http
+                .get(format!("{}{path}", base(access, ETSY)))
+                .header("x-api-key", key)
+                .bearer_auth(token(access)?);
+            Ok(Some(json!({"receipt": fetch(req, "the receipt").await?})))
+        }
+        Provider::MercadoLibre => {
+            if thin.event_type != types::ORDER_UPDATED {
+                return Ok(None);
+            }
+            let path = resource_path(named.resource_url, "/orders/", MERCADOLIBRE)?;
+            let req = http
+                .get(format!("{}{path}", base(access, MERCADOLIBRE)))
+                .bearer_auth(token(access)?);
+            Ok(Some(json!({"order": fetch(req, "the order").await?})))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// An id as one path segment: letters, digits, `-` and `_` only.
+fn segment(id: &str) -> Result<&str, ReadError> {
+    if !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        Ok(id)
+    } else {
+        Err(ReadError::Gone(format!(
+            "{id:?} is not an id the API takes"
+        )))
+    }
+}
+
+/// The path of a `resource_url` (absolute on `host`, or a path), when it starts with
+/// `prefix` and holds nothing but id segments.
+fn resource_path(url: Option<&str>, prefix: &str, host: &str) -> Result<String, ReadError> {
+    let url = url.ok_or_else(|| ReadError::Gone("the event names no resource".into()))?;
+    let path = match url.strip_prefix(host) {
+        Some(rest) => rest,
+        None if url.starts_with('/') => url,
+        None => {
+            return Err(ReadError::Gone(format!(
+                "{url:?} is not on {host}: not read"
+            )));
+        }
+    };
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let rest = path
+        .strip_prefix(prefix)
+        .ok_or_else(|| ReadError::Gone(format!("{path:?} is not under {prefix}")))?;
+    for part in rest.split('/') {
+        segment(part)?;
+    }
+    Ok(path.to_string())
+}
+
+/// A GET's JSON body, its failures sorted into retry or give up.
+async fn fetch(req: reqwest::RequestBuilder, what: &str) -> Result<Value, ReadError> {
+    let res = req
+        .send()
+        .await
+        .map_err(|e| ReadError::Retry(format!("cannot read {what}: {e}")))?;
+    let status = res.status();
+    if status.as_u16() == 429 {
+        return Err(ReadError::RateLimited(retry_after(
+            res.headers(),
+            Duration::from_secs(60),
+        )));
+    }
+    if matches!(status.as_u16(), 204 | 404 | 410) {
+        return Err(ReadError::Gone(format!(
+            "{what} is not there (HTTP {})",
+            status.as_u16()
+        )));
+    }
+    let text = res.text().await.unwrap_or_default();
+    if matches!(status.as_u16(), 401 | 403) {
+        return Err(ReadError::Retry(format!(
+            "the API refused the credentials reading {what} (HTTP {}): PATCH the source's \
+             credentials",
+            status.as_u16()
+        )));
+    }
+    if !status.is_success() {
+        return Err(ReadError::Retry(format!(
+            "reading {what} answered HTTP {}: {}",
+            status.as_u16(),
+            excerpt(&text)
+        )));
+    }
+    serde_json::from_str(&text)
+        .map_err(|_| ReadError::Retry(format!("{what}: the answer is not JSON")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_under_the_api_are_read() {
+        let ok = |u: &str, p: &str, h: &str| resource_path(Some(u), p, h).unwrap();
+        assert_eq!(
+            ok(
+                "https://openapi.etsy.com/v3/application/shops/42/receipts/9001",
+                "/v3/application/shops/",
+                ETSY
+            ),
+            "/v3/application/shops/42/receipts/9001"
+        );
+        assert_eq!(
+            ok("/orders/2195160686", "/orders/", MERCADOLIBRE),
+            "/orders/2195160686"
+        );
+        for bad in [
+            "https://evil.example/v3/application/shops/42/receipts/1",
+            "https://openapi.etsy.com.evil.example/v3/application/shops/1",
+            "/v3/application/shops/42/../../admin",
+            "/v3/application/users/1",
+            "//evil.example/orders/1",
+        ] {
+            assert!(
+                resource_path(Some(bad), "/v3/application/shops/", ETSY).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(resource_path(Some("/orders/1%2F..%2Fx"), "/orders/", MERCADOLIBRE).is_err());
+        assert!(resource_path(None, "/orders/", MERCADOLIBRE).is_err());
+    }
+}

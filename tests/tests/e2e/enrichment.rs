@@ -1,0 +1,462 @@
+//! Thin webhooks made whole: a BigCommerce store, an Etsy shop and a Mercado Libre seller
+//! send webhooks that carry only ids; with the shop's API credentials the gateway reads
+//! each resource back and writes the full events after the thin one. The APIs here are a
+//! local fake of each provider's documented endpoints (BigCommerce `v2/orders`, its
+//! products and shipments with `X-Auth-Token`; Etsy receipts with `x-api-key` and a bearer
+//! token; Mercado Libre `orders/{id}` with a bearer token), which can fail on demand.
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use chrono::Utc;
+use omnigate::sign::{ProviderWebhook, sign};
+use omnigate::store::Retention;
+use omnigate_schemas::api::{KeyEncoding, Provider};
+use omnigate_tests::{Gateway, redis_store};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+const BC_TOKEN: &str = "bc-api-token-0123456789";
+const BC_SECRET: &str = "bc-client-secret-0123456789";
+const ETSY_KEY: &str = "etsy-keystring-42";
+const ETSY_TOKEN: &str = "etsy-oauth-token-42";
+const ML_TOKEN: &str = "APP_USR-ml-token-42";
+
+/// The fake APIs: resources by path, and how many reads still fail with a 500.
+#[derive(Default)]
+struct Apis {
+    resources: Mutex<HashMap<String, Value>>,
+    failures_left: AtomicUsize,
+    reads: AtomicUsize,
+}
+
+async fn serve(req: HttpRequest, apis: web::Data<Apis>) -> HttpResponse {
+    let path = req.path().to_string();
+    let header = |k: &str| {
+        req.headers()
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let allowed = if path.starts_with("/stores/") {
+        header("x-auth-token") == BC_TOKEN
+    } else if path.starts_with("/v3/application/") {
+        header("x-api-key") == ETSY_KEY && header("authorization") == format!("Bearer {ETSY_TOKEN}")
+    } else {
+        header("authorization") == format!("Bearer {ML_TOKEN}")
+    };
+    if !allowed {
+        return HttpResponse::Unauthorized().json(json!({"title": "Unauthorized"}));
+    }
+    apis.reads.fetch_add(1, Ordering::SeqCst);
+    if apis
+        .failures_left
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        return HttpResponse::InternalServerError().body("upstream hiccup");
+    }
+    match apis.resources.lock().unwrap().get(&path) {
+        Some(v) => HttpResponse::Ok().json(v),
+        None => HttpResponse::NotFound().json(json!({"status": 404, "title": "Not Found"})),
+    }
+}
+
+impl Apis {
+    fn start() -> (web::Data<Apis>, String) {
+        let data = web::Data::new(Apis::default());
+        let shared = data.clone();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .default_service(web::to(serve))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        (data, base)
+    }
+
+    fn put(&self, path: &str, v: Value) {
+        self.resources.lock().unwrap().insert(path.to_string(), v);
+    }
+}
+
+async fn gateway() -> Gateway {
+    Gateway::start_with(redis_store(Retention::default()).await, Utc::now(), |s| {
+        s.poll_allow_http = true;
+        s.enrich_retry_ms = 200;
+    })
+    .await
+}
+
+async fn send(
+    gw: &Gateway,
+    source: &str,
+    provider: Provider,
+    secret: &str,
+    topic: &str,
+    id: &str,
+    body: &Value,
+) -> StatusCode {
+    let body = serde_json::to_vec(body).unwrap();
+    let headers = sign(&ProviderWebhook {
+        provider,
+        secret,
+        key_encoding: KeyEncoding::Base64,
+        topic,
+        body: &body,
+        now: Utc::now().timestamp(),
+        delivery_id: id,
+    })
+    .unwrap();
+    gw.deliver(source, &headers, &body).await.status()
+}
+
+/// The tenant's events of `event_type` once there are `n`, oldest first.
+async fn events_when(gw: &Gateway, tenant: &str, event_type: &str, n: usize) -> Vec<Value> {
+    let mut events = Vec::new();
+    for _ in 0..150 {
+        events = gw.tenant_events(tenant, Some(event_type)).await;
+        if events.len() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bigcommerce_order_is_read_back_after_its_thin_webhook() {
+    let (apis, base) = Apis::start();
+    apis.put(
+        "/stores/x7k2pq9d4m/v2/orders/250731",
+        json!({
+            "id": 250731, "customer_id": 0, "status_id": 11, "status": "Awaiting Fulfillment",
+            "date_created": "Tue, 18 Feb 2025 11:02:23 +0000",
+            "date_modified": "Tue, 18 Feb 2025 11:05:00 +0000", "date_shipped": "",
+            "subtotal_inc_tax": "200.0000", "total_inc_tax": "225.0000", "total_tax": "18.5000",
+            "shipping_cost_inc_tax": "25.0000", "discount_amount": "0.0000",
+            "refunded_amount": "0.0000", "currency_code": "USD", "payment_method": "Credit Card",
+            "payment_status": "captured",
+            "billing_address": {"first_name": "Ada", "last_name": "Lovelace", "company": "",
+                "street_1": "12 Analytical Row", "street_2": "", "city": "London", "state": "",
+                "zip": "N1 9GU", "country": "United Kingdom", "country_iso2": "gb",
+                "phone": "+44 20 7946 0000", "email": "ada@example.com"}
+        }),
+    );
+    apis.put(
+        "/stores/x7k2pq9d4m/v2/orders/250731/products",
+        json!([{"id": 7, "order_id": 250731, "product_id": 77, "variant_id": 770, "name": "Tea tin",
+                "sku": "TIN-1", "quantity": 2, "price_inc_tax": "100.0000"}]),
+    );
+    apis.put(
+        "/stores/x7k2pq9d4m/v2/orders/250731/shipments/433",
+        json!({"id": 433, "order_id": 250731, "date_created": "Wed, 19 Feb 2025 09:00:00 +0000",
+               "tracking_number": "1Z999AA10123456784", "tracking_carrier": "ups",
+               "tracking_link": "https://www.ups.com/track?tracknum=1Z999AA10123456784",
+               "shipping_provider": "", "items": [{"order_product_id": 7, "product_id": 77, "quantity": 2}]}),
+    );
+    let gw = gateway().await;
+
+    // Reading needs the store hash.
+    let res = gw
+        .admin(Method::POST, "/v1/sources")
+        .json(
+            &json!({"tenant": "bc-shop", "provider": "bigcommerce", "secret": BC_SECRET,
+                      "credentials": {"token": BC_TOKEN}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let source = gw
+        .create_source(
+            json!({"tenant": "bc-shop", "provider": "bigcommerce", "secret": BC_SECRET,
+            "credentials": {"token": BC_TOKEN},
+            "options": {"api": {"store_hash": "x7k2pq9d4m", "base_url": base, "per_minute": 600}}}),
+        )
+        .await;
+
+    // The first read fails; the next one is made after a short wait.
+    apis.failures_left.store(1, Ordering::SeqCst);
+    let thin = json!({"created_at": Utc::now().timestamp(), "store_id": "1009384752",
+        "producer": "stores/x7k2pq9d4m", "scope": "store/order/created",
+        "hash": "c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9", "data": {"type": "order", "id": 250731}});
+    let status = send(
+        &gw,
+        &source.id,
+        Provider::Bigcommerce,
+        BC_SECRET,
+        "store/order/created",
+        "bc-1",
+        &thin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let created = events_when(&gw, "bc-shop", "order.created", 2).await;
+    assert_eq!(created.len(), 2, "{created:#?}");
+    assert_eq!(
+        created[0]["data"]["enrichment"], "pending",
+        "the thin event comes first"
+    );
+    let full = &created[1]["data"];
+    assert!(full.get("enrichment").is_none(), "{full:#}");
+    assert_eq!(
+        full["total"],
+        json!({"amount": "225.00", "currency": "USD"})
+    );
+    assert_eq!(full["placed_at"], "2025-02-18T11:02:23Z");
+    assert_eq!(full["lines"][0]["sku"], "TIN-1");
+    assert_eq!(full["customer"]["email"], "ada@example.com");
+    assert_eq!(full["billing_address"]["country"], "GB");
+    assert_eq!(created[1]["subject"], "order/250731");
+    assert_ne!(created[0]["id"], created[1]["id"]);
+
+    let shown = gw.admin_json(&format!("/v1/sources/{}", source.id)).await;
+    let enrichment = &shown["enrichment"];
+    assert!(
+        enrichment["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HTTP 500"),
+        "{shown:#}"
+    );
+    assert!(enrichment["last_success_at"].is_string(), "{shown:#}");
+    assert_eq!(enrichment["consecutive_failures"], 0);
+    assert!(
+        !shown.to_string().contains(BC_TOKEN),
+        "the API token is write-only"
+    );
+
+    // A shipment's tracking is read back too.
+    let thin = json!({"created_at": Utc::now().timestamp(), "store_id": "1009384752",
+        "producer": "stores/x7k2pq9d4m", "scope": "store/shipment/created", "hash": "ab",
+        "data": {"type": "shipment", "id": 433, "orderId": 250731}});
+    send(
+        &gw,
+        &source.id,
+        Provider::Bigcommerce,
+        BC_SECRET,
+        "store/shipment/created",
+        "bc-2",
+        &thin,
+    )
+    .await;
+    let shipments = events_when(&gw, "bc-shop", "shipment.created", 2).await;
+    assert_eq!(
+        shipments[1]["data"]["tracking_number"],
+        "1Z999AA10123456784"
+    );
+    assert_eq!(shipments[1]["data"]["carrier"], "ups");
+
+    // An order the API does not have: the thin event stays, and the failure is shown.
+    let thin = json!({"created_at": Utc::now().timestamp(), "store_id": "1009384752",
+        "producer": "stores/x7k2pq9d4m", "scope": "store/order/created", "hash": "cd",
+        "data": {"type": "order", "id": 999}});
+    send(
+        &gw,
+        &source.id,
+        Provider::Bigcommerce,
+        BC_SECRET,
+        "store/order/created",
+        "bc-3",
+        &thin,
+    )
+    .await;
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = gw.admin_json(&format!("/v1/sources/{}", source.id)).await;
+        if shown["enrichment"]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("404")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        shown["enrichment"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("not there (HTTP 404)"),
+        "{shown:#}"
+    );
+    assert_eq!(
+        gw.tenant_events("bc-shop", Some("order.created"))
+            .await
+            .len(),
+        3
+    );
+    assert!(
+        gw.metrics()
+            .await
+            .contains(r#"omnigate_enrichment_total{outcome="failed"} 1"#)
+    );
+
+    // The same webhook again adds nothing, and is not read again.
+    let reads = apis.reads.load(Ordering::SeqCst);
+    let thin = json!({"created_at": Utc::now().timestamp(), "store_id": "1009384752",
+        "producer": "stores/x7k2pq9d4m", "scope": "store/order/created",
+        "hash": "c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9", "data": {"type": "order", "id": 250731}});
+    send(
+        &gw,
+        &source.id,
+        Provider::Bigcommerce,
+        BC_SECRET,
+        "store/order/created",
+        "bc-1",
+        &thin,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        gw.tenant_events("bc-shop", Some("order.created"))
+            .await
+            .len(),
+        3
+    );
+    assert_eq!(apis.reads.load(Ordering::SeqCst), reads);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mercado_libre_notifications_tell_each_order_fact_once() {
+    let (apis, base) = Apis::start();
+    let order = |status: &str| {
+        json!({"id": 2000008521436172u64, "status": status,
+            "date_created": "2025-05-31T09:20:30.000-04:00", "last_updated": "2025-05-31T09:22:41.000-04:00",
+            "date_closed": "2025-05-31T09:21:00.000-04:00",
+            "total_amount": 15999.5, "paid_amount": 15999.5, "currency_id": "ARS",
+            "order_items": [{"item": {"id": "MLA1418227653", "title": "Mate de calabaza", "seller_sku": "MATE-01",
+                             "variation_id": null}, "quantity": 1, "unit_price": 15999.5}],
+            "buyer": {"id": 1234567, "nickname": "COMPRADOR_TEST"},
+            "payments": [{"id": 95623410, "status": "approved", "payment_type": "credit_card",
+                          "date_approved": "2025-05-31T09:21:00.000-04:00"}]})
+    };
+    apis.put("/orders/2000008521436172", order("paid"));
+    let gw = gateway().await;
+    let source = gw
+        .create_source(json!({"tenant": "ml-seller", "provider": "mercadolibre",
+            "credentials": {"token": ML_TOKEN}, "options": {"api": {"base_url": base}}}))
+        .await;
+    let notify = |id: &str| {
+        let now = omnigate::normalize::time::format(Utc::now());
+        json!({"_id": id, "resource": "/orders/2000008521436172", "user_id": 468424240,
+               "topic": "orders_v2", "application_id": 5503910054141466u64, "attempts": 1,
+               "sent": now, "received": now})
+    };
+    let post = |body: Value| {
+        let gw = &gw;
+        let path = source.webhook_path.clone();
+        async move {
+            gw.deliver_to(
+                &path,
+                &[("content-type".into(), "application/json".into())],
+                &serde_json::to_vec(&body).unwrap(),
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(post(notify("n-1")).await, StatusCode::OK);
+    let types = gw.event_types_when("ml-seller", 4).await;
+    assert_eq!(
+        types,
+        [
+            "order.created",
+            "order.paid",
+            "order.updated",
+            "order.updated"
+        ]
+    );
+    let paid = gw.tenant_events("ml-seller", Some("order.paid")).await;
+    assert_eq!(
+        paid[0]["data"]["amount"],
+        json!({"amount": "15999.50", "currency": "ARS"})
+    );
+    assert_eq!(paid[0]["data"]["paid_at"], "2025-05-31T13:21:00Z");
+
+    // Cancelled later: a second notification tells that, and not again what was told.
+    apis.put("/orders/2000008521436172", order("cancelled"));
+    assert_eq!(post(notify("n-2")).await, StatusCode::OK);
+    let types = gw.event_types_when("ml-seller", 7).await;
+    assert_eq!(
+        types,
+        [
+            "order.cancelled",
+            "order.created",
+            "order.paid",
+            "order.updated",
+            "order.updated",
+            "order.updated",
+            "order.updated"
+        ]
+    );
+    let cancelled = gw.tenant_events("ml-seller", Some("order.cancelled")).await;
+    assert_eq!(cancelled[0]["data"]["refund_expected"], true);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_etsy_receipt_is_read_with_the_apps_key_and_the_shops_token() {
+    let (apis, base) = Apis::start();
+    apis.put(
+        "/v3/application/shops/58238219/receipts/3412908765",
+        json!({"receipt_id": 3412908765u64, "status": "paid", "is_paid": true, "is_shipped": false,
+            "create_timestamp": 1748683200, "updated_timestamp": 1748683300,
+            "grandtotal": {"amount": 4250, "divisor": 100, "currency_code": "EUR"},
+            "subtotal": {"amount": 3800, "divisor": 100, "currency_code": "EUR"},
+            "total_shipping_cost": {"amount": 450, "divisor": 100, "currency_code": "EUR"},
+            "buyer_email": "kasia@example.com", "name": "Kasia Nowak", "buyer_user_id": 991,
+            "first_line": "ul. Długa 5", "city": "Kraków", "zip": "31-147", "country_iso": "PL",
+            "payment_method": "cc",
+            "transactions": [{"transaction_id": 4001, "listing_id": 1500, "product_id": 15001,
+                "sku": "MUG-BLUE", "title": "Blue mug", "quantity": 2,
+                "price": {"amount": 1900, "divisor": 100, "currency_code": "EUR"}}],
+            "shipments": []}),
+    );
+    let gw = gateway().await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let source = gw
+        .create_source(
+            json!({"tenant": "etsy-shop", "provider": "etsy", "secret": secret,
+            "credentials": {"client_id": ETSY_KEY, "token": ETSY_TOKEN},
+            "options": {"api": {"base_url": base}}}),
+        )
+        .await;
+    let thin = json!({"event_type": "order.paid",
+        "resource_url": "https://openapi.etsy.com/v3/application/shops/58238219/receipts/3412908765",
+        "shop_id": 58238219});
+    let status = send(
+        &gw,
+        &source.id,
+        Provider::Etsy,
+        secret,
+        "order.paid",
+        "msg_etsy_1",
+        &thin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let types = gw.event_types_when("etsy-shop", 3).await;
+    assert_eq!(types, ["order.created", "order.paid", "order.paid"]);
+    let created = gw.tenant_events("etsy-shop", Some("order.created")).await;
+    assert_eq!(
+        created[0]["data"]["total"],
+        json!({"amount": "42.50", "currency": "EUR"})
+    );
+    assert_eq!(
+        created[0]["data"]["lines"][0]["unit_price"]["amount"],
+        "19.00"
+    );
+    assert_eq!(created[0]["data"]["shipping_address"]["city"], "Kraków");
+    gw.stop().await;
+}
