@@ -1,6 +1,7 @@
 //! Reading a thin event's resource back from its provider's API, with the source's API
 //! credentials: BigCommerce (`X-Auth-Token`, `stores/{store_hash}/v2/orders/{id}` and its
-//! products, or the shipment), Etsy (`x-api-key` and an OAuth bearer token, the receipt the
+//! products, or the shipment), Ecwid (a bearer token, `api/v3/{storeId}/orders/{id}` and
+//! the store's profile for its currency), Etsy (`x-api-key` and an OAuth bearer token, the receipt the
 //! event names) and Mercado Libre (a bearer token, the order the notification names). Only
 //! the API's own host is ever asked: a path named in a body is joined to the configured
 //! base, never followed elsewhere.
@@ -18,6 +19,7 @@ use crate::poll::{excerpt, retry_after};
 pub const INBOX: &str = "_enricher";
 
 const BIGCOMMERCE: &str = "https://api.bigcommerce.com";
+const ECWID: &str = "https://app.ecwid.com";
 const ETSY: &str = "https://openapi.etsy.com";
 const MERCADOLIBRE: &str = "https://api.mercadolibre.com";
 
@@ -115,6 +117,33 @@ pub async fn read(
                 other => Err(other),
             })?;
             Ok(Some(json!({"order": order, "products": products})))
+        }
+        Provider::Ecwid => {
+            if thin.event_type != types::ORDER_UPDATED {
+                return Ok(None);
+            }
+            let store = access
+                .api
+                .and_then(|a| a.store_id.as_deref())
+                .ok_or_else(|| ReadError::Retry("options.api.store_id is missing".into()))?;
+            let order_id = thin
+                .order_id
+                .ok_or_else(|| ReadError::Gone("the event names no order".into()))?;
+            let root = format!("{}/api/v3/{}", base(access, ECWID), segment(store)?);
+            let token = token(access)?;
+            let order = fetch(
+                http.get(format!("{root}/orders/{}", segment(order_id)?))
+                    .bearer_auth(token),
+                "the order",
+            )
+            .await?;
+            // The order names no currency: the store's profile does.
+            let profile = fetch(
+                http.get(format!("{root}/profile")).bearer_auth(token),
+                "the store's profile",
+            )
+            .await?;
+            Ok(Some(json!({"order": order, "profile": profile})))
         }
         Provider::Etsy => {
             let key = access

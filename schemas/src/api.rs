@@ -158,7 +158,7 @@ pub struct SourceOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3600))]
     pub poll_interval_secs: Option<u64>,
-    /// Thin push sources (`bigcommerce`, `etsy`, `mercadolibre`): where the gateway reads
+    /// Thin push sources (`bigcommerce`, `ecwid`, `etsy`, `mercadolibre`): where the gateway reads
     /// the full resource a thin event names, with the `credentials` given beside it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<ApiAccess>,
@@ -179,6 +179,10 @@ pub struct ApiAccess {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9]{1,64}$"))]
     pub store_hash: Option<String>,
+    /// `ecwid`: the store id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]{1,20}$"))]
+    pub store_id: Option<String>,
     /// The API's base URL when not the provider's production one (a sandbox, a local
     /// fake): `https` unless the gateway allows `http` (`OMNIGATE_POLL_ALLOW_HTTP`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -229,7 +229,7 @@ fn check_saleor_scheme(source: &SourceRecord) -> Result<()> {
 }
 
 const CREDENTIALS_FOR: &str = "credentials are for poll sources (allegro, prom, rozetka) \
-     and for thin sources whose resources the gateway reads (bigcommerce, etsy, \
+     and for thin sources whose resources the gateway reads (bigcommerce, ecwid, etsy, \
      mercadolibre); this provider signs with a secret";
 
 /// A thin source's API credentials as they are kept (`None`: none given, which ends the
@@ -249,7 +249,7 @@ fn check_api(source: &SourceRecord) -> Result<()> {
     if api.is_some() && !enrichable {
         return Err(Error::validation(
             "options.api applies to thin sources whose resources the gateway reads \
-             (bigcommerce, etsy, mercadolibre)",
+             (bigcommerce, ecwid, etsy, mercadolibre)",
         ));
     }
     if let Some(api) = api {
@@ -261,6 +261,13 @@ fn check_api(source: &SourceRecord) -> Result<()> {
         if let Some(url) = &api.base_url {
             crate::poll::check_url(url, true)
                 .map_err(|e| Error::validation(format!("options.api.base_url: {e}")))?;
+        }
+        if let Some(id) = &api.store_id
+            && (id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(Error::validation(
+                "options.api.store_id is the store's number",
+            ));
         }
         if let Some(hash) = &api.store_hash
             && (hash.is_empty()
@@ -301,6 +308,13 @@ fn check_api(source: &SourceRecord) -> Result<()> {
     {
         return Err(Error::validation(
             "options.api.store_hash is required to read bigcommerce resources",
+        ));
+    }
+    if source.provider == omnigate_schemas::api::Provider::Ecwid
+        && api.and_then(|a| a.store_id.as_ref()).is_none()
+    {
+        return Err(Error::validation(
+            "options.api.store_id is required to read ecwid resources",
         ));
     }
     Ok(())

@@ -2,7 +2,8 @@
 //! send webhooks that carry only ids; with the shop's API credentials the gateway reads
 //! each resource back and writes the full events after the thin one. The APIs here are a
 //! local fake of each provider's documented endpoints (BigCommerce `v2/orders`, its
-//! products and shipments with `X-Auth-Token`; Etsy receipts with `x-api-key` and a bearer
+//! products and shipments with `X-Auth-Token`; Ecwid orders and the store profile with a
+//! bearer token; Etsy receipts with `x-api-key` and a bearer
 //! token; Mercado Libre `orders/{id}` with a bearer token), which can fail on demand.
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
@@ -23,6 +24,7 @@ const BC_SECRET: &str = "bc-client-secret-0123456789";
 const ETSY_KEY: &str = "etsy-keystring-42";
 const ETSY_TOKEN: &str = "etsy-oauth-token-42";
 const ML_TOKEN: &str = "APP_USR-ml-token-42";
+const ECWID_TOKEN: &str = "secret_ecwid-token-42";
 
 /// The fake APIs: resources by path, and how many reads still fail with a 500.
 #[derive(Default)]
@@ -42,6 +44,8 @@ async fn serve(req: HttpRequest, apis: web::Data<Apis>) -> HttpResponse {
     };
     let allowed = if path.starts_with("/stores/") {
         header("x-auth-token") == BC_TOKEN
+    } else if path.starts_with("/api/v3/") {
+        header("authorization") == format!("Bearer {ECWID_TOKEN}")
     } else if path.starts_with("/v3/application/") {
         header("x-api-key") == ETSY_KEY && header("authorization") == format!("Bearer {ETSY_TOKEN}")
     } else {
@@ -458,5 +462,109 @@ async fn an_etsy_receipt_is_read_with_the_apps_key_and_the_shops_token() {
         "19.00"
     );
     assert_eq!(created[0]["data"]["shipping_address"]["city"], "Kraków");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecwid_webhooks_tell_what_the_order_shows_not_what_the_body_claims() {
+    let (apis, base) = Apis::start();
+    apis.put(
+        "/api/v3/1003/profile",
+        json!({"generalInfo": {"storeId": 1003}, "formatsAndUnits": {"currency": "CAD"}}),
+    );
+    let order = |payment: &str, fulfilment: &str, tracking: &str| {
+        json!({"id": "XJ12H", "internalId": 192749330, "orderNumber": 12345,
+            "email": "lea@example.ca", "paymentMethod": "Stripe", "paymentStatus": payment,
+            "fulfillmentStatus": fulfilment, "trackingNumber": tracking,
+            "total": 48.5, "subtotal": 40, "tax": 3.5, "discount": 0,
+            "createTimestamp": 1733050800, "updateTimestamp": 1733051400, "customerId": 777,
+            "items": [{"id": 111, "productId": 222, "sku": "TEA-ROOIBOS", "name": "Rooibos", "quantity": 2, "price": 20}],
+            "billingPerson": {"name": "Léa Tremblay", "street": "1 Rue Sainte-Catherine", "city": "Montréal",
+                              "postalCode": "H2X 1Z4", "countryCode": "CA", "stateOrProvinceCode": "QC", "phone": "+1 514 555 0100"},
+            "shippingOption": {"shippingMethodName": "Canada Post", "shippingRate": 5}})
+    };
+    apis.put(
+        "/api/v3/1003/orders/192749330",
+        order("PAID", "AWAITING_PROCESSING", ""),
+    );
+    let gw = gateway().await;
+    let secret = "ecwid-client-secret-0123456789";
+    let source = gw
+        .create_source(
+            json!({"tenant": "ecwid-shop", "provider": "ecwid", "secret": secret,
+            "credentials": {"token": ECWID_TOKEN},
+            "options": {"api": {"store_id": "1003", "base_url": base}}}),
+        )
+        .await;
+    // The body's statuses are not signed: a webhook claiming a delivery tells only what the
+    // order shows (paid, not yet sent).
+    // A second apart: two updates of one order within the same second are one thin event.
+    let webhook = |event: &str, later: i64| {
+        json!({"eventId": event, "eventCreated": Utc::now().timestamp() + later, "storeId": 1003,
+               "entityId": 192749330, "eventType": "order.updated",
+               "data": {"orderId": "XJ12H", "newPaymentStatus": "PAID", "newFulfillmentStatus": "DELIVERED"}})
+    };
+    let status = send(
+        &gw,
+        &source.id,
+        Provider::Ecwid,
+        secret,
+        "order.updated",
+        "e-1",
+        &webhook("e-1", 0),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let types = gw.event_types_when("ecwid-shop", 4).await;
+    assert_eq!(
+        types,
+        [
+            "order.created",
+            "order.paid",
+            "order.updated",
+            "order.updated"
+        ]
+    );
+    let created = gw.tenant_events("ecwid-shop", Some("order.created")).await;
+    assert_eq!(
+        created[0]["data"]["total"],
+        json!({"amount": "48.50", "currency": "CAD"})
+    );
+    assert_eq!(created[0]["data"]["order_number"], "XJ12H");
+    assert_eq!(created[0]["subject"], "order/192749330");
+
+    // Sent with a tracking number: the next webhook tells the shipment, and nothing twice.
+    apis.put(
+        "/api/v3/1003/orders/192749330",
+        order("PAID", "SHIPPED", "7302 1234 5678"),
+    );
+    send(
+        &gw,
+        &source.id,
+        Provider::Ecwid,
+        secret,
+        "order.updated",
+        "e-2",
+        &webhook("e-2", 1),
+    )
+    .await;
+    let types = gw.event_types_when("ecwid-shop", 7).await;
+    assert_eq!(
+        types,
+        [
+            "order.created",
+            "order.paid",
+            "order.updated",
+            "order.updated",
+            "order.updated",
+            "order.updated",
+            "shipment.created"
+        ]
+    );
+    let shipment = gw
+        .tenant_events("ecwid-shop", Some("shipment.created"))
+        .await;
+    assert_eq!(shipment[0]["data"]["tracking_number"], "7302 1234 5678");
+    assert_eq!(shipment[0]["data"]["carrier"], "Canada Post");
     gw.stop().await;
 }

@@ -7,6 +7,7 @@
 //! once (`mercadolibre:<order>:paid`).
 
 mod bigcommerce;
+mod ecwid;
 mod etsy;
 mod mercadolibre;
 
@@ -40,7 +41,7 @@ impl Thin<'_> {
 pub fn enrichable(provider: Provider) -> bool {
     matches!(
         provider,
-        Provider::Bigcommerce | Provider::Etsy | Provider::MercadoLibre
+        Provider::Bigcommerce | Provider::Ecwid | Provider::Etsy | Provider::MercadoLibre
     )
 }
 
@@ -53,6 +54,7 @@ pub fn enriched(
 ) -> Result<Vec<Normalized>, Rejection> {
     match provider {
         Provider::Bigcommerce => bigcommerce::enriched(thin, resource),
+        Provider::Ecwid => ecwid::enriched(thin, resource),
         Provider::Etsy => etsy::enriched(thin, resource),
         Provider::MercadoLibre => mercadolibre::enriched(thin, resource),
         other => Err(Rejection::new(format!(
