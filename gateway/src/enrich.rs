@@ -1,5 +1,6 @@
 //! Reading a thin event's resource back from its provider's API, with the source's API
-//! credentials: BigCommerce (`X-Auth-Token`, `stores/{store_hash}/v2/orders/{id}` and its
+//! credentials: Medusa backends behind a Standard Webhooks bridge (`/admin/orders/{id}`
+//! with a secret API key), BigCommerce (`X-Auth-Token`, `stores/{store_hash}/v2/orders/{id}` and its
 //! products, or the shipment), Ecwid (a bearer token, `api/v3/{storeId}/orders/{id}` and
 //! the store's profile for its currency), Etsy (`x-api-key` and an OAuth bearer token, the receipt the
 //! event names) and Mercado Libre (a bearer token, the order the notification names). Only
@@ -144,6 +145,32 @@ pub async fn read(
             )
             .await?;
             Ok(Some(json!({"order": order, "profile": profile})))
+        }
+        Provider::StandardWebhooks => {
+            // A Medusa backend's Admin API, with a secret API key (HTTP Basic, no password).
+            let base = access
+                .api
+                .and_then(|a| a.base_url.as_deref())
+                .ok_or_else(|| ReadError::Retry("options.api.base_url is missing".into()))?
+                .trim_end_matches('/');
+            if !thin.event_type.starts_with("order.") {
+                return Ok(None);
+            }
+            let order_id = thin
+                .order_id
+                .ok_or_else(|| ReadError::Gone("the event names no order".into()))?;
+            let req = http
+                .get(format!(
+                    "{base}/admin/orders/{}?fields=*items,*shipping_address,*billing_address",
+                    segment(order_id)?
+                ))
+                .basic_auth(token(access)?, Some(""));
+            let order = fetch(req, "the order").await?;
+            // Medusa answers `{"order": …}`.
+            Ok(Some(match order.get("order") {
+                Some(_) => order,
+                None => json!({"order": order}),
+            }))
         }
         Provider::Etsy => {
             let key = access

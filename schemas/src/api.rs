@@ -158,7 +158,8 @@ pub struct SourceOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3600))]
     pub poll_interval_secs: Option<u64>,
-    /// Thin push sources (`bigcommerce`, `ecwid`, `etsy`, `mercadolibre`): where the gateway reads
+    /// Thin push sources (`bigcommerce`, `ecwid`, `etsy`, `mercadolibre`, and
+    /// `standard-webhooks` bridges of Medusa): where the gateway reads
     /// the full resource a thin event names, with the `credentials` given beside it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<ApiAccess>,

@@ -230,7 +230,7 @@ fn check_saleor_scheme(source: &SourceRecord) -> Result<()> {
 
 const CREDENTIALS_FOR: &str = "credentials are for poll sources (allegro, prom, rozetka) \
      and for thin sources whose resources the gateway reads (bigcommerce, ecwid, etsy, \
-     mercadolibre); this provider signs with a secret";
+     mercadolibre, standard-webhooks); this provider signs with a secret";
 
 /// A thin source's API credentials as they are kept (`None`: none given, which ends the
 /// enrichment).
@@ -249,7 +249,7 @@ fn check_api(source: &SourceRecord) -> Result<()> {
     if api.is_some() && !enrichable {
         return Err(Error::validation(
             "options.api applies to thin sources whose resources the gateway reads \
-             (bigcommerce, ecwid, etsy, mercadolibre)",
+             (bigcommerce, ecwid, etsy, mercadolibre, standard-webhooks bridges)",
         ));
     }
     if let Some(api) = api {
@@ -308,6 +308,14 @@ fn check_api(source: &SourceRecord) -> Result<()> {
     {
         return Err(Error::validation(
             "options.api.store_hash is required to read bigcommerce resources",
+        ));
+    }
+    if source.provider == omnigate_schemas::api::Provider::StandardWebhooks
+        && api.and_then(|a| a.base_url.as_ref()).is_none()
+    {
+        return Err(Error::validation(
+            "options.api.base_url (the Medusa backend's URL) is required to read the \
+             resources of a standard-webhooks bridge",
         ));
     }
     if source.provider == omnigate_schemas::api::Provider::Ecwid

@@ -3,7 +3,7 @@
 //! each resource back and writes the full events after the thin one. The APIs here are a
 //! local fake of each provider's documented endpoints (BigCommerce `v2/orders`, its
 //! products and shipments with `X-Auth-Token`; Ecwid orders and the store profile with a
-//! bearer token; Etsy receipts with `x-api-key` and a bearer
+//! bearer token; Medusa's Admin API behind a Standard Webhooks bridge; Etsy receipts with `x-api-key` and a bearer
 //! token; Mercado Libre `orders/{id}` with a bearer token), which can fail on demand.
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
@@ -25,6 +25,7 @@ const ETSY_KEY: &str = "etsy-keystring-42";
 const ETSY_TOKEN: &str = "etsy-oauth-token-42";
 const ML_TOKEN: &str = "APP_USR-ml-token-42";
 const ECWID_TOKEN: &str = "secret_ecwid-token-42";
+const MEDUSA_KEY: &str = "sk_medusa_0123456789";
 
 /// The fake APIs: resources by path, and how many reads still fail with a 500.
 #[derive(Default)]
@@ -44,6 +45,10 @@ async fn serve(req: HttpRequest, apis: web::Data<Apis>) -> HttpResponse {
     };
     let allowed = if path.starts_with("/stores/") {
         header("x-auth-token") == BC_TOKEN
+    } else if path.starts_with("/admin/") {
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{MEDUSA_KEY}:"));
+        header("authorization") == format!("Basic {basic}")
     } else if path.starts_with("/api/v3/") {
         header("authorization") == format!("Bearer {ECWID_TOKEN}")
     } else if path.starts_with("/v3/application/") {
@@ -566,5 +571,65 @@ async fn ecwid_webhooks_tell_what_the_order_shows_not_what_the_body_claims() {
         .await;
     assert_eq!(shipment[0]["data"]["tracking_number"], "7302 1234 5678");
     assert_eq!(shipment[0]["data"]["carrier"], "Canada Post");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_medusa_bridge_order_is_read_from_the_admin_api() {
+    let (apis, base) = Apis::start();
+    apis.put(
+        "/admin/orders/order_01JDX7Q6N5",
+        json!({"order": {"id": "order_01JDX7Q6N5", "display_id": 1042, "status": "pending",
+            "currency_code": "eur", "total": 64.9, "subtotal": 59.9, "tax_total": 0, "shipping_total": 5,
+            "discount_total": 0, "email": "jan@example.de", "customer_id": "cus_01JD",
+            "payment_status": "captured", "fulfillment_status": "not_fulfilled",
+            "created_at": "2026-11-30T18:01:02.000Z", "updated_at": "2026-11-30T18:01:09.000Z",
+            "items": [{"id": "ordli_01", "title": "Green tea", "subtitle": "100 g", "quantity": 1,
+                       "unit_price": 59.9, "variant_sku": "TEA-GRN-100", "product_id": "prod_01", "variant_id": "variant_01"}],
+            "shipping_address": {"first_name": "Jan", "last_name": "Müller", "address_1": "Hauptstraße 1",
+                                 "city": "Berlin", "postal_code": "10115", "country_code": "de"}}}),
+    );
+    let gw = gateway().await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let res = gw
+        .admin(Method::POST, "/v1/sources")
+        .json(
+            &json!({"tenant": "medusa-shop", "provider": "standard-webhooks", "secret": secret,
+                      "credentials": {"token": MEDUSA_KEY}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the backend's URL is needed"
+    );
+    let source = gw
+        .create_source(
+            json!({"tenant": "medusa-shop", "provider": "standard-webhooks", "secret": secret,
+            "credentials": {"token": MEDUSA_KEY}, "options": {"api": {"base_url": base}}}),
+        )
+        .await;
+    let thin = json!({"type": "order.placed", "timestamp": omnigate::normalize::time::format(Utc::now()),
+                      "data": {"id": "order_01JDX7Q6N5"}});
+    let status = send(
+        &gw,
+        &source.id,
+        Provider::StandardWebhooks,
+        secret,
+        "order.placed",
+        "msg_medusa_1",
+        &thin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let created = events_when(&gw, "medusa-shop", "order.created", 2).await;
+    assert_eq!(created.len(), 2, "{created:#?}");
+    let full = &created[1]["data"];
+    assert_eq!(full["order_number"], "1042");
+    assert_eq!(full["total"], json!({"amount": "64.90", "currency": "EUR"}));
+    assert_eq!(full["shipping_address"]["country"], "DE");
+    assert_eq!(full["payment_state"], "paid");
     gw.stop().await;
 }

@@ -9,6 +9,7 @@
 mod bigcommerce;
 mod ecwid;
 mod etsy;
+mod medusa;
 mod mercadolibre;
 
 use chrono::{DateTime, Utc};
@@ -41,7 +42,11 @@ impl Thin<'_> {
 pub fn enrichable(provider: Provider) -> bool {
     matches!(
         provider,
-        Provider::Bigcommerce | Provider::Ecwid | Provider::Etsy | Provider::MercadoLibre
+        Provider::Bigcommerce
+            | Provider::Ecwid
+            | Provider::Etsy
+            | Provider::MercadoLibre
+            | Provider::StandardWebhooks
     )
 }
 
@@ -57,6 +62,8 @@ pub fn enriched(
         Provider::Ecwid => ecwid::enriched(thin, resource),
         Provider::Etsy => etsy::enriched(thin, resource),
         Provider::MercadoLibre => mercadolibre::enriched(thin, resource),
+        // The bridges whose events are mapped are Medusa's.
+        Provider::StandardWebhooks => medusa::enriched(thin, resource),
         other => Err(Rejection::new(format!(
             "{other} resources are not read back"
         ))),
