@@ -30,10 +30,13 @@ pub enum ReadError {
     /// The provider asks us to slow down: read again after this long (not a failure).
     #[error("rate limited by the provider; reading again in {0:?}")]
     RateLimited(Duration),
-    /// Worth trying again later: the provider failed, was unreachable, or refused the
-    /// credentials (which the operator may fix).
+    /// Worth trying again later: the provider failed or was unreachable.
     #[error("{0}")]
     Retry(String),
+    /// The API refused the token (expired or revoked): a new one may help, or the operator
+    /// must give new credentials.
+    #[error("{0}")]
+    Refused(String),
     /// Trying again will not help: the resource is gone, or the event names none.
     #[error("{0}")]
     Gone(String),
@@ -199,6 +202,81 @@ pub async fn read(
     }
 }
 
+/// Tokens from an OAuth refresh.
+pub struct Tokens {
+    pub access: String,
+    /// Mercado Libre hands out a new refresh token with each refresh; the old one stops
+    /// working.
+    pub refresh: String,
+    pub expires_in: Duration,
+}
+
+/// Refreshes a Mercado Libre access token (`POST /oauth/token`, `grant_type=refresh_token`,
+/// the application's id and secret in the form).
+pub async fn refresh_mercadolibre(
+    http: &reqwest::Client,
+    access: &Access<'_>,
+    refresh_token: &str,
+) -> Result<Tokens, ReadError> {
+    let c = access.credentials;
+    let (Some(id), Some(secret)) = (c.client_id.as_deref(), c.client_secret.as_deref()) else {
+        return Err(ReadError::Retry(
+            "credentials.client_id and client_secret are needed to refresh the token".into(),
+        ));
+    };
+    let res = http
+        .post(format!("{}/oauth/token", base(access, MERCADOLIBRE)))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", id),
+            ("client_secret", secret),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+        .await
+        .map_err(|e| ReadError::Retry(format!("cannot refresh the token: {e}")))?;
+    let status = res.status();
+    if status.as_u16() == 429 {
+        return Err(ReadError::RateLimited(retry_after(
+            res.headers(),
+            Duration::from_secs(60),
+        )));
+    }
+    let text = res.text().await.unwrap_or_default();
+    let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if matches!(status.as_u16(), 400 | 401 | 403) {
+        // Only the OAuth error code: the answer may echo what was sent.
+        let code = answer["error"].as_str().unwrap_or("refused");
+        return Err(ReadError::Refused(format!(
+            "Mercado Libre refused the refresh token ({code}): authorize the application \
+             again and PATCH the source's credentials"
+        )));
+    }
+    if !status.is_success() {
+        return Err(ReadError::Retry(format!(
+            "refreshing the token answered HTTP {}",
+            status.as_u16()
+        )));
+    }
+    let text_of = |k: &str| {
+        answer[k]
+            .as_str()
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    match (text_of("access_token"), text_of("refresh_token")) {
+        (Some(access), Some(refresh)) => Ok(Tokens {
+            access,
+            refresh,
+            expires_in: Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(21_600)),
+        }),
+        _ => Err(ReadError::Retry(
+            "the token answer has no access_token or refresh_token".into(),
+        )),
+    }
+}
+
 /// An id as one path segment: letters, digits, `-` and `_` only.
 fn segment(id: &str) -> Result<&str, ReadError> {
     if !id.is_empty()
@@ -259,7 +337,7 @@ async fn fetch(req: reqwest::RequestBuilder, what: &str) -> Result<Value, ReadEr
     }
     let text = res.text().await.unwrap_or_default();
     if matches!(status.as_u16(), 401 | 403) {
-        return Err(ReadError::Retry(format!(
+        return Err(ReadError::Refused(format!(
             "the API refused the credentials reading {what} (HTTP {}): PATCH the source's \
              credentials",
             status.as_u16()

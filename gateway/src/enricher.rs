@@ -18,7 +18,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use omnigate_schemas::Event;
 use omnigate_schemas::api::{EnrichmentProgress, PollCredentials};
 use omnigate_schemas::events::PendingData;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,7 +30,7 @@ use crate::ingest::{Enriched, append_enriched};
 use crate::json::Json;
 use crate::normalize::enriched::{Thin, enriched};
 use crate::state::AppState;
-use crate::store::{Delivered, EndpointHealth, Nack, PullOptions, SourceRecord};
+use crate::store::{Delivered, EndpointHealth, Nack, PullOptions, SecretValue, SourceRecord};
 
 pub use crate::enrich::INBOX;
 /// Reads of one thin event before it becomes a dead letter.
@@ -104,7 +104,22 @@ struct Enricher {
     http: reqwest::Client,
     budgets: Budgets,
     health: Mutex<HashMap<String, EndpointHealth>>,
+    /// Who this process is when it holds a source's token lease.
+    holder: String,
+    /// Access tokens this process refreshed or read, by source.
+    tokens: Mutex<HashMap<String, Kept>>,
+    /// Sources whose token the API refused: refreshed before the next read.
+    refused: Mutex<HashSet<String>>,
 }
+
+/// An access token as kept in memory: the credentials it descends from (a digest of the
+/// operator's refresh token), the token, its expiry.
+type Kept = (String, String, DateTime<Utc>);
+
+/// A token is refreshed this long before it expires.
+const EARLY: chrono::Duration = chrono::Duration::minutes(5);
+/// How long a token refresh may hold the source's lease.
+const REFRESH_LEASE: Duration = Duration::from_secs(30);
 
 async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
     let http = match crate::poll::client() {
@@ -119,6 +134,13 @@ async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
         http,
         budgets: Budgets::default(),
         health: Mutex::new(HashMap::new()),
+        holder: format!(
+            "enricher:{}:{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ),
+        tokens: Mutex::new(HashMap::new()),
+        refused: Mutex::new(HashSet::new()),
     });
     loop {
         if *stop.borrow() {
@@ -247,7 +269,7 @@ impl Enricher {
             }
         };
         // Credentials removed since: the thin event stays as it is.
-        let Some(credentials) = credentials(&source) else {
+        let Some(mut credentials) = credentials(&source) else {
             return Done::Ack("skipped");
         };
         let per_minute = source
@@ -274,6 +296,12 @@ impl Enricher {
             occurred_at,
             shop_locale: source.options.locale.as_deref(),
         };
+        if credentials.refresh_token.is_some() {
+            match self.access_token(&source, &credentials).await {
+                Ok(token) => credentials.token = Some(token),
+                Err(e) => return self.read_failed(d, &source, e).await,
+            }
+        }
         let access = Access {
             provider: source.provider,
             api: source.options.api.as_ref(),
@@ -286,28 +314,14 @@ impl Enricher {
         let resource = match read(&self.http, &access, &named).await {
             Ok(Some(r)) => r,
             Ok(None) => return Done::Ack("skipped"),
-            Err(ReadError::RateLimited(wait)) => {
-                return Done::Later {
-                    after: wait,
-                    reason: "rate limited by the provider".into(),
-                    counted: false,
-                };
-            }
-            Err(ReadError::Retry(reason)) => {
-                self.failed(&source, &reason).await;
-                if d.attempt >= MAX_ATTEMPTS {
-                    return Done::Dead(format!("{reason} (after {} reads)", d.attempt));
+            Err(e) => {
+                if matches!(e, ReadError::Refused(_)) && credentials.refresh_token.is_some() {
+                    self.refused
+                        .lock()
+                        .expect("refused lock")
+                        .insert(source.id.clone());
                 }
-                let first = Duration::from_millis(self.state.settings.enrich_retry_ms);
-                return Done::Later {
-                    after: backoff(first, d.attempt),
-                    reason,
-                    counted: true,
-                };
-            }
-            Err(ReadError::Gone(reason)) => {
-                self.failed(&source, &reason).await;
-                return Done::Dead(reason);
+                return self.read_failed(d, &source, e).await;
             }
         };
         let events = match enriched(source.provider, &thin, &Json::from(&resource)) {
@@ -335,6 +349,160 @@ impl Enricher {
                 counted: false,
             },
         }
+    }
+
+    /// What a failed read (or token refresh) becomes.
+    async fn read_failed(&self, d: &Delivered, source: &SourceRecord, e: ReadError) -> Done {
+        match e {
+            ReadError::RateLimited(wait) => Done::Later {
+                after: wait,
+                reason: "rate limited by the provider".into(),
+                counted: false,
+            },
+            ReadError::Retry(reason) | ReadError::Refused(reason) => {
+                self.failed(source, &reason).await;
+                if d.attempt >= MAX_ATTEMPTS {
+                    return Done::Dead(format!("{reason} (after {} reads)", d.attempt));
+                }
+                let first = Duration::from_millis(self.state.settings.enrich_retry_ms);
+                Done::Later {
+                    after: backoff(first, d.attempt),
+                    reason,
+                    counted: true,
+                }
+            }
+            ReadError::Gone(reason) => {
+                self.failed(source, &reason).await;
+                Done::Dead(reason)
+            }
+        }
+    }
+
+    /// A fresh access token for a source whose credentials refresh (Mercado Libre's last
+    /// six hours). The token and the refresh token that replaces the spent one are kept in
+    /// the source's token state (sealed at rest), written under the source's lease so two
+    /// processes never spend the same refresh token.
+    async fn access_token(
+        &self,
+        source: &SourceRecord,
+        credentials: &PollCredentials,
+    ) -> Result<String, ReadError> {
+        use sha2::Digest;
+        let given = credentials.refresh_token.as_deref().unwrap_or_default();
+        let marker = hex::encode(&sha2::Sha256::digest(given.as_bytes())[..8]);
+        let now = Utc::now();
+        let refused = self
+            .refused
+            .lock()
+            .expect("refused lock")
+            .contains(&source.id);
+        if !refused
+            && let Some((m, token, expires)) =
+                self.tokens.lock().expect("tokens lock").get(&source.id)
+            && *m == marker
+            && *expires - now > EARLY
+        {
+            return Ok(token.clone());
+        }
+        let store = &self.state.store;
+        let unavailable = |e: crate::store::StoreError| {
+            ReadError::Retry(format!("the token state cannot be read: {e}"))
+        };
+        let fresh = |st: &crate::store::PollState| {
+            (!refused
+                && st.credentials_marker.as_deref() == Some(marker.as_str())
+                && st.access_expires_at.is_some_and(|at| at - now > EARLY))
+            .then(|| st.access_token.as_ref().map(|t| t.expose().to_string()))
+            .flatten()
+        };
+        let remember = |token: &str, expires: DateTime<Utc>| {
+            self.tokens.lock().expect("tokens lock").insert(
+                source.id.clone(),
+                (marker.clone(), token.to_string(), expires),
+            );
+        };
+        let st = store
+            .poll_state(&source.id)
+            .await
+            .map_err(unavailable)?
+            .unwrap_or_default();
+        if let (Some(token), Some(expires)) = (fresh(&st), st.access_expires_at) {
+            remember(&token, expires);
+            return Ok(token);
+        }
+        if !store
+            .poll_lease(&source.id, &self.holder, REFRESH_LEASE)
+            .await
+            .map_err(unavailable)?
+        {
+            // Another process is refreshing it: its token is read next time.
+            return Err(ReadError::RateLimited(Duration::from_secs(2)));
+        }
+        let result = self.refresh(source, credentials, &marker, refused).await;
+        if let Err(e) = store.release_poll_lease(&source.id, &self.holder).await {
+            tracing::debug!(source_id = %source.id, error = %e, "cannot give the token lease back; it lapses");
+        }
+        let (token, expires) = result?;
+        self.refused
+            .lock()
+            .expect("refused lock")
+            .remove(&source.id);
+        remember(&token, expires);
+        Ok(token)
+    }
+
+    /// Under the source's lease: the stored token if another process refreshed it
+    /// meanwhile, else a refresh, saved before the new token is used.
+    async fn refresh(
+        &self,
+        source: &SourceRecord,
+        credentials: &PollCredentials,
+        marker: &str,
+        refused: bool,
+    ) -> Result<(String, DateTime<Utc>), ReadError> {
+        let store = &self.state.store;
+        let now = Utc::now();
+        let mut st = store
+            .poll_state(&source.id)
+            .await
+            .map_err(|e| ReadError::Retry(format!("the token state cannot be read: {e}")))?
+            .unwrap_or_default();
+        let ours = st.credentials_marker.as_deref() == Some(marker);
+        if ours
+            && !refused
+            && let (Some(token), Some(expires)) = (&st.access_token, st.access_expires_at)
+            && expires - now > EARLY
+        {
+            return Ok((token.expose().to_string(), expires));
+        }
+        // The kept refresh token descends from the operator's; new credentials win.
+        let refresh = match (&st.refresh_token, ours) {
+            (Some(kept), true) => kept.expose().to_string(),
+            _ => credentials.refresh_token.clone().unwrap_or_default(),
+        };
+        let access = Access {
+            provider: source.provider,
+            api: source.options.api.as_ref(),
+            credentials,
+        };
+        let tokens = crate::enrich::refresh_mercadolibre(&self.http, &access, &refresh).await?;
+        let expires = now
+            + chrono::Duration::from_std(tokens.expires_in).unwrap_or(chrono::Duration::hours(6));
+        st.access_token = Some(SecretValue::new(tokens.access.clone()));
+        st.access_expires_at = Some(expires);
+        st.refresh_token = Some(SecretValue::new(tokens.refresh));
+        st.credentials_marker = Some(marker.to_string());
+        match store.put_poll_state(&source.id, &self.holder, &st).await {
+            Ok(true) => {}
+            // The spent refresh token no longer works: without the new one kept, the
+            // operator must authorize again. Said loudly; this process still has the token.
+            other => {
+                tracing::error!(source_id = %source.id, result = ?other.map_err(|e| e.to_string()),
+                    "the refreshed Mercado Libre token could not be saved; if this process stops before the next refresh, authorize the application again");
+            }
+        }
+        tracing::info!(source_id = %source.id, "refreshed the API token");
+        Ok((tokens.access, expires))
     }
 
     async fn failed(&self, source: &SourceRecord, reason: &str) {

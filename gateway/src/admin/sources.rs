@@ -289,6 +289,12 @@ fn check_api(source: &SourceRecord) -> Result<()> {
             ("client_id", &credentials.client_id),
             ("token", &credentials.token),
         ],
+        // A refresh token keeps the six-hour access tokens fresh.
+        omnigate_schemas::api::Provider::MercadoLibre if credentials.refresh_token.is_some() => &[
+            ("client_id", &credentials.client_id),
+            ("client_secret", &credentials.client_secret),
+            ("refresh_token", &credentials.refresh_token),
+        ],
         _ => &[("token", &credentials.token)],
     };
     let missing: Vec<&str> = needed

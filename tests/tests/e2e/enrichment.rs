@@ -27,16 +27,48 @@ const ML_TOKEN: &str = "APP_USR-ml-token-42";
 const ECWID_TOKEN: &str = "secret_ecwid-token-42";
 const MEDUSA_KEY: &str = "sk_medusa_0123456789";
 
-/// The fake APIs: resources by path, and how many reads still fail with a 500.
+/// The fake APIs: resources by path, how many reads still fail with a 500, and Mercado
+/// Libre's OAuth tokens (each refresh token works once).
 #[derive(Default)]
 struct Apis {
     resources: Mutex<HashMap<String, Value>>,
     failures_left: AtomicUsize,
     reads: AtomicUsize,
+    refresh_tokens: Mutex<Vec<String>>,
+    access_tokens: Mutex<Vec<String>>,
+    refreshes: AtomicUsize,
 }
 
-async fn serve(req: HttpRequest, apis: web::Data<Apis>) -> HttpResponse {
+/// `POST /oauth/token` with `grant_type=refresh_token`: a new access token and a new
+/// refresh token; the one spent stops working.
+fn refresh(apis: &Apis, form: &HashMap<String, String>) -> HttpResponse {
+    let given = form.get("refresh_token").cloned().unwrap_or_default();
+    let mut refresh_tokens = apis.refresh_tokens.lock().unwrap();
+    let ok = form.get("grant_type").map(String::as_str) == Some("refresh_token")
+        && form.get("client_id").map(String::as_str) == Some("5503910054141466")
+        && form.get("client_secret").map(String::as_str) == Some("ml-app-secret")
+        && refresh_tokens.contains(&given);
+    if !ok {
+        return HttpResponse::BadRequest().json(json!({"error": "invalid_grant", "status": 400}));
+    }
+    refresh_tokens.retain(|t| *t != given);
+    let n = apis.refreshes.fetch_add(1, Ordering::SeqCst) + 2;
+    let (access, next) = (format!("APP_USR-{n}"), format!("TG-{n}"));
+    refresh_tokens.push(next.clone());
+    apis.access_tokens.lock().unwrap().push(access.clone());
+    HttpResponse::Ok().json(
+        json!({"access_token": access, "token_type": "Bearer", "expires_in": 21600,
+        "scope": "offline_access read", "user_id": 468424240, "refresh_token": next}),
+    )
+}
+
+async fn serve(req: HttpRequest, body: web::Bytes, apis: web::Data<Apis>) -> HttpResponse {
     let path = req.path().to_string();
+    if path == "/oauth/token" {
+        let form: HashMap<String, String> =
+            url::form_urlencoded::parse(&body).into_owned().collect();
+        return refresh(&apis, &form);
+    }
     let header = |k: &str| {
         req.headers()
             .get(k)
@@ -54,7 +86,11 @@ async fn serve(req: HttpRequest, apis: web::Data<Apis>) -> HttpResponse {
     } else if path.starts_with("/v3/application/") {
         header("x-api-key") == ETSY_KEY && header("authorization") == format!("Bearer {ETSY_TOKEN}")
     } else {
-        header("authorization") == format!("Bearer {ML_TOKEN}")
+        let bearer = header("authorization")
+            .strip_prefix("Bearer ")
+            .unwrap_or_default()
+            .to_string();
+        bearer == ML_TOKEN || apis.access_tokens.lock().unwrap().contains(&bearer)
     };
     if !allowed {
         return HttpResponse::Unauthorized().json(json!({"title": "Unauthorized"}));
@@ -631,5 +667,78 @@ async fn a_medusa_bridge_order_is_read_from_the_admin_api() {
     assert_eq!(full["total"], json!({"amount": "64.90", "currency": "EUR"}));
     assert_eq!(full["shipping_address"]["country"], "DE");
     assert_eq!(full["payment_state"], "paid");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mercado_libre_tokens_are_refreshed_and_each_refresh_token_spent_once() {
+    let (apis, base) = Apis::start();
+    apis.refresh_tokens.lock().unwrap().push("TG-1".into());
+    let order = json!({"id": 2000008521436172u64, "status": "paid",
+        "date_created": "2025-05-31T09:20:30.000-04:00", "last_updated": "2025-05-31T09:22:41.000-04:00",
+        "total_amount": 100, "paid_amount": 100, "currency_id": "BRL", "order_items": [],
+        "buyer": {"id": 1, "nickname": "COMPRADOR"}, "payments": []});
+    apis.put("/orders/2000008521436172", order);
+    let gw = gateway().await;
+    // A refresh token needs the application's id and secret.
+    let res = gw
+        .admin(Method::POST, "/v1/sources")
+        .json(&json!({"tenant": "ml-refresh", "provider": "mercadolibre",
+                      "credentials": {"refresh_token": "TG-1"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let source = gw
+        .create_source(json!({"tenant": "ml-refresh", "provider": "mercadolibre",
+            "credentials": {"client_id": "5503910054141466", "client_secret": "ml-app-secret",
+                            "refresh_token": "TG-1"},
+            "options": {"api": {"base_url": base}}}))
+        .await;
+    let notify = |id: &str| {
+        let now = omnigate::normalize::time::format(Utc::now());
+        json!({"_id": id, "resource": "/orders/2000008521436172", "user_id": 468424240,
+               "topic": "orders_v2", "application_id": 5503910054141466u64, "attempts": 1,
+               "sent": now, "received": now})
+    };
+    let post = |body: Value| {
+        let gw = &gw;
+        let path = source.webhook_path.clone();
+        async move {
+            gw.deliver_to(
+                &path,
+                &[("content-type".into(), "application/json".into())],
+                &serde_json::to_vec(&body).unwrap(),
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(post(notify("r-1")).await, StatusCode::OK);
+    assert_eq!(gw.event_types_when("ml-refresh", 4).await.len(), 4);
+    assert_eq!(apis.refreshes.load(Ordering::SeqCst), 1);
+
+    // Mercado Libre revokes the access token: the next read is refused, a new token is
+    // made from the kept refresh token (TG-2; TG-1 was spent), and the read succeeds.
+    apis.access_tokens.lock().unwrap().clear();
+    assert_eq!(post(notify("r-2")).await, StatusCode::OK);
+    let types = gw.event_types_when("ml-refresh", 6).await;
+    assert_eq!(
+        types.iter().filter(|t| *t == "order.updated").count(),
+        4,
+        "{types:?}"
+    );
+    assert_eq!(apis.refreshes.load(Ordering::SeqCst), 2);
+    let shown = gw.admin_json(&format!("/v1/sources/{}", source.id)).await;
+    assert!(
+        shown["enrichment"]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("refused"),
+        "{shown:#}"
+    );
+    assert_eq!(shown["enrichment"]["consecutive_failures"], 0);
+    let text = shown.to_string();
+    assert!(!text.contains("TG-") && !text.contains("APP_USR-") && !text.contains("ml-app-secret"));
     gw.stop().await;
 }
