@@ -544,6 +544,30 @@ pub struct RouterReplayed {
     pub event_id: String,
 }
 
+/// `GET /v1/sources`: in id order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SourcePage {
+    pub sources: Vec<SourceView>,
+    /// Pass as `after` for the next page (absent when the list is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// True when there is nothing after this page.
+    pub done: bool,
+}
+
+/// `GET /v1/plugins`: in id order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PluginPage {
+    pub plugins: Vec<PluginView>,
+    /// Pass as `after` for the next page (absent when the list is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// True when there is nothing after this page.
+    pub done: bool,
+}
+
 /// `GET /v1/quarantine`: newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

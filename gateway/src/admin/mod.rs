@@ -3,6 +3,7 @@
 
 mod auth;
 pub mod events;
+pub mod list;
 pub mod plugins;
 pub mod quarantine;
 pub mod router;

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use omnigate_schemas::api::{
     CreateInstallation, CreatePlugin, InboxStats, InstallationView, KeyCreated, PluginCreated,
-    PluginUpdated, PluginView, Problem, RotateKey, SigningSecretCreated, UpdatePlugin,
+    PluginPage, PluginUpdated, PluginView, Problem, RotateKey, SigningSecretCreated, UpdatePlugin,
 };
 
 use super::Admin;
@@ -168,6 +168,44 @@ pub async fn get_plugin(
         delivery.endpoints = crate::push::health::statuses(push, health, &breaker, now);
     }
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// List the registered plugins, in id order, a page at a time.
+///
+/// Each as `GET /v1/plugins/{id}` shows it, without inbox depth and push health (read one
+/// plugin for those). Pass `next` as `after` until `done`.
+#[utoipa::path(
+    tag = "plugins",
+    security(("admin_token" = [])),
+    params(super::list::Window),
+    responses(
+        (status = 200, description = "Plugins, in id order", body = PluginPage),
+        (status = 400, description = "Malformed query parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/plugins")]
+pub async fn list_plugins(
+    _: Admin,
+    state: web::Data<AppState>,
+    query: web::Query<super::list::Window>,
+) -> Result<HttpResponse> {
+    let limit = query.limit()?;
+    let now = state.now();
+    let ids = state.store.plugin_ids().await?;
+    let store = &state.store;
+    let page = super::list::page(ids, query.after.as_deref(), limit, |id| async move {
+        Ok(store
+            .get_plugin(&id)
+            .await?
+            .map(|p| registry::view(&p, now)))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(PluginPage {
+        plugins: page.items,
+        next: page.next,
+        done: page.done,
+    }))
 }
 
 /// Change a plugin's name, subscriptions, published types or delivery.

@@ -4,7 +4,8 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Duration, Utc};
 use omnigate_schemas::api::{
-    CreateSource, PollCredentials, Problem, SecretInfo, SourceMode, SourceView, UpdateSource,
+    CreateSource, PollCredentials, Problem, SecretInfo, SourceMode, SourcePage, SourceView,
+    UpdateSource,
 };
 
 use super::Admin;
@@ -586,6 +587,66 @@ pub async fn create_source(
     state.forget_source(&source.id);
     tracing::info!(source_id = %source.id, tenant = %source.tenant, provider = %source.provider, "source created");
     Ok(HttpResponse::Created().json(view_with_secret(&source, now)))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SourceQuery {
+    /// Only this tenant's sources.
+    #[param(max_length = 128)]
+    pub tenant: Option<String>,
+    /// Only this provider's.
+    pub provider: Option<omnigate_schemas::api::Provider>,
+    /// At most this many (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// A `next` from an earlier page: the sources after it.
+    #[param(max_length = 200)]
+    pub after: Option<String>,
+}
+
+/// List the connected shops, in id order, a page at a time.
+///
+/// Each as `GET /v1/sources/{id}` shows it, without the poll and enrichment progress
+/// (read one source for those). Pass `next` as `after` until `done`.
+#[utoipa::path(
+    tag = "sources",
+    security(("admin_token" = [])),
+    params(SourceQuery),
+    responses(
+        (status = 200, description = "Sources, in id order", body = SourcePage),
+        (status = 400, description = "Malformed query parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/sources")]
+pub async fn list_sources(
+    _: Admin,
+    state: web::Data<AppState>,
+    query: web::Query<SourceQuery>,
+) -> Result<HttpResponse> {
+    let q = query.into_inner();
+    let window = super::list::Window {
+        limit: q.limit,
+        after: q.after,
+    };
+    let limit = window.limit()?;
+    let now = state.now();
+    let ids = state.store.source_ids().await?;
+    let (store, tenant, provider) = (&state.store, q.tenant.as_deref(), q.provider);
+    let page = super::list::page(ids, window.after.as_deref(), limit, |id| async move {
+        let source = store.get_source(&id).await?;
+        Ok(source
+            .filter(|s| tenant.is_none_or(|t| t == s.tenant))
+            .filter(|s| provider.is_none_or(|p| p == s.provider))
+            .map(|s| view(&s, now)))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(SourcePage {
+        sources: page.items,
+        next: page.next,
+        done: page.done,
+    }))
 }
 
 /// Read a source (without its secrets).

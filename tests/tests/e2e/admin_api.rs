@@ -369,3 +369,74 @@ async fn a_read_that_skipped_many_other_tenants_is_not_taken_for_the_end() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["id"], "evt_quiet-shop_1");
 }
+
+/// Follows `next` from the first page of `path` (`?limit=2…`) until `done`: every item's
+/// id, in order.
+async fn list_all(gw: &Gateway, path: &str, items: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..20 {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &after {
+            Some(a) => format!("{path}{sep}limit=2&after={a}"),
+            None => format!("{path}{sep}limit=2"),
+        };
+        let page = gw.admin_json(&url).await;
+        let listed = page[items].as_array().unwrap();
+        assert!(listed.len() <= 2, "{page:#}");
+        ids.extend(listed.iter().map(|s| s["id"].as_str().unwrap().to_string()));
+        if page["done"] == true {
+            return ids;
+        }
+        after = page["next"].as_str().map(str::to_string);
+        assert!(after.is_some(), "a page not done says where to go on: {page:#}");
+    }
+    panic!("the list never said done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_and_plugins_are_listed_a_page_at_a_time() {
+    let gw = Gateway::start(redis_store(Retention::default()).await, Utc::now()).await;
+    let mut created = Vec::new();
+    for (tenant, provider, secret) in [
+        ("shop-a", "shopify", "shpss_0123456789abcdef"),
+        ("shop-b", "shopify", "shpss_fedcba9876543210"),
+        ("shop-a", "woocommerce", "wc-secret-0123456789"),
+    ] {
+        let s = gw
+            .create_source(json!({"tenant": tenant, "provider": provider, "secret": secret}))
+            .await;
+        created.push((tenant, provider, s.id));
+    }
+    let mut all: Vec<String> = created.iter().map(|(_, _, id)| id.clone()).collect();
+    all.sort();
+    assert_eq!(list_all(&gw, "/v1/sources", "sources").await, all);
+    let shop_a: Vec<String> = {
+        let mut ids: Vec<String> = created
+            .iter()
+            .filter(|(t, _, _)| *t == "shop-a")
+            .map(|(_, _, id)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(list_all(&gw, "/v1/sources?tenant=shop-a", "sources").await, shop_a);
+    let woo = list_all(&gw, "/v1/sources?provider=woocommerce", "sources").await;
+    assert_eq!(woo, [created[2].2.clone()]);
+    let page = gw.admin_json("/v1/sources?limit=10").await;
+    assert!(!page.to_string().contains("shpss_"), "no secret is listed");
+    assert_eq!(page["done"], true);
+
+    for name in ["Loyalty", "Returns", "NPS"] {
+        gw.register_plugin(json!({"name": name, "event_types": ["order.created"]}))
+            .await;
+    }
+    assert_eq!(list_all(&gw, "/v1/plugins", "plugins").await.len(), 3);
+    let res = gw
+        .admin(Method::GET, "/v1/plugins?limit=0")
+        .send()
+        .await
+        .unwrap();
+    problem(res, StatusCode::BAD_REQUEST, "invalid-query").await;
+    gw.stop().await;
+}
