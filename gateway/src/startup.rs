@@ -68,6 +68,14 @@ impl Gateway {
                 store.check_eviction_policy().await;
                 store.check_persistence().await;
                 store.check_replicas().await?;
+                match store.index_installations().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(installations = n, "indexed installations by plugin"),
+                    // Listing a plugin's installations may miss older ones until it runs.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not index installations by plugin; retried at the next start")
+                    }
+                }
                 tracing::info!(partitions = settings.partitions, "using Redis store");
                 if settings.spool_dir.is_none() {
                     tracing::warn!(

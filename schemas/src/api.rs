@@ -568,6 +568,18 @@ pub struct PluginPage {
     pub done: bool,
 }
 
+/// `GET /v1/plugins/{id}/installations`: in tenant order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstallationPage {
+    pub installations: Vec<InstallationView>,
+    /// Pass as `after` for the next page (absent when the list is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// True when there is nothing after this page.
+    pub done: bool,
+}
+
 /// `GET /v1/quarantine`: newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -2,8 +2,9 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use omnigate_schemas::api::{
-    CreateInstallation, CreatePlugin, InboxStats, InstallationView, KeyCreated, PluginCreated,
-    PluginPage, PluginUpdated, PluginView, Problem, RotateKey, SigningSecretCreated, UpdatePlugin,
+    CreateInstallation, CreatePlugin, InboxStats, InstallationPage, InstallationView, KeyCreated,
+    PluginCreated, PluginPage, PluginUpdated, PluginView, Problem, RotateKey, SigningSecretCreated,
+    UpdatePlugin,
 };
 
 use super::Admin;
@@ -514,6 +515,49 @@ pub async fn install(
     state.store.put_installation(&installation).await?;
     tracing::info!(plugin_id = %plugin.id, tenant = %installation.tenant, "plugin installed");
     Ok(HttpResponse::Created().json(registry::installation_view(&installation)))
+}
+
+/// List the shops a plugin is installed in, in tenant order, a page at a time.
+///
+/// Pass `next` as `after` until `done`.
+#[utoipa::path(
+    tag = "plugins",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Plugin id"), super::list::Window),
+    responses(
+        (status = 200, description = "Installations, in tenant order", body = InstallationPage),
+        (status = 400, description = "Malformed query parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/plugins/{id}/installations")]
+pub async fn list_installations(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<super::list::Window>,
+) -> Result<HttpResponse> {
+    let limit = query.limit()?;
+    let plugin = load(&state, &id).await?;
+    let all: std::collections::BTreeMap<String, _> = state
+        .store
+        .plugin_installations(&plugin.id)
+        .await?
+        .into_iter()
+        .map(|i| (i.tenant.clone(), i))
+        .collect();
+    let tenants = all.keys().cloned().collect();
+    let page = super::list::page(tenants, query.after.as_deref(), limit, |tenant| {
+        let found = all.get(&tenant).map(registry::installation_view);
+        async move { Ok(found) }
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(InstallationPage {
+        installations: page.items,
+        next: page.next,
+        done: page.done,
+    }))
 }
 
 /// Remove a plugin from a shop. It receives nothing more from it.

@@ -96,6 +96,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(admin::plugins::pause_delivery)
         .service(admin::plugins::resume_delivery)
         .service(admin::plugins::install)
+        .service(admin::plugins::list_installations)
         .service(admin::plugins::uninstall)
         .service(admin::plugins::me)
         .service(crate::inbox::handlers::pull)

@@ -672,10 +672,30 @@ pub async fn plugins_keys_and_installations(store: Arc<dyn Store>) {
         vec![changed.clone(), install("plg_2", "shop-a")],
         "one per plugin, sorted by plugin id"
     );
+    assert_eq!(
+        store.plugin_installations("plg_1").await.unwrap(),
+        vec![changed.clone(), install("plg_1", "shop-b")],
+        "a plugin's installations, by tenant"
+    );
     assert!(store.delete_installation("plg_2", "shop-a").await.unwrap());
     assert!(!store.delete_installation("plg_2", "shop-a").await.unwrap());
-    assert_eq!(store.installations("shop-a").await.unwrap(), vec![changed]);
+    assert_eq!(
+        store.installations("shop-a").await.unwrap(),
+        vec![changed.clone()]
+    );
     assert_eq!(store.installations("shop-b").await.unwrap().len(), 1);
+    assert!(
+        store
+            .plugin_installations("plg_2")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.delete_installation("plg_1", "shop-b").await.unwrap());
+    assert_eq!(
+        store.plugin_installations("plg_1").await.unwrap(),
+        vec![changed]
+    );
 }
 
 fn inbox_entry(n: usize) -> InboxEntry {

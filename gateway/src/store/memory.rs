@@ -438,6 +438,17 @@ impl Registry for MemoryStore {
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default())
     }
+
+    async fn plugin_installations(&self, plugin_id: &str) -> StoreResult<Vec<InstallationRecord>> {
+        let mut out: Vec<InstallationRecord> = self
+            .lock()
+            .installations
+            .values()
+            .filter_map(|m| m.get(plugin_id).cloned())
+            .collect();
+        out.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        Ok(out)
+    }
 }
 
 #[async_trait]

@@ -665,6 +665,8 @@ pub trait Registry: Send + Sync {
     async fn delete_installation(&self, plugin_id: &str, tenant: &str) -> StoreResult<bool>;
     /// Every plugin installed in `tenant`.
     async fn installations(&self, tenant: &str) -> StoreResult<Vec<InstallationRecord>>;
+    /// Every installation of `plugin_id`, in tenant order.
+    async fn plugin_installations(&self, plugin_id: &str) -> StoreResult<Vec<InstallationRecord>>;
 }
 
 /// The tenant logs: the atomic append, snapshots, reading, and the router's group.

@@ -389,7 +389,10 @@ async fn list_all(gw: &Gateway, path: &str, items: &str) -> Vec<String> {
             return ids;
         }
         after = page["next"].as_str().map(str::to_string);
-        assert!(after.is_some(), "a page not done says where to go on: {page:#}");
+        assert!(
+            after.is_some(),
+            "a page not done says where to go on: {page:#}"
+        );
     }
     panic!("the list never said done");
 }
@@ -420,7 +423,10 @@ async fn sources_and_plugins_are_listed_a_page_at_a_time() {
         ids.sort();
         ids
     };
-    assert_eq!(list_all(&gw, "/v1/sources?tenant=shop-a", "sources").await, shop_a);
+    assert_eq!(
+        list_all(&gw, "/v1/sources?tenant=shop-a", "sources").await,
+        shop_a
+    );
     let woo = list_all(&gw, "/v1/sources?provider=woocommerce", "sources").await;
     assert_eq!(woo, [created[2].2.clone()]);
     let page = gw.admin_json("/v1/sources?limit=10").await;
@@ -438,5 +444,106 @@ async fn sources_and_plugins_are_listed_a_page_at_a_time() {
         .await
         .unwrap();
     problem(res, StatusCode::BAD_REQUEST, "invalid-query").await;
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugins_installations_are_listed_including_those_from_before_the_index() {
+    let prefix = omnigate_tests::unique_prefix();
+    let store = omnigate_tests::redis_store_with(
+        &omnigate_tests::redis_url(),
+        &prefix,
+        Retention::default(),
+        Some(omnigate_tests::test_sealer()),
+    )
+    .await;
+    let store: std::sync::Arc<dyn omnigate::store::Store> = std::sync::Arc::new(store);
+    let gw = Gateway::start(store, Utc::now()).await;
+    let plugin = gw
+        .register_plugin(json!({"name": "Loyalty", "event_types": ["order.created"]}))
+        .await;
+    for tenant in ["shop-c", "shop-a", "shop-b"] {
+        gw.install(&plugin, tenant, json!(["events:read"])).await;
+    }
+    let page = gw
+        .admin_json(&format!("/v1/plugins/{}/installations?limit=2", plugin.id))
+        .await;
+    let tenants: Vec<&str> = page["installations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(tenants, ["shop-a", "shop-b"]);
+    assert_eq!(page["done"], false);
+    let rest = gw
+        .admin_json(&format!(
+            "/v1/plugins/{}/installations?limit=2&after={}",
+            plugin.id,
+            page["next"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(rest["installations"][0]["tenant"], "shop-c");
+    assert_eq!(rest["done"], true);
+    let res = gw
+        .admin(
+            Method::DELETE,
+            &format!("/v1/plugins/{}/installations/shop-b", plugin.id),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let all = gw
+        .admin_json(&format!("/v1/plugins/{}/installations", plugin.id))
+        .await;
+    assert_eq!(all["installations"].as_array().unwrap().len(), 2);
+    let res = gw
+        .admin(Method::GET, "/v1/plugins/plg_nope/installations")
+        .send()
+        .await
+        .unwrap();
+    problem(res, StatusCode::NOT_FOUND, "not-found").await;
+
+    // An installation written before the index existed (as an older gateway wrote it) is
+    // indexed once, at start-up, from the tenants that have sources.
+    gw.create_source(json!({"tenant": "shop-old", "provider": "shopify", "secret": BIG_SECRET}))
+        .await;
+    let mut redis = redis::Client::open(omnigate_tests::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let old = json!({"plugin_id": plugin.id, "tenant": "shop-old", "scopes": ["events:read"],
+                     "installed_at": "2025-01-01T00:00:00Z"});
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{prefix}:cfg:installs:shop-old"))
+        .arg(&plugin.id)
+        .arg(old.to_string())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let before = gw
+        .admin_json(&format!("/v1/plugins/{}/installations", plugin.id))
+        .await;
+    assert_eq!(before["installations"].as_array().unwrap().len(), 2);
+    let indexing = omnigate_tests::redis_store_with(
+        &omnigate_tests::redis_url(),
+        &prefix,
+        Retention::default(),
+        Some(omnigate_tests::test_sealer()),
+    )
+    .await;
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{prefix}:cfg:installed-indexed"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(indexing.index_installations().await.unwrap(), 1);
+    assert_eq!(indexing.index_installations().await.unwrap(), 0, "once");
+    let after = gw
+        .admin_json(&format!("/v1/plugins/{}/installations", plugin.id))
+        .await;
+    assert_eq!(after["installations"].as_array().unwrap().len(), 3);
     gw.stop().await;
 }

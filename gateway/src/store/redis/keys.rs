@@ -148,6 +148,16 @@ impl Keys {
         format!("{}:cfg:installs:{tenant}", self.prefix)
     }
 
+    /// The tenants a plugin is installed in (set), an index of [`Self::installations`].
+    pub(super) fn installed_in(&self, plugin_id: &str) -> String {
+        format!("{}:cfg:installed:{plugin_id}", self.prefix)
+    }
+
+    /// Set once every installation made before [`Self::installed_in`] existed is in it.
+    pub(super) fn installed_indexed(&self) -> String {
+        format!("{}:cfg:installed-indexed", self.prefix)
+    }
+
     /// Published event-type namespaces (hash: namespace → owning plugin id).
     pub(super) fn namespaces(&self) -> String {
         format!("{}:cfg:namespaces", self.prefix)

@@ -78,6 +78,50 @@ impl RedisStore {
         Ok(ids)
     }
 
+    /// Adds the installations made before the per-plugin index existed to it, once: those
+    /// of every tenant that has a source (an installation elsewhere receives nothing but
+    /// other plugins' events). Safe to run while gateways serve, and again.
+    pub async fn index_installations(&self) -> StoreResult<usize> {
+        let done: Option<String> = self
+            .query(redis::cmd("GET").arg(self.keys.installed_indexed()))
+            .await?;
+        if done.is_some() {
+            return Ok(0);
+        }
+        let mut tenants = std::collections::BTreeSet::new();
+        for id in self.source_ids().await? {
+            if let Some(source) = self.raw_source(&id).await? {
+                let source: SourceRecord = serde_json::from_str(&source)
+                    .map_err(|e| corrupt(format!("source {id}: {e}")))?;
+                tenants.insert(source.tenant);
+            }
+        }
+        let mut indexed = 0;
+        for tenant in tenants {
+            let plugins: Vec<String> = self
+                .query(redis::cmd("HKEYS").arg(self.keys.installations(&tenant)))
+                .await?;
+            for plugin in plugins {
+                let added: i64 = self
+                    .query(
+                        redis::cmd("SADD")
+                            .arg(self.keys.installed_in(&plugin))
+                            .arg(&tenant),
+                    )
+                    .await?;
+                indexed += added as usize;
+            }
+        }
+        let _: () = self
+            .query(
+                redis::cmd("SET")
+                    .arg(self.keys.installed_indexed())
+                    .arg("1"),
+            )
+            .await?;
+        Ok(indexed)
+    }
+
     /// Re-seals one source's secrets with the current key: how many secrets were re-sealed
     /// (plaintext ones or those sealed with a previous key; 0 when all were current and
     /// nothing was written), `None` when the source is gone. The write is a compare-and-set
@@ -322,6 +366,15 @@ impl Registry for RedisStore {
     }
 
     async fn put_installation(&self, installation: &InstallationRecord) -> StoreResult<()> {
+        // The index first (the keys may be on different nodes): it may name a tenant the
+        // plugin is not installed in yet, never miss one it is.
+        let _: i64 = self
+            .query(
+                redis::cmd("SADD")
+                    .arg(self.keys.installed_in(&installation.plugin_id))
+                    .arg(&installation.tenant),
+            )
+            .await?;
         let key = self.keys.installations(&installation.tenant);
         self.hset_json(key, &installation.plugin_id, installation)
             .await
@@ -332,7 +385,38 @@ impl Registry for RedisStore {
         let n: i64 = self
             .query(redis::cmd("HDEL").arg(key).arg(plugin_id))
             .await?;
+        let _: i64 = self
+            .query(
+                redis::cmd("SREM")
+                    .arg(self.keys.installed_in(plugin_id))
+                    .arg(tenant),
+            )
+            .await?;
         Ok(n > 0)
+    }
+
+    async fn plugin_installations(&self, plugin_id: &str) -> StoreResult<Vec<InstallationRecord>> {
+        let mut tenants: Vec<String> = self
+            .query(redis::cmd("SMEMBERS").arg(self.keys.installed_in(plugin_id)))
+            .await?;
+        tenants.sort();
+        let mut out = Vec::with_capacity(tenants.len());
+        for tenant in tenants {
+            let json: Option<String> = self
+                .query(
+                    redis::cmd("HGET")
+                        .arg(self.keys.installations(&tenant))
+                        .arg(plugin_id),
+                )
+                .await?;
+            if let Some(json) = json {
+                out.push(
+                    serde_json::from_str(&json)
+                        .map_err(|e| corrupt(format!("installation: {e}")))?,
+                );
+            }
+        }
+        Ok(out)
     }
 
     async fn installations(&self, tenant: &str) -> StoreResult<Vec<InstallationRecord>> {
