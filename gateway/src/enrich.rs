@@ -71,6 +71,26 @@ fn token<'a>(access: &Access<'a>) -> Result<&'a str, ReadError> {
         .ok_or_else(|| ReadError::Retry("credentials.token is missing".into()))
 }
 
+/// Whether events of `event_type` from `provider` are read back at all (before any budget
+/// or token is spent on one).
+pub fn reads(provider: Provider, event_type: &str) -> bool {
+    match provider {
+        Provider::Bigcommerce => {
+            event_type.starts_with("order.") || event_type == types::SHIPMENT_CREATED
+        }
+        Provider::Ecwid | Provider::MercadoLibre => event_type == types::ORDER_UPDATED,
+        Provider::Etsy => matches!(
+            event_type,
+            types::ORDER_PAID
+                | types::ORDER_CANCELLED
+                | types::SHIPMENT_CREATED
+                | types::SHIPMENT_UPDATED
+        ),
+        Provider::StandardWebhooks => event_type.starts_with("order."),
+        _ => false,
+    }
+}
+
 /// Reads the resource `named` names (`None`: this event type is not read back).
 pub async fn read(
     http: &reqwest::Client,
@@ -78,6 +98,9 @@ pub async fn read(
     named: &Named<'_>,
 ) -> Result<Option<Value>, ReadError> {
     let thin = &named.thin;
+    if !reads(access.provider, thin.event_type) {
+        return Ok(None);
+    }
     match access.provider {
         Provider::Bigcommerce => {
             let hash = access
@@ -181,7 +204,12 @@ pub async fn read(
                 .client_id
                 .as_deref()
                 .ok_or_else(|| ReadError::Retry("credentials.client_id is missing".into()))?;
-            let path = resource_path(named.resource_url, "/v3/application/shops/", ETSY)?;
+            let prefix = match access.api.and_then(|a| a.shop_id.as_deref()) {
+                // Only the configured shop's receipts.
+                Some(shop) => format!("/v3/application/shops/{}/", segment(shop)?),
+                None => "/v3/application/shops/".to_string(),
+            };
+            let path = resource_path(named.resource_url, &prefix, ETSY)?;
             let req = http
                 .get(format!("{}{path}", base(access, ETSY)))
                 .header("x-api-key", key)
@@ -243,7 +271,7 @@ pub async fn refresh_mercadolibre(
             Duration::from_secs(60),
         )));
     }
-    let text = res.text().await.unwrap_or_default();
+    let text = crate::poll::text(res).await.map_err(ReadError::Retry)?;
     let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if matches!(status.as_u16(), 400 | 401 | 403) {
         // Only the OAuth error code: the answer may echo what was sent.
@@ -335,12 +363,19 @@ async fn fetch(req: reqwest::RequestBuilder, what: &str) -> Result<Value, ReadEr
             status.as_u16()
         )));
     }
-    let text = res.text().await.unwrap_or_default();
-    if matches!(status.as_u16(), 401 | 403) {
+    let text = crate::poll::text(res).await.map_err(ReadError::Retry)?;
+    if status.as_u16() == 401 {
         return Err(ReadError::Refused(format!(
-            "the API refused the credentials reading {what} (HTTP {}): PATCH the source's \
-             credentials",
-            status.as_u16()
+            "the API refused the credentials reading {what} (HTTP 401): PATCH the source's \
+             credentials"
+        )));
+    }
+    // Not this account's (Mercado Libre answers so for another seller's order), or a
+    // scope the token lacks: reading again will not help.
+    if status.as_u16() == 403 {
+        return Err(ReadError::Gone(format!(
+            "the API forbids reading {what} with these credentials (HTTP 403): another \
+             seller's, or a scope the token lacks"
         )));
     }
     if !status.is_success() {

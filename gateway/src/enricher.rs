@@ -110,6 +110,9 @@ struct Enricher {
     tokens: Mutex<HashMap<String, Kept>>,
     /// Sources whose token the API refused: refreshed before the next read.
     refused: Mutex<HashSet<String>>,
+    /// Token states refreshed here whose save failed: the spent refresh token no longer
+    /// works, so this one is kept, used, and saved at the next chance.
+    unsaved: Mutex<HashMap<String, crate::store::PollState>>,
 }
 
 /// An access token as kept in memory: the credentials it descends from (a digest of the
@@ -118,8 +121,9 @@ type Kept = (String, String, DateTime<Utc>);
 
 /// A token is refreshed this long before it expires.
 const EARLY: chrono::Duration = chrono::Duration::minutes(5);
-/// How long a token refresh may hold the source's lease.
-const REFRESH_LEASE: Duration = Duration::from_secs(30);
+/// How long a token refresh may hold the source's lease: well past the HTTP client's
+/// 30 s, so the lease cannot lapse while the refresh is under way.
+const REFRESH_LEASE: Duration = Duration::from_secs(120);
 
 async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
     let http = match crate::poll::client() {
@@ -141,6 +145,7 @@ async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
         ),
         tokens: Mutex::new(HashMap::new()),
         refused: Mutex::new(HashSet::new()),
+        unsaved: Mutex::new(HashMap::new()),
     });
     loop {
         if *stop.borrow() {
@@ -166,13 +171,45 @@ async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
                 continue;
             }
         };
-        futures_util::stream::iter(delivered)
-            .for_each_concurrent(CONCURRENCY, |d| {
+        // One subject's thin events one after the other, in log order, so an order's full
+        // events are written in the order of its thin ones; subjects side by side.
+        futures_util::stream::iter(by_subject(delivered))
+            .for_each_concurrent(CONCURRENCY, |group| {
                 let enricher = enricher.clone();
-                async move { enricher.one(d).await }
+                async move {
+                    for d in group {
+                        enricher.one(d).await;
+                    }
+                }
             })
             .await;
     }
+}
+
+/// Deliveries grouped by the tenant and subject of their event, each group in the order
+/// pulled.
+fn by_subject(delivered: Vec<Delivered>) -> Vec<Vec<Delivered>> {
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow)]
+        subject: std::borrow::Cow<'a, str>,
+    }
+    let mut groups: Vec<Vec<Delivered>> = Vec::new();
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    for d in delivered {
+        let subject = serde_json::from_str::<Head>(&d.entry.json)
+            .map(|h| h.subject.into_owned())
+            .unwrap_or_default();
+        let key = (d.entry.tenant.clone(), subject);
+        match index.get(&key) {
+            Some(&i) => groups[i].push(d),
+            None => {
+                index.insert(key, groups.len());
+                groups.push(vec![d]);
+            }
+        }
+    }
+    groups
 }
 
 /// What became of one thin event.
@@ -268,10 +305,13 @@ impl Enricher {
                 };
             }
         };
-        // Credentials removed since: the thin event stays as it is.
+        // Credentials removed since, or a type not read back: the thin event stays as it is.
         let Some(mut credentials) = credentials(&source) else {
             return Done::Ack("skipped");
         };
+        if !crate::enrich::reads(source.provider, &event.event_type) {
+            return Done::Ack("skipped");
+        }
         let per_minute = source
             .options
             .api
@@ -421,11 +461,20 @@ impl Enricher {
                 (marker.clone(), token.to_string(), expires),
             );
         };
-        let st = store
-            .poll_state(&source.id)
-            .await
-            .map_err(unavailable)?
-            .unwrap_or_default();
+        let unsaved = self
+            .unsaved
+            .lock()
+            .expect("unsaved lock")
+            .get(&source.id)
+            .cloned();
+        let st = match unsaved {
+            Some(st) => st,
+            None => store
+                .poll_state(&source.id)
+                .await
+                .map_err(unavailable)?
+                .unwrap_or_default(),
+        };
         if let (Some(token), Some(expires)) = (fresh(&st), st.access_expires_at) {
             remember(&token, expires);
             return Ok(token);
@@ -462,11 +511,24 @@ impl Enricher {
     ) -> Result<(String, DateTime<Utc>), ReadError> {
         let store = &self.state.store;
         let now = Utc::now();
-        let mut st = store
-            .poll_state(&source.id)
-            .await
-            .map_err(|e| ReadError::Retry(format!("the token state cannot be read: {e}")))?
-            .unwrap_or_default();
+        let unsaved = self
+            .unsaved
+            .lock()
+            .expect("unsaved lock")
+            .get(&source.id)
+            .cloned();
+        let mut st = match unsaved {
+            // Newer than what is stored: saved now, while the lease is held.
+            Some(st) => {
+                self.save_tokens(source, &st).await;
+                st
+            }
+            None => store
+                .poll_state(&source.id)
+                .await
+                .map_err(|e| ReadError::Retry(format!("the token state cannot be read: {e}")))?
+                .unwrap_or_default(),
+        };
         let ours = st.credentials_marker.as_deref() == Some(marker);
         if ours
             && !refused
@@ -492,17 +554,40 @@ impl Enricher {
         st.access_expires_at = Some(expires);
         st.refresh_token = Some(SecretValue::new(tokens.refresh));
         st.credentials_marker = Some(marker.to_string());
-        match store.put_poll_state(&source.id, &self.holder, &st).await {
-            Ok(true) => {}
-            // The spent refresh token no longer works: without the new one kept, the
-            // operator must authorize again. Said loudly; this process still has the token.
-            other => {
-                tracing::error!(source_id = %source.id, result = ?other.map_err(|e| e.to_string()),
-                    "the refreshed Mercado Libre token could not be saved; if this process stops before the next refresh, authorize the application again");
-            }
-        }
         tracing::info!(source_id = %source.id, "refreshed the API token");
+        self.save_tokens(source, &st).await;
         Ok((tokens.access, expires))
+    }
+
+    /// Saves a token state under the lease this process holds, a few times if need be; one
+    /// that cannot be saved is kept in memory, used, and saved at the next refresh (the
+    /// refresh token it replaced no longer works).
+    async fn save_tokens(&self, source: &SourceRecord, st: &crate::store::PollState) {
+        let store = &self.state.store;
+        for attempt in 0..3 {
+            let saved = store
+                .poll_lease(&source.id, &self.holder, REFRESH_LEASE)
+                .await;
+            if matches!(saved, Ok(true))
+                && matches!(
+                    store.put_poll_state(&source.id, &self.holder, st).await,
+                    Ok(true)
+                )
+            {
+                self.unsaved
+                    .lock()
+                    .expect("unsaved lock")
+                    .remove(&source.id);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+        }
+        tracing::error!(source_id = %source.id,
+            "the refreshed API token could not be saved; this process keeps it and saves it at its next refresh (if it stops first, authorize the application again)");
+        self.unsaved
+            .lock()
+            .expect("unsaved lock")
+            .insert(source.id.clone(), st.clone());
     }
 
     async fn failed(&self, source: &SourceRecord, reason: &str) {

@@ -416,6 +416,10 @@ async fn poll_page(
                 http,
                 api_base: &api_base,
                 credentials: &credentials,
+                marker: source
+                    .secrets
+                    .first()
+                    .map(|s| crate::normalize::time::format(s.created_at)),
             };
             // The session it may have made is kept with the cursor, sealed.
             let page = api.changes(st, start_from, now).await?;

@@ -180,6 +180,10 @@ pub struct ApiAccess {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9]{1,64}$"))]
     pub store_hash: Option<String>,
+    /// `etsy`: the shop id; only its receipts are read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]{1,20}$"))]
+    pub shop_id: Option<String>,
     /// `ecwid`: the store id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]{1,20}$"))]

@@ -263,6 +263,13 @@ fn check_api(source: &SourceRecord) -> Result<()> {
             crate::poll::check_url(url, true)
                 .map_err(|e| Error::validation(format!("options.api.base_url: {e}")))?;
         }
+        if let Some(id) = &api.shop_id
+            && (id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(Error::validation(
+                "options.api.shop_id is the shop's number",
+            ));
+        }
         if let Some(id) = &api.store_id
             && (id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()))
         {

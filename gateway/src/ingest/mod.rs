@@ -252,7 +252,13 @@ pub async fn append_enriched(
         Append {
             partition: partition_of(&source.tenant, state.settings.partitions),
             dedupe_key: store_key(&source.id, &format!("enriched:{thin_id}")),
-            dedupe_ttl: state.settings.dedupe_ttl(),
+            // The facts a resource shows (`order.created` the first time it is read) are
+            // remembered as long as kept order state is, not only the dedupe window:
+            // notifications about one order come for weeks.
+            dedupe_ttl: state
+                .settings
+                .dedupe_ttl()
+                .max(state.settings.snapshot_ttl()),
             write: Write::Events(records),
             snapshot: None,
         },

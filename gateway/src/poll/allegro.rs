@@ -104,7 +104,7 @@ impl Allegro<'_> {
                 Duration::from_secs(60),
             )));
         }
-        let text = res.text().await.unwrap_or_default();
+        let text = super::text(res).await.map_err(PollError::Provider)?;
         // Only the OAuth error code is kept: an error body may echo what was sent.
         let code = serde_json::from_str::<Value>(&text)
             .ok()
@@ -183,7 +183,7 @@ impl Allegro<'_> {
                     Duration::from_secs(60),
                 )));
             }
-            let text = res.text().await.unwrap_or_default();
+            let text = super::text(res).await.map_err(PollError::Provider)?;
             if !status.is_success() {
                 let path_only = path.split('?').next().unwrap_or(path);
                 return Err(PollError::Provider(format!(

@@ -93,6 +93,29 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// Most bytes one answer of a provider's API may have (a page of orders, a resource).
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
+/// An answer's body as text, read up to [`MAX_ANSWER_BYTES`] (more is an error, not a
+/// process holding it all).
+pub async fn text(mut res: reqwest::Response) -> Result<String, String> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = res
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the answer failed: {e}"))?
+    {
+        if buf.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(format!(
+                "the answer is over {} MiB: not read",
+                MAX_ANSWER_BYTES / (1024 * 1024)
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
 /// A provider answer's first characters, for an error message.
 pub fn excerpt(text: &str) -> String {
     let cut: String = text

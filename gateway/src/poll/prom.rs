@@ -58,7 +58,7 @@ impl Prom<'_> {
                  settings (API tokens, with access to orders) and PATCH the source's credentials"
             )));
         }
-        let text = res.text().await.unwrap_or_default();
+        let text = super::text(res).await.map_err(PollError::Provider)?;
         if !status.is_success() {
             let path_only = path.split('?').next().unwrap_or(path);
             return Err(PollError::Provider(format!(

@@ -32,6 +32,8 @@ const EXPAND: &str = "purchases,delivery,status_payment,user";
 const SESSION_CODES: &[i64] = &[1018, 5401, 6001];
 /// Its codes for a login refused.
 const LOGIN_CODES: &[i64] = &[1004, 1020, 1021];
+/// Pages one poll reads of the window around Kyiv's autumn clock change.
+const MAX_OVERLAP_PAGES: u32 = 50;
 /// The cursor a shop without orders starts from: every order it gets is new.
 const EPOCH: &str = "2000-01-01 00:00:00";
 
@@ -39,17 +41,9 @@ pub struct Rozetka<'a> {
     pub http: &'a reqwest::Client,
     pub api_base: &'a str,
     pub credentials: &'a PollCredentials,
-}
-
-/// Which credentials a session was made with: a PATCH with new ones ends it.
-fn marker(credentials: &PollCredentials) -> Option<String> {
-    let user = credentials.username.as_deref()?;
-    let password = credentials.password.as_deref()?;
-    let mut digest = Sha256::new();
-    digest.update(user.as_bytes());
-    digest.update([0]);
-    digest.update(password.as_bytes());
-    Some(hex::encode(&digest.finalize()[..8]))
+    /// Which credentials these are (when they were given, not a digest of the password):
+    /// a session made with others ends.
+    pub marker: Option<String>,
 }
 
 /// The cursor: the second the next read starts at, and the page within it.
@@ -58,6 +52,20 @@ fn parse_cursor(cursor: &str) -> (String, u32) {
         Some((at, page)) => (at.to_string(), page.parse().unwrap_or(1).max(1)),
         None => (cursor.to_string(), 1),
     }
+}
+
+/// An hour before `from`, when `from` (Kyiv wall time) is in the hour the clock passes
+/// twice in autumn, or in the hour after it.
+fn autumn_overlap(from: &str) -> Option<String> {
+    let at = chrono::NaiveDateTime::parse_from_str(from.trim(), "%Y-%m-%d %H:%M:%S").ok()?;
+    let earlier = at - chrono::Duration::hours(1);
+    let twice = |t: chrono::NaiveDateTime| {
+        matches!(
+            t.and_local_timezone(ZONE),
+            chrono::LocalResult::Ambiguous(_, _)
+        )
+    };
+    (twice(at) || twice(earlier)).then(|| earlier.format("%Y-%m-%d %H:%M:%S").to_string())
 }
 
 /// Rozetka's error envelope: its code and message.
@@ -92,7 +100,7 @@ impl Rozetka<'_> {
         state: &mut PollState,
         now: DateTime<Utc>,
     ) -> Result<(), PollError> {
-        let given = marker(self.credentials);
+        let given = self.marker.clone();
         if state.credentials_marker != given {
             state.access_token = None;
             state.credentials_marker = given;
@@ -129,7 +137,7 @@ impl Rozetka<'_> {
                 Duration::from_secs(60),
             )));
         }
-        let text = res.text().await.unwrap_or_default();
+        let text = super::text(res).await.map_err(PollError::Provider)?;
         let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if let Some((code, message)) = refusal(&answer) {
             return Err(if LOGIN_CODES.contains(&code) || status.as_u16() == 401 {
@@ -179,7 +187,7 @@ impl Rozetka<'_> {
                 Duration::from_secs(60),
             )));
         }
-        let text = res.text().await.unwrap_or_default();
+        let text = super::text(res).await.map_err(PollError::Provider)?;
         let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let path_only = path.split('?').next().unwrap_or(path);
         if let Some((code, message)) = refusal(&answer) {
@@ -265,45 +273,76 @@ impl Rozetka<'_> {
             });
         };
         let (from, page_no) = parse_cursor(&cursor);
-        let path = format!(
-            "/orders/search?changed_from={}&sort=changed&page={page_no}&expand={EXPAND}",
-            percent_encoding::utf8_percent_encode(&from, percent_encoding::NON_ALPHANUMERIC)
-        );
-        let content = self.get(state, &path, now).await?;
-        let orders = content["orders"]
-            .as_array()
-            .ok_or_else(|| PollError::Provider("GET /orders/search: no orders array".into()))?;
-        let meta = &content["_meta"];
-        let more_pages = match (meta["currentPage"].as_u64(), meta["pageCount"].as_u64()) {
-            (Some(current), Some(count)) => current < count,
-            _ => false,
+        // In the hour Kyiv's clock repeats each autumn (and the hour after), a later change
+        // can be written with an earlier wall time than the cursor: that window is read
+        // again whole, from an hour before the cursor (what was read adds nothing).
+        let rewind = (page_no == 1).then(|| autumn_overlap(&from)).flatten();
+        let (query_from, pages) = match &rewind {
+            Some(earlier) => (earlier.clone(), MAX_OVERLAP_PAGES),
+            None => (from.clone(), 1),
         };
         let mut page = Page::default();
         let mut newest = from.clone();
-        for order in orders {
-            let (Some(id), Some(changed)) = (order["id"].as_i64(), order["changed"].as_str())
-            else {
-                return Err(PollError::Provider(
-                    "GET /orders/search: an order without an id or changed time".into(),
-                ));
+        let mut more_pages = false;
+        for n in 0..pages {
+            let path = format!(
+                "/orders/search?changed_from={}&sort=changed&page={}&expand={EXPAND}",
+                percent_encoding::utf8_percent_encode(
+                    &query_from,
+                    percent_encoding::NON_ALPHANUMERIC
+                ),
+                page_no + n
+            );
+            let content = self.get(state, &path, now).await?;
+            let orders = content["orders"]
+                .as_array()
+                .ok_or_else(|| PollError::Provider("GET /orders/search: no orders array".into()))?;
+            let meta = &content["_meta"];
+            more_pages = match (meta["currentPage"].as_u64(), meta["pageCount"].as_u64()) {
+                (Some(current), Some(count)) => current < count,
+                _ => false,
             };
-            if time::naive_in(changed, ZONE).is_none() {
-                return Err(PollError::Provider(format!(
-                    "GET /orders/search: order {id} was changed at {changed:?}, not a time"
-                )));
+            for order in orders {
+                let body =
+                    serde_json::to_vec(order).map_err(|e| PollError::Provider(e.to_string()))?;
+                let changed = order["changed"]
+                    .as_str()
+                    .filter(|c| time::naive_in(c, ZONE).is_some());
+                let id = match (order["id"].as_i64(), changed) {
+                    (Some(id), Some(changed)) => format!("order:{id}:{changed}"),
+                    // Not an order the gateway can read (no id, or a time that is none): it
+                    // goes on to quarantine with the reason, named by its digest, and the
+                    // cursor passes it.
+                    (id, _) => {
+                        let digest = hex::encode(&Sha256::digest(&body)[..12]);
+                        let id = id.map_or_else(|| "unknown".to_string(), |i| i.to_string());
+                        format!("order:{id}:{digest}")
+                    }
+                };
+                // Text compares as time: both are `YYYY-MM-DD HH:MM:SS`.
+                if let Some(changed) = changed
+                    && changed > newest.as_str()
+                {
+                    newest = changed.to_string();
+                }
+                page.changes.push(Change {
+                    topic: "order".into(),
+                    id,
+                    body,
+                    occurred_at: changed.and_then(|c| time::naive_in(c, ZONE)),
+                    cursor: String::new(),
+                });
             }
-            // Text compares as time: both are `YYYY-MM-DD HH:MM:SS`.
-            if changed > newest.as_str() {
-                newest = changed.to_string();
+            if !more_pages {
+                break;
             }
-            let body = serde_json::to_vec(order).map_err(|e| PollError::Provider(e.to_string()))?;
-            page.changes.push(Change {
-                topic: "order".into(),
-                id: format!("order:{id}:{changed}"),
-                body,
-                occurred_at: time::naive_in(changed, ZONE),
-                cursor: String::new(),
-            });
+        }
+        if rewind.is_some() {
+            page.changes.sort_by_key(|c| c.occurred_at);
+            // The whole window was read (or as much as one poll reads).
+            page.cursor = Some(newest);
+            page.more = more_pages;
+            return Ok(page);
         }
         page.changes.sort_by_key(|c| c.occurred_at);
         (page.cursor, page.more) = if newest > from {
@@ -361,6 +400,22 @@ mod tests {
     }
 
     #[test]
+    fn the_hour_kyiv_repeats_in_autumn_is_read_again() {
+        // 2026-10-25: 04:00 EEST becomes 03:00 EET; 03:00-04:00 happens twice.
+        assert_eq!(
+            autumn_overlap("2026-10-25 03:30:00").as_deref(),
+            Some("2026-10-25 02:30:00")
+        );
+        assert_eq!(
+            autumn_overlap("2026-10-25 04:20:00").as_deref(),
+            Some("2026-10-25 03:20:00"),
+            "the hour after"
+        );
+        assert_eq!(autumn_overlap("2026-10-25 05:30:00"), None);
+        assert_eq!(autumn_overlap("2026-11-30 03:30:00"), None);
+    }
+
+    #[test]
     fn refusals_are_read_from_the_envelope() {
         let answer = serde_json::json!({"success": false,
             "errors": {"message": "session_expired", "code": 6001}});
@@ -369,20 +424,5 @@ mod tests {
             refusal(&serde_json::json!({"success": true, "content": {}})),
             None
         );
-    }
-
-    #[test]
-    fn new_credentials_end_the_session() {
-        let a = PollCredentials {
-            username: Some("shop".into()),
-            password: Some("one".into()),
-            ..Default::default()
-        };
-        let b = PollCredentials {
-            password: Some("two".into()),
-            ..a.clone()
-        };
-        assert_ne!(marker(&a), marker(&b));
-        assert_eq!(marker(&PollCredentials::default()), None);
     }
 }

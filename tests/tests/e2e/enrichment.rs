@@ -95,6 +95,10 @@ async fn serve(req: HttpRequest, body: web::Bytes, apis: web::Data<Apis>) -> Htt
     if !allowed {
         return HttpResponse::Unauthorized().json(json!({"title": "Unauthorized"}));
     }
+    // Another seller's order, as Mercado Libre answers it.
+    if path == "/orders/999" {
+        return HttpResponse::Forbidden().json(json!({"message": "forbidden", "status": 403}));
+    }
     apis.reads.fetch_add(1, Ordering::SeqCst);
     if apis
         .failures_left
@@ -740,5 +744,30 @@ async fn mercado_libre_tokens_are_refreshed_and_each_refresh_token_spent_once() 
     assert_eq!(shown["enrichment"]["consecutive_failures"], 0);
     let text = shown.to_string();
     assert!(!text.contains("TG-") && !text.contains("APP_USR-") && !text.contains("ml-app-secret"));
+
+    // Another seller's order (403) is given up at once, and spends no refresh token.
+    let mut other = notify("r-3");
+    other["resource"] = json!("/orders/999");
+    assert_eq!(post(other).await, StatusCode::OK);
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = gw.admin_json(&format!("/v1/sources/{}", source.id)).await;
+        if shown["enrichment"]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("403")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        shown["enrichment"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 403"),
+        "{shown:#}"
+    );
+    assert_eq!(apis.refreshes.load(Ordering::SeqCst), 2);
     gw.stop().await;
 }

@@ -129,8 +129,13 @@ impl Rozetka {
     }
 
     /// Saves an order as changed now (a new one, or a new state of one).
-    fn save(&self, mut order: Value) {
-        order["changed"] = json!(kyiv_now());
+    fn save(&self, order: Value) {
+        self.save_at(order, &kyiv_now());
+    }
+
+    /// Saves an order as changed at `changed` (Kyiv wall-clock text).
+    fn save_at(&self, mut order: Value, changed: &str) {
+        order["changed"] = json!(changed);
         let mut orders = self.orders.lock().unwrap();
         orders.retain(|o| o["id"] != order["id"]);
         orders.push(order);
@@ -305,5 +310,58 @@ async fn a_refused_login_is_shown_on_the_source() {
     let error = source["poll"]["last_error"].as_str().unwrap_or_default();
     assert!(error.contains("refused the login"), "{source:#}");
     assert!(!source.to_string().contains("wrong password"));
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_changed_within_one_second_are_paged_and_an_unreadable_one_quarantined() {
+    let (fake, base) = Rozetka::start();
+    let gw = Gateway::start_with(redis_store(Retention::default()).await, Utc::now(), |s| {
+        s.poll_allow_http = true;
+    })
+    .await;
+    let id = create_source(&gw, &base, PASSWORD).await;
+    for _ in 0..100 {
+        let s = gw.admin_json(&format!("/v1/sources/{id}")).await;
+        if s["poll"]["cursor"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Five orders changed in the same second: three pages of two, read by page number
+    // within that second; and one whose time is none (the hour skipped in spring).
+    for n in 0..5 {
+        fake.save_at(order(300 + n, 1, 1, false, ""), "2026-11-30 12:00:00");
+    }
+    fake.save_at(order(399, 1, 1, false, ""), "2026-03-29 03:30:00");
+    let types = gw.event_types_when("rozetka-shop", 5).await;
+    assert_eq!(types, ["order.created"; 5]);
+    let mut source = Value::Null;
+    for _ in 0..100 {
+        source = gw.admin_json(&format!("/v1/sources/{id}")).await;
+        if source["poll"]["cursor"] == "2026-11-30 12:00:00|3" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        source["poll"]["cursor"], "2026-11-30 12:00:00|3",
+        "{source:#}"
+    );
+    let quarantined = gw.admin_json("/v1/quarantine?tenant=rozetka-shop").await;
+    let reasons: Vec<&str> = quarantined["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 1, "{quarantined:#}");
+    assert!(reasons[0].contains("changed"), "{reasons:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        gw.event_types_when("rozetka-shop", 5).await.len(),
+        5,
+        "read again: nothing new"
+    );
     gw.stop().await;
 }
