@@ -3,6 +3,7 @@
 //! reaches a handler, the docs page, and the server.
 
 pub mod meta;
+pub mod spec;
 pub mod webhooks;
 
 use actix_web::body::MessageBody;
@@ -116,6 +117,7 @@ fn routes(cfg: &mut ServiceConfig) {
 /// openapi`: the routes' operations ([`openapi`]) and the pushed requests' `webhooks`.
 pub fn openapi_document() -> serde_json::Value {
     let mut doc = serde_json::to_value(openapi()).expect("the OpenAPI document is JSON");
+    spec::finish(&mut doc);
     webhooks::add_to(&mut doc);
     doc
 }

@@ -1,0 +1,263 @@
+//! What the OpenAPI document needs beyond what the routes' annotations say, so generated
+//! clients and validators take it as it is: namespaced operation ids, the server, the
+//! license's SPDX id, `security: []` on public operations, the problem `type` values, RFC
+//! 3339 times marked `date-time`, and a description on every operation.
+
+use omnigate_schemas::api::ProblemKind;
+use serde_json::{Value, json};
+
+/// Every operation's id: `<resource>.<action>`, stable for generated clients.
+const OPERATION_IDS: &[(&str, &str, &str)] = &[
+    ("get", "/healthz", "ops.healthz"),
+    ("get", "/readyz", "ops.readyz"),
+    ("get", "/metrics", "ops.metrics"),
+    ("get", "/v1/event-types", "events.types.list"),
+    ("get", "/v1/tenants/{tenant}/events", "events.list"),
+    ("post", "/v1/events", "events.publish"),
+    ("post", "/v1/inbox/pull", "inbox.pull"),
+    ("post", "/v1/inbox/ack", "inbox.ack"),
+    ("post", "/v1/inbox/nack", "inbox.nack"),
+    ("get", "/v1/inbox/dead", "inbox.dead_letters.list"),
+    ("post", "/v1/inbox/dead/replay", "inbox.dead_letters.replay"),
+    ("post", "/v1/inbox/replay", "inbox.replay_log"),
+    ("get", "/v1/me", "plugins.me"),
+    ("get", "/v1/plugins", "plugins.list"),
+    ("post", "/v1/plugins", "plugins.create"),
+    ("get", "/v1/plugins/{id}", "plugins.get"),
+    ("patch", "/v1/plugins/{id}", "plugins.update"),
+    (
+        "post",
+        "/v1/plugins/{id}/delivery/pause",
+        "plugins.delivery.pause",
+    ),
+    (
+        "post",
+        "/v1/plugins/{id}/delivery/resume",
+        "plugins.delivery.resume",
+    ),
+    (
+        "get",
+        "/v1/plugins/{id}/installations",
+        "plugins.installations.list",
+    ),
+    (
+        "post",
+        "/v1/plugins/{id}/installations",
+        "plugins.installations.create",
+    ),
+    (
+        "delete",
+        "/v1/plugins/{id}/installations/{tenant}",
+        "plugins.installations.delete",
+    ),
+    ("post", "/v1/plugins/{id}/keys", "plugins.keys.rotate"),
+    (
+        "delete",
+        "/v1/plugins/{id}/keys/{key_id}",
+        "plugins.keys.revoke",
+    ),
+    (
+        "post",
+        "/v1/plugins/{id}/signing-secrets",
+        "plugins.signing_secrets.rotate",
+    ),
+    ("get", "/v1/quarantine", "quarantine.list"),
+    ("get", "/v1/quarantine/{id}", "quarantine.get"),
+    ("post", "/v1/quarantine/{id}/replay", "quarantine.replay"),
+    ("delete", "/v1/quarantine/{id}", "quarantine.discard"),
+    ("get", "/v1/router/dead-letters", "router.dead_letters.list"),
+    (
+        "post",
+        "/v1/router/dead-letters/{id}/replay",
+        "router.dead_letters.replay",
+    ),
+    ("get", "/v1/sources", "sources.list"),
+    ("post", "/v1/sources", "sources.create"),
+    ("get", "/v1/sources/{id}", "sources.get"),
+    ("patch", "/v1/sources/{id}", "sources.update"),
+    ("delete", "/v1/sources/{id}", "sources.delete"),
+    ("post", "/v1/webhooks/{source_id}", "webhooks.receive"),
+    (
+        "post",
+        "/v1/webhooks/{source_id}/{url_secret}",
+        "webhooks.receive_with_secret",
+    ),
+];
+
+const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
+
+/// Completes the document generated from the routes.
+pub fn finish(doc: &mut Value) {
+    doc["info"]["license"]["identifier"] = json!("Apache-2.0");
+    doc["servers"] = json!([{
+        "url": "http://127.0.0.1:8080",
+        "description": "A gateway on its default address (OMNIGATE_BIND); use your own"
+    }]);
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            for method in METHODS {
+                if let Some(op) = item.get_mut(*method) {
+                    operation(method, path, op);
+                }
+            }
+        }
+    }
+    let uris: Vec<Value> = ProblemKind::ALL
+        .iter()
+        .map(|k| Value::String(k.type_uri()))
+        .collect();
+    if let Some(problem) = doc.pointer_mut("/components/schemas/Problem") {
+        let parts = match problem.get_mut("allOf") {
+            Some(Value::Array(parts)) => parts.iter_mut().collect(),
+            _ => vec![problem],
+        };
+        for part in parts {
+            if let Some(ty) = part.pointer_mut("/properties/type") {
+                ty["enum"] = Value::Array(uris.clone());
+            }
+        }
+    }
+    if let Some(schemas) = doc.pointer_mut("/components/schemas") {
+        refine(schemas);
+    }
+}
+
+fn operation(method: &str, path: &str, op: &mut Value) {
+    if let Some((_, _, id)) = OPERATION_IDS
+        .iter()
+        .find(|(m, p, _)| *m == method && *p == path)
+    {
+        op["operationId"] = json!(id);
+    }
+    // No credentials: said so, rather than inheriting none by omission.
+    if op.get("security").is_none() {
+        op["security"] = json!([]);
+    }
+    let plugin_key = op["security"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|r| r.get("plugin_key").is_some()));
+    if plugin_key && let Some(unauthorized) = op.pointer_mut("/responses/401/description") {
+        *unauthorized = json!("Missing, unknown, expired or revoked API key");
+    }
+    if op.get("description").is_none_or(Value::is_null)
+        && let Some(summary) = op.get("summary").cloned()
+    {
+        op["description"] = summary;
+    }
+}
+
+/// RFC 3339 times (every string property named `…_at`) marked `date-time`; objects whose
+/// members are open (`{"type": "object"}` and nothing more) say `additionalProperties:
+/// true`, so generated types take any member rather than none.
+fn refine(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let object = match map.get("type") {
+                Some(Value::String(t)) => t == "object",
+                Some(Value::Array(ts)) => ts.iter().any(|t| t == "object"),
+                _ => false,
+            };
+            let shaped = [
+                "properties",
+                "additionalProperties",
+                "allOf",
+                "oneOf",
+                "anyOf",
+                "$ref",
+            ]
+            .iter()
+            .any(|k| map.contains_key(*k));
+            if object && !shaped {
+                map.insert("additionalProperties".into(), Value::Bool(true));
+            }
+            if let Some(Value::Object(props)) = map.get_mut("properties") {
+                for (name, prop) in props.iter_mut() {
+                    let is_string = match prop.get("type") {
+                        Some(Value::String(t)) => t == "string",
+                        Some(Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+                        _ => false,
+                    };
+                    if name.ends_with("_at") && is_string && prop.get("format").is_none() {
+                        prop["format"] = json!("date-time");
+                    }
+                }
+            }
+            for child in map.values_mut() {
+                refine(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(refine),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_a_namespaced_unique_id_and_a_description() {
+        let doc = crate::http::openapi_document();
+        let mut ids = std::collections::BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in METHODS {
+                let Some(op) = item.get(*method) else {
+                    continue;
+                };
+                let id = op["operationId"].as_str().unwrap();
+                assert!(
+                    OPERATION_IDS
+                        .iter()
+                        .any(|(m, p, i)| m == method && p == path && *i == id),
+                    "{method} {path} has no namespaced id in spec.rs (it is {id:?})"
+                );
+                assert!(ids.insert(id.to_string()), "{id} twice");
+                assert!(
+                    op["description"].is_string(),
+                    "{method} {path}: no description"
+                );
+                assert!(
+                    op["security"].is_array(),
+                    "{method} {path}: security unsaid"
+                );
+            }
+        }
+        assert_eq!(
+            ids.len(),
+            OPERATION_IDS.len(),
+            "an id for an operation that is gone"
+        );
+    }
+
+    #[test]
+    fn public_operations_say_they_need_no_credentials() {
+        let doc = crate::http::openapi_document();
+        for (method, path) in [
+            ("get", "/healthz"),
+            ("get", "/v1/event-types"),
+            ("post", "/v1/webhooks/{source_id}"),
+        ] {
+            assert_eq!(doc["paths"][path][method]["security"], json!([]), "{path}");
+        }
+        assert_eq!(
+            doc["paths"]["/v1/me"]["get"]["responses"]["401"]["description"],
+            "Missing, unknown, expired or revoked API key"
+        );
+        assert_eq!(doc["info"]["license"]["identifier"], "Apache-2.0");
+    }
+
+    #[test]
+    fn problem_types_are_listed_and_times_marked() {
+        let doc = crate::http::openapi_document();
+        let problem = &doc["components"]["schemas"]["Problem"]["allOf"][1];
+        let types = problem["properties"]["type"]["enum"].as_array().unwrap();
+        assert_eq!(
+            doc["components"]["schemas"]["Problem"]["allOf"][0]["additionalProperties"], true,
+            "a problem's extension members are open"
+        );
+        assert_eq!(types.len(), ProblemKind::ALL.len());
+        assert!(types.contains(&json!("https://omnigate.dev/problems/not-found")));
+        let source = &doc["components"]["schemas"]["SourceView"]["properties"];
+        assert_eq!(source["created_at"]["format"], "date-time");
+    }
+}
