@@ -1210,11 +1210,16 @@ pub struct DeadLetterView {
     pub failures: Vec<DeliveryFailure>,
 }
 
+/// `GET /v1/inbox/dead`: oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct DeadLetters {
+pub struct DeadLetterPage {
     pub dead_letters: Vec<DeadLetterView>,
 }
+
+/// The former name of [`DeadLetterPage`].
+#[deprecated(note = "renamed DeadLetterPage")]
+pub type DeadLetters = DeadLetterPage;
 
 /// `POST /v1/inbox/dead/replay`: the given dead letters (all of them without `ids`) go
 /// back to the inbox as new deliveries.

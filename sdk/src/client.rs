@@ -1,7 +1,7 @@
 //! The HTTP client.
 
 use omnigate_schemas::api::{
-    AckRequest, CreateInstallation, CreatePlugin, DeadLetters, InboxDelivery, InstallationView,
+    AckRequest, CreateInstallation, CreatePlugin, DeadLetterPage, InboxDelivery, InstallationView,
     LogReplayed, NackRequest, PluginCreated, PluginView, Problem, PublishEvent, Published,
     PullRequest, PullResponse, ReplayDead, ReplayLog, Replayed, Settled, UpdatePlugin,
 };
@@ -344,7 +344,7 @@ impl Inbox<'_> {
     }
 
     /// Deliveries that failed every attempt, oldest first.
-    pub async fn dead_letters(&self) -> Result<DeadLetters, Error> {
+    pub async fn dead_letters(&self) -> Result<DeadLetterPage, Error> {
         self.0
             .send::<(), _>(reqwest::Method::GET, "/v1/inbox/dead", None)
             .await

@@ -8,6 +8,8 @@ use crate::error::{Error, Result};
 
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
+/// Longest `after` (ids and tenants are shorter).
+const MAX_AFTER: usize = 200;
 /// Records one page may read and pass over (filtered out) before it answers a short page
 /// (not `done`) to be read on from `next`.
 const MAX_SCAN: usize = 5_000;
@@ -25,11 +27,17 @@ pub struct Window {
 }
 
 impl Window {
+    /// The page size, once `limit` and `after` are checked against what the spec says.
     pub fn limit(&self) -> Result<usize> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(Error::InvalidQuery(format!(
                 "limit must be between 1 and {MAX_LIMIT}"
+            )));
+        }
+        if self.after.as_ref().is_some_and(|a| a.len() > MAX_AFTER) {
+            return Err(Error::InvalidQuery(format!(
+                "after is at most {MAX_AFTER} characters (a `next` from a page)"
             )));
         }
         Ok(limit)

@@ -633,6 +633,11 @@ pub async fn list_sources(
     query: web::Query<SourceQuery>,
 ) -> Result<HttpResponse> {
     let q = query.into_inner();
+    if q.tenant.as_ref().is_some_and(|t| t.len() > 128) {
+        return Err(Error::InvalidQuery(
+            "tenant is at most 128 characters".into(),
+        ));
+    }
     let window = super::list::Window {
         limit: q.limit,
         after: q.after,

@@ -18,10 +18,19 @@ pub fn add_to(doc: &mut Value) {
     let common: Value =
         serde_json::from_str(COMMON.text).expect("the catalog's common schema is JSON");
     hoist("common", &common, &mut components);
+    // Each event type says what its `data` is; the envelope only that it is there (an
+    // object schema here would be a second, empty `…Data` type to client generators).
+    if let Some(data) = components
+        .get_mut("common.Envelope")
+        .and_then(|e| e.pointer_mut("/properties/data"))
+    {
+        *data = json!({"description": "Type-specific: each event type's schema says what it holds."});
+    }
     for t in EVENT_TYPES {
         let schema: Value = serde_json::from_str(t.schema.text).expect("catalog schemas are JSON");
         let example = schema["examples"][0].clone();
-        let root = hoist(t.name, &schema, &mut components);
+        let mut root = hoist(t.name, &schema, &mut components);
+        one_of_data(t.name, &mut root, &mut components);
         components.insert(t.name.to_string(), root);
         webhooks.insert(t.name.to_string(), entry(t.name, t.description, &example));
     }
@@ -29,6 +38,51 @@ pub fn add_to(doc: &mut Value) {
         schemas.extend(components);
     }
     doc["webhooks"] = Value::Object(webhooks);
+}
+
+/// An event's `data` is the full shape or, from a thin payload, the pending one. The JSON
+/// Schema says so with `if`/`then`/`else` (on `enrichment`); here it is a component of its
+/// own (`order.paid.EventData`), the `oneOf` of the two (they exclude each other: only the
+/// pending one has `enrichment`), which client generators turn into a union of two named
+/// types.
+fn one_of_data(name: &str, root: &mut Value, components: &mut Map<String, Value>) {
+    let Some(data) = root.pointer_mut("/properties/data") else {
+        return;
+    };
+    if let (Some(pending), Some(full)) = (data.get("then").cloned(), data.get("else").cloned()) {
+        let component = format!("{name}.EventData");
+        components.insert(component.clone(), json!({"oneOf": [full, pending]}));
+        *data = json!({"$ref": format!("#/components/schemas/{component}")});
+    }
+    // `$ref` beside other keywords (the envelope, then this type's own members) is valid
+    // 2020-12, but generators drop the siblings: said as an `allOf` instead.
+    if let Some(Value::Object(map)) = Some(&mut *root)
+        && let Some(envelope) = map.remove("$ref")
+    {
+        let mut own = Map::new();
+        for key in ["properties", "required"] {
+            if let Some(v) = map.remove(key) {
+                own.insert(key.to_string(), v);
+            }
+        }
+        own.insert("type".into(), json!("object"));
+        // What the envelope requires, this part says again for the members it narrows.
+        let mut required: Vec<Value> = own
+            .get("required")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for member in ["type", "schema_version", "data"] {
+            let named = own
+                .get("properties")
+                .is_some_and(|p| p.get(member).is_some());
+            if named && !required.iter().any(|r| r == member) {
+                required.push(json!(member));
+            }
+        }
+        own.insert("required".into(), Value::Array(required));
+        map.insert("allOf".into(), json!([{"$ref": envelope}, own]));
+    }
 }
 
 /// Moves `schema`'s `$defs` into `components` as `<prefix>.<name>` and returns the schema

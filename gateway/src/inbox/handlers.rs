@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use omnigate_schemas::api::{
-    AckRequest, DeadLetters, LogReplayed, NackRequest, Problem, PublishEvent, Published,
+    AckRequest, DeadLetterPage, LogReplayed, NackRequest, Problem, PublishEvent, Published,
     PullRequest, PullResponse, ReplayDead, ReplayLog, Replayed, Settled,
 };
 use serde::Deserialize;
@@ -100,7 +100,7 @@ pub struct DeadQuery {
     params(DeadQuery),
     responses(
         (status = 400, description = "Malformed JSON body or query parameters", body = Problem, content_type = "application/problem+json"),
-        (status = 200, description = "Dead letters, oldest first", body = DeadLetters),
+        (status = 200, description = "Dead letters, oldest first", body = DeadLetterPage),
         (status = 401, description = "Missing, unknown, expired or revoked key", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the plugin's rate limit (or, for pulls, its concurrent pulls; for replays, its replays per minute); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     )
@@ -118,7 +118,7 @@ pub async fn dead(
         ));
     }
     let dead_letters = super::dead_letters(&state, &caller.plugin, limit).await?;
-    Ok(HttpResponse::Ok().json(DeadLetters { dead_letters }))
+    Ok(HttpResponse::Ok().json(DeadLetterPage { dead_letters }))
 }
 
 /// Send dead letters back to the inbox as new deliveries.

@@ -444,6 +444,14 @@ async fn sources_and_plugins_are_listed_a_page_at_a_time() {
         .await
         .unwrap();
     problem(res, StatusCode::BAD_REQUEST, "invalid-query").await;
+    let long = "x".repeat(201);
+    for path in [
+        format!("/v1/plugins?after={long}"),
+        format!("/v1/sources?tenant={long}"),
+    ] {
+        let res = gw.admin(Method::GET, &path).send().await.unwrap();
+        problem(res, StatusCode::BAD_REQUEST, "invalid-query").await;
+    }
     gw.stop().await;
 }
 
