@@ -86,6 +86,55 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
 
+/// The headers providers sign and name deliveries with, as the webhook endpoints read them
+/// (each provider sends its own; none is required by every source).
+const WEBHOOK_HEADERS: &[(&str, &str)] = &[
+    (
+        "X-Shopify-Hmac-Sha256",
+        "Shopify: base64 HMAC-SHA256 of the body (newer deliveries drop the `X-`)",
+    ),
+    ("X-Shopify-Topic", "Shopify: the topic (`orders/create`)"),
+    ("X-Shopify-Webhook-Id", "Shopify: the delivery's id"),
+    (
+        "X-Shopify-Event-Id",
+        "Shopify: the event's id (metadata: unsigned)",
+    ),
+    (
+        "X-WC-Webhook-Signature",
+        "WooCommerce: base64 HMAC-SHA256 of the body",
+    ),
+    (
+        "X-WC-Webhook-Topic",
+        "WooCommerce: the topic (`order.updated`)",
+    ),
+    (
+        "X-WC-Webhook-Delivery-ID",
+        "WooCommerce: the delivery's id (metadata)",
+    ),
+    (
+        "webhook-id",
+        "Standard Webhooks (BigCommerce, Etsy, bridges): the message id",
+    ),
+    (
+        "webhook-timestamp",
+        "Standard Webhooks: Unix seconds, signed",
+    ),
+    (
+        "webhook-signature",
+        "Standard Webhooks: `v1,<base64>` (several, space-separated)",
+    ),
+    ("Stripe-Signature", "Stripe: `t=…,v1=…`"),
+    ("Saleor-Signature", "Saleor: a JWS with a detached payload"),
+    ("Saleor-Event", "Saleor: the event (`ORDER_CREATED`)"),
+    (
+        "X-Ecwid-Webhook-Signature",
+        "Ecwid: base64 HMAC-SHA256 of `eventCreated.eventId`",
+    ),
+    ("X-Hub-Signature-256", "GitHub: `sha256=<hex>`"),
+    ("X-GitHub-Event", "GitHub: the event"),
+    ("X-GitHub-Delivery", "GitHub: the delivery's id"),
+];
+
 /// Completes the document generated from the routes.
 pub fn finish(doc: &mut Value) {
     doc["info"]["license"]["identifier"] = json!("Apache-2.0");
@@ -122,7 +171,50 @@ pub fn finish(doc: &mut Value) {
     }
 }
 
+/// A webhook endpoint takes the provider's bytes as they were signed, whatever their
+/// media type, and the provider's headers.
+fn webhook_request(op: &mut Value, signed: bool) {
+    op["requestBody"] = json!({
+        "required": true,
+        "description": "The provider's body exactly as it was signed: send the bytes \
+            themselves (a client that re-encodes a JSON object changes them, and no signature \
+            verifies). Any media type: JSON, or WooCommerce's form-encoded creation ping.",
+        "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {}},
+            "application/x-www-form-urlencoded": {"schema": {"type": "object", "additionalProperties": true}}
+        }
+    });
+    let Some(params) = op["parameters"].as_array_mut() else {
+        return;
+    };
+    params.push(json!({
+        "name": "X-Forwarded-For",
+        "in": "header",
+        "required": false,
+        "description": "Believed only from OMNIGATE_TRUSTED_PROXIES: the sender's address, \
+            for a source's `allow_cidrs`",
+        "schema": {"type": "string"}
+    }));
+    if signed {
+        for (name, description) in WEBHOOK_HEADERS {
+            params.push(json!({
+                "name": name,
+                "in": "header",
+                "required": false,
+                "description": description,
+                "schema": {"type": "string"}
+            }));
+        }
+    }
+}
+
 fn operation(method: &str, path: &str, op: &mut Value) {
+    match (method, path) {
+        ("post", "/v1/webhooks/{source_id}") => webhook_request(op, true),
+        ("post", "/v1/webhooks/{source_id}/{url_secret}") => webhook_request(op, false),
+        _ => {}
+    }
     if let Some((_, _, id)) = OPERATION_IDS
         .iter()
         .find(|(m, p, _)| *m == method && *p == path)

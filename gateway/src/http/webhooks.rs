@@ -24,7 +24,8 @@ pub fn add_to(doc: &mut Value) {
         .get_mut("common.Envelope")
         .and_then(|e| e.pointer_mut("/properties/data"))
     {
-        *data = json!({"description": "Type-specific: each event type's schema says what it holds."});
+        *data =
+            json!({"description": "Type-specific: each event type's schema says what it holds."});
     }
     for t in EVENT_TYPES {
         let schema: Value = serde_json::from_str(t.schema.text).expect("catalog schemas are JSON");
@@ -55,34 +56,38 @@ fn one_of_data(name: &str, root: &mut Value, components: &mut Map<String, Value>
         *data = json!({"$ref": format!("#/components/schemas/{component}")});
     }
     // `$ref` beside other keywords (the envelope, then this type's own members) is valid
-    // 2020-12, but generators drop the siblings: said as an `allOf` instead.
-    if let Some(Value::Object(map)) = Some(&mut *root)
-        && let Some(envelope) = map.remove("$ref")
-    {
-        let mut own = Map::new();
-        for key in ["properties", "required"] {
-            if let Some(v) = map.remove(key) {
-                own.insert(key.to_string(), v);
+    // 2020-12, but generators drop the siblings, and cannot merge an `allOf` of a string
+    // and a constant: the envelope's members are written out here, this type's own in
+    // their place.
+    let Some(Value::Object(map)) = Some(&mut *root) else {
+        return;
+    };
+    let Some(Value::String(envelope)) = map.remove("$ref") else {
+        return;
+    };
+    let name = envelope.trim_start_matches("#/components/schemas/");
+    let Some(Value::Object(base)) = components.get(name).cloned() else {
+        return;
+    };
+    let mut properties = base
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(Value::Object(own)) = map.remove("properties") {
+        for (k, v) in own {
+            // The version is the type's `x-schema-version`.
+            if k != "schema_version" {
+                properties.insert(k, v);
             }
         }
-        own.insert("type".into(), json!("object"));
-        // What the envelope requires, this part says again for the members it narrows.
-        let mut required: Vec<Value> = own
-            .get("required")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for member in ["type", "schema_version", "data"] {
-            let named = own
-                .get("properties")
-                .is_some_and(|p| p.get(member).is_some());
-            if named && !required.iter().any(|r| r == member) {
-                required.push(json!(member));
-            }
-        }
-        own.insert("required".into(), Value::Array(required));
-        map.insert("allOf".into(), json!([{"$ref": envelope}, own]));
     }
+    for key in ["type", "required", "additionalProperties"] {
+        if let Some(v) = base.get(key) {
+            map.insert(key.to_string(), v.clone());
+        }
+    }
+    map.insert("properties".into(), Value::Object(properties));
 }
 
 /// Moves `schema`'s `$defs` into `components` as `<prefix>.<name>` and returns the schema
