@@ -3,7 +3,10 @@
 # missing, starts it on a free port for the run, checks formatting and lints, runs the whole
 # test suite against it, stops it again, and checks the API contract with schemathesis
 # (installed with pip into target/checkers when missing, with the standardwebhooks library the
-# push tests verify with). Exits non-zero on any failure.
+# push tests verify with) and the OpenAPI document with integrators' tools
+# (scripts/spec_check.sh: validators, generated Python and TypeScript clients that must
+# type-check, a flow with the generated client; skipped loudly when they cannot be
+# installed). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,4 +77,12 @@ log "cargo test (Redis at $OMNIGATE_TEST_REDIS_URL)"
 cargo test --workspace --locked
 log "the API contract, checked by schemathesis"
 bash scripts/schemathesis.sh
+log "the OpenAPI document, checked by integrators' own tools and a generated client"
+spec=0
+bash scripts/spec_check.sh || spec=$?
+if [ "$spec" -eq 3 ]; then
+  log "WARNING: the integrators' tools could not be installed: the OpenAPI document was not checked by them (everything else passed)"
+elif [ "$spec" -ne 0 ]; then
+  exit "$spec"
+fi
 log "all checks passed"

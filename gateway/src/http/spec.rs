@@ -181,7 +181,7 @@ fn webhook_request(op: &mut Value, signed: bool) {
             verifies). Any media type: JSON, or WooCommerce's form-encoded creation ping.",
         "content": {
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-            "application/json": {"schema": {}},
+            "application/json": {"schema": {"type": "object", "additionalProperties": true}},
             "application/x-www-form-urlencoded": {"schema": {"type": "object", "additionalProperties": true}}
         }
     });
