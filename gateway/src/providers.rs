@@ -354,8 +354,8 @@ pub static PROVIDERS: [Descriptor; 14] = [
         scheme: Scheme::Polled,
         credentials: Credentials::Api,
         topic: Field::Header(&[POLL_TOPIC_HEADER]),
-        // The order's id and its `changed` time: its version, so an order read again
-        // unchanged adds nothing.
+        // The order's id, its `changed` time and a digest of it: its version, so an order
+        // read again unchanged adds nothing.
         delivery_id: Field::Header(&[POLL_CHANGE_HEADER]),
         signs_timestamp: true,
         delivery_id_signed: true,

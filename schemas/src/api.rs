@@ -1215,6 +1215,12 @@ pub struct DeadLetterView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeadLetterPage {
     pub dead_letters: Vec<DeadLetterView>,
+    /// Pass as `after` for the next page (absent when there are none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// True when there is nothing after this page.
+    #[serde(default)]
+    pub done: bool,
 }
 
 /// The former name of [`DeadLetterPage`].

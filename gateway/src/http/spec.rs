@@ -151,6 +151,7 @@ pub fn finish(doc: &mut Value) {
             }
         }
     }
+    media_examples(doc);
     let uris: Vec<Value> = ProblemKind::ALL
         .iter()
         .map(|k| Value::String(k.type_uri()))
@@ -209,6 +210,91 @@ fn webhook_request(op: &mut Value, signed: bool) {
     }
 }
 
+/// A problem answer, as every error is one.
+fn problem(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    })
+}
+
+/// The errors an operation can answer whatever its annotations list: what its extractors
+/// and the shared layers answer, so a generated client raises them rather than returning
+/// nothing.
+fn declare_errors(op: &mut Value) {
+    let has_body = op.get("requestBody").is_some();
+    let has_query = op["parameters"]
+        .as_array()
+        .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+    let security = op["security"].as_array().cloned().unwrap_or_default();
+    let plugin_key = security.iter().any(|r| r.get("plugin_key").is_some());
+    let secured = !security.is_empty();
+    let Some(responses) = op["responses"].as_object_mut() else {
+        return;
+    };
+    let mut add = |status: &str, description: &str| {
+        responses
+            .entry(status.to_string())
+            .or_insert_with(|| problem(description));
+    };
+    if has_body || has_query {
+        add("400", "Malformed JSON body or query parameters");
+    }
+    if has_body {
+        add(
+            "422",
+            "The body does not match its schema, or breaks a rule the detail names",
+        );
+    }
+    if plugin_key {
+        add(
+            "429",
+            "Over the plugin's rate limit; retry after `Retry-After` seconds",
+        );
+    }
+    if secured {
+        add(
+            "503",
+            "The store is unreachable or did not confirm in time; nothing was changed, retry",
+        );
+    }
+}
+
+/// Each response's media type shows its schema's example, where the schema has one.
+fn media_examples(doc: &mut Value) {
+    let schemas = doc["components"]["schemas"].clone();
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for item in paths.values_mut() {
+        for method in METHODS {
+            let Some(responses) = item
+                .get_mut(*method)
+                .and_then(|op| op.get_mut("responses"))
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            for response in responses.values_mut() {
+                let Some(content) = response.get_mut("content").and_then(Value::as_object_mut)
+                else {
+                    continue;
+                };
+                for media in content.values_mut() {
+                    let name = media["schema"]["$ref"]
+                        .as_str()
+                        .and_then(|r| r.strip_prefix("#/components/schemas/"));
+                    if let Some(example) = name.and_then(|n| schemas[n].get("example"))
+                        && media.get("example").is_none()
+                    {
+                        media["example"] = example.clone();
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn operation(method: &str, path: &str, op: &mut Value) {
     match (method, path) {
         ("post", "/v1/webhooks/{source_id}") => webhook_request(op, true),
@@ -230,6 +316,11 @@ fn operation(method: &str, path: &str, op: &mut Value) {
         .is_some_and(|s| s.iter().any(|r| r.get("plugin_key").is_some()));
     if plugin_key && let Some(unauthorized) = op.pointer_mut("/responses/401/description") {
         *unauthorized = json!("Missing, unknown, expired or revoked API key");
+    }
+    // A webhook is answered as its provider expects (a body that verifies but does not
+    // parse is quarantined, 202): no 400 or 422.
+    if !path.starts_with("/v1/webhooks/") {
+        declare_errors(op);
     }
     if op.get("description").is_none_or(Value::is_null)
         && let Some(summary) = op.get("summary").cloned()
@@ -318,6 +409,31 @@ mod tests {
             ids.len(),
             OPERATION_IDS.len(),
             "an id for an operation that is gone"
+        );
+    }
+
+    #[test]
+    fn every_operation_declares_the_errors_it_can_answer() {
+        let doc = crate::http::openapi_document();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in METHODS {
+                let Some(op) = item.get(*method) else {
+                    continue;
+                };
+                let declared = |status: &str| op["responses"].get(status).is_some();
+                let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+                if secured {
+                    assert!(declared("401") && declared("503"), "{method} {path}");
+                }
+                if op.get("requestBody").is_some() && !path.starts_with("/v1/webhooks/") {
+                    assert!(declared("400") && declared("422"), "{method} {path}");
+                }
+            }
+        }
+        let created = &doc["paths"]["/v1/sources"]["post"]["responses"]["201"]["content"];
+        assert!(
+            created["application/json"]["example"].is_object(),
+            "responses show their schema's example"
         );
     }
 

@@ -91,9 +91,14 @@ pub struct DeadQuery {
     /// At most this many, oldest first (default 100, at most 1000).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
+    /// A `next` from an earlier page: the dead letters after it.
+    #[param(pattern = r"^[0-9]{1,19}-[0-9]{1,19}$")]
+    pub after: Option<String>,
 }
 
-/// List deliveries that failed every attempt.
+/// List deliveries that failed every attempt, oldest first, a page at a time.
+///
+/// Pass `next` as `after` until `done`.
 #[utoipa::path(
     tag = "inbox",
     security(("plugin_key" = [])),
@@ -117,8 +122,18 @@ pub async fn dead(
             "limit must be between 1 and 1000".into(),
         ));
     }
-    let dead_letters = super::dead_letters(&state, &caller.plugin, limit).await?;
-    Ok(HttpResponse::Ok().json(DeadLetterPage { dead_letters }))
+    let after = match &query.after {
+        Some(a) => Some(crate::store::StreamId::cursor(a).map_err(|_| {
+            crate::error::Error::InvalidQuery(format!("after {a:?} is not a dead letter id"))
+        })?),
+        None => None,
+    };
+    let page = super::dead_letters(&state, &caller.plugin, after, limit).await?;
+    Ok(HttpResponse::Ok().json(DeadLetterPage {
+        dead_letters: page.shown,
+        next: page.last.map(|l| l.to_string()),
+        done: page.done,
+    }))
 }
 
 /// Send dead letters back to the inbox as new deliveries.

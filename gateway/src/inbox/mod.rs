@@ -197,12 +197,23 @@ pub async fn nack(state: &AppState, plugin: &PluginRecord, req: &NackRequest) ->
 /// Longest `reason` a nack may give.
 pub const MAX_REASON_CHARS: usize = 1000;
 
+/// A page of a plugin's dead letters after `after`, oldest first: those shown (of shops it
+/// is still installed in), where the page ends, and whether it reached the last one.
+pub struct DeadPage {
+    pub shown: Vec<DeadLetterView>,
+    pub last: Option<StreamId>,
+    pub done: bool,
+}
+
 pub async fn dead_letters(
     state: &AppState,
     plugin: &PluginRecord,
+    after: Option<StreamId>,
     limit: usize,
-) -> Result<Vec<DeadLetterView>> {
-    let dead = state.store.dead_letters(&plugin.id, limit).await?;
+) -> Result<DeadPage> {
+    let dead = state.store.dead_letters(&plugin.id, after, limit).await?;
+    let done = dead.len() < limit;
+    let last = dead.last().map(|d| d.id).or(after);
     let mut attempts: HashMap<StreamId, (u64, Vec<crate::store::Failure>)> = dead
         .iter()
         .map(|d| (d.id, (d.attempts, d.failures.clone())))
@@ -213,7 +224,7 @@ pub async fn dead_letters(
         .collect();
     // Dead letters of shops it left are only hidden: their ids are dead-letter stream ids,
     // which may equal ids of unrelated deliveries in the inbox stream.
-    Ok(present(state, plugin, items)
+    let shown = present(state, plugin, items)
         .await?
         .shown
         .into_iter()
@@ -233,7 +244,8 @@ pub async fn dead_letters(
                     .collect(),
             }
         })
-        .collect())
+        .collect();
+    Ok(DeadPage { shown, last, done })
 }
 
 /// Most dead letters one replay call may name.

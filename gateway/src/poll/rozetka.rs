@@ -7,8 +7,9 @@
 //! The cursor is the newest `changed` read, in Rozetka's own wall-clock text (Kyiv time), so
 //! no clock of ours is compared with Rozetka's. The next read starts at that second again
 //! (orders changed later within it are not missed; the ones already read are named by their
-//! version, `order:{id}:{changed}`, and add nothing). Only when a whole page shares the
-//! cursor's second does the read go on by page number within it (`{changed}|{page}`).
+//! version and a digest of them, `order:{id}:{changed}:{digest}`, and add nothing). Only
+//! when a whole page shares the cursor's second does the read go on by page number within
+//! it (`{changed}|{page}`).
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -308,13 +309,15 @@ impl Rozetka<'_> {
                 let changed = order["changed"]
                     .as_str()
                     .filter(|c| time::naive_in(c, ZONE).is_some());
+                // `changed` has whole seconds: two changes within one are told apart by a
+                // digest of the order as read (read again unchanged, it adds nothing).
+                let digest = hex::encode(&Sha256::digest(&body)[..12]);
                 let id = match (order["id"].as_i64(), changed) {
-                    (Some(id), Some(changed)) => format!("order:{id}:{changed}"),
+                    (Some(id), Some(changed)) => format!("order:{id}:{changed}:{digest}"),
                     // Not an order the gateway can read (no id, or a time that is none): it
                     // goes on to quarantine with the reason, named by its digest, and the
                     // cursor passes it.
                     (id, _) => {
-                        let digest = hex::encode(&Sha256::digest(&body)[..12]);
                         let id = id.map_or_else(|| "unknown".to_string(), |i| i.to_string());
                         format!("order:{id}:{digest}")
                     }

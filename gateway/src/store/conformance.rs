@@ -839,7 +839,7 @@ pub async fn nacked_deliveries_return_then_die_and_replay(store: Arc<dyn Store>)
             .unwrap()
             .is_empty()
     );
-    let dead = store.dead_letters("plg_n", 10).await.unwrap();
+    let dead = store.dead_letters("plg_n", None, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 2);
     assert_eq!(dead[0].entry, inbox_entry(7));
@@ -855,14 +855,20 @@ pub async fn nacked_deliveries_return_then_die_and_replay(store: Arc<dyn Store>)
     );
     assert!(
         store
-            .dead_letters("plg_other", 10)
+            .dead_letters("plg_other", None, 10)
             .await
             .unwrap()
             .is_empty()
     );
 
     assert_eq!(store.replay_dead("plg_n", None).await.unwrap().ids.len(), 1);
-    assert!(store.dead_letters("plg_n", 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .dead_letters("plg_n", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let back = store.inbox_pull("plg_n", pull(1, long, 2)).await.unwrap();
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].attempt, 1, "a replay starts over");
@@ -1058,7 +1064,13 @@ pub async fn a_delivery_given_up_on_is_a_dead_letter_at_once(store: Arc<dyn Stor
             .await
             .unwrap();
     }
-    assert!(store.dead_letters("plg_d", 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .dead_letters("plg_d", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let long = 60_000;
     store
         .inbox_push("plg_g", &[inbox_entry(1), inbox_entry(2)])
@@ -1079,7 +1091,7 @@ pub async fn a_delivery_given_up_on_is_a_dead_letter_at_once(store: Arc<dyn Stor
             .unwrap(),
         1
     );
-    let dead = store.dead_letters("plg_g", 10).await.unwrap();
+    let dead = store.dead_letters("plg_g", None, 10).await.unwrap();
     assert_eq!(dead.len(), 1, "dead at its first attempt, not its eighth");
     assert_eq!(
         store.inbox_depth("plg_g").await.unwrap(),
@@ -1113,7 +1125,10 @@ pub async fn a_delivery_given_up_on_is_a_dead_letter_at_once(store: Arc<dyn Stor
             .unwrap(),
         0
     );
-    assert_eq!(store.dead_letters("plg_g", 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store.dead_letters("plg_g", None, 10).await.unwrap().len(),
+        1
+    );
 }
 
 pub async fn dead_letters_replay_by_id_leaves_the_others(store: Arc<dyn Store>) {
@@ -1137,12 +1152,32 @@ pub async fn dead_letters_replay_by_id_leaves_the_others(store: Arc<dyn Store>) 
             .unwrap()
             .is_empty()
     );
-    let dead = store.dead_letters("plg_r", 10).await.unwrap();
+    let dead = store.dead_letters("plg_r", None, 10).await.unwrap();
     assert_eq!(dead.len(), 3);
+    let after_first = store
+        .dead_letters("plg_r", Some(dead[0].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        after_first.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [dead[1].id, dead[2].id],
+        "the letters after a cursor, oldest first"
+    );
+    assert_eq!(
+        store
+            .dead_letters("plg_r", Some(dead[0].id), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     let nothing = store.replay_dead("plg_r", Some(&[])).await.unwrap();
     assert!(nothing.ids.is_empty(), "an empty list names no letter");
-    assert_eq!(store.dead_letters("plg_r", 10).await.unwrap().len(), 3);
+    assert_eq!(
+        store.dead_letters("plg_r", None, 10).await.unwrap().len(),
+        3
+    );
 
     let unknown = StreamId { ms: 1, seq: 0 };
     let pushed = store
@@ -1151,7 +1186,7 @@ pub async fn dead_letters_replay_by_id_leaves_the_others(store: Arc<dyn Store>) 
         .unwrap();
     assert_eq!(pushed.ids.len(), 1, "an unknown id moves nothing");
     let left: Vec<InboxEntry> = store
-        .dead_letters("plg_r", 10)
+        .dead_letters("plg_r", None, 10)
         .await
         .unwrap()
         .into_iter()
@@ -1186,13 +1221,23 @@ pub async fn replaying_many_dead_letters_moves_every_one(store: Arc<dyn Store>) 
             .is_empty()
     );
     assert_eq!(
-        store.dead_letters("plg_many", 2 * n).await.unwrap().len(),
+        store
+            .dead_letters("plg_many", None, 2 * n)
+            .await
+            .unwrap()
+            .len(),
         n
     );
 
     let pushed = store.replay_dead("plg_many", None).await.unwrap();
     assert_eq!(pushed.ids.len(), n);
-    assert!(store.dead_letters("plg_many", 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .dead_letters("plg_many", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let back = store
         .inbox_pull("plg_many", pull(n, 60_000, 1))
         .await
@@ -1279,7 +1324,7 @@ pub async fn inboxes_and_dead_letters_are_capped(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
-    let dead = store.dead_letters("plg_cap", 100).await.unwrap();
+    let dead = store.dead_letters("plg_cap", None, 100).await.unwrap();
     let ids: Vec<&str> = dead.iter().map(|d| d.entry.event_id.as_str()).collect();
     assert_eq!(ids, ["evt_6", "evt_7", "evt_8"]);
     // A replay goes through the same cap.

@@ -918,7 +918,12 @@ impl Inboxes for MemoryStore {
             .unwrap_or_default())
     }
 
-    async fn dead_letters(&self, plugin_id: &str, limit: usize) -> StoreResult<Vec<DeadLetter>> {
+    async fn dead_letters(
+        &self,
+        plugin_id: &str,
+        after: Option<StreamId>,
+        limit: usize,
+    ) -> StoreResult<Vec<DeadLetter>> {
         let inner = self.lock();
         Ok(inner
             .inboxes
@@ -927,6 +932,7 @@ impl Inboxes for MemoryStore {
                 i.dead
                     .entries
                     .iter()
+                    .filter(|(id, _)| after.is_none_or(|a| **id > a))
                     .take(limit)
                     .map(|(id, d)| DeadLetter {
                         id: *id,

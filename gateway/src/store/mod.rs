@@ -745,7 +745,12 @@ pub trait Inboxes: Send + Sync {
         nack: &Nack,
     ) -> StoreResult<u64>;
     /// The oldest `limit` dead letters.
-    async fn dead_letters(&self, plugin_id: &str, limit: usize) -> StoreResult<Vec<DeadLetter>>;
+    async fn dead_letters(
+        &self,
+        plugin_id: &str,
+        after: Option<StreamId>,
+        limit: usize,
+    ) -> StoreResult<Vec<DeadLetter>>;
     /// Moves dead letters (all, or those named; `ids` are distinct) back into the inbox as
     /// new entries, each in one step with its removal from the dead letters.
     async fn replay_dead(&self, plugin_id: &str, ids: Option<&[StreamId]>) -> StoreResult<Pushed>;

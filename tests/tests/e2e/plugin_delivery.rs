@@ -261,6 +261,24 @@ async fn failing_handlers_get_retries_then_dead_letters_then_replay() {
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0]["attempts"], 3);
     assert_eq!(letters[0]["event"]["type"], "order.created");
+    assert_eq!(dead["done"], true);
+    assert_eq!(dead["next"], letters[0]["id"]);
+    // After the last one: an empty page, done.
+    let rest: Value = gw
+        .http
+        .get(gw.url(&format!(
+            "/v1/inbox/dead?after={}",
+            letters[0]["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&p.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["dead_letters"], json!([]));
+    assert_eq!(rest["done"], true);
 
     let (status, replayed) = gw.plugin_call(&p, "/v1/inbox/dead/replay", json!({})).await;
     assert_eq!(status, StatusCode::OK);

@@ -518,8 +518,14 @@ impl Inboxes for RedisStore {
         })
     }
 
-    async fn dead_letters(&self, plugin_id: &str, limit: usize) -> StoreResult<Vec<DeadLetter>> {
-        self.xrange_head(self.keys.dead_letters(plugin_id), limit)
+    async fn dead_letters(
+        &self,
+        plugin_id: &str,
+        after: Option<StreamId>,
+        limit: usize,
+    ) -> StoreResult<Vec<DeadLetter>> {
+        let start = after.map_or_else(|| "-".to_string(), |a| format!("({a}"));
+        self.xrange_from(self.keys.dead_letters(plugin_id), &start, limit)
             .await?
             .into_iter()
             .map(|(id, map)| {

@@ -482,6 +482,26 @@ impl RedisStore {
         entries(reply)
     }
 
+    /// Up to `limit` entries from `start` (`-`, an id, or `(id` for those after it).
+    async fn xrange_from(
+        &self,
+        key: String,
+        start: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<(StreamId, BTreeMap<String, Value>)>> {
+        let reply: Value = self
+            .query(
+                redis::cmd("XRANGE")
+                    .arg(key)
+                    .arg(start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(limit),
+            )
+            .await?;
+        entries(reply)
+    }
+
     async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> StoreResult<T> {
         let mut conn = self.conn.clone();
         self.run(cmd.query_async(&mut conn)).await
