@@ -80,9 +80,15 @@ bash scripts/schemathesis.sh
 log "the OpenAPI document, checked by integrators' own tools and a generated client"
 spec=0
 bash scripts/spec_check.sh || spec=$?
-if [ "$spec" -eq 3 ]; then
-  log "WARNING: the integrators' tools could not be installed: the OpenAPI document was not checked by them (everything else passed)"
+SKIPPED=""
+if [ "$spec" -eq 77 ] && [ "${CI:-}" != "true" ] && [ -z "${OMNIGATE_REQUIRE_SPEC_TOOLS:-}" ]; then
+  SKIPPED="the integrators' tools could not be installed: the OpenAPI document was NOT checked by them"
+  log "WARNING: $SKIPPED"
 elif [ "$spec" -ne 0 ]; then
   exit "$spec"
 fi
-log "all checks passed"
+if [ -n "$SKIPPED" ]; then
+  log "all other checks passed; WARNING: $SKIPPED"
+else
+  log "all checks passed"
+fi

@@ -467,6 +467,7 @@ pub struct EventsPage {
     /// short (even empty) and not done, when the read stopped after skipping many other
     /// tenants' events of a shared partition: read on from `next`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub done: bool,
 }
 
@@ -594,6 +595,7 @@ pub struct QuarantinePage {
     pub next: Option<String>,
     /// True when there is nothing older.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub done: bool,
 }
 
@@ -1220,6 +1222,7 @@ pub struct DeadLetterPage {
     pub next: Option<String>,
     /// True when there is nothing after this page.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub done: bool,
 }
 
@@ -1365,6 +1368,7 @@ pub struct LogReplayed {
     pub next: Option<String>,
     /// True when the end of the log was reached.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub done: bool,
 }
 

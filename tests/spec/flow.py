@@ -34,6 +34,7 @@ from omnigate_client.models import (
     DeadLetterPage,
     EventsPage,
     InstallationPage,
+    InstallationView,
     PluginCreated,
     Provider,
     PublishEvent,
@@ -44,6 +45,7 @@ from omnigate_client.models import (
     PullRequest,
     PullResponse,
     Scope,
+    Settled,
     SourcePage,
     SourceView,
 )
@@ -101,7 +103,9 @@ def main() -> None:
         events += page.events
         if page.done:
             break
-        after = page.next_ if isinstance(page.next_, str) else None
+        if not isinstance(page.next_, str):
+            sys.exit("a page that is not done names no next")
+        after = page.next_
     else:
         sys.exit("the events list never said done")
     assert any(e.type_ == "order.created" for e in events), events
@@ -122,22 +126,33 @@ def main() -> None:
         ),
         PluginCreated,
     )
-    plugins_installations_create.sync(
-        created.id,
-        client=admin,
-        body=CreateInstallation(tenant=tenant, scopes=[Scope.EVENTSREAD, Scope.EVENTSPUBLISH]),
+    expect(
+        plugins_installations_create.sync(
+            created.id,
+            client=admin,
+            body=CreateInstallation(tenant=tenant, scopes=[Scope.EVENTSREAD, Scope.EVENTSPUBLISH]),
+        ),
+        InstallationView,
     )
     installs = expect(plugins_installations_list.sync(created.id, client=admin), InstallationPage)
     assert [i.tenant for i in installs.installations] == [tenant]
 
-    # Installed now (the router sees a new installation within a second): the next order
-    # reaches the plugin's inbox.
-    time.sleep(1.5)
-    send_order(gateway, source.id, sample)
+    # Installed now (the router sees a new installation within about a second): orders sent
+    # from now on reach the plugin's inbox.
     plugin = AuthenticatedClient(base_url=base, token=created.api_key)
-    pulled = expect(inbox_pull.sync(client=plugin, body=PullRequest(max_=10, wait_ms=5000)), PullResponse)
-    assert pulled.deliveries, "nothing was delivered"
-    inbox_ack.sync(client=plugin, body=AckRequest(receipts=[d.receipt for d in pulled.deliveries]))
+    deadline = time.monotonic() + 30
+    while True:
+        send_order(gateway, source.id, sample)
+        pulled = expect(inbox_pull.sync(client=plugin, body=PullRequest(max_=10, wait_ms=2000)), PullResponse)
+        if pulled.deliveries:
+            break
+        if time.monotonic() > deadline:
+            sys.exit("no order reached the installed plugin within 30 s")
+    settled = expect(
+        inbox_ack.sync(client=plugin, body=AckRequest(receipts=[d.receipt for d in pulled.deliveries])),
+        Settled,
+    )
+    assert settled.settled == len(pulled.deliveries), settled
 
     published = expect(
         events_publish.sync(

@@ -196,10 +196,14 @@ pub async fn list_plugins(
     let ids = state.store.plugin_ids().await?;
     let store = &state.store;
     let page = super::list::page(ids, query.after.as_deref(), limit, |id| async move {
-        Ok(store
-            .get_plugin(&id)
-            .await?
-            .map(|p| registry::view(&p, now)))
+        match store.get_plugin(&id).await {
+            Ok(plugin) => Ok(plugin.map(|p| registry::view(&p, now))),
+            Err(e @ crate::store::StoreError::Unavailable(_)) => Err(e.into()),
+            Err(e) => {
+                tracing::warn!(plugin_id = %id, error = %e, "a plugin cannot be read; left out of the list");
+                Ok(None)
+            }
+        }
     })
     .await?;
     Ok(HttpResponse::Ok().json(PluginPage {

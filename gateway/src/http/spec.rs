@@ -170,6 +170,9 @@ pub fn finish(doc: &mut Value) {
     if let Some(schemas) = doc.pointer_mut("/components/schemas") {
         refine(schemas);
     }
+    if let Some(paths) = doc.pointer_mut("/paths") {
+        refine(paths);
+    }
 }
 
 /// A webhook endpoint takes the provider's bytes as they were signed, whatever their
@@ -177,26 +180,27 @@ pub fn finish(doc: &mut Value) {
 fn webhook_request(op: &mut Value, signed: bool) {
     op["requestBody"] = json!({
         "required": true,
-        "description": "The provider's body exactly as it was signed: send the bytes \
-            themselves (a client that re-encodes a JSON object changes them, and no signature \
-            verifies). Any media type: JSON, or WooCommerce's form-encoded creation ping.",
+        "description": "The provider's body exactly as it was signed, as bytes: a client that \
+            re-encodes a JSON object changes them, and no signature verifies. `Content-Type` \
+            is not read: providers send JSON, and WooCommerce's creation ping is form-encoded.",
         "content": {
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-            "application/json": {"schema": {"type": "object", "additionalProperties": true}},
-            "application/x-www-form-urlencoded": {"schema": {"type": "object", "additionalProperties": true}}
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
         }
     });
     let Some(params) = op["parameters"].as_array_mut() else {
         return;
     };
-    params.push(json!({
-        "name": "X-Forwarded-For",
-        "in": "header",
-        "required": false,
-        "description": "Believed only from OMNIGATE_TRUSTED_PROXIES: the sender's address, \
-            for a source's `allow_cidrs`",
-        "schema": {"type": "string"}
-    }));
+    // An unsigned source's `allow_cidrs` judges the sender's address.
+    if !signed {
+        params.push(json!({
+            "name": "X-Forwarded-For",
+            "in": "header",
+            "required": false,
+            "description": "Believed only from OMNIGATE_TRUSTED_PROXIES: the sender's \
+                address, for the source's `allow_cidrs`",
+            "schema": {"type": "string"}
+        }));
+    }
     if signed {
         for (name, description) in WEBHOOK_HEADERS {
             params.push(json!({
@@ -245,7 +249,13 @@ fn declare_errors(op: &mut Value) {
             "422",
             "The body does not match its schema, or breaks a rule the detail names",
         );
+        add(
+            "408",
+            "The body did not arrive in time (`OMNIGATE_BODY_TIMEOUT_MS`)",
+        );
     }
+    // Anything else (an internal error) is a problem document too.
+    add("default", "An unexpected error, as a problem document");
     if plugin_key {
         add(
             "429",
@@ -281,9 +291,11 @@ fn media_examples(doc: &mut Value) {
                     continue;
                 };
                 for media in content.values_mut() {
+                    // A problem's example is one cause; each error status has its own.
                     let name = media["schema"]["$ref"]
                         .as_str()
-                        .and_then(|r| r.strip_prefix("#/components/schemas/"));
+                        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                        .filter(|n| *n != "Problem");
                     if let Some(example) = name.and_then(|n| schemas[n].get("example"))
                         && media.get("example").is_none()
                     {

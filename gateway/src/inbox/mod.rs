@@ -211,8 +211,13 @@ pub async fn dead_letters(
     after: Option<StreamId>,
     limit: usize,
 ) -> Result<DeadPage> {
-    let dead = state.store.dead_letters(&plugin.id, after, limit).await?;
-    let done = dead.len() < limit;
+    // One more than asked: whether any is left after this page.
+    let mut dead = state
+        .store
+        .dead_letters(&plugin.id, after, limit + 1)
+        .await?;
+    let done = dead.len() <= limit;
+    dead.truncate(limit);
     let last = dead.last().map(|d| d.id).or(after);
     let mut attempts: HashMap<StreamId, (u64, Vec<crate::store::Failure>)> = dead
         .iter()
