@@ -35,6 +35,7 @@ from omnigate_client.models import (
     EventsPage,
     InstallationPage,
     InstallationView,
+    OrderCreated,
     PluginCreated,
     Provider,
     PublishEvent,
@@ -108,7 +109,8 @@ def main() -> None:
         after = page.next_
     else:
         sys.exit("the events list never said done")
-    assert any(e.type_ == "order.created" for e in events), events
+    # Typed by its type: the catalog's order.created, not a plugin's event.
+    assert any(isinstance(e, OrderCreated) for e in events), events
 
     created = expect(
         plugins_create.sync(

@@ -37,8 +37,43 @@ pub fn add_to(doc: &mut Value) {
     }
     if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
         schemas.extend(components);
+        one_of_types(schemas);
     }
     doc["webhooks"] = Value::Object(webhooks);
+}
+
+/// What the lists and inboxes hand out (`Event`) is one of the catalog's types, each with
+/// its own `data`, or a type a plugin publishes (`PluginEvent`, open `data`): a union the
+/// `type` tells apart (each catalog type is a constant there; a plugin's type is none of
+/// them).
+fn one_of_types(schemas: &mut Map<String, Value>) {
+    let Some(mut plugin) = schemas.get("Event").cloned() else {
+        return;
+    };
+    let names: Vec<Value> = EVENT_TYPES.iter().map(|t| json!(t.name)).collect();
+    plugin["description"] = json!(
+        "An event of a type a plugin publishes (`<namespace>.<name>`, not a catalog type), \
+         with the data the plugin's registered schema allows."
+    );
+    plugin["properties"]["type"] = json!({
+        "type": "string",
+        "description": "The plugin's type",
+        "not": {"enum": names}
+    });
+    schemas.insert("PluginEvent".into(), plugin);
+    let mut members: Vec<Value> = EVENT_TYPES
+        .iter()
+        .map(|t| json!({"$ref": format!("#/components/schemas/{}", t.name)}))
+        .collect();
+    members.push(json!({"$ref": "#/components/schemas/PluginEvent"}));
+    schemas.insert(
+        "Event".into(),
+        json!({
+            "description": "A canonical event as stored in the tenant log and handed to \
+                plugins: one of the catalog's types (its `data` typed by it), or a plugin's.",
+            "oneOf": members
+        }),
+    );
 }
 
 /// An event's `data` is the full shape or, from a thin payload, the pending one. The JSON
