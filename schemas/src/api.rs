@@ -539,6 +539,13 @@ pub struct RouterDeadLetter {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RouterDeadLetterPage {
     pub dead_letters: Vec<RouterDeadLetter>,
+    /// Pass as `after` for the next page (absent when there are none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// True when there is nothing after this page.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub done: bool,
 }
 
 /// `POST /v1/router/dead-letters/{id}/replay`: the event is in the plugin's inbox again.

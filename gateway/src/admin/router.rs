@@ -19,6 +19,21 @@ pub struct RouterDeadQuery {
     /// At most this many, oldest first (default 100, at most 500).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
+    /// A `next` from an earlier page: the set-aside events after it.
+    #[param(pattern = r"^r[0-9]{1,9}-[0-9]{1,19}-[0-9]{1,19}$")]
+    pub after: Option<String>,
+}
+
+/// The id just before `id` in a stream, so a read from after it takes `id` itself.
+fn before(id: StreamId) -> Option<StreamId> {
+    match (id.ms, id.seq) {
+        (0, 0) => None,
+        (ms, 0) => Some(StreamId {
+            ms: ms - 1,
+            seq: u64::MAX,
+        }),
+        (ms, seq) => Some(StreamId { ms, seq: seq - 1 }),
+    }
 }
 
 /// `r<partition>-<ms>-<seq>`.
@@ -42,7 +57,8 @@ fn view(partition: u32, d: RouterDeadLetter) -> omnigate_schemas::api::RouterDea
     }
 }
 
-/// List the events the router set aside, oldest first.
+/// List the events the router set aside, oldest first, a page at a time (pass `next` as
+/// `after` until `done`).
 ///
 /// An event lands here when Redis kept refusing to write it to one plugin's inbox (a key of
 /// the wrong type, a rejected command) while answering otherwise; the rest of its partition
@@ -69,16 +85,39 @@ pub async fn list(
             "limit must be between 1 and {MAX_LIMIT}"
         )));
     }
+    let after =
+        match &query.after {
+            Some(a) => Some(parse_id(a).ok_or_else(|| {
+                Error::InvalidQuery(format!("after {a:?} is not a dead letter id"))
+            })?),
+            None => None,
+        };
+    // Ordered by (entry id, partition) across partitions: after `(id, p)` come the entries
+    // after `id` in partitions up to `p`, and from `id` itself in the later ones.
     let mut all = Vec::new();
     for p in 0..state.settings.partitions {
-        for d in state.store.route_dead_letters(p, limit).await? {
+        let start = match after {
+            Some((ap, id)) if p <= ap => Some(id),
+            Some((_, id)) => before(id),
+            None => None,
+        };
+        for d in state.store.route_dead_letters(p, start, limit + 1).await? {
             all.push((d.id, p, d));
         }
     }
     all.sort_by_key(|(id, p, _)| (*id, *p));
+    let done = all.len() <= limit;
     all.truncate(limit);
+    let next = all
+        .last()
+        .map(|(id, p, _)| id_of(*p, *id))
+        .or_else(|| query.after.clone());
     let dead_letters = all.into_iter().map(|(_, p, d)| view(p, d)).collect();
-    Ok(HttpResponse::Ok().json(RouterDeadLetterPage { dead_letters }))
+    Ok(HttpResponse::Ok().json(RouterDeadLetterPage {
+        dead_letters,
+        next,
+        done,
+    }))
 }
 
 /// Deliver a set-aside event to its plugin's inbox again.
@@ -106,7 +145,7 @@ pub async fn replay(
     let (partition, entry) = parse_id(&id).ok_or_else(missing)?;
     let found = state
         .store
-        .route_dead_letters(partition, state.settings.dead_maxlen.max(1) as usize)
+        .route_dead_letters(partition, None, state.settings.dead_maxlen.max(1) as usize)
         .await?
         .into_iter()
         .find(|d| d.id == entry)
@@ -131,6 +170,14 @@ pub async fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_from_before_an_id_takes_the_id_itself() {
+        let id = |ms, seq| StreamId { ms, seq };
+        assert_eq!(before(id(5, 3)), Some(id(5, 2)));
+        assert_eq!(before(id(5, 0)), Some(id(4, u64::MAX)));
+        assert_eq!(before(id(0, 0)), None);
+    }
 
     #[test]
     fn ids_round_trip() {

@@ -1377,7 +1377,7 @@ pub async fn a_poison_log_entry_is_set_aside_with_its_reason(store: Arc<dyn Stor
         .route_bury(12, &taken[0], "plg_x", "WRONGTYPE inbox")
         .await
         .unwrap();
-    let dead = store.route_dead_letters(12, 10).await.unwrap();
+    let dead = store.route_dead_letters(12, None, 10).await.unwrap();
     assert_eq!(
         dead,
         vec![RouterDeadLetter {
@@ -1387,8 +1387,22 @@ pub async fn a_poison_log_entry_is_set_aside_with_its_reason(store: Arc<dyn Stor
             reason: "WRONGTYPE inbox".into(),
         }]
     );
+    assert!(
+        store
+            .route_dead_letters(12, Some(dead[0].id), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing after the last one"
+    );
     assert_eq!(store.route_dead_remove(12, &[dead[0].id]).await.unwrap(), 1);
-    assert!(store.route_dead_letters(12, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .route_dead_letters(12, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.route_dead_remove(12, &[dead[0].id]).await.unwrap(), 0);
     // Set aside, then acknowledged with its batch: once stale, only the other comes back.
     store.route_ack(12, &[taken[0].cursor]).await.unwrap();

@@ -631,13 +631,20 @@ impl EventLog for MemoryStore {
     async fn route_dead_letters(
         &self,
         partition: u32,
+        after: Option<StreamId>,
         limit: usize,
     ) -> StoreResult<Vec<RouterDeadLetter>> {
         let inner = self.lock();
         Ok(inner
             .router_dead
             .get(&partition)
-            .map(|d| d.iter().take(limit).cloned().collect())
+            .map(|d| {
+                d.iter()
+                    .filter(|l| after.is_none_or(|a| l.id > a))
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default())
     }
 

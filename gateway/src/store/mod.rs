@@ -712,6 +712,7 @@ pub trait EventLog: Send + Sync {
     async fn route_dead_letters(
         &self,
         partition: u32,
+        after: Option<StreamId>,
         limit: usize,
     ) -> StoreResult<Vec<RouterDeadLetter>>;
     /// Removes router dead letters (after they were delivered by hand); how many were there.

@@ -70,7 +70,7 @@ async fn an_event_that_cannot_be_routed_is_set_aside_and_the_partition_goes_on()
     tenants.sort_unstable();
     assert_eq!(tenants, ["shop-broken", "shop-fine"]);
 
-    let dead = store.route_dead_letters(0, 10).await.unwrap();
+    let dead = store.route_dead_letters(0, None, 10).await.unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].entry.record.tenant, "shop-broken");
     assert_eq!(dead[0].plugin_id, broken.id);
@@ -96,6 +96,17 @@ async fn an_event_that_cannot_be_routed_is_set_aside_and_the_partition_goes_on()
     assert_eq!(letters[0]["plugin_id"], broken.id.as_str());
     assert_eq!(letters[0]["tenant"], "shop-broken");
     let id = letters[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(listed["done"], true);
+    assert_eq!(listed["next"], id.as_str());
+    let after = gw
+        .admin_json(&format!("/v1/router/dead-letters?after={id}"))
+        .await;
+    assert_eq!(
+        after["dead_letters"],
+        serde_json::json!([]),
+        "nothing after the last"
+    );
+    assert_eq!(after["done"], true);
     let _: i64 = redis::cmd("DEL")
         .arg(format!("{prefix}:inbox:{{{}}}", broken.id))
         .query_async(&mut redis)

@@ -356,9 +356,10 @@ impl EventLog for RedisStore {
     async fn route_dead_letters(
         &self,
         partition: u32,
+        after: Option<StreamId>,
         limit: usize,
     ) -> StoreResult<Vec<RouterDeadLetter>> {
-        self.router_dead(partition, limit).await
+        self.router_dead(partition, after, limit).await
     }
 
     async fn route_progress(&self, partition: u32) -> StoreResult<RouteProgress> {
@@ -477,9 +478,11 @@ impl RedisStore {
     pub(super) async fn router_dead(
         &self,
         partition: u32,
+        after: Option<StreamId>,
         limit: usize,
     ) -> StoreResult<Vec<RouterDeadLetter>> {
-        self.xrange_head(self.keys.router_dead(partition), limit)
+        let start = after.map_or_else(|| "-".to_string(), |a| format!("({a}"));
+        self.xrange_from(self.keys.router_dead(partition), &start, limit)
             .await?
             .into_iter()
             .map(|(id, map)| {

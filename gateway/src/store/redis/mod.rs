@@ -463,25 +463,6 @@ impl RedisStore {
         self.run(inv.invoke_async(&mut conn)).await
     }
 
-    /// The first `limit` entries of a stream, oldest first.
-    async fn xrange_head(
-        &self,
-        key: String,
-        limit: usize,
-    ) -> StoreResult<Vec<(StreamId, BTreeMap<String, Value>)>> {
-        let reply: Value = self
-            .query(
-                redis::cmd("XRANGE")
-                    .arg(key)
-                    .arg("-")
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(limit),
-            )
-            .await?;
-        entries(reply)
-    }
-
     /// Up to `limit` entries from `start` (`-`, an id, or `(id` for those after it).
     async fn xrange_from(
         &self,
