@@ -168,6 +168,25 @@ async fn send(
     gw.deliver(source, &headers, &body).await.status()
 }
 
+/// A Mercado Libre `orders_v2` notification about the test order, sent now.
+fn notify(id: &str) -> Value {
+    let now = omnigate::normalize::time::format(Utc::now());
+    json!({"_id": id, "resource": "/orders/2000008521436172", "user_id": 468424240,
+           "topic": "orders_v2", "application_id": 5503910054141466u64, "attempts": 1,
+           "sent": now, "received": now})
+}
+
+/// Posts a notification to an unsigned source's webhook path (with its URL secret).
+async fn post(gw: &Gateway, path: &str, body: Value) -> StatusCode {
+    gw.deliver_to(
+        path,
+        &[("content-type".into(), "application/json".into())],
+        &serde_json::to_vec(&body).unwrap(),
+    )
+    .await
+    .status()
+}
+
 /// The tenant's events of `event_type` once there are `n`, oldest first.
 async fn events_when(gw: &Gateway, tenant: &str, event_type: &str, n: usize) -> Vec<Value> {
     let mut events = Vec::new();
@@ -396,26 +415,10 @@ async fn mercado_libre_notifications_tell_each_order_fact_once() {
         .create_source(json!({"tenant": "ml-seller", "provider": "mercadolibre",
             "credentials": {"token": ML_TOKEN}, "options": {"api": {"base_url": base}}}))
         .await;
-    let notify = |id: &str| {
-        let now = omnigate::normalize::time::format(Utc::now());
-        json!({"_id": id, "resource": "/orders/2000008521436172", "user_id": 468424240,
-               "topic": "orders_v2", "application_id": 5503910054141466u64, "attempts": 1,
-               "sent": now, "received": now})
-    };
-    let post = |body: Value| {
-        let gw = &gw;
-        let path = source.webhook_path.clone();
-        async move {
-            gw.deliver_to(
-                &path,
-                &[("content-type".into(), "application/json".into())],
-                &serde_json::to_vec(&body).unwrap(),
-            )
-            .await
-            .status()
-        }
-    };
-    assert_eq!(post(notify("n-1")).await, StatusCode::OK);
+    assert_eq!(
+        post(&gw, &source.webhook_path, notify("n-1")).await,
+        StatusCode::OK
+    );
     let types = gw.event_types_when("ml-seller", 4).await;
     assert_eq!(
         types,
@@ -435,7 +438,10 @@ async fn mercado_libre_notifications_tell_each_order_fact_once() {
 
     // Cancelled later: a second notification tells that, and not again what was told.
     apis.put("/orders/2000008521436172", order("cancelled"));
-    assert_eq!(post(notify("n-2")).await, StatusCode::OK);
+    assert_eq!(
+        post(&gw, &source.webhook_path, notify("n-2")).await,
+        StatusCode::OK
+    );
     let types = gw.event_types_when("ml-seller", 7).await;
     assert_eq!(
         types,
@@ -699,33 +705,20 @@ async fn mercado_libre_tokens_are_refreshed_and_each_refresh_token_spent_once() 
                             "refresh_token": "TG-1"},
             "options": {"api": {"base_url": base}}}))
         .await;
-    let notify = |id: &str| {
-        let now = omnigate::normalize::time::format(Utc::now());
-        json!({"_id": id, "resource": "/orders/2000008521436172", "user_id": 468424240,
-               "topic": "orders_v2", "application_id": 5503910054141466u64, "attempts": 1,
-               "sent": now, "received": now})
-    };
-    let post = |body: Value| {
-        let gw = &gw;
-        let path = source.webhook_path.clone();
-        async move {
-            gw.deliver_to(
-                &path,
-                &[("content-type".into(), "application/json".into())],
-                &serde_json::to_vec(&body).unwrap(),
-            )
-            .await
-            .status()
-        }
-    };
-    assert_eq!(post(notify("r-1")).await, StatusCode::OK);
+    assert_eq!(
+        post(&gw, &source.webhook_path, notify("r-1")).await,
+        StatusCode::OK
+    );
     assert_eq!(gw.event_types_when("ml-refresh", 4).await.len(), 4);
     assert_eq!(apis.refreshes.load(Ordering::SeqCst), 1);
 
     // Mercado Libre revokes the access token: the next read is refused, a new token is
     // made from the kept refresh token (TG-2; TG-1 was spent), and the read succeeds.
     apis.access_tokens.lock().unwrap().clear();
-    assert_eq!(post(notify("r-2")).await, StatusCode::OK);
+    assert_eq!(
+        post(&gw, &source.webhook_path, notify("r-2")).await,
+        StatusCode::OK
+    );
     let types = gw.event_types_when("ml-refresh", 6).await;
     assert_eq!(
         types.iter().filter(|t| *t == "order.updated").count(),
@@ -748,7 +741,7 @@ async fn mercado_libre_tokens_are_refreshed_and_each_refresh_token_spent_once() 
     // Another seller's order (403) is given up at once, and spends no refresh token.
     let mut other = notify("r-3");
     other["resource"] = json!("/orders/999");
-    assert_eq!(post(other).await, StatusCode::OK);
+    assert_eq!(post(&gw, &source.webhook_path, other).await, StatusCode::OK);
     let mut shown = Value::Null;
     for _ in 0..100 {
         shown = gw.admin_json(&format!("/v1/sources/{}", source.id)).await;
