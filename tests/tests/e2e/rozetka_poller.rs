@@ -26,6 +26,9 @@ struct Rozetka {
     sessions: Mutex<HashSet<String>>,
     logins: AtomicUsize,
     throttle: AtomicBool,
+    /// Searches answered before the fake stops answering (a process dies mid-read).
+    answer_only: Mutex<Option<usize>>,
+    searches: AtomicUsize,
 }
 
 fn kyiv_now() -> String {
@@ -63,6 +66,11 @@ async fn search(
     if !fake.sessions.lock().unwrap().contains(token) {
         return HttpResponse::Ok().json(json!({"success": false,
             "errors": {"message": "session_expired", "code": 6001}}));
+    }
+    let n = fake.searches.fetch_add(1, Ordering::SeqCst);
+    let limit = *fake.answer_only.lock().unwrap();
+    if limit.is_some_and(|l| n >= l) {
+        tokio::time::sleep(Duration::from_secs(60)).await;
     }
     if fake.throttle.swap(false, Ordering::SeqCst) {
         return HttpResponse::TooManyRequests()
@@ -364,4 +372,68 @@ async fn orders_changed_within_one_second_are_paged_and_an_unreadable_one_quaran
         "read again: nothing new"
     );
     gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poller_killed_mid_read_is_taken_over_and_nothing_is_told_twice() {
+    let (fake, base) = Rozetka::start();
+    let store = redis_store(Retention::default()).await;
+    let gateway = |store| {
+        Gateway::start_with(store, Utc::now(), |s| {
+            s.poll_allow_http = true;
+            s.poll_lease_ms = 1_000;
+        })
+    };
+    let first = gateway(store.clone()).await;
+    let id = create_source(&first, &base, PASSWORD).await;
+    for _ in 0..100 {
+        let s = first.admin_json(&format!("/v1/sources/{id}")).await;
+        if s["poll"]["cursor"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Seven orders, a second apart: four pages of two. The first process reads two pages,
+    // then Rozetka stops answering it and it dies.
+    let searches = fake.searches.load(Ordering::SeqCst);
+    *fake.answer_only.lock().unwrap() = Some(searches + 2);
+    for n in 0..7 {
+        fake.save_at(
+            order(500 + n, 1, 1, false, ""),
+            &format!("2026-11-30 12:00:0{n}"),
+        );
+    }
+    // (Each read starts at the newest second read, so two pages tell three orders.)
+    let told = first.event_types_when("rozetka-shop", 3).await.len();
+    assert!((2..7).contains(&told), "{told} told before the crash");
+    first.crash().await;
+
+    // Another process takes the source over once the lease lapses and reads on from the
+    // saved cursor: what was read again adds nothing.
+    *fake.answer_only.lock().unwrap() = None;
+    let second = gateway(store).await;
+    let created = {
+        let mut created = Vec::new();
+        for _ in 0..150 {
+            created = second
+                .tenant_events("rozetka-shop", Some("order.created"))
+                .await;
+            if created.len() >= 7 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        created
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let again = second
+        .tenant_events("rozetka-shop", Some("order.created"))
+        .await;
+    assert_eq!(again.len(), 7, "each order once: {created:#?}");
+    let subjects: HashSet<&str> = again
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects.len(), 7);
+    second.stop().await;
 }
