@@ -175,6 +175,17 @@ fn order(id: i64, status: i64, group: i64, paid: bool, ttn: &str) -> Value {
     })
 }
 
+/// Waits (up to 10 s) for the source's first poll: its cursor set.
+async fn first_cursor(gw: &Gateway, id: &str) {
+    for _ in 0..100 {
+        let s = gw.admin_json(&format!("/v1/sources/{id}")).await;
+        if s["poll"]["cursor"].is_string() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn create_source(gw: &Gateway, base: &str, password: &str) -> String {
     let res = gw
         .admin(Method::POST, "/v1/sources")
@@ -203,13 +214,7 @@ async fn a_rozetka_shop_is_polled_and_each_fact_told_once() {
     })
     .await;
     let id = create_source(&gw, &base, PASSWORD).await;
-    for _ in 0..100 {
-        let s = gw.admin_json(&format!("/v1/sources/{id}")).await;
-        if s["poll"]["cursor"].is_string() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    first_cursor(&gw, &id).await;
 
     // Three orders in one second (more than a page): a new one, a paid one, and one seen
     // first when already received, with its waybill.
@@ -329,13 +334,7 @@ async fn orders_changed_within_one_second_are_paged_and_an_unreadable_one_quaran
     })
     .await;
     let id = create_source(&gw, &base, PASSWORD).await;
-    for _ in 0..100 {
-        let s = gw.admin_json(&format!("/v1/sources/{id}")).await;
-        if s["poll"]["cursor"].is_string() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    first_cursor(&gw, &id).await;
     // Five orders changed in the same second: three pages of two, read by page number
     // within that second; and one whose time is none (the hour skipped in spring).
     for n in 0..5 {
@@ -386,13 +385,7 @@ async fn a_poller_killed_mid_read_is_taken_over_and_nothing_is_told_twice() {
     };
     let first = gateway(store.clone()).await;
     let id = create_source(&first, &base, PASSWORD).await;
-    for _ in 0..100 {
-        let s = first.admin_json(&format!("/v1/sources/{id}")).await;
-        if s["poll"]["cursor"].is_string() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    first_cursor(&first, &id).await;
     // Seven orders, a second apart: four pages of two. The first process reads two pages,
     // then Rozetka stops answering it and it dies.
     let searches = fake.searches.load(Ordering::SeqCst);
