@@ -136,8 +136,11 @@ pub async fn create_plugin(
     }))
 }
 
-/// Read a plugin (without its keys' values), with what its inbox holds and, for a push
-/// plugin, how each endpoint is doing.
+/// Read a plugin (without its keys' values).
+///
+/// Beside the registration: what its inbox holds (waiting, in flight, dead letters) and,
+/// for a push plugin, how each endpoint is doing (healthy, failing or paused; failures in
+/// a row, the last error and the last success).
 #[utoipa::path(
     tag = "plugins",
     security(("admin_token" = [])),
@@ -327,6 +330,9 @@ pub async fn rotate_key(
 }
 
 /// Revoke one API key at once.
+///
+/// Calls with it are refused from the next request on. Revoking the last key locks the
+/// plugin out until `POST /v1/plugins/{id}/keys` issues a new one.
 #[utoipa::path(
     tag = "plugins",
     security(("admin_token" = [])),
@@ -463,7 +469,10 @@ pub async fn pause_delivery(
     set_paused(&state, &id, true).await
 }
 
-/// Resume a push plugin's delivery; what waited goes out in order.
+/// Resume a push plugin's delivery.
+///
+/// What waited in its inbox goes out in order; every gateway process resumes pushing
+/// within a few seconds.
 #[utoipa::path(
     tag = "plugins",
     security(("admin_token" = [])),
@@ -565,6 +574,9 @@ pub async fn list_installations(
 }
 
 /// Remove a plugin from a shop. It receives nothing more from it.
+///
+/// Deliveries of that shop still waiting in the plugin's inbox are dropped when pulled,
+/// and the plugin can no longer publish there.
 #[utoipa::path(
     tag = "plugins",
     security(("admin_token" = [])),
@@ -595,6 +607,9 @@ pub async fn uninstall(
 }
 
 /// The calling plugin, as its API key identifies it.
+///
+/// A cheap way for a plugin to check its key at start-up: the answer shows its
+/// subscriptions, declared types and key ids, never a key's value.
 #[utoipa::path(
     tag = "plugins",
     security(("plugin_key" = [])),

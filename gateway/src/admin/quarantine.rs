@@ -136,6 +136,10 @@ pub async fn list(
 }
 
 /// Read one quarantined payload, with its headers and its exact body.
+///
+/// `reason` names the rule or field that failed. `body_base64` is byte-exact (what was
+/// verified); `body` repeats it as text when it is UTF-8. `replayed_event_ids` is set once
+/// a replay wrote events.
 #[utoipa::path(
     tag = "quarantine",
     security(("admin_token" = [])),

@@ -671,6 +671,9 @@ pub async fn list_sources(
 }
 
 /// Read a source (without its secrets).
+///
+/// Shows when each current secret was made and until when an old one still verifies, the
+/// webhook path, and for poll and enriched sources how reading the provider's API is doing.
 #[utoipa::path(
     tag = "sources",
     security(("admin_token" = [])),
@@ -743,6 +746,9 @@ pub async fn update_source(
 }
 
 /// Disconnect a shop. Its events stay in the tenant log.
+///
+/// Its webhook URL answers 404 from then on, and a poll source stops being read. Its
+/// quarantined payloads stay until discarded.
 #[utoipa::path(
     tag = "sources",
     security(("admin_token" = [])),

@@ -9,6 +9,9 @@ use crate::error::Result;
 use crate::state::AppState;
 
 /// Liveness: the process answers.
+///
+/// Never touches the store: use it to restart a hung process, and `/readyz` to route
+/// traffic.
 #[utoipa::path(tag = "ops", responses((status = 200, description = "Alive", body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
@@ -84,6 +87,9 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse> {
 }
 
 /// Prometheus metrics (text exposition format).
+///
+/// Webhooks by provider and outcome, ingest latency, store errors, log and inbox trims,
+/// router dead letters, spool, push and enrichment counters, all of this process.
 #[utoipa::path(
     tag = "ops",
     responses((status = 200, description = "Metrics", content_type = "text/plain; version=0.0.4", body = String))
@@ -113,6 +119,9 @@ pub fn event_types() -> EventTypeList {
 }
 
 /// List the canonical event types and their JSON Schemas.
+///
+/// The catalog every event's `data` follows, with each type's schema version and the
+/// shared definitions (`common`) the schemas refer to.
 #[utoipa::path(tag = "events", responses((status = 200, description = "The catalog", body = EventTypeList)))]
 #[get("/v1/event-types")]
 pub async fn list_event_types() -> HttpResponse {

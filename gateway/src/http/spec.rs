@@ -1,10 +1,12 @@
 //! What the OpenAPI document needs beyond what the routes' annotations say, so generated
 //! clients and validators take it as it is: namespaced operation ids, the server, the
 //! license's SPDX id, `security: []` on public operations, the problem `type` values, RFC
-//! 3339 times marked `date-time`, and a description on every operation.
+//! 3339 times marked `date-time`, and an example on every response.
 
 use omnigate_schemas::api::ProblemKind;
 use serde_json::{Value, json};
+
+use crate::error::{Credential, Error};
 
 /// Every operation's id: `<resource>.<action>`, stable for generated clients.
 const OPERATION_IDS: &[(&str, &str, &str)] = &[
@@ -270,41 +272,109 @@ fn declare_errors(op: &mut Value) {
     }
 }
 
-/// Each response's media type shows its schema's example, where the schema has one.
+/// Each response's media type shows an example: its schema's own, or for a problem one
+/// built by the gateway's error mapping for that status, so the example is the answer a
+/// client really gets.
 fn media_examples(doc: &mut Value) {
     let schemas = doc["components"]["schemas"].clone();
     let Some(paths) = doc["paths"].as_object_mut() else {
         return;
     };
-    for item in paths.values_mut() {
+    for (path, item) in paths.iter_mut() {
         for method in METHODS {
-            let Some(responses) = item
-                .get_mut(*method)
-                .and_then(|op| op.get_mut("responses"))
-                .and_then(Value::as_object_mut)
-            else {
+            let Some(op) = item.get_mut(*method) else {
                 continue;
             };
-            for response in responses.values_mut() {
+            let has_body = op.get("requestBody").is_some();
+            let plugin_key = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("plugin_key").is_some()));
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for (status, response) in responses.iter_mut() {
+                let description = response["description"].as_str().unwrap_or("").to_string();
                 let Some(content) = response.get_mut("content").and_then(Value::as_object_mut)
                 else {
                     continue;
                 };
                 for media in content.values_mut() {
-                    // A problem's example is one cause; each error status has its own.
+                    if media.get("example").is_some() {
+                        continue;
+                    }
                     let name = media["schema"]["$ref"]
                         .as_str()
-                        .and_then(|r| r.strip_prefix("#/components/schemas/"))
-                        .filter(|n| *n != "Problem");
-                    if let Some(example) = name.and_then(|n| schemas[n].get("example"))
-                        && media.get("example").is_none()
-                    {
-                        media["example"] = example.clone();
+                        .and_then(|r| r.strip_prefix("#/components/schemas/"));
+                    let example = match name {
+                        Some("Problem") => {
+                            let error =
+                                example_error(status, path, has_body, plugin_key, &description);
+                            serde_json::to_value(error.problem()).ok()
+                        }
+                        Some(name) => schemas[name].get("example").cloned(),
+                        None => None,
+                    };
+                    if let Some(example) = example {
+                        media["example"] = example;
                     }
                 }
             }
         }
     }
+}
+
+/// The error behind a problem response of `status` on `path`, for its example.
+fn example_error(
+    status: &str,
+    path: &str,
+    has_body: bool,
+    plugin_key: bool,
+    description: &str,
+) -> Error {
+    let webhook = path.starts_with("/v1/webhooks/");
+    match status {
+        "400" if has_body => Error::MalformedBody("expected `,` or `}` at line 1 column 18".into()),
+        "400" => Error::InvalidQuery("limit: invalid digit found in string".into()),
+        "401" if webhook => Error::InvalidSignature("no signature matched".into()),
+        "401" if plugin_key => Error::Unauthorized(Credential::PluginKey),
+        "401" => Error::Unauthorized(Credential::AdminToken),
+        "403" => Error::Forbidden(lower_first(description)),
+        "404" if webhook => Error::SourceNotFound("src_7m3kq9x2v8w4".into()),
+        "404" => Error::not_found(resource_named_by(path)),
+        "408" => Error::BodyTimeout { timeout_ms: 10_000 },
+        "409" => Error::Conflict(lower_first(description)),
+        "413" => Error::PayloadTooLarge { limit: 1 << 20 },
+        "422" => Error::Validation {
+            detail: "the body does not match its schema".into(),
+            errors: vec!["/limit: 0 is less than the minimum of 1".into()],
+        },
+        "429" => Error::RateLimited {
+            what: if webhook { "deliveries" } else { "requests" },
+            retry_after_secs: 1,
+        },
+        "503" => Error::StoreUnavailable("no answer to a ping".into()),
+        _ => Error::Internal("unexpected".into()),
+    }
+}
+
+/// `sources` → `source "src_…"`: what a 404 on `path` names.
+fn resource_named_by(path: &str) -> String {
+    let (what, id) = match path.split('/').nth(2).unwrap_or("") {
+        "sources" => ("source", "src_7m3kq9x2v8w4"),
+        "plugins" => ("plugin", "plg_4f8a2c9e1b7d"),
+        "quarantine" => ("quarantine entry", "q0-1795384621392-0"),
+        "router" => ("dead letter", "1795384621392-0"),
+        _ => ("resource", "…"),
+    };
+    format!("{what} {id:?}")
+}
+
+fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_lowercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn operation(method: &str, path: &str, op: &mut Value) {
@@ -333,11 +403,6 @@ fn operation(method: &str, path: &str, op: &mut Value) {
     // parse is quarantined, 202): no 400 or 422.
     if !path.starts_with("/v1/webhooks/") {
         declare_errors(op);
-    }
-    if op.get("description").is_none_or(Value::is_null)
-        && let Some(summary) = op.get("summary").cloned()
-    {
-        op["description"] = summary;
     }
 }
 
@@ -408,8 +473,8 @@ mod tests {
                 );
                 assert!(ids.insert(id.to_string()), "{id} twice");
                 assert!(
-                    op["description"].is_string(),
-                    "{method} {path}: no description"
+                    op["description"].is_string() && op["description"] != op["summary"],
+                    "{method} {path}: no description beyond the summary"
                 );
                 assert!(
                     op["security"].is_array(),
@@ -439,6 +504,24 @@ mod tests {
                 }
                 if op.get("requestBody").is_some() && !path.starts_with("/v1/webhooks/") {
                     assert!(declared("400") && declared("422"), "{method} {path}");
+                }
+                for (status, response) in op["responses"].as_object().unwrap() {
+                    let Some(problem) = response.pointer("/content/application~1problem+json")
+                    else {
+                        continue;
+                    };
+                    let example = &problem["example"];
+                    let kind = example["type"]
+                        .as_str()
+                        .and_then(ProblemKind::from_type_uri);
+                    assert!(kind.is_some(), "{method} {path} {status}: {example}");
+                    if status != "default" {
+                        assert_eq!(
+                            example["status"].to_string(),
+                            *status,
+                            "{method} {path}: the example answers another status"
+                        );
+                    }
                 }
             }
         }

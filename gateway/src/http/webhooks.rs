@@ -35,6 +35,17 @@ pub fn add_to(doc: &mut Value) {
         components.insert(t.name.to_string(), root);
         webhooks.insert(t.name.to_string(), entry(t.name, t.description, &example));
     }
+    // Its members are written out in each event type: unreferenced, it would be a stray
+    // type in generated clients.
+    let refers = |name: &str| {
+        let target = format!("\"#/components/schemas/{name}\"");
+        components
+            .values()
+            .any(|c| serde_json::to_string(c).is_ok_and(|s| s.contains(&target)))
+    };
+    if !refers("common.Envelope") {
+        components.remove("common.Envelope");
+    }
     if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
         schemas.extend(components);
         one_of_types(schemas);
@@ -138,11 +149,47 @@ fn hoist(prefix: &str, schema: &Value, components: &mut Map<String, Value>) -> V
         for (name, def) in defs {
             let mut def = def;
             rewrite(prefix, &mut def);
+            ref_siblings_to_all_of(&mut def);
             components.insert(format!("{prefix}.{name}"), def);
         }
     }
     rewrite(prefix, &mut schema);
+    // The root's own `$ref` (the envelope) is written out by `one_of_data`.
+    if let Some(object) = schema.as_object_mut() {
+        object.values_mut().for_each(ref_siblings_to_all_of);
+    }
     schema
+}
+
+/// `{"$ref": A, "properties": …, "unevaluatedProperties": false}` (a shape extending
+/// another, valid 2020-12) becomes `{"allOf": [{"$ref": A}, {"properties": …}],
+/// "unevaluatedProperties": false}`: the same schema, which validators that treat a `$ref`
+/// as replacing its siblings (as OpenAPI 3.0 did) and client generators read as meant.
+fn ref_siblings_to_all_of(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.values_mut().for_each(ref_siblings_to_all_of);
+            let extends = map.contains_key("$ref")
+                && map.keys().any(|k| {
+                    !matches!(k.as_str(), "$ref" | "description" | "unevaluatedProperties")
+                });
+            if !extends {
+                return;
+            }
+            let base = map.remove("$ref").unwrap_or_default();
+            let mut outer = Map::new();
+            for key in ["description", "unevaluatedProperties"] {
+                if let Some(v) = map.remove(key) {
+                    outer.insert(key.to_string(), v);
+                }
+            }
+            let own = std::mem::take(map);
+            outer.insert("allOf".into(), json!([{"$ref": base}, Value::Object(own)]));
+            *map = outer;
+        }
+        Value::Array(items) => items.iter_mut().for_each(ref_siblings_to_all_of),
+        _ => {}
+    }
 }
 
 fn rewrite(prefix: &str, value: &mut Value) {

@@ -40,6 +40,10 @@ pub async fn pull(
 }
 
 /// Acknowledge handled deliveries: they are not delivered again.
+///
+/// Pass the `receipt` of each delivery from `POST /v1/inbox/pull`. `settled` counts the
+/// receipts that were still pending; one already acknowledged counts as nothing, so
+/// acknowledging again is safe.
 #[utoipa::path(
     tag = "inbox",
     security(("plugin_key" = [])),
@@ -63,6 +67,10 @@ pub async fn ack(
 }
 
 /// Give deliveries back: they come again after `retry_after_ms` (default at once).
+///
+/// `dead` gives up at once (the delivery becomes a dead letter, with `reason`); `defer`
+/// hands it back without counting an attempt (it waits behind an earlier event of its
+/// subject).
 #[utoipa::path(
     tag = "inbox",
     security(("plugin_key" = [])),
@@ -137,6 +145,10 @@ pub async fn dead(
 }
 
 /// Send dead letters back to the inbox as new deliveries.
+///
+/// Name the dead letters by their `id`s, or leave `ids` out to send every one back. Each
+/// leaves the dead letters and is delivered again from its first attempt: fix the handler
+/// first.
 #[utoipa::path(
     tag = "inbox",
     security(("plugin_key" = [])),
