@@ -380,6 +380,11 @@ pub struct Settings {
     /// each later wait is three times longer, at most an hour.
     #[arg(long, env = "OMNIGATE_ENRICH_RETRY_MS", default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(10..=3_600_000))]
     pub enrich_retry_ms: u64,
+
+    /// How often this process adds its count of deliveries per source and outcome to the
+    /// store (what `GET /v1/sources` shows for the last hour), in milliseconds.
+    #[arg(long, env = "OMNIGATE_TALLY_REPORT_MS", default_value_t = 5_000, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(10..=60_000))]
+    pub tally_report_ms: u64,
 }
 
 /// The waits between push attempts (`5s,5m,30m`).
@@ -524,6 +529,7 @@ impl Default for Settings {
             poll_allow_http: false,
             enrich: true,
             enrich_retry_ms: 10_000,
+            tally_report_ms: 5_000,
         }
     }
 }

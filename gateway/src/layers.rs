@@ -15,7 +15,7 @@ const FLOORS: &[&[&str]] = &[
     &["admin", "inbox", "enricher", "pusher", "poller", "router"],
     &["ingest", "plugins", "push", "poll", "enrich"],
     &["state", "body"],
-    &["limits", "telemetry"],
+    &["limits", "telemetry", "tally"],
     // The HTTP error sits above the store and verification: they say what went wrong in
     // their own terms, and `error.rs` alone decides what a client is answered.
     &["error", "validate", "samples", "sign", "providers"],

@@ -40,6 +40,7 @@ pub mod spool;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod tally;
 pub mod telemetry;
 pub mod trigger;
 pub mod validate;

@@ -18,6 +18,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::web;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
@@ -29,6 +30,7 @@ use crate::pusher::PushersHandle;
 use crate::router::RouterHandle;
 use crate::state::AppState;
 use crate::store::{MemoryStore, RedisStore, Retention, Store, redis_options};
+use crate::tally::TallyHandle;
 
 /// A gateway ready to serve.
 pub struct Gateway {
@@ -151,6 +153,12 @@ impl Gateway {
         let pushers = push.then(|| crate::pusher::spawn(self.state.clone().into_inner()));
         let pollers = poll.then(|| crate::poller::spawn(self.state.clone().into_inner()));
         let enricher = enrich.then(|| crate::enricher::spawn(self.state.clone().into_inner()));
+        let tally = crate::tally::spawn(
+            self.state.tally.clone(),
+            self.state.store.clone(),
+            self.state.clock.clone(),
+            Duration::from_millis(self.state.settings.tally_report_ms),
+        );
         Ok(Running {
             addr: http.addr,
             handle: http.handle,
@@ -160,6 +168,7 @@ impl Gateway {
             pushers,
             pollers,
             enricher,
+            tally,
             state: self.state,
         })
     }
@@ -175,6 +184,7 @@ pub struct Running {
     pushers: Option<PushersHandle>,
     pollers: Option<PollersHandle>,
     enricher: Option<EnricherHandle>,
+    tally: TallyHandle,
     state: web::Data<AppState>,
 }
 
@@ -197,6 +207,7 @@ impl Running {
             pushers: self.pushers,
             pollers: self.pollers,
             enricher: self.enricher,
+            tally: self.tally,
         };
         workers.stop().await;
         served.map_err(|e| Error::Internal(e.to_string()))
@@ -213,6 +224,7 @@ impl Running {
             pushers,
             pollers,
             enricher,
+            tally,
             ..
         } = self;
         tokio::spawn(server);
@@ -224,6 +236,7 @@ impl Running {
                 pushers,
                 pollers,
                 enricher,
+                tally,
             },
         }
     }
@@ -236,6 +249,7 @@ struct Workers {
     pushers: Option<PushersHandle>,
     pollers: Option<PollersHandle>,
     enricher: Option<EnricherHandle>,
+    tally: TallyHandle,
 }
 
 impl Workers {
@@ -255,6 +269,8 @@ impl Workers {
         if let Some(pushers) = self.pushers {
             pushers.stop().await;
         }
+        // Last: what the others' final work counted goes into the report.
+        self.tally.stop().await;
     }
 }
 

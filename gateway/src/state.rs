@@ -26,6 +26,8 @@ pub struct AppState {
     pub limits: crate::limits::Limits,
     /// Where verified deliveries wait while the store cannot take them (`OMNIGATE_SPOOL_DIR`).
     pub spool: Option<Arc<crate::spool::Spool>>,
+    /// Webhook deliveries per source and outcome, until the next report to the store.
+    pub tally: Arc<crate::tally::DeliveryTally>,
     admin_token: String,
     sources: SourceCache,
     unknown_sources: UnknownSources,
@@ -73,6 +75,7 @@ impl AppState {
                 ..Default::default()
             }),
             plugin_schemas: crate::validate::PluginSchemas::default(),
+            tally: Arc::default(),
             admin_token,
             settings,
             store,

@@ -407,8 +407,33 @@ pub struct SourceView {
     /// A thin source with `options.api`: how reading its resources is doing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrichment: Option<EnrichmentProgress>,
+    /// Webhooks it was sent over the last hour, by outcome, and when the last arrived
+    /// (lists and reads of sources; absent when the counts could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliveries: Option<SourceDeliveries>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A source's webhooks over the last hour, summed over every gateway process (each adds
+/// its counts every few seconds: `OMNIGATE_TALLY_REPORT_MS`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "window_minutes": 60,
+    "outcomes": {"accepted": 118, "duplicate": 3, "invalid_signature": 1},
+    "last_delivery_at": "2025-03-14T09:26:55.412Z"
+})))]
+pub struct SourceDeliveries {
+    pub window_minutes: u32,
+    /// Deliveries per outcome, as `omnigate_webhooks_total` labels them (`accepted`,
+    /// `duplicate`, `quarantined`, `spooled`, `invalid_signature`, `stale`, …); outcomes
+    /// with none are left out.
+    pub outcomes: BTreeMap<String, u64>,
+    /// The last delivery, whatever its outcome (kept past the hour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub last_delivery_at: Option<String>,
 }
 
 /// 202: the delivery was written to the tenant log.
@@ -460,15 +485,20 @@ pub struct Handshake {
 pub struct EventsPage {
     pub events: Vec<Event>,
     /// Pass as `after` to read on (present whenever anything was read). At the end of the
-    /// log it is where new events will follow: keep it to poll for them.
+    /// log it is where new events will follow: keep it to poll for them. Newest first
+    /// (`order=newest_first`), pass it as `before` for older events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
-    /// True when this page reached the end of the log: nothing more for now. A page can be
-    /// short (even empty) and not done, when the read stopped after skipping many other
-    /// tenants' events of a shared partition: read on from `next`.
+    /// True when this page reached the end of the log (or of `since`/`until`): nothing
+    /// more for now. A page can be short (even empty) and not done, when the read stopped
+    /// after skipping many other tenants' events of a shared partition: read on from `next`.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub done: bool,
+    /// Newest first without `before`: the log position of the newest entry read. Pass it as
+    /// `after` (oldest first) to follow the events written since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<String>,
 }
 
 /// A verified payload that could not be normalized.
@@ -769,6 +799,96 @@ pub struct EventTypeInfo {
     /// The JSON Schema (2020-12) of the whole event.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub schema: Value,
+}
+
+/// `GET /v1/status`: what an operator checks first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "store": "reachable",
+    "spool": {"records": 0, "bytes": 0},
+    "router": [{"partition": 0, "unrouted": 0, "last_written_at": "2025-03-14T09:26:55.412Z"}]
+})))]
+pub struct GatewayStatus {
+    /// `reachable` or `unreachable` (the store did not answer a ping within half a second).
+    pub store: String,
+    /// The local spool, when the gateway has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spool: Option<SpoolHealth>,
+    /// How far the router is behind, per log partition (empty while the store is
+    /// unreachable).
+    pub router: Vec<PartitionStatus>,
+}
+
+/// The router's progress on one partition of the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PartitionStatus {
+    pub partition: u32,
+    /// Log entries not routed to plugins yet (never taken, or taken and not finished).
+    pub unrouted: u64,
+    /// When the partition's newest entry was written (absent: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_written_at: Option<String>,
+}
+
+/// `GET /v1/providers`: what connecting a shop of each provider takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProviderList {
+    pub providers: Vec<ProviderInfo>,
+}
+
+/// One provider: how its deliveries are verified and what a new source of it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "provider": "shopify",
+    "title": "Shopify",
+    "mode": "push",
+    "verification": "Base64 HMAC-SHA256 of the raw body in X-Shopify-Hmac-Sha256, keyed with the app's client secret",
+    "fields": [{"name": "secret", "kind": "secret", "required": true,
+                "description": "The app's client secret (Partner Dashboard → app → Client credentials)"}],
+    "topics": ["orders/create", "orders/updated"]
+})))]
+pub struct ProviderInfo {
+    pub provider: Provider,
+    /// The provider's name as people write it.
+    pub title: String,
+    pub mode: SourceMode,
+    /// How a delivery is told genuine.
+    pub verification: String,
+    /// The members of `POST /v1/sources` this provider takes besides `tenant`, `provider`
+    /// and `name`.
+    pub fields: Vec<ProviderField>,
+    /// Topics mapped to canonical events (others are quarantined).
+    pub topics: Vec<String>,
+}
+
+/// A member of `POST /v1/sources`, by its dotted path (`options.api.store_hash`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProviderField {
+    pub name: String,
+    pub kind: FieldKind,
+    pub required: bool,
+    pub description: String,
+    /// A value of the right form (never a real secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+}
+
+/// How a field's value is written: `secret` is write-only text, `json` a JSON value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum FieldKind {
+    Secret,
+    Text,
+    Url,
+    Integer,
+    Boolean,
+    Json,
 }
 
 /// `GET /v1/event-types`.

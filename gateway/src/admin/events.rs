@@ -8,10 +8,21 @@ use super::Admin;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::StreamId;
-use crate::store::tenant_log::page;
+use crate::store::tenant_log::{LogQuery, Order, page};
 
 pub const DEFAULT_LIMIT: usize = 100;
 pub use crate::store::tenant_log::MAX_LIMIT;
+
+/// Which way a page reads the log.
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventOrder {
+    /// Log order; page on with `after`.
+    #[default]
+    OldestFirst,
+    /// The newest first; page on with `before`.
+    NewestFirst,
+}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -20,25 +31,93 @@ pub struct EventsQuery {
     #[serde(rename = "type")]
     #[param(rename = "type")]
     pub event_type: Option<String>,
-    /// A `next` value from an earlier page; events strictly after it.
+    /// `oldest_first` (log order, the default) or `newest_first`.
+    #[param(inline)]
+    pub order: Option<EventOrder>,
+    /// Oldest first: a `next` value from an earlier page; events strictly after it.
     #[param(pattern = r"^[0-9]{1,19}-[0-9]{1,19}$")]
     pub after: Option<String>,
+    /// Newest first: a `next` value from an earlier page; events strictly before it.
+    #[param(pattern = r"^[0-9]{1,19}-[0-9]{1,19}$")]
+    pub before: Option<String>,
+    /// Only events written to the log at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub since: Option<String>,
+    /// Only events written to the log before this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub until: Option<String>,
     /// At most this many events (default 100, at most 1000).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
-/// Read a tenant's events in log order.
+/// A time bound as log milliseconds.
+fn millis(name: &str, value: Option<&str>) -> Result<Option<u64>> {
+    value
+        .map(|text| {
+            crate::normalize::time::rfc3339(text)
+                .and_then(|t| u64::try_from(t.timestamp_millis()).ok())
+                .ok_or_else(|| {
+                    Error::InvalidQuery(format!("{name} must be an RFC 3339 time after 1970"))
+                })
+        })
+        .transpose()
+}
+
+impl EventsQuery {
+    /// The store's query for `tenant`, or why these parameters do not make one.
+    fn to_log_query<'a>(&'a self, tenant: &'a str) -> Result<LogQuery<'a>> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(Error::InvalidQuery(format!(
+                "limit must be between 1 and {MAX_LIMIT}"
+            )));
+        }
+        let order = match self.order.unwrap_or_default() {
+            EventOrder::OldestFirst => Order::OldestFirst,
+            EventOrder::NewestFirst => Order::NewestFirst,
+        };
+        let cursor = match (order, &self.after, &self.before) {
+            (Order::OldestFirst, after, None) => after.as_deref(),
+            (Order::NewestFirst, None, before) => before.as_deref(),
+            (Order::OldestFirst, _, Some(_)) => {
+                return Err(Error::InvalidQuery(
+                    "before pages newest_first order; oldest first, pass next as after".into(),
+                ));
+            }
+            (Order::NewestFirst, Some(_), _) => {
+                return Err(Error::InvalidQuery(
+                    "after pages oldest_first order; newest first, pass next as before".into(),
+                ));
+            }
+        };
+        let since_ms = millis("since", self.since.as_deref())?;
+        let until_ms = millis("until", self.until.as_deref())?;
+        Ok(LogQuery {
+            tenant,
+            event_type: self.event_type.as_deref(),
+            order,
+            cursor: cursor.map(StreamId::cursor).transpose()?,
+            since_ms,
+            until_ms,
+            limit,
+        })
+    }
+}
+
+/// Read a tenant's events, in log order or newest first.
 ///
-/// Pages with `after`: pass the previous page's `next`. Polling with the last `next`
-/// returns only events written since.
+/// Pages with `after` in log order, with `before` newest first: pass the previous page's
+/// `next`. Polling with the last `next` returns only events written since; a newest-first
+/// page's `tail` is where to start that. `since` and `until` bound the time each event was
+/// written to the log (its `received_at`, give or take the write).
 #[utoipa::path(
     tag = "events",
     security(("admin_token" = [])),
     params(("tenant" = String, Path, description = "Tenant (shop) name", pattern = r"^[A-Za-z0-9._-]{1,128}$"), EventsQuery),
     responses(
         (status = 200, description = "A page of events", body = EventsPage),
-        (status = 400, description = "Bad cursor or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad cursor, time, order or limit", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
     )
@@ -52,21 +131,7 @@ pub async fn tenant_events(
 ) -> Result<HttpResponse> {
     let tenant = crate::ids::Tenant::parse(tenant.into_inner())
         .map_err(|e| Error::InvalidQuery(e.to_string()))?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Error::InvalidQuery(format!(
-            "limit must be between 1 and {MAX_LIMIT}"
-        )));
-    }
-    let after = query.after.as_deref().map(StreamId::cursor).transpose()?;
-    let page = page(
-        state.store.as_ref(),
-        state.settings.partitions,
-        tenant.as_str(),
-        query.event_type.as_deref(),
-        after,
-        limit,
-    )
-    .await?;
+    let log_query = query.to_log_query(tenant.as_str())?;
+    let page = page(state.store.as_ref(), state.settings.partitions, &log_query).await?;
     Ok(HttpResponse::Ok().json(page))
 }

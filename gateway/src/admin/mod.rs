@@ -5,9 +5,11 @@ mod auth;
 pub mod events;
 pub mod list;
 pub mod plugins;
+pub mod providers;
 pub mod quarantine;
 pub mod router;
 pub mod sources;
+pub mod status;
 
 pub use auth::Admin;
 

@@ -2,9 +2,9 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use omnigate_schemas::api::{
-    CreateInstallation, CreatePlugin, InboxStats, InstallationPage, InstallationView, KeyCreated,
-    PluginCreated, PluginPage, PluginUpdated, PluginView, Problem, RotateKey, SigningSecretCreated,
-    UpdatePlugin,
+    CreateInstallation, CreatePlugin, DeadLetterPage, InboxStats, InstallationPage,
+    InstallationView, KeyCreated, PluginCreated, PluginPage, PluginUpdated, PluginView, Problem,
+    ReplayDead, Replayed, RotateKey, SigningSecretCreated, UpdatePlugin,
 };
 
 use super::Admin;
@@ -604,6 +604,62 @@ pub async fn uninstall(
     }
     tracing::info!(plugin_id = %id, %tenant, "plugin uninstalled");
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// List a plugin's dead letters, oldest first, a page at a time (as an operator).
+///
+/// What `GET /v1/inbox/dead` shows the plugin itself: each delivery that failed every
+/// attempt, with the reason of each attempt. Pass `next` as `after` until `done`.
+#[utoipa::path(
+    tag = "plugins",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Plugin id"), crate::inbox::handlers::DeadQuery),
+    responses(
+        (status = 200, description = "Dead letters, oldest first", body = DeadLetterPage),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/plugins/{id}/dead-letters")]
+pub async fn list_dead_letters(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<crate::inbox::handlers::DeadQuery>,
+) -> Result<HttpResponse> {
+    let plugin = load(&state, &id).await?;
+    let page = crate::inbox::dead_letter_page(&state, &plugin, &query).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Send a plugin's dead letters back to its inbox (as an operator).
+///
+/// What `POST /v1/inbox/dead/replay` does for the plugin itself, under the same limit of
+/// replays per minute: the named dead letters (all without `ids`) are delivered again from
+/// their first attempt.
+#[utoipa::path(
+    tag = "plugins",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Plugin id")),
+    request_body = ReplayDead,
+    responses(
+        (status = 200, description = "How many went back", body = Replayed),
+        (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such plugin", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the plugin's replays per minute; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/plugins/{id}/dead-letters/replay")]
+pub async fn replay_dead_letters(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: crate::body::Body<ReplayDead>,
+) -> Result<HttpResponse> {
+    let plugin = load(&state, &id).await?;
+    let replayed = crate::inbox::replay_dead(&state, &plugin, body.ids.as_deref()).await?;
+    tracing::info!(plugin_id = %plugin.id, replayed, "dead letters replayed by an operator");
+    Ok(HttpResponse::Ok().json(Replayed { replayed }))
 }
 
 /// The calling plugin, as its API key identifies it.

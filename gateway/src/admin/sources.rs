@@ -4,8 +4,8 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Duration, Utc};
 use omnigate_schemas::api::{
-    CreateSource, PollCredentials, Problem, SecretInfo, SourceMode, SourcePage, SourceView,
-    UpdateSource,
+    CreateSource, PollCredentials, Problem, SecretInfo, SourceDeliveries, SourceMode, SourcePage,
+    SourceView, UpdateSource,
 };
 
 use super::Admin;
@@ -517,6 +517,7 @@ pub fn view(source: &SourceRecord, now: DateTime<Utc>) -> SourceView {
         },
         poll: None,
         enrichment: None,
+        deliveries: None,
         options: source.options.clone(),
         secrets: source
             .secrets
@@ -663,11 +664,36 @@ pub async fn list_sources(
             .map(|s| view(&s, now)))
     })
     .await?;
+    let mut sources = page.items;
+    with_deliveries(&state, &mut sources).await;
     Ok(HttpResponse::Ok().json(SourcePage {
-        sources: page.items,
+        sources,
         next: page.next,
         done: page.done,
     }))
+}
+
+/// Adds each source's last hour of deliveries. Counts that cannot be read leave the field
+/// out rather than fail the answer: they are a view, not the source.
+async fn with_deliveries(state: &AppState, views: &mut [SourceView]) {
+    let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
+    let tallies = match crate::tally::last_hour(state.store.as_ref(), &ids, state.now()).await {
+        Ok(tallies) => tallies,
+        Err(e) => {
+            tracing::warn!(error = %e, "delivery counts cannot be read");
+            return;
+        }
+    };
+    for (view, tally) in views.iter_mut().zip(tallies) {
+        view.deliveries = Some(SourceDeliveries {
+            window_minutes: crate::store::TALLY_MINUTES as u32,
+            outcomes: tally.outcomes,
+            last_delivery_at: tally
+                .last_ms
+                .and_then(|ms| DateTime::from_timestamp_millis(i64::try_from(ms).ok()?))
+                .map(time::format),
+        });
+    }
 }
 
 /// Read a source (without its secrets).
@@ -703,6 +729,7 @@ pub async fn get_source(
     if source.api_credentials.is_some() {
         shown.enrichment = Some(crate::enricher::progress(&state, &source.id).await?);
     }
+    with_deliveries(&state, std::slice::from_mut(&mut shown)).await;
     Ok(HttpResponse::Ok().json(shown))
 }
 

@@ -99,6 +99,8 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(admin::plugins::install)
         .service(admin::plugins::list_installations)
         .service(admin::plugins::uninstall)
+        .service(admin::plugins::list_dead_letters)
+        .service(admin::plugins::replay_dead_letters)
         .service(admin::plugins::me)
         .service(crate::inbox::handlers::pull)
         .service(crate::inbox::handlers::ack)
@@ -108,8 +110,10 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(crate::inbox::handlers::replay_log)
         .service(crate::inbox::handlers::publish)
         .service(meta::list_event_types)
+        .service(admin::providers::list_providers)
         .service(meta::healthz)
         .service(meta::readyz)
+        .service(admin::status::status)
         .service(meta::metrics);
 }
 

@@ -13,6 +13,7 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("get", "/healthz", "ops.healthz"),
     ("get", "/readyz", "ops.readyz"),
     ("get", "/metrics", "ops.metrics"),
+    ("get", "/v1/status", "ops.status"),
     ("get", "/v1/event-types", "events.types.list"),
     ("get", "/v1/tenants/{tenant}/events", "events.list"),
     ("post", "/v1/events", "events.publish"),
@@ -52,6 +53,16 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
         "/v1/plugins/{id}/installations/{tenant}",
         "plugins.installations.delete",
     ),
+    (
+        "get",
+        "/v1/plugins/{id}/dead-letters",
+        "plugins.dead_letters.list",
+    ),
+    (
+        "post",
+        "/v1/plugins/{id}/dead-letters/replay",
+        "plugins.dead_letters.replay",
+    ),
     ("post", "/v1/plugins/{id}/keys", "plugins.keys.rotate"),
     (
         "delete",
@@ -73,6 +84,7 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
         "/v1/router/dead-letters/{id}/replay",
         "router.dead_letters.replay",
     ),
+    ("get", "/v1/providers", "providers.list"),
     ("get", "/v1/sources", "sources.list"),
     ("post", "/v1/sources", "sources.create"),
     ("get", "/v1/sources/{id}", "sources.get"),
@@ -538,6 +550,7 @@ mod tests {
         for (method, path) in [
             ("get", "/healthz"),
             ("get", "/v1/event-types"),
+            ("get", "/v1/providers"),
             ("post", "/v1/webhooks/{source_id}"),
         ] {
             assert_eq!(doc["paths"][path][method]["security"], json!([]), "{path}");

@@ -124,24 +124,8 @@ pub async fn dead(
     state: web::Data<AppState>,
     query: web::Query<DeadQuery>,
 ) -> Result<HttpResponse> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(crate::error::Error::InvalidQuery(
-            "limit must be between 1 and 1000".into(),
-        ));
-    }
-    let after = match &query.after {
-        Some(a) => Some(crate::store::StreamId::cursor(a).map_err(|_| {
-            crate::error::Error::InvalidQuery(format!("after {a:?} is not a dead letter id"))
-        })?),
-        None => None,
-    };
-    let page = super::dead_letters(&state, &caller.plugin, after, limit).await?;
-    Ok(HttpResponse::Ok().json(DeadLetterPage {
-        dead_letters: page.shown,
-        next: page.last.map(|l| l.to_string()),
-        done: page.done,
-    }))
+    let page = super::dead_letter_page(&state, &caller.plugin, &query).await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Send dead letters back to the inbox as new deliveries.

@@ -5,7 +5,9 @@
 pub mod handlers;
 
 use omnigate_schemas::Event;
-use omnigate_schemas::api::{DeadLetterView, DeliveryFailure, InboxDelivery, NackRequest, Scope};
+use omnigate_schemas::api::{
+    DeadLetterPage, DeadLetterView, DeliveryFailure, InboxDelivery, NackRequest, Scope,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -205,6 +207,34 @@ pub struct DeadPage {
     pub done: bool,
 }
 
+/// A page of `plugin`'s dead letters as `query` asks, for the plugin's own route and the
+/// operator's.
+pub async fn dead_letter_page(
+    state: &AppState,
+    plugin: &PluginRecord,
+    query: &handlers::DeadQuery,
+) -> Result<DeadLetterPage> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::InvalidQuery(
+            "limit must be between 1 and 1000".into(),
+        ));
+    }
+    let after = match &query.after {
+        Some(a) => Some(
+            StreamId::cursor(a)
+                .map_err(|_| Error::InvalidQuery(format!("after {a:?} is not a dead letter id")))?,
+        ),
+        None => None,
+    };
+    let page = dead_letters(state, plugin, after, limit).await?;
+    Ok(DeadLetterPage {
+        dead_letters: page.shown,
+        next: page.last.map(|l| l.to_string()),
+        done: page.done,
+    })
+}
+
 pub async fn dead_letters(
     state: &AppState,
     plugin: &PluginRecord,
@@ -312,15 +342,15 @@ pub async fn replay_log(
             seq: u64::MAX,
         },
     };
-    let page = crate::store::tenant_log::page(
-        state.store.as_ref(),
-        state.settings.partitions,
-        &req.tenant,
-        None,
-        Some(after),
+    let query = crate::store::tenant_log::LogQuery {
+        tenant: &req.tenant,
+        cursor: Some(after),
         limit,
-    )
-    .await?;
+        ..Default::default()
+    };
+    let page =
+        crate::store::tenant_log::page(state.store.as_ref(), state.settings.partitions, &query)
+            .await?;
     let items: Vec<InboxEntry> = page
         .events
         .into_iter()

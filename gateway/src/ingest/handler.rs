@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::headers::Headers;
 use crate::providers::Answer;
 use crate::state::AppState;
+use crate::store::SourceRecord;
 use crate::telemetry::WebhookOutcome;
 use omnigate_schemas::api::Provider;
 
@@ -205,7 +206,7 @@ async fn handle(
     };
     match result {
         Ok(outcome) => {
-            record(&state, &span, provider, outcome.label(), started);
+            record_for(&state, &span, &source, outcome.label(), started);
             Ok(respond(outcome, descriptor.answer, state.now()))
         }
         Err(e) => {
@@ -238,7 +239,7 @@ async fn handle(
                 }
                 _ => WebhookOutcome::Error,
             };
-            record(&state, &span, provider, label, started);
+            record_for(&state, &span, &source, label, started);
             Err(e)
         }
     }
@@ -255,6 +256,18 @@ fn record(
     state
         .metrics
         .webhook(provider, outcome, started.elapsed().as_secs_f64());
+}
+
+/// [`record`], and counted for the source's last hour.
+fn record_for(
+    state: &AppState,
+    span: &tracing::Span,
+    source: &SourceRecord,
+    outcome: WebhookOutcome,
+    started: Instant,
+) {
+    record(state, span, Some(source.provider), outcome, started);
+    state.tally.count(&source.id, outcome, state.now());
 }
 
 /// Ozon's answer: what Omnigate answers anyone, with the `result: true` Ozon looks for,

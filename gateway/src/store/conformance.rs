@@ -214,6 +214,34 @@ pub async fn log_reads_page_in_order(store: Arc<dyn Store>) {
             .is_empty()
     );
     assert!(store.read_log(8, None, 10).await.unwrap().is_empty());
+
+    // Newest first, the same entries backwards, paged by `before`.
+    let newest = store.read_log_back(7, None, 10).await.unwrap();
+    let older = store
+        .read_log_back(7, Some(newest[9].cursor), 10)
+        .await
+        .unwrap();
+    let oldest = store
+        .read_log_back(7, Some(older[9].cursor), 10)
+        .await
+        .unwrap();
+    assert_eq!(oldest.len(), 5);
+    let back: Vec<String> = newest
+        .iter()
+        .chain(&older)
+        .chain(&oldest)
+        .map(|e| e.record.event_id.clone())
+        .collect();
+    let reversed: Vec<String> = expected.into_iter().rev().collect();
+    assert_eq!(back, reversed);
+    assert!(
+        store
+            .read_log_back(7, Some(oldest[4].cursor), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.read_log_back(8, None, 10).await.unwrap().is_empty());
 }
 
 pub async fn retention_trims_only_what_the_router_took(store: Arc<dyn Store>) {
@@ -1520,6 +1548,74 @@ pub fn small() -> Retention {
 /// One process polls a source at a time: the lease is taken while free, renewed by its
 /// holder, refused to others until it lapses, and only its holder writes the poll state
 /// (tokens included, which come back as they were written).
+/// Two processes report what they counted; the counts add up per source and outcome, a
+/// span of minutes narrows them, minutes past the hour are dropped, and the last delivery
+/// only moves forward.
+pub async fn delivery_tallies_add_up_and_keep_the_last_hour(store: Arc<dyn Store>) {
+    use super::{SourceTally, TALLY_MINUTES};
+    let now = 29_000_000;
+    let tally = |source: &str, counts: Vec<(u64, &'static str, u64)>, last_ms: u64| SourceTally {
+        source_id: source.into(),
+        counts,
+        last_ms,
+    };
+    store
+        .add_tallies(
+            now,
+            &[
+                tally(
+                    "src_a",
+                    vec![(now - 70, "accepted", 4), (now - 5, "accepted", 2)],
+                    1_000,
+                ),
+                tally("src_b", vec![(now, "invalid_signature", 1)], 3_000),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .add_tallies(
+            now,
+            &[tally(
+                "src_a",
+                vec![(now, "accepted", 3), (now, "duplicate", 1)],
+                500,
+            )],
+        )
+        .await
+        .unwrap();
+    let ids = [
+        "src_a".to_string(),
+        "src_b".to_string(),
+        "src_none".to_string(),
+    ];
+    let hour = store.tallies(&ids, now - TALLY_MINUTES + 1).await.unwrap();
+    let count = |i: usize, outcome: &str| hour[i].outcomes.get(outcome).copied();
+    assert_eq!(
+        count(0, "accepted"),
+        Some(5),
+        "two processes' counts add up"
+    );
+    assert_eq!(count(0, "duplicate"), Some(1));
+    assert_eq!(
+        hour[0].last_ms,
+        Some(1_000),
+        "the last delivery never moves back"
+    );
+    assert_eq!(count(1, "invalid_signature"), Some(1));
+    assert_eq!(hour[1].last_ms, Some(3_000));
+    assert!(hour[2].outcomes.is_empty() && hour[2].last_ms.is_none());
+    let minute = store.tallies(&ids[..1], now).await.unwrap();
+    assert_eq!(
+        minute[0].outcomes.get("accepted"),
+        Some(&3),
+        "a span narrows them"
+    );
+    // The minute 70 ago was dropped, not only left out of the span.
+    let all = store.tallies(&ids[..1], 0).await.unwrap();
+    assert_eq!(all[0].outcomes.get("accepted"), Some(&5));
+}
+
 pub async fn a_poll_lease_has_one_holder_who_alone_writes_the_state(store: Arc<dyn Store>) {
     let short = Duration::from_millis(300);
     assert!(store.poll_lease("src_p", "a", short).await.unwrap());
@@ -1626,6 +1722,7 @@ macro_rules! store_conformance {
             routers_take_each_log_entry_until_acknowledged: default,
             a_poison_log_entry_is_set_aside_with_its_reason: default,
             a_poll_lease_has_one_holder_who_alone_writes_the_state: default,
+            delivery_tallies_add_up_and_keep_the_last_hour: default,
         );
     };
     (@cases $make:expr; $($case:ident: $retention:ident,)*) => {
@@ -1809,6 +1906,11 @@ pub const CASES: &[Case] = &[
                 store,
             ))
         },
+    },
+    Case {
+        name: "delivery_tallies_add_up_and_keep_the_last_hour",
+        retention: default,
+        run: |store| Box::pin(delivery_tallies_add_up_and_keep_the_last_hour(store)),
     },
 ];
 

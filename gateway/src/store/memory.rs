@@ -192,7 +192,12 @@ struct Inner {
     /// Poll leases: source → (holder, until).
     poll_leases: HashMap<String, (String, Instant)>,
     poll_states: HashMap<String, super::PollState>,
+    /// Per source: deliveries per (minute, outcome), and the newest delivery's time.
+    tallies: HashMap<String, SourceCounts>,
 }
+
+/// A source's deliveries per (minute, outcome), and its newest delivery's Unix ms.
+type SourceCounts = (BTreeMap<(u64, String), u64>, u64);
 
 pub struct MemoryStore {
     inner: Mutex<Inner>,
@@ -577,6 +582,30 @@ impl EventLog for MemoryStore {
             None => log.entries.range(..),
         };
         Ok(range
+            .take(count)
+            .map(|(id, r)| LogEntry {
+                cursor: *id,
+                record: r.clone(),
+            })
+            .collect())
+    }
+
+    async fn read_log_back(
+        &self,
+        partition: u32,
+        before: Option<StreamId>,
+        count: usize,
+    ) -> StoreResult<Vec<LogEntry>> {
+        let inner = self.lock();
+        let Some(log) = inner.logs.get(&partition) else {
+            return Ok(Vec::new());
+        };
+        let range = match before {
+            Some(before) => log.entries.range(..before),
+            None => log.entries.range(..),
+        };
+        Ok(range
+            .rev()
             .take(count)
             .map(|(id, r)| LogEntry {
                 cursor: *id,
@@ -980,6 +1009,53 @@ impl Inboxes for MemoryStore {
             self.arrivals(plugin_id).notify_waiters();
         }
         Ok(pushed)
+    }
+}
+
+#[async_trait]
+impl super::Tallies for MemoryStore {
+    async fn add_tallies(
+        &self,
+        now_minute: u64,
+        tallies: &[super::SourceTally],
+    ) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let oldest = now_minute.saturating_sub(super::TALLY_MINUTES);
+        for tally in tallies {
+            let (counts, last) = inner.tallies.entry(tally.source_id.clone()).or_default();
+            for (minute, outcome, n) in &tally.counts {
+                *counts.entry((*minute, outcome.to_string())).or_default() += n;
+            }
+            counts.retain(|(minute, _), _| *minute >= oldest);
+            *last = (*last).max(tally.last_ms);
+        }
+        Ok(())
+    }
+
+    async fn tallies(
+        &self,
+        source_ids: &[String],
+        since_minute: u64,
+    ) -> StoreResult<Vec<super::Tally>> {
+        let inner = self.lock();
+        Ok(source_ids
+            .iter()
+            .map(|id| {
+                let Some((counts, last)) = inner.tallies.get(id) else {
+                    return super::Tally::default();
+                };
+                let mut outcomes = BTreeMap::new();
+                for ((minute, outcome), n) in counts {
+                    if *minute >= since_minute {
+                        *outcomes.entry(outcome.clone()).or_default() += n;
+                    }
+                }
+                super::Tally {
+                    outcomes,
+                    last_ms: Some(*last).filter(|ms| *ms > 0),
+                }
+            })
+            .collect())
     }
 }
 

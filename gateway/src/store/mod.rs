@@ -193,6 +193,18 @@ impl StreamId {
             .ok_or_else(|| BadCursor(s.to_string()))
     }
 
+    /// The last id before this one, if there is one.
+    pub fn predecessor(self) -> Option<StreamId> {
+        match (self.ms, self.seq) {
+            (ms, seq) if seq > 0 => Some(StreamId { ms, seq: seq - 1 }),
+            (ms, _) if ms > 0 => Some(StreamId {
+                ms: ms - 1,
+                seq: u64::MAX,
+            }),
+            _ => None,
+        }
+    }
+
     /// The first id after this one, if there is one.
     pub fn successor(self) -> Option<StreamId> {
         match (self.ms, self.seq) {
@@ -615,7 +627,7 @@ pub enum Appended {
 /// The store as the gateway uses it: one value with every capability.
 #[async_trait]
 pub trait Store:
-    Registry + EventLog + Inboxes + Quarantine + Pollers + Send + Sync + 'static
+    Registry + EventLog + Inboxes + Quarantine + Pollers + Tallies + Send + Sync + 'static
 {
     /// `"redis"` or `"memory"`.
     fn kind(&self) -> &'static str;
@@ -683,6 +695,15 @@ pub trait EventLog: Send + Sync {
         &self,
         partition: u32,
         after: Option<StreamId>,
+        count: usize,
+    ) -> StoreResult<Vec<LogEntry>>;
+
+    /// Up to `count` entries of a partition before `before` (exclusive; from the newest
+    /// without it), newest first.
+    async fn read_log_back(
+        &self,
+        partition: u32,
+        before: Option<StreamId>,
         count: usize,
     ) -> StoreResult<Vec<LogEntry>>;
 
@@ -872,6 +893,38 @@ pub trait Pollers: Send + Sync {
         holder: &str,
         state: &PollState,
     ) -> StoreResult<bool>;
+}
+
+/// Webhook deliveries counted per source, outcome and minute: each gateway process adds
+/// what it counted every few seconds, so the counts are the sum over the processes.
+#[async_trait]
+pub trait Tallies: Send + Sync {
+    /// Adds `counts`, and moves each source's last delivery time forward to the newest
+    /// given. Minutes older than [`TALLY_MINUTES`] before `now_minute` are dropped.
+    async fn add_tallies(&self, now_minute: u64, tallies: &[SourceTally]) -> StoreResult<()>;
+    /// Each source's deliveries per outcome from `since_minute` on, in `source_ids` order.
+    async fn tallies(&self, source_ids: &[String], since_minute: u64) -> StoreResult<Vec<Tally>>;
+}
+
+/// Minutes of counts kept per source.
+pub const TALLY_MINUTES: u64 = 60;
+
+/// What one process counted for one source since it last reported.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SourceTally {
+    pub source_id: String,
+    /// `(Unix minute, outcome, deliveries)`.
+    pub counts: Vec<(u64, &'static str, u64)>,
+    /// Unix milliseconds of the newest delivery counted.
+    pub last_ms: u64,
+}
+
+/// A source's deliveries per outcome over a span of minutes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tally {
+    pub outcomes: std::collections::BTreeMap<String, u64>,
+    /// Unix milliseconds of the newest delivery ever counted (kept past the span).
+    pub last_ms: Option<u64>,
 }
 
 /// Verified payloads that could not be mapped (written by [`EventLog::append`]).

@@ -319,6 +319,193 @@ async fn tenant_events_page_in_order_and_filter_by_type() {
     assert_eq!(later["done"], true);
 }
 
+/// An operator looking at a shop's latest events: newest first, a page at a time with
+/// `before`, then following what arrives from the page's `tail`; and narrowing to a time
+/// span by when the events were written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_events_come_first_and_a_time_span_narrows_them() {
+    let t = Utc.with_ymd_and_hms(2025, 3, 14, 10, 0, 0).unwrap();
+    let gw = Gateway::start(redis_store(Retention::default()).await, t).await;
+    let a = gw
+        .create_source(json!({"tenant": "newest", "provider": "shopify", "secret": SECRET_A}))
+        .await;
+    let send = |n: u32| {
+        let body = format!(
+            r##"{{"id":{n},"name":"#{n}","created_at":"2025-03-14T09:00:00Z","currency":"EUR","total_price":"1.00","line_items":[]}}"##
+        );
+        let headers = shopify_headers(SECRET_A, body.as_bytes(), &format!("n{n}"));
+        let gw = &gw;
+        let id = a.id.clone();
+        async move {
+            let res = gw.deliver(&id, &headers, body.as_bytes()).await;
+            assert_eq!(res.status(), StatusCode::ACCEPTED);
+        }
+    };
+    let orders = |page: &Value| -> Vec<String> {
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["data"]["order_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Log positions start with the millisecond of the write: space the orders apart so
+    // each has its own.
+    for n in 1..=3 {
+        send(n).await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let base = "/v1/tenants/newest/events";
+    let newest: Value = gw
+        .admin_json(&format!("{base}?order=newest_first&limit=2"))
+        .await;
+    assert_eq!(orders(&newest), ["3", "2"]);
+    assert_eq!(newest["done"], false);
+    let older: Value = gw
+        .admin_json(&format!(
+            "{base}?order=newest_first&limit=2&before={}",
+            newest["next"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(orders(&older), ["1"]);
+    assert_eq!(older["done"], true);
+
+    // Following from the tail shows only what came since.
+    let tail = newest["tail"]
+        .as_str()
+        .expect("a newest-first page has a tail");
+    send(4).await;
+    let followed: Value = gw.admin_json(&format!("{base}?after={tail}")).await;
+    assert_eq!(orders(&followed), ["4"]);
+
+    // The log positions of orders 2 and 3 give the span [2, 3).
+    let positions: Vec<u64> = {
+        let mut at = Vec::new();
+        let mut after = String::new();
+        for _ in 0..4 {
+            let page: Value = gw.admin_json(&format!("{base}?limit=1{after}")).await;
+            let next = page["next"].as_str().unwrap().to_string();
+            at.push(next.split('-').next().unwrap().parse().unwrap());
+            after = format!("&after={next}");
+        }
+        at
+    };
+    let time = |ms: u64| {
+        chrono::DateTime::from_timestamp_millis(ms as i64)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let span = format!("since={}&until={}", time(positions[1]), time(positions[2]));
+    let forward: Value = gw.admin_json(&format!("{base}?{span}")).await;
+    assert_eq!(orders(&forward), ["2"]);
+    assert_eq!(forward["done"], true);
+    let backward: Value = gw
+        .admin_json(&format!("{base}?order=newest_first&{span}"))
+        .await;
+    assert_eq!(orders(&backward), ["2"]);
+    assert_eq!(backward["done"], true);
+
+    // Cursors belong to one order; times must be times.
+    for bad in [
+        format!("{base}?before={tail}"),
+        format!("{base}?order=newest_first&after={tail}"),
+        format!("{base}?since=yesterday"),
+        format!("{base}?order=sideways"),
+    ] {
+        let res = gw.admin(Method::GET, &bad).send().await.unwrap();
+        problem(res, StatusCode::BAD_REQUEST, "invalid-query").await;
+    }
+}
+
+/// An operator checking on a shop: what it sent in the last hour, by outcome, summed over
+/// two gateway processes, and when the last delivery came; and the gateway's status, with
+/// how far the router is behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sources_deliveries_are_counted_by_outcome_over_the_last_hour() {
+    let t = Utc::now();
+    let store = redis_store(Retention::default()).await;
+    let fast = |s: &mut omnigate::config::Settings| s.tally_report_ms = 50;
+    let gw = Gateway::start_with(store.clone(), t, fast).await;
+    let other = Gateway::start_with(store, t, fast).await;
+    let a = gw
+        .create_source(json!({"tenant": "counted", "provider": "shopify", "secret": SECRET_A}))
+        .await;
+    let body = format!(
+        r##"{{"id":1,"name":"#1","created_at":"{}","currency":"EUR","total_price":"1.00","line_items":[]}}"##,
+        t.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let signed = shopify_headers(SECRET_A, body.as_bytes(), "c1");
+    let forged = shopify_headers(SECRET_B, body.as_bytes(), "c1");
+    assert_eq!(
+        gw.deliver(&a.id, &signed, body.as_bytes()).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        other
+            .deliver(&a.id, &signed, body.as_bytes())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        other
+            .deliver(&a.id, &forged, body.as_bytes())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let expected = json!({"accepted": 1, "duplicate": 1, "invalid_signature": 1});
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = gw.admin_json(&format!("/v1/sources/{}", a.id)).await;
+        if shown["deliveries"]["outcomes"] == expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(shown["deliveries"]["outcomes"], expected, "{shown}");
+    assert_eq!(shown["deliveries"]["window_minutes"], 60);
+    let last = shown["deliveries"]["last_delivery_at"].as_str().unwrap();
+    let last = chrono::DateTime::parse_from_rfc3339(last).unwrap();
+    assert!(
+        (last.with_timezone(&Utc) - t).num_seconds().abs() < 60,
+        "{last}"
+    );
+    let listed: Value = gw.admin_json("/v1/sources?tenant=counted").await;
+    assert_eq!(listed["sources"][0]["deliveries"], shown["deliveries"]);
+
+    // The router takes the order; the status shows its partition written and caught up.
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = gw.admin_json("/v1/status").await;
+        let partitions = status["router"].as_array().unwrap();
+        let written = partitions
+            .iter()
+            .filter(|p| p["last_written_at"].is_string())
+            .count();
+        if written >= 1 && partitions.iter().all(|p| p["unrouted"] == 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status["store"], "reachable");
+    assert_eq!(status["router"].as_array().unwrap().len(), 16, "{status}");
+    assert!(
+        status["router"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["unrouted"] == 0)
+    );
+    assert!(
+        status.get("spool").is_none(),
+        "no spool configured: {status}"
+    );
+    let anonymous = gw.http.get(gw.url("/v1/status")).send().await.unwrap();
+    problem(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
 /// A tenant sharing a partition with a busy one: a read stops after skipping 20,000 of the
 /// other tenant's events and says it is not done, so a client reading on from `next` finds
 /// the quiet tenant's event instead of taking the short page for the end of the log.

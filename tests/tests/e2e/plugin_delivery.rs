@@ -280,8 +280,29 @@ async fn failing_handlers_get_retries_then_dead_letters_then_replay() {
     assert_eq!(rest["dead_letters"], json!([]));
     assert_eq!(rest["done"], true);
 
-    let (status, replayed) = gw.plugin_call(&p, "/v1/inbox/dead/replay", json!({})).await;
-    assert_eq!(status, StatusCode::OK);
+    // The operator sees the same dead letters, and sends them back after the fix.
+    let seen: Value = gw
+        .admin_json(&format!("/v1/plugins/{}/dead-letters", p.id))
+        .await;
+    assert_eq!(seen, dead, "the operator sees what the plugin sees");
+    let unknown = gw
+        .admin(Method::GET, "/v1/plugins/plg_nobody/dead-letters")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let replayed: Value = gw
+        .admin(
+            Method::POST,
+            &format!("/v1/plugins/{}/dead-letters/replay", p.id),
+        )
+        .json(&json!({"ids": [letters[0]["id"]]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(replayed["replayed"], 1);
     let back = take(&gw, &p, 1).await;
     assert_eq!(back.len(), 1);

@@ -35,6 +35,10 @@ async fn ingest_answers_503_while_redis_is_down_and_recovers_after() {
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     let live = gw.http.get(gw.url("/healthz")).send().await.unwrap();
     assert_eq!(live.status(), StatusCode::OK, "the process itself is alive");
+    // The operator's status still answers, and says what is wrong.
+    let status: Value = gw.admin_json("/v1/status").await;
+    assert_eq!(status["store"], "unreachable");
+    assert_eq!(status["router"], serde_json::json!([]));
 
     redis.restart();
     // The sender retries until it is accepted; the gateway was not restarted.

@@ -123,6 +123,11 @@ impl Keys {
         format!("{}:polllease:{{{source_id}}}", self.prefix)
     }
 
+    /// A source's deliveries per minute and outcome, and its last delivery (hash).
+    pub(super) fn tally(&self, source_id: &str) -> String {
+        format!("{}:tally:{{{source_id}}}", self.prefix)
+    }
+
     /// A poll source's cursor, progress and OAuth tokens (string: JSON, tokens sealed).
     pub(super) fn poll_state(&self, source_id: &str) -> String {
         format!("{}:poll:{{{source_id}}}", self.prefix)

@@ -284,15 +284,32 @@ impl EventLog for RedisStore {
                     .arg(count),
             )
             .await?;
-        entries(reply)?
-            .into_iter()
-            .map(|(cursor, map)| {
-                Ok(LogEntry {
-                    cursor,
-                    record: log_record(&map)?,
-                })
-            })
-            .collect()
+        log_entries(reply)
+    }
+
+    async fn read_log_back(
+        &self,
+        partition: u32,
+        before: Option<StreamId>,
+        count: usize,
+    ) -> StoreResult<Vec<LogEntry>> {
+        // Inclusive to the previous id, as `read_log` is from the next one.
+        let end = match before.map(StreamId::predecessor) {
+            None => "+".to_string(),
+            Some(Some(previous)) => previous.to_string(),
+            Some(None) => return Ok(Vec::new()),
+        };
+        let reply: Value = self
+            .query(
+                redis::cmd("XREVRANGE")
+                    .arg(self.keys.log(partition))
+                    .arg(end)
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(count),
+            )
+            .await?;
+        log_entries(reply)
     }
 
     async fn route_pull(
@@ -501,6 +518,19 @@ impl RedisStore {
             })
             .collect()
     }
+}
+
+/// An `XRANGE`/`XREVRANGE` answer as log entries, in its order.
+fn log_entries(reply: Value) -> StoreResult<Vec<LogEntry>> {
+    entries(reply)?
+        .into_iter()
+        .map(|(cursor, map)| {
+            Ok(LogEntry {
+                cursor,
+                record: log_record(&map)?,
+            })
+        })
+        .collect()
 }
 
 fn log_record(map: &BTreeMap<String, Value>) -> StoreResult<LogRecord> {

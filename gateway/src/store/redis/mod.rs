@@ -14,6 +14,7 @@ mod polls;
 mod quarantine;
 mod registry;
 mod replicated;
+mod tallies;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
