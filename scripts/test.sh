@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's test command. On a new machine it installs redis-server (apt-get) when
-# missing, starts it on a free port for the run, checks formatting and lints, runs the whole
-# test suite against it, stops it again, and checks the API contract with schemathesis
+# The README's test command. On a new machine it installs redis-server, chromium and
+# chromium-driver (apt-get) when missing, starts Redis on a free port for the run, checks
+# formatting and lints, runs the whole test suite against it (the console's test drives the
+# headless Chromium), stops it again, and checks the API contract with schemathesis
 # (installed with pip into target/checkers when missing, with the standardwebhooks library the
 # push tests verify with) and the OpenAPI document with integrators' tools
 # (scripts/spec_check.sh: validators, generated Python and TypeScript clients that must
@@ -16,10 +17,15 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  log "redis-server not found: installing it with apt-get"
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# The console is tested in a real headless Chromium, driven over WebDriver.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "not found: ${missing[*]}: installing with apt-get"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # The Debian package starts a system-wide server on 6379; this script does not use it.
 

@@ -162,8 +162,8 @@ async function api(path, { method = 'GET', query, body } = {}) {
       : { title: `HTTP ${res.status} ${res.statusText}`.trim(), status: res.status, detail: text.slice(0, 300) || null };
     throw new ApiError(problem, res.status);
   }
-  if (data === null) throw new ApiError({ title: 'Unexpected answer', detail: 'The gateway did not answer with JSON.' }, res.status);
-  return data;
+  if (data === null && text) throw new ApiError({ title: 'Unexpected answer', detail: 'The gateway did not answer with JSON.' }, res.status);
+  return data; // null for an empty 2xx answer
 }
 
 /** The nodes showing a problem: title (and status), detail, and the `errors` list if any. */

@@ -2,6 +2,8 @@
 //! free port to a real `redis-server` (`OMNIGATE_TEST_REDIS_URL`, set by scripts/test.sh),
 //! and `redis-server` processes of the tests' own for outage tests.
 
+pub mod browser;
+
 use chrono::{DateTime, Utc};
 use omnigate::clock::{Clock, FixedClock};
 use omnigate::config::Settings;

@@ -2,6 +2,7 @@
 //! utoipa-actix-web so a route cannot exist without one), error answers for what never
 //! reaches a handler, the docs page, and the server.
 
+pub mod console;
 pub mod meta;
 pub mod spec;
 pub mod webhooks;
@@ -231,6 +232,7 @@ pub fn app(
                     .finish()
             }),
         )
+        .configure(console::routes)
         .default_service(web::to(not_found))
         .wrap(actix_web::middleware::from_fn(crate::plugins::auth::gate))
         .wrap(TracingLogger::<RequestSpan>::new())

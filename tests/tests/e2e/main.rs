@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod allegro_poller;
+mod console;
 mod enrichment;
 mod exhaustion;
 mod inbox_correctness;
