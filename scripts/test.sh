@@ -79,6 +79,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p omnigate-sdk --all-features --no-deps --
 # plugin's endpoint would (tests/python/push_receiver.py).
 checker_install "standardwebhooks==1.0.0"
 export OMNIGATE_TEST_PYTHON="$PWD/$CHECKERS_VENV/bin/python"
+# Installed above: the console's browser test must run, not skip.
+export OMNIGATE_REQUIRE_BROWSER=1
 log "cargo test (Redis at $OMNIGATE_TEST_REDIS_URL)"
 cargo test --workspace --locked
 log "the API contract, checked by schemathesis"

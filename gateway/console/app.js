@@ -6,9 +6,11 @@ const TOKEN_KEY = 'omnigate.adminToken';
 const APP_TITLE = 'Omnigate console';
 const PAGE = 50;
 const FOLLOW_MS = 2000;
-// Unsigned providers: their webhook URL carries a secret the API shows only when it is set.
-const UNSIGNED = new Set(['ozon', 'mercadolibre']);
+// An unsigned provider's webhook URL ends in a secret the API shows only when it is set; until
+// then the path ends in this placeholder.
 const URL_SECRET = '{url_secret}';
+// Following a busy shop must not grow the page without bound.
+const MAX_EVENTS_SHOWN = 500;
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const enc = encodeURIComponent;
@@ -384,7 +386,9 @@ function eventTypes() {
   return eventTypesPromise;
 }
 
-const webhookUrl = (path) => location.origin + path;
+/** The gateway's public URL for the path when it is configured (OMNIGATE_PUBLIC_URL, as the API
+ * says in `webhook_url`), else this console's own origin. */
+const webhookUrl = (path, src) => (src && src.webhook_url) || location.origin + path;
 
 function renderSources(view) {
   const tbody = el('tbody');
@@ -410,14 +414,15 @@ function renderSources(view) {
     if (b) rotate.open(b.closest('tr').dataset.sourceId, b);
   });
 
-  function onCreated(src) {
-    const url = webhookUrl(src.webhook_path);
+  async function onCreated(src) {
+    const url = webhookUrl(src.webhook_path, src);
     const poll = src.mode === 'poll';
+    const info = (await providers().catch(() => [])).find((p) => p.provider === src.provider);
     setStatus(created, [
       el('p', null, 'Source ', code(src.id), ` created for tenant ${src.tenant}.`),
       el('p', { class: 'url-line' }, el('span', null, poll ? 'Webhook URL (unused: the gateway polls this source): ' : 'Webhook URL: '),
         el('code', { id: 'webhook-url' }, url), ' ', copyButton(() => url)),
-      el('p', { class: 'hint' }, UNSIGNED.has(src.provider)
+      el('p', { class: 'hint' }, info && info.url_secret
         ? 'This URL contains the source’s URL secret and is shown only now: copy it into the provider before leaving this page.'
         : poll ? 'Nothing needs to be set up on the provider’s side.'
           : 'Set this URL in the provider’s webhook settings, with the same secret.'),
@@ -434,7 +439,7 @@ function renderSources(view) {
       previous ? [' The previous one keeps verifying until ', time(previous.expires_at), '.'] : '')];
     // An unsigned source's URL secret changed with it: the new URL is shown only in this answer.
     if (oldPath && oldPath.includes(URL_SECRET) && !src.webhook_path.includes(URL_SECRET)) {
-      const url = webhookUrl(src.webhook_path);
+      const url = webhookUrl(src.webhook_path, src);
       nodes.push(el('p', { class: 'url-line' }, 'New webhook URL (shown only now): ', code(url), ' ', copyButton(() => url)));
     }
     setStatus(rotateResult, nodes);
@@ -452,9 +457,9 @@ function sourceRow(s) {
   let urlCell;
   if (!push) urlCell = muted('polled: no webhooks');
   else if (path.includes(URL_SECRET)) {
-    urlCell = [code(webhookUrl(path)),
+    urlCell = [code(webhookUrl(path, s)),
       el('p', { class: 'hint' }, 'The real URL, with its secret, was shown only when the secret was set.')];
-  } else urlCell = code(webhookUrl(path));
+  } else urlCell = code(webhookUrl(path, s));
   return el('tr', { 'data-source-id': s.id, 'data-path': path },
     td(s.name && el('div', null, s.name), code(s.id)),
     td(s.tenant),
@@ -743,8 +748,25 @@ function renderEvents(view, arg) {
     if (!onTop) { before = page.next; more.hidden = !!page.done; }
   }
 
+  /** Keeps the newest MAX_EVENTS_SHOWN: older ones leave the page (load again to page back). */
+  function trim() {
+    if (listEl.children.length <= MAX_EVENTS_SHOWN) return;
+    while (listEl.children.length > MAX_EVENTS_SHOWN) {
+      shown.delete(listEl.lastElementChild.dataset.eventId);
+      listEl.lastElementChild.remove();
+    }
+    more.hidden = true;
+    setStatus(status, `Showing the newest ${MAX_EVENTS_SHOWN} events; press Load to page back from the newest.`);
+  }
+
   function startFollow() {
     stopFollow();
+    if (query.range.until) {
+      // Events written from now on are all after "Until": there is nothing to follow.
+      follow.checked = false;
+      setStatus(status, 'Following shows new events: clear “Until” to follow.');
+      return;
+    }
     const gen = ++followGen;
     setStatus(status, `Following new events of ${query.tenant}…`);
     timer = setTimeout(() => tick(gen), FOLLOW_MS);
@@ -762,13 +784,14 @@ function renderEvents(view, arg) {
     try {
       let fresh = 0;
       for (let i = 0; i < 5; i++) {
-        const page = await api(eventsPath(), { query: { after: cursor, limit: 100, type: query.type } });
+        const page = await api(eventsPath(), { query: { after: cursor, limit: 100, type: query.type, since: query.range.since } });
         if (gen !== followGen) return;
         const count = shown.size;
         for (const ev of page.events || []) {
           if (!shown.has(ev.id)) { shown.add(ev.id); listEl.prepend(eventItem(ev)); }
         }
         fresh += shown.size - count;
+        trim();
         if (page.next) cursor = page.next;
         if (page.done || !page.next) break;
       }
@@ -1108,7 +1131,7 @@ function renderHealth(view) {
       const reachable = s.store === 'reachable';
       const spool = s.spool;
       summary.replaceChildren(dl([
-        ['Store', badge(s.store || 'unknown', reachable ? 'ok' : 'bad')],
+        ['Store', el('span', { id: 'store-status' }, badge(s.store || 'unknown', reachable ? 'ok' : 'bad'))],
         ['Spool', spool ? [`${fmtInt(spool.records)} deliveries waiting, ${fmtBytes(spool.bytes)}`,
           spool.oldest_received_at ? [', oldest received ', time(spool.oldest_received_at)] : '']
           : muted('no spool')],

@@ -385,6 +385,24 @@ pub struct Settings {
     /// store (what `GET /v1/sources` shows for the last hour), in milliseconds.
     #[arg(long, env = "OMNIGATE_TALLY_REPORT_MS", default_value_t = 5_000, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(10..=60_000))]
     pub tally_report_ms: u64,
+
+    /// The address shops reach this gateway at (`https://hooks.example.com`), when it is
+    /// not the one the admin API is called on (a proxy, a load balancer): sources then show
+    /// their full `webhook_url`.
+    #[arg(long, env = "OMNIGATE_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+}
+
+/// An http(s) URL with nothing after the path: a base the webhook paths are appended to.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("{text:?} must be an http or https URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(format!("{text:?} must have no query, fragment or user"));
+    }
+    Ok(text.trim_end_matches('/').to_string())
 }
 
 /// The waits between push attempts (`5s,5m,30m`).
@@ -530,6 +548,7 @@ impl Default for Settings {
             enrich: true,
             enrich_retry_ms: 10_000,
             tally_report_ms: 5_000,
+            public_url: None,
         }
     }
 }
@@ -552,6 +571,26 @@ mod tests {
         }
         assert_eq!(d.partitions, 16);
         assert_eq!(d.dedupe_ttl(), Duration::from_secs(259_200));
+    }
+
+    #[test]
+    fn a_public_url_is_an_http_base_with_a_host() {
+        assert_eq!(
+            parse_public_url("https://hooks.example.com/").unwrap(),
+            "https://hooks.example.com"
+        );
+        assert_eq!(
+            parse_public_url("http://10.0.0.5:8080/gateway").unwrap(),
+            "http://10.0.0.5:8080/gateway"
+        );
+        for bad in [
+            "hooks.example.com",
+            "ftp://hooks.example.com",
+            "https://hooks.example.com/?a=1",
+            "https://user@hooks.example.com",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

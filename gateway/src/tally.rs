@@ -30,6 +30,13 @@ pub struct DeliveryTally {
     pending: Mutex<HashMap<String, Pending>>,
 }
 
+/// One delivery of the outcome at `index`.
+fn one(index: usize) -> [u64; OUTCOMES] {
+    let mut counts = [0; OUTCOMES];
+    counts[index] = 1;
+    counts
+}
+
 fn unix_ms(at: DateTime<Utc>) -> u64 {
     u64::try_from(at.timestamp_millis()).unwrap_or(0)
 }
@@ -53,22 +60,26 @@ impl DeliveryTally {
             .position(|o| *o == outcome)
             .unwrap_or(OUTCOMES - 1);
         let mut pending = self.lock();
-        // The id is copied only for a source's first delivery since the last report.
-        if !pending.contains_key(source_id) {
-            pending.insert(source_id.to_string(), Pending::default());
-        }
-        let Some(source) = pending.get_mut(source_id) else {
-            return;
-        };
-        match source.minutes.iter_mut().find(|(m, _)| *m == minute) {
-            Some((_, counts)) => counts[index] += 1,
+        // One lookup; the id is copied only for a source's first delivery since the last
+        // report.
+        match pending.get_mut(source_id) {
+            Some(source) => {
+                match source.minutes.iter_mut().find(|(m, _)| *m == minute) {
+                    Some((_, counts)) => counts[index] += 1,
+                    None => source.minutes.push((minute, one(index))),
+                }
+                source.last_ms = source.last_ms.max(ms);
+            }
             None => {
-                let mut counts = [0; OUTCOMES];
-                counts[index] = 1;
-                source.minutes.push((minute, counts));
+                pending.insert(
+                    source_id.to_string(),
+                    Pending {
+                        minutes: vec![(minute, one(index))],
+                        last_ms: ms,
+                    },
+                );
             }
         }
-        source.last_ms = source.last_ms.max(ms);
     }
 
     /// Takes what was counted, as reports for the store.
@@ -124,20 +135,22 @@ impl DeliveryTally {
         }
     }
 
-    /// Reports what was counted to `store`; on failure keeps it for the next report.
+    /// Reports what was counted to `store`, a source at a time; what the store did not
+    /// take is kept for the next report. (A write whose answer was lost is counted again
+    /// then: the counts are a view, and err on the high side.)
     pub async fn report(&self, store: &dyn Store, now: DateTime<Utc>) -> bool {
-        let reports = self.take();
-        if reports.is_empty() {
-            return true;
-        }
-        match store.add_tallies(minute(now), &reports).await {
-            Ok(()) => true,
-            Err(e) => {
+        let mut reports = self.take().into_iter();
+        while let Some(report) = reports.next() {
+            if let Err(e) = store
+                .add_tallies(minute(now), std::slice::from_ref(&report))
+                .await
+            {
                 tracing::debug!(error = %e, "delivery counts kept for the next report");
-                self.restore(reports, now);
-                false
+                self.restore(std::iter::once(report).chain(reports).collect(), now);
+                return false;
             }
         }
+        true
     }
 }
 

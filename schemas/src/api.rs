@@ -395,6 +395,11 @@ pub struct SourceView {
     /// `mercadolibre` the path ends in the URL secret, shown only in the answer that set it
     /// (creation, or a PATCH with a new `secret`); elsewhere it ends in `{url_secret}`.
     pub webhook_path: String,
+    /// `webhook_path` on the gateway's public address, when it is configured
+    /// (`OMNIGATE_PUBLIC_URL`): the URL to paste into the shop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = "uri"))]
+    pub webhook_url: Option<String>,
     pub options: SourceOptions,
     /// The secrets that currently verify deliveries, newest first (values are write-only).
     pub secrets: Vec<SecretInfo>,
@@ -815,8 +820,8 @@ pub struct GatewayStatus {
     /// The local spool, when the gateway has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spool: Option<SpoolHealth>,
-    /// How far the router is behind, per log partition (empty while the store is
-    /// unreachable).
+    /// How far the router is behind, per log partition (empty when the store is
+    /// unreachable or its progress could not be read within two seconds).
     pub router: Vec<PartitionStatus>,
 }
 
@@ -849,7 +854,8 @@ pub struct ProviderList {
     "verification": "Base64 HMAC-SHA256 of the raw body in X-Shopify-Hmac-Sha256, keyed with the app's client secret",
     "fields": [{"name": "secret", "kind": "secret", "required": true,
                 "description": "The app's client secret (Partner Dashboard → app → Client credentials)"}],
-    "topics": ["orders/create", "orders/updated"]
+    "topics": ["orders/create", "orders/updated"],
+    "url_secret": false
 })))]
 pub struct ProviderInfo {
     pub provider: Provider,
@@ -863,6 +869,9 @@ pub struct ProviderInfo {
     pub fields: Vec<ProviderField>,
     /// Topics mapped to canonical events (others are quarantined).
     pub topics: Vec<String>,
+    /// The provider signs nothing: the webhook URL ends in the source's secret, shown only
+    /// in the answer that set it.
+    pub url_secret: bool,
 }
 
 /// A member of `POST /v1/sources`, by its dotted path (`options.api.store_hash`).

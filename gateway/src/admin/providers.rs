@@ -368,6 +368,7 @@ pub fn catalog() -> ProviderList {
                     )
                     .collect(),
                 topics,
+                url_secret: descriptor.scheme == Scheme::UrlSecret,
             }
         })
         .collect();

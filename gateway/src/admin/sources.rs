@@ -518,6 +518,7 @@ pub fn view(source: &SourceRecord, now: DateTime<Utc>) -> SourceView {
         poll: None,
         enrichment: None,
         deliveries: None,
+        webhook_url: None,
         options: source.options.clone(),
         secrets: source
             .secrets
@@ -594,7 +595,9 @@ pub async fn create_source(
     state.store.put_source(&source).await?;
     state.forget_source(&source.id);
     tracing::info!(source_id = %source.id, tenant = %source.tenant, provider = %source.provider, "source created");
-    Ok(HttpResponse::Created().json(view_with_secret(&source, now)))
+    let mut shown = view_with_secret(&source, now);
+    with_url(&state, &mut shown);
+    Ok(HttpResponse::Created().json(shown))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -666,11 +669,23 @@ pub async fn list_sources(
     .await?;
     let mut sources = page.items;
     with_deliveries(&state, &mut sources).await;
+    sources.iter_mut().for_each(|s| with_url(&state, s));
     Ok(HttpResponse::Ok().json(SourcePage {
         sources,
         next: page.next,
         done: page.done,
     }))
+}
+
+/// The full webhook URL, when the gateway is told its public address.
+fn with_url(state: &AppState, view: &mut SourceView) {
+    if let Some(base) = &state.settings.public_url {
+        view.webhook_url = Some(format!(
+            "{}{}",
+            base.trim_end_matches('/'),
+            view.webhook_path
+        ));
+    }
 }
 
 /// Adds each source's last hour of deliveries. Counts that cannot be read leave the field
@@ -730,6 +745,7 @@ pub async fn get_source(
         shown.enrichment = Some(crate::enricher::progress(&state, &source.id).await?);
     }
     with_deliveries(&state, std::slice::from_mut(&mut shown)).await;
+    with_url(&state, &mut shown);
     Ok(HttpResponse::Ok().json(shown))
 }
 
@@ -766,10 +782,12 @@ pub async fn update_source(
     state.store.put_source(&source).await?;
     state.forget_source(&source.id);
     tracing::info!(source_id = %source.id, rotated, "source updated");
-    Ok(HttpResponse::Ok().json(match rotated {
+    let mut shown = match rotated {
         true => view_with_secret(&source, now),
         false => view(&source, now),
-    }))
+    };
+    with_url(&state, &mut shown);
+    Ok(HttpResponse::Ok().json(shown))
 }
 
 /// Disconnect a shop. Its events stay in the tenant log.

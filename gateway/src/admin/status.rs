@@ -13,24 +13,29 @@ use crate::state::AppState;
 /// How long the store may take to answer before it is called unreachable.
 const PING: Duration = Duration::from_millis(500);
 
-/// The router's progress on every partition, or `None` when the store did not answer.
+/// How long reading the router's progress on every partition may take in all.
+const PROGRESS: Duration = Duration::from_secs(2);
+
+/// The router's progress on every partition (read concurrently, within one deadline), or
+/// `None` when the store did not answer for all of them.
 async fn router(state: &AppState) -> Option<Vec<PartitionStatus>> {
-    let mut partitions = Vec::with_capacity(state.settings.partitions as usize);
-    for partition in 0..state.settings.partitions {
-        let progress = tokio::time::timeout(PING, state.store.route_progress(partition))
-            .await
-            .ok()?
-            .ok()?;
-        partitions.push(PartitionStatus {
+    let reads = (0..state.settings.partitions).map(|partition| async move {
+        let progress = state.store.route_progress(partition).await.ok()?;
+        Some(PartitionStatus {
             partition,
             unrouted: progress.unrouted,
             last_written_at: progress.last.and_then(|id| {
                 let at = chrono::DateTime::from_timestamp_millis(i64::try_from(id.ms).ok()?)?;
                 Some(crate::normalize::time::format(at))
             }),
-        });
-    }
-    Some(partitions)
+        })
+    });
+    let read = futures_util::future::join_all(reads);
+    tokio::time::timeout(PROGRESS, read)
+        .await
+        .ok()?
+        .into_iter()
+        .collect()
 }
 
 /// The gateway's health as an operator reads it.
@@ -58,6 +63,9 @@ pub async fn status(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse
     } else {
         None
     };
+    if reachable && router.is_none() {
+        tracing::warn!("the router's progress could not be read in time");
+    }
     let spool = state.spool.as_ref().map(|spool| {
         let stats = spool.stats();
         SpoolHealth {
@@ -67,7 +75,7 @@ pub async fn status(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse
         }
     });
     Ok(HttpResponse::Ok().json(GatewayStatus {
-        store: if router.is_some() {
+        store: if reachable {
             "reachable"
         } else {
             "unreachable"

@@ -1545,9 +1545,6 @@ pub fn small() -> Retention {
     }
 }
 
-/// One process polls a source at a time: the lease is taken while free, renewed by its
-/// holder, refused to others until it lapses, and only its holder writes the poll state
-/// (tokens included, which come back as they were written).
 /// Two processes report what they counted; the counts add up per source and outcome, a
 /// span of minutes narrows them, minutes past the hour are dropped, and the last delivery
 /// only moves forward.
@@ -1614,8 +1611,15 @@ pub async fn delivery_tallies_add_up_and_keep_the_last_hour(store: Arc<dyn Store
     // The minute 70 ago was dropped, not only left out of the span.
     let all = store.tallies(&ids[..1], 0).await.unwrap();
     assert_eq!(all[0].outcomes.get("accepted"), Some(&5));
+    // A source's counts go with it.
+    store.delete_source("src_b").await.unwrap();
+    let after = store.tallies(&ids[1..2], 0).await.unwrap();
+    assert_eq!(after[0], super::Tally::default());
 }
 
+/// One process polls a source at a time: the lease is taken while free, renewed by its
+/// holder, refused to others until it lapses, and only its holder writes the poll state
+/// (tokens included, which come back as they were written).
 pub async fn a_poll_lease_has_one_holder_who_alone_writes_the_state(store: Arc<dyn Store>) {
     let short = Duration::from_millis(300);
     assert!(store.poll_lease("src_p", "a", short).await.unwrap());

@@ -328,6 +328,7 @@ impl Registry for MemoryStore {
         let mut inner = self.lock();
         inner.poll_leases.remove(id);
         inner.poll_states.remove(id);
+        inner.tallies.remove(id);
         Ok(inner.sources.remove(id).is_some())
     }
 

@@ -91,14 +91,16 @@ pub async fn page(
         let exhausted = entries.len() < batch;
         let count = entries.len();
         for (i, entry) in entries.into_iter().enumerate() {
+            // The newest position, even past `since`: following from it shows only what
+            // is written later.
+            if query.order == Order::NewestFirst && query.cursor.is_none() && tail.is_none() {
+                tail = Some(entry.cursor.to_string());
+            }
             if query.beyond(entry.cursor) {
                 done = true;
                 break 'scan;
             }
             scanned += 1;
-            if query.order == Order::NewestFirst && query.cursor.is_none() && tail.is_none() {
-                tail = Some(entry.cursor.to_string());
-            }
             cursor = Some(entry.cursor);
             let r = entry.record;
             if r.tenant != query.tenant || query.event_type.is_some_and(|t| t != r.event_type) {

@@ -405,6 +405,21 @@ async fn the_newest_events_come_first_and_a_time_span_narrows_them() {
     assert_eq!(orders(&backward), ["2"]);
     assert_eq!(backward["done"], true);
 
+    // A span that starts after the newest event: nothing, but the tail to follow from.
+    let later: Value = gw
+        .admin_json(&format!(
+            "{base}?order=newest_first&since={}",
+            time(positions[3] + 60_000)
+        ))
+        .await;
+    assert_eq!(later["events"], json!([]));
+    assert_eq!(later["done"], true);
+    assert_eq!(
+        later["tail"].as_str().unwrap().split('-').next().unwrap(),
+        positions[3].to_string(),
+        "{later}"
+    );
+
     // Cursors belong to one order; times must be times.
     for bad in [
         format!("{base}?before={tail}"),
@@ -504,6 +519,34 @@ async fn a_sources_deliveries_are_counted_by_outcome_over_the_last_hour() {
     );
     let anonymous = gw.http.get(gw.url("/v1/status")).send().await.unwrap();
     problem(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+/// Behind a proxy the gateway is told its public address, and each source shows the full
+/// URL to paste into the shop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_show_their_full_url_on_the_public_address() {
+    let store = redis_store(Retention::default()).await;
+    let gw = Gateway::start_with(store.clone(), Utc::now(), |s| {
+        s.public_url = Some("https://hooks.example.com".into())
+    })
+    .await;
+    let a = gw
+        .create_source(json!({"tenant": "proxied", "provider": "shopify", "secret": SECRET_A}))
+        .await;
+    let shown: Value = gw.admin_json(&format!("/v1/sources/{}", a.id)).await;
+    assert_eq!(
+        shown["webhook_url"],
+        format!("https://hooks.example.com/v1/webhooks/{}", a.id)
+    );
+    let listed: Value = gw.admin_json("/v1/sources?tenant=proxied").await;
+    assert_eq!(listed["sources"][0]["webhook_url"], shown["webhook_url"]);
+    // Without it the path is all there is: the gateway does not guess its address.
+    let local = Gateway::start(store, Utc::now()).await;
+    let b = local
+        .create_source(json!({"tenant": "direct", "provider": "shopify", "secret": SECRET_A}))
+        .await;
+    let plain: Value = local.admin_json(&format!("/v1/sources/{}", b.id)).await;
+    assert!(plain.get("webhook_url").is_none(), "{plain}");
 }
 
 /// A tenant sharing a partition with a busy one: a read stops after skipping 20,000 of the

@@ -327,7 +327,7 @@ async fn an_operator_runs_the_gateway_from_the_console() {
     page_done(&browser, "plugins").await;
     browser.click("#dead-replay-all").await;
     browser
-        .text_where("#plugin-result", |t| t.contains('1'))
+        .text_where("#plugin-result", |t| t == "Replayed 1 dead letter.")
         .await;
     let (_, again) = gw
         .plugin_call(
@@ -349,7 +349,7 @@ async fn an_operator_runs_the_gateway_from_the_console() {
     browser.click("#nav a[href='#/health']").await;
     browser.find("#router-table").await;
     browser
-        .text_where("main", |t| t.contains("reachable"))
+        .text_where("#store-status", |t| t == "reachable")
         .await;
     page_done(&browser, "health").await;
 

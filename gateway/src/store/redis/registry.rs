@@ -233,12 +233,13 @@ impl Registry for RedisStore {
             .query(redis::cmd("HDEL").arg(self.keys.sources()).arg(id))
             .await?;
         // A poll source's tokens go with it; without its lease a poller still running
-        // cannot write them back.
+        // cannot write them back. Its delivery counts go too (one slot: `{id}`).
         let _: i64 = self
             .query(
                 redis::cmd("DEL")
                     .arg(self.keys.poll_lease(id))
-                    .arg(self.keys.poll_state(id)),
+                    .arg(self.keys.poll_state(id))
+                    .arg(self.keys.tally(id)),
             )
             .await?;
         Ok(n > 0)
