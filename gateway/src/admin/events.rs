@@ -34,10 +34,12 @@ pub struct EventsQuery {
     /// `oldest_first` (log order, the default) or `newest_first`.
     #[param(inline)]
     pub order: Option<EventOrder>,
-    /// Oldest first: a `next` value from an earlier page; events strictly after it.
+    /// Only events strictly after this log position. Oldest first, pass the previous
+    /// page's `next` here.
     #[param(pattern = r"^[0-9]{1,19}-[0-9]{1,19}$")]
     pub after: Option<String>,
-    /// Newest first: a `next` value from an earlier page; events strictly before it.
+    /// Only events strictly before this log position. Newest first, pass the previous
+    /// page's `next` here.
     #[param(pattern = r"^[0-9]{1,19}-[0-9]{1,19}$")]
     pub before: Option<String>,
     /// Only events written to the log at or after this time (RFC 3339).
@@ -77,19 +79,12 @@ impl EventsQuery {
             EventOrder::OldestFirst => Order::OldestFirst,
             EventOrder::NewestFirst => Order::NewestFirst,
         };
-        let cursor = match (order, &self.after, &self.before) {
-            (Order::OldestFirst, after, None) => after.as_deref(),
-            (Order::NewestFirst, None, before) => before.as_deref(),
-            (Order::OldestFirst, _, Some(_)) => {
-                return Err(Error::InvalidQuery(
-                    "before pages newest_first order; oldest first, pass next as after".into(),
-                ));
-            }
-            (Order::NewestFirst, Some(_), _) => {
-                return Err(Error::InvalidQuery(
-                    "after pages oldest_first order; newest first, pass next as before".into(),
-                ));
-            }
+        // Both bounds make a range; the order says which end the read starts from.
+        let after = self.after.as_deref().map(StreamId::cursor).transpose()?;
+        let before = self.before.as_deref().map(StreamId::cursor).transpose()?;
+        let (cursor, stop) = match order {
+            Order::OldestFirst => (after, before),
+            Order::NewestFirst => (before, after),
         };
         let since_ms = millis("since", self.since.as_deref())?;
         let until_ms = millis("until", self.until.as_deref())?;
@@ -97,7 +92,8 @@ impl EventsQuery {
             tenant,
             event_type: self.event_type.as_deref(),
             order,
-            cursor: cursor.map(StreamId::cursor).transpose()?,
+            cursor,
+            stop,
             since_ms,
             until_ms,
             limit,
@@ -109,8 +105,9 @@ impl EventsQuery {
 ///
 /// Pages with `after` in log order, with `before` newest first: pass the previous page's
 /// `next`. Polling with the last `next` returns only events written since; a newest-first
-/// page's `tail` is where to start that. `since` and `until` bound the time each event was
-/// written to the log (its `received_at`, give or take the write).
+/// page's `tail` is where to start that. `after` and `before` together read the events
+/// between two positions, in either order; `since` and `until` bound the time each event
+/// was written to the log (its `received_at`, give or take the write).
 #[utoipa::path(
     tag = "events",
     security(("admin_token" = [])),

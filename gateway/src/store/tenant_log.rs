@@ -29,6 +29,9 @@ pub struct LogQuery<'a> {
     pub order: Order,
     /// Oldest first: entries after it; newest first: entries before it (exclusive).
     pub cursor: Option<StreamId>,
+    /// Where the read ends (exclusive): oldest first, entries before it; newest first,
+    /// entries after it.
+    pub stop: Option<StreamId>,
     /// Entries written at or after this Unix millisecond.
     pub since_ms: Option<u64>,
     /// Entries written before this Unix millisecond.
@@ -61,8 +64,14 @@ impl LogQuery<'_> {
     /// Whether `id` is past the far time bound, where the read ends.
     fn beyond(&self, id: StreamId) -> bool {
         match self.order {
-            Order::OldestFirst => self.until_ms.is_some_and(|until| id.ms >= until),
-            Order::NewestFirst => self.since_ms.is_some_and(|since| id.ms < since),
+            Order::OldestFirst => {
+                self.until_ms.is_some_and(|until| id.ms >= until)
+                    || self.stop.is_some_and(|stop| id >= stop)
+            }
+            Order::NewestFirst => {
+                self.since_ms.is_some_and(|since| id.ms < since)
+                    || self.stop.is_some_and(|stop| id <= stop)
+            }
         }
     }
 }

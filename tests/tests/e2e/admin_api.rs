@@ -420,10 +420,35 @@ async fn the_newest_events_come_first_and_a_time_span_narrows_them() {
         "{later}"
     );
 
-    // Cursors belong to one order; times must be times.
+    // `after` and `before` together are a range, read from either end.
+    let cursors: Vec<String> = {
+        let all: Value = gw.admin_json(&format!("{base}?order=newest_first")).await;
+        assert_eq!(orders(&all), ["4", "3", "2", "1"]);
+        let mut at = Vec::new();
+        let mut before = String::new();
+        for _ in 0..4 {
+            let page: Value = gw
+                .admin_json(&format!("{base}?order=newest_first&limit=1{before}"))
+                .await;
+            let next = page["next"].as_str().unwrap().to_string();
+            before = format!("&before={next}");
+            at.push(next);
+        }
+        at
+    };
+    // cursors[k] is the position of order 4 - k: between orders 4 and 1 lie 3 and 2.
+    let range = format!("after={}&before={}", cursors[3], cursors[0]);
+    let forward: Value = gw.admin_json(&format!("{base}?{range}")).await;
+    assert_eq!(orders(&forward), ["2", "3"]);
+    assert_eq!(forward["done"], true);
+    let backward: Value = gw
+        .admin_json(&format!("{base}?order=newest_first&{range}"))
+        .await;
+    assert_eq!(orders(&backward), ["3", "2"]);
+    assert_eq!(backward["done"], true);
+
+    // Times must be times, and the order one of the two.
     for bad in [
-        format!("{base}?before={tail}"),
-        format!("{base}?order=newest_first&after={tail}"),
         format!("{base}?since=yesterday"),
         format!("{base}?order=sideways"),
     ] {

@@ -387,3 +387,50 @@ async fn an_operator_runs_the_gateway_from_the_console() {
     page_done(&browser, "sources-phone").await;
     browser.close().await;
 }
+
+/// What any browser gets, with or without Chromium on this machine: the page from the
+/// binary under its policy, compressed when asked, and revalidated rather than refetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_served_from_the_binary_under_a_strict_policy() {
+    let gw = Gateway::start(redis_store(Retention::default()).await, Utc::now()).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let bare = client.get(gw.url("/console")).send().await.unwrap();
+    assert_eq!(bare.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(bare.headers()["location"], "/console/");
+
+    let page = client
+        .get(gw.url("/console/app.js"))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["content-encoding"], "gzip");
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("default-src 'self'") && policy.contains("frame-ancestors 'none'"));
+    let etag = page.headers()["etag"].clone();
+    let sent = page.bytes().await.unwrap().len();
+    assert!(sent < 30_000, "compressed: {sent} bytes");
+    let again = client
+        .get(gw.url("/console/app.js"))
+        .header("If-None-Match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let missing = client
+        .get(gw.url("/console/nothing.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}

@@ -274,17 +274,8 @@ impl EventLog for RedisStore {
             Some(Some(next)) => next.to_string(),
             Some(None) => return Ok(Vec::new()),
         };
-        let reply: Value = self
-            .query(
-                redis::cmd("XRANGE")
-                    .arg(self.keys.log(partition))
-                    .arg(start)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(count),
-            )
-            .await?;
-        log_entries(reply)
+        self.log_range("XRANGE", partition, &start, "+", count)
+            .await
     }
 
     async fn read_log_back(
@@ -299,17 +290,8 @@ impl EventLog for RedisStore {
             Some(Some(previous)) => previous.to_string(),
             Some(None) => return Ok(Vec::new()),
         };
-        let reply: Value = self
-            .query(
-                redis::cmd("XREVRANGE")
-                    .arg(self.keys.log(partition))
-                    .arg(end)
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(count),
-            )
-            .await?;
-        log_entries(reply)
+        self.log_range("XREVRANGE", partition, &end, "-", count)
+            .await
     }
 
     async fn route_pull(
@@ -520,17 +502,37 @@ impl RedisStore {
     }
 }
 
-/// An `XRANGE`/`XREVRANGE` answer as log entries, in its order.
-fn log_entries(reply: Value) -> StoreResult<Vec<LogEntry>> {
-    entries(reply)?
-        .into_iter()
-        .map(|(cursor, map)| {
-            Ok(LogEntry {
-                cursor,
-                record: log_record(&map)?,
+impl RedisStore {
+    /// `XRANGE` (or `XREVRANGE`) of a partition's log from `from` to `to`, inclusive, as
+    /// log entries in the command's order.
+    async fn log_range(
+        &self,
+        command: &str,
+        partition: u32,
+        from: &str,
+        to: &str,
+        count: usize,
+    ) -> StoreResult<Vec<LogEntry>> {
+        let reply: Value = self
+            .query(
+                redis::cmd(command)
+                    .arg(self.keys.log(partition))
+                    .arg(from)
+                    .arg(to)
+                    .arg("COUNT")
+                    .arg(count),
+            )
+            .await?;
+        entries(reply)?
+            .into_iter()
+            .map(|(cursor, map)| {
+                Ok(LogEntry {
+                    cursor,
+                    record: log_record(&map)?,
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 fn log_record(map: &BTreeMap<String, Value>) -> StoreResult<LogRecord> {
