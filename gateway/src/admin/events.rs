@@ -53,15 +53,14 @@ pub struct EventsQuery {
     pub limit: Option<usize>,
 }
 
-/// A time bound as log milliseconds.
+/// A time bound as log milliseconds: any RFC 3339 time, those before 1970 (before any log
+/// position) as 0.
 fn millis(name: &str, value: Option<&str>) -> Result<Option<u64>> {
     value
         .map(|text| {
-            crate::normalize::time::rfc3339(text)
-                .and_then(|t| u64::try_from(t.timestamp_millis()).ok())
-                .ok_or_else(|| {
-                    Error::InvalidQuery(format!("{name} must be an RFC 3339 time after 1970"))
-                })
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map(|t| u64::try_from(t.timestamp_millis()).unwrap_or(0))
+                .map_err(|_| Error::InvalidQuery(format!("{name} must be an RFC 3339 time")))
         })
         .transpose()
 }
