@@ -30,11 +30,19 @@ pub struct DeliveryTally {
     pending: Mutex<HashMap<String, Pending>>,
 }
 
-/// One delivery of the outcome at `index`.
-fn one(index: usize) -> [u64; OUTCOMES] {
-    let mut counts = [0; OUTCOMES];
-    counts[index] = 1;
-    counts
+impl Pending {
+    /// Adds `n` deliveries of the outcome at `index` in `minute`, the newest at `ms`.
+    fn add(&mut self, minute: u64, index: usize, n: u64, ms: u64) {
+        match self.minutes.iter_mut().find(|(m, _)| *m == minute) {
+            Some((_, counts)) => counts[index] += n,
+            None => {
+                let mut counts = [0; OUTCOMES];
+                counts[index] = n;
+                self.minutes.push((minute, counts));
+            }
+        }
+        self.last_ms = self.last_ms.max(ms);
+    }
 }
 
 fn unix_ms(at: DateTime<Utc>) -> u64 {
@@ -63,21 +71,11 @@ impl DeliveryTally {
         // One lookup; the id is copied only for a source's first delivery since the last
         // report.
         match pending.get_mut(source_id) {
-            Some(source) => {
-                match source.minutes.iter_mut().find(|(m, _)| *m == minute) {
-                    Some((_, counts)) => counts[index] += 1,
-                    None => source.minutes.push((minute, one(index))),
-                }
-                source.last_ms = source.last_ms.max(ms);
-            }
+            Some(source) => source.add(minute, index, 1, ms),
             None => {
-                pending.insert(
-                    source_id.to_string(),
-                    Pending {
-                        minutes: vec![(minute, one(index))],
-                        last_ms: ms,
-                    },
-                );
+                let mut source = Pending::default();
+                source.add(minute, index, 1, ms);
+                pending.insert(source_id.to_string(), source);
             }
         }
     }
@@ -114,22 +112,11 @@ impl DeliveryTally {
             let source = pending.entry(report.source_id).or_default();
             source.last_ms = source.last_ms.max(report.last_ms);
             for (minute, outcome, n) in report.counts {
-                let Some(index) = WebhookOutcome::ALL
+                let index = WebhookOutcome::ALL
                     .iter()
-                    .position(|o| o.as_str() == outcome)
-                else {
-                    continue;
-                };
-                if minute < oldest {
-                    continue;
-                }
-                match source.minutes.iter_mut().find(|(m, _)| *m == minute) {
-                    Some((_, counts)) => counts[index] += n,
-                    None => {
-                        let mut counts = [0; OUTCOMES];
-                        counts[index] = n;
-                        source.minutes.push((minute, counts));
-                    }
+                    .position(|o| o.as_str() == outcome);
+                if let Some(index) = index.filter(|_| minute >= oldest) {
+                    source.add(minute, index, n, 0);
                 }
             }
         }

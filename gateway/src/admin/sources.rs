@@ -680,11 +680,8 @@ pub async fn list_sources(
 /// The full webhook URL, when the gateway is told its public address.
 fn with_url(state: &AppState, view: &mut SourceView) {
     if let Some(base) = &state.settings.public_url {
-        view.webhook_url = Some(format!(
-            "{}{}",
-            base.trim_end_matches('/'),
-            view.webhook_path
-        ));
+        // The setting is kept without a trailing `/`.
+        view.webhook_url = Some(format!("{base}{}", view.webhook_path));
     }
 }
 
@@ -703,10 +700,7 @@ async fn with_deliveries(state: &AppState, views: &mut [SourceView]) {
         view.deliveries = Some(SourceDeliveries {
             window_minutes: crate::store::TALLY_MINUTES as u32,
             outcomes: tally.outcomes,
-            last_delivery_at: tally
-                .last_ms
-                .and_then(|ms| DateTime::from_timestamp_millis(i64::try_from(ms).ok()?))
-                .map(time::format),
+            last_delivery_at: tally.last_ms.and_then(time::unix_millis).map(time::format),
         });
     }
 }

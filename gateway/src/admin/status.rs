@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::Admin;
 use crate::error::Result;
+use crate::normalize::time;
 use crate::state::AppState;
 
 /// How long the store may take to answer before it is called unreachable.
@@ -24,10 +25,10 @@ async fn router(state: &AppState) -> Option<Vec<PartitionStatus>> {
         Some(PartitionStatus {
             partition,
             unrouted: progress.unrouted,
-            last_written_at: progress.last.and_then(|id| {
-                let at = chrono::DateTime::from_timestamp_millis(i64::try_from(id.ms).ok()?)?;
-                Some(crate::normalize::time::format(at))
-            }),
+            last_written_at: progress
+                .last
+                .and_then(|id| time::unix_millis(id.ms))
+                .map(time::format),
         })
     });
     let read = futures_util::future::join_all(reads);
@@ -71,7 +72,7 @@ pub async fn status(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse
         SpoolHealth {
             records: stats.records,
             bytes: stats.bytes,
-            oldest_received_at: stats.oldest.map(crate::normalize::time::format),
+            oldest_received_at: stats.oldest.map(time::format),
         }
     });
     Ok(HttpResponse::Ok().json(GatewayStatus {

@@ -204,10 +204,12 @@ async fn handle(
         Ok(body) => ingest(&state, &source, Headers::from(req.headers()), &body, call).await,
         Err(e) => Err(e),
     };
+    // One clock read for the count and the answer.
+    let now = state.now();
     match result {
         Ok(outcome) => {
-            record_for(&state, &span, &source, outcome.label(), started);
-            Ok(respond(outcome, descriptor.answer, state.now()))
+            record_for(&state, &span, &source, outcome.label(), started, now);
+            Ok(respond(outcome, descriptor.answer, now))
         }
         Err(e) => {
             let label = match &e {
@@ -239,7 +241,7 @@ async fn handle(
                 }
                 _ => WebhookOutcome::Error,
             };
-            record_for(&state, &span, &source, label, started);
+            record_for(&state, &span, &source, label, started, now);
             Err(e)
         }
     }
@@ -265,9 +267,10 @@ fn record_for(
     source: &SourceRecord,
     outcome: WebhookOutcome,
     started: Instant,
+    now: chrono::DateTime<chrono::Utc>,
 ) {
     record(state, span, Some(source.provider), outcome, started);
-    state.tally.count(&source.id, outcome, state.now());
+    state.tally.count(&source.id, outcome, now);
 }
 
 /// Ozon's answer: what Omnigate answers anyone, with the `result: true` Ozon looks for,

@@ -60,6 +60,11 @@ pub fn unix_seconds(secs: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs, 0).and_then(bounded)
 }
 
+/// Unix time in milliseconds (log positions, delivery counts).
+pub fn unix_millis(ms: u64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(i64::try_from(ms).ok()?).and_then(bounded)
+}
+
 /// Unix time in nanoseconds (some event buses stamp this way).
 pub fn unix_nanos(nanos: i64) -> Option<DateTime<Utc>> {
     bounded(DateTime::from_timestamp_nanos(nanos))

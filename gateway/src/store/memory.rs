@@ -196,6 +196,20 @@ struct Inner {
     tallies: HashMap<String, SourceCounts>,
 }
 
+/// Up to `count` log entries from `range`, in its order.
+fn log_entries<'a>(
+    range: impl Iterator<Item = (&'a StreamId, &'a LogRecord)>,
+    count: usize,
+) -> Vec<LogEntry> {
+    range
+        .take(count)
+        .map(|(id, r)| LogEntry {
+            cursor: *id,
+            record: r.clone(),
+        })
+        .collect()
+}
+
 /// A source's deliveries per (minute, outcome), and its newest delivery's Unix ms.
 type SourceCounts = (BTreeMap<(u64, String), u64>, u64);
 
@@ -582,13 +596,7 @@ impl EventLog for MemoryStore {
                 .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
             None => log.entries.range(..),
         };
-        Ok(range
-            .take(count)
-            .map(|(id, r)| LogEntry {
-                cursor: *id,
-                record: r.clone(),
-            })
-            .collect())
+        Ok(log_entries(range, count))
     }
 
     async fn read_log_back(
@@ -605,14 +613,7 @@ impl EventLog for MemoryStore {
             Some(before) => log.entries.range(..before),
             None => log.entries.range(..),
         };
-        Ok(range
-            .rev()
-            .take(count)
-            .map(|(id, r)| LogEntry {
-                cursor: *id,
-                record: r.clone(),
-            })
-            .collect())
+        Ok(log_entries(range.rev(), count))
     }
 
     async fn route_pull(
