@@ -20,7 +20,9 @@
 # Knobs: BENCH_REQUESTS (40000 per round), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64),
 # BENCH_THREADS (2), BENCH_PLUGIN_RATE (1000), BENCH_PLUGIN_EVENTS (10000), BENCH_PUSH_BURST (20000),
 # BENCH_SOAK_SECS (600), BENCH_PERF (a directory: the first gateway round of each profile is
-# recorded there with `perf record -g`, for `perf report -i`), BENCH_GATEWAY_BIN (another
+# recorded there with `perf record`, for `perf report -i`; BENCH_PERF_CALLGRAPH picks the
+# call graphs, "fp" by default, "dwarf,8192" for inclusive shares of a release build
+# without frame pointers), BENCH_GATEWAY_BIN (another
 # `omnigate` binary to measure, e.g. an older commit's, for a before/after). Needs apt-get for wrk and redis-server when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -148,7 +150,7 @@ round() {
   local perf_pid=""
   if [ -n "$PERF_DIR" ] && [ "$pid" != "${BARE_PID:-}" ] && [ ! -e "$PERF_DIR/$(basename "$file").data" ]; then
     mkdir -p "$PERF_DIR"
-    perf record -F 999 -g -p "$pid" -o "$PERF_DIR/$(basename "$file").data" >/dev/null 2>&1 &
+    perf record -F 999 --call-graph "${BENCH_PERF_CALLGRAPH:-fp}" -p "$pid" -o "$PERF_DIR/$(basename "$file").data" >/dev/null 2>&1 &
     perf_pid=$!
   fi
   before=$(cpu_ticks "$pid")

@@ -1,7 +1,7 @@
 //! Typed reads from provider JSON that name the offending field when they fail, so a
 //! quarantined payload says exactly what was wrong (`line_items[1].price: …`).
 
-use crate::json::{Json, Object};
+use crate::json::{Json, Kind, Object};
 use chrono::{DateTime, Utc};
 use omnigate_schemas::Money;
 
@@ -10,13 +10,13 @@ use super::{Rejection, money, time};
 /// A JSON object and the path it was reached by.
 #[derive(Clone, Copy)]
 pub struct Obj<'a> {
-    map: &'a Object<'a>,
+    map: &'a Object,
     path: &'a str,
 }
 
 /// Owned path, for objects reached through arrays.
 pub struct Owned<'a> {
-    map: &'a Object<'a>,
+    map: &'a Object,
     path: String,
 }
 
@@ -31,9 +31,9 @@ impl<'a> Owned<'a> {
 
 impl<'a> Obj<'a> {
     /// The payload's root object.
-    pub fn root(value: &'a Json<'a>) -> Result<Self, Rejection> {
-        match value {
-            Json::Object(map) => Ok(Obj { map, path: "" }),
+    pub fn root(value: &'a Json) -> Result<Self, Rejection> {
+        match value.kind() {
+            Kind::Object(map) => Ok(Obj { map, path: "" }),
             _ => Err(Rejection::new("payload is not a JSON object")),
         }
     }
@@ -51,16 +51,16 @@ impl<'a> Obj<'a> {
     }
 
     /// The raw value, treating `null` as absent.
-    pub fn get(&self, key: &str) -> Option<&'a Json<'a>> {
+    pub fn get(&self, key: &str) -> Option<&'a Json> {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
     /// A non-empty string, or absent (null, missing and `""` are all absent).
     pub fn opt_str(&self, key: &str) -> Result<Option<&'a str>, Rejection> {
-        match self.get(key) {
+        match self.get(key).map(Json::kind) {
             None => Ok(None),
-            Some(Json::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Json::String(s)) => Ok(Some(s.as_ref())),
+            Some(Kind::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Kind::String(s)) => Ok(Some(s)),
             Some(_) => Err(self.err(key, "expected a string")),
         }
     }
@@ -72,12 +72,12 @@ impl<'a> Obj<'a> {
 
     /// An id sent as an integer or a string; `0` and `""` mean "none".
     pub fn opt_id(&self, key: &str) -> Result<Option<String>, Rejection> {
-        match self.get(key) {
+        match self.get(key).map(Json::kind) {
             None => Ok(None),
-            Some(Json::Number(n)) if n.as_u64() == Some(0) => Ok(None),
-            Some(Json::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
-            Some(Json::String(s)) if s.trim().is_empty() || s == "0" => Ok(None),
-            Some(Json::String(s)) => Ok(Some(s.to_string())),
+            Some(Kind::Number(n)) if n.as_u64() == Some(0) => Ok(None),
+            Some(Kind::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
+            Some(Kind::String(s)) if s.trim().is_empty() || s == "0" => Ok(None),
+            Some(Kind::String(s)) => Ok(Some(s.to_string())),
             Some(_) => Err(self.err(key, "expected an integer or string id")),
         }
     }
@@ -94,9 +94,9 @@ impl<'a> Obj<'a> {
     }
 
     pub fn opt_obj(&self, key: &str) -> Result<Option<Owned<'a>>, Rejection> {
-        match self.get(key) {
+        match self.get(key).map(Json::kind) {
             None => Ok(None),
-            Some(Json::Object(map)) => Ok(Some(Owned {
+            Some(Kind::Object(map)) => Ok(Some(Owned {
                 map,
                 path: self.name(key),
             })),
@@ -106,16 +106,16 @@ impl<'a> Obj<'a> {
 
     /// The objects of an array (absent or null = empty).
     pub fn objects(&self, key: &str) -> Result<Vec<Owned<'a>>, Rejection> {
-        let items = match self.get(key) {
+        let items = match self.get(key).map(Json::kind) {
             None => return Ok(Vec::new()),
-            Some(Json::Array(items)) => items,
+            Some(Kind::Array(items)) => items,
             Some(_) => return Err(self.err(key, "expected an array")),
         };
         items
             .iter()
             .enumerate()
-            .map(|(i, v)| match v {
-                Json::Object(map) => Ok(Owned {
+            .map(|(i, v)| match v.kind() {
+                Kind::Object(map) => Ok(Owned {
                     map,
                     path: format!("{}[{i}]", self.name(key)),
                 }),
@@ -129,13 +129,13 @@ impl<'a> Obj<'a> {
 
     /// A decimal string in `currency`.
     pub fn opt_money(&self, key: &str, currency: &str) -> Result<Option<Money>, Rejection> {
-        match self.get(key) {
+        match self.get(key).map(Json::kind) {
             None => Ok(None),
-            Some(Json::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Json::String(s)) => money::from_str(s, currency)
+            Some(Kind::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Kind::String(s)) => money::from_str(s, currency)
                 .map(Some)
                 .ok_or_else(|| self.err(key, &format!("{s:?} is not an amount in {currency}"))),
-            Some(Json::Number(n)) => money::from_number(n, currency)
+            Some(Kind::Number(n)) => money::from_number(&n, currency)
                 .map(Some)
                 .ok_or_else(|| self.err(key, &format!("{n} is not an amount in {currency}"))),
             Some(_) => Err(self.err(key, "expected a decimal amount")),

@@ -130,10 +130,8 @@ fn message(body: &Obj<'_>) -> Result<Normalized, Rejection> {
     let text: Vec<&str> = body
         .get("data")
         .and_then(Json::as_array)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(Json::as_str)
-        .collect();
+        .map(|parts| parts.iter().filter_map(Json::as_str).collect())
+        .unwrap_or_default();
     let from = body
         .opt_obj("user")?
         .map(|u| u.obj().opt_id("id"))

@@ -17,12 +17,12 @@ use serde_json::Value;
 use super::fields::{Obj, full_name};
 use super::snapshot::Snapshot;
 use super::{Input, Normalized, Output, Rejection, id_text, money, time, unknown_topic};
-use crate::json::Json;
+use crate::json::{Json, Kind};
 
 /// Prom.ua sells in hryvnias.
 const CURRENCY: &str = "UAH";
 
-pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
     (topic == "order").then(|| Some(format!("order:{}", id_text(body.get("id"))?)))?
 }
 
@@ -112,9 +112,9 @@ fn amount(o: &Obj<'_>, key: &str) -> Result<Option<Money>, Rejection> {
     let Some(v) = o.get(key) else {
         return Ok(None);
     };
-    let text = match v {
-        Json::String(s) => s.to_string(),
-        Json::Number(n) => n.to_string(),
+    let text = match v.kind() {
+        Kind::String(s) => s.to_string(),
+        Kind::Number(n) => n.to_string(),
         _ => return Err(o.err(key, "expected an amount")),
     };
     let cleaned: String = text

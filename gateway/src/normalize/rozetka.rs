@@ -44,14 +44,15 @@ const UNSUCCESSFUL: i64 = 3;
 /// Status 68: "received in part".
 const RECEIVED_IN_PART: i64 = 68;
 
-pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
     (topic == "order").then(|| Some(format!("order:{}", id_text(body.get("id"))?)))?
 }
 
 /// An integer Rozetka may write as a number or a string.
 fn int(o: &Obj<'_>, key: &str) -> Result<Option<i64>, Rejection> {
     match o.get(key) {
-        None | Some(Json::Null) => Ok(None),
+        None => Ok(None),
+        Some(v) if v.is_null() => Ok(None),
         Some(v) => v
             .as_i64()
             .or_else(|| v.as_str()?.trim().parse().ok())

@@ -18,7 +18,7 @@ use super::fields::{Obj, full_name};
 use super::snapshot::Snapshot;
 use super::{Input, Normalized, Output, Rejection, id_text, money, time, unknown_topic};
 
-pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
     match topic {
         "ORDER_REFUNDED" | "ORDER_FULLY_REFUNDED" => {
             id_text(body.get("order")?.get("id")).map(|id| format!("order:{id}"))

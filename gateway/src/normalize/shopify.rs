@@ -32,7 +32,7 @@ const VOLATILE: &[&str] = &["updated_at"];
 const REDACT_WITHIN_DAYS: i64 = 30;
 
 /// Orders are kept to diff `orders/updated`; a return reads its order for the customer.
-pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
     // Fulfillments and returns read their order's snapshot for what they say of the order
     // (number, language); only order topics write it.
     let order_id = match topic {
@@ -82,7 +82,7 @@ fn triggered_at(input: Input<'_>) -> DateTime<Utc> {
 }
 
 fn order_snapshot(
-    body: &Json<'_>,
+    body: &Json,
     o: Obj<'_>,
     prior: Option<&Snapshot>,
 ) -> Result<Snapshot, Rejection> {

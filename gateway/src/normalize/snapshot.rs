@@ -4,7 +4,7 @@
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::json::{Json, Object};
+use crate::json::{Json, Kind, Object};
 
 /// Kept in the store as a hash of byte fields ([`Snapshot::into_fields`]): one letter per
 /// attribute, the fingerprints packed as they are kept in memory.
@@ -121,24 +121,24 @@ fn next_pair<'a>(input: &mut &'a [u8]) -> Option<(&'a str, u64)> {
 /// the structure. An object's members are summed, so their order does not count (as it did
 /// not when snapshots hashed a `Value`, whose keys are sorted). Not a security boundary: it
 /// only tells "changed" from "unchanged".
-pub(crate) fn fingerprint(v: &Json<'_>) -> u64 {
+pub(crate) fn fingerprint(v: &Json) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     fn mix(acc: u64, h: u64) -> u64 {
         (acc.rotate_left(23) ^ h).wrapping_mul(K)
     }
-    match v {
-        Json::Null => mix(1, 0),
-        Json::Bool(b) => mix(2, u64::from(*b)),
-        Json::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+    match v.kind() {
+        Kind::Null => mix(1, 0),
+        Kind::Bool(b) => mix(2, u64::from(b)),
+        Kind::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
             (Some(u), _, _) => mix(3, u),
             (_, Some(i), _) => mix(4, i as u64),
             (_, _, f) => mix(5, f.unwrap_or_default().to_bits()),
         },
-        Json::String(s) => mix(6, xxh3_64(s.as_bytes())),
-        Json::Array(items) => items.iter().fold(mix(7, items.len() as u64), |acc, item| {
+        Kind::String(s) => mix(6, xxh3_64(s.as_bytes())),
+        Kind::Array(items) => items.iter().fold(mix(7, items.len() as u64), |acc, item| {
             mix(acc, fingerprint(item))
         }),
-        Json::Object(o) => mix(
+        Kind::Object(o) => mix(
             8,
             o.iter().fold(o.len() as u64, |acc, (k, v)| {
                 acc.wrapping_add(mix(xxh3_64(k.as_bytes()), fingerprint(v)))
@@ -150,7 +150,7 @@ pub(crate) fn fingerprint(v: &Json<'_>) -> u64 {
 impl Snapshot {
     /// Fingerprints every top-level field except `volatile` ones (timestamps that change on
     /// every save). A repeated field counts once, with its last value.
-    pub fn of(body: &Object<'_>, volatile: &[&str]) -> Snapshot {
+    pub fn of(body: &Object, volatile: &[&str]) -> Snapshot {
         Snapshot {
             fields: Fingerprints::from_pairs(
                 body.iter()

@@ -35,7 +35,7 @@ pub fn stripe_money(units: i64, currency: &str) -> Option<Money> {
 
 /// Refunds and disputes name their charge; its kept snapshot remembers the order and the
 /// refunds already reported (`charge.refunded` and `refund.created` tell the same refund).
-pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
     let object = body.get("data")?.get("object")?;
     let charge = match topic {
         "charge.refunded" => id_text(object.get("id")),

@@ -29,7 +29,7 @@ use super::{Input, Normalized, Output, Rejection, id_text, money, time, unknown_
 /// Fields that change on every save.
 const VOLATILE: &[&str] = &["date_modified", "date_modified_gmt"];
 
-pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
     let id = id_text(body.get("id"))?;
     match topic {
         "order.created" | "order.updated" => Some(format!("order:{id}")),
@@ -77,7 +77,7 @@ fn required_gmt(o: Obj<'_>, key: &str) -> Result<DateTime<Utc>, Rejection> {
     gmt(o, key)?.ok_or_else(|| o.err(key, "required timestamp is missing"))
 }
 
-fn order_snapshot(body: &Json<'_>, o: Obj<'_>) -> Result<Snapshot, Rejection> {
+fn order_snapshot(body: &Json, o: Obj<'_>) -> Result<Snapshot, Rejection> {
     let map = body.as_object().expect("checked by Obj::root");
     let mut snap = Snapshot::of(map, VOLATILE);
     snap.modified = gmt(o, "date_modified_gmt")?.map(time::format);
@@ -100,11 +100,7 @@ fn is_stale(prior: Option<&Snapshot>, now: &Snapshot) -> bool {
     }
 }
 
-fn order_updated(
-    o: Obj<'_>,
-    body: &Json<'_>,
-    prior: Option<Snapshot>,
-) -> Result<Output, Rejection> {
+fn order_updated(o: Obj<'_>, body: &Json, prior: Option<Snapshot>) -> Result<Output, Rejection> {
     let snap = order_snapshot(body, o)?;
     if is_stale(prior.as_ref(), &snap) {
         return Ok(Output::default());

@@ -16,7 +16,7 @@ use crate::json::Json;
 use crate::normalize::fields::Obj;
 use crate::normalize::{Normalized, Rejection, money, time};
 
-pub(super) fn enriched(thin: &Thin<'_>, resource: &Json<'_>) -> Result<Vec<Normalized>, Rejection> {
+pub(super) fn enriched(thin: &Thin<'_>, resource: &Json) -> Result<Vec<Normalized>, Rejection> {
     let root = Obj::root(resource)?;
     let receipt = root
         .opt_obj("receipt")?
@@ -175,7 +175,8 @@ pub(super) fn enriched(thin: &Thin<'_>, resource: &Json<'_>) -> Result<Vec<Norma
 
 fn unix(o: &Obj<'_>, key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, Rejection> {
     match o.get(key) {
-        None | Some(Json::Null) => Ok(None),
+        None => Ok(None),
+        Some(v) if v.is_null() => Ok(None),
         Some(v) => v
             .as_i64()
             .and_then(time::unix_seconds)
@@ -206,7 +207,8 @@ fn amount(o: &Obj<'_>, key: &str) -> Result<Money, Rejection> {
 
 fn optional(o: &Obj<'_>, key: &str) -> Result<Option<Money>, Rejection> {
     match o.get(key) {
-        None | Some(Json::Null) => Ok(None),
+        None => Ok(None),
+        Some(v) if v.is_null() => Ok(None),
         Some(_) => amount(o, key).map(Some),
     }
 }

@@ -14,7 +14,7 @@ use crate::json::Json;
 use crate::normalize::fields::{Obj, full_name};
 use crate::normalize::{Normalized, Rejection, time};
 
-pub(super) fn enriched(thin: &Thin<'_>, resource: &Json<'_>) -> Result<Vec<Normalized>, Rejection> {
+pub(super) fn enriched(thin: &Thin<'_>, resource: &Json) -> Result<Vec<Normalized>, Rejection> {
     let root = Obj::root(resource)?;
     let order = root
         .opt_obj("order")?

@@ -15,7 +15,7 @@ use crate::json::Json;
 use crate::normalize::fields::{Obj, full_name};
 use crate::normalize::{Normalized, Rejection, time};
 
-pub(super) fn enriched(thin: &Thin<'_>, resource: &Json<'_>) -> Result<Vec<Normalized>, Rejection> {
+pub(super) fn enriched(thin: &Thin<'_>, resource: &Json) -> Result<Vec<Normalized>, Rejection> {
     if thin.event_type != types::ORDER_UPDATED {
         return Ok(Vec::new());
     }
