@@ -7,37 +7,47 @@ use omnigate_schemas::Money;
 
 use super::{Rejection, money, time};
 
-/// A JSON object and the path it was reached by.
+/// A JSON object read field by field, and the path it was reached by.
 #[derive(Clone, Copy)]
 pub struct Obj<'a> {
-    map: &'a Object,
+    members: &'a [Member<'a>],
     path: &'a str,
 }
 
-/// Owned path, for objects reached through arrays.
+type Member<'a> = (&'a str, &'a Json);
+
+/// An object's members listed once, with its path: a mapping reads dozens of fields of an
+/// order, and the parsed document finds a member by decoding every key before it.
 pub struct Owned<'a> {
-    map: &'a Object,
+    members: Vec<Member<'a>>,
     path: String,
 }
 
 impl<'a> Owned<'a> {
+    /// The payload's root object.
+    pub fn root(value: &'a Json) -> Result<Self, Rejection> {
+        match value.kind() {
+            Kind::Object(map) => Ok(Owned::of(map, String::new())),
+            _ => Err(Rejection::new("payload is not a JSON object")),
+        }
+    }
+
+    fn of(map: &'a Object, path: String) -> Self {
+        Owned {
+            members: map.iter().collect(),
+            path,
+        }
+    }
+
     pub fn obj(&self) -> Obj<'_> {
         Obj {
-            map: self.map,
+            members: &self.members,
             path: &self.path,
         }
     }
 }
 
 impl<'a> Obj<'a> {
-    /// The payload's root object.
-    pub fn root(value: &'a Json) -> Result<Self, Rejection> {
-        match value.kind() {
-            Kind::Object(map) => Ok(Obj { map, path: "" }),
-            _ => Err(Rejection::new("payload is not a JSON object")),
-        }
-    }
-
     fn name(&self, key: &str) -> String {
         if self.path.is_empty() {
             key.to_string()
@@ -50,9 +60,14 @@ impl<'a> Obj<'a> {
         Rejection::new(format!("{}: {what}", self.name(key)))
     }
 
-    /// The raw value, treating `null` as absent.
+    /// The raw value, treating `null` as absent; of repeated keys the first, as
+    /// [`Object::get`] reads it (and the schema check checked it).
     pub fn get(&self, key: &str) -> Option<&'a Json> {
-        self.map.get(key).filter(|v| !v.is_null())
+        self.members
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .filter(|v| !v.is_null())
     }
 
     /// A non-empty string, or absent (null, missing and `""` are all absent).
@@ -96,10 +111,7 @@ impl<'a> Obj<'a> {
     pub fn opt_obj(&self, key: &str) -> Result<Option<Owned<'a>>, Rejection> {
         match self.get(key).map(Json::kind) {
             None => Ok(None),
-            Some(Kind::Object(map)) => Ok(Some(Owned {
-                map,
-                path: self.name(key),
-            })),
+            Some(Kind::Object(map)) => Ok(Some(Owned::of(map, self.name(key)))),
             Some(_) => Err(self.err(key, "expected an object")),
         }
     }
@@ -115,10 +127,7 @@ impl<'a> Obj<'a> {
             .iter()
             .enumerate()
             .map(|(i, v)| match v.kind() {
-                Kind::Object(map) => Ok(Owned {
-                    map,
-                    path: format!("{}[{i}]", self.name(key)),
-                }),
+                Kind::Object(map) => Ok(Owned::of(map, format!("{}[{i}]", self.name(key)))),
                 _ => Err(Rejection::new(format!(
                     "{}[{i}]: expected an object",
                     self.name(key)

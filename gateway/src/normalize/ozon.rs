@@ -13,12 +13,13 @@ use omnigate_schemas::events::{
 };
 use serde_json::json;
 
-use super::fields::Obj;
+use super::fields::{Obj, Owned};
 use super::pending::{order, pending};
 use super::{Input, Normalized, Output, Rejection, time, unknown_topic};
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
-    let body = Obj::root(input.body)?;
+    let body = Owned::root(input.body)?;
+    let body = body.obj();
     let events = match input.topic {
         "TYPE_NEW_POSTING" => {
             let (subject, data) = posting(&body)?;

@@ -14,7 +14,7 @@ use omnigate_schemas::events::{
 use omnigate_schemas::{LineRef, Money, Party};
 use serde_json::Value;
 
-use super::fields::{Obj, full_name};
+use super::fields::{Obj, Owned, full_name};
 use super::snapshot::Snapshot;
 use super::{Input, Normalized, Output, Rejection, id_text, money, time, unknown_topic};
 use crate::json::{Json, Kind};
@@ -30,8 +30,9 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
     if input.topic != "order" {
         return Err(unknown_topic(Provider::Prom, input.topic));
     }
-    let o = Obj::root(input.body)?;
-    let map = input.body.as_object().expect("checked by Obj::root");
+    let o = Owned::root(input.body)?;
+    let o = o.obj();
+    let map = input.body.as_object().expect("checked by Owned::root");
     let mut snap = Snapshot::of(map, &[]);
     let status = o.opt_str("status")?.unwrap_or("pending").to_string();
     snap.status = Some(status.clone());
@@ -239,7 +240,8 @@ mod tests {
             "e": "", "f": "безкоштовно"
         });
         let body = Json::from(&body);
-        let o = Obj::root(&body).unwrap();
+        let o = Owned::root(&body).unwrap();
+        let o = o.obj();
         let amount = |k| amount(&o, k).unwrap().map(|m| m.amount);
         assert_eq!(amount("a").as_deref(), Some("1270.50"));
         assert_eq!(amount("b").as_deref(), Some("100.00"));

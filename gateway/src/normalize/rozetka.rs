@@ -16,7 +16,7 @@ use omnigate_schemas::events::{
 use omnigate_schemas::{LineRef, Money, Party};
 use serde_json::Value;
 
-use super::fields::{Obj, full_name};
+use super::fields::{Obj, Owned, full_name};
 use super::snapshot::Snapshot;
 use super::{Input, Normalized, Output, Rejection, id_text, time, unknown_topic};
 use crate::json::Json;
@@ -76,8 +76,9 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
     if input.topic != "order" {
         return Err(unknown_topic(Provider::Rozetka, input.topic));
     }
-    let o = Obj::root(input.body)?;
-    let map = input.body.as_object().expect("checked by Obj::root");
+    let o = Owned::root(input.body)?;
+    let o = o.obj();
+    let map = input.body.as_object().expect("checked by Owned::root");
     let mut snap = Snapshot::of(map, VOLATILE);
     let status = int(&o, "status")?.ok_or_else(|| o.err("status", "required status is missing"))?;
     let group = int(&o, "status_group")?;

@@ -20,7 +20,7 @@ use omnigate_schemas::{Address, LineRef, Money, Party};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::fields::{Obj, full_name};
+use super::fields::{Obj, Owned, full_name};
 use super::snapshot::Snapshot;
 use super::{
     Input, Normalized, OrderContext, Output, Rejection, id_text, money, time, unknown_topic,
@@ -48,7 +48,8 @@ pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
 }
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
-    let o = Obj::root(input.body)?;
+    let o = Owned::root(input.body)?;
+    let o = o.obj();
     let prior = input.snapshot.cloned();
     match input.topic {
         "orders/create" => Ok(Output {
@@ -86,7 +87,7 @@ fn order_snapshot(
     o: Obj<'_>,
     prior: Option<&Snapshot>,
 ) -> Result<Snapshot, Rejection> {
-    let map = body.as_object().expect("checked by Obj::root");
+    let map = body.as_object().expect("checked by Owned::root");
     let mut snap = Snapshot::of(map, VOLATILE);
     snap.modified = o.opt_time("updated_at")?.map(time::format);
     snap.status = o.opt_str("financial_status")?.map(str::to_string);

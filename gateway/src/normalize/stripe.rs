@@ -8,7 +8,7 @@ use omnigate_schemas::api::Provider;
 use omnigate_schemas::events::{DisputeOpened, OrderPaid, RefundCreated, RefundStatus, types};
 use rust_decimal::Decimal;
 
-use super::fields::Obj;
+use super::fields::{Obj, Owned};
 use super::snapshot::Snapshot;
 use super::{Input, Normalized, Output, Rejection, id_text, money, time, unknown_topic};
 
@@ -48,7 +48,8 @@ pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
 }
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
-    let event = Obj::root(input.body)?;
+    let event = Owned::root(input.body)?;
+    let event = event.obj();
     let data = event
         .opt_obj("data")?
         .ok_or_else(|| event.err("data", "required object is missing"))?;

@@ -22,7 +22,7 @@ use omnigate_schemas::{Address, LineRef, Money, Party};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::fields::{Obj, full_name};
+use super::fields::{Obj, Owned, full_name};
 use super::snapshot::Snapshot;
 use super::{Input, Normalized, Output, Rejection, id_text, money, time, unknown_topic};
 
@@ -39,7 +39,8 @@ pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
 }
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
-    let body = Obj::root(input.body)?;
+    let body = Owned::root(input.body)?;
+    let body = body.obj();
     let prior = input.snapshot.cloned();
     match input.topic {
         "order.created" => {
@@ -78,7 +79,7 @@ fn required_gmt(o: Obj<'_>, key: &str) -> Result<DateTime<Utc>, Rejection> {
 }
 
 fn order_snapshot(body: &Json, o: Obj<'_>) -> Result<Snapshot, Rejection> {
-    let map = body.as_object().expect("checked by Obj::root");
+    let map = body.as_object().expect("checked by Owned::root");
     let mut snap = Snapshot::of(map, VOLATILE);
     snap.modified = gmt(o, "date_modified_gmt")?.map(time::format);
     snap.status = o.opt_str("status")?.map(str::to_string);

@@ -15,14 +15,15 @@ use serde_json::json;
 
 use super::Thin;
 use crate::json::Json;
-use crate::normalize::fields::Obj;
+use crate::normalize::fields::Owned;
 use crate::normalize::{Normalized, Rejection, time};
 
 pub(super) fn enriched(thin: &Thin<'_>, resource: &Json) -> Result<Vec<Normalized>, Rejection> {
     if thin.event_type != types::ORDER_UPDATED {
         return Ok(Vec::new());
     }
-    let root = Obj::root(resource)?;
+    let root = Owned::root(resource)?;
+    let root = root.obj();
     let profile = root
         .opt_obj("profile")?
         .ok_or_else(|| root.err("profile", "the store's profile was not read"))?;

@@ -13,11 +13,12 @@ use serde_json::Value;
 
 use super::Thin;
 use crate::json::Json;
-use crate::normalize::fields::Obj;
+use crate::normalize::fields::{Obj, Owned};
 use crate::normalize::{Normalized, Rejection, money, time};
 
 pub(super) fn enriched(thin: &Thin<'_>, resource: &Json) -> Result<Vec<Normalized>, Rejection> {
-    let root = Obj::root(resource)?;
+    let root = Owned::root(resource)?;
+    let root = root.obj();
     let receipt = root
         .opt_obj("receipt")?
         .ok_or_else(|| root.err("receipt", "the receipt was not read"))?;
