@@ -23,7 +23,9 @@
 # recorded there with `perf record`, for `perf report -i`; BENCH_PERF_CALLGRAPH picks the
 # call graphs, "fp" by default, "dwarf,8192" for inclusive shares of a release build
 # without frame pointers), BENCH_GATEWAY_BIN (another
-# `omnigate` binary to measure, e.g. an older commit's, for a before/after). Needs apt-get for wrk and redis-server when they are missing.
+# `omnigate` binary to measure instead), BENCH_COMPARE_BIN (a second `omnigate` binary, e.g.
+# the previous commit's, measured in the same run: its rounds alternate with the others,
+# so a before/after on a shared machine compares like with like). Needs apt-get for wrk and redis-server when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -64,6 +66,8 @@ BIN=target/release
 # Another build of the gateway to measure instead (a before/after comparison: build the
 # other commit with its own CARGO_TARGET_DIR and point this at its binary).
 GATEWAY_BIN=${BENCH_GATEWAY_BIN:-$BIN/omnigate}
+COMPARE_BIN=${BENCH_COMPARE_BIN:-}
+SECRET_KEY=$(head -c 32 /dev/urandom | base64)
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -108,9 +112,9 @@ start_gateway() {
   local redis=$1
   shift
   PORT=$(free_port)
-  env OMNIGATE_SECRET_KEY="$(head -c 32 /dev/urandom | base64)" OMNIGATE_WEBHOOK_RATE=0 \
-    OMNIGATE_LOG=warn "$@" "$GATEWAY_BIN" serve --bind "127.0.0.1:$PORT" \
-    --redis-url "redis://127.0.0.1:$redis" --redis-prefix bench >"$WORK/gateway-$PORT.log" 2>&1 &
+  env OMNIGATE_SECRET_KEY="$SECRET_KEY" OMNIGATE_WEBHOOK_RATE=0 \
+    OMNIGATE_LOG=warn "$@" "${START_BIN:-$GATEWAY_BIN}" serve --bind "127.0.0.1:$PORT" \
+    --redis-url "redis://127.0.0.1:$redis" --redis-prefix "${START_PREFIX:-bench}" >"$WORK/gateway-$PORT.log" 2>&1 &
   PID=$!
   PIDS+=("$PID")
   wait_port "$PORT"
@@ -126,9 +130,11 @@ start_bare() {
   wait_port "$PORT"
 }
 
-# Forgets what the gateway remembers of deliveries, so a file can be sent again as new.
+# reset_marks REDIS_PORT [PREFIX]: forgets what a gateway remembers of deliveries, so a
+# file can be sent again as new.
 reset_marks() {
-  for pattern in 'bench:seen:*' 'bench:snapshot:*'; do
+  local prefix=${2:-bench}
+  for pattern in "$prefix:seen:*" "$prefix:snapshot:*"; do
     redis-cli -p "$1" --scan --pattern "$pattern" | xargs -r -n 1000 redis-cli -p "$1" del >/dev/null
   done
 }
@@ -142,8 +148,8 @@ header() {
   printf '%-34s %9s %8s %8s %7s %6s %11s %7s\n' "round" "req/s" "p50 ms" "p99 ms" "non-2xx" "dups" "CPU µs/req" "RSS MB"
 }
 
-# round LABEL PORT PID FILE [RATE] [PASSES]: one wrk run; prints a row and sets LAST_RPS
-# and LAST_P99.
+# round LABEL PORT PID FILE [RATE] [PASSES]: one wrk run; prints a row and sets LAST_RPS,
+# LAST_P99 and LAST_CPU.
 round() {
   local label=$1 port=$2 pid=$3 file=$4 rate=${5:-0} passes=${6:-1} before after out line
   rm -f "$file".done.*
@@ -165,10 +171,11 @@ round() {
   # shellcheck disable=SC2154 # set by the eval above
   LAST_RPS=$(awk -v r="$requests" -v d="$duration_us" 'BEGIN {printf "%.0f", r * 1e6 / d}')
   LAST_P99=$(awk -v v="$p99_us" 'BEGIN {printf "%.2f", v / 1000}')
+  LAST_CPU=$(awk -v t=$((after - before)) -v c="$CLK_TCK" -v r="$requests" 'BEGIN {printf "%.1f", t * 1e6 / c / r}')
   printf '%-34s %9s %8.2f %8s %7d %6d %11.1f %7s\n' "$label" "$LAST_RPS" \
     "$(awk -v v="$p50_us" 'BEGIN {print v / 1000}')" "$LAST_P99" "$((non2xx + socket_errors))" \
     "$duplicates" \
-    "$(awk -v t=$((after - before)) -v c="$CLK_TCK" -v r="$requests" 'BEGIN {print t * 1e6 / c / r}')" \
+    "$LAST_CPU" \
     "$(rss_mb "$pid")"
 }
 
@@ -184,24 +191,53 @@ GW_PORT=$PORT GW_PID=$PID
 start_bare "$REDIS"
 BARE_PORT=$PORT BARE_PID=$PID
 log "gateway on $GW_PORT (pid $GW_PID), bare baseline on $BARE_PORT (pid $BARE_PID), redis on $REDIS"
+if [ -n "$COMPARE_BIN" ]; then
+  # Its own keys in the same Redis: its router drains only its own log, so neither
+  # process does the other's routing on its CPU.
+  START_BIN=$COMPARE_BIN START_PREFIX=benchcmp start_gateway "$REDIS"
+  CMP_PORT=$PORT CMP_PID=$PID
+  log "compared build $COMPARE_BIN on $CMP_PORT (pid $CMP_PID), same Redis, prefix benchcmp"
+fi
 
 presign() { # PROFILE COUNT GATEWAY_PORT FILE
   "$BIN/omnigate-presign" --profile "$1" --count "$2" --gateway "http://127.0.0.1:$3" --out "$4" >&2
+  if [ -n "$COMPARE_BIN" ] && [ "$3" = "$GW_PORT" ]; then
+    "$BIN/omnigate-presign" --profile "$1" --count "$2" --gateway "http://127.0.0.1:$CMP_PORT" \
+      --out "$4.cmp" >&2
+  fi
+}
+
+# compared_round I FILE: a round of the compared build (on FILE.cmp, the same deliveries
+# signed for its own source), into side_by_side's cmp arrays.
+compared_round() {
+  reset_marks "$REDIS" benchcmp
+  round "compared build #$1" "$CMP_PORT" "$CMP_PID" "$2.cmp"
+  cmp+=("$LAST_RPS")
+  cmp_cpu+=("$LAST_CPU")
 }
 
 # side_by_side NAME FILE: ROUNDS alternating rounds; prints medians and the ratio.
 PEAK_RPS=""
 side_by_side() {
-  local name=$1 file=$2 bare=() gw=() i
+  local name=$1 file=$2 bare=() gw=() cmp=() gw_cpu=() cmp_cpu=() i
   header "$name: $CONNECTIONS connections, $THREADS wrk threads, $(wc -l <"$file") deliveries per round"
   for i in $(seq 1 "$ROUNDS"); do
     # The baseline is several times faster: it gets the file BARE_PASSES times, so that
     # both rounds last seconds.
     round "bare actix-web + XADD #$i" "$BARE_PORT" "$BARE_PID" "$file" 0 "$BARE_PASSES"
     bare+=("$LAST_RPS")
+    # With a compared build, every other round measures it first: neither build always
+    # follows the other into a Redis the previous round just filled.
+    if [ -n "$COMPARE_BIN" ] && [ $((i % 2)) -eq 0 ]; then
+      compared_round "$i" "$file"
+    fi
     reset_marks "$REDIS"
     round "omnigate serve #$i" "$GW_PORT" "$GW_PID" "$file"
     gw+=("$LAST_RPS")
+    gw_cpu+=("$LAST_CPU")
+    if [ -n "$COMPARE_BIN" ] && [ $((i % 2)) -eq 1 ]; then
+      compared_round "$i" "$file"
+    fi
   done
   local b g
   b=$(printf '%s\n' "${bare[@]}" | median)
@@ -209,6 +245,13 @@ side_by_side() {
   PEAK_RPS=$g
   printf '%s: median %s req/s for omnigate, %s for the bare handler: %s %% of it\n' "$name" "$g" "$b" \
     "$(awk -v g="$g" -v b="$b" 'BEGIN {printf "%.1f", 100 * g / b}')"
+  if [ -n "$COMPARE_BIN" ]; then
+    local c
+    c=$(printf '%s\n' "${cmp[@]}" | median)
+    printf '%s: median CPU per request %s µs for omnigate, %s µs for the compared build, whose median is %s req/s (%s %% of the bare handler)\n' \
+      "$name" "$(printf '%s\n' "${gw_cpu[@]}" | median)" "$(printf '%s\n' "${cmp_cpu[@]}" | median)" "$c" \
+      "$(awk -v g="$c" -v b="$b" 'BEGIN {printf "%.1f", 100 * g / b}')"
+  fi
   outcomes "$GW_PORT"
 }
 
