@@ -83,20 +83,14 @@ impl Json {
     }
 
     pub fn kind(&self) -> Kind<'_> {
-        use sonic_rs::JsonType as T;
-        match self.0.get_type() {
-            T::Null => Kind::Null,
-            T::Boolean => Kind::Bool(self.0.is_true()),
-            T::Number => self.as_number().map_or(Kind::Null, Kind::Number),
-            T::String => Kind::String(self.0.as_str().unwrap_or_default()),
-            T::Array => match self.as_array() {
-                Some(a) => Kind::Array(a),
-                None => Kind::Null,
-            },
-            T::Object => match self.as_object() {
-                Some(o) => Kind::Object(o),
-                None => Kind::Null,
-            },
+        // One decode of the node's tag.
+        match self.0.as_ref() {
+            sonic_rs::ValueRef::Null => Kind::Null,
+            sonic_rs::ValueRef::Bool(b) => Kind::Bool(b),
+            sonic_rs::ValueRef::Number(n) => number(n).map_or(Kind::Null, Kind::Number),
+            sonic_rs::ValueRef::String(s) => Kind::String(s),
+            sonic_rs::ValueRef::Array(a) => Kind::Array(Array::ref_cast(a)),
+            sonic_rs::ValueRef::Object(o) => Kind::Object(Object::ref_cast(o)),
         }
     }
 
@@ -123,11 +117,7 @@ impl Json {
 
     /// The number, as `serde_json` holds it (an integer when it is one, else an `f64`).
     pub fn as_number(&self) -> Option<Number> {
-        let n = self.0.as_number()?;
-        n.as_u64()
-            .map(Number::from)
-            .or_else(|| n.as_i64().map(Number::from))
-            .or_else(|| n.as_f64().and_then(Number::from_f64))
+        number(self.0.as_number()?)
     }
 
     pub fn is_number(&self) -> bool {
@@ -184,6 +174,14 @@ impl Json {
             }
         }
     }
+}
+
+/// `serde_json`'s number for the parser's: an integer when it is one, else the `f64`.
+fn number(n: sonic_rs::Number) -> Option<Number> {
+    n.as_u64()
+        .map(Number::from)
+        .or_else(|| n.as_i64().map(Number::from))
+        .or_else(|| n.as_f64().and_then(Number::from_f64))
 }
 
 impl std::fmt::Debug for Json {

@@ -47,15 +47,16 @@ struct LegacySnapshot {
 pub struct Fingerprints(Vec<u8>);
 
 impl Fingerprints {
-    /// From pairs in any order; of a repeated name the last pair counts.
+    /// From pairs in any order; of a repeated name the first pair counts (as the first of
+    /// repeated keys is the one read).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, u64)>) -> Fingerprints {
         let mut pairs: Vec<(usize, &str, u64)> = pairs
             .into_iter()
             .enumerate()
             .map(|(i, (name, print))| (i, name, print))
             .collect();
-        // By name, the later pair first, so `dedup` keeps it.
-        pairs.sort_unstable_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)));
+        // By name, then in order, so `dedup` keeps the first.
+        pairs.sort_unstable_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(&b.0)));
         pairs.dedup_by(|later, first| later.1 == first.1);
         let mut packed = Vec::with_capacity(pairs.iter().map(|(_, k, _)| k.len() + 12).sum());
         for (_, name, print) in pairs {
@@ -149,7 +150,7 @@ pub(crate) fn fingerprint(v: &Json) -> u64 {
 
 impl Snapshot {
     /// Fingerprints every top-level field except `volatile` ones (timestamps that change on
-    /// every save). A repeated field counts once, with its last value.
+    /// every save). A repeated field counts once, with its first value.
     pub fn of(body: &Object, volatile: &[&str]) -> Snapshot {
         Snapshot {
             fields: Fingerprints::from_pairs(
@@ -399,13 +400,14 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_field_counts_with_its_last_value() {
+    fn a_repeated_field_counts_with_its_first_value_as_it_is_read() {
         let body = Json::parse(br#"{"x": 1, "y": 2, "x": 3}"#).unwrap();
         let s = Snapshot::of(body.as_object().unwrap(), &[]);
-        let (three, two) = (Json::parse(b"3").unwrap(), Json::parse(b"2").unwrap());
+        let (one, two) = (Json::parse(b"1").unwrap(), Json::parse(b"2").unwrap());
+        assert_eq!(body["x"].as_u64(), Some(1));
         assert_eq!(
             s.fields.iter().collect::<Vec<_>>(),
-            [("x", fingerprint(&three)), ("y", fingerprint(&two))]
+            [("x", fingerprint(&one)), ("y", fingerprint(&two))]
         );
     }
 }
