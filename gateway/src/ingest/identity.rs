@@ -28,7 +28,7 @@ pub struct Identity {
     pub handshake: bool,
 }
 
-fn body_str<'a>(body: Option<&'a Json>, key: &str) -> Option<&'a str> {
+fn body_str<'a>(body: Option<&'a Json<'_>>, key: &str) -> Option<&'a str> {
     body?.get(key)?.as_str().filter(|s| !s.is_empty())
 }
 
@@ -48,7 +48,7 @@ pub fn quarantine_key(raw: &[u8]) -> String {
     format!("q:sha256:{}", hex::encode(Sha256::digest(raw)))
 }
 
-fn field<'a>(at: Field, headers: &'a Headers, body: Option<&'a Json>) -> Option<&'a str> {
+fn field<'a>(at: Field, headers: &'a Headers, body: Option<&'a Json<'_>>) -> Option<&'a str> {
     match at {
         Field::Header(names) => headers.first(names),
         Field::Body(key) => body_str(body, key),
@@ -60,7 +60,7 @@ fn field<'a>(at: Field, headers: &'a Headers, body: Option<&'a Json>) -> Option<
 pub fn identify(
     provider: &Descriptor,
     headers: &Headers,
-    body: Option<&Json>,
+    body: Option<&Json<'_>>,
     raw: &[u8],
 ) -> Identity {
     let topic = field(provider.topic, headers, body);
@@ -85,7 +85,7 @@ pub fn identify(
 /// The newest time the signed body states about its resource (`updated_at`,
 /// `date_modified_gmt`, `issuedAt`), for providers that sign no timestamp. A body older
 /// than the dedupe window could be a replay the window no longer remembers.
-pub fn signed_resource_time(provider: &Descriptor, body: &Json) -> Option<DateTime<Utc>> {
+pub fn signed_resource_time(provider: &Descriptor, body: &Json<'_>) -> Option<DateTime<Utc>> {
     provider
         .signed_time
         .iter()

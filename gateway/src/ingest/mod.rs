@@ -88,7 +88,7 @@ struct Webhook<'a> {
     provider: &'static Descriptor,
     identity: &'a Identity,
     headers: &'a Headers,
-    body: &'a Json,
+    body: &'a Json<'a>,
     received_at: DateTime<Utc>,
     /// How long the delivery and the facts it proves are remembered.
     remember: std::time::Duration,
@@ -195,13 +195,12 @@ fn record(
         subject: &n.subject,
         data: &n.data,
     };
-    let encode = |e: &dyn std::fmt::Display| Rejection::new(format!("cannot encode event: {e}"));
+    let encode = |e: serde_json::Error| Rejection::new(format!("cannot encode event: {e}"));
     // Serialized once; the schema check reads these very bytes.
-    let json = serde_json::to_string(&envelope).map_err(|e| encode(&e))?;
-    state.validators.check_event(
-        n.event_type,
-        &Json::parse_str(&json).map_err(|e| encode(&e))?,
-    )?;
+    let json = serde_json::to_string(&envelope).map_err(encode)?;
+    state
+        .validators
+        .check_event(n.event_type, &Json::parse_str(&json).map_err(encode)?)?;
     Ok(LogRecord {
         event_id: id,
         tenant: tenant.to_string(),
@@ -555,7 +554,7 @@ async fn write(
     origin: &Origin<'_>,
     headers: &Headers,
     body: &[u8],
-    parsed: &std::result::Result<Json, crate::json::ParseError>,
+    parsed: &std::result::Result<Json<'_>, serde_json::Error>,
     identity: &Identity,
     now: DateTime<Utc>,
     signed_at: Option<DateTime<Utc>>,
@@ -663,7 +662,7 @@ pub(crate) async fn quarantine(
 /// the signed time, when the body has one.
 fn refuse_stale(
     provider: &Descriptor,
-    body: &Json,
+    body: &Json<'_>,
     now: DateTime<Utc>,
     window_s: u64,
 ) -> Result<Option<DateTime<Utc>>> {

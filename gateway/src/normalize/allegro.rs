@@ -14,12 +14,11 @@ use omnigate_schemas::events::{
 use omnigate_schemas::{Address, LineRef, Money, Party};
 use serde_json::json;
 
-use super::fields::{Obj, Owned, full_name};
+use super::fields::{Obj, full_name};
 use super::{Input, Normalized, Output, Rejection, time, unknown_topic};
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
-    let root = Owned::root(input.body)?;
-    let root = root.obj();
+    let root = Obj::root(input.body)?;
     let event = root
         .opt_obj("event")?
         .ok_or_else(|| root.err("event", "the journal entry is missing"))?;

@@ -8,7 +8,7 @@ use omnigate_schemas::api::Provider;
 use omnigate_schemas::events::{PendingData, StockChanged, StockMethod, types};
 use serde_json::json;
 
-use super::fields::{Obj, Owned};
+use super::fields::Obj;
 use super::pending::{order, pending};
 use super::{Input, Normalized, Output, Rejection, time, unknown_topic};
 
@@ -24,8 +24,7 @@ const UNPAID: &[i64] = &[0, 1, 7];
 const PAID: &[i64] = &[8, 9, 10, 11, 2, 3];
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
-    let body = Owned::root(input.body)?;
-    let body = body.obj();
+    let body = Obj::root(input.body)?;
     let at = match body.get("created_at").and_then(Json::as_i64) {
         Some(secs) => {
             time::unix_seconds(secs).ok_or_else(|| body.err("created_at", "out of range"))?

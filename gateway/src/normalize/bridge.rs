@@ -6,13 +6,12 @@ use omnigate_schemas::api::Provider;
 use omnigate_schemas::events::{PendingData, types};
 use serde_json::json;
 
-use super::fields::Owned;
+use super::fields::Obj;
 use super::pending::{order, pending};
 use super::{Input, Output, Rejection, unknown_topic};
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
-    let body = Owned::root(input.body)?;
-    let body = body.obj();
+    let body = Obj::root(input.body)?;
     let at = body.opt_time("timestamp")?.unwrap_or(input.received_at);
     let d = body
         .opt_obj("data")?

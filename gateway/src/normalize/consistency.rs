@@ -11,7 +11,7 @@ use crate::json::Json;
 
 use super::Rejection;
 
-fn text<'a>(body: &'a Json, key: &str) -> Option<&'a str> {
+fn text<'a>(body: &'a Json<'_>, key: &str) -> Option<&'a str> {
     body.get(key).and_then(Json::as_str)
 }
 
@@ -22,7 +22,12 @@ fn refuse(topic: &str, field: &str, expected: &str, got: Option<&str>) -> Reject
     ))
 }
 
-fn expect_one_of(topic: &str, body: &Json, field: &str, allowed: &[&str]) -> Result<(), Rejection> {
+fn expect_one_of(
+    topic: &str,
+    body: &Json<'_>,
+    field: &str,
+    allowed: &[&str],
+) -> Result<(), Rejection> {
     let got = text(body, field);
     if got.is_some_and(|g| allowed.contains(&g)) {
         Ok(())
@@ -45,7 +50,7 @@ fn shopify_kind(topic: &str) -> Option<(&'static str, &'static [&'static str])> 
     })
 }
 
-fn shopify_resource(topic: &str, body: &Json) -> Result<(), Rejection> {
+fn shopify_resource(topic: &str, body: &Json<'_>) -> Result<(), Rejection> {
     match topic {
         // A customer erasure names the customer; a shop erasure names none.
         "customers/redact" if body.get("customer").is_none() => {
@@ -90,7 +95,7 @@ fn shopify_resource(topic: &str, body: &Json) -> Result<(), Rejection> {
 }
 
 /// Shopify: the resource kind and the fact a topic states.
-pub fn shopify(topic: &str, body: &Json) -> Result<(), Rejection> {
+pub fn shopify(topic: &str, body: &Json<'_>) -> Result<(), Rejection> {
     shopify_resource(topic, body)?;
     match topic {
         // Shopify sends orders/paid when the order is paid; a later refund still shows it.
@@ -125,7 +130,7 @@ fn woocommerce_kind(resource: &str) -> Option<&'static [&'static str]> {
 }
 
 /// WooCommerce: the resource kind (by `_links.self`) and the fact a topic states.
-pub fn woocommerce(topic: &str, body: &Json) -> Result<(), Rejection> {
+pub fn woocommerce(topic: &str, body: &Json<'_>) -> Result<(), Rejection> {
     let (resource, event) = topic.split_once('.').unwrap_or((topic, ""));
     if event != "deleted"
         && let Some(fields) = woocommerce_kind(resource)
@@ -165,7 +170,7 @@ pub fn woocommerce(topic: &str, body: &Json) -> Result<(), Rejection> {
 }
 
 /// Saleor: the event name the body was issued for.
-pub fn saleor(topic: &str, body: &Json) -> Result<(), Rejection> {
+pub fn saleor(topic: &str, body: &Json<'_>) -> Result<(), Rejection> {
     let order = &body["order"];
     match topic {
         "ORDER_FULLY_PAID" => expect_one_of(topic, order, "chargeStatus", &["FULL", "OVERCHARGED"])

@@ -1,53 +1,43 @@
 //! Typed reads from provider JSON that name the offending field when they fail, so a
 //! quarantined payload says exactly what was wrong (`line_items[1].price: …`).
 
-use crate::json::{Json, Kind, Object};
+use crate::json::{Json, Object};
 use chrono::{DateTime, Utc};
 use omnigate_schemas::Money;
 
 use super::{Rejection, money, time};
 
-/// A JSON object read field by field, and the path it was reached by.
+/// A JSON object and the path it was reached by.
 #[derive(Clone, Copy)]
 pub struct Obj<'a> {
-    members: &'a [Member<'a>],
+    map: &'a Object<'a>,
     path: &'a str,
 }
 
-type Member<'a> = (&'a str, &'a Json);
-
-/// An object's members listed once, with its path: a mapping reads dozens of fields of an
-/// order, and the parsed document finds a member by decoding every key before it.
+/// Owned path, for objects reached through arrays.
 pub struct Owned<'a> {
-    members: Vec<Member<'a>>,
+    map: &'a Object<'a>,
     path: String,
 }
 
 impl<'a> Owned<'a> {
-    /// The payload's root object.
-    pub fn root(value: &'a Json) -> Result<Self, Rejection> {
-        match value.kind() {
-            Kind::Object(map) => Ok(Owned::of(map, String::new())),
-            _ => Err(Rejection::new("payload is not a JSON object")),
-        }
-    }
-
-    fn of(map: &'a Object, path: String) -> Self {
-        Owned {
-            members: map.iter().collect(),
-            path,
-        }
-    }
-
     pub fn obj(&self) -> Obj<'_> {
         Obj {
-            members: &self.members,
+            map: self.map,
             path: &self.path,
         }
     }
 }
 
 impl<'a> Obj<'a> {
+    /// The payload's root object.
+    pub fn root(value: &'a Json<'a>) -> Result<Self, Rejection> {
+        match value {
+            Json::Object(map) => Ok(Obj { map, path: "" }),
+            _ => Err(Rejection::new("payload is not a JSON object")),
+        }
+    }
+
     fn name(&self, key: &str) -> String {
         if self.path.is_empty() {
             key.to_string()
@@ -60,22 +50,17 @@ impl<'a> Obj<'a> {
         Rejection::new(format!("{}: {what}", self.name(key)))
     }
 
-    /// The raw value, treating `null` as absent; of repeated keys the first, as
-    /// [`Object::get`] reads it (and the schema check checked it).
-    pub fn get(&self, key: &str) -> Option<&'a Json> {
-        self.members
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| *v)
-            .filter(|v| !v.is_null())
+    /// The raw value, treating `null` as absent.
+    pub fn get(&self, key: &str) -> Option<&'a Json<'a>> {
+        self.map.get(key).filter(|v| !v.is_null())
     }
 
     /// A non-empty string, or absent (null, missing and `""` are all absent).
     pub fn opt_str(&self, key: &str) -> Result<Option<&'a str>, Rejection> {
-        match self.get(key).map(Json::kind) {
+        match self.get(key) {
             None => Ok(None),
-            Some(Kind::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Kind::String(s)) => Ok(Some(s)),
+            Some(Json::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s.as_ref())),
             Some(_) => Err(self.err(key, "expected a string")),
         }
     }
@@ -87,12 +72,12 @@ impl<'a> Obj<'a> {
 
     /// An id sent as an integer or a string; `0` and `""` mean "none".
     pub fn opt_id(&self, key: &str) -> Result<Option<String>, Rejection> {
-        match self.get(key).map(Json::kind) {
+        match self.get(key) {
             None => Ok(None),
-            Some(Kind::Number(n)) if n.as_u64() == Some(0) => Ok(None),
-            Some(Kind::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
-            Some(Kind::String(s)) if s.trim().is_empty() || s == "0" => Ok(None),
-            Some(Kind::String(s)) => Ok(Some(s.to_string())),
+            Some(Json::Number(n)) if n.as_u64() == Some(0) => Ok(None),
+            Some(Json::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
+            Some(Json::String(s)) if s.trim().is_empty() || s == "0" => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s.to_string())),
             Some(_) => Err(self.err(key, "expected an integer or string id")),
         }
     }
@@ -109,25 +94,31 @@ impl<'a> Obj<'a> {
     }
 
     pub fn opt_obj(&self, key: &str) -> Result<Option<Owned<'a>>, Rejection> {
-        match self.get(key).map(Json::kind) {
+        match self.get(key) {
             None => Ok(None),
-            Some(Kind::Object(map)) => Ok(Some(Owned::of(map, self.name(key)))),
+            Some(Json::Object(map)) => Ok(Some(Owned {
+                map,
+                path: self.name(key),
+            })),
             Some(_) => Err(self.err(key, "expected an object")),
         }
     }
 
     /// The objects of an array (absent or null = empty).
     pub fn objects(&self, key: &str) -> Result<Vec<Owned<'a>>, Rejection> {
-        let items = match self.get(key).map(Json::kind) {
+        let items = match self.get(key) {
             None => return Ok(Vec::new()),
-            Some(Kind::Array(items)) => items,
+            Some(Json::Array(items)) => items,
             Some(_) => return Err(self.err(key, "expected an array")),
         };
         items
             .iter()
             .enumerate()
-            .map(|(i, v)| match v.kind() {
-                Kind::Object(map) => Ok(Owned::of(map, format!("{}[{i}]", self.name(key)))),
+            .map(|(i, v)| match v {
+                Json::Object(map) => Ok(Owned {
+                    map,
+                    path: format!("{}[{i}]", self.name(key)),
+                }),
                 _ => Err(Rejection::new(format!(
                     "{}[{i}]: expected an object",
                     self.name(key)
@@ -138,13 +129,13 @@ impl<'a> Obj<'a> {
 
     /// A decimal string in `currency`.
     pub fn opt_money(&self, key: &str, currency: &str) -> Result<Option<Money>, Rejection> {
-        match self.get(key).map(Json::kind) {
+        match self.get(key) {
             None => Ok(None),
-            Some(Kind::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Kind::String(s)) => money::from_str(s, currency)
+            Some(Json::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Json::String(s)) => money::from_str(s, currency)
                 .map(Some)
                 .ok_or_else(|| self.err(key, &format!("{s:?} is not an amount in {currency}"))),
-            Some(Kind::Number(n)) => money::from_number(&n, currency)
+            Some(Json::Number(n)) => money::from_number(n, currency)
                 .map(Some)
                 .ok_or_else(|| self.err(key, &format!("{n} is not an amount in {currency}"))),
             Some(_) => Err(self.err(key, "expected a decimal amount")),

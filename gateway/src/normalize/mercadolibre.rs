@@ -8,13 +8,12 @@
 use omnigate_schemas::api::Provider;
 use omnigate_schemas::events::{PendingData, types};
 
-use super::fields::Owned;
+use super::fields::Obj;
 use super::pending::{order, pending};
 use super::{Input, Output, Rejection, unknown_topic};
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
-    let body = Owned::root(input.body)?;
-    let body = body.obj();
+    let body = Obj::root(input.body)?;
     let resource = body.str("resource")?;
     // `/orders/2195160686`, `/shipments/4123`, `/items/MLA123`, `/questions/5036111111`.
     let id = resource

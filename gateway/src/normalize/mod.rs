@@ -30,7 +30,7 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 use crate::headers::Headers;
-use crate::json::{Json, Kind};
+use crate::json::Json;
 use snapshot::Snapshot;
 
 pub use enriched::enrichable;
@@ -195,7 +195,7 @@ fn once(event_type: &str, subject: &str, id: &str, at: &str) -> String {
 pub struct Input<'a> {
     pub topic: &'a str,
     pub headers: &'a Headers,
-    pub body: &'a Json,
+    pub body: &'a Json<'a>,
     /// When the gateway received the delivery: the last fallback for `occurred_at`.
     pub received_at: DateTime<Utc>,
     /// The last snapshot kept under [`Normalizer::snapshot_key`], if any.
@@ -242,10 +242,10 @@ impl Output {
 }
 
 /// A JSON id (integer or string) as text.
-fn id_text(v: Option<&Json>) -> Option<String> {
-    match v?.kind() {
-        Kind::Number(n) => Some(n.to_string()),
-        Kind::String(s) if !s.is_empty() => Some(s.to_string()),
+fn id_text(v: Option<&Json<'_>>) -> Option<String> {
+    match v? {
+        Json::Number(n) => Some(n.to_string()),
+        Json::String(s) if !s.is_empty() => Some(s.to_string()),
         _ => None,
     }
 }
@@ -620,9 +620,9 @@ pub fn mappings_table() -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct Normalizer {
     /// `Ok` when the signed body is what its topic (often an unsigned header) says.
-    pub check_topic: fn(&str, &Json) -> Result<(), Rejection>,
+    pub check_topic: fn(&str, &Json<'_>) -> Result<(), Rejection>,
     /// The resource whose last snapshot a delivery is diffed against (`order:52907`).
-    pub snapshot_key: fn(&str, &Json) -> Option<String>,
+    pub snapshot_key: fn(&str, &Json<'_>) -> Option<String>,
     /// Topics that usually announce a resource no snapshot exists for yet: the pipeline
     /// writes them expecting none, and reads the snapshot only when the store says one
     /// exists (one round trip instead of two).
@@ -638,11 +638,11 @@ impl Normalizer {
     }
 }
 
-fn any_topic(_: &str, _: &Json) -> Result<(), Rejection> {
+fn any_topic(_: &str, _: &Json<'_>) -> Result<(), Rejection> {
     Ok(())
 }
 
-fn no_snapshot(_: &str, _: &Json) -> Option<String> {
+fn no_snapshot(_: &str, _: &Json<'_>) -> Option<String> {
     None
 }
 

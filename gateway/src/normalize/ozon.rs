@@ -13,13 +13,12 @@ use omnigate_schemas::events::{
 };
 use serde_json::json;
 
-use super::fields::{Obj, Owned};
+use super::fields::Obj;
 use super::pending::{order, pending};
 use super::{Input, Normalized, Output, Rejection, time, unknown_topic};
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
-    let body = Owned::root(input.body)?;
-    let body = body.obj();
+    let body = Obj::root(input.body)?;
     let events = match input.topic {
         "TYPE_NEW_POSTING" => {
             let (subject, data) = posting(&body)?;
@@ -131,8 +130,10 @@ fn message(body: &Obj<'_>) -> Result<Normalized, Rejection> {
     let text: Vec<&str> = body
         .get("data")
         .and_then(Json::as_array)
-        .map(|parts| parts.iter().filter_map(Json::as_str).collect())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Json::as_str)
+        .collect();
     let from = body
         .opt_obj("user")?
         .map(|u| u.obj().opt_id("id"))

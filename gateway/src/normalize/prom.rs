@@ -14,15 +14,15 @@ use omnigate_schemas::events::{
 use omnigate_schemas::{LineRef, Money, Party};
 use serde_json::Value;
 
-use super::fields::{Obj, Owned, full_name};
+use super::fields::{Obj, full_name};
 use super::snapshot::Snapshot;
 use super::{Input, Normalized, Output, Rejection, id_text, money, time, unknown_topic};
-use crate::json::{Json, Kind};
+use crate::json::Json;
 
 /// Prom.ua sells in hryvnias.
 const CURRENCY: &str = "UAH";
 
-pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
     (topic == "order").then(|| Some(format!("order:{}", id_text(body.get("id"))?)))?
 }
 
@@ -30,9 +30,8 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
     if input.topic != "order" {
         return Err(unknown_topic(Provider::Prom, input.topic));
     }
-    let o = Owned::root(input.body)?;
-    let o = o.obj();
-    let map = input.body.as_object().expect("checked by Owned::root");
+    let o = Obj::root(input.body)?;
+    let map = input.body.as_object().expect("checked by Obj::root");
     let mut snap = Snapshot::of(map, &[]);
     let status = o.opt_str("status")?.unwrap_or("pending").to_string();
     snap.status = Some(status.clone());
@@ -113,9 +112,9 @@ fn amount(o: &Obj<'_>, key: &str) -> Result<Option<Money>, Rejection> {
     let Some(v) = o.get(key) else {
         return Ok(None);
     };
-    let text = match v.kind() {
-        Kind::String(s) => s.to_string(),
-        Kind::Number(n) => n.to_string(),
+    let text = match v {
+        Json::String(s) => s.to_string(),
+        Json::Number(n) => n.to_string(),
         _ => return Err(o.err(key, "expected an amount")),
     };
     let cleaned: String = text
@@ -240,8 +239,7 @@ mod tests {
             "e": "", "f": "безкоштовно"
         });
         let body = Json::from(&body);
-        let o = Owned::root(&body).unwrap();
-        let o = o.obj();
+        let o = Obj::root(&body).unwrap();
         let amount = |k| amount(&o, k).unwrap().map(|m| m.amount);
         assert_eq!(amount("a").as_deref(), Some("1270.50"));
         assert_eq!(amount("b").as_deref(), Some("100.00"));

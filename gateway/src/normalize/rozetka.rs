@@ -16,7 +16,7 @@ use omnigate_schemas::events::{
 use omnigate_schemas::{LineRef, Money, Party};
 use serde_json::Value;
 
-use super::fields::{Obj, Owned, full_name};
+use super::fields::{Obj, full_name};
 use super::snapshot::Snapshot;
 use super::{Input, Normalized, Output, Rejection, id_text, time, unknown_topic};
 use crate::json::Json;
@@ -44,15 +44,14 @@ const UNSUCCESSFUL: i64 = 3;
 /// Status 68: "received in part".
 const RECEIVED_IN_PART: i64 = 68;
 
-pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
     (topic == "order").then(|| Some(format!("order:{}", id_text(body.get("id"))?)))?
 }
 
 /// An integer Rozetka may write as a number or a string.
 fn int(o: &Obj<'_>, key: &str) -> Result<Option<i64>, Rejection> {
     match o.get(key) {
-        None => Ok(None),
-        Some(v) if v.is_null() => Ok(None),
+        None | Some(Json::Null) => Ok(None),
         Some(v) => v
             .as_i64()
             .or_else(|| v.as_str()?.trim().parse().ok())
@@ -76,9 +75,8 @@ pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
     if input.topic != "order" {
         return Err(unknown_topic(Provider::Rozetka, input.topic));
     }
-    let o = Owned::root(input.body)?;
-    let o = o.obj();
-    let map = input.body.as_object().expect("checked by Owned::root");
+    let o = Obj::root(input.body)?;
+    let map = input.body.as_object().expect("checked by Obj::root");
     let mut snap = Snapshot::of(map, VOLATILE);
     let status = int(&o, "status")?.ok_or_else(|| o.err("status", "required status is missing"))?;
     let group = int(&o, "status_group")?;

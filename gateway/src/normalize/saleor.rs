@@ -14,11 +14,11 @@ use omnigate_schemas::{Address, LineRef, Money, Party};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::fields::{Obj, Owned, full_name};
+use super::fields::{Obj, full_name};
 use super::snapshot::Snapshot;
 use super::{Input, Normalized, Output, Rejection, id_text, money, time, unknown_topic};
 
-pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
     match topic {
         "ORDER_REFUNDED" | "ORDER_FULLY_REFUNDED" => {
             id_text(body.get("order")?.get("id")).map(|id| format!("order:{id}"))
@@ -28,8 +28,7 @@ pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
 }
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
-    let body = Owned::root(input.body)?;
-    let body = body.obj();
+    let body = Obj::root(input.body)?;
     let issued = body.opt_time("issuedAt")?.unwrap_or(input.received_at);
     let order = body.opt_obj("order")?;
     let need_order = || {

@@ -20,7 +20,7 @@ use omnigate_schemas::{Address, LineRef, Money, Party};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::fields::{Obj, Owned, full_name};
+use super::fields::{Obj, full_name};
 use super::snapshot::Snapshot;
 use super::{
     Input, Normalized, OrderContext, Output, Rejection, id_text, money, time, unknown_topic,
@@ -32,7 +32,7 @@ const VOLATILE: &[&str] = &["updated_at"];
 const REDACT_WITHIN_DAYS: i64 = 30;
 
 /// Orders are kept to diff `orders/updated`; a return reads its order for the customer.
-pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
     // Fulfillments and returns read their order's snapshot for what they say of the order
     // (number, language); only order topics write it.
     let order_id = match topic {
@@ -48,8 +48,7 @@ pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
 }
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
-    let o = Owned::root(input.body)?;
-    let o = o.obj();
+    let o = Obj::root(input.body)?;
     let prior = input.snapshot.cloned();
     match input.topic {
         "orders/create" => Ok(Output {
@@ -83,11 +82,11 @@ fn triggered_at(input: Input<'_>) -> DateTime<Utc> {
 }
 
 fn order_snapshot(
-    body: &Json,
+    body: &Json<'_>,
     o: Obj<'_>,
     prior: Option<&Snapshot>,
 ) -> Result<Snapshot, Rejection> {
-    let map = body.as_object().expect("checked by Owned::root");
+    let map = body.as_object().expect("checked by Obj::root");
     let mut snap = Snapshot::of(map, VOLATILE);
     snap.modified = o.opt_time("updated_at")?.map(time::format);
     snap.status = o.opt_str("financial_status")?.map(str::to_string);

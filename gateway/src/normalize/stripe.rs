@@ -8,7 +8,7 @@ use omnigate_schemas::api::Provider;
 use omnigate_schemas::events::{DisputeOpened, OrderPaid, RefundCreated, RefundStatus, types};
 use rust_decimal::Decimal;
 
-use super::fields::{Obj, Owned};
+use super::fields::Obj;
 use super::snapshot::Snapshot;
 use super::{Input, Normalized, Output, Rejection, id_text, money, time, unknown_topic};
 
@@ -35,7 +35,7 @@ pub fn stripe_money(units: i64, currency: &str) -> Option<Money> {
 
 /// Refunds and disputes name their charge; its kept snapshot remembers the order and the
 /// refunds already reported (`charge.refunded` and `refund.created` tell the same refund).
-pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
     let object = body.get("data")?.get("object")?;
     let charge = match topic {
         "charge.refunded" => id_text(object.get("id")),
@@ -48,8 +48,7 @@ pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
 }
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
-    let event = Owned::root(input.body)?;
-    let event = event.obj();
+    let event = Obj::root(input.body)?;
     let data = event
         .opt_obj("data")?
         .ok_or_else(|| event.err("data", "required object is missing"))?;

@@ -22,14 +22,14 @@ use omnigate_schemas::{Address, LineRef, Money, Party};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::fields::{Obj, Owned, full_name};
+use super::fields::{Obj, full_name};
 use super::snapshot::Snapshot;
 use super::{Input, Normalized, Output, Rejection, id_text, money, time, unknown_topic};
 
 /// Fields that change on every save.
 const VOLATILE: &[&str] = &["date_modified", "date_modified_gmt"];
 
-pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
+pub(super) fn snapshot_key(topic: &str, body: &Json<'_>) -> Option<String> {
     let id = id_text(body.get("id"))?;
     match topic {
         "order.created" | "order.updated" => Some(format!("order:{id}")),
@@ -39,8 +39,7 @@ pub(super) fn snapshot_key(topic: &str, body: &Json) -> Option<String> {
 }
 
 pub(super) fn normalize(input: Input<'_>) -> Result<Output, Rejection> {
-    let body = Owned::root(input.body)?;
-    let body = body.obj();
+    let body = Obj::root(input.body)?;
     let prior = input.snapshot.cloned();
     match input.topic {
         "order.created" => {
@@ -78,8 +77,8 @@ fn required_gmt(o: Obj<'_>, key: &str) -> Result<DateTime<Utc>, Rejection> {
     gmt(o, key)?.ok_or_else(|| o.err(key, "required timestamp is missing"))
 }
 
-fn order_snapshot(body: &Json, o: Obj<'_>) -> Result<Snapshot, Rejection> {
-    let map = body.as_object().expect("checked by Owned::root");
+fn order_snapshot(body: &Json<'_>, o: Obj<'_>) -> Result<Snapshot, Rejection> {
+    let map = body.as_object().expect("checked by Obj::root");
     let mut snap = Snapshot::of(map, VOLATILE);
     snap.modified = gmt(o, "date_modified_gmt")?.map(time::format);
     snap.status = o.opt_str("status")?.map(str::to_string);
@@ -101,7 +100,11 @@ fn is_stale(prior: Option<&Snapshot>, now: &Snapshot) -> bool {
     }
 }
 
-fn order_updated(o: Obj<'_>, body: &Json, prior: Option<Snapshot>) -> Result<Output, Rejection> {
+fn order_updated(
+    o: Obj<'_>,
+    body: &Json<'_>,
+    prior: Option<Snapshot>,
+) -> Result<Output, Rejection> {
     let snap = order_snapshot(body, o)?;
     if is_stale(prior.as_ref(), &snap) {
         return Ok(Output::default());

@@ -72,7 +72,7 @@ impl Validators {
         &self,
         provider: Provider,
         resource: &str,
-        body: &Json,
+        body: &Json<'_>,
     ) -> Result<(), Rejection> {
         let v = self
             .payloads
@@ -82,7 +82,7 @@ impl Validators {
     }
 
     /// Checks a whole canonical event (envelope included) against its type's schema.
-    pub fn check_event(&self, event_type: &str, event: &Json) -> Result<(), Rejection> {
+    pub fn check_event(&self, event_type: &str, event: &Json<'_>) -> Result<(), Rejection> {
         let v = self
             .events
             .get(event_type)
@@ -91,7 +91,7 @@ impl Validators {
     }
 }
 
-fn describe(v: &Validator<json::Schema>, value: &Json, label: &str) -> Result<(), Rejection> {
+fn describe(v: &Validator<json::Schema>, value: &Json<'_>, label: &str) -> Result<(), Rejection> {
     if v.is_valid(value) {
         return Ok(());
     }

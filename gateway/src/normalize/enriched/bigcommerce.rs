@@ -13,12 +13,11 @@ use serde_json::json;
 
 use super::Thin;
 use crate::json::Json;
-use crate::normalize::fields::{Obj, Owned, full_name};
+use crate::normalize::fields::{Obj, full_name};
 use crate::normalize::{Normalized, Rejection, money, time};
 
-pub(super) fn enriched(thin: &Thin<'_>, resource: &Json) -> Result<Vec<Normalized>, Rejection> {
-    let root = Owned::root(resource)?;
-    let root = root.obj();
+pub(super) fn enriched(thin: &Thin<'_>, resource: &Json<'_>) -> Result<Vec<Normalized>, Rejection> {
+    let root = Obj::root(resource)?;
     if let Some(shipment) = root.opt_obj("shipment")? {
         return shipment_created(thin, &shipment.obj()).map(|e| e.into_iter().collect());
     }

@@ -15,15 +15,14 @@ use serde_json::json;
 
 use super::Thin;
 use crate::json::Json;
-use crate::normalize::fields::Owned;
+use crate::normalize::fields::Obj;
 use crate::normalize::{Normalized, Rejection, time};
 
-pub(super) fn enriched(thin: &Thin<'_>, resource: &Json) -> Result<Vec<Normalized>, Rejection> {
+pub(super) fn enriched(thin: &Thin<'_>, resource: &Json<'_>) -> Result<Vec<Normalized>, Rejection> {
     if thin.event_type != types::ORDER_UPDATED {
         return Ok(Vec::new());
     }
-    let root = Owned::root(resource)?;
-    let root = root.obj();
+    let root = Obj::root(resource)?;
     let profile = root
         .opt_obj("profile")?
         .ok_or_else(|| root.err("profile", "the store's profile was not read"))?;

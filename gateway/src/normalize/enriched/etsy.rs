@@ -13,12 +13,11 @@ use serde_json::Value;
 
 use super::Thin;
 use crate::json::Json;
-use crate::normalize::fields::{Obj, Owned};
+use crate::normalize::fields::Obj;
 use crate::normalize::{Normalized, Rejection, money, time};
 
-pub(super) fn enriched(thin: &Thin<'_>, resource: &Json) -> Result<Vec<Normalized>, Rejection> {
-    let root = Owned::root(resource)?;
-    let root = root.obj();
+pub(super) fn enriched(thin: &Thin<'_>, resource: &Json<'_>) -> Result<Vec<Normalized>, Rejection> {
+    let root = Obj::root(resource)?;
     let receipt = root
         .opt_obj("receipt")?
         .ok_or_else(|| root.err("receipt", "the receipt was not read"))?;
@@ -176,8 +175,7 @@ pub(super) fn enriched(thin: &Thin<'_>, resource: &Json) -> Result<Vec<Normalize
 
 fn unix(o: &Obj<'_>, key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, Rejection> {
     match o.get(key) {
-        None => Ok(None),
-        Some(v) if v.is_null() => Ok(None),
+        None | Some(Json::Null) => Ok(None),
         Some(v) => v
             .as_i64()
             .and_then(time::unix_seconds)
@@ -208,8 +206,7 @@ fn amount(o: &Obj<'_>, key: &str) -> Result<Money, Rejection> {
 
 fn optional(o: &Obj<'_>, key: &str) -> Result<Option<Money>, Rejection> {
     match o.get(key) {
-        None => Ok(None),
-        Some(v) if v.is_null() => Ok(None),
+        None | Some(Json::Null) => Ok(None),
         Some(_) => amount(o, key).map(Some),
     }
 }

@@ -11,12 +11,11 @@ use serde_json::json;
 
 use super::Thin;
 use crate::json::Json;
-use crate::normalize::fields::{Owned, full_name};
+use crate::normalize::fields::{Obj, full_name};
 use crate::normalize::{Normalized, Rejection, time};
 
-pub(super) fn enriched(thin: &Thin<'_>, resource: &Json) -> Result<Vec<Normalized>, Rejection> {
-    let root = Owned::root(resource)?;
-    let root = root.obj();
+pub(super) fn enriched(thin: &Thin<'_>, resource: &Json<'_>) -> Result<Vec<Normalized>, Rejection> {
+    let root = Obj::root(resource)?;
     let order = root
         .opt_obj("order")?
         .ok_or_else(|| root.err("order", "the order was not read"))?;

@@ -12,15 +12,14 @@ use serde_json::Value;
 
 use super::Thin;
 use crate::json::Json;
-use crate::normalize::fields::{Owned, full_name};
+use crate::normalize::fields::{Obj, full_name};
 use crate::normalize::{Normalized, Rejection, time};
 
-pub(super) fn enriched(thin: &Thin<'_>, resource: &Json) -> Result<Vec<Normalized>, Rejection> {
+pub(super) fn enriched(thin: &Thin<'_>, resource: &Json<'_>) -> Result<Vec<Normalized>, Rejection> {
     if thin.event_type != types::ORDER_UPDATED {
         return Ok(Vec::new());
     }
-    let root = Owned::root(resource)?;
-    let root = root.obj();
+    let root = Obj::root(resource)?;
     let order = root
         .opt_obj("order")?
         .ok_or_else(|| root.err("order", "the order was not read"))?;

@@ -55,7 +55,7 @@ pub fn enrichable(provider: Provider) -> bool {
 pub fn enriched(
     provider: Provider,
     thin: &Thin<'_>,
-    resource: &Json,
+    resource: &Json<'_>,
 ) -> Result<Vec<Normalized>, Rejection> {
     match provider {
         Provider::Bigcommerce => bigcommerce::enriched(thin, resource),
