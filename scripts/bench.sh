@@ -24,8 +24,9 @@
 # call graphs, "fp" by default, "dwarf,8192" for inclusive shares of a release build
 # without frame pointers), BENCH_GATEWAY_BIN (another
 # `omnigate` binary to measure instead), BENCH_COMPARE_BIN (a second `omnigate` binary, e.g.
-# the previous commit's, measured in the same run: its rounds alternate with the others,
-# so a before/after on a shared machine compares like with like). Needs apt-get for wrk and redis-server when they are missing.
+# the previous commit's, measured in the same run by the shopify and mixed profiles: its
+# rounds alternate with the others, so a before/after on a shared machine compares like
+# with like; with BENCH_PERF its first round is recorded too, as FILE.cmp.data). Needs apt-get for wrk and redis-server when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -156,7 +157,8 @@ round() {
   local perf_pid=""
   if [ -n "$PERF_DIR" ] && [ "$pid" != "${BARE_PID:-}" ] && [ ! -e "$PERF_DIR/$(basename "$file").data" ]; then
     mkdir -p "$PERF_DIR"
-    perf record -F 999 --call-graph "${BENCH_PERF_CALLGRAPH:-fp}" -p "$pid" -o "$PERF_DIR/$(basename "$file").data" >/dev/null 2>&1 &
+    perf record -F 999 --call-graph "${BENCH_PERF_CALLGRAPH:-fp}" -p "$pid" \
+      -o "$PERF_DIR/$(basename "$file").data" >/dev/null 2>"$WORK/perf-$(basename "$file").log" &
     perf_pid=$!
   fi
   before=$(cpu_ticks "$pid")
@@ -164,8 +166,21 @@ round() {
     BENCH_PASSES=$passes \
     wrk -t"$THREADS" -c"$CONNECTIONS" -d3600s --timeout 10s -s scripts/bench/wrk.lua \
     "http://127.0.0.1:$port/")
+  # The work a round leaves behind (the router draining what it wrote) is the round's: wait
+  # until the process is idle (its CPU time still for 0.3 s, 3 s at most) before reading it.
   after=$(cpu_ticks "$pid")
-  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
+  for _ in $(seq 1 10); do
+    sleep 0.3
+    local now
+    now=$(cpu_ticks "$pid")
+    [ "$now" = "$after" ] && break
+    after=$now
+  done
+  if [ -n "$perf_pid" ]; then
+    # perf may have ended on its own (an unsupported call-graph mode): say why, go on.
+    kill -INT "$perf_pid" 2>/dev/null || sed 's/^/perf: /' "$WORK/perf-$(basename "$file").log" >&2
+    wait "$perf_pid" || true
+  fi
   line=$(grep '^BENCH ' <<<"$out") || { echo "$out" >&2; return 1; }
   eval "$(sed 's/^BENCH //' <<<"$line")"
   # shellcheck disable=SC2154 # set by the eval above
@@ -179,7 +194,12 @@ round() {
     "$(rss_mb "$pid")"
 }
 
-median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+# The median of numbers on stdin; of an even count, the mean of the middle two.
+median() {
+  sort -n | awk '{v[NR] = $1} END {
+    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
+  }'
+}
 
 log "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo);" \
   "$(redis-server --version | awk '{print $1, $3}'); $(wrk --version 2>&1 | head -1 | awk '{print $1, $2}')"
@@ -242,7 +262,7 @@ side_by_side() {
   local b g
   b=$(printf '%s\n' "${bare[@]}" | median)
   g=$(printf '%s\n' "${gw[@]}" | median)
-  PEAK_RPS=$g
+  PEAK_RPS=${g%.*}
   printf '%s: median %s req/s for omnigate, %s for the bare handler: %s %% of it\n' "$name" "$g" "$b" \
     "$(awk -v g="$g" -v b="$b" 'BEGIN {printf "%.1f", 100 * g / b}')"
   if [ -n "$COMPARE_BIN" ]; then
@@ -253,6 +273,7 @@ side_by_side() {
       "$(awk -v g="$c" -v b="$b" 'BEGIN {printf "%.1f", 100 * g / b}')"
   fi
   outcomes "$GW_PORT"
+  if [ -n "$COMPARE_BIN" ]; then outcomes "$CMP_PORT" | sed 's/^/compared build: /'; fi
 }
 
 # What the gateway did with the deliveries so far (from its metrics), so a profile that
