@@ -17,7 +17,8 @@
 #            how fast a burst of BENCH_PUSH_BURST unpaced webhooks is pushed
 #   soak     (opt-in) half the peak rate for BENCH_SOAK_SECS, RSS sampled every round
 #
-# Knobs: BENCH_REQUESTS (40000 per round), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64),
+# Knobs: BENCH_REQUESTS (40000 per round), BENCH_ROUNDS (3), BENCH_WARMUP (2000 deliveries
+# sent unmeasured to each process before a profile's rounds), BENCH_CONNECTIONS (64),
 # BENCH_THREADS (2), BENCH_PLUGIN_RATE (1000), BENCH_PLUGIN_EVENTS (10000), BENCH_PUSH_BURST (20000),
 # BENCH_SOAK_SECS (600), BENCH_PERF (a directory: the first gateway round of each profile is
 # recorded there with `perf record`, for `perf report -i`; BENCH_PERF_CALLGRAPH picks the
@@ -41,6 +42,7 @@ PLUGIN_EVENTS=${BENCH_PLUGIN_EVENTS:-10000}
 PUSH_BURST=${BENCH_PUSH_BURST:-20000}
 SOAK_SECS=${BENCH_SOAK_SECS:-600}
 BARE_PASSES=${BENCH_BARE_PASSES:-4}
+WARMUP=${BENCH_WARMUP:-2000}
 PERF_DIR=${BENCH_PERF:-}
 ADMIN_TOKEN="bench-admin-token-$RANDOM$RANDOM"
 export OMNIGATE_ADMIN_TOKEN=$ADMIN_TOKEN
@@ -236,10 +238,28 @@ compared_round() {
   cmp_cpu+=("$LAST_CPU")
 }
 
+# warm PORT FILE: an unmeasured run of FILE's first WARMUP deliveries.
+warm() {
+  head -n "$WARMUP" "$2" >"$2.warm"
+  rm -f "$2.warm".done.*
+  BENCH_FILE=$2.warm BENCH_THREADS=$THREADS BENCH_CONNECTIONS=$CONNECTIONS BENCH_RATE=0 \
+    BENCH_PASSES=1 wrk -t"$THREADS" -c"$CONNECTIONS" -d3600s --timeout 10s \
+    -s scripts/bench/wrk.lua "http://127.0.0.1:$1/" >/dev/null
+}
+
 # side_by_side NAME FILE: ROUNDS alternating rounds; prints medians and the ratio.
 PEAK_RPS=""
 side_by_side() {
   local name=$1 file=$2 bare=() gw=() cmp=() gw_cpu=() cmp_cpu=() i
+  # A process's first traffic meets cold caches, fresh connections and an empty source
+  # cache: each one gets a short unmeasured run first, so round 1 is not the slow one.
+  warm "$BARE_PORT" "$file"
+  reset_marks "$REDIS"
+  warm "$GW_PORT" "$file"
+  if [ -n "$COMPARE_BIN" ]; then
+    reset_marks "$REDIS" benchcmp
+    warm "$CMP_PORT" "$file.cmp"
+  fi
   header "$name: $CONNECTIONS connections, $THREADS wrk threads, $(wc -l <"$file") deliveries per round"
   for i in $(seq 1 "$ROUNDS"); do
     # The baseline is several times faster: it gets the file BARE_PASSES times, so that
