@@ -8,7 +8,9 @@
 # flight when their thread's share ran out.
 #
 # Profiles (BENCH_PROFILES, default "shopify mixed rate fsync plugin push"):
-#   shopify  distinct signed 8 KB Shopify orders/create, each order sent once per round
+#   shopify  distinct signed 8 KB Shopify orders/create, each order sent once per round; beside
+#            the bare handler, the naive pipeline of issue #10 (`omnigate-naive`: HMAC, parse
+#            to a Value, the order schema, a mapping, XADD) runs the same deliveries
 #   mixed    order stories of Shopify, WooCommerce, Stripe, Saleor, Standard Webhooks
 #   rate     the gateway at half its measured peak (paced client): latency off the limit
 #   fsync    the shopify profile on a Redis with appendonly + appendfsync always
@@ -19,15 +21,16 @@
 #
 # Knobs: BENCH_REQUESTS (40000 per round), BENCH_ROUNDS (3), BENCH_WARMUP (2000 deliveries
 # sent unmeasured to each process before a profile's rounds), BENCH_CONNECTIONS (64),
-# BENCH_THREADS (2), BENCH_PLUGIN_RATE (1000), BENCH_PLUGIN_EVENTS (10000), BENCH_PUSH_BURST (20000),
-# BENCH_SOAK_SECS (600), BENCH_PERF (a directory: the first gateway round of each profile is
-# recorded there with `perf record`, for `perf report -i`; BENCH_PERF_CALLGRAPH picks the
-# call graphs, "fp" by default, "dwarf,8192" for inclusive shares of a release build
-# without frame pointers), BENCH_GATEWAY_BIN (another
-# `omnigate` binary to measure instead), BENCH_COMPARE_BIN (a second `omnigate` binary, e.g.
-# the previous commit's, measured in the same run by the shopify and mixed profiles: its
-# rounds alternate with the others, so a before/after on a shared machine compares like
-# with like; with BENCH_PERF its first round is recorded too, as FILE.cmp.data). Needs apt-get for wrk and redis-server when they are missing.
+# BENCH_THREADS (2), BENCH_PLUGIN_RATE (1000), BENCH_PLUGIN_EVENTS (10000), BENCH_PUSH_BURST
+# (20000), BENCH_SOAK_SECS (600), BENCH_PERF (a directory: the first gateway round of each
+# profile is recorded there with `perf record`, for `perf report -i`, and the naive
+# pipeline's first as FILE.naive.data; BENCH_PERF_CALLGRAPH picks the call graphs, "fp" by
+# default, "dwarf,8192" for inclusive shares of a release build without frame pointers),
+# BENCH_GATEWAY_BIN (another `omnigate` binary to measure instead), BENCH_COMPARE_BIN (a
+# second `omnigate` binary, e.g. the previous commit's, measured in the same run by the
+# shopify and mixed profiles: its rounds alternate with the others, so a before/after on a
+# shared machine compares like with like; with BENCH_PERF its first round is recorded too,
+# as FILE.cmp.data). Needs apt-get for wrk and redis-server when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -133,6 +136,16 @@ start_bare() {
   wait_port "$PORT"
 }
 
+# start_naive REDIS_PORT
+start_naive() {
+  PORT=$(free_port)
+  "$BIN/omnigate-naive" --bind "127.0.0.1:$PORT" --redis-url "redis://127.0.0.1:$1" \
+    >"$WORK/naive-$PORT.log" 2>&1 &
+  PID=$!
+  PIDS+=("$PID")
+  wait_port "$PORT"
+}
+
 # reset_marks REDIS_PORT [PREFIX]: forgets what a gateway remembers of deliveries, so a
 # file can be sent again as new.
 reset_marks() {
@@ -157,10 +170,13 @@ round() {
   local label=$1 port=$2 pid=$3 file=$4 rate=${5:-0} passes=${6:-1} before after out line
   rm -f "$file".done.*
   local perf_pid=""
-  if [ -n "$PERF_DIR" ] && [ "$pid" != "${BARE_PID:-}" ] && [ ! -e "$PERF_DIR/$(basename "$file").data" ]; then
+  # The naive pipeline's profile is kept beside the gateway's, as FILE.naive.data.
+  local data=$PERF_DIR/$(basename "$file")
+  [ "$pid" = "${NAIVE_PID:-}" ] && data=$data.naive
+  if [ -n "$PERF_DIR" ] && [ "$pid" != "${BARE_PID:-}" ] && [ ! -e "$data.data" ]; then
     mkdir -p "$PERF_DIR"
     perf record -F 999 --call-graph "${BENCH_PERF_CALLGRAPH:-fp}" -p "$pid" \
-      -o "$PERF_DIR/$(basename "$file").data" >/dev/null 2>"$WORK/perf-$(basename "$file").log" &
+      -o "$data.data" >/dev/null 2>"$WORK/perf-$(basename "$data").log" &
     perf_pid=$!
   fi
   before=$(cpu_ticks "$pid")
@@ -180,7 +196,7 @@ round() {
   done
   if [ -n "$perf_pid" ]; then
     # perf may have ended on its own (an unsupported call-graph mode): say why, go on.
-    kill -INT "$perf_pid" 2>/dev/null || sed 's/^/perf: /' "$WORK/perf-$(basename "$file").log" >&2
+    kill -INT "$perf_pid" 2>/dev/null || sed 's/^/perf: /' "$WORK/perf-$(basename "$data").log" >&2
     wait "$perf_pid" || true
   fi
   line=$(grep '^BENCH ' <<<"$out") || { echo "$out" >&2; return 1; }
@@ -212,7 +228,10 @@ start_gateway "$REDIS"
 GW_PORT=$PORT GW_PID=$PID
 start_bare "$REDIS"
 BARE_PORT=$PORT BARE_PID=$PID
-log "gateway on $GW_PORT (pid $GW_PID), bare baseline on $BARE_PORT (pid $BARE_PID), redis on $REDIS"
+start_naive "$REDIS"
+NAIVE_PORT=$PORT NAIVE_PID=$PID
+log "gateway on $GW_PORT (pid $GW_PID), bare baseline on $BARE_PORT (pid $BARE_PID)," \
+  "naive pipeline on $NAIVE_PORT (pid $NAIVE_PID), redis on $REDIS"
 if [ -n "$COMPARE_BIN" ]; then
   # Its own keys in the same Redis: its router drains only its own log, so neither
   # process does the other's routing on its CPU.
@@ -247,13 +266,16 @@ warm() {
     -s scripts/bench/wrk.lua "http://127.0.0.1:$1/" >/dev/null
 }
 
-# side_by_side NAME FILE: ROUNDS alternating rounds; prints medians and the ratio.
+# side_by_side NAME FILE [naive]: ROUNDS alternating rounds; prints medians and the ratio.
+# With "naive", the naive pipeline runs the same file after the bare handler each round.
 PEAK_RPS=""
 side_by_side() {
-  local name=$1 file=$2 bare=() gw=() cmp=() gw_cpu=() cmp_cpu=() i
+  local name=$1 file=$2 with_naive=${3:-} bare=() gw=() cmp=() gw_cpu=() cmp_cpu=() i
+  local naive=() naive_cpu=() bare_cpu=()
   # A process's first traffic meets cold caches, fresh connections and an empty source
   # cache: each one gets a short unmeasured run first, so round 1 is not the slow one.
   warm "$BARE_PORT" "$file"
+  if [ -n "$with_naive" ]; then warm "$NAIVE_PORT" "$file"; fi
   reset_marks "$REDIS"
   warm "$GW_PORT" "$file"
   if [ -n "$COMPARE_BIN" ]; then
@@ -266,6 +288,13 @@ side_by_side() {
     # both rounds last seconds.
     round "bare actix-web + XADD #$i" "$BARE_PORT" "$BARE_PID" "$file" 0 "$BARE_PASSES"
     bare+=("$LAST_RPS")
+    bare_cpu+=("$LAST_CPU")
+    if [ -n "$with_naive" ]; then
+      # It keeps nothing either: two passes, so its rounds too last seconds.
+      round "naive pipeline #$i" "$NAIVE_PORT" "$NAIVE_PID" "$file" 0 2
+      naive+=("$LAST_RPS")
+      naive_cpu+=("$LAST_CPU")
+    fi
     # With a compared build, every other round measures it first: neither build always
     # follows the other into a Redis the previous round just filled.
     if [ -n "$COMPARE_BIN" ] && [ $((i % 2)) -eq 0 ]; then
@@ -285,6 +314,15 @@ side_by_side() {
   PEAK_RPS=${g%.*}
   printf '%s: median %s req/s for omnigate, %s for the bare handler: %s %% of it\n' "$name" "$g" "$b" \
     "$(awk -v g="$g" -v b="$b" 'BEGIN {printf "%.1f", 100 * g / b}')"
+  printf '%s: median CPU per request %s µs for omnigate, %s µs for the bare handler\n' "$name" \
+    "$(printf '%s\n' "${gw_cpu[@]}" | median)" "$(printf '%s\n' "${bare_cpu[@]}" | median)"
+  if [ -n "$with_naive" ]; then
+    local n
+    n=$(printf '%s\n' "${naive[@]}" | median)
+    printf '%s: median %s req/s for the naive pipeline (%s %% of the bare handler), %s µs of CPU per request\n' \
+      "$name" "$n" "$(awk -v g="$n" -v b="$b" 'BEGIN {printf "%.1f", 100 * g / b}')" \
+      "$(printf '%s\n' "${naive_cpu[@]}" | median)"
+  fi
   if [ -n "$COMPARE_BIN" ]; then
     local c
     c=$(printf '%s\n' "${cmp[@]}" | median)
@@ -310,7 +348,7 @@ for profile in $PROFILES; do
   case $profile in
     shopify)
       presign shopify "$REQUESTS" "$GW_PORT" "$WORK/shopify.tsv"
-      side_by_side "shopify orders/create" "$WORK/shopify.tsv"
+      side_by_side "shopify orders/create" "$WORK/shopify.tsv" naive
       SHOPIFY_PEAK=$PEAK_RPS
       ;;
     mixed)
@@ -329,8 +367,10 @@ for profile in $PROFILES; do
       header "shopify at half the peak: $half req/s offered"
       reset_marks "$REDIS"
       round "omnigate serve @ $half/s" "$GW_PORT" "$GW_PID" "$WORK/shopify.tsv" "$half"
-      # The same paced load on the baseline: what this machine and wrk add to any p99.
+      # The same paced load on the baseline: what this machine and wrk add to any p99; and
+      # on the naive pipeline: what a pipeline of that shape adds.
       round "bare actix-web + XADD @ $half/s" "$BARE_PORT" "$BARE_PID" "$WORK/shopify.tsv" "$half"
+      round "naive pipeline @ $half/s" "$NAIVE_PORT" "$NAIVE_PID" "$WORK/shopify.tsv" "$half"
       ;;
     fsync)
       start_redis fsync --appendonly yes --appendfsync always
