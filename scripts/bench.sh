@@ -3,16 +3,18 @@
 # release `omnigate serve` binary from outside, with `wrk`, side by side with a bare
 # actix-web handler that only XADDs the body (`omnigate-bare`), in alternating rounds on a
 # private redis-server, and reports for each round: requests/s, p50/p99 latency, non-2xx
-# answers, server CPU per request (from /proc/<pid>/stat) and RSS. `dups` counts answers of
-# 200 (a delivery the gateway already had): only the few requests connections still had in
-# flight when their thread's share ran out.
+# answers, server CPU per request (from /proc/<pid>/stat), RSS, and the CPU per request
+# Redis spent in the same round (the machine's two cores are shared by both). `dups` counts
+# answers of 200 (a delivery the gateway already had): only the few requests connections
+# still had in flight when their thread's share ran out.
 #
 # Profiles (BENCH_PROFILES, default "shopify mixed rate fsync plugin push"):
 #   shopify  distinct signed 8 KB Shopify orders/create, each order sent once per round; beside
 #            the bare handler, the naive pipeline of issue #10 (`omnigate-naive`: HMAC, parse
 #            to a Value, the order schema, a mapping, XADD) runs the same deliveries
 #   mixed    order stories of Shopify, WooCommerce, Stripe, Saleor, Standard Webhooks
-#   rate     the gateway at half its measured peak (paced client): latency off the limit
+#   rate     the gateway at half its measured peak (paced client): latency off the limit;
+#            BENCH_PEAK=<req/s> takes that peak as given instead of measuring it
 #   fsync    the shopify profile on a Redis with appendonly + appendfsync always
 #   plugin   webhook → plugin handler latency through the SDK runtime at BENCH_PLUGIN_RATE/s
 #   push     webhook → push endpoint latency (the SDK push server) at BENCH_PLUGIN_RATE/s, then
@@ -110,6 +112,8 @@ start_redis() {
     --maxmemory-policy noeviction --logfile "$WORK/$name/redis.log" "$@" >/dev/null &
   PID=$!
   PIDS+=("$PID")
+  # The rounds that follow count this Redis's CPU.
+  REDIS_PID=$PID
   wait_port "$PORT"
 }
 
@@ -161,13 +165,14 @@ CLK_TCK=$(getconf CLK_TCK)
 
 header() {
   printf '\n%s\n' "$1"
-  printf '%-34s %9s %8s %8s %7s %6s %11s %7s\n' "round" "req/s" "p50 ms" "p99 ms" "non-2xx" "dups" "CPU µs/req" "RSS MB"
+  printf '%-34s %9s %8s %8s %7s %6s %11s %7s %13s\n' "round" "req/s" "p50 ms" "p99 ms" "non-2xx" "dups" "CPU µs/req" "RSS MB" "Redis µs/req"
 }
 
 # round LABEL PORT PID FILE [RATE] [PASSES]: one wrk run; prints a row and sets LAST_RPS,
 # LAST_P99 and LAST_CPU.
 round() {
   local label=$1 port=$2 pid=$3 file=$4 rate=${5:-0} passes=${6:-1} before after out line
+  local redis_before redis_after
   rm -f "$file".done.*
   local perf_pid=""
   # The naive pipeline's profile is kept beside the gateway's, as FILE.naive.data.
@@ -180,6 +185,7 @@ round() {
     perf_pid=$!
   fi
   before=$(cpu_ticks "$pid")
+  redis_before=$(cpu_ticks "$REDIS_PID")
   out=$(BENCH_FILE=$file BENCH_THREADS=$THREADS BENCH_CONNECTIONS=$CONNECTIONS BENCH_RATE=$rate \
     BENCH_PASSES=$passes \
     wrk -t"$THREADS" -c"$CONNECTIONS" -d3600s --timeout 10s -s scripts/bench/wrk.lua \
@@ -194,6 +200,7 @@ round() {
     [ "$now" = "$after" ] && break
     after=$now
   done
+  redis_after=$(cpu_ticks "$REDIS_PID")
   if [ -n "$perf_pid" ]; then
     # perf may have ended on its own (an unsupported call-graph mode): say why, go on.
     kill -INT "$perf_pid" 2>/dev/null || sed 's/^/perf: /' "$WORK/perf-$(basename "$data").log" >&2
@@ -205,11 +212,12 @@ round() {
   LAST_RPS=$(awk -v r="$requests" -v d="$duration_us" 'BEGIN {printf "%.0f", r * 1e6 / d}')
   LAST_P99=$(awk -v v="$p99_us" 'BEGIN {printf "%.2f", v / 1000}')
   LAST_CPU=$(awk -v t=$((after - before)) -v c="$CLK_TCK" -v r="$requests" 'BEGIN {printf "%.1f", t * 1e6 / c / r}')
-  printf '%-34s %9s %8.2f %8s %7d %6d %11.1f %7s\n' "$label" "$LAST_RPS" \
+  LAST_REDIS=$(awk -v t=$((redis_after - redis_before)) -v c="$CLK_TCK" -v r="$requests" 'BEGIN {printf "%.1f", t * 1e6 / c / r}')
+  printf '%-34s %9s %8.2f %8s %7d %6d %11.1f %7s %13.1f\n' "$label" "$LAST_RPS" \
     "$(awk -v v="$p50_us" 'BEGIN {print v / 1000}')" "$LAST_P99" "$((non2xx + socket_errors))" \
     "$duplicates" \
     "$LAST_CPU" \
-    "$(rss_mb "$pid")"
+    "$(rss_mb "$pid")" "$LAST_REDIS"
 }
 
 # The median of numbers on stdin; of an even count, the mean of the middle two.
@@ -271,7 +279,7 @@ warm() {
 PEAK_RPS=""
 side_by_side() {
   local name=$1 file=$2 with_naive=${3:-} bare=() gw=() cmp=() gw_cpu=() cmp_cpu=() i
-  local naive=() naive_cpu=() bare_cpu=()
+  local naive=() naive_cpu=() bare_cpu=() gw_redis=() bare_redis=() naive_redis=()
   # A process's first traffic meets cold caches, fresh connections and an empty source
   # cache: each one gets a short unmeasured run first, so round 1 is not the slow one.
   warm "$BARE_PORT" "$file"
@@ -289,11 +297,13 @@ side_by_side() {
     round "bare actix-web + XADD #$i" "$BARE_PORT" "$BARE_PID" "$file" 0 "$BARE_PASSES"
     bare+=("$LAST_RPS")
     bare_cpu+=("$LAST_CPU")
+    bare_redis+=("$LAST_REDIS")
     if [ -n "$with_naive" ]; then
       # It keeps nothing either: two passes, so its rounds too last seconds.
       round "naive pipeline #$i" "$NAIVE_PORT" "$NAIVE_PID" "$file" 0 2
       naive+=("$LAST_RPS")
       naive_cpu+=("$LAST_CPU")
+      naive_redis+=("$LAST_REDIS")
     fi
     # With a compared build, every other round measures it first: neither build always
     # follows the other into a Redis the previous round just filled.
@@ -304,6 +314,7 @@ side_by_side() {
     round "omnigate serve #$i" "$GW_PORT" "$GW_PID" "$file"
     gw+=("$LAST_RPS")
     gw_cpu+=("$LAST_CPU")
+    gw_redis+=("$LAST_REDIS")
     if [ -n "$COMPARE_BIN" ] && [ $((i % 2)) -eq 1 ]; then
       compared_round "$i" "$file"
     fi
@@ -314,14 +325,15 @@ side_by_side() {
   PEAK_RPS=${g%.*}
   printf '%s: median %s req/s for omnigate, %s for the bare handler: %s %% of it\n' "$name" "$g" "$b" \
     "$(awk -v g="$g" -v b="$b" 'BEGIN {printf "%.1f", 100 * g / b}')"
-  printf '%s: median CPU per request %s µs for omnigate, %s µs for the bare handler\n' "$name" \
-    "$(printf '%s\n' "${gw_cpu[@]}" | median)" "$(printf '%s\n' "${bare_cpu[@]}" | median)"
+  printf '%s: median CPU per request %s µs for omnigate (and %s µs of Redis), %s µs for the bare handler (and %s µs of Redis)\n' \
+    "$name" "$(printf '%s\n' "${gw_cpu[@]}" | median)" "$(printf '%s\n' "${gw_redis[@]}" | median)" \
+    "$(printf '%s\n' "${bare_cpu[@]}" | median)" "$(printf '%s\n' "${bare_redis[@]}" | median)"
   if [ -n "$with_naive" ]; then
     local n
     n=$(printf '%s\n' "${naive[@]}" | median)
-    printf '%s: median %s req/s for the naive pipeline (%s %% of the bare handler), %s µs of CPU per request\n' \
+    printf '%s: median %s req/s for the naive pipeline (%s %% of the bare handler), %s µs of CPU per request (and %s µs of Redis)\n' \
       "$name" "$n" "$(awk -v g="$n" -v b="$b" 'BEGIN {printf "%.1f", 100 * g / b}')" \
-      "$(printf '%s\n' "${naive_cpu[@]}" | median)"
+      "$(printf '%s\n' "${naive_cpu[@]}" | median)" "$(printf '%s\n' "${naive_redis[@]}" | median)"
   fi
   if [ -n "$COMPARE_BIN" ]; then
     local c
@@ -357,7 +369,8 @@ for profile in $PROFILES; do
       ;;
     rate)
       [ -f "$WORK/shopify.tsv" ] || presign shopify "$REQUESTS" "$GW_PORT" "$WORK/shopify.tsv"
-      if [ -z "${SHOPIFY_PEAK:-}" ]; then
+      SHOPIFY_PEAK=${SHOPIFY_PEAK:-${BENCH_PEAK:-}}
+      if [ -z "$SHOPIFY_PEAK" ]; then
         reset_marks "$REDIS"
         header "peak (for the half-rate run)"
         round "omnigate serve, unpaced" "$GW_PORT" "$GW_PID" "$WORK/shopify.tsv"
