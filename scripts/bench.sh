@@ -172,6 +172,8 @@ reset_marks() {
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 CLK_TCK=$(getconf CLK_TCK)
+# us_per_request TICKS REQUESTS: CPU ticks spread over requests, in µs each.
+us_per_request() { awk -v t="$1" -v c="$CLK_TCK" -v r="$2" 'BEGIN {printf "%.1f", t * 1e6 / c / r}'; }
 
 header() {
   printf '\n%s\n' "$1"
@@ -222,9 +224,9 @@ round() {
   LAST_RPS=$(awk -v r="$requests" -v d="$duration_us" 'BEGIN {printf "%.0f", r * 1e6 / d}')
   LAST_P99=$(awk -v v="$p99_us" 'BEGIN {printf "%.2f", v / 1000}')
   LAST_P50=$(awk -v v="$p50_us" 'BEGIN {printf "%.2f", v / 1000}')
-  LAST_CPU=$(awk -v t=$((after - before)) -v c="$CLK_TCK" -v r="$requests" 'BEGIN {printf "%.1f", t * 1e6 / c / r}')
+  LAST_CPU=$(us_per_request $((after - before)) "$requests")
   LAST_NON2XX=$((non2xx + socket_errors))
-  LAST_REDIS=$(awk -v t=$((redis_after - redis_before)) -v c="$CLK_TCK" -v r="$requests" 'BEGIN {printf "%.1f", t * 1e6 / c / r}')
+  LAST_REDIS=$(us_per_request $((redis_after - redis_before)) "$requests")
   printf '%-34s %9s %8.2f %8s %7d %6d %11.1f %7s %13.1f\n' "$label" "$LAST_RPS" \
     "$LAST_P50" "$LAST_P99" "$LAST_NON2XX" \
     "$duplicates" \
@@ -232,12 +234,15 @@ round() {
     "$(rss_mb "$pid")" "$LAST_REDIS"
 }
 
-# The median of numbers on stdin; of an even count, the mean of the middle two.
-median() {
-  sort -n | awk '{v[NR] = $1} END {
+# median_of NUMBER…: their median; of an even count, the mean of the middle two.
+median_of() {
+  printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {
     if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
   }'
 }
+
+# percent PART WHOLE: PART as a percentage of WHOLE, one decimal.
+percent() { awk -v p="$1" -v w="$2" 'BEGIN {printf "%.1f", 100 * p / w}'; }
 
 log "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo);" \
   "$(redis-server --version | awk '{print $1, $3}'); $(wrk --version 2>&1 | head -1 | awk '{print $1, $2}')"
@@ -344,35 +349,31 @@ side_by_side() {
     fi
   done
   local b g
-  b=$(printf '%s\n' "${bare[@]}" | median)
-  g=$(printf '%s\n' "${gw[@]}" | median)
+  b=$(median_of "${bare[@]}")
+  g=$(median_of "${gw[@]}")
   PEAK_RPS=${g%.*}
-  # For the summary of the targets at the end.
-  SUM_RATIO=$(awk -v g="$g" -v b="$b" 'BEGIN {printf "%.1f", 100 * g / b}')
-  SUM_RPS=$g SUM_BARE=$b
-  SUM_CPU=$(printf '%s\n' "${gw_cpu[@]}" | median)
-  SUM_BARE_CPU=$(printf '%s\n' "${bare_cpu[@]}" | median)
-  SUM_P50=$(printf '%s\n' "${gw_p50[@]}" | median)
-  SUM_P99=$(printf '%s\n' "${gw_p99[@]}" | median)
-  printf '%s: median %s req/s for omnigate, %s for the bare handler: %s %% of it\n' "$name" "$g" "$b" \
-    "$(awk -v g="$g" -v b="$b" 'BEGIN {printf "%.1f", 100 * g / b}')"
+  # Kept for the summary of the targets at the end.
+  SUM_RPS=$g SUM_BARE=$b SUM_RATIO=$(percent "$g" "$b")
+  SUM_CPU=$(median_of "${gw_cpu[@]}")
+  SUM_BARE_CPU=$(median_of "${bare_cpu[@]}")
+  SUM_P50=$(median_of "${gw_p50[@]}")
+  SUM_P99=$(median_of "${gw_p99[@]}")
+  printf '%s: median %s req/s for omnigate, %s for the bare handler: %s %% of it\n' \
+    "$name" "$g" "$b" "$SUM_RATIO"
   printf '%s: median CPU per request %s µs for omnigate (and %s µs of Redis), %s µs for the bare handler (and %s µs of Redis)\n' \
-    "$name" "$(printf '%s\n' "${gw_cpu[@]}" | median)" "$(printf '%s\n' "${gw_redis[@]}" | median)" \
-    "$(printf '%s\n' "${bare_cpu[@]}" | median)" "$(printf '%s\n' "${bare_redis[@]}" | median)"
+    "$name" "$SUM_CPU" "$(median_of "${gw_redis[@]}")" "$SUM_BARE_CPU" "$(median_of "${bare_redis[@]}")"
   if [ -n "$with_naive" ]; then
     local n
-    n=$(printf '%s\n' "${naive[@]}" | median)
+    n=$(median_of "${naive[@]}")
     printf '%s: median %s req/s for the naive pipeline (%s %% of the bare handler), %s µs of CPU per request (and %s µs of Redis)\n' \
-      "$name" "$n" "$(awk -v g="$n" -v b="$b" 'BEGIN {printf "%.1f", 100 * g / b}')" \
-      "$(printf '%s\n' "${naive_cpu[@]}" | median)" "$(printf '%s\n' "${naive_redis[@]}" | median)"
+      "$name" "$n" "$(percent "$n" "$b")" "$(median_of "${naive_cpu[@]}")" "$(median_of "${naive_redis[@]}")"
     naive_refusals "$naive_failed"
   fi
   if [ -n "$COMPARE_BIN" ]; then
     local c
-    c=$(printf '%s\n' "${cmp[@]}" | median)
+    c=$(median_of "${cmp[@]}")
     printf '%s: median CPU per request %s µs for omnigate, %s µs for the compared build, whose median is %s req/s (%s %% of the bare handler)\n' \
-      "$name" "$(printf '%s\n' "${gw_cpu[@]}" | median)" "$(printf '%s\n' "${cmp_cpu[@]}" | median)" "$c" \
-      "$(awk -v g="$c" -v b="$b" 'BEGIN {printf "%.1f", 100 * g / b}')"
+      "$name" "$SUM_CPU" "$(median_of "${cmp_cpu[@]}")" "$c" "$(percent "$c" "$b")"
   fi
   outcomes "$GW_PORT"
   if [ -n "$COMPARE_BIN" ]; then outcomes "$CMP_PORT" | sed 's/^/compared build: /'; fi
